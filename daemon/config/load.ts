@@ -1,0 +1,134 @@
+/**
+ * Reads the TOML config, validates it against the schema, then checks what a
+ * schema cannot (addresses, URLs, which profile is the default) and resolves
+ * paths. The result is everything the daemon needs, already checked.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { ListenAddressError, parseListen, type ListenAddress } from './listen.js';
+import { expandPath, type Env } from './paths.js';
+import type { Config, DaemonConfig, OidcConfig, ProfileConfig, RefreshConfig } from './schema.js';
+import { ConfigError, validateConfig } from './validate.js';
+
+export { ConfigError } from './validate.js';
+
+export interface ResolvedConfig {
+  file: string;
+  daemon: Omit<DaemonConfig, 'listen' | 'token_file' | 'log_file'> & { listen: ListenAddress; tokenFile: string; logFile?: string };
+  key: { backend: 'file'; path: string };
+  oidc?: OidcConfig;
+  refresh: RefreshConfig;
+  profiles: ReadonlyMap<string, ProfileConfig>;
+  defaultProfile: string;
+}
+
+export class ConfigNotFoundError extends Error {
+  override readonly name = 'ConfigNotFoundError';
+  constructor(readonly file: string) {
+    super(`no config at ${file}; run 'credport init' to create one, or pass --config PATH`);
+  }
+}
+
+function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h.startsWith('127.') || h === '::1';
+}
+
+function checkUrl(value: string, key: string, problems: string[], opts: { requireHttps: boolean }): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    problems.push(`${key}: expected a URL, got "${value}"`);
+    return;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    problems.push(`${key}: expected an http(s) URL, got "${value}"`);
+  } else if (url.protocol === 'http:' && opts.requireHttps && !isLoopbackHost(url.hostname)) {
+    problems.push(`${key}: must use https (plain http is accepted only for loopback test issuers), got "${value}"`);
+  }
+  if (url.search || url.hash) problems.push(`${key}: must not have a query or fragment`);
+  if (url.username || url.password) problems.push(`${key}: must not contain credentials`);
+}
+
+function pickDefaultProfile(profiles: Record<string, ProfileConfig>, problems: string[]): string {
+  const names = Object.keys(profiles);
+  const marked = names.filter((n) => profiles[n]?.default === true);
+  if (marked.length > 1) {
+    problems.push(`profiles: more than one profile has default = true (${marked.join(', ')})`);
+    return marked[0] ?? '';
+  }
+  if (marked.length === 1) return marked[0] ?? '';
+  if (names.includes('default')) return 'default';
+  if (names.length === 1) return names[0] ?? '';
+  problems.push(`profiles: name one profile "default" or set default = true on one of ${names.join(', ')}`);
+  return names[0] ?? '';
+}
+
+/** Validates a parsed config object (also used by `credport init` before it writes one). */
+export function resolveConfig(file: string, data: unknown, env: Env): ResolvedConfig {
+  const cfg: Config = validateConfig(file, data);
+  const problems: string[] = [];
+  const baseDir = dirname(file);
+
+  let listen: ListenAddress = { host: '127.0.0.1', port: 80 };
+  try {
+    listen = parseListen(cfg.daemon.listen);
+  } catch (err) {
+    if (!(err instanceof ListenAddressError)) throw err;
+    problems.push(`daemon.listen: ${err.message}`);
+  }
+
+  const profileEntries = Object.entries(cfg.profiles);
+  if (profileEntries.some(([, p]) => p.type === 'aws-oidc') && !cfg.oidc) {
+    problems.push('oidc: missing; aws-oidc profiles need an [oidc] table with at least issuer = "https://..."');
+  }
+  if (cfg.oidc) checkUrl(cfg.oidc.issuer, 'oidc.issuer', problems, { requireHttps: true });
+  for (const [name, p] of profileEntries) {
+    if (p.sts_endpoint !== undefined) checkUrl(p.sts_endpoint, `profiles.${name}.sts_endpoint`, problems, { requireHttps: false });
+  }
+  if (cfg.refresh.retry_max_seconds < cfg.refresh.retry_base_seconds) {
+    problems.push('refresh.retry_max_seconds: must not be smaller than refresh.retry_base_seconds');
+  }
+  const defaultProfile = pickDefaultProfile(cfg.profiles, problems);
+  if (problems.length > 0) throw new ConfigError(file, problems);
+
+  const { listen: _l, token_file, log_file, ...daemonRest } = cfg.daemon;
+  return {
+    file,
+    daemon: {
+      ...daemonRest,
+      listen,
+      tokenFile: expandPath(token_file, env, baseDir),
+      ...(log_file !== undefined ? { logFile: expandPath(log_file, env, baseDir) } : {}),
+    },
+    key: { backend: cfg.key.backend, path: expandPath(cfg.key.path, env, baseDir) },
+    ...(cfg.oidc ? { oidc: { ...cfg.oidc, issuer: cfg.oidc.issuer.replace(/\/+$/, '') } } : {}),
+    refresh: cfg.refresh,
+    profiles: new Map(profileEntries),
+    defaultProfile,
+  };
+}
+
+export function parseConfigText(file: string, text: string): unknown {
+  try {
+    return parseToml(text);
+  } catch (err) {
+    if (err instanceof TomlError) {
+      throw new ConfigError(file, [`line ${err.line}, column ${err.column}: ${err.message.split('\n')[0] ?? 'invalid TOML'}`]);
+    }
+    throw err;
+  }
+}
+
+export function loadConfig(file: string, env: Env): ResolvedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ConfigNotFoundError(file);
+    throw new ConfigError(file, [`cannot read: ${(err as Error).message}`]);
+  }
+  return resolveConfig(file, parseConfigText(file, text), env);
+}

@@ -1,0 +1,84 @@
+/**
+ * Schema validation with errors a person can act on: each names the file, the
+ * key (as it is written in TOML) and what was expected.
+ */
+import { Ajv, type ErrorObject } from 'ajv';
+import { ConfigSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly file: string, readonly problems: string[]) {
+    super(problems.length === 1 ? `${file}: ${problems[0]}` : `${file}:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
+ajv.addKeyword({ keyword: 'expect', schemaType: 'string' });
+const validateSchema = ajv.compile<Config>(ConfigSchema);
+
+/** TOML key path for an ajv instance path: /profiles/dev/role_arn -> profiles.dev.role_arn */
+function keyPath(instancePath: string, extra?: string): string {
+  const parts = instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (extra !== undefined) parts.push(extra);
+  return parts.map((p) => (/^[A-Za-z0-9_-]+$/.test(p) ? p : JSON.stringify(p))).join('.') || '(top level)';
+}
+
+function describeValue(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'a table';
+  if (typeof v === 'string') return `"${v.length > 60 ? `${v.slice(0, 57)}...` : v}"`;
+  return `${typeof v} ${String(v)}`;
+}
+
+function expectation(err: ErrorObject): string {
+  const parent = err.parentSchema as { expect?: string } | undefined;
+  if (parent?.expect) return parent.expect;
+  const p = err.params as Record<string, unknown>;
+  switch (err.keyword) {
+    case 'type':
+      return `a value of type ${String(p.type)}`;
+    case 'minimum':
+    case 'exclusiveMinimum':
+    case 'maximum':
+    case 'exclusiveMaximum':
+      return `a number ${String(p.comparison)} ${String(p.limit)}`;
+    case 'minLength':
+      return 'a non-empty string';
+    case 'maxLength':
+      return `at most ${String(p.limit)} characters`;
+    default:
+      return err.message ?? 'a valid value';
+  }
+}
+
+function formatError(err: ErrorObject): string {
+  const p = err.params as Record<string, unknown>;
+  if (err.keyword === 'additionalProperties' && err.instancePath === '/profiles') {
+    return `${keyPath(err.instancePath, String(p.additionalProperty))}: invalid profile name; use letters, digits and _ . - (up to 64, starting with a letter or digit)`;
+  }
+  if (err.keyword === 'additionalProperties') {
+    return `${keyPath(err.instancePath, String(p.additionalProperty))}: unknown key`;
+  }
+  if (err.keyword === 'required') {
+    return `${keyPath(err.instancePath, String(p.missingProperty))}: missing (required)`;
+  }
+  return `${keyPath(err.instancePath)}: expected ${expectation(err)}, got ${describeValue(err.data)}`;
+}
+
+/** Validates and fills defaults in place; throws ConfigError listing every problem. */
+export function validateConfig(file: string, data: unknown): Config {
+  if (validateSchema(data)) return data;
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const err of validateSchema.errors ?? []) {
+    // A union of literals reports each branch; the parent's anyOf error says it once.
+    if (err.keyword === 'const') continue;
+    const msg = err.keyword === 'anyOf' ? `${keyPath(err.instancePath)}: expected ${expectation(err)}, got ${describeValue(err.data)}` : formatError(err);
+    if (msg && !seen.has(msg)) {
+      seen.add(msg);
+      problems.push(msg);
+    }
+  }
+  throw new ConfigError(file, problems.length > 0 ? problems : ['invalid configuration']);
+}

@@ -1,0 +1,32 @@
+/**
+ * The one interface every key backend implements. The daemon only ever holds a
+ * signer, never key material, so a hardware backend (Secure Enclave, PKCS#11)
+ * can drop in without the identity or provider code noticing.
+ */
+
+/** A public EC JWK in the members RFC 7638 needs for a thumbprint. */
+export interface EcPublicJwk {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+}
+
+export interface KeyDescription {
+  backend: string;
+  /** Where the key lives, for humans: a path, a token label, a tag. Never secret. */
+  location: string;
+  /** Whether signing needs a person present (Touch ID, PIN pad). Such keys cannot refresh unattended. */
+  userPresence: boolean;
+}
+
+export interface KeySigner {
+  readonly algorithm: 'ES256';
+  /** RFC 7638 thumbprint of the public key (base64url SHA-256), used as the JWT `kid`. */
+  readonly thumbprint: string;
+  publicJwk(): EcPublicJwk;
+  /** Signs SHA-256(data); returns the raw 64-byte r||s (IEEE P1363) form JWS uses. */
+  sign(data: Uint8Array): Promise<Uint8Array>;
+  describe(): KeyDescription;
+  close(): Promise<void>;
+}

@@ -1,0 +1,68 @@
+/**
+ * pino, configured so that a secret cannot reach a log line by accident: the
+ * code never logs credentials or tokens, and redaction catches the field names
+ * they would travel under if it ever tried.
+ */
+import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+
+export type { Logger } from 'pino';
+
+export const REDACT_PATHS = [
+  'token',
+  'jwt',
+  'webIdentityToken',
+  'WebIdentityToken',
+  'authorization',
+  'Authorization',
+  'secretAccessKey',
+  'SecretAccessKey',
+  'sessionToken',
+  'SessionToken',
+  'Token',
+  'pin',
+  'credentials',
+  'Credentials',
+  '*.token',
+  '*.jwt',
+  '*.authorization',
+  '*.Authorization',
+  '*.secretAccessKey',
+  '*.SecretAccessKey',
+  '*.sessionToken',
+  '*.SessionToken',
+  '*.Token',
+  '*.credentials',
+  '*.pin',
+  'req.headers.authorization',
+  'req.headers["x-aws-ec2-metadata-token"]',
+  'headers.authorization',
+  'headers["x-aws-ec2-metadata-token"]',
+];
+
+export interface LoggerSetup {
+  level: string;
+  file?: string;
+  /** Pretty output when writing to a terminal; JSON otherwise. */
+  pretty?: boolean;
+  destination?: DestinationStream;
+}
+
+export function createLogger(setup: LoggerSetup): Logger {
+  const options: LoggerOptions = {
+    level: setup.level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  if (setup.destination) return pino(options, setup.destination);
+  if (setup.file) return pino(options, pino.destination({ dest: setup.file, mkdir: true, sync: false }));
+  if (setup.pretty) {
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } });
+  }
+  return pino(options, pino.destination({ dest: 1, sync: false }));
+}
+
+/** A logger that drops everything, for library use and tests that do not read logs. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

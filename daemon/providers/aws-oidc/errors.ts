@@ -1,0 +1,61 @@
+/** Maps what @aws-sdk/client-sts throws onto ProviderError, keeping STS's own code and message. */
+import { ProviderError } from '../types.js';
+
+/** SDK exception names -> the STS wire codes people search for. */
+const STS_CODES: Record<string, string> = {
+  InvalidIdentityTokenException: 'InvalidIdentityToken',
+  IDPCommunicationErrorException: 'IDPCommunicationError',
+  IDPRejectedClaimException: 'IDPRejectedClaim',
+  ExpiredTokenException: 'ExpiredTokenException',
+  MalformedPolicyDocumentException: 'MalformedPolicyDocument',
+  PackedPolicyTooLargeException: 'PackedPolicyTooLarge',
+  RegionDisabledException: 'RegionDisabledException',
+};
+
+const RETRYABLE_CODES = new Set([
+  'IDPCommunicationError',
+  'Throttling',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'InternalFailure',
+  'InternalError',
+  'ServiceUnavailable',
+  'UpstreamUnreachable',
+  'UpstreamTimeout',
+  'MalformedResponse',
+]);
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ETIMEDOUT']);
+
+interface SdkLikeError {
+  name?: string;
+  message?: string;
+  code?: string;
+  Code?: string;
+  $metadata?: { httpStatusCode?: number };
+  $response?: unknown;
+}
+
+export function mapStsError(err: unknown): ProviderError {
+  if (err instanceof ProviderError) return err;
+  const e = (typeof err === 'object' && err !== null ? err : {}) as SdkLikeError;
+  const status = e.$metadata?.httpStatusCode;
+  const message = (e.message ?? String(err)).slice(0, 500);
+  if (e.name === 'AbortError') return new ProviderError('Aborted', 'the request to STS was cancelled', true);
+  if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT' || e.name === 'RequestTimeout') {
+    return new ProviderError('UpstreamTimeout', `STS did not answer in time: ${message}`, true);
+  }
+  if (e.code && NETWORK_CODES.has(e.code)) {
+    return new ProviderError('UpstreamUnreachable', `cannot reach STS (${e.code}): ${message}`, true);
+  }
+  // A body the SDK could not parse (truncated, not XML) surfaces as a deserialization error.
+  if (status === 200 || (e.name === 'SyntaxError') || /deserializ|parse|unexpected end|XML/i.test(message) && !e.Code && !STS_CODES[e.name ?? '']) {
+    if (status === undefined || status < 300) {
+      return new ProviderError('MalformedResponse', `STS answered with a response that could not be read: ${message}`, true, status);
+    }
+  }
+  const code = e.Code ?? STS_CODES[e.name ?? ''] ?? (e.name && e.name !== 'Error' ? e.name : undefined) ?? 'UnknownError';
+  const retryable = RETRYABLE_CODES.has(code) || (status !== undefined && status >= 500) || status === 429;
+  return new ProviderError(code, message, retryable, status);
+}

@@ -1,0 +1,100 @@
+/**
+ * Provider `aws-oidc`: mint a short-lived JWT with the device key, exchange it
+ * at STS AssumeRoleWithWebIdentity. One STSClient per profile keeps its
+ * connection pool across refreshes.
+ */
+import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { mintIdentityToken } from '../../identity/jwt.js';
+import type { KeySigner } from '../../keys/signer.js';
+import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../types.js';
+import { mapStsError } from './errors.js';
+
+export interface AwsOidcProviderOptions {
+  signer: KeySigner;
+  issuer: string;
+  subject: string;
+  audience: string;
+  tokenLifetimeSeconds: number;
+  roleArn: string;
+  region: string;
+  durationSeconds: number;
+  roleSessionName: string;
+  stsEndpoint?: string;
+  /** SDK retries inside one refresh attempt (throttling, 5xx); the scheduler's backoff covers the rest. */
+  maxAttempts?: number;
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  now?: () => number;
+}
+
+export function accountFromArn(arn: string | undefined): string | undefined {
+  const account = arn?.split(':')[4];
+  return account && /^\d{12}$/.test(account) ? account : undefined;
+}
+
+export class AwsOidcProvider implements CredentialProvider {
+  readonly unattended: boolean;
+  readonly #client: STSClient;
+
+  constructor(private readonly opts: AwsOidcProviderOptions) {
+    this.unattended = !opts.signer.describe().userPresence;
+    this.#client = new STSClient({
+      region: opts.region,
+      ...(opts.stsEndpoint ? { endpoint: opts.stsEndpoint } : {}),
+      maxAttempts: opts.maxAttempts ?? 3,
+      requestHandler: {
+        connectionTimeout: opts.connectionTimeoutMs ?? 3000,
+        requestTimeout: opts.requestTimeoutMs ?? 10000,
+      },
+      // The call is unsigned; an explicit empty provider stops the SDK from
+      // searching the environment (which might even point back at this daemon).
+      credentials: async () => {
+        throw new Error('AssumeRoleWithWebIdentity is unsigned; no credentials are used');
+      },
+    });
+  }
+
+  async fetch(signal?: AbortSignal): Promise<AwsCredentials> {
+    const { token } = await mintIdentityToken(this.opts.signer, {
+      issuer: this.opts.issuer,
+      subject: this.opts.subject,
+      audience: this.opts.audience,
+      lifetimeSeconds: this.opts.tokenLifetimeSeconds,
+      ...(this.opts.now ? { now: this.opts.now } : {}),
+    });
+    let out;
+    try {
+      out = await this.#client.send(
+        new AssumeRoleWithWebIdentityCommand({
+          RoleArn: this.opts.roleArn,
+          RoleSessionName: this.opts.roleSessionName,
+          WebIdentityToken: token,
+          DurationSeconds: this.opts.durationSeconds,
+        }),
+        signal ? { abortSignal: signal } : {},
+      );
+    } catch (err) {
+      throw mapStsError(err);
+    }
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !(c.Expiration instanceof Date) || Number.isNaN(c.Expiration.getTime())) {
+      throw new ProviderError('MalformedResponse', 'STS answered without complete credentials', true, out.$metadata.httpStatusCode);
+    }
+    return {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      sessionToken: c.SessionToken,
+      expiration: c.Expiration,
+      roleArn: this.opts.roleArn,
+      ...(accountFromArn(out.AssumedRoleUser?.Arn ?? this.opts.roleArn) ? { accountId: accountFromArn(out.AssumedRoleUser?.Arn ?? this.opts.roleArn) } : {}),
+    };
+  }
+
+  describe(): ProviderDescription {
+    return { type: 'aws-oidc', roleArn: this.opts.roleArn, region: this.opts.region };
+  }
+
+  destroy(): void {
+    this.#client.destroy();
+  }
+}

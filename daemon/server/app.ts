@@ -1,0 +1,56 @@
+/**
+ * The HTTP server: fastify with tight limits (tiny bodies, short timeouts,
+ * bounded headers), the request guards as one hook, and the endpoints as
+ * plugins. Errors are always JSON `{Code, Message}` and never carry a stack.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../logging/logger.js';
+import type { ServerContext } from './context.js';
+import { ecsRoutes } from './ecs-routes.js';
+import { registerGuards } from './guards.js';
+import { healthRoutes } from './health-routes.js';
+import { imdsRoutes } from './imds-routes.js';
+
+export interface ServerOptions {
+  ctx: ServerContext;
+  logger: Logger;
+  /** The bound port, for the Host check; known only after listen when port 0 was asked for. */
+  port: () => number;
+}
+
+export function buildServer(o: ServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: o.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 1024,
+    maxParamLength: 100,
+    caseSensitive: true,
+    return503OnClosing: true,
+    trustProxy: false,
+    connectionTimeout: 15_000,
+    keepAliveTimeout: 5_000,
+    requestTimeout: 10_000,
+    http: { maxHeaderSize: 16 * 1024 },
+  });
+
+  registerGuards(app, o.port);
+
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ Code: 'NotFound', Message: 'no such endpoint' }));
+  app.setErrorHandler((err: { statusCode?: number; code?: string }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status >= 500) req.log.error({ code: err.code }, 'request failed');
+    return reply.code(status).send({
+      Code: status >= 500 ? 'InternalError' : 'BadRequest',
+      Message: status >= 500 ? 'unexpected error; see the daemon log' : 'the request could not be handled',
+    });
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.debug({ method: req.method, path: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  void app.register(healthRoutes, { ctx: o.ctx });
+  void app.register(ecsRoutes, { ctx: o.ctx });
+  void app.register(imdsRoutes, { ctx: o.ctx });
+  return app;
+}

@@ -1,0 +1,16 @@
+/** What the route plugins need from the daemon, and nothing more. */
+import type { ProviderDescription } from '../providers/types.js';
+import type { ProfileRefresher } from '../refresh/profile-refresher.js';
+import type { HealthReport } from './health-report.js';
+import type { ImdsTokenStore } from './imds-tokens.js';
+
+export interface ServerContext {
+  refreshers: ReadonlyMap<string, ProfileRefresher>;
+  descriptions: ReadonlyMap<string, ProviderDescription>;
+  defaultProfile: string;
+  /** The ECS bearer token, read once at start. */
+  ecsToken: string;
+  imdsTokens: ImdsTokenStore;
+  health: () => HealthReport;
+  now: () => number;
+}

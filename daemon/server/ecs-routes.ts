@@ -1,0 +1,29 @@
+/**
+ * The ECS container-credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI):
+ * GET /v1/credentials for the default profile, /v1/credentials/<profile> for
+ * any other, each requiring the daemon's token in Authorization.
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerContext } from './context.js';
+import { lookupCredentials } from './credentials-lookup.js';
+import { tokensEqual } from './token.js';
+import { ecsBody } from './wire.js';
+
+export const ecsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  async function serve(req: FastifyRequest, reply: FastifyReply, profile: string) {
+    const auth = req.headers.authorization;
+    if (typeof auth !== 'string' || auth.length === 0) {
+      return reply.code(401).send({ Code: 'MissingToken', Message: 'Authorization header required; set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (see `credport env`)' });
+    }
+    if (!tokensEqual(auth, ctx.ecsToken)) {
+      return reply.code(401).send({ Code: 'InvalidToken', Message: 'Authorization does not match the daemon token (see `credport env`)' });
+    }
+    const result = await lookupCredentials(ctx, profile);
+    if (!result.ok) return reply.code(result.status).send(result.body);
+    req.log.debug({ profile }, 'served credentials (ecs)');
+    return reply.header('cache-control', 'no-store').send(ecsBody(result.credentials));
+  }
+
+  app.get('/v1/credentials', (req, reply) => serve(req, reply, ctx.defaultProfile));
+  app.get<{ Params: { profile: string } }>('/v1/credentials/:profile', (req, reply) => serve(req, reply, req.params.profile));
+};

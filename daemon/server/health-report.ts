@@ -1,0 +1,39 @@
+/** The /health document: state per profile, nothing secret. */
+import type { ProviderDescription } from '../providers/types.js';
+import type { ProfileRefresher, ProfileStatus } from '../refresh/profile-refresher.js';
+
+export interface HealthReport {
+  status: 'ok' | 'degraded';
+  version: string;
+  uptimeSeconds: number;
+  key: { backend: string; location: string; thumbprint: string; userPresence: boolean };
+  defaultProfile: string;
+  profiles: Record<string, ProviderDescription & ProfileStatus>;
+}
+
+export function buildHealthReport(input: {
+  version: string;
+  startedAt: number;
+  now: number;
+  key: HealthReport['key'];
+  defaultProfile: string;
+  refreshers: ReadonlyMap<string, ProfileRefresher>;
+  descriptions: ReadonlyMap<string, ProviderDescription>;
+}): HealthReport {
+  const profiles: HealthReport['profiles'] = {};
+  let allValid = true;
+  for (const [name, r] of input.refreshers) {
+    const d = input.descriptions.get(name);
+    if (!d) continue;
+    profiles[name] = { ...d, ...r.status() };
+    if (!r.hasValidCredentials()) allValid = false;
+  }
+  return {
+    status: allValid ? 'ok' : 'degraded',
+    version: input.version,
+    uptimeSeconds: Math.floor((input.now - input.startedAt) / 1000),
+    key: input.key,
+    defaultProfile: input.defaultProfile,
+    profiles,
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * An IMDSv2-compatible endpoint for SDKs that only know EC2 metadata
+ * (AWS_EC2_METADATA_SERVICE_ENDPOINT). Token-only: there is no IMDSv1 mode.
+ * It serves the default profile, under the IAM role's name as real IMDS does.
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { createHash } from 'node:crypto';
+import type { ServerContext } from './context.js';
+import { lookupCredentials } from './credentials-lookup.js';
+import { parseTtl } from './imds-tokens.js';
+import { awsTimestamp, imdsCredentialsBody } from './wire.js';
+
+const TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';
+const TOKEN_HEADER = 'x-aws-ec2-metadata-token';
+
+function roleName(roleArn: string): string {
+  return roleArn.slice(roleArn.lastIndexOf('/') + 1);
+}
+
+/** A stable made-up instance profile id (real ones start with AIPA), derived from the role. */
+function instanceProfileId(roleArn: string): string {
+  const h = createHash('sha256').update(roleArn).digest('hex').toUpperCase().replace(/[^A-Z0-9]/g, '');
+  return `AIPA${h.slice(0, 17)}`;
+}
+
+export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  const desc = ctx.descriptions.get(ctx.defaultProfile);
+  if (!desc) throw new Error(`default profile ${ctx.defaultProfile} has no provider`);
+  const role = roleName(desc.roleArn);
+  const account = desc.roleArn.split(':')[4] ?? '';
+  const text = (reply: FastifyReply, body: string) => reply.type('text/plain').send(body);
+
+  app.put('/latest/api/token', async (req, reply) => {
+    if (req.headers['x-forwarded-for'] !== undefined) {
+      return reply.code(400).type('text/plain').send('X-Forwarded-For is not allowed on a token request');
+    }
+    const ttl = parseTtl(req.headers[TTL_HEADER]);
+    if (ttl === undefined) {
+      return reply.code(400).type('text/plain').send(`${TTL_HEADER} must be a whole number of seconds from 1 to 21600`);
+    }
+    return reply.header(TTL_HEADER, String(ttl)).type('text/plain').send(ctx.imdsTokens.issue(ttl));
+  });
+
+  // Every metadata path needs a valid session token; IMDSv1 is not served.
+  async function requireToken(req: FastifyRequest, reply: FastifyReply) {
+    const t = req.headers[TOKEN_HEADER];
+    if (!ctx.imdsTokens.isValid(typeof t === 'string' ? t : undefined)) {
+      return reply.code(401).type('text/plain').send('Unauthorized: a valid X-aws-ec2-metadata-token is required (IMDSv2 only)');
+    }
+    return undefined;
+  }
+
+  app.register(async (meta) => {
+    meta.addHook('preHandler', requireToken);
+
+    const listRoles = async (_req: FastifyRequest, reply: FastifyReply) => text(reply, role);
+    meta.get('/latest/meta-data/iam/security-credentials/', listRoles);
+    meta.get('/latest/meta-data/iam/security-credentials', listRoles);
+
+    meta.get<{ Params: { role: string } }>('/latest/meta-data/iam/security-credentials/:role', async (req, reply) => {
+      if (req.params.role !== role) return reply.code(404).type('text/plain').send('Not Found');
+      const result = await lookupCredentials(ctx, ctx.defaultProfile);
+      if (!result.ok) return reply.code(result.status).send(result.body);
+      const r = ctx.refreshers.get(ctx.defaultProfile);
+      const last = r?.status().lastRefresh;
+      req.log.debug({ profile: ctx.defaultProfile }, 'served credentials (imds)');
+      return reply
+        .header('cache-control', 'no-store')
+        .type('text/plain')
+        .send(JSON.stringify(imdsCredentialsBody(result.credentials, last ? new Date(last) : new Date(ctx.now()))));
+    });
+
+    meta.get('/latest/meta-data/iam/info', async (_req, reply) =>
+      reply.type('text/plain').send(
+        JSON.stringify({
+          Code: 'Success',
+          LastUpdated: awsTimestamp(new Date(ctx.now())),
+          InstanceProfileArn: `arn:aws:iam::${account}:instance-profile/${role}`,
+          InstanceProfileId: instanceProfileId(desc.roleArn),
+        }),
+      ),
+    );
+    meta.get('/latest/meta-data/placement/region', async (_req, reply) => text(reply, desc.region));
+    // botocore derives the region from the zone by dropping its last letter.
+    meta.get('/latest/meta-data/placement/availability-zone', async (_req, reply) => text(reply, `${desc.region}a`));
+    meta.get('/latest/dynamic/instance-identity/document', async (_req, reply) =>
+      reply.type('text/plain').send(
+        JSON.stringify({ accountId: account, region: desc.region, availabilityZone: `${desc.region}a` }, null, 2),
+      ),
+    );
+    // Anything else under /latest: 404 (with a token), so that the Java SDK falls back
+    // from security-credentials-extended to the legacy path.
+    meta.get('/latest/*', async (_req, reply) => reply.code(404).type('text/plain').send('Not Found'));
+  });
+};

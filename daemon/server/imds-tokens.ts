@@ -1,0 +1,49 @@
+/**
+ * IMDSv2 session tokens. Kept by the SHA-256 of the token so that a lookup
+ * reveals nothing through timing, bounded in number so that a flood of PUTs
+ * costs memory once, not without end.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+
+export const MIN_TTL_SECONDS = 1;
+export const MAX_TTL_SECONDS = 21600;
+
+const digest = (t: string): string => createHash('sha256').update(t, 'utf8').digest('base64');
+
+export class ImdsTokenStore {
+  readonly #cache: LRUCache<string, number>;
+
+  constructor(private readonly now: () => number = Date.now, max = 10_000) {
+    this.#cache = new LRUCache<string, number>({ max });
+  }
+
+  issue(ttlSeconds: number): string {
+    const token = randomBytes(40).toString('base64');
+    this.#cache.set(digest(token), this.now() + ttlSeconds * 1000);
+    return token;
+  }
+
+  isValid(token: string | undefined): boolean {
+    if (!token || token.length > 256) return false;
+    const key = digest(token);
+    const expiresAt = this.#cache.get(key);
+    if (expiresAt === undefined) return false;
+    if (this.now() >= expiresAt) {
+      this.#cache.delete(key);
+      return false;
+    }
+    return true;
+  }
+
+  get size(): number {
+    return this.#cache.size;
+  }
+}
+
+/** Parses the TTL header: whole seconds in [1, 21600], anything else is undefined. */
+export function parseTtl(value: string | string[] | undefined): number | undefined {
+  if (typeof value !== 'string' || !/^\d{1,6}$/.test(value)) return undefined;
+  const n = Number(value);
+  return n >= MIN_TTL_SECONDS && n <= MAX_TTL_SECONDS ? n : undefined;
+}

@@ -1,0 +1,56 @@
+/**
+ * The ECS endpoint's bearer token: 256 random bits in a 0600 file without a
+ * trailing newline (botocore rejects a token containing CR or LF). An existing
+ * file is reused across restarts so that shells that exported it keep working.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createSecretFile, readSecretFile } from '../util/secure-file.js';
+
+export class TokenFileError extends Error {
+  override readonly name = 'TokenFileError';
+}
+
+const MIN_TOKEN_BYTES = 32;
+
+export function generateToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Loads the token file, creating it when absent. Weak or malformed tokens are refused, not repaired. */
+export function ensureTokenFile(path: string): string {
+  try {
+    return readTokenFile(path);
+  } catch (err) {
+    if ((err as Error).name !== 'SecretFileNotFoundError') throw err;
+  }
+  const token = generateToken();
+  try {
+    createSecretFile(path, token);
+  } catch (err) {
+    // Another process created it between our read and our create: use theirs.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readTokenFile(path);
+    throw err;
+  }
+  return token;
+}
+
+export function readTokenFile(path: string): string {
+  const raw = readSecretFile(path, 'token file', "it is created when 'credport serve' starts").toString('utf8');
+  if (/[\r\n]/.test(raw)) {
+    throw new TokenFileError(`token file ${path} contains a line break; SDKs reject such tokens. Remove the file and restart credport to create a new one`);
+  }
+  if (!/^[\x21-\x7e]+$/.test(raw) || raw.length < Math.ceil((MIN_TOKEN_BYTES * 4) / 3)) {
+    throw new TokenFileError(`token file ${path} does not hold a token of at least 256 bits of printable characters; remove it and restart credport to create a new one`);
+  }
+  return raw;
+}
+
+/**
+ * Constant-time comparison: both sides are hashed first so that neither the
+ * content nor the length of the expected token shows in the timing.
+ */
+export function tokensEqual(presented: string, expected: string): boolean {
+  const a = createHash('sha256').update(presented, 'utf8').digest();
+  const b = createHash('sha256').update(expected, 'utf8').digest();
+  return timingSafeEqual(a, b);
+}

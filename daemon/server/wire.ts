@@ -1,0 +1,45 @@
+/** Bodies exactly as the SDKs parse them (see shared/reference/wire-formats.md). */
+import type { AwsCredentials } from '../providers/types.js';
+
+/** botocore parses exactly %Y-%m-%dT%H:%M:%SZ: no fractional seconds. */
+export function awsTimestamp(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export interface EcsCredentialsBody {
+  AccessKeyId: string;
+  SecretAccessKey: string;
+  Token: string;
+  Expiration: string;
+  AccountId?: string;
+  RoleArn?: string;
+}
+
+export function ecsBody(c: AwsCredentials): EcsCredentialsBody {
+  return {
+    AccessKeyId: c.accessKeyId,
+    SecretAccessKey: c.secretAccessKey,
+    Token: c.sessionToken,
+    Expiration: awsTimestamp(c.expiration),
+    ...(c.accountId ? { AccountId: c.accountId } : {}),
+    ...(c.roleArn ? { RoleArn: c.roleArn } : {}),
+  };
+}
+
+export function imdsCredentialsBody(c: AwsCredentials, lastUpdated: Date): Record<string, string> {
+  return {
+    Code: 'Success',
+    LastUpdated: awsTimestamp(lastUpdated),
+    Type: 'AWS-HMAC',
+    AccessKeyId: c.accessKeyId,
+    SecretAccessKey: c.secretAccessKey,
+    Token: c.sessionToken,
+    Expiration: awsTimestamp(c.expiration),
+    ...(c.accountId ? { AccountId: c.accountId } : {}),
+  };
+}
+
+export interface ErrorBody {
+  Code: string;
+  Message: string;
+}

@@ -1,0 +1,76 @@
+/**
+ * Files that hold secrets (keys, tokens) are created 0600 without a window in
+ * which another user could open them, and refused on read when their mode lets
+ * anyone else in: a key another account could have read is not a device key.
+ */
+import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export class InsecureFileError extends Error {
+  override readonly name = 'InsecureFileError';
+  constructor(readonly path: string, readonly mode: number, what: string) {
+    super(
+      `${what} ${path} is readable by others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); ` +
+        `run: chmod 600 '${path}'`,
+    );
+  }
+}
+
+export class SecretFileNotFoundError extends Error {
+  override readonly name = 'SecretFileNotFoundError';
+  constructor(readonly path: string, what: string, hint: string) {
+    super(`${what} ${path} does not exist; ${hint}`);
+  }
+}
+
+/** Reads a secret file after checking it is a regular file owned by us with no group/other bits. */
+export function readSecretFile(path: string, what: string, missingHint: string): Buffer {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SecretFileNotFoundError(path, what, missingHint);
+    throw err;
+  }
+  if (!st.isFile()) throw new Error(`${what} ${path} is not a regular file (symbolic links are refused)`);
+  if ((st.mode & 0o077) !== 0) throw new InsecureFileError(path, st.mode, what);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new Error(`${what} ${path} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to use it`);
+  }
+  return readFileSync(path);
+}
+
+/** Creates the parent directory (0700 when new) so that secret files never sit in a world-listable new dir. */
+export function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+/**
+ * Writes a new secret file: created with O_EXCL at mode 0600, so it never exists
+ * with wider permissions and an existing file is never overwritten.
+ */
+export function createSecretFile(path: string, data: string | Uint8Array): void {
+  ensurePrivateDir(dirname(path));
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    writeSync(fd, typeof data === "string" ? Buffer.from(data, "utf8") : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Replaces a file atomically (temp file + rename) with the given mode. */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+  try {
+    writeSync(fd, typeof data === "string" ? Buffer.from(data, "utf8") : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
