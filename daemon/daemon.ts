@@ -78,7 +78,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const server = buildServer({ ctx, logger, port: () => boundPort });
   const listen = o.listen ?? config.daemon.listen;
   try {
-    await server.listen({ host: listen.host, port: listen.port, listenTextResolver: () => '' });
+    await server.listen({ host: listen.host, port: listen.port });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     for (const p of providers.values()) p.destroy?.();

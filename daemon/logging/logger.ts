@@ -45,6 +45,8 @@ export interface LoggerSetup {
   /** Pretty output when writing to a terminal; JSON otherwise. */
   pretty?: boolean;
   destination?: DestinationStream;
+  /** 1 (stdout, default) or 2 (stderr) when writing to the terminal. */
+  fd?: 1 | 2;
 }
 
 export function createLogger(setup: LoggerSetup): Logger {
@@ -57,9 +59,9 @@ export function createLogger(setup: LoggerSetup): Logger {
   if (setup.destination) return pino(options, setup.destination);
   if (setup.file) return pino(options, pino.destination({ dest: setup.file, mkdir: true, sync: false }));
   if (setup.pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } });
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', destination: setup.fd ?? 1 } } });
   }
-  return pino(options, pino.destination({ dest: 1, sync: false }));
+  return pino(options, pino.destination({ dest: setup.fd ?? 1, sync: false }));
 }
 
 /** A logger that drops everything, for library use and tests that do not read logs. */

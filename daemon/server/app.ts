@@ -3,7 +3,7 @@
  * bounded headers), the request guards as one hook, and the endpoints as
  * plugins. Errors are always JSON `{Code, Message}` and never carry a stack.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../logging/logger.js';
 import type { ServerContext } from './context.js';
 import { ecsRoutes } from './ecs-routes.js';
@@ -21,10 +21,10 @@ export interface ServerOptions {
 export function buildServer(o: ServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: o.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Requests are logged by our onResponse hook, with fields chosen to carry no secret.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024,
-    maxParamLength: 100,
-    caseSensitive: true,
+    routerOptions: { maxParamLength: 100, caseSensitive: true },
     return503OnClosing: true,
     trustProxy: false,
     connectionTimeout: 15_000,

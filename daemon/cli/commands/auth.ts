@@ -1,0 +1,136 @@
+/**
+ * `credport auth`: credentials for one profile on stdout, for credential_process
+ * or a shell. Asks the running daemon first (its cache, no extra STS call);
+ * when none is running, fetches directly with the device key.
+ */
+import type { ResolvedConfig } from '../../config/load.js';
+import { openSigner } from '../../keys/open-signer.js';
+import { createProviders } from '../../providers/create-providers.js';
+import { ProviderError, type AwsCredentials } from '../../providers/types.js';
+import { readTokenFile } from '../../server/token.js';
+import { awsTimestamp } from '../../server/wire.js';
+import { parseFlags } from '../args.js';
+import { CliError, EXIT } from '../cli-error.js';
+import type { Command } from '../command.js';
+import { askDaemon, clientBaseUrl, loadCliConfig } from '../shared.js';
+
+const HELP = `Usage: credport auth [options]
+
+Prints credentials for a profile. In ~/.aws/config:
+
+  [profile dev]
+  credential_process = credport auth --profile dev
+
+Options:
+  --profile NAME     profile (default: the default profile)
+  --format FORMAT    credential_process (default), env, json
+  --direct           do not ask the daemon; fetch with the key directly
+  -c, --config PATH  config file
+  -h, --help         show this help
+
+The output holds secrets: do not paste it anywhere.`;
+
+const FORMATS = new Set(['credential_process', 'env', 'json']);
+
+interface Wire {
+  AccessKeyId: string;
+  SecretAccessKey: string;
+  Token: string;
+  Expiration: string;
+  AccountId?: string;
+}
+
+function isWire(v: unknown): v is Wire {
+  const o = v as Partial<Wire> | null;
+  return typeof o === 'object' && o !== null && [o.AccessKeyId, o.SecretAccessKey, o.Token, o.Expiration].every((x) => typeof x === 'string');
+}
+
+async function fromDaemon(cfg: ResolvedConfig, profile: string): Promise<AwsCredentials | undefined> {
+  let token: string;
+  try {
+    token = readTokenFile(cfg.daemon.tokenFile);
+  } catch {
+    return undefined; // no token yet: the daemon has never run here
+  }
+  const reply = await askDaemon(clientBaseUrl(cfg.daemon.listen), `/v1/credentials/${encodeURIComponent(profile)}`, { authorization: token });
+  if (!reply.reachable) return undefined;
+  if (reply.status === 200 && isWire(reply.body)) {
+    const b = reply.body;
+    return {
+      accessKeyId: b.AccessKeyId,
+      secretAccessKey: b.SecretAccessKey,
+      sessionToken: b.Token,
+      expiration: new Date(b.Expiration),
+      ...(b.AccountId ? { accountId: b.AccountId } : {}),
+    };
+  }
+  const body = reply.body as { Code?: string; Message?: string };
+  throw new CliError(`daemon: ${body.Code ?? reply.status}: ${body.Message ?? 'unexpected answer'}`, EXIT.failure, "see 'credport status'");
+}
+
+async function direct(cfg: ResolvedConfig, profile: string): Promise<AwsCredentials> {
+  let signer;
+  try {
+    signer = openSigner(cfg.key);
+  } catch (err) {
+    throw new CliError((err as Error).message, EXIT.config);
+  }
+  const providers = createProviders({ ...cfg, profiles: new Map([[profile, cfg.profiles.get(profile)!]]) }, signer);
+  const provider = providers.get(profile)!;
+  try {
+    return await provider.fetch();
+  } catch (err) {
+    if (err instanceof ProviderError) throw new CliError(`${err.code}: ${err.message}`, EXIT.failure);
+    throw err;
+  } finally {
+    provider.destroy?.();
+    await signer.close();
+  }
+}
+
+const sq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+function render(c: AwsCredentials, format: string): string {
+  const expiration = awsTimestamp(c.expiration);
+  if (format === 'env') {
+    return [
+      `export AWS_ACCESS_KEY_ID=${sq(c.accessKeyId)}`,
+      `export AWS_SECRET_ACCESS_KEY=${sq(c.secretAccessKey)}`,
+      `export AWS_SESSION_TOKEN=${sq(c.sessionToken)}`,
+      `export AWS_CREDENTIAL_EXPIRATION=${sq(expiration)}`,
+      '',
+    ].join('\n');
+  }
+  const body = {
+    ...(format === 'credential_process' ? { Version: 1 } : {}),
+    AccessKeyId: c.accessKeyId,
+    SecretAccessKey: c.secretAccessKey,
+    SessionToken: c.sessionToken,
+    Expiration: expiration,
+    ...(c.accountId ? { AccountId: c.accountId } : {}),
+  };
+  return `${JSON.stringify(body, null, format === 'json' ? 2 : undefined)}\n`;
+}
+
+export const authCommand: Command = {
+  name: 'auth',
+  summary: 'print credentials (credential_process, env or json)',
+  help: HELP,
+  async run(argv, io) {
+    const { values } = parseFlags('auth', argv, { profile: { type: 'string', short: 'p' }, format: { type: 'string', short: 'f' }, direct: { type: 'boolean' } });
+    if (values.help) {
+      io.stdout(`${HELP}\n`);
+      return EXIT.ok;
+    }
+    const format = values.format ?? 'credential_process';
+    if (!FORMATS.has(format)) throw new CliError(`--format: expected credential_process, env or json, got "${format}"`, EXIT.usage);
+    const cfg = loadCliConfig(values.config, io);
+    const profile = values.profile ?? cfg.defaultProfile;
+    if (!cfg.profiles.has(profile)) {
+      throw new CliError(`no profile named ${profile} in ${cfg.file}`, EXIT.usage, `profiles: ${[...cfg.profiles.keys()].join(', ')}`);
+    }
+    const creds = (!values.direct ? await fromDaemon(cfg, profile) : undefined) ?? (await direct(cfg, profile));
+    io.stdout(render(creds, format));
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,131 @@
+/**
+ * `credport demo`: the whole flow on this machine with no cloud account. A
+ * fresh key, the bundled emulator as issuer host and STS (it verifies the JWT
+ * as AWS would), and the real daemon serving the result.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'smol-toml';
+import { loadConfig } from '../../config/load.js';
+import { startDaemon } from '../../daemon.js';
+import { startEmulator } from '../../emulator/index.js';
+import { defaultSubject } from '../../identity/jwt.js';
+import { exportIssuer, publishedJwk } from '../../identity/issuer-documents.js';
+import { FileKeySigner } from '../../keys/file-signer.js';
+import { createLogger } from '../../logging/logger.js';
+import { parseFlags } from '../args.js';
+import { CliError, EXIT } from '../cli-error.js';
+import type { Command } from '../command.js';
+import { parseListenFlag } from '../shared.js';
+
+const HELP = `Usage: credport demo [options]
+
+Runs the whole credport flow locally: creates a fresh device key in a
+temporary directory, starts the bundled AWS emulator (OIDC issuer host + STS
+that verifies the JWT like AWS), publishes the key's JWKS there, and starts
+the daemon. Prints the lines to paste into another shell; Ctrl-C stops it and
+removes the temporary directory.
+
+Options:
+  --listen HOST:PORT  daemon address (default 127.0.0.1:0, a free port)
+  --keep              keep the temporary directory on exit
+  -h, --help          show this help`;
+
+const DEMO_ROLE = 'arn:aws:iam::111122223333:role/credport-demo';
+
+export const demoCommand: Command = {
+  name: 'demo',
+  summary: 'run daemon + local AWS emulator end to end, no cloud account needed',
+  help: HELP,
+  async run(argv, io) {
+    const { values } = parseFlags('demo', argv, { listen: { type: 'string' }, keep: { type: 'boolean' } });
+    if (values.help) {
+      io.stdout(`${HELP}\n`);
+      return EXIT.ok;
+    }
+    if (values.config) throw new CliError('demo makes its own config; --config is not used', EXIT.usage);
+    const listen = parseListenFlag(values.listen) ?? { host: '127.0.0.1', port: 0 };
+    const dir = mkdtempSync(join(tmpdir(), 'credport-demo-'));
+    const issuerDir = join(dir, 'issuer');
+    mkdirSync(issuerDir, { mode: 0o755 });
+    const logger = createLogger({ level: 'info', pretty: Boolean(process.stderr.isTTY), fd: 2 });
+    const emulator = await startEmulator({ issuerDir });
+    const cleanup: Array<() => Promise<void> | void> = [() => emulator.close()];
+    if (!values.keep) cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const runCleanup = async () => {
+      for (const fn of cleanup.reverse()) await fn();
+    };
+    try {
+      const signer = FileKeySigner.create(join(dir, 'device-key.pem'));
+      const issuer = emulator.issuerBaseUrl;
+      exportIssuer(issuerDir, issuer, publishedJwk(signer.publicJwk(), signer.thumbprint));
+      const issuerHost = issuer.replace(/^https?:\/\//, '');
+      emulator.createOpenIDConnectProvider({ url: issuer, clientIds: ['sts.amazonaws.com'] });
+      emulator.createRole({
+        arn: DEMO_ROLE,
+        maxSessionDurationSeconds: 3600,
+        trust: {
+          providerUrl: issuer,
+          conditions: { StringEquals: { [`${issuerHost}:sub`]: defaultSubject(signer), [`${issuerHost}:aud`]: 'sts.amazonaws.com' } },
+        },
+      });
+      const configFile = join(dir, 'config.toml');
+      writeFileSync(
+        configFile,
+        `# written by credport demo\n${stringify({
+          daemon: { listen: `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`, token_file: join(dir, 'token') },
+          key: { backend: 'file', path: join(dir, 'device-key.pem') },
+          oidc: { issuer },
+          profiles: { default: { type: 'aws-oidc', role_arn: DEMO_ROLE, region: 'us-east-1', duration_seconds: 3600, sts_endpoint: emulator.stsEndpoint } },
+        })}\n`,
+        { mode: 0o600 },
+      );
+      const config = loadConfig(configFile, io.env);
+      const daemon = await startDaemon({ config, logger, signer });
+      cleanup.splice(1, 0, () => daemon.close());
+      // Wait for the first credentials so the printed lines work at once.
+      await daemon.scheduler.get('default')?.get();
+      const base = daemon.url;
+      io.stdout(
+        [
+          '',
+          'credport demo is running. Press Ctrl-C to stop.',
+          '',
+          `  emulator (OIDC issuer + STS): ${emulator.url}`,
+          `  daemon:                       ${base}   (curl ${base}/health)`,
+          `  device key:                   ${join(dir, 'device-key.pem')} (kid ${signer.thumbprint})`,
+          '',
+          'Paste into another shell:',
+          '',
+          `  export AWS_CONTAINER_CREDENTIALS_FULL_URI=${base}/v1/credentials`,
+          `  export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=${join(dir, 'token')}`,
+          '  # older SDKs and CLIs (botocore < 1.30, e.g. Debian\'s awscli 2.9) read only the inline token:',
+          `  export AWS_CONTAINER_AUTHORIZATION_TOKEN="$(cat ${join(dir, 'token')})"`,
+          '  aws configure export-credentials --format env',
+          '',
+          'or through the IMDSv2-compatible endpoint:',
+          '',
+          `  env -u AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_EC2_METADATA_SERVICE_ENDPOINT=${base}/ aws configure export-credentials --format env`,
+          '',
+          `  credport status --config ${configFile}`,
+          '',
+          '',
+        ].join('\n'),
+      );
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      return EXIT.ok;
+    } finally {
+      await runCleanup();
+      logger.flush();
+    }
+  },
+};

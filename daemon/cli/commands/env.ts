@@ -1,0 +1,63 @@
+/** `credport env`: the shell exports that point SDKs at the daemon. */
+import { readTokenFile } from '../../server/token.js';
+import { parseFlags } from '../args.js';
+import { CliError, EXIT } from '../cli-error.js';
+import type { Command } from '../command.js';
+import { clientBaseUrl, loadCliConfig } from '../shared.js';
+
+const HELP = `Usage: credport env [options]
+
+Prints shell exports that make unmodified AWS SDKs and the AWS CLI fetch
+credentials from the daemon:
+
+  eval "$(credport env)"
+
+Options:
+  --profile NAME     serve this profile instead of the default
+  --inline-token     export AWS_CONTAINER_AUTHORIZATION_TOKEN itself, for older
+                     SDKs that do not read the token file (puts the token in
+                     your environment, visible to every child process)
+  --imds             also export AWS_EC2_METADATA_SERVICE_ENDPOINT
+  -c, --config PATH  config file
+  -h, --help         show this help`;
+
+const shq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export const envCommand: Command = {
+  name: 'env',
+  summary: 'print the exports that point SDKs at the daemon',
+  help: HELP,
+  async run(argv, io) {
+    const { values } = parseFlags('env', argv, { profile: { type: 'string' }, 'inline-token': { type: 'boolean' }, imds: { type: 'boolean' } });
+    if (values.help) {
+      io.stdout(`${HELP}\n`);
+      return EXIT.ok;
+    }
+    const cfg = loadCliConfig(values.config, io);
+    const profile = values.profile;
+    if (profile !== undefined && !cfg.profiles.has(profile)) {
+      throw new CliError(`no profile named ${profile} in ${cfg.file}`, EXIT.usage, `profiles: ${[...cfg.profiles.keys()].join(', ')}`);
+    }
+    const base = clientBaseUrl(cfg.daemon.listen);
+    const path = profile === undefined || profile === cfg.defaultProfile ? '/v1/credentials' : `/v1/credentials/${profile}`;
+    const lines = [`export AWS_CONTAINER_CREDENTIALS_FULL_URI=${shq(base + path)}`];
+    if (values['inline-token']) {
+      let token: string;
+      try {
+        token = readTokenFile(cfg.daemon.tokenFile);
+      } catch (err) {
+        throw new CliError((err as Error).message, EXIT.config, 'start the daemon once (credport serve) to create the token');
+      }
+      lines.push(`export AWS_CONTAINER_AUTHORIZATION_TOKEN=${shq(token)}`);
+      lines.push('unset AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE');
+    } else {
+      lines.push(`export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=${shq(cfg.daemon.tokenFile)}`);
+      lines.push('unset AWS_CONTAINER_AUTHORIZATION_TOKEN');
+    }
+    // A relative URI would win over the full one in some SDKs.
+    lines.push('unset AWS_CONTAINER_CREDENTIALS_RELATIVE_URI');
+    if (values.imds) lines.push(`export AWS_EC2_METADATA_SERVICE_ENDPOINT=${shq(`${base}/`)}`);
+    io.stdout(`${lines.join('\n')}\n`);
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,56 @@
+/** `credport oidc export DIR`: the issuer's discovery document and JWKS, merged with other devices' keys. */
+import { resolve } from 'node:path';
+import { exportIssuer, IssuerExportError, publishedJwk } from '../../identity/issuer-documents.js';
+import { openSigner } from '../../keys/open-signer.js';
+import { parseFlags } from '../args.js';
+import { CliError, EXIT } from '../cli-error.js';
+import type { Command } from '../command.js';
+import { loadCliConfig } from '../shared.js';
+
+const HELP = `Usage: credport oidc export DIR [options]
+
+Writes DIR/.well-known/openid-configuration and DIR/.well-known/jwks.json for
+the [oidc] issuer. An existing JWKS is merged: other devices' keys are kept,
+this device's key is added or updated, and exporting again changes nothing.
+Publish DIR at the issuer URL (S3 + CloudFront, any static HTTPS host).
+
+Options:
+  -c, --config PATH   config file
+  -h, --help          show this help`;
+
+export const oidcExportCommand: Command = {
+  name: 'oidc export',
+  summary: 'write the issuer discovery document and JWKS for publishing',
+  help: HELP,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags('oidc export', argv, {}, 1);
+    if (values.help) {
+      io.stdout(`${HELP}\n`);
+      return EXIT.ok;
+    }
+    const dir = positionals[0];
+    if (!dir) throw new CliError('missing DIR', EXIT.usage, "see 'credport oidc export --help'");
+    const cfg = loadCliConfig(values.config, io);
+    if (!cfg.oidc) throw new CliError(`${cfg.file}: no [oidc] table with an issuer`, EXIT.config);
+    let signer;
+    try {
+      signer = openSigner(cfg.key);
+    } catch (err) {
+      throw new CliError((err as Error).message, EXIT.config);
+    }
+    try {
+      const result = exportIssuer(resolve(dir), cfg.oidc.issuer, publishedJwk(signer.publicJwk(), signer.thumbprint));
+      io.stdout(
+        `${result.changed ? 'wrote' : 'unchanged'}: ${result.discoveryFile}\n` +
+          `${result.changed ? 'wrote' : 'unchanged'}: ${result.jwksFile} (${result.keyCount} key${result.keyCount === 1 ? '' : 's'}, this device: ${signer.thumbprint})\n` +
+          `publish ${resolve(dir)} at ${cfg.oidc.issuer}\n`,
+      );
+    } catch (err) {
+      if (err instanceof IssuerExportError) throw new CliError(err.message, EXIT.failure);
+      throw err;
+    } finally {
+      await signer.close();
+    }
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,66 @@
+/** `credport status`: the daemon's /health as a table (or JSON). */
+import type { HealthReport } from '../../server/health-report.js';
+import { parseFlags } from '../args.js';
+import { CliError, EXIT } from '../cli-error.js';
+import type { Command } from '../command.js';
+import { askDaemon, clientBaseUrl, loadCliConfig } from '../shared.js';
+
+const HELP = `Usage: credport status [options]
+
+Shows the daemon's state: key, and per profile the credential expiry, last
+and next refresh, and the last error. Exit 0 when every profile holds valid
+credentials, 1 when one does not, 4 when the daemon is not running.
+
+Options:
+  --json             print /health as JSON
+  -c, --config PATH  config file
+  -h, --help         show this help`;
+
+function ago(iso: string | null, now: number): string {
+  if (!iso) return '-';
+  const s = Math.round((new Date(iso).getTime() - now) / 1000);
+  const abs = Math.abs(s);
+  const text = abs >= 3600 ? `${Math.floor(abs / 3600)}h${Math.floor((abs % 3600) / 60)}m` : abs >= 60 ? `${Math.floor(abs / 60)}m${abs % 60}s` : `${abs}s`;
+  return s >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+export function renderStatus(h: HealthReport, now: number): string {
+  const rows = [['PROFILE', 'STATE', 'ROLE', 'EXPIRES', 'LAST REFRESH', 'NEXT REFRESH', 'LAST ERROR']];
+  for (const [name, p] of Object.entries(h.profiles)) {
+    rows.push([
+      name + (name === h.defaultProfile ? '*' : ''),
+      p.state,
+      p.roleArn,
+      ago(p.expiration, now),
+      ago(p.lastRefresh, now),
+      p.refresh === 'on-demand' ? 'on demand' : ago(p.nextRefresh, now),
+      p.lastError ? `${p.lastError.code}: ${p.lastError.message}`.slice(0, 80) : '-',
+    ]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const table = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+  return `credport ${h.version}: ${h.status}, up ${h.uptimeSeconds}s, key ${h.key.backend} (${h.key.thumbprint.slice(0, 12)}…)\n\n${table}\n\n* default profile (served at /v1/credentials and through IMDS)\n`;
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'show the daemon\'s state',
+  help: HELP,
+  async run(argv, io) {
+    const { values } = parseFlags('status', argv, { json: { type: 'boolean' } });
+    if (values.help) {
+      io.stdout(`${HELP}\n`);
+      return EXIT.ok;
+    }
+    const cfg = loadCliConfig(values.config, io);
+    const base = clientBaseUrl(cfg.daemon.listen);
+    const reply = await askDaemon(base, '/health');
+    if (!reply.reachable) throw new CliError(`the daemon is not running at ${base} (${reply.reason})`, EXIT.daemonDown, "start it with 'credport serve'");
+    const report = reply.body as HealthReport;
+    if (typeof report !== 'object' || report === null || !('profiles' in report)) {
+      throw new CliError(`${base}/health did not answer like credport (HTTP ${reply.status})`, EXIT.failure);
+    }
+    io.stdout(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report, Date.now()));
+    return report.status === 'ok' ? EXIT.ok : EXIT.failure;
+  },
+};

@@ -1,0 +1,68 @@
+/** The `credport` command: dispatch, --help, --version, and one-line errors with exit codes. */
+import { VERSION } from '../version.js';
+import { CliError, EXIT } from './cli-error.js';
+import type { Command } from './command.js';
+import { authCommand } from './commands/auth.js';
+import { demoCommand } from './commands/demo.js';
+import { envCommand } from './commands/env.js';
+import { initCommand } from './commands/init.js';
+import { oidcExportCommand } from './commands/oidc-export.js';
+import { serveCommand } from './commands/serve.js';
+import { statusCommand } from './commands/status.js';
+import { processIo, type CliIo } from './io.js';
+
+const COMMANDS: Command[] = [initCommand, serveCommand, authCommand, envCommand, statusCommand, oidcExportCommand, demoCommand];
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `credport ${VERSION}: device-bound identity to short-lived AWS credentials, served on localhost
+
+Usage: credport COMMAND [options]
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Run 'credport COMMAND --help' for a command's options.
+Config: --config PATH, else $CREDPORT_CONFIG, else $XDG_CONFIG_HOME/credport/config.toml
+
+Exit codes: 0 ok, 1 failure (credentials unavailable, upstream error),
+2 usage error, 3 config/key/token file problem, 4 daemon not running.
+`;
+}
+
+function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
+  for (const c of COMMANDS) {
+    const words = c.name.split(' ');
+    if (words.every((w, i) => argv[i] === w)) return { command: c, rest: argv.slice(words.length) };
+  }
+  return undefined;
+}
+
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  const first = argv[0];
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    io.stdout(usage());
+    return first === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (first === '--version' || first === '-V' || first === 'version') {
+    io.stdout(`${VERSION}\n`);
+    return EXIT.ok;
+  }
+  const found = findCommand(argv);
+  try {
+    if (!found) {
+      const group = COMMANDS.filter((c) => c.name.startsWith(`${first} `));
+      if (group.length > 0) throw new CliError(`'${first}' needs a subcommand: ${group.map((c) => c.name).join(', ')}`, EXIT.usage);
+      throw new CliError(`unknown command '${first}'`, EXIT.usage, "run 'credport --help' for the list");
+    }
+    return await found.command.run(found.rest, io);
+  } catch (err) {
+    if (err instanceof CliError) {
+      io.stderr(`credport: ${err.message}${err.hint ? ` (${err.hint})` : ''}\n`);
+      return err.exitCode;
+    }
+    // Unexpected: still one line, no stack (a stack could quote secrets from arguments).
+    io.stderr(`credport: unexpected error: ${(err as Error).message ?? String(err)}\n`);
+    return EXIT.failure;
+  }
+}

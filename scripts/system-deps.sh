@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite drives as real peers: the AWS CLI
+# and boto3 as clients (SoftHSM2 and friends join with the hardware backends).
+# Installs only what is missing; needs root (or sudo) to install. Under CI=true
+# a package that cannot be installed is an error; elsewhere the tests that need
+# it are skipped with a note.
+set -euo pipefail
+
+PACKAGES=(awscli python3-boto3)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "system-deps: apt-get not found; install these yourself: ${missing[*]}" >&2
+  [ "${CI:-}" = "true" ] && exit 1 || exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
+    echo "system-deps: not root; install these to run every test: sudo apt-get install ${missing[*]}" >&2
+    [ "${CI:-}" = "true" ] && exit 1 || exit 0
+  fi
+fi
+echo "system-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
