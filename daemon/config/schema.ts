@@ -139,6 +139,7 @@ export const ConfigSchema = Type.Object(
     refresh: RefreshSection,
     profiles: Type.Record(Type.String({ pattern: PROFILE_NAME_PATTERN }), AwsOidcProfile, {
       minProperties: 1,
+      additionalProperties: false,
       description: 'One table per profile: [profiles.NAME]. NAME is used in URLs (letters, digits, `_ . -`).',
       expect: 'at least one [profiles.NAME] table',
     }),

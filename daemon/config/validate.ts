@@ -71,9 +71,11 @@ export function validateConfig(file: string, data: unknown): Config {
   if (validateSchema(data)) return data;
   const seen = new Set<string>();
   const problems: string[] = [];
-  for (const err of validateSchema.errors ?? []) {
+  const errors = validateSchema.errors ?? [];
+  const unionPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+  for (const err of errors) {
     // A union of literals reports each branch; the parent's anyOf error says it once.
-    if (err.keyword === 'const') continue;
+    if (err.keyword === 'const' && unionPaths.has(err.instancePath)) continue;
     const msg = err.keyword === 'anyOf' ? `${keyPath(err.instancePath)}: expected ${expectation(err)}, got ${describeValue(err.data)}` : formatError(err);
     if (msg && !seen.has(msg)) {
       seen.add(msg);

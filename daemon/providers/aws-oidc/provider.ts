@@ -45,6 +45,8 @@ export class AwsOidcProvider implements CredentialProvider {
       requestHandler: {
         connectionTimeout: opts.connectionTimeoutMs ?? 3000,
         requestTimeout: opts.requestTimeoutMs ?? 10000,
+        // Without this the SDK only warns on the console and waits on.
+        throwOnRequestTimeout: true,
       },
       // The call is unsigned; an explicit empty provider stops the SDK from
       // searching the environment (which might even point back at this daemon).

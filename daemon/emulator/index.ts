@@ -1,0 +1,238 @@
+// credport's local AWS: one loopback HTTP server that answers the STS Query API on POST / and serves an
+// OIDC issuer directory under /oidc/. It verifies what AWS verifies, so a daemon that passes against it
+// has at least sent what STS would accept. Tests drive it through the hooks on Emulator: setup (providers,
+// roles), an injectable clock, fault injection and a record of every credential it minted.
+
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIPv4 } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { EmulatorConfigError, IamRegistry } from './iam.js';
+import type { OidcProviderSpec, RoleSpec } from './iam.js';
+import { ISSUER_PREFIX, createIssuerHost, resolveIssuerDir } from './issuer-host.js';
+import { handleStsRequest, writeFault } from './sts.js';
+import type { EmulatorFault, IssuedCredentials, StsContext } from './sts.js';
+
+export { EmulatorConfigError } from './iam.js';
+export type { EmulatorConfigErrorCode, OidcProviderSpec, RoleSpec, TrustConditions } from './iam.js';
+export type { EmulatorFault, IssuedCredentials } from './sts.js';
+
+export interface EmulatorOptions {
+  /** Loopback address to bind: an IPv4 127.0.0.0/8 address or ::1. Default 127.0.0.1. */
+  host?: string;
+  /** Default 0: an ephemeral port, so parallel tests never collide. */
+  port?: number;
+  /** Directory served read-only under /oidc/ (the issuer documents). */
+  issuerDir?: string;
+  /** Clock in ms for token checks, the Date header and credential expirations. Default Date.now. */
+  now?: () => number;
+  /**
+   * Tolerance in seconds for exp, nbf and iat. Default 60: device and emulator clocks drift apart, and
+   * a token minted "now" on a machine a few seconds ahead must not be refused as issued in the future;
+   * a minute is the order of tolerance OIDC verifiers, STS included, apply in practice.
+   */
+  clockSkewSeconds?: number;
+}
+
+export interface EmulatorStats { stsCalls: number; stsSuccesses: number; stsFailures: number }
+
+export interface Emulator {
+  readonly url: string;
+  readonly stsEndpoint: string;
+  readonly issuerBaseUrl: string;
+  createOpenIDConnectProvider(spec: OidcProviderSpec): void;
+  createRole(spec: RoleSpec): void;
+  /** times: apply to the next N STS calls only; default: until cleared with null. */
+  setFault(fault: EmulatorFault | null, opts?: { times?: number }): void;
+  /**
+   * Issue credentials that live this many seconds whatever DurationSeconds asked for; null restores
+   * normal behaviour. Zero or negative values mint credentials that are already expired.
+   */
+  setCredentialLifetime(seconds: number | null): void;
+  /** A snapshot of the counters. */
+  readonly stats: EmulatorStats;
+  issued(accessKeyId: string): IssuedCredentials | undefined;
+  close(): Promise<void>;
+}
+
+const DEFAULT_CLOCK_SKEW_SECONDS = 60;
+
+function checkHost(host: string): string {
+  // Only literal loopback addresses: a name such as localhost may resolve to something else, or to
+  // IPv4 on one machine and IPv6 on another.
+  if ((isIPv4(host) && host.startsWith('127.')) || host === '::1') return host;
+  throw new EmulatorConfigError('InvalidHost', `The emulator binds loopback only (127.0.0.0/8 or ::1), not ${host}`);
+}
+
+function checkFault(fault: EmulatorFault): EmulatorFault {
+  const invalid = (why: string): EmulatorConfigError => new EmulatorConfigError('ValidationError', `Invalid fault: ${why}`);
+  switch (fault.kind) {
+    case 'unavailable':
+    case 'malformed':
+    case 'truncated':
+      return { kind: fault.kind };
+    case 'error':
+      if (!Number.isInteger(fault.status) || fault.status < 400 || fault.status > 599) throw invalid('status must be 400-599');
+      if (typeof fault.code !== 'string' || fault.code === '') throw invalid('code must be a non-empty string');
+      if (typeof fault.message !== 'string') throw invalid('message must be a string');
+      if (fault.type !== undefined && fault.type !== 'Sender' && fault.type !== 'Receiver') throw invalid('type must be Sender or Receiver');
+      return { ...fault };
+    case 'delay':
+      if (!Number.isFinite(fault.ms) || fault.ms < 0) throw invalid('ms must be a non-negative number');
+      return { ...fault };
+    default:
+      throw invalid(`unknown kind ${String((fault as { kind: unknown }).kind)}`);
+  }
+}
+
+/** Pending fault state: which fault, and how many more STS calls it applies to (null: until cleared). */
+interface ActiveFault { fault: EmulatorFault; remaining: number | null }
+
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const host = checkHost(options.host ?? '127.0.0.1');
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new EmulatorConfigError('ValidationError', `port must be an integer from 0 to 65535, not ${port}`);
+  }
+  const clockSkewSeconds = options.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
+  if (!Number.isFinite(clockSkewSeconds) || clockSkewSeconds < 0) {
+    throw new EmulatorConfigError('ValidationError', 'clockSkewSeconds must be a non-negative number');
+  }
+  const now = options.now ?? Date.now;
+  const issuerRoot = options.issuerDir === undefined ? undefined : await resolveIssuerDir(options.issuerDir);
+  const issuerHost = createIssuerHost(issuerRoot);
+
+  const iam = new IamRegistry();
+  const minted = new Map<string, IssuedCredentials>();
+  const counters: EmulatorStats = { stsCalls: 0, stsSuccesses: 0, stsFailures: 0 };
+  let activeFault: ActiveFault | null = null;
+  let lifetimeOverride: number | null = null;
+  let closing: Promise<void> | undefined;
+  const pendingDelays = new Set<() => void>();
+
+  const stsContext: StsContext = {
+    iam,
+    now,
+    clockSkewSeconds,
+    credentialLifetimeSeconds: () => lifetimeOverride,
+    record: (credentials) => { minted.set(credentials.accessKeyId, credentials); },
+  };
+
+  function takeFault(): EmulatorFault | null {
+    if (activeFault === null) return null;
+    const { fault } = activeFault;
+    if (activeFault.remaining !== null && --activeFault.remaining <= 0) activeFault = null;
+    return fault;
+  }
+
+  /** Waits ms, or less if the emulator closes meanwhile; resolves true when it is still open. */
+  function pause(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        pendingDelays.delete(finish);
+        resolve(closing === undefined);
+      };
+      const timer = setTimeout(finish, ms);
+      pendingDelays.add(finish);
+    });
+  }
+
+  async function serveSts(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    counters.stsCalls++;
+    const fault = takeFault();
+    if (fault !== null && fault.kind !== 'delay') {
+      counters.stsFailures++;
+      writeFault(req, res, fault);
+      return;
+    }
+    if (fault !== null && !(await pause(fault.ms))) {
+      counters.stsFailures++;
+      req.socket.destroy();
+      return;
+    }
+    const outcome = await handleStsRequest(req, res, stsContext);
+    if (outcome.ok) counters.stsSuccesses++;
+    else counters.stsFailures++;
+  }
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Clients derive clock skew from Date; it follows the injected clock like everything else.
+    res.sendDate = false;
+    res.setHeader('date', new Date(now()).toUTCString());
+    const rawUrl = req.url ?? '';
+    const path = rawUrl.startsWith('/') ? rawUrl.split('?', 1)[0] ?? '' : '';
+    if (path === '/') return serveSts(req, res);
+    if (path === ISSUER_PREFIX || path.startsWith(`${ISSUER_PREFIX}/`)) return issuerHost.handle(req, res, path);
+    const status = path === '' ? 400 : 404;
+    const text = status === 400 ? 'Bad Request\n' : 'Not Found\n';
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  const server = createServer((req, res) => {
+    onRequest(req, res).catch(() => {
+      if (res.headersSent) res.destroy();
+      else {
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('Internal Server Error\n');
+      }
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+
+  return {
+    url,
+    stsEndpoint: url,
+    issuerBaseUrl: `${url}${ISSUER_PREFIX}`,
+    createOpenIDConnectProvider(spec) {
+      iam.createOpenIDConnectProvider(spec);
+    },
+    createRole(spec) {
+      iam.createRole(spec);
+    },
+    setFault(fault, opts) {
+      if (fault === null) {
+        activeFault = null;
+        return;
+      }
+      const times = opts?.times;
+      if (times !== undefined && (!Number.isInteger(times) || times < 1)) {
+        throw new EmulatorConfigError('ValidationError', 'times must be a positive integer');
+      }
+      activeFault = { fault: checkFault(fault), remaining: times ?? null };
+    },
+    setCredentialLifetime(seconds) {
+      if (seconds !== null && !Number.isInteger(seconds)) {
+        throw new EmulatorConfigError('ValidationError', 'The credential lifetime must be a whole number of seconds, or null');
+      }
+      lifetimeOverride = seconds;
+    },
+    get stats() {
+      return Object.freeze({ ...counters });
+    },
+    issued(accessKeyId) {
+      const found = minted.get(accessKeyId);
+      return found === undefined ? undefined : { ...found, expiration: new Date(found.expiration) };
+    },
+    close() {
+      if (closing === undefined) {
+        closing = new Promise<void>((resolve) => {
+          server.close(() => resolve());
+        });
+        for (const finish of [...pendingDelays]) finish();
+        server.closeAllConnections();
+      }
+      return closing;
+    },
+  };
+}

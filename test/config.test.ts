@@ -1,0 +1,126 @@
+/** Config: precedence of locations, defaults, and errors that name the file, the key and what was expected. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { ConfigError, ConfigNotFoundError, loadConfig } from '../daemon/config/load.js';
+import { parseListen } from '../daemon/config/listen.js';
+import { configPath, expandPath } from '../daemon/config/paths.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'credport-config-'));
+const env = { HOME: '/home/u', XDG_STATE_HOME: undefined, XDG_CONFIG_HOME: undefined };
+
+const VALID = `
+[oidc]
+issuer = "https://d111111abcdef8.cloudfront.net"
+
+[profiles.default]
+type = "aws-oidc"
+role_arn = "arn:aws:iam::111122223333:role/dev"
+`;
+
+function write(name: string, text: string): string {
+  const f = join(dir, name);
+  writeFileSync(f, text);
+  return f;
+}
+
+function problems(text: string): string[] {
+  const f = write('c.toml', text);
+  try {
+    loadConfig(f, env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      t.equal(err.file, f);
+      t.ok(err.message.startsWith(f), 'message names the file');
+      return err.problems;
+    }
+    throw err;
+  }
+  return [];
+}
+
+t.test('location: --config, then CREDPORT_CONFIG, then XDG_CONFIG_HOME, then ~/.config', async (t) => {
+  t.equal(configPath('/x/flag.toml', { CREDPORT_CONFIG: '/x/env.toml' }), '/x/flag.toml');
+  t.equal(configPath(undefined, { CREDPORT_CONFIG: '/x/env.toml', XDG_CONFIG_HOME: '/xdg' }), '/x/env.toml');
+  t.equal(configPath(undefined, { XDG_CONFIG_HOME: '/xdg', HOME: '/h' }), '/xdg/credport/config.toml');
+  t.equal(configPath(undefined, { HOME: '/h' }), '/h/.config/credport/config.toml');
+  t.equal(configPath(undefined, { HOME: '/h', XDG_CONFIG_HOME: 'relative' }), '/h/.config/credport/config.toml', 'relative XDG ignored, per spec');
+});
+
+t.test('paths expand ~ and XDG variables, relative to the config dir', async (t) => {
+  t.equal(expandPath('~/k.pem', env, '/etc/credport'), '/home/u/k.pem');
+  t.equal(expandPath('$XDG_STATE_HOME/credport/token', env, '/etc'), '/home/u/.local/state/credport/token');
+  t.equal(expandPath('${XDG_STATE_HOME}/t', { ...env, XDG_STATE_HOME: '/s' }, '/etc'), '/s/t');
+  t.equal(expandPath('key.pem', env, '/etc/credport'), '/etc/credport/key.pem');
+});
+
+t.test('a minimal config gets documented defaults', async (t) => {
+  const cfg = loadConfig(write('min.toml', VALID), env);
+  t.same(cfg.daemon.listen, { host: '127.0.0.1', port: 80 });
+  t.equal(cfg.daemon.tokenFile, '/home/u/.local/state/credport/token');
+  t.equal(cfg.key.path, '/home/u/.local/state/credport/device-key.pem');
+  t.equal(cfg.oidc?.audience, 'sts.amazonaws.com');
+  t.equal(cfg.oidc?.token_lifetime_seconds, 300);
+  t.equal(cfg.refresh.fraction, 0.5);
+  const p = cfg.profiles.get('default');
+  t.equal(p?.region, 'us-east-1');
+  t.equal(p?.duration_seconds, 3600);
+  t.equal(cfg.defaultProfile, 'default');
+});
+
+t.test('missing file says how to create one', async (t) => {
+  t.throws(() => loadConfig(join(dir, 'nope.toml'), env), ConfigNotFoundError);
+  t.throws(() => loadConfig(join(dir, 'nope.toml'), env), /credport init/);
+});
+
+t.test('errors name the key and what was expected', async (t) => {
+  t.same(problems(`${VALID}\n[daemon]\nlisten = 80\n`), ['daemon.listen: expected HOST:PORT with a loopback host, e.g. "127.0.0.1:80", "[::1]:8080" or "localhost:80", got number 80']);
+  t.same(problems(`${VALID}\n[daemon]\nlisen = "127.0.0.1:80"\n`), ['daemon.lisen: unknown key']);
+  t.same(problems(`${VALID}duration_seconds = 60\n`), ['profiles.default.duration_seconds: expected a number >= 900, got number 60']);
+  t.same(problems(`${VALID}duration_seconds = 50000\n`), ['profiles.default.duration_seconds: expected a number <= 43200, got number 50000']);
+  t.match(problems(VALID.replace('arn:aws:iam::111122223333:role/dev', 'arn:aws:iam::1:role/dev'))[0], /^profiles\.default\.role_arn: expected an IAM role ARN/);
+  t.match(problems(VALID.replace('type = "aws-oidc"', 'type = "gcp"'))[0], /^profiles\.default\.type: expected "aws-oidc", got "gcp"/);
+  t.match(problems(`${VALID}role_session_name = "has/slash"\n`)[0], /^profiles\.default\.role_session_name: expected 2-64 characters/);
+  t.same(problems(`${VALID}\n[key]\nbackend = "tpm"\n`), ['key.backend: expected "file", got "tpm"']);
+  t.same(problems(`${VALID}\n[daemon]\nlog_level = "loud"\n`), ['daemon.log_level: expected one of fatal, error, warn, info, debug, trace, got "loud"']);
+  t.same(problems(VALID.replace('[profiles.default]', '[profiles."bad name"]')), ['profiles."bad name": invalid profile name; use letters, digits and _ . - (up to 64, starting with a letter or digit)']);
+  t.same(problems('[oidc]\nissuer = "https://x.example"\n'), ['profiles: missing (required)']);
+});
+
+t.test('several problems are reported together', async (t) => {
+  const p = problems(`${VALID}duration_seconds = "1h"\nfoo = 1\n`);
+  t.equal(p.length, 2);
+  t.ok(p.includes('profiles.default.foo: unknown key'));
+  t.ok(p.some((x) => x.startsWith('profiles.default.duration_seconds: expected a value of type integer')));
+});
+
+t.test('checks beyond the schema', async (t) => {
+  t.match(problems(`${VALID}\n[daemon]\nlisten = "0.0.0.0:80"\n`)[0], /^daemon\.listen: .*not a loopback address/);
+  t.match(problems(`${VALID}\n[daemon]\nlisten = "192.168.1.5:80"\n`)[0], /not a loopback address/);
+  t.match(problems(`${VALID}\n[daemon]\nlisten = "example.com:80"\n`)[0], /not an IP address or localhost/);
+  t.match(problems(VALID.replace('https://d111111abcdef8.cloudfront.net', 'http://issuer.example.com'))[0], /^oidc\.issuer: must use https/);
+  t.same(problems(VALID.replace('https://d111111abcdef8.cloudfront.net', 'http://127.0.0.1:9000/oidc')), [], 'http allowed for a loopback issuer');
+  t.match(problems(VALID.replace('d111111abcdef8.cloudfront.net', 'x.example/?a=1'))[0], /query or fragment/);
+  t.match(problems(VALID.replace('[oidc]\nissuer = "https://d111111abcdef8.cloudfront.net"\n', ''))[0], /^oidc: missing/);
+  t.match(problems(`${VALID}sts_endpoint = "not a url"\n`)[0], /^profiles\.default\.sts_endpoint: expected a URL/);
+  const two = `${VALID}\n[profiles.b]\ntype = "aws-oidc"\nrole_arn = "arn:aws:iam::111122223333:role/b"\n`;
+  t.same(problems(two), [], 'profile named default wins');
+  t.match(problems(two.replace('[profiles.default]', '[profiles.a]'))[0], /name one profile "default" or set default = true/);
+  t.match(problems(`${two.replace('[profiles.default]', '[profiles.a]')}default = true\n`), [], 'default = true picks one');
+  t.match(problems(`${VALID}default = true\n${two.slice(VALID.length)}default = true\n`)[0], /more than one profile has default = true/);
+});
+
+t.test('TOML syntax errors give line and column', async (t) => {
+  const p = problems('[daemon\nlisten = 1');
+  t.match(p[0], /^line 1, column \d+:/);
+});
+
+t.test('listen parsing', async (t) => {
+  t.same(parseListen('[::1]:8080'), { host: '::1', port: 8080 });
+  t.same(parseListen('localhost:80'), { host: 'localhost', port: 80 });
+  t.same(parseListen('127.0.0.2:0'), { host: '127.0.0.2', port: 0 });
+  t.throws(() => parseListen('127.0.0.1'), /HOST:PORT/);
+  t.throws(() => parseListen('127.0.0.1:70000'), /out of range/);
+  t.throws(() => parseListen('[::]:80'), /not a loopback/);
+});
