@@ -2,16 +2,24 @@
 import { VERSION } from '../version.js';
 import { CliError, EXIT } from './cli-error.js';
 import type { Command } from './command.js';
-import { authCommand } from './commands/auth.js';
-import { demoCommand } from './commands/demo.js';
-import { envCommand } from './commands/env.js';
-import { initCommand } from './commands/init.js';
-import { oidcExportCommand } from './commands/oidc-export.js';
-import { serveCommand } from './commands/serve.js';
-import { statusCommand } from './commands/status.js';
 import { processIo, type CliIo } from './io.js';
 
-const COMMANDS: Command[] = [initCommand, serveCommand, authCommand, envCommand, statusCommand, oidcExportCommand, demoCommand];
+interface CommandEntry {
+  name: string;
+  summary: string;
+  /** Loaded only when run: `credport auth` is on the SDKs' credential_process path, so start-up counts. */
+  load: () => Promise<Command>;
+}
+
+const COMMANDS: CommandEntry[] = [
+  { name: 'init', summary: 'create the device key and a starter config', load: async () => (await import('./commands/init.js')).initCommand },
+  { name: 'serve', summary: 'run the daemon in the foreground', load: async () => (await import('./commands/serve.js')).serveCommand },
+  { name: 'auth', summary: 'print credentials (credential_process, env or json)', load: async () => (await import('./commands/auth.js')).authCommand },
+  { name: 'env', summary: 'print the exports that point SDKs at the daemon', load: async () => (await import('./commands/env.js')).envCommand },
+  { name: 'status', summary: "show the daemon's state", load: async () => (await import('./commands/status.js')).statusCommand },
+  { name: 'oidc export', summary: 'write the issuer discovery document and JWKS for publishing', load: async () => (await import('./commands/oidc-export.js')).oidcExportCommand },
+  { name: 'demo', summary: 'run daemon + local AWS emulator end to end, no cloud account needed', load: async () => (await import('./commands/demo.js')).demoCommand },
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -30,7 +38,7 @@ Exit codes: 0 ok, 1 failure (credentials unavailable, upstream error),
 `;
 }
 
-function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
+function findCommand(argv: string[]): { command: CommandEntry; rest: string[] } | undefined {
   for (const c of COMMANDS) {
     const words = c.name.split(' ');
     if (words.every((w, i) => argv[i] === w)) return { command: c, rest: argv.slice(words.length) };
@@ -55,7 +63,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       if (group.length > 0) throw new CliError(`'${first}' needs a subcommand: ${group.map((c) => c.name).join(', ')}`, EXIT.usage);
       throw new CliError(`unknown command '${first}'`, EXIT.usage, "run 'credport --help' for the list");
     }
-    return await found.command.run(found.rest, io);
+    return await (await found.command.load()).run(found.rest, io);
   } catch (err) {
     if (err instanceof CliError) {
       io.stderr(`credport: ${err.message}${err.hint ? ` (${err.hint})` : ''}\n`);

@@ -4,7 +4,10 @@
  *    is a second lock on the same door);
  *  - the Host header is a loopback name with the bound port, which is what
  *    defeats DNS rebinding: a rebound page still sends its own host name;
- *  - no Origin or Sec-Fetch-* header, which only browsers send.
+ *  - no Origin, Sec-Fetch-Site, Sec-Fetch-Dest or Sec-Fetch-User header, which
+ *    browsers send (every browser with Fetch Metadata sends Site and Dest on
+ *    each request). A lone Sec-Fetch-Mode is let through: Node's own fetch
+ *    (undici) sends `sec-fetch-mode: cors` and is a local program, not a page.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isLoopbackIp } from '../config/listen.js';
@@ -15,6 +18,8 @@ export function allowedHosts(port: number): Set<string> {
   if (port === 80) for (const n of names) hosts.add(n);
   return hosts;
 }
+
+const BROWSER_HEADERS = new Set(['origin', 'sec-fetch-site', 'sec-fetch-dest', 'sec-fetch-user']);
 
 export type GuardFailure = { status: number; code: string; message: string };
 
@@ -28,7 +33,7 @@ export function checkRequest(req: FastifyRequest, allowed: Set<string>): GuardFa
     return { status: 403, code: 'ForbiddenHost', message: 'Host header must be a loopback address with the daemon\'s port' };
   }
   for (const name of Object.keys(req.headers)) {
-    if (name === 'origin' || name.startsWith('sec-fetch-')) {
+    if (BROWSER_HEADERS.has(name)) {
       return { status: 403, code: 'ForbiddenBrowserRequest', message: 'requests from web browsers are refused' };
     }
   }

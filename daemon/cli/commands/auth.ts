@@ -4,8 +4,6 @@
  * when none is running, fetches directly with the device key.
  */
 import type { ResolvedConfig } from '../../config/load.js';
-import { openSigner } from '../../keys/open-signer.js';
-import { createProviders } from '../../providers/create-providers.js';
 import { ProviderError, type AwsCredentials } from '../../providers/types.js';
 import { readTokenFile } from '../../server/token.js';
 import { awsTimestamp } from '../../server/wire.js';
@@ -69,6 +67,9 @@ async function fromDaemon(cfg: ResolvedConfig, profile: string): Promise<AwsCred
 }
 
 async function direct(cfg: ResolvedConfig, profile: string): Promise<AwsCredentials> {
+  // Loaded here: the common path (a running daemon) needs neither the key nor the STS client.
+  const { openSigner } = await import('../../keys/open-signer.js');
+  const { createProviders } = await import('../../providers/create-providers.js');
   let signer;
   try {
     signer = openSigner(cfg.key);
@@ -114,7 +115,6 @@ function render(c: AwsCredentials, format: string): string {
 
 export const authCommand: Command = {
   name: 'auth',
-  summary: 'print credentials (credential_process, env or json)',
   help: HELP,
   async run(argv, io) {
     const { values } = parseFlags('auth', argv, { profile: { type: 'string', short: 'p' }, format: { type: 'string', short: 'f' }, direct: { type: 'boolean' } });

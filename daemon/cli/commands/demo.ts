@@ -36,7 +36,6 @@ const DEMO_ROLE = 'arn:aws:iam::111122223333:role/credport-demo';
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'run daemon + local AWS emulator end to end, no cloud account needed',
   help: HELP,
   async run(argv, io) {
     const { values } = parseFlags('demo', argv, { listen: { type: 'string' }, keep: { type: 'boolean' } });

@@ -25,7 +25,6 @@ const shq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export const envCommand: Command = {
   name: 'env',
-  summary: 'print the exports that point SDKs at the daemon',
   help: HELP,
   async run(argv, io) {
     const { values } = parseFlags('env', argv, { profile: { type: 'string' }, 'inline-token': { type: 'boolean' }, imds: { type: 'boolean' } });

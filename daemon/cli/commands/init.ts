@@ -30,7 +30,6 @@ OIDC provider and role (docs/setup-aws.md), then credport serve.`;
 
 export const initCommand: Command = {
   name: 'init',
-  summary: 'create the device key and a starter config',
   help: HELP,
   async run(argv, io) {
     const { values } = parseFlags('init', argv, {

@@ -20,7 +20,6 @@ Options:
 
 export const oidcExportCommand: Command = {
   name: 'oidc export',
-  summary: 'write the issuer discovery document and JWKS for publishing',
   help: HELP,
   async run(argv, io) {
     const { values, positionals } = parseFlags('oidc export', argv, {}, 1);

@@ -26,7 +26,6 @@ const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace']);
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'run the daemon in the foreground',
   help: HELP,
   async run(argv, io) {
     const { values } = parseFlags('serve', argv, { listen: { type: 'string' }, 'log-level': { type: 'string' } });

@@ -44,7 +44,6 @@ export function renderStatus(h: HealthReport, now: number): string {
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: 'show the daemon\'s state',
   help: HELP,
   async run(argv, io) {
     const { values } = parseFlags('status', argv, { json: { type: 'boolean' } });
