@@ -1,0 +1,50 @@
+/**
+ * The README's first command: `credport demo` serves credentials that the real
+ * AWS CLI prints, through both endpoints, and cleans up on Ctrl-C.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { spawnCli, waitFor } from './helpers/cli.js';
+import { assertPresent, debianAws, needs } from './helpers/tools.js';
+
+t.test('credport demo: the pasted lines work with the Debian AWS CLI', needs(debianAws), async (t) => {
+  if (!assertPresent(t, debianAws)) return;
+  const demo = spawnCli(['demo']);
+  t.teardown(() => demo.child.kill('SIGKILL'));
+  const out = await waitFor(() => (demo.stdout().includes('credport status --config') ? demo.stdout() : undefined), 300);
+  const uri = /export AWS_CONTAINER_CREDENTIALS_FULL_URI=(\S+)/.exec(out)?.[1];
+  const tokenFile = /export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=(\S+)/.exec(out)?.[1];
+  const imds = /AWS_EC2_METADATA_SERVICE_ENDPOINT=(\S+)/.exec(out)?.[1];
+  t.ok(uri && tokenFile && imds, 'prints the exports');
+  t.match(out, /export AWS_CONTAINER_AUTHORIZATION_TOKEN="\$\(cat /, 'inline token through the shell, not printed');
+  const token = readFileSync(tokenFile!, 'utf8');
+  t.notOk(out.includes(token) || demo.stderr().includes(token), 'the token itself never appears in the output');
+
+  const home = mkdtempSync(join(tmpdir(), 'credport-demo-home-'));
+  const base = { PATH: '/usr/bin:/bin', HOME: home, AWS_REGION: 'us-east-1' };
+  const viaEcs = spawnSync('/usr/bin/aws', ['configure', 'export-credentials', '--format', 'process'], {
+    env: { ...base, AWS_CONTAINER_CREDENTIALS_FULL_URI: uri, AWS_CONTAINER_AUTHORIZATION_TOKEN: token },
+    encoding: 'utf8',
+  });
+  t.equal(viaEcs.status, 0, viaEcs.stderr);
+  const a = JSON.parse(viaEcs.stdout) as { AccessKeyId: string; SecretAccessKey: string; SessionToken: string; Expiration: string };
+  t.match(a.AccessKeyId, /^ASIA[A-Z2-7]{16}$/);
+  t.ok(new Date(a.Expiration).getTime() > Date.now() + 30 * 60_000, 'at least 30 minutes left');
+
+  const viaImds = spawnSync('/usr/bin/aws', ['configure', 'export-credentials', '--format', 'process'], {
+    env: { ...base, AWS_EC2_METADATA_SERVICE_ENDPOINT: imds },
+    encoding: 'utf8',
+  });
+  t.equal(viaImds.status, 0, viaImds.stderr);
+  const b = JSON.parse(viaImds.stdout) as typeof a;
+  t.equal(b.AccessKeyId, a.AccessKeyId, 'both endpoints serve the same pre-fetched credentials');
+  t.equal(b.SessionToken, a.SessionToken);
+
+  const dir = tokenFile!.slice(0, tokenFile!.lastIndexOf('/'));
+  demo.child.kill('SIGINT');
+  t.equal(await demo.exited, 0, 'Ctrl-C: exit 0');
+  t.notOk(existsSync(dir), 'temporary directory removed');
+});
