@@ -99,7 +99,7 @@ export const demoCommand: Command = {
           '',
           `  export AWS_CONTAINER_CREDENTIALS_FULL_URI=${base}/v1/credentials`,
           `  export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=${join(dir, 'token')}`,
-          '  # older SDKs and CLIs (botocore < 1.30, e.g. Debian\'s awscli 2.9) read only the inline token:',
+          '  # older SDKs and CLIs (e.g. Debian 12\'s awscli 2.9, botocore 1.29) read only the inline token:',
           `  export AWS_CONTAINER_AUTHORIZATION_TOKEN="$(cat ${join(dir, 'token')})"`,
           '  aws configure export-credentials --format env',
           '',
