@@ -35,7 +35,7 @@ class ScriptedProvider implements CredentialProvider {
     };
   }
   describe() {
-    return { type: 'test', roleArn: 'arn:aws:iam::111122223333:role/t', region: 'us-east-1' };
+    return { type: 'test', source: 'script', roleArn: 'arn:aws:iam::111122223333:role/t', region: 'us-east-1' };
   }
 }
 

@@ -13,6 +13,8 @@ export interface AwsCredentials {
 
 export interface ProviderDescription {
   type: string;
+  /** Where credentials come from, for /health: the upstream call and endpoint. */
+  source: string;
   roleArn: string;
   region: string;
 }

@@ -260,6 +260,11 @@ export class ProfileRefresher {
     };
   }
 
+  /** When the credentials now held were fetched (IMDS reports it as LastUpdated). */
+  lastUpdated(): Date | undefined {
+    return this.#held ? new Date(this.#held.fetchedAt) : undefined;
+  }
+
   /** Whether a request now would be served credentials. */
   hasValidCredentials(): boolean {
     return this.#valid(this.#held, this.#clock.now());

@@ -61,13 +61,12 @@ export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
       if (req.params.role !== role) return reply.code(404).type('text/plain').send('Not Found');
       const result = await lookupCredentials(ctx, ctx.defaultProfile);
       if (!result.ok) return reply.code(result.status).send(result.body);
-      const r = ctx.refreshers.get(ctx.defaultProfile);
-      const last = r?.status().lastRefresh;
+      const last = ctx.refreshers.get(ctx.defaultProfile)?.lastUpdated();
       req.log.debug({ profile: ctx.defaultProfile }, 'served credentials (imds)');
       return reply
         .header('cache-control', 'no-store')
         .type('text/plain')
-        .send(JSON.stringify(imdsCredentialsBody(result.credentials, last ? new Date(last) : new Date(ctx.now()))));
+        .send(JSON.stringify(imdsCredentialsBody(result.credentials, last ?? new Date(ctx.now()))));
     });
 
     meta.get('/latest/meta-data/iam/info', async (_req, reply) =>

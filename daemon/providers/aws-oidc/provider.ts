@@ -93,7 +93,8 @@ export class AwsOidcProvider implements CredentialProvider {
   }
 
   describe(): ProviderDescription {
-    return { type: 'aws-oidc', roleArn: this.opts.roleArn, region: this.opts.region };
+    const endpoint = this.opts.stsEndpoint ?? `https://sts.${this.opts.region}.amazonaws.com`;
+    return { type: 'aws-oidc', source: `sts:AssumeRoleWithWebIdentity ${endpoint}`, roleArn: this.opts.roleArn, region: this.opts.region };
   }
 
   destroy(): void {
