@@ -16,6 +16,7 @@ import { policyFromConfig } from './refresh/policy.js';
 import { ProfileRefresher } from './refresh/profile-refresher.js';
 import { RefreshScheduler } from './refresh/scheduler.js';
 import { buildServer } from './server/app.js';
+import type { Binding } from './server/guards.js';
 import type { ServerContext } from './server/context.js';
 import { buildHealthReport } from './server/health-report.js';
 import { ImdsTokenStore } from './server/imds-tokens.js';
@@ -74,8 +75,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     health: () =>
       buildHealthReport({ version: VERSION, startedAt, now: clock.now(), key: keyInfo, defaultProfile: config.defaultProfile, refreshers, descriptions }),
   };
-  let boundPort = 0;
-  const server = buildServer({ ctx, logger, port: () => boundPort });
+  let binding: Binding = { port: 0, addresses: [] };
+  const server = buildServer({ ctx, logger, binding: () => binding });
   const listen = o.listen ?? config.daemon.listen;
   try {
     await server.listen({ host: listen.host, port: listen.port });
@@ -92,7 +93,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     throw err;
   }
   const addr = server.server.address() as AddressInfo;
-  boundPort = addr.port;
+  const boundPort = addr.port;
+  binding = { port: boundPort, addresses: server.addresses().flatMap((a) => (typeof a === 'string' ? [] : [a.address])) };
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${boundPort}`;
   scheduler.start();
   logger.info(

@@ -7,15 +7,15 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from '../logging/logger.js';
 import type { ServerContext } from './context.js';
 import { ecsRoutes } from './ecs-routes.js';
-import { registerGuards } from './guards.js';
+import { registerGuards, type Binding } from './guards.js';
 import { healthRoutes } from './health-routes.js';
 import { imdsRoutes } from './imds-routes.js';
 
 export interface ServerOptions {
   ctx: ServerContext;
   logger: Logger;
-  /** The bound port, for the Host check; known only after listen when port 0 was asked for. */
-  port: () => number;
+  /** The bound port and addresses, for the Host check; known only after listen. */
+  binding: () => Binding;
 }
 
 export function buildServer(o: ServerOptions): FastifyInstance {
@@ -31,9 +31,15 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     keepAliveTimeout: 5_000,
     requestTimeout: 10_000,
     http: { maxHeaderSize: 16 * 1024 },
+    // Requests node's parser rejects still get the JSON error shape, then the connection closes.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+      const body = JSON.stringify({ Code: 'BadRequest', Message: 'malformed HTTP request' });
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
   });
 
-  registerGuards(app, o.port);
+  registerGuards(app, o.binding);
 
   app.setNotFoundHandler((_req, reply) => reply.code(404).send({ Code: 'NotFound', Message: 'no such endpoint' }));
   app.setErrorHandler((err: { statusCode?: number; code?: string }, req, reply) => {

@@ -12,10 +12,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isLoopbackIp } from '../config/listen.js';
 
-export function allowedHosts(port: number): Set<string> {
-  const names = ['127.0.0.1', 'localhost', '[::1]'];
-  const hosts = new Set(names.map((n) => `${n}:${port}`));
-  if (port === 80) for (const n of names) hosts.add(n);
+/** Where the server is bound: known only after listen (port 0 picks one). */
+export interface Binding {
+  port: number;
+  /** The bound IP addresses, e.g. 127.0.0.2 or ::1. */
+  addresses: string[];
+}
+
+export function allowedHosts(b: Binding): Set<string> {
+  const names = new Set(['127.0.0.1', 'localhost', '[::1]']);
+  // A daemon bound to another loopback address (127.0.0.2) hands out URLs with it.
+  for (const a of b.addresses) names.add(a.includes(':') ? `[${a.toLowerCase()}]` : a);
+  const hosts = new Set([...names].map((n) => `${n}:${b.port}`));
+  if (b.port === 80) for (const n of names) hosts.add(n);
   return hosts;
 }
 
@@ -40,18 +49,19 @@ export function checkRequest(req: FastifyRequest, allowed: Set<string>): GuardFa
   return undefined;
 }
 
-export function registerGuards(app: FastifyInstance, port: () => number): void {
-  let cachedPort = -1;
+export function registerGuards(app: FastifyInstance, binding: () => Binding): void {
+  let cached: Binding | undefined;
   let allowed = new Set<string>();
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    const p = port();
-    if (p !== cachedPort) {
-      cachedPort = p;
-      allowed = allowedHosts(p);
+    const b = binding();
+    if (b !== cached) {
+      cached = b;
+      allowed = allowedHosts(b);
     }
     const failure = checkRequest(req, allowed);
     if (failure) {
-      req.log.warn({ code: failure.code, peer: req.socket.remoteAddress, url: req.url.slice(0, 200) }, 'request refused');
+      // The path only: a query string is the caller's and may carry anything.
+      req.log.warn({ code: failure.code, peer: req.socket.remoteAddress, path: (req.url.split('?', 1)[0] ?? '').slice(0, 200) }, 'request refused');
       return reply.code(failure.status).header('connection', 'close').send({ Code: failure.code, Message: failure.message });
     }
     return undefined;

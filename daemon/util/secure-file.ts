@@ -3,7 +3,7 @@
  * which another user could open them, and refused on read when their mode lets
  * anyone else in: a key another account could have read is not a device key.
  */
-import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export class InsecureFileError extends Error {
@@ -23,22 +23,33 @@ export class SecretFileNotFoundError extends Error {
   }
 }
 
-/** Reads a secret file after checking it is a regular file owned by us with no group/other bits. */
+/**
+ * Reads a secret file after checking it is a regular file owned by us with no
+ * group/other bits. The checks run on the open descriptor (opened without
+ * following a symlink), so the file checked is the file read.
+ */
 export function readSecretFile(path: string, what: string, missingHint: string): Buffer {
-  let st;
+  let fd: number;
   try {
-    st = lstatSync(path);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SecretFileNotFoundError(path, what, missingHint);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new SecretFileNotFoundError(path, what, missingHint);
+    if (code === 'ELOOP') throw new Error(`${what} ${path} is a symbolic link; refusing it (point the config at the real file)`);
     throw err;
   }
-  if (!st.isFile()) throw new Error(`${what} ${path} is not a regular file (symbolic links are refused)`);
-  if ((st.mode & 0o077) !== 0) throw new InsecureFileError(path, st.mode, what);
-  const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid) {
-    throw new Error(`${what} ${path} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to use it`);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error(`${what} ${path} is not a regular file`);
+    if ((st.mode & 0o077) !== 0) throw new InsecureFileError(path, st.mode, what);
+    const uid = process.getuid?.();
+    if (uid !== undefined && st.uid !== uid) {
+      throw new Error(`${what} ${path} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to use it`);
+    }
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
   }
-  return readFileSync(path);
 }
 
 /** Creates the parent directory (0700 when new) so that secret files never sit in a world-listable new dir. */
