@@ -74,6 +74,7 @@ export class ProfileRefresher {
   #failures = 0;
   #lastError: RefreshError | undefined;
   #lastSuccessAt: number | undefined;
+  #lastAttemptAt: number | undefined;
   #stopped = false;
 
   constructor(o: ProfileRefresherOptions) {
@@ -136,7 +137,10 @@ export class ProfileRefresher {
         throw this.#unavailable();
       }
     }
-    if (!this.#inflight && this.#inBackoff(now)) throw this.#unavailable();
+    // Nothing to serve: a request may try the upstream itself, at most once per
+    // retry_base, so clients recover as soon as it is back rather than at the next
+    // scheduled retry, and an outage still costs at most one call per interval.
+    if (!this.#inflight && this.#inBackoff(now) && now - (this.#lastAttemptAt ?? 0) < this.#policy.retryBaseMs) throw this.#unavailable();
     try {
       return (await this.#refresh('demand')).credentials;
     } catch {
@@ -160,6 +164,7 @@ export class ProfileRefresher {
     const abort = new AbortController();
     this.#abort = abort;
     const started = this.#clock.now();
+    this.#lastAttemptAt = started;
     this.#log.debug({ reason }, 'refreshing credentials');
     const run = (async (): Promise<Held> => {
       try {

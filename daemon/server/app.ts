@@ -24,7 +24,9 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     // Requests are logged by our onResponse hook, with fields chosen to carry no secret.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024,
-    routerOptions: { maxParamLength: 100, caseSensitive: true },
+    // Real IMDS answers leaf paths with or without a trailing slash (AWS CLI v2 asks for
+    // placement/availability-zone/), so the router does too.
+    routerOptions: { maxParamLength: 100, caseSensitive: true, ignoreTrailingSlash: true },
     return503OnClosing: true,
     trustProxy: false,
     connectionTimeout: 15_000,

@@ -53,9 +53,7 @@ export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
   app.register(async (meta) => {
     meta.addHook('preHandler', requireToken);
 
-    const listRoles = async (_req: FastifyRequest, reply: FastifyReply) => text(reply, role);
-    meta.get('/latest/meta-data/iam/security-credentials/', listRoles);
-    meta.get('/latest/meta-data/iam/security-credentials', listRoles);
+    meta.get('/latest/meta-data/iam/security-credentials/', async (_req, reply) => text(reply, role));
 
     meta.get<{ Params: { role: string } }>('/latest/meta-data/iam/security-credentials/:role', async (req, reply) => {
       if (req.params.role !== role) return reply.code(404).type('text/plain').send('Not Found');
