@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startStack } from './helpers/stack.js';
 import { assertPresent, debianAws, needs } from './helpers/tools.js';
-import { EmptyHome, assertClientGot, cleanEnv, containerUri, imdsEndpoint, runChild, type ChildResult, type ClientCredentials } from './clients-support.js';
+import { EmptyHome, assertClientGot, cleanEnv, containerUri, imdsEndpoint, runChild, type ChildResult, type ClientCredentials } from './helpers/clients.js';
 
 const AWS = '/usr/bin/aws';
 

@@ -15,7 +15,7 @@ import {
   parseCredentials,
   runChild,
   type ClientCredentials,
-} from './clients-support.js';
+} from './helpers/clients.js';
 
 forgetAwsEnvironment();
 

@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fromHttp } from '@aws-sdk/credential-providers';
 import { startStack, type Stack } from './helpers/stack.js';
-import { assertIssued, containerUri, daemonUrl, forgetAwsEnvironment, imdsCredentials, type ClientCredentials } from './clients-support.js';
+import { assertIssued, containerUri, daemonUrl, forgetAwsEnvironment, imdsCredentials, type ClientCredentials } from './helpers/clients.js';
 
 forgetAwsEnvironment();
 

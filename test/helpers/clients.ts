@@ -2,16 +2,13 @@
  * What the client tests share: running a real client as a child process in an
  * environment that holds nothing but what the test sets, and checking that what
  * the client ended up with is exactly what the emulator minted.
- *
- * Not a test file itself (it does not end in .test.ts); test/helpers/ belongs to
- * the harness, so client-specific support lives here.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { roleArnFor, type Stack } from './helpers/stack.js';
+import { roleArnFor, type Stack } from './stack.js';
 
 /** Credentials as a client reported them; expiration only where the client exposes it. */
 export interface ClientCredentials {
