@@ -54,7 +54,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const { config, logger } = o;
   const clock = o.clock ?? systemClock;
   const startedAt = clock.now();
-  const signer = o.signer ?? openSigner(config.key);
+  const signer = o.signer ?? (await openSigner(config.key));
   const ecsToken = ensureTokenFile(config.daemon.tokenFile);
   const providers = createProviders(config, signer, { ...(o.clock ? { now: () => clock.now() } : {}), ...o.tuning });
   const policy = policyFromConfig(config.refresh);

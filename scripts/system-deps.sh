@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives as real peers: the AWS CLI
-# and boto3 as clients (SoftHSM2 and friends join with the hardware backends).
+# and boto3 as clients, SoftHSM2 as a PKCS#11 token and opensc's pkcs11-tool.
 # Installs only what is missing; needs root (or sudo) to install. Under CI=true
 # a package that cannot be installed is an error; elsewhere the tests that need
 # it are skipped with a note.
 set -euo pipefail
 
-PACKAGES=(awscli python3-boto3)
+PACKAGES=(awscli python3-boto3 softhsm2 opensc)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -3,7 +3,7 @@ import type { ResolvedConfig } from '../config/load.js';
 import { FileKeySigner } from './file-signer.js';
 import type { KeySigner } from './signer.js';
 
-export function openSigner(key: ResolvedConfig['key']): KeySigner {
+export async function openSigner(key: ResolvedConfig['key']): Promise<KeySigner> {
   switch (key.backend) {
     case 'file':
       return FileKeySigner.open(key.path);

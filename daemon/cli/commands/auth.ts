@@ -72,7 +72,7 @@ async function direct(cfg: ResolvedConfig, profile: string): Promise<AwsCredenti
   const { createProviders } = await import('../../providers/create-providers.js');
   let signer;
   try {
-    signer = openSigner(cfg.key);
+    signer = await openSigner(cfg.key);
   } catch (err) {
     throw new CliError((err as Error).message, EXIT.config);
   }

@@ -33,7 +33,7 @@ export const oidcExportCommand: Command = {
     if (!cfg.oidc) throw new CliError(`${cfg.file}: no [oidc] table with an issuer`, EXIT.config);
     let signer;
     try {
-      signer = openSigner(cfg.key);
+      signer = await openSigner(cfg.key);
     } catch (err) {
       throw new CliError((err as Error).message, EXIT.config);
     }
