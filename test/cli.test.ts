@@ -9,7 +9,7 @@ import t from 'tap';
 import { freePort, runCli, runCliAsync, spawnCli, waitFor } from './helpers/cli.js';
 import { startStack } from './helpers/stack.js';
 
-const COMMANDS = ['init', 'serve', 'auth', 'env', 'status', 'oidc export', 'demo'];
+const COMMANDS = ['init', 'serve', 'auth', 'env', 'status', 'key show', 'key delete', 'oidc export', 'demo'];
 
 t.test('--help everywhere, usage errors exit 2 on one line', async (t) => {
   const top = runCli(['--help']);
@@ -56,11 +56,29 @@ t.test('init creates key and config, keeps both on a second run, refuses bad val
   t.equal(exp.status, 0, exp.stderr);
   const jwks = JSON.parse(readFileSync(join(home, 'pub', '.well-known', 'jwks.json'), 'utf8')) as { keys: Array<{ kid: string }> };
   t.same(jwks.keys.map((k) => k.kid), [kid]);
+  const show = runCli(['key', 'show', '--json'], env);
+  t.equal(show.status, 0, show.stderr);
+  const shown = JSON.parse(show.stdout) as { thumbprint: string; backend: string; jwk: { kid: string; x: string } };
+  t.equal(shown.thumbprint, kid);
+  t.equal(shown.backend, 'file');
+  t.equal(shown.jwk.kid, kid, 'the JWK as published');
+  t.notMatch(show.stdout, /"d"/, 'no private member');
+  const again2 = runCli(['init', '--backend', 'pkcs11'], env);
+  t.equal(again2.status, 2, 'backend flags with an existing config: usage error');
+  t.match(again2.stderr, /already exists/);
   chmodSync(key, 0o644);
   const insecure = runCli(['oidc', 'export', join(home, 'pub')], env);
   t.equal(insecure.status, 3, 'insecure key: config-class exit code');
   t.match(insecure.stderr, /readable by others.*chmod 600/);
   t.equal(runCli(['status'], { ...env, CREDPORT_CONFIG: join(home, 'nope.toml') }).status, 3, 'missing config: exit 3');
+  chmodSync(key, 0o600);
+  const noTty = runCli(['key', 'delete'], env);
+  t.equal(noTty.status, 2, 'delete without a terminal and without --yes is refused');
+  t.ok(existsSync(key), 'key kept');
+  const del = runCli(['key', 'delete', '--yes'], env);
+  t.equal(del.status, 0, del.stderr);
+  t.notOk(existsSync(key), 'key deleted');
+  t.match(del.stdout, /remove its kid from the published JWKS/);
 });
 
 t.test('serve, then status, auth, env against the running daemon; SIGTERM stops it cleanly', async (t) => {
@@ -146,6 +164,7 @@ t.test('auth without a daemon fetches directly with the key', async (t) => {
 t.test('serve refuses an insecure key file with exit 3', async (t) => {
   const stack = await startStack({ startDaemon: false });
   t.teardown(() => stack.close());
+  if (stack.config.key.backend !== 'file') throw new Error('stack uses a file key');
   chmodSync(stack.config.key.path, 0o640);
   const r = await runCliAsync(['serve'], { CREDPORT_CONFIG: stack.configFile });
   t.equal(r.status, 3);

@@ -59,7 +59,7 @@ t.test('a minimal config gets documented defaults', async (t) => {
   const cfg = loadConfig(write('min.toml', VALID), env);
   t.same(cfg.daemon.listen, { host: '127.0.0.1', port: 80 });
   t.equal(cfg.daemon.tokenFile, '/home/u/.local/state/credport/token');
-  t.equal(cfg.key.path, '/home/u/.local/state/credport/device-key.pem');
+  t.same(cfg.key, { backend: 'file', path: '/home/u/.local/state/credport/device-key.pem' });
   t.equal(cfg.oidc?.audience, 'sts.amazonaws.com');
   t.equal(cfg.oidc?.token_lifetime_seconds, 300);
   t.equal(cfg.refresh.fraction, 0.5);
@@ -82,7 +82,7 @@ t.test('errors name the key and what was expected', async (t) => {
   t.match(problems(VALID.replace('arn:aws:iam::111122223333:role/dev', 'arn:aws:iam::1:role/dev'))[0], /^profiles\.default\.role_arn: expected an IAM role ARN/);
   t.match(problems(VALID.replace('type = "aws-oidc"', 'type = "gcp"'))[0], /^profiles\.default\.type: expected "aws-oidc", got "gcp"/);
   t.match(problems(`${VALID}role_session_name = "has/slash"\n`)[0], /^profiles\.default\.role_session_name: expected 2-64 characters/);
-  t.same(problems(`${VALID}\n[key]\nbackend = "tpm"\n`), ['key.backend: expected "file", got "tpm"']);
+  t.same(problems(`${VALID}\n[key]\nbackend = "tpm"\n`), ['key.backend: expected one of "file", "pkcs11", "secure-enclave", got "tpm"']);
   t.same(problems(`${VALID}\n[daemon]\nlog_level = "loud"\n`), ['daemon.log_level: expected one of fatal, error, warn, info, debug, trace, got "loud"']);
   t.same(problems(VALID.replace('[profiles.default]', '[profiles."bad name"]')), ['profiles."bad name": invalid profile name; use letters, digits and _ . - (up to 64, starting with a letter or digit)']);
   t.same(problems('[oidc]\nissuer = "https://x.example"\n'), ['profiles: missing (required)']);
@@ -109,6 +109,22 @@ t.test('checks beyond the schema', async (t) => {
   t.match(problems(two.replace('[profiles.default]', '[profiles.a]'))[0], /name one profile "default" or set default = true/);
   t.match(problems(`${two.replace('[profiles.default]', '[profiles.a]')}default = true\n`), [], 'default = true picks one');
   t.match(problems(`${VALID}default = true\n${two.slice(VALID.length)}default = true\n`)[0], /more than one profile has default = true/);
+});
+
+t.test('key backends: each checked against its own keys', async (t) => {
+  const pk = `${VALID}\n[key]\nbackend = "pkcs11"\nmodule = "/usr/lib/softhsm/libsofthsm2.so"\ntoken_label = "credport"\nkey_label = "device"\npin_file = "~/pin"\n`;
+  const cfg = loadConfig(write('pk.toml', pk), env);
+  t.same(cfg.key, { backend: 'pkcs11', module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'credport', keyLabel: 'device', pin: { file: '/home/u/pin' } });
+  t.same(problems(`${pk}path = "/x"\n`), ['key.path: unknown key'], 'a file-backend key in a pkcs11 table is named as unknown');
+  t.same(problems(pk.replace('pin_file = "~/pin"', 'pin_file = "~/pin"\npin_env = "PIN"')), ['key: give exactly one of pin_file and pin_env (PINs are never read from the command line)']);
+  t.same(problems(pk.replace('pin_file = "~/pin"\n', '')), ['key: give exactly one of pin_file and pin_env (PINs are never read from the command line)']);
+  t.same(problems(pk.replace('token_label = "credport"\n', '')), ['key: give token_label or uri to say which token holds the key']);
+  t.same(problems(pk.replace('token_label = "credport"', 'uri = "pkcs11:token=credport;object=device?pin-value=1234"')), ['key.uri: must not contain a PIN (pin-value / pin-source); use pin_file or pin_env']);
+  t.same(problems(pk.replace('module = "/usr/lib/softhsm/libsofthsm2.so"\n', '')), ['key.module: missing (required)']);
+  t.match(problems(`${pk}key_id = "xyz"\n`)[0], /^key\.key_id: expected hex bytes/);
+  const se = loadConfig(write('se.toml', `${VALID}\n[key]\nbackend = "secure-enclave"\nuser_presence = true\n`), env);
+  t.same(se.key, { backend: 'secure-enclave', tag: 'dev.credport.device', userPresence: true });
+  t.same(problems(`${VALID}\n[key]\nbackend = "secure-enclave"\nuser_presence = "yes"\n`), ['key.user_presence: expected a value of type boolean, got "yes"']);
 });
 
 t.test('TOML syntax errors give line and column', async (t) => {

@@ -16,7 +16,7 @@ const policy: RefreshPolicy = { fraction: 0.5, jitter: 0.1, minRemainingMs: 15 *
 
 /** A provider whose answers the test scripts; it counts calls and can hold them open. */
 class ScriptedProvider implements CredentialProvider {
-  readonly unattended = true;
+  unattended = true;
   calls = 0;
   lifetimeMs = 60 * MIN;
   failWith: ProviderError | undefined;
@@ -205,4 +205,22 @@ t.test('below the demand threshold a request waits for the refresh; if it fails,
   await clock.advance(5 * MIN);
   const fresh = await r.get();
   t.not(fresh.accessKeyId, good.accessKeyId, 'after the backoff, a request triggers a successful refresh');
+});
+
+t.test('a key that needs a person present: no unattended refresh, fetched on demand only', async (t) => {
+  const { clock, provider, r } = setup();
+  provider.unattended = false;
+  r.start();
+  await settle();
+  t.equal(provider.calls, 0, 'nothing fetched at start');
+  t.equal(r.status().refresh, 'on-demand');
+  t.equal(clock.pendingTimers(), 0, 'no timer');
+  const c = await r.get();
+  t.equal(provider.calls, 1, 'fetched when asked');
+  t.equal(r.status().nextRefresh, null, 'no scheduled refresh');
+  t.equal(clock.pendingTimers(), 0, 'still no timer');
+  await clock.advance(50 * MIN);
+  t.equal(provider.calls, 1, 'no refresh while nobody asks');
+  t.not((await r.get()).accessKeyId, c.accessKeyId, 'below the demand threshold, the next request refreshes');
+  r.stop();
 });

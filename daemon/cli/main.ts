@@ -17,6 +17,8 @@ const COMMANDS: CommandEntry[] = [
   { name: 'auth', summary: 'print credentials (credential_process, env or json)', load: async () => (await import('./commands/auth.js')).authCommand },
   { name: 'env', summary: 'print the exports that point SDKs at the daemon', load: async () => (await import('./commands/env.js')).envCommand },
   { name: 'status', summary: "show the daemon's state", load: async () => (await import('./commands/status.js')).statusCommand },
+  { name: 'key show', summary: 'print the public key, its thumbprint and where it lives', load: async () => (await import('./commands/key.js')).keyShowCommand },
+  { name: 'key delete', summary: 'destroy the device key (asks first)', load: async () => (await import('./commands/key.js')).keyDeleteCommand },
   { name: 'oidc export', summary: 'write the issuer discovery document and JWKS for publishing', load: async () => (await import('./commands/oidc-export.js')).oidcExportCommand },
   { name: 'demo', summary: 'run daemon + local AWS emulator end to end, no cloud account needed', load: async () => (await import('./commands/demo.js')).demoCommand },
 ];

@@ -8,15 +8,29 @@ import { dirname } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { ListenAddressError, parseListen, type ListenAddress } from './listen.js';
 import { expandPath, type Env } from './paths.js';
-import type { Config, DaemonConfig, OidcConfig, ProfileConfig, RefreshConfig } from './schema.js';
+import type { Config, DaemonConfig, KeyConfig, OidcConfig, ProfileConfig, RefreshConfig } from './schema.js';
 import { ConfigError, validateConfig } from './validate.js';
 
 export { ConfigError } from './validate.js';
 
+/** The [key] table, checked, with paths expanded. */
+export type ResolvedKey =
+  | { backend: 'file'; path: string }
+  | {
+      backend: 'pkcs11';
+      module: string;
+      tokenLabel?: string;
+      uri?: string;
+      keyLabel?: string;
+      keyId?: string;
+      pin: { file: string } | { env: string };
+    }
+  | { backend: 'secure-enclave'; tag: string; userPresence: boolean };
+
 export interface ResolvedConfig {
   file: string;
   daemon: Omit<DaemonConfig, 'listen' | 'token_file' | 'log_file'> & { listen: ListenAddress; tokenFile: string; logFile?: string };
-  key: { backend: 'file'; path: string };
+  key: ResolvedKey;
   oidc?: OidcConfig;
   refresh: RefreshConfig;
   profiles: ReadonlyMap<string, ProfileConfig>;
@@ -66,6 +80,31 @@ function pickDefaultProfile(profiles: Record<string, ProfileConfig>, problems: s
   return names[0] ?? '';
 }
 
+function resolveKey(k: KeyConfig, env: Env, baseDir: string, problems: string[]): ResolvedKey {
+  switch (k.backend) {
+    case 'file':
+      return { backend: 'file', path: expandPath(k.path, env, baseDir) };
+    case 'secure-enclave':
+      return { backend: 'secure-enclave', tag: k.tag, userPresence: k.user_presence };
+    case 'pkcs11': {
+      if ((k.pin_file === undefined) === (k.pin_env === undefined)) {
+        problems.push('key: give exactly one of pin_file and pin_env (PINs are never read from the command line)');
+      }
+      if (k.token_label === undefined && k.uri === undefined) problems.push('key: give token_label or uri to say which token holds the key');
+      if (k.uri && /[?&;]pin-(value|source)=/.test(k.uri)) problems.push('key.uri: must not contain a PIN (pin-value / pin-source); use pin_file or pin_env');
+      return {
+        backend: 'pkcs11',
+        module: expandPath(k.module, env, baseDir),
+        ...(k.token_label !== undefined ? { tokenLabel: k.token_label } : {}),
+        ...(k.uri !== undefined ? { uri: k.uri } : {}),
+        ...(k.key_label !== undefined ? { keyLabel: k.key_label } : {}),
+        ...(k.key_id !== undefined ? { keyId: k.key_id.toLowerCase() } : {}),
+        pin: k.pin_file !== undefined ? { file: expandPath(k.pin_file, env, baseDir) } : { env: k.pin_env ?? '' },
+      };
+    }
+  }
+}
+
 /** Validates a parsed config object (also used by `credport init` before it writes one). */
 export function resolveConfig(file: string, data: unknown, env: Env): ResolvedConfig {
   const cfg: Config = validateConfig(file, data);
@@ -92,6 +131,7 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
     problems.push('refresh.retry_max_seconds: must not be smaller than refresh.retry_base_seconds');
   }
   const defaultProfile = pickDefaultProfile(cfg.profiles, problems);
+  const key = resolveKey(cfg.key, env, baseDir, problems);
   if (problems.length > 0) throw new ConfigError(file, problems);
 
   const { listen: _l, token_file, log_file, ...daemonRest } = cfg.daemon;
@@ -103,7 +143,7 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
       tokenFile: expandPath(token_file, env, baseDir),
       ...(log_file !== undefined ? { logFile: expandPath(log_file, env, baseDir) } : {}),
     },
-    key: { backend: cfg.key.backend, path: expandPath(cfg.key.path, env, baseDir) },
+    key,
     ...(cfg.oidc ? { oidc: { ...cfg.oidc, issuer: cfg.oidc.issuer.replace(/\/+$/, '') } } : {}),
     refresh: cfg.refresh,
     profiles: new Map(profileEntries),

@@ -39,21 +39,64 @@ const DaemonSection = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
-const KeySection = Type.Object(
+const BACKENDS = ['file', 'pkcs11', 'secure-enclave'] as const;
+const backendField = <B extends (typeof BACKENDS)[number]>(b: B, what: string) =>
+  Type.Literal(b, { description: what, expect: BACKENDS.map((x) => `"${x}"`).join(', ') });
+
+/** Validated first, to pick the backend's own schema below (so errors speak of one backend only). */
+export const KeySelector = Type.Object(
   {
-    backend: Type.Literal('file', {
-      default: 'file',
-      description: 'Where the device key lives. `file`: a P-256 PKCS#8 PEM, mode 0600. Hardware backends come with the enclave addon.',
-      expect: '"file"',
-    }),
+    backend: Type.Union(
+      BACKENDS.map((b) => Type.Literal(b)),
+      { default: 'file', expect: `one of ${BACKENDS.map((x) => `"${x}"`).join(', ')}` },
+    ),
+  },
+  { additionalProperties: true, default: {} },
+);
+
+export const FileKeySection = Type.Object(
+  {
+    backend: backendField('file', 'A P-256 PKCS#8 PEM on disk, mode 0600: for machines with no hardware token.'),
     path: Type.String({
       default: '$XDG_STATE_HOME/credport/device-key.pem',
       minLength: 1,
-      description: 'Key file for the `file` backend; created by `credport init`; refused if group- or world-readable.',
+      description: 'Key file; created by `credport init`; refused if group- or world-readable.',
     }),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false },
 );
+
+export const Pkcs11KeySection = Type.Object(
+  {
+    backend: backendField('pkcs11', 'A non-extractable P-256 key on a PKCS#11 token: YubiKey (ykcs11, opensc-pkcs11), HSM, TPM (tpm2-pkcs11), SoftHSM2.'),
+    module: Type.String({ minLength: 1, description: 'Path of the PKCS#11 module (shared library) to load.' }),
+    token_label: Type.Optional(Type.String({ minLength: 1, maxLength: 32, description: 'Label of the token holding the key (or give `uri`).' })),
+    uri: Type.Optional(
+      Type.String({ pattern: '^pkcs11:', description: 'RFC 7512 URI naming the token and/or key, e.g. `pkcs11:token=credport;object=device`. A PIN in the URI is refused.', expect: 'a pkcs11: URI' }),
+    ),
+    key_label: Type.Optional(Type.String({ minLength: 1, description: 'CKA_LABEL of the key (default "device" when neither a label nor an id is given).' })),
+    key_id: Type.Optional(Type.String({ pattern: '^([0-9a-fA-F]{2})+$', description: 'CKA_ID of the key, hex.', expect: 'hex bytes, e.g. "0a1b"' })),
+    pin_file: Type.Optional(Type.String({ minLength: 1, description: 'File holding the user PIN (mode 0600; one trailing newline is ignored).' })),
+    pin_env: Type.Optional(
+      Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Environment variable holding the user PIN. PINs are never taken from the command line.', expect: 'an environment variable name' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const SecureEnclaveKeySection = Type.Object(
+  {
+    backend: backendField('secure-enclave', 'A P-256 key created inside the macOS Secure Enclave; it never leaves the chip.'),
+    tag: Type.String({ default: 'dev.credport.device', minLength: 1, maxLength: 128, description: 'Application tag naming the key in the keychain.' }),
+    user_presence: Type.Boolean({
+      default: false,
+      description: 'Require Touch ID / password for every signature. Such profiles refresh only on demand (nobody is there to touch the sensor at 3 a.m.).',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const KEY_SECTIONS = { file: FileKeySection, pkcs11: Pkcs11KeySection, 'secure-enclave': SecureEnclaveKeySection } as const;
 
 const OidcSection = Type.Object(
   {
@@ -134,7 +177,7 @@ const AwsOidcProfile = Type.Object(
 export const ConfigSchema = Type.Object(
   {
     daemon: DaemonSection,
-    key: KeySection,
+    key: KeySelector,
     oidc: Type.Optional(OidcSection),
     refresh: RefreshSection,
     profiles: Type.Record(Type.String({ pattern: PROFILE_NAME_PATTERN }), AwsOidcProfile, {
@@ -147,9 +190,12 @@ export const ConfigSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export type Config = Static<typeof ConfigSchema>;
+export type Config = Omit<Static<typeof ConfigSchema>, 'key'> & { key: KeyConfig };
 export type DaemonConfig = Static<typeof DaemonSection>;
-export type KeyConfig = Static<typeof KeySection>;
+export type FileKeyConfig = Static<typeof FileKeySection>;
+export type Pkcs11KeyConfig = Static<typeof Pkcs11KeySection>;
+export type SecureEnclaveKeyConfig = Static<typeof SecureEnclaveKeySection>;
+export type KeyConfig = FileKeyConfig | Pkcs11KeyConfig | SecureEnclaveKeyConfig;
 export type OidcConfig = Static<typeof OidcSection>;
 export type RefreshConfig = Static<typeof RefreshSection>;
 export type AwsOidcProfileConfig = Static<typeof AwsOidcProfile>;
@@ -158,7 +204,9 @@ export type ProfileConfig = AwsOidcProfileConfig;
 /** Sections in documentation order, for the generated reference. */
 export const CONFIG_SECTIONS: ReadonlyArray<{ table: string; schema: TSchema; summary: string }> = [
   { table: 'daemon', schema: DaemonSection, summary: 'The local server.' },
-  { table: 'key', schema: KeySection, summary: 'The device key.' },
+  { table: 'key` with `backend = "file"', schema: FileKeySection, summary: 'The device key in a file (the default).' },
+  { table: 'key` with `backend = "pkcs11"', schema: Pkcs11KeySection, summary: 'The device key on a PKCS#11 token. Give the token by `token_label` or `uri`, the key by `key_label`, `key_id` or the URI\'s `object`/`id`, and the PIN by exactly one of `pin_file` and `pin_env`. See docs/key-backends.md.' },
+  { table: 'key` with `backend = "secure-enclave"', schema: SecureEnclaveKeySection, summary: 'The device key in the macOS Secure Enclave. See docs/key-backends.md.' },
   { table: 'oidc', schema: OidcSection, summary: 'The OIDC identity the key signs (required by aws-oidc profiles).' },
   { table: 'refresh', schema: RefreshSection, summary: 'When credentials are refreshed and how failures are retried.' },
   { table: 'profiles.NAME', schema: AwsOidcProfile, summary: 'A profile of type aws-oidc.' },

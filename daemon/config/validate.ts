@@ -3,7 +3,7 @@
  * key (as it is written in TOML) and what was expected.
  */
 import { Ajv, type ErrorObject } from 'ajv';
-import { ConfigSchema, type Config } from './schema.js';
+import { ConfigSchema, KEY_SECTIONS, type Config } from './schema.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -14,7 +14,11 @@ export class ConfigError extends Error {
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
 ajv.addKeyword({ keyword: 'expect', schemaType: 'string' });
-const validateSchema = ajv.compile<Config>(ConfigSchema);
+const validateSchema = ajv.compile(ConfigSchema);
+const validateKey = Object.fromEntries(Object.entries(KEY_SECTIONS).map(([b, schema]) => [b, ajv.compile(schema)])) as Record<
+  keyof typeof KEY_SECTIONS,
+  ReturnType<typeof ajv.compile>
+>;
 
 /** TOML key path for an ajv instance path: /profiles/dev/role_arn -> profiles.dev.role_arn */
 function keyPath(instancePath: string, extra?: string): string {
@@ -66,12 +70,22 @@ function formatError(err: ErrorObject): string {
   return `${keyPath(err.instancePath)}: expected ${expectation(err)}, got ${describeValue(err.data)}`;
 }
 
-/** Validates and fills defaults in place; throws ConfigError listing every problem. */
+/**
+ * Validates and fills defaults in place; throws ConfigError listing every problem.
+ * The [key] table is checked in a second step against its backend's schema, so
+ * that a PKCS#11 config is not told about the file backend's keys.
+ */
 export function validateConfig(file: string, data: unknown): Config {
-  if (validateSchema(data)) return data;
+  const ok = validateSchema(data);
+  const errors = [...(validateSchema.errors ?? [])];
+  const key = (data as { key?: { backend?: unknown } } | null)?.key;
+  if (key && typeof key === 'object' && typeof key.backend === 'string' && key.backend in validateKey) {
+    const v = validateKey[key.backend as keyof typeof KEY_SECTIONS];
+    if (!v(key)) errors.push(...(v.errors ?? []).map((e) => ({ ...e, instancePath: `/key${e.instancePath}` })));
+  }
+  if (ok && errors.length === 0) return data as Config;
   const seen = new Set<string>();
   const problems: string[] = [];
-  const errors = validateSchema.errors ?? [];
   const unionPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
   for (const err of errors) {
     // A union of literals reports each branch; the parent's anyOf error says it once.

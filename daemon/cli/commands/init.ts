@@ -4,8 +4,10 @@ import { dirname, join } from 'node:path';
 import { stringify } from 'smol-toml';
 import { ConfigError, loadConfig, resolveConfig } from '../../config/load.js';
 import { configPath, xdgStateHome } from '../../config/paths.js';
-import { FileKeySigner, KeyFileError } from '../../keys/file-signer.js';
+import type { ResolvedKey } from '../../config/load.js';
 import { defaultSubject } from '../../identity/jwt.js';
+import { createKey, keyExists, openSigner } from '../../keys/open-signer.js';
+import type { KeySigner } from '../../keys/signer.js';
 import { writeFileAtomic } from '../../util/secure-file.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
@@ -13,20 +15,47 @@ import type { Command } from '../command.js';
 
 const HELP = `Usage: credport init [options]
 
-Creates the device key (P-256, mode 0600) and, when none exists, a config
-file. Existing keys and configs are never overwritten.
+Creates the device key and, when none exists, a config file. Existing keys
+and configs are never overwritten.
 
 Options:
-  --issuer URL        OIDC issuer URL where you will publish the JWKS (https)
-  --role-arn ARN      IAM role for the default profile
-  --region REGION     STS region (default us-east-1)
-  --listen HOST:PORT  loopback address for the daemon (default 127.0.0.1:80)
-  -c, --config PATH   config file (default $XDG_CONFIG_HOME/credport/config.toml)
-  -h, --help          show this help
+  --issuer URL          OIDC issuer URL where you will publish the JWKS (https)
+  --role-arn ARN        IAM role for the default profile
+  --region REGION       STS region (default us-east-1)
+  --listen HOST:PORT    loopback address for the daemon (default 127.0.0.1:80)
+  --backend NAME        file (default), pkcs11 or secure-enclave
+  -c, --config PATH     config file (default $XDG_CONFIG_HOME/credport/config.toml)
+  -h, --help            show this help
+
+Backend options (used only when the config is created):
+  file:            --key-path PATH (default $XDG_STATE_HOME/credport/device-key.pem)
+  pkcs11:          --module PATH  --token-label LABEL | --uri pkcs11:...
+                   [--key-label LABEL] [--key-id HEX]  --pin-file PATH | --pin-env NAME
+  secure-enclave:  [--tag TAG] [--user-presence]
 
 Without --issuer and --role-arn the config gets placeholders to edit.
 Next: credport oidc export DIR, publish DIR at the issuer URL, create the IAM
 OIDC provider and role (docs/setup-aws.md), then credport serve.`;
+
+const KEY_FLAGS = ['key-path', 'module', 'token-label', 'uri', 'key-label', 'key-id', 'pin-file', 'pin-env', 'tag', 'user-presence'] as const;
+
+function keyTable(backend: string, v: Record<string, string | boolean | undefined>, stateDir: string): Record<string, unknown> {
+  const pick = (flag: string, key: string) => (v[flag] !== undefined ? { [key]: v[flag] } : {});
+  if (backend === 'pkcs11') {
+    return {
+      backend,
+      ...pick('module', 'module'),
+      ...pick('token-label', 'token_label'),
+      ...pick('uri', 'uri'),
+      ...pick('key-label', 'key_label'),
+      ...pick('key-id', 'key_id'),
+      ...pick('pin-file', 'pin_file'),
+      ...pick('pin-env', 'pin_env'),
+    };
+  }
+  if (backend === 'secure-enclave') return { backend, ...pick('tag', 'tag'), ...(v['user-presence'] ? { user_presence: true } : {}) };
+  return { backend, path: (v['key-path'] as string | undefined) ?? join(stateDir, 'device-key.pem') };
+}
 
 export const initCommand: Command = {
   name: 'init',
@@ -37,6 +66,17 @@ export const initCommand: Command = {
       'role-arn': { type: 'string' },
       region: { type: 'string' },
       listen: { type: 'string' },
+      backend: { type: 'string' },
+      'key-path': { type: 'string' },
+      module: { type: 'string' },
+      'token-label': { type: 'string' },
+      uri: { type: 'string' },
+      'key-label': { type: 'string' },
+      'key-id': { type: 'string' },
+      'pin-file': { type: 'string' },
+      'pin-env': { type: 'string' },
+      tag: { type: 'string' },
+      'user-presence': { type: 'boolean' },
     });
     if (values.help) {
       io.stdout(`${HELP}\n`);
@@ -44,58 +84,62 @@ export const initCommand: Command = {
     }
     const file = configPath(values.config, io.env);
     const stateDir = join(xdgStateHome(io.env), 'credport');
-    let keyPath = join(stateDir, 'device-key.pem');
-    let configCreated = false;
+    let key: ResolvedKey;
+    let pendingConfig: string | undefined;
 
-    if (!existsSync(file)) {
+    if (existsSync(file)) {
+      const given = [...KEY_FLAGS, 'backend', 'issuer', 'role-arn', 'region', 'listen'].filter((f) => (values as Record<string, unknown>)[f] !== undefined);
+      if (given.length > 0) {
+        throw new CliError(`${file} already exists; --${given[0]} applies only when init creates the config`, EXIT.usage, `edit ${file} instead`);
+      }
+      try {
+        key = loadConfig(file, io.env).key;
+      } catch (err) {
+        if (err instanceof ConfigError) throw new CliError(err.message, EXIT.config);
+        throw err;
+      }
+    } else {
       const data = {
         daemon: { listen: values.listen ?? '127.0.0.1:80', token_file: join(stateDir, 'token') },
-        key: { backend: 'file', path: keyPath },
+        key: keyTable(values.backend ?? 'file', values, stateDir),
         oidc: { issuer: values.issuer ?? 'https://issuer.example.com' },
         profiles: {
           default: { type: 'aws-oidc', role_arn: values['role-arn'] ?? 'arn:aws:iam::111122223333:role/credport', region: values.region ?? 'us-east-1', duration_seconds: 3600 },
         },
       };
       try {
-        // Validate before writing so that a bad flag never leaves a broken file behind.
-        resolveConfig(file, structuredClone(data), io.env);
+        // Validate before touching anything, so a bad flag leaves nothing behind.
+        key = resolveConfig(file, structuredClone(data), io.env).key;
       } catch (err) {
-        if (err instanceof ConfigError) throw new CliError(err.problems.join('; ').replace(/^/, 'invalid value: '), EXIT.usage, "see 'credport init --help'");
+        if (err instanceof ConfigError) throw new CliError(`invalid value: ${err.problems.join('; ')}`, EXIT.usage, "see 'credport init --help'");
         throw err;
       }
       const placeholders = !values.issuer || !values['role-arn'];
-      const header =
+      pendingConfig =
         '# credport configuration — reference: docs/config-reference.md\n' +
         (placeholders ? '# Replace the placeholder issuer and role_arn before running `credport serve`.\n' : '') +
-        '\n';
-      writeFileAtomic(file, header + stringify(data) + '\n', 0o644);
-      configCreated = true;
-    } else {
-      try {
-        keyPath = loadConfig(file, io.env).key.path;
-      } catch (err) {
-        if (err instanceof ConfigError) throw new CliError(err.message, EXIT.config);
-        throw err;
-      }
+        `\n${stringify(data)}\n`;
     }
 
-    let signer: FileKeySigner;
+    let signer: KeySigner;
     let keyCreated = false;
     try {
-      if (existsSync(keyPath)) {
-        signer = FileKeySigner.open(keyPath);
+      if (await keyExists(key)) {
+        signer = await openSigner(key);
       } else {
-        signer = FileKeySigner.create(keyPath);
+        signer = await createKey(key);
         keyCreated = true;
       }
     } catch (err) {
-      if (err instanceof KeyFileError || (err as Error).name === 'InsecureFileError') throw new CliError((err as Error).message, EXIT.config);
-      throw err;
+      throw new CliError((err as Error).message, EXIT.config);
     }
+    // The config is written only once the key exists, so a failed init leaves no config pointing at nothing.
+    if (pendingConfig !== undefined) writeFileAtomic(file, pendingConfig, 0o644);
+    const d = signer.describe();
     io.stdout(
       [
-        `config:  ${file} (${configCreated ? 'created' : 'kept'})`,
-        `key:     ${keyPath} (${keyCreated ? 'created' : 'kept'}, file backend)`,
+        `config:  ${file} (${pendingConfig !== undefined ? 'created' : 'kept'})`,
+        `key:     ${d.location} (${keyCreated ? 'created' : 'kept'}, ${d.backend} backend${d.userPresence ? ', user presence' : ''})`,
         `kid:     ${signer.thumbprint}`,
         `subject: ${defaultSubject(signer)}`,
         '',
@@ -106,6 +150,7 @@ export const initCommand: Command = {
         '',
       ].join('\n'),
     );
+    await signer.close();
     return EXIT.ok;
   },
 };
