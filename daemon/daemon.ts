@@ -1,7 +1,8 @@
 /**
  * Puts the parts together: key, providers, refreshers, server. Used by
  * `credport serve`, `credport demo` and the tests, so all three run the same
- * daemon.
+ * daemon. A reload swaps profiles in place; what needs a new socket or a new
+ * key (listen, token file, [key]) is reported as needing a restart.
  */
 import type { FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
@@ -10,16 +11,17 @@ import { formatListen, type ListenAddress } from './config/listen.js';
 import { openSigner } from './keys/open-signer.js';
 import type { KeySigner } from './keys/signer.js';
 import type { Logger } from './logging/logger.js';
-import { createProviders, type ProviderTuning } from './providers/create-providers.js';
+import { createProvider, profileFingerprint, type ManagedProvider, type ProviderTuning } from './providers/create-providers.js';
 import { systemClock, type Clock } from './refresh/clock.js';
 import { policyFromConfig } from './refresh/policy.js';
 import { ProfileRefresher } from './refresh/profile-refresher.js';
 import { RefreshScheduler } from './refresh/scheduler.js';
 import { buildServer } from './server/app.js';
-import type { Binding } from './server/guards.js';
 import type { ServerContext } from './server/context.js';
-import { buildHealthReport } from './server/health-report.js';
+import type { Binding } from './server/guards.js';
+import { buildHealthReport, type ReloadState } from './server/health-report.js';
 import { ImdsTokenStore } from './server/imds-tokens.js';
+import { DaemonMetrics } from './server/metrics.js';
 import { ensureTokenFile } from './server/token.js';
 import { VERSION } from './version.js';
 
@@ -35,6 +37,14 @@ export interface DaemonOptions {
   tuning?: ProviderTuning;
 }
 
+export interface ReloadResult {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  /** Settings that only take effect after a restart. */
+  needsRestart: string[];
+}
+
 export interface RunningDaemon {
   readonly port: number;
   readonly host: string;
@@ -43,6 +53,11 @@ export interface RunningDaemon {
   readonly scheduler: RefreshScheduler;
   readonly server: FastifyInstance;
   readonly signer: KeySigner;
+  readonly metrics: DaemonMetrics;
+  /** Applies a new, already validated config. */
+  reload(config: ResolvedConfig): ReloadResult;
+  /** Records a reload that failed validation (shown by /health and `credport status`). */
+  reloadFailed(error: string): void;
   close(): Promise<void>;
 }
 
@@ -50,71 +65,148 @@ export class PortInUseError extends Error {
   override readonly name = 'PortInUseError';
 }
 
+function listenError(err: unknown, listen: ListenAddress, owner: (port: number) => string | undefined): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') {
+    const who = owner(listen.port);
+    return new PortInUseError(
+      `${formatListen(listen)} is already in use${who ? ` by ${who}` : ''}; stop the other process or choose another address with --listen`,
+    );
+  }
+  if (code === 'EACCES') {
+    return new PortInUseError(
+      `not allowed to listen on ${formatListen(listen)}; ports below 1024 need privileges on Linux (see docs/setup-linux.md) or use --listen 127.0.0.1:8080`,
+    );
+  }
+  return err as Error;
+}
+
 export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
-  const { config, logger } = o;
+  const { logger } = o;
+  let config = o.config;
   const clock = o.clock ?? systemClock;
   const startedAt = clock.now();
-  const signer = o.signer ?? (await openSigner(config.key));
   const ecsToken = ensureTokenFile(config.daemon.tokenFile);
-  const providers = createProviders(config, signer, { ...(o.clock ? { now: () => clock.now() } : {}), ...o.tuning });
-  const policy = policyFromConfig(config.refresh);
+  const metrics = new DaemonMetrics();
+  const signer = metrics.instrumentSigner(o.signer ?? (await openSigner(config.key)));
+  const tuning: ProviderTuning = { ...(o.clock ? { now: () => clock.now() } : {}), ...o.tuning };
+  const providers = new Map<string, ManagedProvider>();
+  const fingerprints = new Map<string, string>();
   const refreshers = new Map<string, ProfileRefresher>();
-  const descriptions = new Map([...providers].map(([n, p]) => [n, p.describe()] as const));
-  for (const [name, provider] of providers) {
-    refreshers.set(name, new ProfileRefresher({ name, provider, policy, clock, logger, ...(o.random ? { random: o.random } : {}) }));
-  }
   const scheduler = new RefreshScheduler(refreshers, clock);
-  const keyInfo = { ...signer.describe(), thumbprint: signer.thumbprint };
   const ctx: ServerContext = {
     refreshers,
-    descriptions,
+    descriptions: new Map(),
     defaultProfile: config.defaultProfile,
     ecsToken,
     imdsTokens: new ImdsTokenStore(() => clock.now()),
     now: () => clock.now(),
     health: () =>
-      buildHealthReport({ version: VERSION, startedAt, now: clock.now(), key: keyInfo, defaultProfile: config.defaultProfile, refreshers, descriptions }),
+      buildHealthReport({
+        version: VERSION,
+        startedAt,
+        now: clock.now(),
+        key: { ...signer.describe(), thumbprint: signer.thumbprint },
+        defaultProfile: ctx.defaultProfile,
+        refreshers,
+        descriptions: ctx.descriptions,
+        reload: reloadState,
+      }),
   };
+  let reloadState: ReloadState = { file: config.file, loadedAt: new Date(startedAt).toISOString(), lastError: null };
+
+  const addProfile = (name: string) => {
+    const p = config.profiles.get(name);
+    if (!p) return;
+    const provider = createProvider(name, p, config, signer, tuning);
+    providers.set(name, provider);
+    fingerprints.set(name, profileFingerprint(name, config));
+    ctx.descriptions.set(name, provider.describe());
+    refreshers.set(
+      name,
+      new ProfileRefresher({
+        name,
+        provider,
+        policy: policyFromConfig(config.refresh),
+        clock,
+        logger,
+        ...(o.random ? { random: o.random } : {}),
+        onAttempt: (profile, ok, err) => metrics.refreshAttempt(profile, ok, err?.code),
+      }),
+    );
+  };
+  const dropProfile = (name: string) => {
+    refreshers.get(name)?.stop();
+    refreshers.delete(name);
+    providers.get(name)?.destroy?.();
+    providers.delete(name);
+    fingerprints.delete(name);
+    ctx.descriptions.delete(name);
+  };
+  for (const name of config.profiles.keys()) addProfile(name);
+  metrics.watchProfiles(refreshers);
+
   let binding: Binding = { port: 0, addresses: [] };
-  const server = buildServer({ ctx, logger, binding: () => binding });
+  const server = buildServer({ ctx, logger, binding: () => binding, metrics });
   const listen = o.listen ?? config.daemon.listen;
   try {
     await server.listen({ host: listen.host, port: listen.port });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    for (const p of providers.values()) p.destroy?.();
+    for (const name of [...providers.keys()]) dropProfile(name);
     await signer.close();
-    if (code === 'EADDRINUSE') throw new PortInUseError(`${formatListen(listen)} is already in use; stop the other process or choose another address with --listen`);
-    if (code === 'EACCES') {
-      throw new PortInUseError(
-        `not allowed to listen on ${formatListen(listen)}; ports below 1024 need privileges on Linux (see docs/setup-linux.md) or use --listen 127.0.0.1:8080`,
-      );
-    }
-    throw err;
+    const { describePortOwner } = await import('./service/port-owner.js');
+    throw listenError(err, listen, describePortOwner);
   }
   const addr = server.server.address() as AddressInfo;
-  const boundPort = addr.port;
-  binding = { port: boundPort, addresses: server.addresses().flatMap((a) => (typeof a === 'string' ? [] : [a.address])) };
-  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${boundPort}`;
+  binding = { port: addr.port, addresses: server.addresses().flatMap((a) => (typeof a === 'string' ? [] : [a.address])) };
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   scheduler.start();
-  logger.info(
-    { listen: server.addresses().map((a) => (typeof a === 'string' ? a : a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`)), profiles: [...refreshers.keys()], key: keyInfo.backend, version: VERSION },
-    'credport daemon started',
-  );
+  logger.info({ listen: binding.addresses.map((a) => formatListen({ host: a, port: addr.port })), profiles: [...refreshers.keys()], key: signer.describe().backend, version: VERSION }, 'credport daemon started');
+
   let closed = false;
   return {
-    port: boundPort,
+    port: addr.port,
     host: addr.address,
     url,
     scheduler,
     server,
     signer,
+    metrics,
+    reload(next) {
+      const needsRestart: string[] = [];
+      if (JSON.stringify(next.key) !== JSON.stringify(config.key)) needsRestart.push('key');
+      if (!o.listen && formatListen(next.daemon.listen) !== formatListen(config.daemon.listen)) needsRestart.push('daemon.listen');
+      if (next.daemon.tokenFile !== config.daemon.tokenFile) needsRestart.push('daemon.token_file');
+      if (next.daemon.logFile !== config.daemon.logFile) needsRestart.push('daemon.log_file');
+      const before = new Set(config.profiles.keys());
+      const prev = config;
+      config = next;
+      const added = [...next.profiles.keys()].filter((n) => !before.has(n));
+      const removed = [...before].filter((n) => !next.profiles.has(n));
+      const changed = [...next.profiles.keys()].filter((n) => before.has(n) && profileFingerprint(n, next) !== profileFingerprint(n, prev));
+      for (const n of [...removed, ...changed]) dropProfile(n);
+      for (const n of [...changed, ...added]) {
+        addProfile(n);
+        refreshers.get(n)?.start();
+      }
+      ctx.defaultProfile = next.defaultProfile;
+      logger.level = next.daemon.log_level;
+      reloadState = { file: next.file, loadedAt: new Date(clock.now()).toISOString(), lastError: null };
+      const result = { added, removed, changed, needsRestart };
+      logger.info(result, 'configuration reloaded');
+      if (needsRestart.length > 0) logger.warn({ settings: needsRestart }, 'some changes take effect only after a restart');
+      return result;
+    },
+    reloadFailed(error) {
+      reloadState = { ...reloadState, lastError: { message: error, at: new Date(clock.now()).toISOString() } };
+      logger.error({ err: error }, 'reload rejected; the running configuration is kept');
+    },
     async close() {
       if (closed) return;
       closed = true;
       scheduler.stop();
       await server.close();
-      for (const p of providers.values()) p.destroy?.();
+      for (const name of [...providers.keys()]) dropProfile(name);
       await signer.close();
       logger.info('credport daemon stopped');
     },

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives as real peers: the AWS CLI
-# and boto3 as clients, SoftHSM2 as a PKCS#11 token and opensc's pkcs11-tool.
+# and boto3 as clients, SoftHSM2 as a PKCS#11 token, opensc's pkcs11-tool,
+# plistutil (launchd plists) and systemd-analyze (unit files).
 # Installs only what is missing; needs root (or sudo) to install. Under CI=true
 # a package that cannot be installed is an error; elsewhere the tests that need
 # it are skipped with a note.
 set -euo pipefail
 
-PACKAGES=(awscli python3-boto3 softhsm2 opensc)
+PACKAGES=(awscli python3-boto3 softhsm2 opensc libplist-utils systemd)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

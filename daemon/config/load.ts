@@ -29,7 +29,7 @@ export type ResolvedKey =
 
 export interface ResolvedConfig {
   file: string;
-  daemon: Omit<DaemonConfig, 'listen' | 'token_file' | 'log_file'> & { listen: ListenAddress; tokenFile: string; logFile?: string };
+  daemon: Omit<DaemonConfig, 'listen' | 'token_file' | 'log_file' | 'lock_file'> & { listen: ListenAddress; tokenFile: string; lockFile: string; logFile?: string };
   key: ResolvedKey;
   oidc?: OidcConfig;
   refresh: RefreshConfig;
@@ -134,13 +134,14 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
   const key = resolveKey(cfg.key, env, baseDir, problems);
   if (problems.length > 0) throw new ConfigError(file, problems);
 
-  const { listen: _l, token_file, log_file, ...daemonRest } = cfg.daemon;
+  const { listen: _l, token_file, log_file, lock_file, ...daemonRest } = cfg.daemon;
   return {
     file,
     daemon: {
       ...daemonRest,
       listen,
       tokenFile: expandPath(token_file, env, baseDir),
+      lockFile: expandPath(lock_file, env, baseDir),
       ...(log_file !== undefined ? { logFile: expandPath(log_file, env, baseDir) } : {}),
     },
     key,

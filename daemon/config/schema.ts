@@ -33,8 +33,23 @@ const DaemonSection = Type.Object(
       { default: 'info', description: 'Log level. Secrets are redacted at every level.', expect: 'one of fatal, error, warn, info, debug, trace' },
     ),
     log_file: Type.Optional(
-      Type.String({ minLength: 1, description: 'Write JSON logs to this file instead of stdout (pretty output is used only on a terminal).' }),
+      Type.String({
+        minLength: 1,
+        description: 'Write JSON logs to this file (0600, rotated by size) instead of stdout. `credport logs` reads them. Pretty output is used only on a terminal.',
+      }),
     ),
+    log_max_size: Type.String({
+      default: '10m',
+      pattern: '^[1-9][0-9]*[kmg]$',
+      description: 'Rotate the log file when it reaches this size.',
+      expect: 'a size like "512k", "10m" or "1g"',
+    }),
+    log_files: Type.Integer({ default: 5, minimum: 1, maximum: 100, description: 'Rotated log files kept besides the current one.' }),
+    lock_file: Type.String({
+      default: '$XDG_STATE_HOME/credport/daemon.pid',
+      minLength: 1,
+      description: 'Holds the running daemon\'s pid: a second `credport serve` with the same lock file refuses to start, and `credport reload` signals this pid.',
+    }),
   },
   { additionalProperties: false, default: {} },
 );

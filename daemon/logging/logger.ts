@@ -42,6 +42,8 @@ export const REDACT_PATHS = [
 export interface LoggerSetup {
   level: string;
   file?: string;
+  /** Size-based rotation of `file` (pino-roll): e.g. "10m", and how many old files to keep. */
+  rotate?: { size: string; keep: number };
   /** Pretty output when writing to a terminal; JSON otherwise. */
   pretty?: boolean;
   destination?: DestinationStream;
@@ -57,7 +59,16 @@ export function createLogger(setup: LoggerSetup): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (setup.destination) return pino(options, setup.destination);
-  if (setup.file) return pino(options, pino.destination({ dest: setup.file, mkdir: true, sync: false }));
+  if (setup.file && setup.rotate) {
+    return pino({
+      ...options,
+      transport: {
+        target: 'pino-roll',
+        options: { file: setup.file, size: setup.rotate.size, limit: { count: setup.rotate.keep }, mkdir: true, symlink: true, mode: 0o600 },
+      },
+    });
+  }
+  if (setup.file) return pino(options, pino.destination({ dest: setup.file, mkdir: true, sync: false, mode: 0o600 }));
   if (setup.pretty) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', destination: setup.fd ?? 1 } } });
   }

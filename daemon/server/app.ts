@@ -10,12 +10,24 @@ import { ecsRoutes } from './ecs-routes.js';
 import { registerGuards, type Binding } from './guards.js';
 import { healthRoutes } from './health-routes.js';
 import { imdsRoutes } from './imds-routes.js';
+import type { DaemonMetrics } from './metrics.js';
+import { metricsRoutes } from './metrics-routes.js';
 
 export interface ServerOptions {
   ctx: ServerContext;
   logger: Logger;
   /** The bound port and addresses, for the Host check; known only after listen. */
   binding: () => Binding;
+  metrics: DaemonMetrics;
+}
+
+/** The endpoint family of a matched route, as a low-cardinality metrics label. */
+function endpointLabel(route: string | undefined): string {
+  if (!route) return 'unmatched';
+  if (route.startsWith('/v1/credentials')) return 'ecs';
+  if (route === '/latest/api/token') return 'imds-token';
+  if (route.startsWith('/latest/')) return 'imds';
+  return route.slice(1) || 'root';
 }
 
 export function buildServer(o: ServerOptions): FastifyInstance {
@@ -54,11 +66,13 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   });
 
   app.addHook('onResponse', async (req, reply) => {
+    o.metrics.request(endpointLabel(req.routeOptions.url), reply.statusCode);
     req.log.debug({ method: req.method, path: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
   void app.register(healthRoutes, { ctx: o.ctx });
   void app.register(ecsRoutes, { ctx: o.ctx });
   void app.register(imdsRoutes, { ctx: o.ctx });
+  void app.register(metricsRoutes, { metrics: o.metrics });
   return app;
 }

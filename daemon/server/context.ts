@@ -4,9 +4,10 @@ import type { ProfileRefresher } from '../refresh/profile-refresher.js';
 import type { HealthReport } from './health-report.js';
 import type { ImdsTokenStore } from './imds-tokens.js';
 
+/** Mutable on purpose: a reload swaps profiles in place while the server keeps running. */
 export interface ServerContext {
-  refreshers: ReadonlyMap<string, ProfileRefresher>;
-  descriptions: ReadonlyMap<string, ProviderDescription>;
+  refreshers: Map<string, ProfileRefresher>;
+  descriptions: Map<string, ProviderDescription>;
   defaultProfile: string;
   /** The ECS bearer token, read once at start. */
   ecsToken: string;

@@ -2,12 +2,20 @@
 import type { ProviderDescription } from '../providers/types.js';
 import type { ProfileRefresher, ProfileStatus } from '../refresh/profile-refresher.js';
 
+export interface ReloadState {
+  file: string;
+  loadedAt: string;
+  /** The last reload that was rejected (the running config was kept), until a reload succeeds. */
+  lastError: { message: string; at: string } | null;
+}
+
 export interface HealthReport {
   status: 'ok' | 'degraded';
   version: string;
   uptimeSeconds: number;
   key: { backend: string; location: string; thumbprint: string; userPresence: boolean };
   defaultProfile: string;
+  config: ReloadState;
   profiles: Record<string, ProviderDescription & ProfileStatus>;
 }
 
@@ -19,6 +27,7 @@ export function buildHealthReport(input: {
   defaultProfile: string;
   refreshers: ReadonlyMap<string, ProfileRefresher>;
   descriptions: ReadonlyMap<string, ProviderDescription>;
+  reload: ReloadState;
 }): HealthReport {
   const profiles: HealthReport['profiles'] = {};
   let allValid = true;
@@ -38,6 +47,7 @@ export function buildHealthReport(input: {
     uptimeSeconds: Math.floor((input.now - input.startedAt) / 1000),
     key: input.key,
     defaultProfile: input.defaultProfile,
+    config: input.reload,
     profiles,
   };
 }

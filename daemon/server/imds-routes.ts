@@ -23,11 +23,14 @@ function instanceProfileId(roleArn: string): string {
   return `AIPA${h.slice(0, 17)}`;
 }
 
-export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
+/** The default profile as IMDS presents it; looked up per request because a reload may change it. */
+function instance(ctx: ServerContext) {
   const desc = ctx.descriptions.get(ctx.defaultProfile);
   if (!desc) throw new Error(`default profile ${ctx.defaultProfile} has no provider`);
-  const role = roleName(desc.roleArn);
-  const account = desc.roleArn.split(':')[4] ?? '';
+  return { desc, role: roleName(desc.roleArn), account: desc.roleArn.split(':')[4] ?? '' };
+}
+
+export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
   const text = (reply: FastifyReply, body: string) => reply.type('text/plain').send(body);
 
   app.put('/latest/api/token', async (req, reply) => {
@@ -53,10 +56,10 @@ export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
   app.register(async (meta) => {
     meta.addHook('preHandler', requireToken);
 
-    meta.get('/latest/meta-data/iam/security-credentials/', async (_req, reply) => text(reply, role));
+    meta.get('/latest/meta-data/iam/security-credentials/', async (_req, reply) => text(reply, instance(ctx).role));
 
     meta.get<{ Params: { role: string } }>('/latest/meta-data/iam/security-credentials/:role', async (req, reply) => {
-      if (req.params.role !== role) return reply.code(404).type('text/plain').send('Not Found');
+      if (req.params.role !== instance(ctx).role) return reply.code(404).type('text/plain').send('Not Found');
       const result = await lookupCredentials(ctx, ctx.defaultProfile);
       if (!result.ok) return reply.code(result.status).send(result.body);
       const last = ctx.refreshers.get(ctx.defaultProfile)?.lastUpdated();
@@ -67,24 +70,24 @@ export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
         .send(JSON.stringify(imdsCredentialsBody(result.credentials, last ?? new Date(ctx.now()))));
     });
 
-    meta.get('/latest/meta-data/iam/info', async (_req, reply) =>
-      reply.type('text/plain').send(
+    meta.get('/latest/meta-data/iam/info', async (_req, reply) => {
+      const { desc, role, account } = instance(ctx);
+      return reply.type('text/plain').send(
         JSON.stringify({
           Code: 'Success',
           LastUpdated: awsTimestamp(new Date(ctx.now())),
           InstanceProfileArn: `arn:aws:iam::${account}:instance-profile/${role}`,
           InstanceProfileId: instanceProfileId(desc.roleArn),
         }),
-      ),
-    );
-    meta.get('/latest/meta-data/placement/region', async (_req, reply) => text(reply, desc.region));
+      );
+    });
+    meta.get('/latest/meta-data/placement/region', async (_req, reply) => text(reply, instance(ctx).desc.region));
     // botocore derives the region from the zone by dropping its last letter.
-    meta.get('/latest/meta-data/placement/availability-zone', async (_req, reply) => text(reply, `${desc.region}a`));
-    meta.get('/latest/dynamic/instance-identity/document', async (_req, reply) =>
-      reply.type('text/plain').send(
-        JSON.stringify({ accountId: account, region: desc.region, availabilityZone: `${desc.region}a` }, null, 2),
-      ),
-    );
+    meta.get('/latest/meta-data/placement/availability-zone', async (_req, reply) => text(reply, `${instance(ctx).desc.region}a`));
+    meta.get('/latest/dynamic/instance-identity/document', async (_req, reply) => {
+      const { desc, account } = instance(ctx);
+      return reply.type('text/plain').send(JSON.stringify({ accountId: account, region: desc.region, availabilityZone: `${desc.region}a` }, null, 2));
+    });
     // Anything else under /latest: 404 (with a token), so that the Java SDK falls back
     // from security-credentials-extended to the legacy path.
     meta.get('/latest/*', async (_req, reply) => reply.code(404).type('text/plain').send('Not Found'));

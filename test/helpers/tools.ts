@@ -48,3 +48,6 @@ export function assertPresent(t: { fail: (msg: string) => void }, ...tools: Tool
   for (const m of missing) t.fail(`${m.why}; CI=true requires it`);
   return missing.length === 0;
 }
+
+export const plistutil = tool('plistutil (libplist-utils)', () => existsSync('/usr/bin/plistutil'), 'apt-get install libplist-utils');
+export const systemdAnalyze = tool('systemd-analyze (systemd)', () => existsSync('/usr/bin/systemd-analyze') || existsSync('/bin/systemd-analyze'), 'apt-get install systemd');

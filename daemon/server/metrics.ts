@@ -1,0 +1,96 @@
+/**
+ * Prometheus metrics (prom-client), one registry per daemon so that several
+ * daemons in one process (tests) never mix their counts. Labels carry profile
+ * names, routes and error codes: never anything secret.
+ */
+import { performance } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { KeySigner } from '../keys/signer.js';
+import type { ProfileRefresher } from '../refresh/profile-refresher.js';
+
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  readonly #requests: Counter<'endpoint' | 'status'>;
+  readonly #refreshes: Counter<'profile' | 'result' | 'code'>;
+  readonly #signing: Histogram<'backend'>;
+  #profiles: ReadonlyMap<string, ProfileRefresher> = new Map();
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'credport_' });
+    this.#requests = new Counter({ name: 'credport_http_requests_total', help: 'HTTP requests by endpoint and status', labelNames: ['endpoint', 'status'], registers: [this.registry] });
+    this.#refreshes = new Counter({
+      name: 'credport_credential_refreshes_total',
+      help: 'Upstream credential fetches by profile and result (code: the upstream error code on failure)',
+      labelNames: ['profile', 'result', 'code'],
+      registers: [this.registry],
+    });
+    this.#signing = new Histogram({
+      name: 'credport_signing_duration_seconds',
+      help: 'Time to sign with the device key',
+      labelNames: ['backend'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [this.registry],
+    });
+    const profiles = () => this.#profiles;
+    new Gauge({
+      name: 'credport_credential_seconds_to_expiry',
+      help: 'Seconds until the held credentials of each profile expire (absent: none held)',
+      labelNames: ['profile'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [name, r] of profiles()) {
+          const s = r.status().secondsRemaining;
+          if (s !== null) this.set({ profile: name }, s);
+        }
+      },
+    });
+    new Gauge({
+      name: 'credport_profile_healthy',
+      help: '1 when the profile holds valid credentials, else 0',
+      labelNames: ['profile'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [name, r] of profiles()) this.set({ profile: name }, r.hasValidCredentials() ? 1 : 0);
+      },
+    });
+  }
+
+  watchProfiles(p: ReadonlyMap<string, ProfileRefresher>): void {
+    this.#profiles = p;
+  }
+
+  request(endpoint: string, status: number): void {
+    this.#requests.inc({ endpoint, status: String(status) });
+  }
+
+  refreshAttempt(profile: string, ok: boolean, code?: string): void {
+    this.#refreshes.inc({ profile, result: ok ? 'success' : 'failure', code: ok ? '' : (code ?? 'unknown') });
+  }
+
+  /** Wraps a signer so that every signature is timed; the signer's own behaviour is unchanged. */
+  instrumentSigner(signer: KeySigner): KeySigner {
+    const histogram = this.#signing;
+    const backend = signer.describe().backend;
+    return {
+      algorithm: signer.algorithm,
+      thumbprint: signer.thumbprint,
+      publicJwk: () => signer.publicJwk(),
+      describe: () => signer.describe(),
+      close: () => signer.close(),
+      async sign(data) {
+        const start = performance.now();
+        try {
+          return await signer.sign(data);
+        } finally {
+          histogram.observe({ backend }, (performance.now() - start) / 1000);
+        }
+      },
+    };
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * `credport service` on both platforms. launchctl does not exist on Linux and
+ * systemctl cannot manage units inside this sandbox, so each is replaced by a
+ * stand-in put first on PATH that records its arguments and answers like the
+ * real tool; the files credport writes are checked by the real parsers
+ * (plistutil, systemd-analyze verify).
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { runCliAsync } from './helpers/cli.js';
+import { assertPresent, needs, plistutil, systemdAnalyze } from './helpers/tools.js';
+
+/** A directory with spaces in its path, as a Mac home folder or an app bundle may have. */
+function setup(tool: 'launchctl' | 'systemctl', script: string) {
+  const root = mkdtempSync(join(tmpdir(), 'credport service '));
+  const home = join(root, 'Home Dir');
+  const bin = join(root, 'bin');
+  mkdirSync(home, { recursive: true });
+  mkdirSync(bin);
+  const log = join(root, 'calls.log');
+  // The stand-in logs one line per call and answers from a small state machine in files.
+  writeFileSync(join(bin, tool), `#!/bin/sh\nprintf '%s\\n' "$*" >> "${log}"\nSTATE="${root}/state"\n${script}\n`);
+  chmodSync(join(bin, tool), 0o755);
+  const config = join(home, 'credport config.toml');
+  writeFileSync(
+    config,
+    `[daemon]\nlisten = "127.0.0.1:1"\ntoken_file = "${join(home, 'state', 'token')}"\nlock_file = "${join(home, 'state', 'daemon.pid')}"\n\n[oidc]\nissuer = "https://issuer.example"\n\n[profiles.default]\ntype = "aws-oidc"\nrole_arn = "arn:aws:iam::111122223333:role/dev"\n`,
+  );
+  const env = { HOME: home, PATH: `${bin}:${process.env.PATH ?? ''}`, CREDPORT_CONFIG: config };
+  const calls = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
+  return { root, home, config, env, calls };
+}
+
+const LAUNCHCTL = `
+case "$1" in
+  print) if [ -f "$STATE.loaded" ]; then printf 'gui/501/dev.credport.daemon = {\\n\\tstate = running\\n\\tpid = 4242\\n\\tlast exit code = 0\\n}\\n'; exit 0; fi
+         echo "Could not find service \\"dev.credport.daemon\\" in domain for user gui: 501" >&2; exit 113 ;;
+  bootstrap) if [ -f "$STATE.fail5" ]; then rm "$STATE.fail5"; echo "Bootstrap failed: 5: Input/output error" >&2; exit 5; fi
+             touch "$STATE.loaded"; exit 0 ;;
+  bootout) if [ -f "$STATE.loaded" ]; then rm "$STATE.loaded"; exit 0; fi; echo "Boot-out failed: 3: No such process" >&2; exit 3 ;;
+  kickstart|kill) if [ -f "$STATE.loaded" ]; then exit 0; fi; echo "Could not find service" >&2; exit 113 ;;
+esac
+exit 0`;
+
+t.test('launchd (stand-in launchctl; launchctl does not exist on Linux): install, idempotence, upgrade, errors', needs(plistutil), async (t) => {
+  if (!assertPresent(t, plistutil)) return;
+  const s = setup('launchctl', LAUNCHCTL);
+  const env = { ...s.env, CREDPORT_SERVICE_MANAGER: 'launchd' };
+  const plist = join(s.home, 'Library', 'LaunchAgents', 'dev.credport.daemon.plist');
+
+  const install = await runCliAsync(['service', 'install'], env);
+  t.equal(install.status, 0, install.stderr);
+  t.ok(existsSync(plist), 'plist written to ~/Library/LaunchAgents');
+  const uid = String(process.getuid?.() ?? 0);
+  t.same(s.calls(), [`print gui/${uid}/dev.credport.daemon`, `bootstrap gui/${uid} ${plist}`], 'checks, then bootstraps into gui/<uid>');
+
+  // plistutil (libplist, the parser Apple's format is checked with here) must read it and convert it to
+  // binary; Python's plistlib then reads that binary back, so the values are checked by two parsers.
+  const bin = join(s.root, 'plist.bin');
+  const conv = spawnSync('plistutil', ['-i', plist, '-o', bin, '-f', 'bin'], { encoding: 'utf8' });
+  // plistutil 2.2 exits 0 even when it fails; the output file and its stderr tell.
+  t.ok(conv.status === 0 && existsSync(bin) && !/ERROR/.test(conv.stdout + conv.stderr), `plistutil parses the plist: ${conv.stdout}${conv.stderr}`);
+  const json = spawnSync('python3', ['-c', 'import plistlib, json, sys; print(json.dumps(plistlib.load(open(sys.argv[1], "rb"))))', bin], { encoding: 'utf8' });
+  t.equal(json.status, 0, json.stderr);
+  const p = JSON.parse(json.stdout) as Record<string, unknown>;
+  t.equal(p.Label, 'dev.credport.daemon');
+  const args = p.ProgramArguments as string[];
+  t.equal(args[0], process.execPath, 'absolute node');
+  t.match(args[1], /\/daemon\/cli\/credport\.js$/, 'compiled entry point, no transpiler');
+  t.same(args.slice(2), ['serve', '--config', s.config], 'config path with spaces kept as one argument');
+  t.equal(p.RunAtLoad, true);
+  t.same(p.KeepAlive, { SuccessfulExit: false }, 'restart on crash, not after a clean stop');
+  t.type(p.ThrottleInterval, 'number');
+  t.equal(p.ProcessType, 'Background');
+  t.equal(p.LowPriorityIO, true);
+  t.equal(p.Umask, 63, 'umask 077');
+  t.equal(p.StandardOutPath, join(s.home, 'Library', 'Logs', 'credport', 'credport.out.log'));
+  t.equal(p.StandardErrorPath, join(s.home, 'Library', 'Logs', 'credport', 'credport.err.log'));
+  t.same(Object.keys(p.EnvironmentVariables as object).sort(), ['HOME', 'PATH'], 'minimal environment');
+
+  const again = await runCliAsync(['service', 'install'], env);
+  t.equal(again.status, 0);
+  t.match(again.stdout, /up to date[\s\S]*already loaded/);
+  t.equal(s.calls().filter((c) => c.startsWith('bootstrap')).length, 1, 're-running install does not reload an unchanged plist');
+
+  // An older plist on disk is upgraded in place: unloaded, rewritten, loaded.
+  writeFileSync(plist, readFileSync(plist, 'utf8').replace('<integer>10</integer>', '<integer>30</integer>'));
+  const upgrade = await runCliAsync(['service', 'install'], env);
+  t.equal(upgrade.status, 0, upgrade.stderr);
+  t.match(upgrade.stdout, /updated/);
+  t.match(readFileSync(plist, 'utf8'), /<integer>10<\/integer>/);
+  t.same(s.calls().slice(-3), [`print gui/${uid}/dev.credport.daemon`, `bootout gui/${uid}/dev.credport.daemon`, `bootstrap gui/${uid} ${plist}`]);
+
+  // bootstrap error 5 ("already loaded" in launchd's terms): unload and retry once.
+  writeFileSync(plist, 'stale');
+  writeFileSync(join(s.root, 'state.fail5'), '');
+  const retry = await runCliAsync(['service', 'install'], env);
+  t.equal(retry.status, 0, retry.stderr);
+  t.same(s.calls().slice(-2), [`bootout gui/${uid}/dev.credport.daemon`, `bootstrap gui/${uid} ${plist}`]);
+
+  const status = await runCliAsync(['service', 'status'], env);
+  t.match(status.stdout, /loaded:\s+yes/);
+  t.match(status.stdout, /running:\s+yes \(pid 4242\)/);
+  t.match(status.stdout, /last exit: 0/);
+  t.match(status.stdout, /health:\s+not reachable/);
+  t.equal(status.status, 1, 'running but not healthy: exit 1');
+
+  t.equal((await runCliAsync(['service', 'restart'], env)).status, 0);
+  t.equal(s.calls().at(-1), `kickstart -k gui/${uid}/dev.credport.daemon`);
+  t.equal((await runCliAsync(['service', 'stop'], env)).status, 0);
+  t.equal(s.calls().at(-1), `kill SIGTERM gui/${uid}/dev.credport.daemon`);
+
+  const un = await runCliAsync(['service', 'uninstall'], env);
+  t.equal(un.status, 0);
+  t.notOk(existsSync(plist), 'plist removed');
+  const notLoaded = await runCliAsync(['service', 'start'], env);
+  t.equal(notLoaded.status, 1);
+  t.match(notLoaded.stderr, /not loaded; run 'credport service install'/, 'service not found: a clear error');
+  t.equal((await runCliAsync(['service', 'install', '--system'], env)).status, 2, '--system is refused on launchd');
+});
+
+const SYSTEMCTL = `
+args="$*"
+case "$args" in
+  *show*) if [ -f "$STATE.active" ]; then printf 'LoadState=loaded\\nActiveState=active\\nMainPID=777\\nExecMainStatus=0\\n'; else printf 'LoadState=not-found\\nActiveState=inactive\\nMainPID=0\\n'; fi ;;
+  *restart*|*start*) touch "$STATE.active" ;;
+  *stop*|*disable*) rm -f "$STATE.active" ;;
+esac
+exit 0`;
+
+t.test('systemd: user and system units pass systemd-analyze verify; commands go through systemctl', needs(systemdAnalyze), async (t) => {
+  if (!assertPresent(t, systemdAnalyze)) return;
+  const s = setup('systemctl', SYSTEMCTL);
+  const env = { ...s.env, CREDPORT_SERVICE_MANAGER: 'systemd' };
+  const unit = join(s.home, '.config', 'systemd', 'user', 'credport.service');
+  const install = await runCliAsync(['service', 'install'], env);
+  t.equal(install.status, 0, install.stderr);
+  t.same(s.calls(), ['--user daemon-reload', '--user enable credport.service', '--user restart credport.service']);
+  const text = readFileSync(unit, 'utf8');
+  for (const line of ['Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'PrivateTmp=yes', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX', 'UMask=0077', 'WantedBy=default.target']) {
+    t.match(text, new RegExp(`^${line}$`, 'm'), line);
+  }
+  t.match(text, new RegExp(`^ReadWritePaths="${join(s.home, 'state').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"$`, 'm'), 'state dir writable, quoted because of the space');
+  t.match(text, /^ExecStart="[^"]+node[^"]*" "[^"]+credport\.js" serve --config "[^"]+credport config\.toml"$/m);
+  const verify = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
+  t.equal(verify.status, 0, `systemd-analyze verify (user unit): ${verify.stderr}`);
+  t.equal(verify.stderr.trim(), '', 'no warnings');
+
+  const again = await runCliAsync(['service', 'install'], env);
+  t.match(again.stdout, /up to date/);
+  t.equal(s.calls().at(-1), '--user start credport.service', 'an unchanged unit is started, not restarted');
+  const status = await runCliAsync(['service', 'status'], env);
+  t.match(status.stdout, /running:\s+yes \(pid 777\)/);
+
+  // --system writes to a directory given by the manager; here a temp dir stands in for /etc/systemd/system.
+  const { SystemdManager, renderUnit } = await import('../daemon/service/systemd.js');
+  const sysDir = join(s.root, 'etc-systemd-system');
+  mkdirSync(sysDir);
+  const ctx = { node: process.execPath, entry: join(process.cwd(), 'dist/daemon/cli/credport.js'), config: '/etc/credport/config.toml', home: '/var/lib/credport', uid: 0, version: 't', templatePath: '', writablePaths: ['/var/lib/credport'] };
+  const sys = renderUnit(ctx, true);
+  for (const line of ['User=credport', 'AmbientCapabilities=CAP_NET_BIND_SERVICE', 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE', 'ProtectHome=yes', 'WantedBy=multi-user.target', 'StateDirectory=credport']) {
+    t.match(sys, new RegExp(`^${line}$`, 'm'), line);
+  }
+  const m = new SystemdManager(ctx, true, sysDir);
+  t.equal(m.unitPath(), join(sysDir, 'credport.service'));
+  writeFileSync(m.unitPath(), sys);
+  const sysVerify = spawnSync('systemd-analyze', ['verify', m.unitPath()], { encoding: 'utf8' });
+  t.equal(sysVerify.status, 0, `systemd-analyze verify (system unit): ${sysVerify.stderr}`);
+
+  const un = await runCliAsync(['service', 'uninstall'], env);
+  t.equal(un.status, 0);
+  t.notOk(existsSync(unit));
+  t.same(s.calls().slice(-2), ['--user disable --now credport.service', '--user daemon-reload']);
+});
+
+t.test('a plist that plistutil cannot parse is caught (the check can fail)', needs(plistutil), async (t) => {
+  if (!assertPresent(t, plistutil)) return;
+  const dir = mkdtempSync(join(tmpdir(), 'credport-plist-'));
+  writeFileSync(join(dir, 'bad.plist'), '<?xml version="1.0"?><plist version="1.0"><dict><key>Label</key></plist>');
+  const r = spawnSync('plistutil', ['-i', join(dir, 'bad.plist'), '-o', join(dir, 'out.bin'), '-f', 'bin'], { encoding: 'utf8' });
+  t.notOk(existsSync(join(dir, 'out.bin')), 'no output');
+  t.match(r.stdout + r.stderr, /ERROR/, 'and an error, which is how the check above tells failure');
+});
+
+t.test('a unit that systemd-analyze rejects is caught (the check can fail)', needs(systemdAnalyze), async (t) => {
+  if (!assertPresent(t, systemdAnalyze)) return;
+  const dir = mkdtempSync(join(tmpdir(), 'credport-unit-'));
+  writeFileSync(join(dir, 'bad.service'), '[Service]\nExecStart=/nonexistent/credport serve\n');
+  t.not(spawnSync('systemd-analyze', ['verify', join(dir, 'bad.service')]).status, 0);
+});
