@@ -204,8 +204,10 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     async close() {
       if (closed) return;
       closed = true;
-      scheduler.stop();
+      // The server first: it waits for in-flight requests, which may be waiting on a refresh
+      // that must be allowed to finish. Only then are refreshes stopped.
       await server.close();
+      scheduler.stop();
       for (const name of [...providers.keys()]) dropProfile(name);
       await signer.close();
       logger.info('credport daemon stopped');

@@ -133,10 +133,10 @@ t.test('serve, then status, auth, env against the running daemon; SIGTERM stops 
   t.match(inline.stdout, new RegExp(`^export AWS_CONTAINER_AUTHORIZATION_TOKEN='${stack.token()}'$`, 'm'));
   t.match(inline.stdout, new RegExp(`^export AWS_EC2_METADATA_SERVICE_ENDPOINT='http://127.0.0.1:${port}/'$`, 'm'));
 
-  // A second daemon on the same port: clear error, exit 1, the first keeps serving.
+  // A second daemon with the same config: the lock names the running pid; exit 1.
   const second = await runCliAsync(['serve'], env);
   t.equal(second.status, 1);
-  t.match(second.stderr, new RegExp(`127.0.0.1:${port} is already in use`));
+  t.match(second.stderr, new RegExp(`already running \\(pid ${daemon.child.pid}`));
 
   daemon.child.kill('SIGTERM');
   t.equal(await daemon.exited, 0, 'SIGTERM: clean exit 0');
