@@ -151,7 +151,7 @@ t.test('metrics, rotating log files, credport logs and doctor', async (t) => {
   t.notMatch(metrics, new RegExp(token), 'no secret in metrics');
 
   const doctor = await runCliAsync(['doctor'], { ...env, AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEEXAMPLE12' });
-  t.equal(doctor.status, 0, doctor.stdout);
+  t.equal(doctor.status, 0, `${doctor.stdout}\ndaemon stderr: ${d.stderr()}`);
   for (const name of ['config', 'key', 'token file', 'daemon', 'clock']) t.match(doctor.stdout, new RegExp(`^\\[ok  \\] ${name}`, 'm'), `${name} ok`);
   t.match(doctor.stdout, /^\[warn\] shell\s+AWS_ACCESS_KEY_ID is set/m, 'warns about a shell variable that would shadow credport');
   t.match(doctor.stdout, /fix: unset AWS_ACCESS_KEY_ID/);

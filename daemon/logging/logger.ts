@@ -3,6 +3,8 @@
  * code never logs credentials or tokens, and redaction catches the field names
  * they would travel under if it ever tried.
  */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
 
 export type { Logger } from 'pino';
@@ -60,13 +62,15 @@ export function createLogger(setup: LoggerSetup): Logger {
   };
   if (setup.destination) return pino(options, setup.destination);
   if (setup.file && setup.rotate) {
-    return pino({
-      ...options,
-      transport: {
-        target: 'pino-roll',
-        options: { file: setup.file, size: setup.rotate.size, limit: { count: setup.rotate.keep }, mkdir: true, symlink: true, mode: 0o600 },
-      },
+    // The directory is made here, private, before the worker starts writing into it.
+    mkdirSync(dirname(setup.file), { recursive: true, mode: 0o700 });
+    const stream = pino.transport({
+      target: 'pino-roll',
+      options: { file: setup.file, size: setup.rotate.size, limit: { count: setup.rotate.keep }, mode: 0o600 },
     });
+    // A full disk or a removed directory must cost log lines, never the daemon.
+    stream.on('error', (err: Error) => process.stderr.write(`credport: cannot write the log file: ${err.message}\n`));
+    return pino(options, stream);
   }
   if (setup.file) return pino(options, pino.destination({ dest: setup.file, mkdir: true, sync: false, mode: 0o600 }));
   if (setup.pretty) {
