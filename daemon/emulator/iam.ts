@@ -20,10 +20,36 @@ export interface OidcProviderSpec { url: string; clientIds: string[] }
 export type ConditionValues = Record<string, string | string[]>;
 export interface TrustConditions { StringEquals?: ConditionValues; StringLike?: ConditionValues }
 
+/**
+ * A role's trust policy, reduced to the principals credport's flows use. Each kind of principal is a
+ * separate statement in IAM terms: `conditions` apply to the OIDC provider only, `rolesAnywhereConditions`
+ * to Roles Anywhere sessions only.
+ */
+export interface RoleTrust {
+  /** Principal.Federated: the OIDC provider whose tokens may AssumeRoleWithWebIdentity. */
+  providerUrl?: string;
+  /** Conditions on the OIDC token (keys `<issuer host/path>:sub`, `:aud`). */
+  conditions?: TrustConditions;
+  /** Principal.Service rolesanywhere.amazonaws.com: IAM Roles Anywhere may create sessions. Default false. */
+  rolesAnywhere?: boolean;
+  /**
+   * Conditions on a Roles Anywhere session: `aws:PrincipalTag/x509Subject/<attr>`,
+   * `aws:PrincipalTag/x509Issuer/<attr>` (CN, O, OU, ...) and `aws:SourceArn` (the trust anchor ARN).
+   */
+  rolesAnywhereConditions?: TrustConditions;
+  /**
+   * Principal.AWS for sts:AssumeRole: role ARNs (their sessions may assume this role), account root ARNs
+   * (arn:aws:iam::123456789012:root) or bare 12-digit account IDs (any principal of that account).
+   */
+  principalArns?: string[];
+  /** Condition sts:ExternalId on AssumeRole. */
+  externalId?: string;
+}
+
 export interface RoleSpec {
   arn: string;
   maxSessionDurationSeconds?: number;
-  trust: { providerUrl: string; conditions?: TrustConditions };
+  trust: RoleTrust;
 }
 
 export interface OidcProvider {
@@ -44,12 +70,28 @@ export interface Role {
   /** AROA... unique id; STS reports it as AssumedRoleId <id>:<session>. */
   readonly roleId: string;
   readonly maxSessionDurationSeconds: number;
-  readonly providerUrl: string;
+  /** undefined: the role trusts no OIDC provider. */
+  readonly providerUrl: string | undefined;
   readonly conditions: readonly Condition[];
+  readonly rolesAnywhere: boolean;
+  readonly rolesAnywhereConditions: readonly Condition[];
+  readonly principalArns: readonly string[];
+  readonly externalId: string | undefined;
 }
 
 /** Facts from a verified token that trust-policy conditions may test. */
 export interface TrustContext { provider: OidcProvider; subject: string; audience: string }
+
+/** Facts from a verified Roles Anywhere request that trust-policy conditions may test. */
+export interface RolesAnywhereTrustContext {
+  trustAnchorArn: string;
+  /** Attribute short names (CN, O, OU, C, ...) to values, from the certificate's subject and issuer. */
+  subject: ReadonlyMap<string, string>;
+  issuer: ReadonlyMap<string, string>;
+}
+
+/** Facts about the caller of sts:AssumeRole: the role session whose credentials signed the request. */
+export interface AssumeRoleTrustContext { sourceRoleArn: string; sourceAccountId: string; externalId: string | undefined }
 
 // IAM role paths are /-delimited printable ASCII; the role name is the last segment.
 const ROLE_ARN = /^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role\/(?:[\x21-\x7E]*\/)?([\w+=,.@-]{1,64})$/;
@@ -86,7 +128,7 @@ function checkIssuerUrl(url: unknown, what: string): string {
   return normaliseIssuerUrl(url);
 }
 
-function conditionList(conditions: TrustConditions | undefined): Condition[] {
+function conditionList(conditions: TrustConditions | undefined, keyHint = '<issuer host/path>:<claim>'): Condition[] {
   const list: Condition[] = [];
   if (conditions === undefined) return list;
   for (const [operator, block] of Object.entries(conditions)) {
@@ -103,7 +145,7 @@ function conditionList(conditions: TrustConditions | undefined): Condition[] {
         throw new EmulatorConfigError('ValidationError', `Condition ${operator} ${key} must be a string or a non-empty array of strings`);
       }
       if (!key.includes(':')) {
-        throw new EmulatorConfigError('ValidationError', `Condition key ${key} must look like <issuer host/path>:<claim>`);
+        throw new EmulatorConfigError('ValidationError', `Condition key ${key} must look like ${keyHint}`);
       }
       list.push({ operator, key, values: [...values] });
     }
@@ -171,8 +213,28 @@ export class IamRegistry {
     if (!Number.isInteger(maxSessionDurationSeconds) || maxSessionDurationSeconds < 3600 || maxSessionDurationSeconds > 43200) {
       throw new EmulatorConfigError('ValidationError', 'maxSessionDurationSeconds must be an integer from 3600 to 43200, as in IAM');
     }
-    if (typeof spec.trust !== 'object' || spec.trust === null) {
+    const trust = spec.trust;
+    if (typeof trust !== 'object' || trust === null) {
       throw new EmulatorConfigError('ValidationError', 'A role needs a trust policy');
+    }
+    const principalArns = trust.principalArns ?? [];
+    if (!Array.isArray(principalArns) || !principalArns.every((p): p is string => typeof p === 'string' && AWS_PRINCIPAL.test(p))) {
+      throw new EmulatorConfigError('ValidationError', 'trust.principalArns must list role ARNs, account root ARNs or 12-digit account IDs');
+    }
+    if (trust.rolesAnywhere !== undefined && typeof trust.rolesAnywhere !== 'boolean') {
+      throw new EmulatorConfigError('ValidationError', 'trust.rolesAnywhere must be a boolean');
+    }
+    if (trust.externalId !== undefined && (typeof trust.externalId !== 'string' || !/^[\w+=,.@:/-]{2,1224}$/.test(trust.externalId))) {
+      throw new EmulatorConfigError('ValidationError', 'trust.externalId must be 2-1224 characters of [\\w+=,.@:/-]');
+    }
+    if (trust.providerUrl === undefined && trust.rolesAnywhere !== true && principalArns.length === 0) {
+      throw new EmulatorConfigError('ValidationError', 'A trust policy must name an OIDC provider, Roles Anywhere or AWS principals');
+    }
+    if (trust.providerUrl === undefined && trust.conditions !== undefined) {
+      throw new EmulatorConfigError('ValidationError', 'trust.conditions apply to an OIDC provider; name one in trust.providerUrl');
+    }
+    if (trust.rolesAnywhere !== true && trust.rolesAnywhereConditions !== undefined) {
+      throw new EmulatorConfigError('ValidationError', 'trust.rolesAnywhereConditions need trust.rolesAnywhere: true');
     }
     if (this.roles.has(spec.arn)) {
       throw new EmulatorConfigError('EntityAlreadyExists', `Role ${spec.arn} already exists.`);
@@ -185,8 +247,12 @@ export class IamRegistry {
       name: match[3] ?? '',
       roleId: `AROA${randomBase32(17)}`,
       maxSessionDurationSeconds,
-      providerUrl: checkIssuerUrl(spec.trust.providerUrl, 'trust.providerUrl'),
-      conditions: Object.freeze(conditionList(spec.trust.conditions)),
+      providerUrl: trust.providerUrl === undefined ? undefined : checkIssuerUrl(trust.providerUrl, 'trust.providerUrl'),
+      conditions: Object.freeze(conditionList(trust.conditions)),
+      rolesAnywhere: trust.rolesAnywhere === true,
+      rolesAnywhereConditions: Object.freeze(conditionList(trust.rolesAnywhereConditions, 'aws:PrincipalTag/x509Subject/CN or aws:SourceArn')),
+      principalArns: Object.freeze([...principalArns]),
+      externalId: trust.externalId,
     };
     this.roles.set(role.arn, role);
     return role;
@@ -207,17 +273,48 @@ export class IamRegistry {
    * key are alternatives, and separate keys and operators must all hold.
    */
   trusts(role: Role, context: TrustContext): boolean {
-    if (role.providerUrl !== context.provider.url) return false;
+    if (role.providerUrl === undefined || role.providerUrl !== context.provider.url) return false;
     const prefix = context.provider.hostPath.toLowerCase();
     const requestKeys = new Map<string, string>([
       [`${prefix}:sub`, context.subject],
       [`${prefix}:aud`, context.audience],
     ]);
-    return role.conditions.every((condition) => {
-      const actual = requestKeys.get(condition.key.toLowerCase());
-      if (actual === undefined) return false;
-      return condition.values.some((expected) =>
-        condition.operator === 'StringEquals' ? expected === actual : stringLike(expected, actual));
-    });
+    return conditionsHold(role.conditions, requestKeys);
   }
+
+  /**
+   * Whether IAM Roles Anywhere may create a session for this role: the trust policy must name the
+   * service, and its Roles Anywhere conditions must hold on the certificate's attributes. Roles Anywhere
+   * exposes the subject and issuer as principal tags, so those are the keys a policy can test.
+   */
+  trustsRolesAnywhere(role: Role, context: RolesAnywhereTrustContext): boolean {
+    if (!role.rolesAnywhere) return false;
+    const requestKeys = new Map<string, string>([['aws:sourcearn', context.trustAnchorArn]]);
+    for (const [attr, value] of context.subject) requestKeys.set(`aws:principaltag/x509subject/${attr.toLowerCase()}`, value);
+    for (const [attr, value] of context.issuer) requestKeys.set(`aws:principaltag/x509issuer/${attr.toLowerCase()}`, value);
+    return conditionsHold(role.rolesAnywhereConditions, requestKeys);
+  }
+
+  /**
+   * Whether a role session may sts:AssumeRole this role: its role ARN or its account must be a trusted
+   * AWS principal, and the ExternalId must match when the policy requires one.
+   */
+  trustsAssumeRole(role: Role, context: AssumeRoleTrustContext): boolean {
+    const accountRoot = `arn:aws:iam::${context.sourceAccountId}:root`;
+    const principalOk = role.principalArns.some((p) => p === context.sourceRoleArn || p === accountRoot || p === context.sourceAccountId);
+    if (!principalOk) return false;
+    return role.externalId === undefined || role.externalId === context.externalId;
+  }
+}
+
+const AWS_PRINCIPAL = /^(?:\d{12}|arn:(?:aws|aws-cn|aws-us-gov):iam::\d{12}:(?:root|role\/\S+))$/;
+
+/** Every condition must hold; for one key, any of its values may match. Keys compare case-insensitively. */
+function conditionsHold(conditions: readonly Condition[], requestKeys: ReadonlyMap<string, string>): boolean {
+  return conditions.every((condition) => {
+    const actual = requestKeys.get(condition.key.toLowerCase());
+    if (actual === undefined) return false;
+    return condition.values.some((expected) =>
+      condition.operator === 'StringEquals' ? expected === actual : stringLike(expected, actual));
+  });
 }

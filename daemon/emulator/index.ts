@@ -1,7 +1,8 @@
-// credport's local AWS: one loopback HTTP server that answers the STS Query API on POST / and serves an
-// OIDC issuer directory under /oidc/. It verifies what AWS verifies, so a daemon that passes against it
-// has at least sent what STS would accept. Tests drive it through the hooks on Emulator: setup (providers,
-// roles), an injectable clock, fault injection and a record of every credential it minted.
+// credport's local AWS: one loopback HTTP server that answers the STS Query API on POST /, IAM Roles
+// Anywhere CreateSession on POST /sessions, and serves an OIDC issuer directory under /oidc/. It
+// verifies what AWS verifies, so a daemon that passes against it has at least sent what the services
+// would accept. Tests drive it through the hooks on Emulator: setup (providers, roles, trust anchors,
+// profiles), an injectable clock, fault injection and a record of every credential it minted.
 
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -10,12 +11,20 @@ import type { AddressInfo } from 'node:net';
 import { EmulatorConfigError, IamRegistry } from './iam.js';
 import type { OidcProviderSpec, RoleSpec } from './iam.js';
 import { ISSUER_PREFIX, createIssuerHost, resolveIssuerDir } from './issuer-host.js';
+import { SESSIONS_PATH, handleRolesAnywhereRequest, writeRolesAnywhereFault } from './rolesanywhere.js';
+import type { RolesAnywhereContext } from './rolesanywhere.js';
+import { RolesAnywhereRegistry } from './rolesanywhere-registry.js';
+import type { RolesAnywhereProfileSpec, TrustAnchorSpec } from './rolesanywhere-registry.js';
 import { handleStsRequest, writeFault } from './sts.js';
 import type { EmulatorFault, IssuedCredentials, StsContext } from './sts.js';
 
 export { EmulatorConfigError } from './iam.js';
-export type { EmulatorConfigErrorCode, OidcProviderSpec, RoleSpec, TrustConditions } from './iam.js';
+export type { EmulatorConfigErrorCode, OidcProviderSpec, RoleSpec, RoleTrust, TrustConditions } from './iam.js';
+export type { RolesAnywhereProfileSpec, TrustAnchorSpec } from './rolesanywhere-registry.js';
 export type { EmulatorFault, IssuedCredentials } from './sts.js';
+
+/** Which service a fault applies to; default both. */
+export type EmulatorService = 'sts' | 'rolesanywhere';
 
 export interface EmulatorOptions {
   /** Loopback address to bind: an IPv4 127.0.0.0/8 address or ::1. Default 127.0.0.1. */
@@ -34,23 +43,43 @@ export interface EmulatorOptions {
   clockSkewSeconds?: number;
 }
 
-export interface EmulatorStats { stsCalls: number; stsSuccesses: number; stsFailures: number }
+export interface EmulatorStats {
+  /** STS Query API calls (AssumeRoleWithWebIdentity and AssumeRole). */
+  stsCalls: number;
+  stsSuccesses: number;
+  stsFailures: number;
+  /** Roles Anywhere CreateSession calls. */
+  rolesAnywhereCalls: number;
+  rolesAnywhereSuccesses: number;
+  rolesAnywhereFailures: number;
+}
 
 export interface Emulator {
   readonly url: string;
   readonly stsEndpoint: string;
   readonly issuerBaseUrl: string;
+  /** The endpoint override for Roles Anywhere (the provider appends /sessions). */
+  readonly rolesAnywhereEndpoint: string;
   createOpenIDConnectProvider(spec: OidcProviderSpec): void;
   createRole(spec: RoleSpec): void;
-  /** times: apply to the next N STS calls only; default: until cleared with null. */
-  setFault(fault: EmulatorFault | null, opts?: { times?: number }): void;
+  /** A Roles Anywhere trust anchor: its ARN (whose region requests must be scoped to) and CA certificate(s). */
+  createTrustAnchor(spec: TrustAnchorSpec): void;
+  /** A Roles Anywhere profile: the roles it allows and its longest session (default 3600). */
+  createRolesAnywhereProfile(spec: RolesAnywhereProfileSpec): void;
   /**
-   * Issue credentials that live this many seconds whatever DurationSeconds asked for; null restores
-   * normal behaviour. Zero or negative values mint credentials that are already expired.
+   * times: apply to the next N calls only; default: until cleared with null. service: only calls to STS
+   * or only to Roles Anywhere; default: whichever comes next.
+   */
+  setFault(fault: EmulatorFault | null, opts?: { times?: number; service?: EmulatorService }): void;
+  /**
+   * Issue credentials (STS and Roles Anywhere alike) that live this many seconds whatever the request
+   * asked for; null restores normal behaviour. Zero or negative values mint credentials that are
+   * already expired.
    */
   setCredentialLifetime(seconds: number | null): void;
   /** A snapshot of the counters. */
   readonly stats: EmulatorStats;
+  /** Credentials minted by any call (AssumeRoleWithWebIdentity, AssumeRole, CreateSession), by access key ID. */
   issued(accessKeyId: string): IssuedCredentials | undefined;
   close(): Promise<void>;
 }
@@ -85,8 +114,8 @@ function checkFault(fault: EmulatorFault): EmulatorFault {
   }
 }
 
-/** Pending fault state: which fault, and how many more STS calls it applies to (null: until cleared). */
-interface ActiveFault { fault: EmulatorFault; remaining: number | null }
+/** Pending fault state: which fault, which service, and how many more calls it applies to (null: until cleared). */
+interface ActiveFault { fault: EmulatorFault; remaining: number | null; service: EmulatorService | undefined }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const host = checkHost(options.host ?? '127.0.0.1');
@@ -103,8 +132,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const issuerHost = createIssuerHost(issuerRoot);
 
   const iam = new IamRegistry();
+  const rolesAnywhere = new RolesAnywhereRegistry();
   const minted = new Map<string, IssuedCredentials>();
-  const counters: EmulatorStats = { stsCalls: 0, stsSuccesses: 0, stsFailures: 0 };
+  const counters: EmulatorStats = { stsCalls: 0, stsSuccesses: 0, stsFailures: 0, rolesAnywhereCalls: 0, rolesAnywhereSuccesses: 0, rolesAnywhereFailures: 0 };
   let activeFault: ActiveFault | null = null;
   let lifetimeOverride: number | null = null;
   let closing: Promise<void> | undefined;
@@ -116,10 +146,18 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     clockSkewSeconds,
     credentialLifetimeSeconds: () => lifetimeOverride,
     record: (credentials) => { minted.set(credentials.accessKeyId, credentials); },
+    lookup: (accessKeyId) => minted.get(accessKeyId),
+  };
+  const rolesAnywhereContext: RolesAnywhereContext = {
+    iam,
+    registry: rolesAnywhere,
+    now,
+    credentialLifetimeSeconds: () => lifetimeOverride,
+    record: (credentials) => { minted.set(credentials.accessKeyId, credentials); },
   };
 
-  function takeFault(): EmulatorFault | null {
-    if (activeFault === null) return null;
+  function takeFault(service: EmulatorService): EmulatorFault | null {
+    if (activeFault === null || (activeFault.service !== undefined && activeFault.service !== service)) return null;
     const { fault } = activeFault;
     if (activeFault.remaining !== null && --activeFault.remaining <= 0) activeFault = null;
     return fault;
@@ -140,7 +178,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   async function serveSts(req: IncomingMessage, res: ServerResponse): Promise<void> {
     counters.stsCalls++;
-    const fault = takeFault();
+    const fault = takeFault('sts');
     if (fault !== null && fault.kind !== 'delay') {
       counters.stsFailures++;
       writeFault(req, res, fault);
@@ -156,6 +194,24 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     else counters.stsFailures++;
   }
 
+  async function serveRolesAnywhere(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    counters.rolesAnywhereCalls++;
+    const fault = takeFault('rolesanywhere');
+    if (fault !== null && fault.kind !== 'delay') {
+      counters.rolesAnywhereFailures++;
+      writeRolesAnywhereFault(req, res, fault);
+      return;
+    }
+    if (fault !== null && !(await pause(fault.ms))) {
+      counters.rolesAnywhereFailures++;
+      req.socket.destroy();
+      return;
+    }
+    const outcome = await handleRolesAnywhereRequest(req, res, rolesAnywhereContext);
+    if (outcome.ok) counters.rolesAnywhereSuccesses++;
+    else counters.rolesAnywhereFailures++;
+  }
+
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // Clients derive clock skew from Date; it follows the injected clock like everything else.
     res.sendDate = false;
@@ -163,6 +219,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const rawUrl = req.url ?? '';
     const path = rawUrl.startsWith('/') ? rawUrl.split('?', 1)[0] ?? '' : '';
     if (path === '/') return serveSts(req, res);
+    if (path === SESSIONS_PATH) return serveRolesAnywhere(req, res);
     if (path === ISSUER_PREFIX || path.startsWith(`${ISSUER_PREFIX}/`)) return issuerHost.handle(req, res, path);
     const status = path === '' ? 400 : 404;
     const text = status === 400 ? 'Bad Request\n' : 'Not Found\n';
@@ -194,11 +251,18 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     url,
     stsEndpoint: url,
     issuerBaseUrl: `${url}${ISSUER_PREFIX}`,
+    rolesAnywhereEndpoint: url,
     createOpenIDConnectProvider(spec) {
       iam.createOpenIDConnectProvider(spec);
     },
     createRole(spec) {
       iam.createRole(spec);
+    },
+    createTrustAnchor(spec) {
+      rolesAnywhere.createTrustAnchor(spec);
+    },
+    createRolesAnywhereProfile(spec) {
+      rolesAnywhere.createProfile(spec);
     },
     setFault(fault, opts) {
       if (fault === null) {
@@ -209,7 +273,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       if (times !== undefined && (!Number.isInteger(times) || times < 1)) {
         throw new EmulatorConfigError('ValidationError', 'times must be a positive integer');
       }
-      activeFault = { fault: checkFault(fault), remaining: times ?? null };
+      const service = opts?.service;
+      if (service !== undefined && service !== 'sts' && service !== 'rolesanywhere') {
+        throw new EmulatorConfigError('ValidationError', 'service must be sts or rolesanywhere');
+      }
+      activeFault = { fault: checkFault(fault), remaining: times ?? null, service };
     },
     setCredentialLifetime(seconds) {
       if (seconds !== null && !Number.isInteger(seconds)) {

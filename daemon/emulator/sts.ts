@@ -1,15 +1,18 @@
-// The STS Query API, as far as credport uses it: POST / with a form-encoded AssumeRoleWithWebIdentity.
-// Parameters are checked the way STS checks them (and reported in its "N validation errors detected"
-// style), the token is verified by oidc-verify, the role's trust policy by iam, and only then are
-// credentials minted. Injected faults are rendered here too, since they are about the wire.
+// The STS Query API, as far as credport uses it: POST / with a form-encoded AssumeRoleWithWebIdentity
+// (unsigned; the web identity token is the proof) or AssumeRole (SigV4-signed with credentials this
+// emulator issued earlier: role chaining). Parameters are checked the way STS checks them (and reported
+// in its "N validation errors detected" style), the token is verified by oidc-verify, a SigV4 signature
+// by sigv4-verify against the secret of the credentials it names, the role's trust policy by iam, and
+// only then are credentials minted. Injected faults are rendered here too, since they are about the wire.
 
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IamRegistry, Role } from './iam.js';
 import { randomBase32 } from './iam.js';
 import { verifyWebIdentityToken } from './oidc-verify.js';
-import type { VerifiedWebIdentity } from './oidc-verify.js';
-import { StsError, errorBody, successBody } from './xml.js';
+import { MissingSignedHeaderError, arrivedRequest, canonicalRequestOf, hmacSignature, parseAmzDate, parseAuthorization, requestTimeProblem, stringToSignOf } from './sigv4-verify.js';
+import type { ArrivedRequest } from './sigv4-verify.js';
+import { StsError, assumeRoleBody, errorBody, successBody } from './xml.js';
 import type { StsFaultType } from './xml.js';
 
 export type EmulatorFault =
@@ -25,9 +28,15 @@ export interface IssuedCredentials {
   sessionToken: string;
   expiration: Date;
   roleArn: string;
+  /** OIDC: the token's sub. Roles Anywhere: the certificate subject. AssumeRole: the caller's session ARN. */
   subject: string;
+  /** OIDC: the audience that matched. Roles Anywhere: the trust anchor ARN. AssumeRole: the caller's access key ID. */
   audience: string;
   sessionName: string;
+  /** The call that minted them. */
+  via: 'AssumeRoleWithWebIdentity' | 'CreateSession' | 'AssumeRole';
+  /** Roles Anywhere: the certificate's serial number, decimal. */
+  certificateSerial?: string;
 }
 
 export interface StsContext {
@@ -37,6 +46,8 @@ export interface StsContext {
   /** Test override of the credential lifetime in seconds; null means "as requested". */
   credentialLifetimeSeconds(): number | null;
   record(credentials: IssuedCredentials): void;
+  /** Credentials this emulator issued, by access key ID: what a SigV4 signature is checked against. */
+  lookup(accessKeyId: string): IssuedCredentials | undefined;
 }
 
 export const STS_VERSION = '2011-06-15';
@@ -47,7 +58,12 @@ const DEFAULT_DURATION_SECONDS = 3600;
 const MIN_DURATION_SECONDS = 900;
 const MAX_DURATION_SECONDS = 43200;
 const SESSION_NAME_PATTERN = /^[\w+=,.@-]*$/;
+const EXTERNAL_ID_PATTERN = /^[\w+=,.@:/-]*$/;
 const ACCESS_DENIED = 'Not authorized to perform sts:AssumeRoleWithWebIdentity';
+/** STS accepts a signed request up to 15 minutes either side of its own clock. */
+const SIGV4_WINDOW_MS = 15 * 60_000;
+/** A role session assuming another role (role chaining) gets at most one hour. */
+const ROLE_CHAINING_MAX_SECONDS = 3600;
 
 export interface StsOutcome { ok: boolean }
 
@@ -65,12 +81,11 @@ export function sendStsError(res: ServerResponse, error: StsError, requestId: st
 }
 
 /**
- * Reads the form body, refusing (413) before buffering more than the limit. The rest of an oversized
- * body is left to flow into nothing rather than destroying the request, so the 413 still reaches the
- * client; the response then closes the connection.
+ * Reads a request body, refusing (with tooLarge()) before buffering more than the limit. The rest of an
+ * oversized body is left to flow into nothing rather than destroying the request, so the refusal still
+ * reaches the client; the response then closes the connection.
  */
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  const tooLarge = (): StsError => new StsError(413, 'RequestEntityTooLarge', `Request body exceeds ${limit} bytes`);
+export function readBody(req: IncomingMessage, limit: number, tooLarge: () => Error): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? '0');
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
@@ -96,7 +111,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     };
     const onEnd = (): void => {
       stop();
-      resolve(Buffer.concat(chunks).toString('utf8'));
+      resolve(Buffer.concat(chunks));
     };
     const onError = (err: Error): void => {
       stop();
@@ -113,10 +128,14 @@ function isFormEncoded(req: IncomingMessage): boolean {
   return typeof type === 'string' && type.split(';')[0]?.trim().toLowerCase() === 'application/x-www-form-urlencoded';
 }
 
-interface AssumeRequest { roleArn: string; sessionName: string; token: string; durationSeconds: number }
+interface AssumeRequest { roleArn: string; sessionName: string; token: string; durationSeconds: number; externalId: string | undefined }
 
-/** STS's own constraint checks, collected so one response names every problem, as STS does. */
-function validateParameters(params: URLSearchParams): AssumeRequest {
+/**
+ * STS's own constraint checks, collected so one response names every problem, as STS does. `action`
+ * decides whether a web identity token (AssumeRoleWithWebIdentity) or an optional ExternalId
+ * (AssumeRole) belongs to the request.
+ */
+function validateParameters(params: URLSearchParams, action: 'AssumeRoleWithWebIdentity' | 'AssumeRole'): AssumeRequest {
   const problems: string[] = [];
   const nullValue = (field: string): void => { problems.push(`Value null at '${field}' failed to satisfy constraint: Member must not be null`); };
   const bad = (field: string, shown: string | null, constraint: string): void => {
@@ -142,9 +161,15 @@ function validateParameters(params: URLSearchParams): AssumeRequest {
   }
 
   // The token is never echoed back, not even in an error.
-  const token = params.get('WebIdentityToken');
+  const token = action === 'AssumeRoleWithWebIdentity' ? params.get('WebIdentityToken') : '';
   if (token === null) nullValue('webIdentityToken');
-  else lengthBetween('webIdentityToken', token, 4, 20000, false);
+  else if (action === 'AssumeRoleWithWebIdentity') lengthBetween('webIdentityToken', token, 4, 20000, false);
+
+  const externalId = action === 'AssumeRole' ? params.get('ExternalId') : null;
+  if (externalId !== null) {
+    lengthBetween('externalId', externalId, 2, 1224, true);
+    if (!EXTERNAL_ID_PATTERN.test(externalId)) bad('externalId', externalId, 'Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*');
+  }
 
   const rawDuration = params.get('DurationSeconds');
   let durationSeconds = DEFAULT_DURATION_SECONDS;
@@ -163,27 +188,45 @@ function validateParameters(params: URLSearchParams): AssumeRequest {
   if (!/^arn:[\w-]+:iam::\d{12}:role\/\S+$/.test(roleArn)) {
     throw new StsError(400, 'ValidationError', 'Request ARN is invalid');
   }
-  return { roleArn, sessionName, token, durationSeconds };
+  return { roleArn, sessionName, token, durationSeconds, externalId: externalId ?? undefined };
 }
 
-function mintCredentials(role: Role, request: AssumeRequest, identity: VerifiedWebIdentity, ctx: StsContext): IssuedCredentials {
-  const lifetime = ctx.credentialLifetimeSeconds() ?? request.durationSeconds;
-  // Whole seconds, so the Date recorded here equals what the XML (and so the client) says.
+export interface MintInput {
+  roleArn: string;
+  durationSeconds: number;
+  subject: string;
+  audience: string;
+  sessionName: string;
+  via: IssuedCredentials['via'];
+  certificateSerial?: string;
+}
+
+/** New session credentials; the emulator-wide lifetime override wins over the requested duration. */
+export function mintCredentials(input: MintInput, ctx: { now(): number; credentialLifetimeSeconds(): number | null }): IssuedCredentials {
+  const lifetime = ctx.credentialLifetimeSeconds() ?? input.durationSeconds;
+  // Whole seconds, so the Date recorded here equals what the body (and so the client) says.
   const expiresMs = Math.floor(ctx.now() / 1000) * 1000 + lifetime * 1000;
   return {
     accessKeyId: `ASIA${randomBase32(16)}`,
     secretAccessKey: randomBytes(30).toString('base64'),
     sessionToken: randomBytes(384).toString('base64'),
     expiration: new Date(expiresMs),
-    roleArn: role.arn,
-    subject: identity.subject,
-    audience: identity.audience,
-    sessionName: request.sessionName,
+    roleArn: input.roleArn,
+    subject: input.subject,
+    audience: input.audience,
+    sessionName: input.sessionName,
+    via: input.via,
+    ...(input.certificateSerial !== undefined ? { certificateSerial: input.certificateSerial } : {}),
   };
 }
 
+/** arn:aws:sts::<account>:assumed-role/<role name>/<session>: the path is not part of it. */
+export function assumedRoleArn(role: Role, sessionName: string): string {
+  return `arn:${role.partition}:sts::${role.accountId}:assumed-role/${role.name}/${sessionName}`;
+}
+
 async function assumeRoleWithWebIdentity(params: URLSearchParams, ctx: StsContext, requestId: string): Promise<string> {
-  const request = validateParameters(params);
+  const request = validateParameters(params, 'AssumeRoleWithWebIdentity');
   const identity = await verifyWebIdentityToken(request.token, {
     findProvider: (issuer) => ctx.iam.findProvider(issuer),
     now: ctx.now,
@@ -195,12 +238,19 @@ async function assumeRoleWithWebIdentity(params: URLSearchParams, ctx: StsContex
   if (request.durationSeconds > role.maxSessionDurationSeconds) {
     throw new StsError(400, 'ValidationError', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
   }
-  const credentials = mintCredentials(role, request, identity, ctx);
+  const credentials = mintCredentials({
+    roleArn: role.arn,
+    durationSeconds: request.durationSeconds,
+    subject: identity.subject,
+    audience: identity.audience,
+    sessionName: request.sessionName,
+    via: 'AssumeRoleWithWebIdentity',
+  }, ctx);
   ctx.record(credentials);
   return successBody({
     subject: identity.subject,
     audience: identity.audience,
-    assumedRoleArn: `arn:${role.partition}:sts::${role.accountId}:assumed-role/${role.name}/${request.sessionName}`,
+    assumedRoleArn: assumedRoleArn(role, request.sessionName),
     assumedRoleId: `${role.roleId}:${request.sessionName}`,
     accessKeyId: credentials.accessKeyId,
     secretAccessKey: credentials.secretAccessKey,
@@ -210,15 +260,108 @@ async function assumeRoleWithWebIdentity(params: URLSearchParams, ctx: StsContex
   }, requestId);
 }
 
-async function dispatch(params: URLSearchParams, ctx: StsContext, requestId: string): Promise<string> {
+function header(req: ArrivedRequest, name: string): string | undefined {
+  const values = req.headers.get(name);
+  return values === undefined ? undefined : values.join(',');
+}
+
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * SigV4 (AWS4-HMAC-SHA256) verification against the credentials the emulator issued. The refusals and
+ * their codes follow STS: no signature, a malformed one, an unknown key or token, an expired token, a
+ * timestamp outside the window, a signature that does not match.
+ */
+function authenticate(req: ArrivedRequest, ctx: StsContext): IssuedCredentials {
+  const authorization = header(req, 'authorization');
+  if (authorization === undefined) throw new StsError(403, 'MissingAuthenticationToken', 'Request is missing Authentication Token');
+  const auth = parseAuthorization(authorization);
+  if (auth === undefined || auth.algorithm !== 'AWS4-HMAC-SHA256') {
+    throw new StsError(400, 'IncompleteSignature', 'The Authorization header is not a well-formed AWS4-HMAC-SHA256 signature');
+  }
+  if (auth.scope.service !== 'sts' || auth.scope.terminator !== 'aws4_request') {
+    throw new StsError(403, 'SignatureDoesNotMatch', `Credential should be scoped to the service sts, not ${auth.scope.service}`);
+  }
+  if (!auth.signedHeaders.includes('host')) throw new StsError(403, 'SignatureDoesNotMatch', 'The host header must be signed');
+  const dateText = header(req, 'x-amz-date');
+  const dateMs = parseAmzDate(dateText);
+  if (dateText === undefined || dateMs === undefined || !auth.signedHeaders.includes('x-amz-date')) {
+    throw new StsError(400, 'IncompleteSignature', 'A signed X-Amz-Date header (YYYYMMDDTHHMMSSZ) is required');
+  }
+  if (auth.scope.date !== dateText.slice(0, 8)) {
+    throw new StsError(403, 'SignatureDoesNotMatch', `Credential should be scoped to a valid date: ${dateText.slice(0, 8)}, not ${auth.scope.date}`);
+  }
+  const issued = ctx.lookup(auth.credential);
+  if (issued === undefined) throw new StsError(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
+  const token = header(req, 'x-amz-security-token');
+  if (token === undefined || !sameText(token, issued.sessionToken)) {
+    throw new StsError(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
+  }
+  if (issued.expiration.getTime() <= ctx.now()) throw new StsError(400, 'ExpiredToken', 'The security token included in the request is expired');
+  const skew = requestTimeProblem(dateMs, ctx.now(), SIGV4_WINDOW_MS);
+  if (skew !== undefined) throw new StsError(403, 'SignatureDoesNotMatch', skew);
+  let canonical: string;
+  try {
+    canonical = canonicalRequestOf(req, auth.signedHeaders);
+  } catch (err) {
+    if (err instanceof MissingSignedHeaderError) throw new StsError(403, 'SignatureDoesNotMatch', err.message);
+    throw err;
+  }
+  const expected = hmacSignature(issued.secretAccessKey, auth.scope, stringToSignOf(auth.algorithm, dateText, auth.scope.text, canonical));
+  if (!sameText(expected, auth.signature)) {
+    throw new StsError(403, 'SignatureDoesNotMatch', 'The request signature does not match the one computed from the request and the secret access key');
+  }
+  return issued;
+}
+
+/** sts:AssumeRole by a role session: role chaining, capped at one hour whatever the role allows. */
+function assumeRole(params: URLSearchParams, req: ArrivedRequest, ctx: StsContext, requestId: string): string {
+  const caller = authenticate(req, ctx);
+  const request = validateParameters(params, 'AssumeRole');
+  const callerRole = ctx.iam.getRole(caller.roleArn);
+  const callerArn = callerRole === undefined ? caller.roleArn : assumedRoleArn(callerRole, caller.sessionName);
+  const callerAccount = caller.roleArn.split(':')[4] ?? '';
+  const role = ctx.iam.getRole(request.roleArn);
+  if (role === undefined || !ctx.iam.trustsAssumeRole(role, { sourceRoleArn: caller.roleArn, sourceAccountId: callerAccount, externalId: request.externalId })) {
+    throw new StsError(403, 'AccessDenied', `User: ${callerArn} is not authorized to perform: sts:AssumeRole on resource: ${request.roleArn}`);
+  }
+  if (params.get('DurationSeconds') !== null && request.durationSeconds > ROLE_CHAINING_MAX_SECONDS) {
+    throw new StsError(400, 'ValidationError', 'The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.');
+  }
+  if (request.durationSeconds > role.maxSessionDurationSeconds) {
+    throw new StsError(400, 'ValidationError', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
+  }
+  const credentials = mintCredentials({
+    roleArn: role.arn,
+    durationSeconds: Math.min(request.durationSeconds, ROLE_CHAINING_MAX_SECONDS),
+    subject: callerArn,
+    audience: caller.accessKeyId,
+    sessionName: request.sessionName,
+    via: 'AssumeRole',
+  }, ctx);
+  ctx.record(credentials);
+  return assumeRoleBody({
+    assumedRoleArn: assumedRoleArn(role, request.sessionName),
+    assumedRoleId: `${role.roleId}:${request.sessionName}`,
+    accessKeyId: credentials.accessKeyId,
+    secretAccessKey: credentials.secretAccessKey,
+    sessionToken: credentials.sessionToken,
+    expiration: credentials.expiration,
+  }, requestId);
+}
+
+async function dispatch(params: URLSearchParams, req: ArrivedRequest, ctx: StsContext, requestId: string): Promise<string> {
   const action = params.get('Action');
   if (action === null || action === '') throw new StsError(400, 'MissingAction', 'Missing Action');
   const version = params.get('Version');
   if (version === null || version === '') throw new StsError(400, 'MissingParameter', 'The request must contain the parameter Version');
-  if (action !== 'AssumeRoleWithWebIdentity' || version !== STS_VERSION) {
-    throw new StsError(400, 'InvalidAction', `Could not find operation ${action} for version ${version}`);
-  }
-  return assumeRoleWithWebIdentity(params, ctx, requestId);
+  if (version === STS_VERSION && action === 'AssumeRoleWithWebIdentity') return assumeRoleWithWebIdentity(params, ctx, requestId);
+  if (version === STS_VERSION && action === 'AssumeRole') return assumeRole(params, req, ctx, requestId);
+  throw new StsError(400, 'InvalidAction', `Could not find operation ${action} for version ${version}`);
 }
 
 /** Answers one STS request; never throws. */
@@ -232,8 +375,9 @@ export async function handleStsRequest(req: IncomingMessage, res: ServerResponse
     if (!isFormEncoded(req)) {
       throw new StsError(400, 'MissingAction', 'Expected a body of type application/x-www-form-urlencoded');
     }
-    const params = new URLSearchParams(await readBody(req, MAX_BODY_BYTES));
-    const body = await dispatch(params, ctx, requestId);
+    const raw = await readBody(req, MAX_BODY_BYTES, () => new StsError(413, 'RequestEntityTooLarge', `Request body exceeds ${MAX_BODY_BYTES} bytes`));
+    const params = new URLSearchParams(raw.toString('utf8'));
+    const body = await dispatch(params, arrivedRequest(req, raw), ctx, requestId);
     sendXml(res, 200, body, requestId);
     return { ok: true };
   } catch (err) {

@@ -97,3 +97,35 @@ export function errorBody(error: { type: StsFaultType; code: string; message: st
     '',
   ].join('\n');
 }
+
+export interface AssumeRoleResult {
+  assumedRoleArn: string;
+  assumedRoleId: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  expiration: Date;
+}
+
+export function assumeRoleBody(result: AssumeRoleResult, requestId: string): string {
+  return [
+    `<AssumeRoleResponse xmlns="${STS_XMLNS}">`,
+    '  <AssumeRoleResult>',
+    '    <AssumedRoleUser>',
+    `      ${el('AssumedRoleId', result.assumedRoleId)}`,
+    `      ${el('Arn', result.assumedRoleArn)}`,
+    '    </AssumedRoleUser>',
+    '    <Credentials>',
+    `      ${el('AccessKeyId', result.accessKeyId)}`,
+    `      ${el('SecretAccessKey', result.secretAccessKey)}`,
+    `      ${el('SessionToken', result.sessionToken)}`,
+    `      ${el('Expiration', stsTimestamp(result.expiration))}`,
+    '    </Credentials>',
+    '  </AssumeRoleResult>',
+    '  <ResponseMetadata>',
+    `    ${el('RequestId', requestId)}`,
+    '  </ResponseMetadata>',
+    '</AssumeRoleResponse>',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,268 @@
+/**
+ * Provider `aws-rolesanywhere`: an X.509 certificate and its key turned into credentials by IAM Roles
+ * Anywhere CreateSession, signed with SigV4-X509. One fetch() is one CreateSession with its own short
+ * retries (throttling, 5xx, network) and one re-signature when the service says our clock is off; the
+ * refresher's backoff handles everything longer.
+ *
+ * The clock offset learnt from the service's Date header is kept between calls, so a device whose
+ * clock runs ten minutes off signs with the service's time from the second request on (and from the
+ * first retry of the first).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../types.js';
+import { defaultEndpoint, isRoleArn, parseRolesAnywhereArn } from './arn.js';
+import { CertificateError, CertificateSource, type CertificateChain } from './certificates.js';
+import { isClockSkewError, mapErrorResponse, mapTransportError } from './errors.js';
+import { parseCreateSessionResponse } from './response.js';
+import { amzDate, signRequest, type SignedRequest } from './sigv4-x509.js';
+import type { X509SigningKey } from './signing-key.js';
+
+export interface AwsRolesAnywhereProviderOptions {
+  key: X509SigningKey;
+  /** PEM file of the device certificate (and optionally its intermediates after it). */
+  certificate: string;
+  /** PEM file of the intermediates, leaf excluded. */
+  chain?: string;
+  trustAnchorArn: string;
+  profileArn: string;
+  roleArn: string;
+  /** 900 to 43200; the profile's own duration caps it. */
+  durationSeconds: number;
+  /** Honoured only by profiles that accept a custom session name. */
+  roleSessionName?: string;
+  /** Override of https://rolesanywhere.<region>.amazonaws.com (tests, VPC endpoints). */
+  endpoint?: string;
+  now?: () => number;
+  fetch?: typeof fetch;
+  /** Attempts inside one fetch() for throttling, 5xx and network errors. Default 3. */
+  maxAttempts?: number;
+  requestTimeoutMs?: number;
+  /** First backoff step in ms (doubles, with jitter). Default 200. */
+  retryBaseMs?: number;
+  random?: () => number;
+}
+
+export interface CertificateInfo {
+  subject: string;
+  /** Decimal, as it appears in the SigV4-X509 credential and in CloudTrail. */
+  serial: string;
+  notAfter: Date;
+  path: string;
+}
+
+const MIN_DURATION = 900;
+const MAX_DURATION = 43200;
+/** The body of a CreateSession answer is a few KiB; more means something else is answering. */
+const MAX_BODY_BYTES = 256 * 1024;
+/** Date headers have one-second resolution; offsets smaller than this are noise, not skew. */
+const SKEW_THRESHOLD_MS = 30_000;
+const MAX_RETRY_DELAY_MS = 5_000;
+
+function configError(message: string): ProviderError {
+  return new ProviderError('InvalidConfiguration', message, false);
+}
+
+async function readCapped(response: Response): Promise<string> {
+  if (response.body === null) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      throw new ProviderError('MalformedResponse', `Roles Anywhere answered with more than ${MAX_BODY_BYTES} bytes`, true, response.status);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export class AwsRolesAnywhereProvider implements CredentialProvider {
+  readonly unattended: boolean;
+  readonly region: string;
+  readonly endpoint: string;
+  readonly #opts: AwsRolesAnywhereProviderOptions;
+  readonly #certs: CertificateSource;
+  readonly #url: URL;
+  readonly #now: () => number;
+  readonly #fetch: typeof fetch;
+  readonly #random: () => number;
+  /** Service time minus our time, learnt from Date headers; 0 until a response says otherwise. */
+  #skewMs = 0;
+
+  /** Throws ProviderError('InvalidConfiguration') for ARNs or durations that can never work. */
+  constructor(opts: AwsRolesAnywhereProviderOptions) {
+    const anchor = parseRolesAnywhereArn(opts.trustAnchorArn, 'trust-anchor');
+    if (!anchor) throw configError(`trust anchor ARN ${opts.trustAnchorArn} does not look like arn:aws:rolesanywhere:<region>:<account>:trust-anchor/<id>`);
+    const profile = parseRolesAnywhereArn(opts.profileArn, 'profile');
+    if (!profile) throw configError(`profile ARN ${opts.profileArn} does not look like arn:aws:rolesanywhere:<region>:<account>:profile/<id>`);
+    if (profile.region !== anchor.region) {
+      throw configError(`the profile is in ${profile.region} but the trust anchor is in ${anchor.region}; Roles Anywhere needs both in one region`);
+    }
+    if (!isRoleArn(opts.roleArn)) throw configError(`role ARN ${opts.roleArn} does not look like arn:aws:iam::<account>:role/<name>`);
+    if (!Number.isInteger(opts.durationSeconds) || opts.durationSeconds < MIN_DURATION || opts.durationSeconds > MAX_DURATION) {
+      throw configError(`durationSeconds must be a whole number from ${MIN_DURATION} to ${MAX_DURATION}, not ${opts.durationSeconds}`);
+    }
+    this.#opts = opts;
+    this.region = anchor.region;
+    this.endpoint = (opts.endpoint ?? defaultEndpoint(anchor.partition, anchor.region)).replace(/\/+$/, '');
+    let base: URL;
+    try {
+      base = new URL(`${this.endpoint}/`);
+    } catch {
+      throw configError(`endpoint ${this.endpoint} is not a URL`);
+    }
+    if (base.protocol !== 'https:' && base.protocol !== 'http:') throw configError(`endpoint ${this.endpoint} must be http(s)`);
+    this.#url = new URL('sessions', base);
+    this.#certs = new CertificateSource(opts.certificate, opts.chain);
+    this.#now = opts.now ?? Date.now;
+    this.#fetch = opts.fetch ?? fetch;
+    this.#random = opts.random ?? Math.random;
+    this.unattended = !opts.key.userPresence;
+  }
+
+  describe(): ProviderDescription {
+    return { type: 'aws-rolesanywhere', source: `rolesanywhere:CreateSession ${this.endpoint}`, roleArn: this.#opts.roleArn, region: this.region };
+  }
+
+  /** The device certificate as it is on disk now (re-read if changed), for /health expiry warnings; undefined if unreadable. */
+  certificateInfo(): CertificateInfo | undefined {
+    let chain: CertificateChain;
+    try {
+      chain = this.#certs.current();
+    } catch {
+      return undefined;
+    }
+    return { subject: chain.leaf.subject, serial: chain.leaf.serialDecimal, notAfter: chain.leaf.notAfter, path: this.#opts.certificate };
+  }
+
+  /** The service-minus-local clock offset in ms currently applied when signing. */
+  get clockSkewMs(): number {
+    return this.#skewMs;
+  }
+
+  #loadCertificates(): CertificateChain {
+    let chain: CertificateChain;
+    try {
+      chain = this.#certs.current();
+    } catch (err) {
+      if (err instanceof CertificateError) throw new ProviderError('CertificateUnavailable', err.message, true);
+      throw err;
+    }
+    // Every time: either file may have been replaced (a key file is re-read by the key itself).
+    this.#checkKeyMatches(chain);
+    return chain;
+  }
+
+  #checkKeyMatches(chain: CertificateChain): void {
+    const { key } = this.#opts;
+    const wantType = key.algorithm === 'AWS4-X509-RSA-SHA256' ? 'RSA' : 'EC';
+    if (chain.leaf.keyType !== wantType) {
+      throw new ProviderError('KeyCertificateMismatch', `the certificate ${this.#opts.certificate} holds an ${chain.leaf.keyType} key but ${key.describe()} is ${wantType}`, true);
+    }
+    let spki: Uint8Array | undefined;
+    try {
+      spki = key.publicKeySpki?.();
+    } catch (err) {
+      throw new ProviderError('KeyUnavailable', `${key.describe()}: ${(err as Error).message}`, true);
+    }
+    if (spki !== undefined && !Buffer.from(spki).equals(Buffer.from(chain.leaf.spki))) {
+      throw new ProviderError('KeyCertificateMismatch', `the certificate ${this.#opts.certificate} (${chain.leaf.subject}) is not for ${key.describe()}`, true);
+    }
+  }
+
+  /** Signs a CreateSession request as of `atMs` (our clock plus the learnt offset). Exposed for tests and tools. */
+  async signCreateSession(chain: CertificateChain, atMs: number): Promise<{ url: string; body: string; signed: SignedRequest }> {
+    const o = this.#opts;
+    const body = JSON.stringify({ durationSeconds: o.durationSeconds, ...(o.roleSessionName !== undefined ? { roleSessionName: o.roleSessionName } : {}) });
+    let signed: SignedRequest;
+    try {
+      signed = await signRequest({
+        method: 'POST',
+        host: this.#url.host,
+        path: this.#url.pathname,
+        query: { profileArn: o.profileArn, roleArn: o.roleArn, trustAnchorArn: o.trustAnchorArn },
+        headers: { 'content-type': 'application/json' },
+        body,
+        amzDate: amzDate(atMs),
+        region: this.region,
+        algorithm: o.key.algorithm,
+        certificate: chain.leaf.der,
+        chain: chain.chain.map((c) => c.der),
+        serial: chain.leaf.serialDecimal,
+      }, o.key);
+    } catch (err) {
+      if (err instanceof ProviderError) throw err;
+      // A hardware key that is unplugged or locked; the message is the backend's, never key material.
+      throw new ProviderError('SigningFailed', `${o.key.describe()} could not sign: ${(err as Error).message}`, true);
+    }
+    return { url: `${this.#url.origin}${this.#url.pathname}?${signed.queryString}`, body, signed };
+  }
+
+  #learnSkew(dateHeader: string | null, sentAt: number, receivedAt: number): void {
+    if (dateHeader === null) return;
+    const server = Date.parse(dateHeader);
+    if (Number.isNaN(server)) return;
+    // The server stamped its Date somewhere between our send and receive; the midpoint is the best guess.
+    // Date is whole seconds, so +500 ms centres it.
+    const offset = server + 500 - (sentAt + receivedAt) / 2;
+    this.#skewMs = Math.abs(offset) >= SKEW_THRESHOLD_MS ? Math.round(offset) : 0;
+  }
+
+  #retryDelay(attempt: number, retryAfter: string | null): number {
+    const hinted = retryAfter !== null && /^\d{1,2}$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;
+    const base = this.#opts.retryBaseMs ?? 200;
+    const exp = Math.min(MAX_RETRY_DELAY_MS, base * 2 ** (attempt - 1));
+    // Equal jitter: at least half the step, so retries from a fleet spread out without collapsing to 0.
+    const jittered = exp / 2 + this.#random() * (exp / 2);
+    return Math.min(MAX_RETRY_DELAY_MS, Math.max(jittered, hinted ?? 0));
+  }
+
+  async fetch(signal?: AbortSignal): Promise<AwsCredentials> {
+    const maxAttempts = Math.max(1, this.#opts.maxAttempts ?? 3);
+    const timeoutMs = this.#opts.requestTimeoutMs ?? 10_000;
+    let skewResigned = false;
+    for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw new ProviderError('Aborted', 'the request to Roles Anywhere was cancelled', true);
+      // Read (or re-read) the certificate on every attempt: a renewal may land between retries.
+      const chain = this.#loadCertificates();
+      const usedSkew = this.#skewMs;
+      const { url, body, signed } = await this.signCreateSession(chain, this.#now() + usedSkew);
+      const { host: _host, ...headers } = signed.headers; // fetch sets Host from the URL, to the same value
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+      const sentAt = this.#now();
+      let error: ProviderError;
+      let retryAfter: string | null = null;
+      try {
+        const response = await this.#fetch(url, { method: 'POST', headers, body, signal: combined, redirect: 'manual' });
+        const receivedAt = this.#now();
+        this.#learnSkew(response.headers.get('date'), sentAt, receivedAt);
+        const text = await readCapped(response);
+        if (response.status === 201) return parseCreateSessionResponse(text, response.status, this.#opts.roleArn).credentials;
+        error = mapErrorResponse(response.status, response.headers, text);
+        retryAfter = response.headers.get('retry-after');
+      } catch (err) {
+        if (err instanceof ProviderError) throw err; // malformed or oversized: the scheduler's backoff decides
+        error = mapTransportError(err, { timedOut: timeout.aborted, aborted: signal?.aborted ?? false });
+        if (error.code === 'Aborted') throw error;
+      }
+      if (isClockSkewError(error) && !skewResigned && this.#skewMs !== usedSkew) {
+        // The refusal's Date header taught us the service's time: re-sign at once (once per fetch),
+        // without using up a retry.
+        skewResigned = true;
+        attempt--;
+        continue;
+      }
+      if (!error.retryable || attempt >= maxAttempts) throw error;
+      try {
+        await sleep(this.#retryDelay(attempt, retryAfter), undefined, signal ? { signal } : {});
+      } catch {
+        throw new ProviderError('Aborted', 'the request to Roles Anywhere was cancelled', true);
+      }
+    }
+  }
+}
