@@ -11,7 +11,8 @@ import { formatListen, type ListenAddress } from './config/listen.js';
 import { openSigner } from './keys/open-signer.js';
 import type { KeySigner } from './keys/signer.js';
 import type { Logger } from './logging/logger.js';
-import { createProvider, profileFingerprint, type ManagedProvider, type ProviderTuning } from './providers/create-providers.js';
+import { brokenProvider, createProvider, profileFingerprint, profileOrder, type ManagedProvider, type ProviderDeps, type ProviderTuning } from './providers/create-providers.js';
+import { ProviderError } from './providers/types.js';
 import { systemClock, type Clock } from './refresh/clock.js';
 import { policyFromConfig } from './refresh/policy.js';
 import { ProfileRefresher } from './refresh/profile-refresher.js';
@@ -111,14 +112,39 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
         refreshers,
         descriptions: ctx.descriptions,
         reload: reloadState,
+        certificate: (n) => {
+          try {
+            return providers.get(n)?.certificateInfo?.();
+          } catch {
+            return undefined; // an unreadable certificate shows up as the profile's refresh error
+          }
+        },
+        certificateWarningDays: config.daemon.certificate_warning_days,
       }),
   };
   let reloadState: ReloadState = { file: config.file, loadedAt: new Date(startedAt).toISOString(), lastError: null };
 
+  const deps: ProviderDeps = {
+    signer,
+    env: process.env,
+    // Looked up at fetch time, so a chained profile always signs with its source's current credentials.
+    source: (n) => () => {
+      const r = refreshers.get(n);
+      if (!r) return Promise.reject(new ProviderError('SourceProfileMissing', `source profile ${n} is not configured`, false));
+      return r.get();
+    },
+    sourceUnattended: (n) => providers.get(n)?.unattended ?? true,
+  };
   const addProfile = (name: string) => {
     const p = config.profiles.get(name);
     if (!p) return;
-    const provider = createProvider(name, p, config, signer, tuning);
+    let provider: ManagedProvider;
+    try {
+      provider = createProvider(name, p, config, deps, tuning);
+    } catch (err) {
+      logger.error({ profile: name, err: (err as Error).message }, 'profile cannot start');
+      provider = brokenProvider(name, p, err);
+    }
     providers.set(name, provider);
     fingerprints.set(name, profileFingerprint(name, config));
     ctx.descriptions.set(name, provider.describe());
@@ -143,7 +169,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     fingerprints.delete(name);
     ctx.descriptions.delete(name);
   };
-  for (const name of config.profiles.keys()) addProfile(name);
+  for (const name of profileOrder(config)) addProfile(name);
   metrics.watchProfiles(refreshers);
 
   let binding: Binding = { port: 0, addresses: [] };
@@ -185,7 +211,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       const removed = [...before].filter((n) => !next.profiles.has(n));
       const changed = [...next.profiles.keys()].filter((n) => before.has(n) && profileFingerprint(n, next) !== profileFingerprint(n, prev));
       for (const n of [...removed, ...changed]) dropProfile(n);
-      for (const n of [...changed, ...added]) {
+      const toAdd = new Set([...changed, ...added]);
+      for (const n of profileOrder(next).filter((x) => toAdd.has(x))) {
         addProfile(n);
         refreshers.get(n)?.start();
       }

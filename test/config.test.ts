@@ -64,7 +64,7 @@ t.test('a minimal config gets documented defaults', async (t) => {
   t.equal(cfg.oidc?.token_lifetime_seconds, 300);
   t.equal(cfg.refresh.fraction, 0.5);
   const p = cfg.profiles.get('default');
-  t.equal(p?.region, 'us-east-1');
+  t.equal(p?.type === 'aws-oidc' ? p.region : undefined, 'us-east-1');
   t.equal(p?.duration_seconds, 3600);
   t.equal(cfg.defaultProfile, 'default');
 });

@@ -23,6 +23,11 @@ const COMMANDS: CommandEntry[] = [
   { name: 'service', summary: 'install/uninstall/start/stop/restart/status the launchd or systemd service', load: async () => (await import('./commands/service.js')).serviceCommand },
   { name: 'key show', summary: 'print the public key, its thumbprint and where it lives', load: async () => (await import('./commands/key.js')).keyShowCommand },
   { name: 'key delete', summary: 'destroy the device key (asks first)', load: async () => (await import('./commands/key.js')).keyDeleteCommand },
+  { name: 'cert csr', summary: 'write a CSR for the device key (signed inside its backend)', load: async () => (await import('./commands/cert.js')).certCsrCommand },
+  { name: 'cert import', summary: 'check a certificate against the device key and install it', load: async () => (await import('./commands/cert.js')).certImportCommand },
+  { name: 'cert show', summary: 'describe certificates: subject, serial, validity, key match, chain', load: async () => (await import('./commands/cert.js')).certShowCommand },
+  { name: 'ca init', summary: 'create a small local CA (its certificate is the trust anchor)', load: async () => (await import('./commands/ca.js')).caInitCommand },
+  { name: 'ca issue', summary: 'issue a device certificate from a CSR', load: async () => (await import('./commands/ca.js')).caIssueCommand },
   { name: 'oidc export', summary: 'write the issuer discovery document and JWKS for publishing', load: async () => (await import('./commands/oidc-export.js')).oidcExportCommand },
   { name: 'demo', summary: 'run daemon + local AWS emulator end to end, no cloud account needed', load: async () => (await import('./commands/demo.js')).demoCommand },
 ];

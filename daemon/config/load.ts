@@ -66,6 +66,63 @@ function checkUrl(value: string, key: string, problems: string[], opts: { requir
   if (url.username || url.password) problems.push(`${key}: must not contain credentials`);
 }
 
+/** Expands the paths a profile names, so that the rest of the daemon sees absolute paths only. */
+function resolveProfilePaths(p: ProfileConfig, env: Env, baseDir: string): ProfileConfig {
+  if (p.type !== 'aws-rolesanywhere') return p;
+  const x = (v: string | undefined) => (v === undefined ? undefined : expandPath(v, env, baseDir));
+  return {
+    ...p,
+    certificate: expandPath(p.certificate, env, baseDir),
+    ...(p.chain !== undefined ? { chain: x(p.chain) } : {}),
+    ...(p.private_key !== undefined ? { private_key: x(p.private_key) } : {}),
+    ...(p.private_key_passphrase_file !== undefined ? { private_key_passphrase_file: x(p.private_key_passphrase_file) } : {}),
+  } as ProfileConfig;
+}
+
+function arnRegion(arn: string): string | undefined {
+  return arn.split(':')[3];
+}
+
+function checkProfile(name: string, p: ProfileConfig, all: Record<string, ProfileConfig>, problems: string[]): void {
+  const key = `profiles.${name}`;
+  switch (p.type) {
+    case 'aws-oidc':
+      if (p.sts_endpoint !== undefined) checkUrl(p.sts_endpoint, `${key}.sts_endpoint`, problems, { requireHttps: false });
+      return;
+    case 'aws-rolesanywhere':
+      if (p.endpoint !== undefined) checkUrl(p.endpoint, `${key}.endpoint`, problems, { requireHttps: false });
+      if (arnRegion(p.trust_anchor_arn) !== arnRegion(p.profile_arn)) {
+        problems.push(`${key}.profile_arn: its region (${arnRegion(p.profile_arn)}) differs from the trust anchor's (${arnRegion(p.trust_anchor_arn)}); Roles Anywhere needs both in one region`);
+      }
+      if (p.private_key_passphrase_file !== undefined && p.private_key_passphrase_env !== undefined) {
+        problems.push(`${key}: give at most one of private_key_passphrase_file and private_key_passphrase_env`);
+      }
+      if ((p.private_key_passphrase_file !== undefined || p.private_key_passphrase_env !== undefined) && p.private_key === undefined) {
+        problems.push(`${key}: a passphrase is set but private_key is not (the device key has no passphrase)`);
+      }
+      return;
+    case 'aws-assume-role': {
+      if (p.sts_endpoint !== undefined) checkUrl(p.sts_endpoint, `${key}.sts_endpoint`, problems, { requireHttps: false });
+      if (!(p.source_profile in all)) {
+        problems.push(`${key}.source_profile: no profile named ${p.source_profile}`);
+        return;
+      }
+      // Follow the chain: a cycle would never produce credentials.
+      const seen = new Set([name]);
+      let cur: ProfileConfig | undefined = p;
+      while (cur?.type === 'aws-assume-role') {
+        if (seen.has(cur.source_profile)) {
+          problems.push(`${key}.source_profile: the chain ${[...seen, cur.source_profile].join(' -> ')} is a cycle`);
+          return;
+        }
+        seen.add(cur.source_profile);
+        cur = all[cur.source_profile];
+      }
+      return;
+    }
+  }
+}
+
 function pickDefaultProfile(profiles: Record<string, ProfileConfig>, problems: string[]): string {
   const names = Object.keys(profiles);
   const marked = names.filter((n) => profiles[n]?.default === true);
@@ -119,14 +176,12 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
     problems.push(`daemon.listen: ${err.message}`);
   }
 
-  const profileEntries = Object.entries(cfg.profiles);
+  const profileEntries = Object.entries(cfg.profiles).map(([name, p]) => [name, resolveProfilePaths(p, env, baseDir)] as [string, ProfileConfig]);
   if (profileEntries.some(([, p]) => p.type === 'aws-oidc') && !cfg.oidc) {
     problems.push('oidc: missing; aws-oidc profiles need an [oidc] table with at least issuer = "https://..."');
   }
   if (cfg.oidc) checkUrl(cfg.oidc.issuer, 'oidc.issuer', problems, { requireHttps: true });
-  for (const [name, p] of profileEntries) {
-    if (p.sts_endpoint !== undefined) checkUrl(p.sts_endpoint, `profiles.${name}.sts_endpoint`, problems, { requireHttps: false });
-  }
+  for (const [name, p] of profileEntries) checkProfile(name, p, cfg.profiles, problems);
   if (cfg.refresh.retry_max_seconds < cfg.refresh.retry_base_seconds) {
     problems.push('refresh.retry_max_seconds: must not be smaller than refresh.retry_base_seconds');
   }

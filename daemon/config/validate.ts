@@ -3,7 +3,7 @@
  * key (as it is written in TOML) and what was expected.
  */
 import { Ajv, type ErrorObject } from 'ajv';
-import { ConfigSchema, KEY_SECTIONS, type Config } from './schema.js';
+import { ConfigSchema, KEY_SECTIONS, PROFILE_SECTIONS, type Config } from './schema.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -17,6 +17,10 @@ ajv.addKeyword({ keyword: 'expect', schemaType: 'string' });
 const validateSchema = ajv.compile(ConfigSchema);
 const validateKey = Object.fromEntries(Object.entries(KEY_SECTIONS).map(([b, schema]) => [b, ajv.compile(schema)])) as Record<
   keyof typeof KEY_SECTIONS,
+  ReturnType<typeof ajv.compile>
+>;
+const validateProfile = Object.fromEntries(Object.entries(PROFILE_SECTIONS).map(([t, schema]) => [t, ajv.compile(schema)])) as Record<
+  keyof typeof PROFILE_SECTIONS,
   ReturnType<typeof ajv.compile>
 >;
 
@@ -82,6 +86,15 @@ export function validateConfig(file: string, data: unknown): Config {
   if (key && typeof key === 'object' && typeof key.backend === 'string' && key.backend in validateKey) {
     const v = validateKey[key.backend as keyof typeof KEY_SECTIONS];
     if (!v(key)) errors.push(...(v.errors ?? []).map((e) => ({ ...e, instancePath: `/key${e.instancePath}` })));
+  }
+  const profiles = (data as { profiles?: Record<string, { type?: unknown }> } | null)?.profiles;
+  if (profiles && typeof profiles === 'object') {
+    for (const [name, p] of Object.entries(profiles)) {
+      if (!p || typeof p !== 'object' || typeof p.type !== 'string' || !(p.type in validateProfile)) continue;
+      const v = validateProfile[p.type as keyof typeof PROFILE_SECTIONS];
+      const path = `/profiles/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+      if (!v(p)) errors.push(...(v.errors ?? []).map((e) => ({ ...e, instancePath: `${path}${e.instancePath}` })));
+    }
   }
   if (ok && errors.length === 0) return data as Config;
   const seen = new Set<string>();

@@ -1,49 +1,163 @@
-/** Builds the provider for a configured profile. */
+/** Builds the provider a configured profile asks for. */
 import type { ResolvedConfig } from '../config/load.js';
-import type { ProfileConfig } from '../config/schema.js';
+import type { Env } from '../config/paths.js';
+import type { AwsRolesAnywhereProfileConfig, ProfileConfig } from '../config/schema.js';
 import { defaultSubject } from '../identity/jwt.js';
 import type { KeySigner } from '../keys/signer.js';
+import { readSecretFile } from '../util/secure-file.js';
+import { AwsAssumeRoleProvider } from './aws-assume-role/provider.js';
 import { AwsOidcProvider } from './aws-oidc/provider.js';
 import { defaultSessionName } from './aws-oidc/session-name.js';
-import type { CredentialProvider } from './types.js';
+import { AwsRolesAnywhereProvider, type CertificateInfo } from './aws-rolesanywhere/provider.js';
+import { fromKeyFile, fromKeySigner } from './aws-rolesanywhere/signing-key.js';
+import { ProviderError, type AwsCredentials, type CredentialProvider } from './types.js';
+
+export type { CertificateInfo } from './aws-rolesanywhere/provider.js';
 
 export interface ProviderTuning {
-  /** SDK-level attempts per refresh; tests lower it so that faults surface at once. */
+  /** Attempts per refresh inside a provider; tests lower it so that faults surface at once. */
   maxAttempts?: number;
   requestTimeoutMs?: number;
   now?: () => number;
 }
 
-export type ManagedProvider = CredentialProvider & { destroy?: () => void };
+export type ManagedProvider = CredentialProvider & { destroy?: () => void; certificateInfo?: () => CertificateInfo | undefined };
 
-export function createProvider(name: string, p: ProfileConfig, cfg: ResolvedConfig, signer: KeySigner, tuning: ProviderTuning = {}): ManagedProvider {
-  const oidc = cfg.oidc;
-  if (!oidc) throw new Error(`profile ${name}: aws-oidc needs an [oidc] table`);
-  return new AwsOidcProvider({
-    signer,
-    issuer: oidc.issuer,
-    subject: oidc.subject ?? defaultSubject(signer),
-    audience: oidc.audience,
-    tokenLifetimeSeconds: oidc.token_lifetime_seconds,
-    roleArn: p.role_arn,
-    region: p.region,
-    durationSeconds: p.duration_seconds,
-    roleSessionName: p.role_session_name ?? defaultSessionName(signer.thumbprint),
-    ...(p.sts_endpoint ? { stsEndpoint: p.sts_endpoint } : {}),
-    ...(tuning.maxAttempts !== undefined ? { maxAttempts: tuning.maxAttempts } : {}),
-    ...(tuning.requestTimeoutMs !== undefined ? { requestTimeoutMs: tuning.requestTimeoutMs } : {}),
-    ...(tuning.now ? { now: tuning.now } : {}),
-  });
+export interface ProviderDeps {
+  signer: KeySigner;
+  env: Env;
+  /** Another profile's credentials, for role chaining (the daemon: its refresher; `auth --direct`: a fetch). */
+  source: (profile: string) => () => Promise<AwsCredentials>;
+  /** Whether that profile can refresh without a person present. */
+  sourceUnattended: (profile: string) => boolean;
 }
 
-export function createProviders(cfg: ResolvedConfig, signer: KeySigner, tuning: ProviderTuning = {}): Map<string, ManagedProvider> {
-  return new Map([...cfg.profiles].map(([name, p]) => [name, createProvider(name, p, cfg, signer, tuning)] as const));
+function passphrase(p: AwsRolesAnywhereProfileConfig, env: Env): string | undefined {
+  if (p.private_key_passphrase_file !== undefined) {
+    // One trailing newline is what an editor leaves; it is not part of the passphrase.
+    return readSecretFile(p.private_key_passphrase_file, 'passphrase file', 'create it with mode 0600').toString('utf8').replace(/\r?\n$/, '');
+  }
+  if (p.private_key_passphrase_env !== undefined) {
+    const v = env[p.private_key_passphrase_env];
+    if (v === undefined) throw new ProviderError('InvalidConfiguration', `environment variable ${p.private_key_passphrase_env} (private_key_passphrase_env) is not set`, false);
+    return v;
+  }
+  return undefined;
+}
+
+export function createProvider(name: string, p: ProfileConfig, cfg: ResolvedConfig, deps: ProviderDeps, tuning: ProviderTuning = {}): ManagedProvider {
+  const common = {
+    ...(tuning.maxAttempts !== undefined ? { maxAttempts: tuning.maxAttempts } : {}),
+    ...(tuning.requestTimeoutMs !== undefined ? { requestTimeoutMs: tuning.requestTimeoutMs } : {}),
+  };
+  const { signer } = deps;
+  switch (p.type) {
+    case 'aws-oidc': {
+      const oidc = cfg.oidc;
+      if (!oidc) throw new ProviderError('InvalidConfiguration', `profile ${name}: aws-oidc needs an [oidc] table`, false);
+      return new AwsOidcProvider({
+        signer,
+        issuer: oidc.issuer,
+        subject: oidc.subject ?? defaultSubject(signer),
+        audience: oidc.audience,
+        tokenLifetimeSeconds: oidc.token_lifetime_seconds,
+        roleArn: p.role_arn,
+        region: p.region,
+        durationSeconds: p.duration_seconds,
+        roleSessionName: p.role_session_name ?? defaultSessionName(signer.thumbprint),
+        ...(p.sts_endpoint ? { stsEndpoint: p.sts_endpoint } : {}),
+        ...common,
+        ...(tuning.now ? { now: tuning.now } : {}),
+      });
+    }
+    case 'aws-rolesanywhere':
+      return new AwsRolesAnywhereProvider({
+        key: p.private_key !== undefined ? fromKeyFile(p.private_key, passphrase(p, deps.env)) : fromKeySigner(signer),
+        certificate: p.certificate,
+        ...(p.chain !== undefined ? { chain: p.chain } : {}),
+        trustAnchorArn: p.trust_anchor_arn,
+        profileArn: p.profile_arn,
+        roleArn: p.role_arn,
+        durationSeconds: p.duration_seconds,
+        ...(p.role_session_name !== undefined ? { roleSessionName: p.role_session_name } : {}),
+        ...(p.endpoint !== undefined ? { endpoint: p.endpoint } : {}),
+        ...common,
+        ...(tuning.now ? { now: tuning.now } : {}),
+      });
+    case 'aws-assume-role':
+      return new AwsAssumeRoleProvider({
+        source: deps.source(p.source_profile),
+        sourceName: p.source_profile,
+        roleArn: p.role_arn,
+        region: p.region,
+        durationSeconds: p.duration_seconds,
+        roleSessionName: p.role_session_name ?? defaultSessionName(signer.thumbprint),
+        ...(p.sts_endpoint !== undefined ? { stsEndpoint: p.sts_endpoint } : {}),
+        ...(p.external_id !== undefined ? { externalId: p.external_id } : {}),
+        unattended: deps.sourceUnattended(p.source_profile),
+        ...common,
+      });
+  }
+}
+
+/** Profile names with every chain's source before the profiles chained onto it. */
+export function profileOrder(cfg: ResolvedConfig): string[] {
+  const out: string[] = [];
+  const visit = (n: string, depth: number) => {
+    if (out.includes(n) || depth > cfg.profiles.size) return;
+    const p = cfg.profiles.get(n);
+    if (p?.type === 'aws-assume-role') visit(p.source_profile, depth + 1);
+    out.push(n);
+  };
+  for (const n of cfg.profiles.keys()) visit(n, 0);
+  return out;
+}
+
+/**
+ * A profile whose provider cannot even be built (a key file that does not
+ * parse, a missing passphrase): it fails every fetch with the reason, so the
+ * daemon still serves the other profiles and /health says what is wrong.
+ */
+export function brokenProvider(name: string, p: ProfileConfig, err: unknown): ManagedProvider {
+  const e = err instanceof ProviderError ? err : new ProviderError('InvalidConfiguration', (err as Error).message ?? String(err), false);
+  return {
+    unattended: true,
+    fetch: () => Promise.reject(e),
+    describe: () => ({ type: p.type, source: `not started: ${e.code}`, roleArn: p.role_arn, region: 'region' in p ? p.region : (p.trust_anchor_arn.split(':')[3] ?? '') }),
+  };
 }
 
 /**
  * What a profile's credentials depend on, as a comparable string: a reload
- * refreshes exactly the profiles whose fingerprint changed.
+ * refreshes exactly the profiles whose fingerprint changed, including every
+ * profile chained onto a changed one.
  */
 export function profileFingerprint(name: string, cfg: ResolvedConfig): string {
-  return JSON.stringify({ profile: cfg.profiles.get(name), oidc: cfg.oidc ?? null, refresh: cfg.refresh });
+  const p = cfg.profiles.get(name);
+  return JSON.stringify({
+    profile: p,
+    oidc: p?.type === 'aws-oidc' ? (cfg.oidc ?? null) : null,
+    refresh: cfg.refresh,
+    source: p?.type === 'aws-assume-role' ? profileFingerprint(p.source_profile, cfg) : null,
+  });
+}
+
+/** Providers for every profile, chained ones fetching their source directly (no daemon: `auth --direct`). */
+export function createDirectProviders(cfg: ResolvedConfig, signer: KeySigner, env: Env, tuning: ProviderTuning = {}): Map<string, ManagedProvider> {
+  const out = new Map<string, ManagedProvider>();
+  const deps: ProviderDeps = {
+    signer,
+    env,
+    source: (n) => () => {
+      const p = out.get(n);
+      if (!p) throw new ProviderError('InvalidConfiguration', `no profile named ${n}`, false);
+      return p.fetch();
+    },
+    sourceUnattended: (n) => out.get(n)?.unattended ?? true,
+  };
+  for (const name of profileOrder(cfg)) {
+    const p = cfg.profiles.get(name);
+    if (p) out.set(name, createProvider(name, p, cfg, deps, tuning));
+  }
+  return out;
 }

@@ -31,8 +31,17 @@ export interface StackOptions {
   random?: () => number;
   /** SDK attempts per refresh (default 1 so faults show at once). */
   maxAttempts?: number;
-  /** Before the daemon starts: set faults, lifetimes. */
+  /** Before the daemon starts: set faults, lifetimes, trust anchors, roles. */
   beforeStart?: (emulator: Emulator) => void;
+  /** Use another stack's device key (its certificates then match), instead of a new one. */
+  keyFrom?: Stack;
+}
+
+/** Profile values that name this stack's emulator, which only exists once the stack starts. */
+function emulatorPlaceholders(v: unknown, e: Emulator): unknown {
+  if (v === 'EMULATOR') return e.rolesAnywhereEndpoint;
+  if (v === 'EMULATOR-STS') return e.stsEndpoint;
+  return v;
 }
 
 export interface Stack {
@@ -53,7 +62,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const issuerDir = join(dir, 'issuer');
   mkdirSync(issuerDir);
   const emulator = await startEmulator({ issuerDir });
-  const signer = FileKeySigner.create(join(dir, 'device-key.pem'));
+  const keyPath = o.keyFrom?.config.key.backend === 'file' ? o.keyFrom.config.key.path : join(dir, 'device-key.pem');
+  const signer = o.keyFrom ? FileKeySigner.open(keyPath) : FileKeySigner.create(keyPath);
   const issuer = emulator.issuerBaseUrl;
   exportIssuer(issuerDir, issuer, publishedJwk(signer.publicJwk(), signer.thumbprint));
   emulator.createOpenIDConnectProvider({ url: issuer, clientIds: ['sts.amazonaws.com'] });
@@ -61,6 +71,11 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const profiles = o.profiles ?? { default: {} };
   const profileTables: Record<string, Record<string, unknown>> = {};
   for (const [name, extra] of Object.entries(profiles)) {
+    // Other profile types bring their own tables; their roles and trust are the test's to set up.
+    if (extra.type !== undefined && extra.type !== 'aws-oidc') {
+      profileTables[name] = Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, emulatorPlaceholders(v, emulator)]));
+      continue;
+    }
     const roleArn = (extra.role_arn as string | undefined) ?? roleArnFor(`role-${name}`);
     emulator.createRole({
       arn: roleArn,
@@ -74,7 +89,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     configFile,
     stringify({
       daemon: { listen: '127.0.0.1:0', token_file: join(dir, 'token'), lock_file: join(dir, 'daemon.pid'), log_level: 'trace', ...o.daemon },
-      key: { backend: 'file', path: join(dir, 'device-key.pem') },
+      key: { backend: 'file', path: keyPath },
       oidc: { issuer },
       refresh: { ...o.refresh },
       profiles: profileTables,

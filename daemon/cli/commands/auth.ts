@@ -69,22 +69,22 @@ async function fromDaemon(cfg: ResolvedConfig, profile: string): Promise<AwsCred
 async function direct(cfg: ResolvedConfig, profile: string): Promise<AwsCredentials> {
   // Loaded here: the common path (a running daemon) needs neither the key nor the STS client.
   const { openSigner } = await import('../../keys/open-signer.js');
-  const { createProviders } = await import('../../providers/create-providers.js');
+  const { createDirectProviders } = await import('../../providers/create-providers.js');
   let signer;
   try {
     signer = await openSigner(cfg.key);
   } catch (err) {
     throw new CliError((err as Error).message, EXIT.config);
   }
-  const providers = createProviders({ ...cfg, profiles: new Map([[profile, cfg.profiles.get(profile)!]]) }, signer);
-  const provider = providers.get(profile)!;
+  let providers;
   try {
-    return await provider.fetch();
+    providers = createDirectProviders(cfg, signer, process.env);
+    return await providers.get(profile)!.fetch();
   } catch (err) {
     if (err instanceof ProviderError) throw new CliError(`${err.code}: ${err.message}`, EXIT.failure);
     throw err;
   } finally {
-    provider.destroy?.();
+    for (const p of providers?.values() ?? []) p.destroy?.();
     await signer.close();
   }
 }

@@ -81,7 +81,8 @@ async function daemonCheck(cfg: ResolvedConfig): Promise<{ check: Check; health?
 
 async function clockCheck(cfg: ResolvedConfig): Promise<Check> {
   const profile = cfg.profiles.get(cfg.defaultProfile);
-  const endpoint = profile?.sts_endpoint ?? `https://sts.${profile?.region ?? 'us-east-1'}.amazonaws.com`;
+  const region = profile && 'region' in profile ? profile.region : 'us-east-1';
+  const endpoint = (profile && 'sts_endpoint' in profile ? profile.sts_endpoint : undefined) ?? `https://sts.${region}.amazonaws.com`;
   try {
     const before = Date.now();
     const res = await fetch(endpoint, { method: 'GET', signal: AbortSignal.timeout(5000) });

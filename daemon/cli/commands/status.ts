@@ -39,8 +39,9 @@ export function renderStatus(h: HealthReport, now: number): string {
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   const table = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+  const warnings = (h.warnings ?? []).map((w) => `warning: ${w}\n`).join('');
   const reload = h.config?.lastError ? `\nlast reload REJECTED at ${h.config.lastError.at} (running config kept): ${h.config.lastError.message}\n` : '';
-  return `credport ${h.version}: ${h.status}, up ${h.uptimeSeconds}s, key ${h.key.backend} (${h.key.thumbprint.slice(0, 12)}…)\n\n${table}\n\n* default profile (served at /v1/credentials and through IMDS)\n${reload}`;
+  return `credport ${h.version}: ${h.status}, up ${h.uptimeSeconds}s, key ${h.key.backend} (${h.key.thumbprint.slice(0, 12)}…)\n\n${table}\n\n* default profile (served at /v1/credentials and through IMDS)\n${reload}${warnings ? `\n${warnings}` : ''}`;
 }
 
 export const statusCommand: Command = {

@@ -1,0 +1,432 @@
+/**
+ * The `pkcs11` key backend: a P-256 key on a PKCS#11 token (YubiKey through
+ * ykcs11 or opensc-pkcs11, a TPM through tpm2-pkcs11, an HSM, SoftHSM2).
+ *
+ * The signer holds one module, one logged-in session and the key's handle for
+ * its whole life, so a signature is one hardware operation. When the token
+ * goes away under it (pulled out and plugged back, reset, a daemon restarted
+ * behind the module), a signature fails with SESSION_INVALID or
+ * TOKEN_NOT_PRESENT; the signer then re-opens the session, logs in again,
+ * finds the key again, checks it is the same key, and retries that signature
+ * once. Concurrent signatures that fail together share one re-open.
+ */
+import { createHash, createHmac, createPublicKey, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readSecretFile } from '../../util/secure-file.js';
+import { KeyBackendError, isKeyBackendError } from '../errors.js';
+import { ecPublicJwk, jwkThumbprint } from '../jwk.js';
+import {
+  loadAddon,
+  type NativeAddon,
+  type NativeKeyInfo,
+  type NativeKeySelector,
+  type NativePkcs11Session,
+  type NativeSlotInfo,
+  type NativeTokenInfo,
+  type NativeTokenSelector,
+} from '../native/addon.js';
+import type { EcPublicJwk, KeyDescription, KeySigner } from '../signer.js';
+import { parsePkcs11Uri, type Pkcs11Uri } from './uri.js';
+
+export interface Pkcs11KeyOptions {
+  /** Path of the PKCS#11 module (shared library). May be omitted when the URI has module-path. */
+  module: string;
+  /** CK_TOKEN_INFO label of the token. */
+  tokenLabel?: string;
+  /** RFC 7512 URI naming the token and/or key; must not carry a PIN. */
+  uri?: string;
+  /** CKA_LABEL of the key. */
+  keyLabel?: string;
+  /** CKA_ID of the key, hex. */
+  keyId?: string;
+  /** Where the user PIN comes from: a 0600 file, or an environment variable (never argv). */
+  pin: { file: string } | { env: string; value?: string };
+}
+
+type Env = Record<string, string | undefined>;
+
+/** What the options resolve to, checked once. */
+interface Target {
+  module: string;
+  token: NativeTokenSelector;
+  key: NativeKeySelector;
+  pin: Pkcs11KeyOptions['pin'];
+  env: Env;
+  warnings: string[];
+}
+
+/** Errors after which re-opening the session can help. */
+const RECOVERABLE = new Set(['SESSION_INVALID', 'TOKEN_NOT_PRESENT']);
+
+function invalid(message: string): KeyBackendError {
+  return new KeyBackendError('INVALID_ARGUMENT', message);
+}
+
+function requireAddon(): NativeAddon {
+  const load = loadAddon();
+  if (!load.available) throw new KeyBackendError('BACKEND_ERROR', `the pkcs11 key backend is unavailable: ${load.reason}`);
+  return load.addon;
+}
+
+/** Runs a native call, turning whatever it rejects with into a KeyBackendError. */
+async function native<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw KeyBackendError.from(err);
+  }
+}
+
+function hexToBytes(hex: string, what: string): Uint8Array {
+  const clean = hex.replace(/^0x/i, '').replace(/[:\s]/g, '');
+  if (clean.length === 0 || clean.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(clean)) {
+    throw invalid(`${what} must be hex bytes (for example "01" or "0a1b"), got "${hex}"`);
+  }
+  return Uint8Array.from(Buffer.from(clean, 'hex'));
+}
+
+function pick<T>(a: T | undefined, b: T | undefined, what: string, same: (x: T, y: T) => boolean): T | undefined {
+  if (a !== undefined && b !== undefined && !same(a, b)) {
+    throw invalid(`${what} is given twice with different values (in the options and in the pkcs11: URI)`);
+  }
+  return a ?? b;
+}
+
+const nonEmpty = (s: string | undefined): string | undefined => (s === undefined || s === '' ? undefined : s);
+
+function resolveTarget(o: Pkcs11KeyOptions, env: Env): Target {
+  const uri: Pkcs11Uri = o.uri !== undefined ? parsePkcs11Uri(o.uri) : { warnings: [] };
+  if (uri.type !== undefined && uri.type !== 'private' && uri.type !== 'public') {
+    throw invalid(`the pkcs11: URI names a ${uri.type} object; credport needs a key pair (type=private)`);
+  }
+  const module = pick(nonEmpty(o.module), nonEmpty(uri.modulePath), 'the module path', (x, y) => x === y);
+  if (module === undefined) throw invalid('the PKCS#11 module path is required (module, or module-path in the URI)');
+  const token: NativeTokenSelector = {};
+  const label = pick(nonEmpty(o.tokenLabel), nonEmpty(uri.token), 'the token label', (x, y) => x === y);
+  if (label !== undefined) token.label = label;
+  if (nonEmpty(uri.serial) !== undefined) token.serial = uri.serial;
+  if (nonEmpty(uri.manufacturer) !== undefined) token.manufacturer = uri.manufacturer;
+  if (nonEmpty(uri.model) !== undefined) token.model = uri.model;
+  if (uri.slotId !== undefined) token.slotId = uri.slotId;
+  const warnings = [...uri.warnings];
+  for (const [attr, value] of [
+    ['slot-description', uri.slotDescription],
+    ['slot-manufacturer', uri.slotManufacturer],
+    ['library-manufacturer', uri.libraryManufacturer],
+    ['library-description', uri.libraryDescription],
+    ['library-version', uri.libraryVersion],
+  ] as const) {
+    if (value !== undefined) warnings.push(`pkcs11: URI attribute "${attr}" does not select a token in credport and was ignored`);
+  }
+
+  const key: NativeKeySelector = {};
+  const keyLabel = pick(nonEmpty(o.keyLabel), nonEmpty(uri.object), 'the key label', (x, y) => x === y);
+  if (keyLabel !== undefined) key.label = keyLabel;
+  const keyId = pick(
+    o.keyId !== undefined ? hexToBytes(o.keyId, 'key_id') : undefined,
+    uri.id !== undefined && uri.id.length > 0 ? uri.id : undefined,
+    'the key id',
+    (x, y) => Buffer.from(x).equals(Buffer.from(y)),
+  );
+  if (keyId !== undefined) key.id = keyId;
+  if (key.label === undefined && key.id === undefined) {
+    throw invalid('the key must be named: key_label or key_id (or object= / id= in the pkcs11: URI)');
+  }
+  if ('file' in o.pin) {
+    if (!o.pin.file) throw invalid('pin_file is empty');
+  } else if (!o.pin.env) {
+    throw invalid('pin_env is empty');
+  }
+  return { module, token, key, pin: o.pin, env, warnings };
+}
+
+/**
+ * Reads the PIN afresh (so a rotated PIN file is picked up on re-open). The
+ * caller zeroes the returned buffer after use. Never logged, never in a message.
+ */
+function readPin(target: Target, token: NativeTokenInfo): Buffer {
+  let pin: Buffer;
+  if ('file' in target.pin) {
+    const raw = readSecretFile(target.pin.file, 'PIN file', 'create it (mode 0600) holding the token PIN');
+    // Editors end files with a newline; exactly one is not part of the PIN.
+    let end = raw.length;
+    if (raw[end - 1] === 0x0a) end -= raw[end - 2] === 0x0d ? 2 : 1;
+    pin = Buffer.from(raw.subarray(0, end));
+    raw.fill(0);
+  } else {
+    const value = target.pin.value ?? target.env[target.pin.env];
+    if (value === undefined) {
+      throw invalid(`environment variable ${target.pin.env} is not set; it should hold the token PIN`);
+    }
+    pin = Buffer.from(value, 'utf8');
+  }
+  if (pin.length === 0 && !token.protectedAuthenticationPath) {
+    throw invalid(`the PIN from ${'file' in target.pin ? `file ${target.pin.file}` : `$${target.pin.env}`} is empty`);
+  }
+  return pin;
+}
+
+interface Connection {
+  session: NativePkcs11Session;
+  token: NativeTokenInfo;
+}
+
+/**
+ * Remembers a PIN the token refused (as an HMAC under a per-signer random key,
+ * never the PIN), so that automatic re-opens do not offer it again: tokens
+ * lock after a few wrong PINs (a YubiKey after three), and a re-open is tried
+ * on every signature while it fails. A changed PIN file or variable is tried.
+ */
+interface PinGuard {
+  readonly key: Buffer;
+  refused: Buffer | undefined;
+}
+
+/** Opens a session on the token and logs in; closes the session if login fails. */
+async function connect(addon: NativeAddon, target: Target, guard?: PinGuard): Promise<Connection> {
+  const session = await native(() => addon.pkcs11.openSession(target.module, target.token));
+  try {
+    const token = await native(() => session.token());
+    if (token.loginRequired) {
+      const pin = readPin(target, token);
+      try {
+        const mark = guard && createHmac('sha256', guard.key).update(pin).digest();
+        if (guard?.refused && mark && timingSafeEqual(mark, guard.refused)) {
+          throw new KeyBackendError(
+            'PIN_INCORRECT',
+            'the token refused this PIN before; credport does not offer it again (that could lock the token); ' +
+              'correct the PIN file or variable',
+          );
+        }
+        try {
+          await native(() => session.login(pin));
+          if (guard) guard.refused = undefined;
+        } catch (err) {
+          if (guard && isKeyBackendError(err, 'PIN_INCORRECT', 'PIN_LOCKED')) guard.refused = mark;
+          throw err;
+        }
+      } finally {
+        pin.fill(0);
+      }
+    }
+    return { session, token };
+  } catch (err) {
+    await session.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function checkUsable(key: NativeKeyInfo): void {
+  if (key.alwaysAuthenticate) {
+    throw new KeyBackendError(
+      'INVALID_ARGUMENT',
+      `key "${key.label}" wants the PIN for every signature (CKA_ALWAYS_AUTHENTICATE), which an unattended daemon ` +
+        'cannot give; use a key whose PIN policy is "once" (on a YubiKey: PIV slot 9a, key_id "01")',
+    );
+  }
+}
+
+function publicJwkOf(point: Uint8Array): EcPublicJwk {
+  const p = Buffer.from(point);
+  if (p.length !== 65 || p[0] !== 0x04) throw new KeyBackendError('BACKEND_ERROR', 'the token returned a malformed public key');
+  try {
+    // Importing checks that the point is on P-256.
+    const key = createPublicKey({
+      key: { kty: 'EC', crv: 'P-256', x: p.subarray(1, 33).toString('base64url'), y: p.subarray(33).toString('base64url') },
+      format: 'jwk',
+    });
+    return ecPublicJwk(key);
+  } catch (err) {
+    throw new KeyBackendError('BACKEND_ERROR', 'the token returned a public key that is not a valid P-256 point', { cause: err });
+  }
+}
+
+export class Pkcs11Signer implements KeySigner {
+  readonly algorithm = 'ES256' as const;
+  readonly thumbprint: string;
+  /** Notes about ignored URI attributes, for the daemon to log once. */
+  readonly warnings: readonly string[];
+  readonly #jwk: EcPublicJwk;
+  readonly #publicKey: Buffer;
+  readonly #addon: NativeAddon;
+  readonly #target: Target;
+  #session: NativePkcs11Session | undefined;
+  #token: NativeTokenInfo;
+  #key: NativeKeyInfo;
+  /** Bumped by every successful re-open; tells a failed signature whether its session is already replaced. */
+  #generation = 0;
+  #reopening: Promise<void> | undefined;
+  #reopens = 0;
+  #closed = false;
+  readonly #pinGuard: PinGuard = { key: randomBytes(32), refused: undefined };
+
+  private constructor(addon: NativeAddon, target: Target, c: Connection, key: NativeKeyInfo) {
+    this.#addon = addon;
+    this.#target = target;
+    this.#session = c.session;
+    this.#token = c.token;
+    this.#key = key;
+    this.#publicKey = Buffer.from(key.publicKey);
+    this.#jwk = publicJwkOf(key.publicKey);
+    this.thumbprint = jwkThumbprint(this.#jwk);
+    this.warnings = target.warnings;
+  }
+
+  /** Opens the token, logs in and finds the key (KEY_NOT_FOUND if it is absent). */
+  static async open(o: Pkcs11KeyOptions, env: Env = process.env): Promise<Pkcs11Signer> {
+    const target = resolveTarget(o, env);
+    const addon = requireAddon();
+    const c = await connect(addon, target);
+    try {
+      const key = await native(() => c.session.findKey(target.key));
+      checkUsable(key);
+      return new Pkcs11Signer(addon, target, c, key);
+    } catch (err) {
+      await c.session.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Generates a new P-256 key pair on the token (private half sensitive and
+   * not extractable) and returns its signer. KEY_EXISTS if the label or id is
+   * taken. Without key_id a random 16-byte CKA_ID pairs the two halves.
+   */
+  static async create(o: Pkcs11KeyOptions, env: Env = process.env): Promise<Pkcs11Signer> {
+    const target = resolveTarget(o, env);
+    if (target.key.label === undefined) throw invalid('creating a key needs a key label (key_label, or object= in the URI)');
+    const addon = requireAddon();
+    const c = await connect(addon, target);
+    try {
+      const label = target.key.label;
+      const id = target.key.id ?? Uint8Array.from(randomBytes(16));
+      const key = await native(() => c.session.generateKey({ label, id }));
+      // Later re-opens find it by both, which is unambiguous.
+      const created: Target = { ...target, key: { label, id } };
+      return new Pkcs11Signer(addon, created, c, key);
+    } catch (err) {
+      await c.session.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Deletes the key pair from the token (KEY_NOT_FOUND if absent). */
+  static async remove(o: Pkcs11KeyOptions, env: Env = process.env): Promise<void> {
+    const target = resolveTarget(o, env);
+    const addon = requireAddon();
+    const c = await connect(addon, target);
+    try {
+      await native(() => c.session.deleteKey(target.key));
+    } finally {
+      await c.session.close().catch(() => undefined);
+    }
+  }
+
+  /** The module's slots and tokens, for `credport init` and diagnostics. */
+  static async listTokens(module: string): Promise<NativeSlotInfo[]> {
+    const addon = requireAddon();
+    return native(() => addon.pkcs11.listSlots(module));
+  }
+
+  publicJwk(): EcPublicJwk {
+    return { ...this.#jwk };
+  }
+
+  /** How many times the session was re-opened after the token went away. */
+  get reopens(): number {
+    return this.#reopens;
+  }
+
+  async sign(data: Uint8Array): Promise<Uint8Array> {
+    // Hashing here keeps the token's work to one operation on 32 bytes.
+    const digest = createHash('sha256').update(data).digest();
+    this.#assertOpen();
+    // A previous re-open failed (token still away): try again before signing.
+    if (this.#session === undefined) await this.#reopen(undefined);
+    const generation = this.#generation;
+    try {
+      return await this.#signOnce(digest);
+    } catch (err) {
+      const e = KeyBackendError.from(err);
+      if (!RECOVERABLE.has(e.code) || this.#closed) throw e;
+      await this.#reopen(generation);
+      return await this.#signOnce(digest);
+    }
+  }
+
+  describe(): KeyDescription {
+    const t = this.#token;
+    const key = this.#key.label ? `key "${this.#key.label}"` : `key id ${Buffer.from(this.#key.id).toString('hex')}`;
+    return {
+      backend: 'pkcs11',
+      location: `token "${t.label}" (${t.manufacturer} ${t.model}, serial ${t.serial}), ${key}`,
+      // Signing needs the PIN once per session, never a person per signature
+      // (keys that would are refused when opened).
+      userPresence: false,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#reopening?.catch(() => undefined);
+    const session = this.#session;
+    this.#session = undefined;
+    await session?.close().catch(() => undefined);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new KeyBackendError('SESSION_INVALID', 'the pkcs11 signer was closed');
+  }
+
+  async #signOnce(digest: Buffer): Promise<Uint8Array> {
+    const session = this.#session;
+    if (session === undefined) throw new KeyBackendError('SESSION_INVALID', 'the PKCS#11 session is being re-opened');
+    const handle = this.#key.handle;
+    return new Uint8Array(await native(() => session.sign(handle, digest)));
+  }
+
+  /**
+   * Re-opens unless a re-open already happened since `seen` (the generation a
+   * failed signature used); concurrent callers share the one in flight.
+   */
+  #reopen(seen: number | undefined): Promise<void> {
+    if (this.#reopening) return this.#reopening;
+    if (seen !== undefined && seen !== this.#generation && this.#session !== undefined) return Promise.resolve();
+    this.#reopening = this.#doReopen().finally(() => {
+      this.#reopening = undefined;
+    });
+    return this.#reopening;
+  }
+
+  async #doReopen(): Promise<void> {
+    const old = this.#session;
+    this.#session = undefined;
+    // Closed first: when it was the module's last session the module is
+    // finalised, and the next open initialises it again, which is what makes
+    // some modules (SoftHSM2 among them) look at their tokens afresh.
+    await old?.close().catch(() => undefined);
+    this.#assertOpen();
+    const c = await connect(this.#addon, this.#target, this.#pinGuard);
+    let key: NativeKeyInfo;
+    try {
+      key = await native(() => c.session.findKey(this.#target.key));
+      checkUsable(key);
+      if (!Buffer.from(key.publicKey).equals(this.#publicKey)) {
+        throw new KeyBackendError(
+          'KEY_NOT_FOUND',
+          'after the token came back, the key found under the same label/id is a different key (its public key changed); ' +
+            'refusing to sign with it',
+        );
+      }
+      this.#assertOpen();
+    } catch (err) {
+      await c.session.close().catch(() => undefined);
+      throw err;
+    }
+    this.#session = c.session;
+    this.#token = c.token;
+    this.#key = key;
+    this.#generation++;
+    this.#reopens++;
+  }
+}
