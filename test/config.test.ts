@@ -80,7 +80,7 @@ t.test('errors name the key and what was expected', async (t) => {
   t.same(problems(`${VALID}duration_seconds = 60\n`), ['profiles.default.duration_seconds: expected a number >= 900, got number 60']);
   t.same(problems(`${VALID}duration_seconds = 50000\n`), ['profiles.default.duration_seconds: expected a number <= 43200, got number 50000']);
   t.match(problems(VALID.replace('arn:aws:iam::111122223333:role/dev', 'arn:aws:iam::1:role/dev'))[0], /^profiles\.default\.role_arn: expected an IAM role ARN/);
-  t.match(problems(VALID.replace('type = "aws-oidc"', 'type = "gcp"'))[0], /^profiles\.default\.type: expected "aws-oidc", got "gcp"/);
+  t.match(problems(VALID.replace('type = "aws-oidc"', 'type = "gcp"'))[0], /^profiles\.default\.type: expected one of "aws-oidc", "aws-rolesanywhere", "aws-assume-role", got "gcp"/);
   t.match(problems(`${VALID}role_session_name = "has/slash"\n`)[0], /^profiles\.default\.role_session_name: expected 2-64 characters/);
   t.same(problems(`${VALID}\n[key]\nbackend = "tpm"\n`), ['key.backend: expected one of "file", "pkcs11", "secure-enclave", got "tpm"']);
   t.same(problems(`${VALID}\n[daemon]\nlog_level = "loud"\n`), ['daemon.log_level: expected one of fatal, error, warn, info, debug, trace, got "loud"']);
@@ -125,6 +125,28 @@ t.test('key backends: each checked against its own keys', async (t) => {
   const se = loadConfig(write('se.toml', `${VALID}\n[key]\nbackend = "secure-enclave"\nuser_presence = true\n`), env);
   t.same(se.key, { backend: 'secure-enclave', tag: 'dev.credport.device', userPresence: true });
   t.same(problems(`${VALID}\n[key]\nbackend = "secure-enclave"\nuser_presence = "yes"\n`), ['key.user_presence: expected a value of type boolean, got "yes"']);
+});
+
+t.test('profile types: rolesanywhere and assume-role, each checked against its own keys', async (t) => {
+  const TA = 'arn:aws:rolesanywhere:eu-west-1:111122223333:trust-anchor/11111111-2222-3333-4444-555555555555';
+  const PR = 'arn:aws:rolesanywhere:eu-west-1:111122223333:profile/66666666-7777-8888-9999-000000000000';
+  const ra = `${VALID}\n[profiles.edge]\ntype = "aws-rolesanywhere"\ncertificate = "~/device.pem"\ntrust_anchor_arn = "${TA}"\nprofile_arn = "${PR}"\nrole_arn = "arn:aws:iam::111122223333:role/edge"\n`;
+  const cfg = loadConfig(write('ra.toml', ra), env);
+  const edge = cfg.profiles.get('edge');
+  t.equal(edge?.type, 'aws-rolesanywhere');
+  t.equal(edge?.type === 'aws-rolesanywhere' ? edge.certificate : '', '/home/u/device.pem', 'paths expanded');
+  t.same(problems(`${ra}region = "eu-west-1"\n`), ['profiles.edge.region: unknown key'], 'an aws-oidc key in a rolesanywhere table is unknown');
+  t.match(problems(ra.replace(PR, PR.replace('eu-west-1', 'us-east-1')))[0], /^profiles\.edge\.profile_arn: its region \(us-east-1\) differs from the trust anchor's \(eu-west-1\)/);
+  t.match(problems(ra.replace(TA, 'arn:aws:rolesanywhere:eu-west-1:1:trust-anchor/x'))[0], /^profiles\.edge\.trust_anchor_arn: expected a Roles Anywhere trust anchor ARN/);
+  t.same(problems(`${ra}private_key_passphrase_env = "PASS"\n`), ['profiles.edge: a passphrase is set but private_key is not (the device key has no passphrase)']);
+  t.same(problems(ra.replace('certificate = "~/device.pem"\n', '')), ['profiles.edge.certificate: missing (required)']);
+  const chain = `${ra}\n[profiles.cross]\ntype = "aws-assume-role"\nsource_profile = "edge"\nrole_arn = "arn:aws:iam::444455556666:role/x"\n`;
+  t.same(problems(chain), [], 'assume-role onto a rolesanywhere profile');
+  t.same(problems(chain.replace('source_profile = "edge"', 'source_profile = "nope"')), ['profiles.cross.source_profile: no profile named nope']);
+  t.match(problems(`${chain}duration_seconds = 7200\n`)[0], /^profiles\.cross\.duration_seconds: expected a number <= 3600/, 'chained sessions are capped at one hour');
+  const cycle = `${VALID}\n[profiles.a]\ntype = "aws-assume-role"\nsource_profile = "b"\nrole_arn = "arn:aws:iam::111122223333:role/a"\n[profiles.b]\ntype = "aws-assume-role"\nsource_profile = "a"\nrole_arn = "arn:aws:iam::111122223333:role/b"\n`;
+  t.match(problems(cycle).join('\n'), /profiles\.a\.source_profile: the chain a -> b -> a is a cycle/);
+  t.same(problems(`${VALID}\n[profiles.x]\ntype = "gcp"\n`), ['profiles.x.type: expected one of "aws-oidc", "aws-rolesanywhere", "aws-assume-role", got "gcp"']);
 });
 
 t.test('TOML syntax errors give line and column', async (t) => {
