@@ -7,7 +7,7 @@
 # it are skipped with a note.
 set -euo pipefail
 
-PACKAGES=(awscli python3-boto3 softhsm2 opensc libplist-utils systemd)
+PACKAGES=(awscli python3-boto3 softhsm2 opensc libplist-utils systemd libp11-kit-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -8,13 +8,21 @@ import type { ResolvedKey } from '../config/load.js';
 import { FileKeySigner } from './file-signer.js';
 import type { KeySigner } from './signer.js';
 
+type Pkcs11Key = Extract<ResolvedKey, { backend: 'pkcs11' }>;
+
+function pkcs11Options(key: Pkcs11Key) {
+  const { backend: _b, ...o } = key;
+  return o;
+}
+
 export async function openSigner(key: ResolvedKey): Promise<KeySigner> {
   switch (key.backend) {
     case 'file':
       return FileKeySigner.open(key.path);
     case 'pkcs11':
+      return (await import('./pkcs11/signer.js')).Pkcs11Signer.open(pkcs11Options(key), process.env);
     case 'secure-enclave':
-      throw new Error(`the ${key.backend} backend is not available in this build`);
+      return (await import('./secure-enclave/signer.js')).SecureEnclaveSigner.open({ tag: key.tag });
   }
 }
 
@@ -24,8 +32,9 @@ export async function createKey(key: ResolvedKey): Promise<KeySigner> {
     case 'file':
       return FileKeySigner.create(key.path);
     case 'pkcs11':
+      return (await import('./pkcs11/signer.js')).Pkcs11Signer.create(pkcs11Options(key), process.env);
     case 'secure-enclave':
-      throw new Error(`the ${key.backend} backend is not available in this build`);
+      return (await import('./secure-enclave/signer.js')).SecureEnclaveSigner.create({ tag: key.tag, userPresence: key.userPresence });
   }
 }
 
@@ -48,8 +57,9 @@ export async function removeKey(key: ResolvedKey): Promise<void> {
       unlinkSync(key.path);
       return;
     case 'pkcs11':
+      return (await import('./pkcs11/signer.js')).Pkcs11Signer.remove(pkcs11Options(key), process.env);
     case 'secure-enclave':
-      throw new Error(`the ${key.backend} backend is not available in this build`);
+      return (await import('./secure-enclave/signer.js')).SecureEnclaveSigner.remove({ tag: key.tag });
   }
 }
 

@@ -1,0 +1,484 @@
+// The whole JavaScript-visible surface of credport_enclave. Typed for the
+// daemon in daemon/keys/native/addon.ts; keep the two in step.
+//
+//   pkcs11.listSlots(modulePath)                       -> Promise<SlotInfo[]>
+//   pkcs11.openSession(modulePath, tokenSelector)      -> Promise<Pkcs11Session>
+//     session.token() / login(pin) / findKey(sel) / generateKey({label, id})
+//     session.deleteKey(sel) / sign(handle, digest) / close()   (all Promises)
+//   secureEnclave.available, secureEnclave.reason
+//   secureEnclave.create(tag, userPresence) / open(tag) -> Promise<SecureEnclaveKey>
+//   secureEnclave.remove(tag)                          -> Promise<void>
+//     key.info() (sync, cached) / key.sign(digest) -> Promise<Buffer>
+//   der.toRaw(der, fieldSize) / der.fromRaw(raw) / der.unwrapEcPoint(value)   (sync)
+//   errors.codes, errors.fromCkr(rv, stage) / fromOsStatus(status) / fromLocalAuth(code)
+//     (the mapping tables, exposed so that tests check them on every platform)
+#include <napi.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "async.h"
+#include "der.h"
+#include "errors.h"
+#include "js_interop.h"
+#include "key_store.h"
+
+namespace credport {
+
+namespace {
+
+constexpr size_t kMaxPath = 4096;
+constexpr size_t kMaxLabel = 255;
+constexpr size_t kMaxTokenLabel = 32;  // CK_TOKEN_INFO.label is 32 bytes
+constexpr size_t kMaxTokenSerial = 16;
+constexpr size_t kMaxTokenModel = 16;
+constexpr size_t kMaxId = 255;
+constexpr size_t kMaxPin = 256;
+constexpr size_t kDigestSize = 32;
+
+struct Constructors {
+  Napi::FunctionReference session;
+  Napi::FunctionReference enclave_key;
+};
+
+// Runs argument parsing; an invalid argument becomes a rejected Promise
+// (like every other failure) rather than a synchronous throw.
+template <typename Fn>
+Napi::Value Guard(Napi::Env env, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const KeyError& e) {
+    auto deferred = Napi::Promise::Deferred::New(env);
+    deferred.Reject(js::ToJsError(env, e).Value());
+    return deferred.Promise();
+  }
+}
+
+// Sync functions throw instead.
+template <typename Fn>
+Napi::Value GuardSync(Napi::Env env, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const KeyError& e) {
+    throw js::ToJsError(env, e);
+  }
+}
+
+Napi::Object TokenToJs(Napi::Env env, const Pkcs11TokenInfo& t) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("slotId", Napi::Number::New(env, static_cast<double>(t.slot_id)));
+  o.Set("label", t.label);
+  o.Set("manufacturer", t.manufacturer);
+  o.Set("model", t.model);
+  o.Set("serial", t.serial);
+  o.Set("initialized", t.initialized);
+  o.Set("loginRequired", t.login_required);
+  o.Set("protectedAuthenticationPath", t.protected_authentication_path);
+  o.Set("writeProtected", t.write_protected);
+  o.Set("pinCountLow", t.pin_count_low);
+  o.Set("pinFinalTry", t.pin_final_try);
+  o.Set("pinLocked", t.pin_locked);
+  return o;
+}
+
+Napi::Object SlotToJs(Napi::Env env, const Pkcs11SlotInfo& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("slotId", Napi::Number::New(env, static_cast<double>(s.slot_id)));
+  o.Set("description", s.description);
+  o.Set("manufacturer", s.manufacturer);
+  o.Set("tokenPresent", s.token_present);
+  o.Set("removable", s.removable);
+  o.Set("hardware", s.hardware);
+  if (s.token) o.Set("token", TokenToJs(env, *s.token));
+  if (!s.token_error.empty()) o.Set("tokenError", s.token_error);
+  return o;
+}
+
+Napi::Object KeyToJs(Napi::Env env, const Pkcs11KeyInfo& k) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("handle", Napi::BigInt::New(env, k.handle));
+  o.Set("label", k.label);
+  o.Set("id", js::ToBuffer(env, k.id));
+  o.Set("publicKey", js::ToBuffer(env, k.public_point));
+  o.Set("alwaysAuthenticate", k.always_authenticate);
+  return o;
+}
+
+Pkcs11KeySelector KeySelectorFromJs(const Napi::Value& value) {
+  const Napi::Object o = js::Object(value, "key");
+  Pkcs11KeySelector sel;
+  sel.label = js::OptionalString(o, "label", kMaxLabel);
+  sel.id = js::OptionalBytes(o, "id", kMaxId);
+  if (!sel.label && !sel.id) throw KeyError(ErrorCode::kInvalidArgument, "key needs a label, an id or both");
+  return sel;
+}
+
+Pkcs11TokenSelector TokenSelectorFromJs(const Napi::Value& value) {
+  const Napi::Object o = js::Object(value, "token");
+  Pkcs11TokenSelector sel;
+  sel.label = js::OptionalString(o, "label", kMaxTokenLabel);
+  sel.serial = js::OptionalString(o, "serial", kMaxTokenSerial);
+  sel.manufacturer = js::OptionalString(o, "manufacturer", kMaxTokenLabel);
+  sel.model = js::OptionalString(o, "model", kMaxTokenModel);
+  sel.slot_id = js::OptionalIndex(o, "slotId");
+  return sel;
+}
+
+// ---- Pkcs11Session ---------------------------------------------------------
+
+class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Pkcs11Session",
+                       {
+                           InstanceMethod<&SessionWrap::Token>("token"),
+                           InstanceMethod<&SessionWrap::Login>("login"),
+                           InstanceMethod<&SessionWrap::FindKey>("findKey"),
+                           InstanceMethod<&SessionWrap::GenerateKey>("generateKey"),
+                           InstanceMethod<&SessionWrap::DeleteKey>("deleteKey"),
+                           InstanceMethod<&SessionWrap::Sign>("sign"),
+                           InstanceMethod<&SessionWrap::Close>("close"),
+                       });
+  }
+
+  // Only the addon creates sessions: it passes an External as a marker.
+  explicit SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SessionWrap>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal()) {
+      throw Napi::TypeError::New(info.Env(), "Pkcs11Session is created by pkcs11.openSession()");
+    }
+  }
+
+  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<Pkcs11Session> session) {
+    Napi::Object obj = env.GetInstanceData<Constructors>()->session.New({Napi::External<void>::New(env, nullptr)});
+    Unwrap(obj)->session_ = std::move(session);
+    return obj;
+  }
+
+ private:
+  std::shared_ptr<Pkcs11Session> Session() const {
+    if (!session_) throw KeyError(ErrorCode::kSessionInvalid, "this Pkcs11Session has no session");
+    return session_;
+  }
+
+  Napi::Value Token(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      auto s = Session();
+      return PromiseWorker<Pkcs11TokenInfo>::Run(
+          info.Env(), "credport:pkcs11.token", [s] { return s->Token(); },
+          [](Napi::Env env, Pkcs11TokenInfo& t) -> Napi::Value { return TokenToJs(env, t); });
+    });
+  }
+
+  Napi::Value Login(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      auto s = Session();
+      // Held in a shared_ptr so the std::function holding it stays copyable;
+      // the bytes are zeroed by Login and again when the holder goes.
+      auto pin = std::make_shared<SecretBytes>(js::Secret(info[0], "pin", kMaxPin));
+      return PromiseWorker<Done>::Run(
+          info.Env(), "credport:pkcs11.login",
+          [s, pin] {
+            s->Login(std::move(*pin));
+            return Done{};
+          },
+          [](Napi::Env env, Done&) -> Napi::Value { return env.Undefined(); });
+    });
+  }
+
+  Napi::Value FindKey(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      auto s = Session();
+      auto sel = KeySelectorFromJs(info[0]);
+      return PromiseWorker<Pkcs11KeyInfo>::Run(
+          info.Env(), "credport:pkcs11.findKey", [s, sel] { return s->FindKey(sel); },
+          [](Napi::Env env, Pkcs11KeyInfo& k) -> Napi::Value { return KeyToJs(env, k); });
+    });
+  }
+
+  Napi::Value GenerateKey(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      auto s = Session();
+      const Napi::Object o = js::Object(info[0], "key");
+      const std::string label = js::String(o.Get("label"), "key.label", kMaxLabel);
+      const std::vector<uint8_t> id = js::Bytes(o.Get("id"), "key.id", 1, kMaxId);
+      return PromiseWorker<Pkcs11KeyInfo>::Run(
+          info.Env(), "credport:pkcs11.generateKey", [s, label, id] { return s->GenerateKey(label, id); },
+          [](Napi::Env env, Pkcs11KeyInfo& k) -> Napi::Value { return KeyToJs(env, k); });
+    });
+  }
+
+  Napi::Value DeleteKey(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      auto s = Session();
+      auto sel = KeySelectorFromJs(info[0]);
+      return PromiseWorker<size_t>::Run(
+          info.Env(), "credport:pkcs11.deleteKey", [s, sel] { return s->DeleteKey(sel); },
+          [](Napi::Env env, size_t& n) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(n)); });
+    });
+  }
+
+  Napi::Value Sign(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      auto s = Session();
+      const uint64_t handle = js::Handle(info[0], "handle");
+      auto digest = js::Bytes(info[1], "digest", kDigestSize, kDigestSize);
+      return PromiseWorker<std::vector<uint8_t>>::Run(
+          info.Env(), "credport:pkcs11.sign", [s, handle, digest] { return s->Sign(handle, digest); },
+          [](Napi::Env env, std::vector<uint8_t>& sig) -> Napi::Value { return js::ToBuffer(env, sig); });
+    });
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      auto s = Session();
+      return PromiseWorker<Done>::Run(
+          info.Env(), "credport:pkcs11.close",
+          [s] {
+            s->Close();
+            return Done{};
+          },
+          [](Napi::Env env, Done&) -> Napi::Value { return env.Undefined(); });
+    });
+  }
+
+  std::shared_ptr<Pkcs11Session> session_;
+};
+
+// ---- SecureEnclaveKey ------------------------------------------------------
+
+class EnclaveKeyWrap : public Napi::ObjectWrap<EnclaveKeyWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "SecureEnclaveKey",
+                       {
+                           InstanceMethod<&EnclaveKeyWrap::Info>("info"),
+                           InstanceMethod<&EnclaveKeyWrap::Sign>("sign"),
+                       });
+  }
+
+  explicit EnclaveKeyWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EnclaveKeyWrap>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal()) {
+      throw Napi::TypeError::New(info.Env(), "SecureEnclaveKey is created by secureEnclave.open() or create()");
+    }
+  }
+
+  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<SecureEnclaveKey> key) {
+    Napi::Object obj = env.GetInstanceData<Constructors>()->enclave_key.New({Napi::External<void>::New(env, nullptr)});
+    EnclaveKeyWrap* wrap = Unwrap(obj);
+    wrap->info_ = key->Info();
+    wrap->key_ = std::move(key);
+    return obj;
+  }
+
+ private:
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("tag", info_.tag);
+    o.Set("publicKey", js::ToBuffer(env, info_.public_point));
+    o.Set("userPresence", info_.user_presence);
+    return o;
+  }
+
+  Napi::Value Sign(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      if (!key_) throw KeyError(ErrorCode::kSessionInvalid, "this SecureEnclaveKey has no key");
+      auto k = key_;
+      auto digest = js::Bytes(info[0], "digest", kDigestSize, kDigestSize);
+      return PromiseWorker<std::vector<uint8_t>>::Run(
+          info.Env(), "credport:secureEnclave.sign", [k, digest] { return k->Sign(digest); },
+          [](Napi::Env env, std::vector<uint8_t>& sig) -> Napi::Value { return js::ToBuffer(env, sig); });
+    });
+  }
+
+  std::shared_ptr<SecureEnclaveKey> key_;
+  SecureEnclaveKeyInfo info_;
+};
+
+// ---- Module functions ------------------------------------------------------
+
+Napi::Value ListSlots(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    const std::string path = js::String(info[0], "modulePath", kMaxPath);
+    return PromiseWorker<std::vector<Pkcs11SlotInfo>>::Run(
+        info.Env(), "credport:pkcs11.listSlots", [path] { return Pkcs11ListSlots(path); },
+        [](Napi::Env env, std::vector<Pkcs11SlotInfo>& slots) -> Napi::Value {
+          Napi::Array a = Napi::Array::New(env, slots.size());
+          for (size_t i = 0; i < slots.size(); ++i) a.Set(static_cast<uint32_t>(i), SlotToJs(env, slots[i]));
+          return a;
+        });
+  });
+}
+
+Napi::Value OpenSession(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    const std::string path = js::String(info[0], "modulePath", kMaxPath);
+    const Pkcs11TokenSelector sel = TokenSelectorFromJs(info[1]);
+    return PromiseWorker<std::shared_ptr<Pkcs11Session>>::Run(
+        info.Env(), "credport:pkcs11.openSession", [path, sel] { return Pkcs11OpenSession(path, sel); },
+        [](Napi::Env env, std::shared_ptr<Pkcs11Session>& s) -> Napi::Value {
+          return SessionWrap::Wrap(env, std::move(s));
+        });
+  });
+}
+
+Napi::Value EnclaveCreate(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    const std::string tag = js::String(info[0], "tag", kMaxLabel);
+    const bool user_presence = js::Bool(info[1], "userPresence");
+    return PromiseWorker<std::shared_ptr<SecureEnclaveKey>>::Run(
+        info.Env(), "credport:secureEnclave.create",
+        [tag, user_presence] { return SecureEnclaveCreate(tag, user_presence); },
+        [](Napi::Env env, std::shared_ptr<SecureEnclaveKey>& k) -> Napi::Value {
+          return EnclaveKeyWrap::Wrap(env, std::move(k));
+        });
+  });
+}
+
+Napi::Value EnclaveOpen(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    const std::string tag = js::String(info[0], "tag", kMaxLabel);
+    return PromiseWorker<std::shared_ptr<SecureEnclaveKey>>::Run(
+        info.Env(), "credport:secureEnclave.open", [tag] { return SecureEnclaveOpen(tag); },
+        [](Napi::Env env, std::shared_ptr<SecureEnclaveKey>& k) -> Napi::Value {
+          return EnclaveKeyWrap::Wrap(env, std::move(k));
+        });
+  });
+}
+
+Napi::Value EnclaveRemove(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    const std::string tag = js::String(info[0], "tag", kMaxLabel);
+    return PromiseWorker<Done>::Run(
+        info.Env(), "credport:secureEnclave.remove",
+        [tag] {
+          SecureEnclaveDelete(tag);
+          return Done{};
+        },
+        [](Napi::Env env, Done&) -> Napi::Value { return env.Undefined(); });
+  });
+}
+
+Napi::Value DerToRaw(const Napi::CallbackInfo& info) {
+  return GuardSync(info.Env(), [&]() -> Napi::Value {
+    const auto der = js::Bytes(info[0], "der", 1, 1024);
+    if (!info[1].IsNumber()) throw KeyError(ErrorCode::kInvalidArgument, "fieldSize must be a number");
+    const int64_t field = info[1].As<Napi::Number>().Int64Value();
+    if (field < 1 || field > 66) throw KeyError(ErrorCode::kInvalidArgument, "fieldSize must be 1 to 66");
+    std::vector<uint8_t> raw;
+    std::string why;
+    if (!der::EcdsaDerToRaw(der.data(), der.size(), static_cast<size_t>(field), &raw, &why)) {
+      throw KeyError(ErrorCode::kInvalidArgument, "not a DER ECDSA signature: " + why);
+    }
+    return js::ToBuffer(info.Env(), raw);
+  });
+}
+
+Napi::Value RawToDer(const Napi::CallbackInfo& info) {
+  return GuardSync(info.Env(), [&]() -> Napi::Value {
+    const auto raw = js::Bytes(info[0], "raw", 2, 132);
+    std::vector<uint8_t> out;
+    std::string why;
+    if (!der::EcdsaRawToDer(raw.data(), raw.size(), &out, &why)) throw KeyError(ErrorCode::kInvalidArgument, why);
+    return js::ToBuffer(info.Env(), out);
+  });
+}
+
+Napi::Value UnwrapEcPoint(const Napi::CallbackInfo& info) {
+  return GuardSync(info.Env(), [&]() -> Napi::Value {
+    const auto value = js::Bytes(info[0], "value", 1, 1024);
+    std::vector<uint8_t> point;
+    std::string why;
+    if (!der::UnwrapEcPoint(value.data(), value.size(), &point, &why)) {
+      throw KeyError(ErrorCode::kInvalidArgument, why);
+    }
+    return js::ToBuffer(info.Env(), point);
+  });
+}
+
+Napi::Value MappedToJs(Napi::Env env, const KeyError& e) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("code", ErrorCodeName(e.code()));
+  o.Set("message", e.what());
+  return o;
+}
+
+double NumberArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) throw KeyError(ErrorCode::kInvalidArgument, std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+Napi::Value FromCkr(const Napi::CallbackInfo& info) {
+  return GuardSync(info.Env(), [&]() -> Napi::Value {
+    const double rv = NumberArg(info, 0, "rv");
+    const std::string stage = js::String(info[1], "stage", 16);
+    if (stage != "module" && stage != "session") {
+      throw KeyError(ErrorCode::kInvalidArgument, "stage must be \"module\" or \"session\"");
+    }
+    return MappedToJs(info.Env(), Pkcs11Error("C_Test", static_cast<unsigned long>(rv),
+                                              stage == "session" ? CkrStage::kSession : CkrStage::kModule));
+  });
+}
+
+Napi::Value FromOsStatus(const Napi::CallbackInfo& info) {
+  return GuardSync(info.Env(), [&]() -> Napi::Value {
+    return MappedToJs(info.Env(), OsStatusError("SecTest", static_cast<int32_t>(NumberArg(info, 0, "status")), ""));
+  });
+}
+
+Napi::Value FromLocalAuth(const Napi::CallbackInfo& info) {
+  return GuardSync(info.Env(), [&]() -> Napi::Value {
+    return MappedToJs(info.Env(), LocalAuthError("SecTest", static_cast<long>(NumberArg(info, 0, "code")), ""));
+  });
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* ctors = new Constructors();
+  ctors->session = Napi::Persistent(SessionWrap::Define(env));
+  ctors->enclave_key = Napi::Persistent(EnclaveKeyWrap::Define(env));
+  env.SetInstanceData<Constructors>(ctors);  // freed by Node with the environment (worker threads too)
+
+  Napi::Object pkcs11 = Napi::Object::New(env);
+  pkcs11.Set("listSlots", Napi::Function::New(env, ListSlots, "listSlots"));
+  pkcs11.Set("openSession", Napi::Function::New(env, OpenSession, "openSession"));
+  exports.Set("pkcs11", pkcs11);
+
+  Napi::Object enclave = Napi::Object::New(env);
+  std::string reason;
+  const bool available = SecureEnclaveAvailable(&reason);
+  enclave.Set("available", available);
+  enclave.Set("reason", reason);
+  enclave.Set("create", Napi::Function::New(env, EnclaveCreate, "create"));
+  enclave.Set("open", Napi::Function::New(env, EnclaveOpen, "open"));
+  enclave.Set("remove", Napi::Function::New(env, EnclaveRemove, "remove"));
+  exports.Set("secureEnclave", enclave);
+
+  Napi::Object der_fns = Napi::Object::New(env);
+  der_fns.Set("toRaw", Napi::Function::New(env, DerToRaw, "toRaw"));
+  der_fns.Set("fromRaw", Napi::Function::New(env, RawToDer, "fromRaw"));
+  der_fns.Set("unwrapEcPoint", Napi::Function::New(env, UnwrapEcPoint, "unwrapEcPoint"));
+  exports.Set("der", der_fns);
+
+  Napi::Object errors = Napi::Object::New(env);
+  Napi::Array codes = Napi::Array::New(env);
+  for (int c = 0; c <= static_cast<int>(ErrorCode::kBackendError); ++c) {
+    codes.Set(static_cast<uint32_t>(c), ErrorCodeName(static_cast<ErrorCode>(c)));
+  }
+  errors.Set("codes", codes);
+  errors.Set("fromCkr", Napi::Function::New(env, FromCkr, "fromCkr"));
+  errors.Set("fromOsStatus", Napi::Function::New(env, FromOsStatus, "fromOsStatus"));
+  errors.Set("fromLocalAuth", Napi::Function::New(env, FromLocalAuth, "fromLocalAuth"));
+  exports.Set("errors", errors);
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace credport
+
+// NODE_API_MODULE pastes the name into an identifier, so it must be unqualified.
+static Napi::Object InitCredportEnclave(Napi::Env env, Napi::Object exports) { return credport::Init(env, exports); }
+
+NODE_API_MODULE(credport_enclave, InitCredportEnclave)

@@ -1,0 +1,660 @@
+// The PKCS#11 key store: loads a module, finds a token, and generates, finds,
+// signs with and deletes P-256 key pairs on it. Blocking calls only; the
+// binding runs them off the JavaScript thread.
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#if defined(_WIN32)
+#include <windows.h>
+#else
+#include <dlfcn.h>
+#endif
+
+#include "der.h"
+#include "key_store.h"
+#include "pkcs11_abi.h"
+
+namespace credport {
+
+namespace {
+
+using namespace p11;  // NOLINT: this file speaks PKCS#11 throughout
+
+// DER of the prime256v1 / secp256r1 OID, the value of CKA_EC_PARAMS for P-256.
+const uint8_t kP256Params[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+
+struct NamedCurve {
+  std::vector<uint8_t> params;
+  const char* name;
+};
+
+// Curves a token may well hold, named so that the refusal says what was found.
+const NamedCurve kOtherCurves[] = {
+    {{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22}, "P-384 (secp384r1)"},
+    {{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23}, "P-521 (secp521r1)"},
+    {{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a}, "secp256k1"},
+    {{0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07}, "brainpoolP256r1"},
+};
+
+constexpr size_t kDigestSize = 32;
+constexpr size_t kP256FieldSize = 32;
+
+std::string Hex(const std::vector<uint8_t>& bytes) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : bytes) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 0x0f]);
+  }
+  return out;
+}
+
+// PKCS#11 strings are fixed-width and blank-padded (some tokens pad with NULs).
+std::string PaddedString(const CK_UTF8CHAR* s, size_t n) {
+  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\0')) --n;
+  return std::string(reinterpret_cast<const char*>(s), n);
+}
+
+std::string CurveName(const std::vector<uint8_t>& params) {
+  for (const auto& c : kOtherCurves) {
+    if (c.params == params) return c.name;
+  }
+  return "an unrecognised curve (CKA_EC_PARAMS " + Hex(params) + ")";
+}
+
+bool IsP256(const std::vector<uint8_t>& params) {
+  return params.size() == sizeof(kP256Params) && std::memcmp(params.data(), kP256Params, sizeof(kP256Params)) == 0;
+}
+
+std::string DescribeSelector(const Pkcs11KeySelector& key) {
+  std::string out;
+  if (key.label) out += "label \"" + *key.label + "\"";
+  if (key.id) out += std::string(out.empty() ? "" : " and ") + "id " + Hex(*key.id);
+  return out;
+}
+
+// ---- Modules ---------------------------------------------------------------
+
+// One initialised module. C_Initialize runs once while anyone in this process
+// uses the module (every session of every signer shares it), C_Finalize when
+// the last user lets go.
+struct Module {
+  CK_FUNCTION_LIST* f = nullptr;
+  std::string path;
+  bool owns_init = false;  // false if something else in the process initialised it
+  bool serialize = false;  // the module cannot lock for itself: one call at a time
+  std::mutex call_lock;
+  size_t refs = 0;
+};
+
+std::mutex g_modules_mu;
+
+std::map<CK_FUNCTION_LIST*, std::unique_ptr<Module>>& Modules() {
+  // Deliberately never destroyed: a session still open at process exit must
+  // not find its module freed by static destructors.
+  static auto* modules = new std::map<CK_FUNCTION_LIST*, std::unique_ptr<Module>>();
+  return *modules;
+}
+
+CK_FUNCTION_LIST* LoadFunctionList(const std::string& path) {
+  // The library is never unloaded: many modules start threads or register
+  // exit handlers and crash if unmapped, and a second dlopen of the same file
+  // only bumps a reference count.
+  CK_C_GetFunctionList get = nullptr;
+#if defined(_WIN32)
+  HMODULE lib = LoadLibraryA(path.c_str());
+  if (lib == nullptr) {
+    throw KeyError(ErrorCode::kModuleLoadFailed,
+                   "cannot load PKCS#11 module " + path + " (Windows error " + std::to_string(GetLastError()) + ")");
+  }
+  get = reinterpret_cast<CK_C_GetFunctionList>(reinterpret_cast<void*>(GetProcAddress(lib, "C_GetFunctionList")));
+#else
+  void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    const char* why = dlerror();
+    throw KeyError(ErrorCode::kModuleLoadFailed,
+                   "cannot load PKCS#11 module " + path + ": " + (why != nullptr ? why : "unknown error"));
+  }
+  get = reinterpret_cast<CK_C_GetFunctionList>(dlsym(lib, "C_GetFunctionList"));
+#endif
+  if (get == nullptr) {
+    throw KeyError(ErrorCode::kModuleLoadFailed, path + " is not a PKCS#11 module (it has no C_GetFunctionList)");
+  }
+  CK_FUNCTION_LIST* list = nullptr;
+  const CK_RV rv = get(&list);
+  if (rv != CKR_OK || list == nullptr) {
+    KeyError err(ErrorCode::kModuleLoadFailed, "C_GetFunctionList of " + path + " failed: " + CkrName(rv));
+    err.WithCkr(rv);
+    throw err;
+  }
+  if (list->version.major < 2) {
+    throw KeyError(ErrorCode::kModuleLoadFailed, path + " implements Cryptoki " + std::to_string(list->version.major) +
+                                                     "." + std::to_string(list->version.minor) +
+                                                     "; credport needs version 2 or later");
+  }
+  return list;
+}
+
+void InitializeModule(Module* m) {
+  CK_C_INITIALIZE_ARGS args{};
+  args.flags = CKF_OS_LOCKING_OK;  // we call from several threads; the module may use OS locks
+  CK_RV rv = m->f->C_Initialize(&args);
+  if (rv == CKR_CANT_LOCK) {
+    // The module can only be used single-threaded: initialise it without
+    // locking and serialise every call to it ourselves.
+    rv = m->f->C_Initialize(nullptr);
+    m->serialize = true;
+  }
+  if (rv == CKR_OK) {
+    m->owns_init = true;
+  } else if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+    m->owns_init = false;  // another library in this process initialised it; it also finalises it
+  } else {
+    KeyError err(ErrorCode::kModuleLoadFailed, "C_Initialize of PKCS#11 module " + m->path + " failed: " + CkrName(rv));
+    err.WithCkr(rv);
+    throw err;
+  }
+}
+
+void ReleaseModule(Module* m) {
+  std::lock_guard<std::mutex> lock(g_modules_mu);
+  if (--m->refs > 0) return;
+  if (m->owns_init) m->f->C_Finalize(nullptr);
+  Modules().erase(m->f);
+}
+
+std::shared_ptr<Module> AcquireModule(const std::string& path) {
+  CK_FUNCTION_LIST* f = LoadFunctionList(path);
+  // Held across C_Initialize/C_Finalize so that a module is never initialised
+  // by one thread while another finalises it.
+  std::lock_guard<std::mutex> lock(g_modules_mu);
+  auto& entry = Modules()[f];
+  if (!entry) {
+    auto m = std::make_unique<Module>();
+    m->f = f;
+    m->path = path;
+    try {
+      InitializeModule(m.get());
+    } catch (...) {
+      Modules().erase(f);
+      throw;
+    }
+    entry = std::move(m);
+  }
+  entry->refs++;
+  return std::shared_ptr<Module>(entry.get(), ReleaseModule);
+}
+
+// Taken around every call into a module that cannot lock for itself.
+class CallGuard {
+ public:
+  explicit CallGuard(Module& m) {
+    if (m.serialize) lock_ = std::unique_lock<std::mutex>(m.call_lock);
+  }
+
+ private:
+  std::unique_lock<std::mutex> lock_;
+};
+
+void CheckModule(CK_RV rv, const char* operation) {
+  if (rv != CKR_OK) throw Pkcs11Error(operation, rv, CkrStage::kModule);
+}
+
+Pkcs11TokenInfo ToTokenInfo(CK_SLOT_ID slot, const CK_TOKEN_INFO& t) {
+  Pkcs11TokenInfo info;
+  info.slot_id = slot;
+  info.label = PaddedString(t.label, sizeof(t.label));
+  info.manufacturer = PaddedString(t.manufacturerID, sizeof(t.manufacturerID));
+  info.model = PaddedString(t.model, sizeof(t.model));
+  info.serial = PaddedString(t.serialNumber, sizeof(t.serialNumber));
+  info.initialized = (t.flags & CKF_TOKEN_INITIALIZED) != 0;
+  info.login_required = (t.flags & CKF_LOGIN_REQUIRED) != 0;
+  info.protected_authentication_path = (t.flags & CKF_PROTECTED_AUTHENTICATION_PATH) != 0;
+  info.write_protected = (t.flags & CKF_WRITE_PROTECTED) != 0;
+  info.pin_count_low = (t.flags & CKF_USER_PIN_COUNT_LOW) != 0;
+  info.pin_final_try = (t.flags & CKF_USER_PIN_FINAL_TRY) != 0;
+  info.pin_locked = (t.flags & CKF_USER_PIN_LOCKED) != 0;
+  return info;
+}
+
+std::vector<Pkcs11SlotInfo> ListSlots(Module& m) {
+  CallGuard call(m);
+  std::vector<CK_SLOT_ID> ids;
+  // The slot list can grow between the two calls (a reader plugged in), in
+  // which case the second call reports CKR_BUFFER_TOO_SMALL: ask again.
+  for (int attempt = 0;; ++attempt) {
+    CK_ULONG count = 0;
+    CheckModule(m.f->C_GetSlotList(CK_FALSE, nullptr, &count), "C_GetSlotList");
+    ids.resize(count);
+    if (count == 0) break;
+    const CK_RV rv = m.f->C_GetSlotList(CK_FALSE, ids.data(), &count);
+    if (rv == CKR_BUFFER_TOO_SMALL && attempt < 3) continue;
+    CheckModule(rv, "C_GetSlotList");
+    ids.resize(count);
+    break;
+  }
+  std::vector<Pkcs11SlotInfo> slots;
+  for (CK_SLOT_ID id : ids) {
+    CK_SLOT_INFO s{};
+    CK_RV rv = m.f->C_GetSlotInfo(id, &s);
+    if (rv == CKR_SLOT_ID_INVALID || rv == CKR_DEVICE_REMOVED) continue;  // vanished since the list was read
+    CheckModule(rv, "C_GetSlotInfo");
+    Pkcs11SlotInfo slot;
+    slot.slot_id = id;
+    slot.description = PaddedString(s.slotDescription, sizeof(s.slotDescription));
+    slot.manufacturer = PaddedString(s.manufacturerID, sizeof(s.manufacturerID));
+    slot.token_present = (s.flags & CKF_TOKEN_PRESENT) != 0;
+    slot.removable = (s.flags & CKF_REMOVABLE_DEVICE) != 0;
+    slot.hardware = (s.flags & CKF_HW_SLOT) != 0;
+    if (slot.token_present) {
+      CK_TOKEN_INFO t{};
+      rv = m.f->C_GetTokenInfo(id, &t);
+      if (rv == CKR_OK) {
+        slot.token = ToTokenInfo(id, t);
+      } else if (rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_REMOVED) {
+        slot.token_present = false;  // pulled out since C_GetSlotInfo
+      } else if (rv == CKR_HOST_MEMORY || rv == CKR_CRYPTOKI_NOT_INITIALIZED) {
+        CheckModule(rv, "C_GetTokenInfo");
+      } else {
+        // One broken token (unrecognised, mid-reset, its storage gone) must
+        // not hide the others: it is listed as present but unreadable.
+        slot.token_error = CkrName(rv);
+      }
+    }
+    slots.push_back(std::move(slot));
+  }
+  return slots;
+}
+
+bool Matches(const Pkcs11TokenSelector& sel, const Pkcs11TokenInfo& t) {
+  return (!sel.label || *sel.label == t.label) && (!sel.serial || *sel.serial == t.serial) &&
+         (!sel.manufacturer || *sel.manufacturer == t.manufacturer) && (!sel.model || *sel.model == t.model) &&
+         (!sel.slot_id || *sel.slot_id == t.slot_id);
+}
+
+std::string DescribeToken(const Pkcs11TokenInfo& t) {
+  if (!t.initialized) return "an uninitialised token (slot " + std::to_string(t.slot_id) + ")";
+  return "\"" + t.label + "\" (slot " + std::to_string(t.slot_id) + ", serial " + t.serial + ")";
+}
+
+std::string DescribeTokenSelector(const Pkcs11TokenSelector& sel) {
+  std::string out;
+  auto add = [&out](const std::string& part) { out += (out.empty() ? "" : ", ") + part; };
+  if (sel.label) add("label \"" + *sel.label + "\"");
+  if (sel.serial) add("serial \"" + *sel.serial + "\"");
+  if (sel.manufacturer) add("manufacturer \"" + *sel.manufacturer + "\"");
+  if (sel.model) add("model \"" + *sel.model + "\"");
+  if (sel.slot_id) add("slot " + std::to_string(*sel.slot_id));
+  return out.empty() ? "any token" : out;
+}
+
+// ---- Sessions --------------------------------------------------------------
+
+class SessionImpl final : public Pkcs11Session {
+ public:
+  SessionImpl(std::shared_ptr<Module> module, CK_SLOT_ID slot, CK_SESSION_HANDLE handle)
+      : module_(std::move(module)), slot_(slot), handle_(handle) {}
+  ~SessionImpl() override { Close(); }
+
+  Pkcs11TokenInfo Token() override {
+    return WithSession([this](CK_FUNCTION_LIST* f) {
+      CK_TOKEN_INFO t{};
+      Check(f->C_GetTokenInfo(slot_, &t), "C_GetTokenInfo");
+      return ToTokenInfo(slot_, t);
+    });
+  }
+
+  void Login(SecretBytes pin) override {
+    WithSession([&](CK_FUNCTION_LIST* f) {
+      const CK_RV rv = f->C_Login(handle_, CKU_USER, pin.size() > 0 ? pin.data() : nullptr, pin.size());
+      pin.Clear();
+      // Login state belongs to the token, not the session: another session of
+      // this process may have logged in already.
+      if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) return 0;
+      KeyError err = Pkcs11Error("C_Login", rv, CkrStage::kSession);
+      if (err.code() == ErrorCode::kPinIncorrect) {
+        // Say how close the PIN is to locking, from the token's own flags.
+        CK_TOKEN_INFO t{};
+        if (f->C_GetTokenInfo(slot_, &t) == CKR_OK) {
+          if ((t.flags & CKF_USER_PIN_LOCKED) != 0) {
+            KeyError locked(ErrorCode::kPinLocked, "C_Login failed: the user PIN is now locked; unblock it with the "
+                                                   "token's SO PIN or PUK");
+            locked.WithCkr(rv);
+            throw locked;
+          }
+          if ((t.flags & CKF_USER_PIN_FINAL_TRY) != 0) {
+            KeyError last(ErrorCode::kPinIncorrect, std::string(err.what()) + "; one attempt is left before it locks");
+            last.WithCkr(rv);
+            throw last;
+          }
+        }
+      }
+      throw err;
+    });
+  }
+
+  Pkcs11KeyInfo FindKey(const Pkcs11KeySelector& key) override {
+    return WithSession([&](CK_FUNCTION_LIST* f) {
+      const auto privs = FindKeys(f, CKO_PRIVATE_KEY, key, 2);
+      if (privs.empty()) {
+        throw KeyError(ErrorCode::kKeyNotFound, "no private key with " + DescribeSelector(key) + " on the token");
+      }
+      if (privs.size() > 1) {
+        throw KeyError(ErrorCode::kInvalidArgument,
+                       "several private keys have " + DescribeSelector(key) + "; select the key by label and id");
+      }
+      return Describe(f, privs[0], key);
+    });
+  }
+
+  Pkcs11KeyInfo GenerateKey(const std::string& label, const std::vector<uint8_t>& id) override {
+    return WithSession([&](CK_FUNCTION_LIST* f) {
+      Pkcs11KeySelector by_label{label, std::nullopt};
+      Pkcs11KeySelector by_id{std::nullopt, id};
+      for (CK_OBJECT_CLASS cls : {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY}) {
+        if (!FindKeys(f, cls, by_label, 1).empty()) {
+          throw KeyError(ErrorCode::kKeyExists, "the token already holds a key labelled \"" + label + "\"");
+        }
+        if (!id.empty() && !FindKeys(f, cls, by_id, 1).empty()) {
+          throw KeyError(ErrorCode::kKeyExists, "the token already holds a key with id " + Hex(id));
+        }
+      }
+      CK_BBOOL yes = CK_TRUE;
+      CK_BBOOL no = CK_FALSE;
+      std::vector<uint8_t> params(kP256Params, kP256Params + sizeof(kP256Params));
+      std::string label_copy = label;
+      std::vector<uint8_t> id_copy = id;
+      CK_ATTRIBUTE pub[] = {
+          {CKA_TOKEN, &yes, sizeof(yes)},
+          {CKA_PRIVATE, &no, sizeof(no)},  // a public key: readable without logging in
+          {CKA_VERIFY, &yes, sizeof(yes)},
+          {CKA_EC_PARAMS, params.data(), static_cast<CK_ULONG>(params.size())},
+          {CKA_LABEL, label_copy.data(), static_cast<CK_ULONG>(label_copy.size())},
+          {CKA_ID, id_copy.data(), static_cast<CK_ULONG>(id_copy.size())},
+      };
+      CK_ATTRIBUTE priv[] = {
+          {CKA_TOKEN, &yes, sizeof(yes)},
+          {CKA_PRIVATE, &yes, sizeof(yes)},
+          {CKA_SENSITIVE, &yes, sizeof(yes)},
+          {CKA_EXTRACTABLE, &no, sizeof(no)},
+          {CKA_SIGN, &yes, sizeof(yes)},
+          {CKA_LABEL, label_copy.data(), static_cast<CK_ULONG>(label_copy.size())},
+          {CKA_ID, id_copy.data(), static_cast<CK_ULONG>(id_copy.size())},
+      };
+      CK_MECHANISM mech{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+      CK_OBJECT_HANDLE pub_handle = 0;
+      CK_OBJECT_HANDLE priv_handle = 0;
+      Check(f->C_GenerateKeyPair(handle_, &mech, pub, sizeof(pub) / sizeof(pub[0]), priv, sizeof(priv) / sizeof(priv[0]),
+                                 &pub_handle, &priv_handle),
+            "C_GenerateKeyPair");
+      Pkcs11KeyInfo info;
+      info.handle = priv_handle;
+      info.label = label;
+      info.id = id;
+      std::string why;
+      const auto point = GetBytes(f, pub_handle, CKA_EC_POINT);
+      if (!point || !der::UnwrapEcPoint(point->data(), point->size(), &info.public_point, &why)) {
+        // A pair whose public half we cannot read is useless: do not leave it behind.
+        f->C_DestroyObject(handle_, pub_handle);
+        f->C_DestroyObject(handle_, priv_handle);
+        throw KeyError(ErrorCode::kBackendError,
+                       "the token generated a key but its public point is unreadable" + (why.empty() ? "" : ": " + why));
+      }
+      return info;
+    });
+  }
+
+  size_t DeleteKey(const Pkcs11KeySelector& key) override {
+    return WithSession([&](CK_FUNCTION_LIST* f) {
+      const auto privs = FindKeys(f, CKO_PRIVATE_KEY, key, 2);
+      const auto pubs = FindKeys(f, CKO_PUBLIC_KEY, key, 2);
+      if (privs.size() > 1 || pubs.size() > 1) {
+        throw KeyError(ErrorCode::kInvalidArgument,
+                       "several keys have " + DescribeSelector(key) + "; refusing to delete more than one pair");
+      }
+      if (privs.empty() && pubs.empty()) {
+        throw KeyError(ErrorCode::kKeyNotFound, "no key with " + DescribeSelector(key) + " on the token");
+      }
+      size_t destroyed = 0;
+      for (const auto* list : {&pubs, &privs}) {
+        for (CK_OBJECT_HANDLE h : *list) {
+          Check(f->C_DestroyObject(handle_, h), "C_DestroyObject");
+          ++destroyed;
+        }
+      }
+      return destroyed;
+    });
+  }
+
+  std::vector<uint8_t> Sign(uint64_t key, const std::vector<uint8_t>& digest) override {
+    if (digest.size() != kDigestSize) {
+      throw KeyError(ErrorCode::kInvalidArgument, "the digest to sign must be 32 bytes (SHA-256)");
+    }
+    return WithSession([&](CK_FUNCTION_LIST* f) {
+      CK_MECHANISM mech{CKM_ECDSA, nullptr, 0};
+      CheckSign(f->C_SignInit(handle_, &mech, static_cast<CK_OBJECT_HANDLE>(key)), "C_SignInit");
+      CK_BYTE data[kDigestSize];
+      std::memcpy(data, digest.data(), kDigestSize);
+      // Large enough for r||s and for the DER form a non-conforming token may
+      // return, so one call does it (no separate length query).
+      CK_BYTE sig[160];
+      CK_ULONG sig_len = sizeof(sig);
+      CheckSign(f->C_Sign(handle_, data, kDigestSize, sig, &sig_len), "C_Sign");
+      if (sig_len == 2 * kP256FieldSize) return std::vector<uint8_t>(sig, sig + sig_len);
+      std::vector<uint8_t> raw;
+      std::string why;
+      if (sig_len > 0 && sig[0] == 0x30 && der::EcdsaDerToRaw(sig, sig_len, kP256FieldSize, &raw, &why)) return raw;
+      throw KeyError(ErrorCode::kBackendError,
+                     "the token returned a " + std::to_string(sig_len) + "-byte ECDSA signature, not r||s");
+    });
+  }
+
+  void Close() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!module_) return;
+    {
+      CallGuard call(*module_);
+      // Errors are ignored: the session may already be gone with its token.
+      module_->f->C_CloseSession(handle_);
+    }
+    module_.reset();  // the last session of a module finalises it (off the JS thread)
+  }
+
+ private:
+  // Runs `fn` holding the session's lock (a PKCS#11 session must not be used
+  // by two threads at once) and, for modules that cannot lock, the module's.
+  template <typename Fn>
+  auto WithSession(Fn&& fn) -> decltype(fn(static_cast<CK_FUNCTION_LIST*>(nullptr))) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!module_) throw KeyError(ErrorCode::kSessionInvalid, "the PKCS#11 session was closed");
+    CallGuard call(*module_);
+    return fn(module_->f);
+  }
+
+  static void Check(CK_RV rv, const char* operation) {
+    if (rv != CKR_OK) throw Pkcs11Error(operation, rv, CkrStage::kSession);
+  }
+
+  // While signing, an object handle that stopped being valid means the token
+  // was removed and re-inserted (or reset) under us: the session's view is
+  // stale and re-opening it and finding the key again is the cure, the same
+  // as for a dead session.
+  static void CheckSign(CK_RV rv, const char* operation) {
+    if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
+      KeyError err(ErrorCode::kSessionInvalid,
+                   std::string(operation) + " failed: " + CkrName(rv) +
+                       "; the key handle is stale (token removed or reset); the session must be re-opened");
+      err.WithCkr(rv);
+      throw err;
+    }
+    Check(rv, operation);
+  }
+
+  std::vector<CK_OBJECT_HANDLE> FindKeys(CK_FUNCTION_LIST* f, CK_OBJECT_CLASS cls, const Pkcs11KeySelector& key,
+                                         size_t max) {
+    std::string label = key.label.value_or("");
+    std::vector<uint8_t> id = key.id.value_or(std::vector<uint8_t>());
+    std::vector<CK_ATTRIBUTE> tmpl = {{CKA_CLASS, &cls, sizeof(cls)}};
+    if (key.label) tmpl.push_back({CKA_LABEL, label.data(), static_cast<CK_ULONG>(label.size())});
+    if (key.id) tmpl.push_back({CKA_ID, id.data(), static_cast<CK_ULONG>(id.size())});
+    Check(f->C_FindObjectsInit(handle_, tmpl.data(), static_cast<CK_ULONG>(tmpl.size())), "C_FindObjectsInit");
+    // C_FindObjectsFinal must follow every successful init, or the session
+    // stays in a find operation and every later call fails.
+    struct Finaliser {
+      CK_FUNCTION_LIST* f;
+      CK_SESSION_HANDLE h;
+      ~Finaliser() { f->C_FindObjectsFinal(h); }
+    } finaliser{f, handle_};
+    // Up to max + 1, so that callers can tell "exactly max" from "more". A
+    // token may hand out fewer objects per call than asked for: keep asking.
+    std::vector<CK_OBJECT_HANDLE> found;
+    CK_OBJECT_HANDLE batch[8];
+    while (found.size() <= max) {
+      const size_t want = std::min(max + 1 - found.size(), sizeof(batch) / sizeof(batch[0]));
+      CK_ULONG count = 0;
+      Check(f->C_FindObjects(handle_, batch, static_cast<CK_ULONG>(want), &count), "C_FindObjects");
+      if (count == 0) break;
+      found.insert(found.end(), batch, batch + std::min<size_t>(count, want));
+    }
+    return found;
+  }
+
+  // Reads a variable-length attribute; nullopt when the object lacks it or it is sensitive.
+  std::optional<std::vector<uint8_t>> GetBytes(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type) {
+    CK_ATTRIBUTE a{type, nullptr, 0};
+    CK_RV rv = f->C_GetAttributeValue(handle_, obj, &a, 1);
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE || a.ulValueLen == CK_UNAVAILABLE_INFORMATION) {
+      return std::nullopt;
+    }
+    Check(rv, "C_GetAttributeValue");
+    std::vector<uint8_t> value(a.ulValueLen);
+    a.pValue = value.data();
+    rv = f->C_GetAttributeValue(handle_, obj, &a, 1);
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE) return std::nullopt;
+    Check(rv, "C_GetAttributeValue");
+    value.resize(a.ulValueLen);
+    return value;
+  }
+
+  std::optional<CK_ULONG> GetUlong(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type) {
+    CK_ULONG value = 0;
+    CK_ATTRIBUTE a{type, &value, sizeof(value)};
+    const CK_RV rv = f->C_GetAttributeValue(handle_, obj, &a, 1);
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE) return std::nullopt;
+    Check(rv, "C_GetAttributeValue");
+    if (a.ulValueLen != sizeof(value)) return std::nullopt;
+    return value;
+  }
+
+  bool GetBool(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type) {
+    CK_BBOOL value = CK_FALSE;
+    CK_ATTRIBUTE a{type, &value, sizeof(value)};
+    const CK_RV rv = f->C_GetAttributeValue(handle_, obj, &a, 1);
+    return rv == CKR_OK && a.ulValueLen == sizeof(value) && value == CK_TRUE;
+  }
+
+  // The private key `priv` plus its public half: checks the key is EC P-256
+  // and reads the public point.
+  Pkcs11KeyInfo Describe(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE priv, const Pkcs11KeySelector& key) {
+    const std::string what = "the key with " + DescribeSelector(key);
+    const auto key_type = GetUlong(f, priv, CKA_KEY_TYPE);
+    if (key_type && *key_type != CKK_EC) {
+      const char* kind = *key_type == CKK_RSA ? "an RSA" : *key_type == CKK_DSA ? "a DSA" : "a non-EC";
+      throw KeyError(ErrorCode::kUnsupportedCurve, what + " is " + kind + " key; credport needs an EC P-256 key");
+    }
+    Pkcs11KeyInfo info;
+    info.handle = priv;
+    info.label = [&] {
+      const auto v = GetBytes(f, priv, CKA_LABEL);
+      return v ? std::string(v->begin(), v->end()) : std::string();
+    }();
+    info.id = GetBytes(f, priv, CKA_ID).value_or(std::vector<uint8_t>());
+    info.always_authenticate = GetBool(f, priv, CKA_ALWAYS_AUTHENTICATE);
+
+    // The public object shares the private key's CKA_ID (the convention every
+    // tool follows); without an id, its label.
+    Pkcs11KeySelector pub_sel;
+    if (!info.id.empty()) {
+      pub_sel.id = info.id;
+    } else {
+      pub_sel.label = info.label;
+    }
+    const auto pubs = FindKeys(f, CKO_PUBLIC_KEY, pub_sel, 1);
+    const CK_OBJECT_HANDLE pub = pubs.empty() ? priv : pubs[0];
+
+    auto params = GetBytes(f, priv, CKA_EC_PARAMS);
+    if (!params && !pubs.empty()) params = GetBytes(f, pub, CKA_EC_PARAMS);
+    if (!params) throw KeyError(ErrorCode::kBackendError, "the token does not say which curve " + what + " uses");
+    if (!IsP256(*params)) {
+      throw KeyError(ErrorCode::kUnsupportedCurve, what + " is on " + CurveName(*params) + "; credport needs P-256");
+    }
+    // Some tokens keep no public key object but expose CKA_EC_POINT on the
+    // private key, so that is tried when there is no public object.
+    const auto point = GetBytes(f, pub, CKA_EC_POINT);
+    if (!point) {
+      throw KeyError(ErrorCode::kKeyNotFound,
+                     "the token has no public key for " + what + " (no public key object with its CKA_ID)");
+    }
+    std::string why;
+    if (!der::UnwrapEcPoint(point->data(), point->size(), &info.public_point, &why)) {
+      throw KeyError(ErrorCode::kBackendError, "cannot read the public key of " + what + ": " + why);
+    }
+    return info;
+  }
+
+  std::mutex mu_;
+  std::shared_ptr<Module> module_;  // null once closed
+  const CK_SLOT_ID slot_;
+  const CK_SESSION_HANDLE handle_;
+};
+
+}  // namespace
+
+std::vector<Pkcs11SlotInfo> Pkcs11ListSlots(const std::string& module_path) {
+  const auto module = AcquireModule(module_path);
+  return ListSlots(*module);
+}
+
+std::shared_ptr<Pkcs11Session> Pkcs11OpenSession(const std::string& module_path, const Pkcs11TokenSelector& sel) {
+  auto module = AcquireModule(module_path);
+  const auto slots = ListSlots(*module);
+  std::vector<const Pkcs11TokenInfo*> matches;
+  std::string present;
+  for (const auto& slot : slots) {
+    if (!slot.token_error.empty()) {
+      present += (present.empty() ? "" : ", ") + std::string("an unreadable token (slot ") +
+                 std::to_string(slot.slot_id) + ": " + slot.token_error + ")";
+    }
+    if (!slot.token) continue;
+    present += (present.empty() ? "" : ", ") + DescribeToken(*slot.token);
+    if (Matches(sel, *slot.token)) matches.push_back(&*slot.token);
+  }
+  if (matches.empty()) {
+    throw KeyError(ErrorCode::kTokenNotPresent,
+                   "no token with " + DescribeTokenSelector(sel) + " in PKCS#11 module " + module_path +
+                       (present.empty() ? "; no token is present" : "; tokens present: " + present));
+  }
+  if (matches.size() > 1) {
+    throw KeyError(ErrorCode::kInvalidArgument, std::to_string(matches.size()) + " tokens match " +
+                                                    DescribeTokenSelector(sel) + " (" + present +
+                                                    "); choose one by label, serial or slot");
+  }
+  const CK_SLOT_ID slot = matches[0]->slot_id;
+  CK_SESSION_HANDLE handle = 0;
+  CK_RV rv;
+  {
+    CallGuard call(*module);
+    rv = module->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &handle);
+    if (rv == CKR_TOKEN_WRITE_PROTECTED) {
+      // Signing needs no write access; creating or deleting keys will say so.
+      rv = module->f->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &handle);
+    }
+  }
+  CheckModule(rv, "C_OpenSession");
+  return std::make_shared<SessionImpl>(std::move(module), slot, handle);
+}
+
+}  // namespace credport
