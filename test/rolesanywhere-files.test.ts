@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileKeySigner } from '../daemon/keys/file-signer.js';
 import { CertificateSource, loadCertificateChain } from '../daemon/providers/aws-rolesanywhere/certificates.js';
-import { ecdsaRawToDer } from '../daemon/providers/aws-rolesanywhere/ecdsa-der.js';
+import { rawToDer as ecdsaRawToDer } from '../daemon/keys/der.js';
 import { fromKeyFile, fromKeySigner, X509KeyError } from '../daemon/providers/aws-rolesanywhere/signing-key.js';
 import { buildCertificate } from '../daemon/x509/certificate-builder.js';
 

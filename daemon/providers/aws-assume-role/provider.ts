@@ -8,7 +8,7 @@
  * replaced. One client every half hour costs nothing worth saving.
  */
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { accountFromArn } from '../aws-oidc/provider.js';
+import { credentialsFromSts } from '../sts-credentials.js';
 import { mapStsError } from '../aws-oidc/errors.js';
 import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../types.js';
 
@@ -84,19 +84,7 @@ export class AwsAssumeRoleProvider implements CredentialProvider {
     } finally {
       client.destroy();
     }
-    const c = out.Credentials;
-    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !(c.Expiration instanceof Date) || Number.isNaN(c.Expiration.getTime())) {
-      throw new ProviderError('MalformedResponse', 'STS answered without complete credentials', true, out.$metadata.httpStatusCode);
-    }
-    const accountId = accountFromArn(out.AssumedRoleUser?.Arn ?? this.opts.roleArn);
-    return {
-      accessKeyId: c.AccessKeyId,
-      secretAccessKey: c.SecretAccessKey,
-      sessionToken: c.SessionToken,
-      expiration: c.Expiration,
-      roleArn: this.opts.roleArn,
-      ...(accountId ? { accountId } : {}),
-    };
+    return credentialsFromSts(out.Credentials, this.opts.roleArn, out.AssumedRoleUser?.Arn, out.$metadata.httpStatusCode);
   }
 
   describe(): ProviderDescription {

@@ -6,7 +6,8 @@
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mintIdentityToken } from '../../identity/jwt.js';
 import type { KeySigner } from '../../keys/signer.js';
-import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../types.js';
+import { credentialsFromSts } from '../sts-credentials.js';
+import type { AwsCredentials, CredentialProvider, ProviderDescription } from '../types.js';
 import { mapStsError } from './errors.js';
 
 export interface AwsOidcProviderOptions {
@@ -25,11 +26,6 @@ export interface AwsOidcProviderOptions {
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
   now?: () => number;
-}
-
-export function accountFromArn(arn: string | undefined): string | undefined {
-  const account = arn?.split(':')[4];
-  return account && /^\d{12}$/.test(account) ? account : undefined;
 }
 
 export class AwsOidcProvider implements CredentialProvider {
@@ -78,18 +74,7 @@ export class AwsOidcProvider implements CredentialProvider {
     } catch (err) {
       throw mapStsError(err);
     }
-    const c = out.Credentials;
-    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !(c.Expiration instanceof Date) || Number.isNaN(c.Expiration.getTime())) {
-      throw new ProviderError('MalformedResponse', 'STS answered without complete credentials', true, out.$metadata.httpStatusCode);
-    }
-    return {
-      accessKeyId: c.AccessKeyId,
-      secretAccessKey: c.SecretAccessKey,
-      sessionToken: c.SessionToken,
-      expiration: c.Expiration,
-      roleArn: this.opts.roleArn,
-      ...(accountFromArn(out.AssumedRoleUser?.Arn ?? this.opts.roleArn) ? { accountId: accountFromArn(out.AssumedRoleUser?.Arn ?? this.opts.roleArn) } : {}),
-    };
+    return credentialsFromSts(out.Credentials, this.opts.roleArn, out.AssumedRoleUser?.Arn, out.$metadata.httpStatusCode);
   }
 
   describe(): ProviderDescription {

@@ -4,7 +4,7 @@
  * packedPolicySize}], "subjectArn"}. Anything incomplete is a MalformedResponse: a truncated body or a
  * proxy's page must never become half a set of credentials.
  */
-import { accountFromArn } from '../aws-oidc/provider.js';
+import { accountFromArn } from '../sts-credentials.js';
 import { ProviderError, type AwsCredentials } from '../types.js';
 
 export interface CreateSessionResult {

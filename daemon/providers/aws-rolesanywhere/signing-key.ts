@@ -10,7 +10,7 @@ import { constants, createPrivateKey, createPublicKey, sign as cryptoSign, type 
 import { statSync } from 'node:fs';
 import type { KeySigner } from '../../keys/signer.js';
 import { readSecretFile } from '../../util/secure-file.js';
-import { ecdsaRawToDer } from './ecdsa-der.js';
+import { rawToDer } from '../../keys/der.js';
 
 export type X509SigningAlgorithm = 'AWS4-X509-ECDSA-SHA256' | 'AWS4-X509-RSA-SHA256';
 
@@ -41,7 +41,7 @@ export function fromKeySigner(signer: KeySigner): X509SigningKey {
     algorithm: 'AWS4-X509-ECDSA-SHA256',
     userPresence: where.userPresence,
     async sign(data) {
-      return ecdsaRawToDer(await signer.sign(data));
+      return rawToDer(await signer.sign(data));
     },
     describe() {
       return `${where.backend} key ${where.location}`;
