@@ -115,6 +115,9 @@ t.test('CA, CSR, import, then three profile types in one daemon', async (t) => {
   t.notOk(h.profiles['edge-rsa']?.certificate?.expiresSoon, 'a one-year certificate is not flagged');
   // The in-process daemon listens on port 0, which the config cannot name; render what status prints.
   t.match(renderStatus(h as unknown as HealthReport, Date.now()), /warning: profile edge: certificate/);
+  const doctor = await runCliAsync(['doctor'], { CREDPORT_CONFIG: stack.configFile });
+  t.match(doctor.stdout, /^\[warn\] certificate profile edge: CN=edge-17.* expires in (19|20) day\(s\)\n\s+fix: renew it now/m, 'doctor warns about the expiring certificate');
+  t.match(doctor.stdout, /^\[ok  \] certificate profile edge-rsa: /m);
   const show = await runCliAsync(['cert', 'show'], { CREDPORT_CONFIG: stack.configFile });
   t.match(show.stdout, /profile edge: .*device\.pem\n\s+subject:\s+CN=edge-17/);
 

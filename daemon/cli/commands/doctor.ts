@@ -118,6 +118,46 @@ function envCheck(cfg: ResolvedConfig, io: CliIo): Check[] {
   return out;
 }
 
+/** Certificate expiry for every Roles Anywhere profile: from the daemon when it runs, else from the files. */
+async function certificateChecks(cfg: ResolvedConfig, health: HealthReport | undefined): Promise<Check[]> {
+  const out: Check[] = [];
+  const days = cfg.daemon.certificate_warning_days;
+  for (const [name, p] of cfg.profiles) {
+    if (p.type !== 'aws-rolesanywhere') continue;
+    let notAfter: Date | undefined;
+    let subject = '';
+    const fromDaemon = health?.profiles[name]?.certificate;
+    if (fromDaemon) {
+      notAfter = new Date(fromDaemon.notAfter);
+      subject = fromDaemon.subject;
+    } else if (p.certificate !== 'token') {
+      try {
+        const { describeCertificate } = await import('../../x509/inspect.js');
+        const { readFileSync } = await import('node:fs');
+        const d = describeCertificate(readFileSync(p.certificate, 'utf8'));
+        notAfter = d.notAfter;
+        subject = d.subject;
+      } catch (err) {
+        out.push({ name: 'certificate', status: 'fail', detail: `profile ${name}: ${p.certificate}: ${(err as Error).message}`, fix: "install one with 'credport cert import'" });
+        continue;
+      }
+    }
+    if (!notAfter) {
+      out.push({ name: 'certificate', status: 'warn', detail: `profile ${name}: the certificate is on the token; start the daemon to see its expiry` });
+      continue;
+    }
+    const left = Math.floor((notAfter.getTime() - Date.now()) / 86_400_000);
+    out.push(
+      left < 0
+        ? { name: 'certificate', status: 'fail', detail: `profile ${name}: ${subject} expired on ${notAfter.toISOString().slice(0, 10)}`, fix: 'credport cert csr, have it signed, credport cert import' }
+        : left < days
+          ? { name: 'certificate', status: 'warn', detail: `profile ${name}: ${subject} expires in ${left} day(s)`, fix: 'renew it now: credport cert csr, then cert import' }
+          : { name: 'certificate', status: 'ok', detail: `profile ${name}: ${subject}, ${left} days left` },
+    );
+  }
+  return out;
+}
+
 async function clientChecks(): Promise<Check[]> {
   const out: Check[] = [];
   const aws = await version('aws', ['--version']);
@@ -160,7 +200,7 @@ export const doctorCommand: Command = {
       return EXIT.failure;
     }
     const [key, daemon, clock, clients] = await Promise.all([keyCheck(cfg), daemonCheck(cfg), clockCheck(cfg), clientChecks()]);
-    checks.push(key, tokenCheck(cfg), daemon.check, clock, ...envCheck(cfg, io), ...clients);
+    checks.push(key, tokenCheck(cfg), daemon.check, clock, ...(await certificateChecks(cfg, daemon.health)), ...envCheck(cfg, io), ...clients);
     io.stdout(values.json ? `${JSON.stringify(checks, null, 2)}\n` : render(checks));
     return checks.some((c) => c.status === 'fail') ? EXIT.failure : EXIT.ok;
   },
