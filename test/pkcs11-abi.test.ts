@@ -81,6 +81,9 @@ t.test('our header lists the whole v2.40 function table', async (t) => {
   t.equal(p.functions[67], 'C_WaitForSlotEvent');
   t.equal(new Set(p.functions).size, 68, 'no duplicates');
   t.ok(p.constants.length > 50, 'constants found for the check');
+  // Reading the certificate next to the key (CKO_CERTIFICATE objects, CKA_VALUE): these must be among
+  // the constants compared with p11-kit below, not silently missed by the parser.
+  for (const c of ['CKO_CERTIFICATE', 'CKC_X_509', 'CKA_CERTIFICATE_TYPE', 'CKA_VALUE']) t.ok(p.constants.includes(c), `${c} is checked`);
 });
 
 t.test('pkcs11_abi.h matches p11-kit pkcs11.h (offsets, sizes, constants)', needs(compiler, p11kit), async (t) => {
@@ -107,4 +110,7 @@ t.test('pkcs11_abi.h matches p11-kit pkcs11.h (offsets, sizes, constants)', need
   const broken = join(dir, 'broken.cc');
   writeFileSync(broken, checkSource(p).replace('#include <p11-kit/pkcs11.h>', '#include <p11-kit/pkcs11.h>\n#undef CKR_PIN_INCORRECT\n#define CKR_PIN_INCORRECT 0xA1UL'));
   t.notOk(compile(broken, []).ok, 'a mismatch fails the compile');
+  const brokenCert = join(dir, 'broken-cert.cc');
+  writeFileSync(brokenCert, checkSource(p).replace('#include <p11-kit/pkcs11.h>', '#include <p11-kit/pkcs11.h>\n#undef CKA_CERTIFICATE_TYPE\n#define CKA_CERTIFICATE_TYPE 0x81UL'));
+  t.notOk(compile(brokenCert, []).ok, 'a wrong certificate constant fails the compile too');
 });

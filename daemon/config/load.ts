@@ -66,13 +66,20 @@ function checkUrl(value: string, key: string, problems: string[], opts: { requir
   if (url.username || url.password) problems.push(`${key}: must not contain credentials`);
 }
 
+/**
+ * `certificate = "token"`: the certificate stored on the PKCS#11 token next to the device key, not a file.
+ * A file of that name is written "./token".
+ */
+export const CERTIFICATE_ON_TOKEN = 'token';
+
 /** Expands the paths a profile names, so that the rest of the daemon sees absolute paths only. */
 function resolveProfilePaths(p: ProfileConfig, env: Env, baseDir: string): ProfileConfig {
   if (p.type !== 'aws-rolesanywhere') return p;
   const x = (v: string | undefined) => (v === undefined ? undefined : expandPath(v, env, baseDir));
   return {
     ...p,
-    certificate: expandPath(p.certificate, env, baseDir),
+    // "token" is a source, not a path: expanded, it would become <config dir>/token.
+    certificate: p.certificate === CERTIFICATE_ON_TOKEN ? p.certificate : expandPath(p.certificate, env, baseDir),
     ...(p.chain !== undefined ? { chain: x(p.chain) } : {}),
     ...(p.private_key !== undefined ? { private_key: x(p.private_key) } : {}),
     ...(p.private_key_passphrase_file !== undefined ? { private_key_passphrase_file: x(p.private_key_passphrase_file) } : {}),
@@ -83,7 +90,7 @@ function arnRegion(arn: string): string | undefined {
   return arn.split(':')[3];
 }
 
-function checkProfile(name: string, p: ProfileConfig, all: Record<string, ProfileConfig>, problems: string[]): void {
+function checkProfile(name: string, p: ProfileConfig, all: Record<string, ProfileConfig>, keyBackend: KeyConfig['backend'], problems: string[]): void {
   const key = `profiles.${name}`;
   switch (p.type) {
     case 'aws-oidc':
@@ -99,6 +106,15 @@ function checkProfile(name: string, p: ProfileConfig, all: Record<string, Profil
       }
       if ((p.private_key_passphrase_file !== undefined || p.private_key_passphrase_env !== undefined) && p.private_key === undefined) {
         problems.push(`${key}: a passphrase is set but private_key is not (the device key has no passphrase)`);
+      }
+      if (p.certificate === CERTIFICATE_ON_TOKEN) {
+        // The certificate on the token belongs to the key next to it, which only the pkcs11 backend holds.
+        if (keyBackend !== 'pkcs11') {
+          problems.push(`${key}.certificate: "${CERTIFICATE_ON_TOKEN}" reads the certificate stored next to the device key on its PKCS#11 token, so it needs [key] backend = "pkcs11" (this config's key backend is "${keyBackend}"); give a certificate file instead`);
+        }
+        if (p.private_key !== undefined) {
+          problems.push(`${key}.certificate: "${CERTIFICATE_ON_TOKEN}" is the certificate of the [key] backend's key and cannot be used with private_key; remove private_key, or give the key file's certificate as a file`);
+        }
       }
       return;
     case 'aws-assume-role': {
@@ -181,7 +197,7 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
     problems.push('oidc: missing; aws-oidc profiles need an [oidc] table with at least issuer = "https://..."');
   }
   if (cfg.oidc) checkUrl(cfg.oidc.issuer, 'oidc.issuer', problems, { requireHttps: true });
-  for (const [name, p] of profileEntries) checkProfile(name, p, cfg.profiles, problems);
+  for (const [name, p] of profileEntries) checkProfile(name, p, cfg.profiles, cfg.key.backend, problems);
   if (cfg.refresh.retry_max_seconds < cfg.refresh.retry_base_seconds) {
     problems.push('refresh.retry_max_seconds: must not be smaller than refresh.retry_base_seconds');
   }

@@ -203,8 +203,12 @@ const defaultField = () =>
 export const AwsRolesAnywhereProfile = Type.Object(
   {
     type: Type.Literal('aws-rolesanywhere', { description: 'Credentials from IAM Roles Anywhere CreateSession, signed (SigV4-X509) with the key of an X.509 certificate.', expect: '"aws-rolesanywhere"' }),
-    certificate: Type.String({ minLength: 1, description: 'PEM file of the device certificate (re-read when it changes on disk).' }),
-    chain: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the intermediate CA certificates, in order, leaf excluded.' })),
+    certificate: Type.String({
+      minLength: 1,
+      description:
+        'PEM file of the device certificate (re-read when it changes on disk), or exactly `"token"`: the X.509 certificate stored on the PKCS#11 token next to the [key] backend\'s key (same CKA_ID, else same label), read from the token before every CreateSession (docs/rolesanywhere.md). `"token"` needs `[key] backend = "pkcs11"` and no `private_key`; a file named token is `"./token"`.',
+    }),
+    chain: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the intermediate CA certificates, in order, leaf excluded. Without it, with `certificate = "token"`: the intermediates among the certificates read with the leaf from the token.' })),
     private_key: Type.Optional(
       Type.String({ minLength: 1, description: 'Key file of the certificate (PKCS#1, SEC1, PKCS#8, encrypted PKCS#8; mode 0600). Default: the [key] backend\'s device key.' }),
     ),

@@ -28,5 +28,10 @@ export interface KeySigner {
   /** Signs SHA-256(data); returns the raw 64-byte r||s (IEEE P1363) form JWS uses. */
   sign(data: Uint8Array): Promise<Uint8Array>;
   describe(): KeyDescription;
+  /**
+   * Backends that store certificates next to keys (PKCS#11 tokens): the DER certificates for this key,
+   * its own first. Absent elsewhere.
+   */
+  readCertificates?(): Promise<Uint8Array[]>;
   close(): Promise<void>;
 }

@@ -1,13 +1,15 @@
 /** Builds the provider a configured profile asks for. */
-import type { ResolvedConfig } from '../config/load.js';
+import { CERTIFICATE_ON_TOKEN, type ResolvedConfig } from '../config/load.js';
 import type { Env } from '../config/paths.js';
 import type { AwsRolesAnywhereProfileConfig, ProfileConfig } from '../config/schema.js';
 import { defaultSubject } from '../identity/jwt.js';
+import { isKeyBackendError } from '../keys/errors.js';
 import type { KeySigner } from '../keys/signer.js';
 import { readSecretFile } from '../util/secure-file.js';
 import { AwsAssumeRoleProvider } from './aws-assume-role/provider.js';
 import { AwsOidcProvider } from './aws-oidc/provider.js';
 import { defaultSessionName } from './aws-oidc/session-name.js';
+import { CertificateError, TokenCertificateSource } from './aws-rolesanywhere/certificates.js';
 import { AwsRolesAnywhereProvider, type CertificateInfo } from './aws-rolesanywhere/provider.js';
 import { fromKeyFile, fromKeySigner } from './aws-rolesanywhere/signing-key.js';
 import { ProviderError, type AwsCredentials, type CredentialProvider } from './types.js';
@@ -45,6 +47,32 @@ function passphrase(p: AwsRolesAnywhereProfileConfig, env: Env): string | undefi
   return undefined;
 }
 
+/**
+ * The certificate on the token that holds the device key, read through the signer's own session before
+ * every CreateSession. Token failures keep the backend's code (CERTIFICATE_NOT_FOUND, TOKEN_NOT_PRESENT,
+ * PIN_INCORRECT, ...) so that /health says what to fix.
+ */
+function tokenCertificate(name: string, p: AwsRolesAnywhereProfileConfig, signer: KeySigner): TokenCertificateSource {
+  const readCertificates = signer.readCertificates?.bind(signer);
+  if (readCertificates === undefined) {
+    throw new ProviderError(
+      'InvalidConfiguration',
+      `profile ${name}: certificate = "${CERTIFICATE_ON_TOKEN}" reads the certificate from the PKCS#11 token holding the device key, but the device key is a ${signer.describe().backend} key`,
+      false,
+    );
+  }
+  const where = signer.describe().location;
+  const read = async (): Promise<Uint8Array[]> => {
+    try {
+      return await readCertificates();
+    } catch (err) {
+      if (isKeyBackendError(err)) throw new CertificateError(`reading the certificate from the token: ${err.message}`, err.code);
+      throw err;
+    }
+  };
+  return new TokenCertificateSource(read, where, p.chain);
+}
+
 export function createProvider(name: string, p: ProfileConfig, cfg: ResolvedConfig, deps: ProviderDeps, tuning: ProviderTuning = {}): ManagedProvider {
   const common = {
     ...(tuning.maxAttempts !== undefined ? { maxAttempts: tuning.maxAttempts } : {}),
@@ -70,11 +98,16 @@ export function createProvider(name: string, p: ProfileConfig, cfg: ResolvedConf
         ...(tuning.now ? { now: tuning.now } : {}),
       });
     }
-    case 'aws-rolesanywhere':
+    case 'aws-rolesanywhere': {
+      const onToken = p.certificate === CERTIFICATE_ON_TOKEN;
+      if (onToken && p.private_key !== undefined) {
+        // Config validation refuses this too; here for callers that build profiles themselves.
+        throw new ProviderError('InvalidConfiguration', `profile ${name}: certificate = "${CERTIFICATE_ON_TOKEN}" belongs to the device key; it cannot be used with private_key`, false);
+      }
       return new AwsRolesAnywhereProvider({
         key: p.private_key !== undefined ? fromKeyFile(p.private_key, passphrase(p, deps.env)) : fromKeySigner(signer),
-        certificate: p.certificate,
-        ...(p.chain !== undefined ? { chain: p.chain } : {}),
+        certificate: onToken ? tokenCertificate(name, p, signer) : p.certificate,
+        ...(!onToken && p.chain !== undefined ? { chain: p.chain } : {}),
         trustAnchorArn: p.trust_anchor_arn,
         profileArn: p.profile_arn,
         roleArn: p.role_arn,
@@ -84,6 +117,7 @@ export function createProvider(name: string, p: ProfileConfig, cfg: ResolvedConf
         ...common,
         ...(tuning.now ? { now: tuning.now } : {}),
       });
+    }
     case 'aws-assume-role':
       return new AwsAssumeRoleProvider({
         source: deps.source(p.source_profile),

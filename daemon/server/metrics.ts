@@ -79,6 +79,7 @@ export class DaemonMetrics {
       publicJwk: () => signer.publicJwk(),
       describe: () => signer.describe(),
       close: () => signer.close(),
+      ...(signer.readCertificates ? { readCertificates: () => signer.readCertificates!() } : {}),
       async sign(data) {
         const start = performance.now();
         try {

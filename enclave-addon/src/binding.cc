@@ -4,7 +4,7 @@
 //   pkcs11.listSlots(modulePath)                       -> Promise<SlotInfo[]>
 //   pkcs11.openSession(modulePath, tokenSelector)      -> Promise<Pkcs11Session>
 //     session.token() / login(pin) / findKey(sel) / generateKey({label, id})
-//     session.deleteKey(sel) / sign(handle, digest) / close()   (all Promises)
+//     session.deleteKey(sel) / readCertificates(sel) / sign(handle, digest) / close()   (all Promises)
 //   secureEnclave.available, secureEnclave.reason
 //   secureEnclave.create(tag, userPresence) / open(tag) -> Promise<SecureEnclaveKey>
 //   secureEnclave.remove(tag)                          -> Promise<void>
@@ -106,12 +106,20 @@ Napi::Object KeyToJs(Napi::Env env, const Pkcs11KeyInfo& k) {
   return o;
 }
 
-Pkcs11KeySelector KeySelectorFromJs(const Napi::Value& value) {
-  const Napi::Object o = js::Object(value, "key");
+Napi::Object CertificateToJs(Napi::Env env, const Pkcs11CertificateInfo& c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("label", c.label);
+  o.Set("id", js::ToBuffer(env, c.id));
+  o.Set("value", js::ToBuffer(env, c.value));
+  return o;
+}
+
+Pkcs11KeySelector KeySelectorFromJs(const Napi::Value& value, const char* name = "key") {
+  const Napi::Object o = js::Object(value, name);
   Pkcs11KeySelector sel;
   sel.label = js::OptionalString(o, "label", kMaxLabel);
   sel.id = js::OptionalBytes(o, "id", kMaxId);
-  if (!sel.label && !sel.id) throw KeyError(ErrorCode::kInvalidArgument, "key needs a label, an id or both");
+  if (!sel.label && !sel.id) throw KeyError(ErrorCode::kInvalidArgument, std::string(name) + " needs a label, an id or both");
   return sel;
 }
 
@@ -138,6 +146,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
                            InstanceMethod<&SessionWrap::FindKey>("findKey"),
                            InstanceMethod<&SessionWrap::GenerateKey>("generateKey"),
                            InstanceMethod<&SessionWrap::DeleteKey>("deleteKey"),
+                           InstanceMethod<&SessionWrap::ReadCertificates>("readCertificates"),
                            InstanceMethod<&SessionWrap::Sign>("sign"),
                            InstanceMethod<&SessionWrap::Close>("close"),
                        });
@@ -216,6 +225,20 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       return PromiseWorker<size_t>::Run(
           info.Env(), "credport:pkcs11.deleteKey", [s, sel] { return s->DeleteKey(sel); },
           [](Napi::Env env, size_t& n) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(n)); });
+    });
+  }
+
+  Napi::Value ReadCertificates(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      auto s = Session();
+      auto sel = KeySelectorFromJs(info[0], "certificate");
+      return PromiseWorker<std::vector<Pkcs11CertificateInfo>>::Run(
+          info.Env(), "credport:pkcs11.readCertificates", [s, sel] { return s->ReadCertificates(sel); },
+          [](Napi::Env env, std::vector<Pkcs11CertificateInfo>& certs) -> Napi::Value {
+            Napi::Array a = Napi::Array::New(env, certs.size());
+            for (size_t i = 0; i < certs.size(); ++i) a.Set(static_cast<uint32_t>(i), CertificateToJs(env, certs[i]));
+            return a;
+          });
     });
   }
 

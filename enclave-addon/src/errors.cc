@@ -9,8 +9,18 @@ namespace credport {
 namespace {
 
 const char* const kErrorCodeNames[] = {
-    "KEY_NOT_FOUND",     "TOKEN_NOT_PRESENT", "PIN_INCORRECT",    "PIN_LOCKED",    "USER_CANCELLED", "MODULE_LOAD_FAILED",
-    "UNSUPPORTED_CURVE", "SESSION_INVALID",   "KEY_EXISTS",       "INVALID_ARGUMENT", "BACKEND_ERROR",
+    "KEY_NOT_FOUND",
+    "TOKEN_NOT_PRESENT",
+    "PIN_INCORRECT",
+    "PIN_LOCKED",
+    "USER_CANCELLED",
+    "MODULE_LOAD_FAILED",
+    "UNSUPPORTED_CURVE",
+    "SESSION_INVALID",
+    "KEY_EXISTS",
+    "CERTIFICATE_NOT_FOUND",
+    "INVALID_ARGUMENT",
+    "BACKEND_ERROR",
 };
 static_assert(sizeof(kErrorCodeNames) / sizeof(kErrorCodeNames[0]) == static_cast<size_t>(ErrorCode::kBackendError) + 1,
               "one name per ErrorCode");

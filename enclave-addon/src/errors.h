@@ -24,6 +24,7 @@ enum class ErrorCode {
   kUnsupportedCurve,
   kSessionInvalid,
   kKeyExists,
+  kCertificateNotFound,
   kInvalidArgument,
   kBackendError,
 };

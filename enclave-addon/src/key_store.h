@@ -89,6 +89,13 @@ struct Pkcs11KeyInfo {
   bool always_authenticate = false;   // CKA_ALWAYS_AUTHENTICATE: a PIN per signature
 };
 
+// An X.509 certificate object (CKO_CERTIFICATE, CKC_X_509) stored on the token.
+struct Pkcs11CertificateInfo {
+  std::string label;
+  std::vector<uint8_t> id;
+  std::vector<uint8_t> value;  // CKA_VALUE: the certificate, DER
+};
+
 // One session on one token of one module. Calls on a session are serialised
 // by the session (a PKCS#11 session is not thread-safe); calls on different
 // sessions run in parallel (the module is initialised with CKF_OS_LOCKING_OK).
@@ -103,6 +110,9 @@ class Pkcs11Session {
   virtual Pkcs11KeyInfo GenerateKey(const std::string& label, const std::vector<uint8_t>& id) = 0;
   // Destroys the private key and its public key; returns how many objects went.
   virtual size_t DeleteKey(const Pkcs11KeySelector& key) = 0;
+  // The X.509 certificates with the selector's CKA_LABEL and/or CKA_ID, in the
+  // token's order; CERTIFICATE_NOT_FOUND when there is none with a value.
+  virtual std::vector<Pkcs11CertificateInfo> ReadCertificates(const Pkcs11KeySelector& selector) = 0;
   // ECDSA over a 32-byte digest with the private key `handle`; returns r||s (64 bytes).
   virtual std::vector<uint8_t> Sign(uint64_t handle, const std::vector<uint8_t>& digest) = 0;
   // Idempotent; later calls on the session fail with SESSION_INVALID.

@@ -1,6 +1,7 @@
 // The PKCS#11 key store: loads a module, finds a token, and generates, finds,
-// signs with and deletes P-256 key pairs on it. Blocking calls only; the
-// binding runs them off the JavaScript thread.
+// signs with and deletes P-256 key pairs on it, and reads the X.509
+// certificates stored next to them. Blocking calls only; the binding runs
+// them off the JavaScript thread.
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -41,6 +42,9 @@ const NamedCurve kOtherCurves[] = {
 
 constexpr size_t kDigestSize = 32;
 constexpr size_t kP256FieldSize = 32;
+// More certificates than this under one label or id is a misconfigured token,
+// not a chain: refusing beats reading an unbounded number of objects.
+constexpr size_t kMaxCertificates = 16;
 
 std::string Hex(const std::vector<uint8_t>& bytes) {
   static const char kDigits[] = "0123456789abcdef";
@@ -429,20 +433,62 @@ class SessionImpl final : public Pkcs11Session {
     });
   }
 
+  std::vector<Pkcs11CertificateInfo> ReadCertificates(const Pkcs11KeySelector& selector) override {
+    return WithSession([&](CK_FUNCTION_LIST* f) {
+      // X.509 only: other certificate types (WTLS, X.509 attribute
+      // certificates) cannot sign a Roles Anywhere request.
+      CK_CERTIFICATE_TYPE x509 = CKC_X_509;
+      const auto handles = FindObjects(f, CKO_CERTIFICATE, selector, kMaxCertificates,
+                                       {{CKA_CERTIFICATE_TYPE, &x509, sizeof(x509)}});
+      if (handles.size() > kMaxCertificates) {
+        throw KeyError(ErrorCode::kInvalidArgument, "more than " + std::to_string(kMaxCertificates) +
+                                                        " certificates have " + DescribeSelector(selector) +
+                                                        " on the token; remove the ones that are not needed");
+      }
+      std::vector<Pkcs11CertificateInfo> certs;
+      size_t without_value = 0;
+      for (CK_OBJECT_HANDLE h : handles) {
+        // A handle that went stale between the find and the read means the
+        // token was removed or reset under us: SESSION_INVALID, as in signing.
+        auto value = GetBytes(f, h, CKA_VALUE, CheckObject);
+        if (!value || value->empty()) {
+          // Certificates may be stored by reference (CKA_URL) with an empty
+          // CKA_VALUE; there is nothing here to send, so they are skipped.
+          ++without_value;
+          continue;
+        }
+        Pkcs11CertificateInfo cert;
+        cert.value = std::move(*value);
+        const auto label = GetBytes(f, h, CKA_LABEL, CheckObject);
+        if (label) cert.label.assign(label->begin(), label->end());
+        cert.id = GetBytes(f, h, CKA_ID, CheckObject).value_or(std::vector<uint8_t>());
+        certs.push_back(std::move(cert));
+      }
+      if (certs.empty()) {
+        throw KeyError(ErrorCode::kCertificateNotFound,
+                       "no X.509 certificate with " + DescribeSelector(selector) + " on the token" +
+                           (without_value > 0 ? " (" + std::to_string(without_value) +
+                                                    " found, but stored without a value, by reference only)"
+                                              : ""));
+      }
+      return certs;
+    });
+  }
+
   std::vector<uint8_t> Sign(uint64_t key, const std::vector<uint8_t>& digest) override {
     if (digest.size() != kDigestSize) {
       throw KeyError(ErrorCode::kInvalidArgument, "the digest to sign must be 32 bytes (SHA-256)");
     }
     return WithSession([&](CK_FUNCTION_LIST* f) {
       CK_MECHANISM mech{CKM_ECDSA, nullptr, 0};
-      CheckSign(f->C_SignInit(handle_, &mech, static_cast<CK_OBJECT_HANDLE>(key)), "C_SignInit");
+      CheckObject(f->C_SignInit(handle_, &mech, static_cast<CK_OBJECT_HANDLE>(key)), "C_SignInit");
       CK_BYTE data[kDigestSize];
       std::memcpy(data, digest.data(), kDigestSize);
       // Large enough for r||s and for the DER form a non-conforming token may
       // return, so one call does it (no separate length query).
       CK_BYTE sig[160];
       CK_ULONG sig_len = sizeof(sig);
-      CheckSign(f->C_Sign(handle_, data, kDigestSize, sig, &sig_len), "C_Sign");
+      CheckObject(f->C_Sign(handle_, data, kDigestSize, sig, &sig_len), "C_Sign");
       if (sig_len == 2 * kP256FieldSize) return std::vector<uint8_t>(sig, sig + sig_len);
       std::vector<uint8_t> raw;
       std::string why;
@@ -478,15 +524,15 @@ class SessionImpl final : public Pkcs11Session {
     if (rv != CKR_OK) throw Pkcs11Error(operation, rv, CkrStage::kSession);
   }
 
-  // While signing, an object handle that stopped being valid means the token
-  // was removed and re-inserted (or reset) under us: the session's view is
-  // stale and re-opening it and finding the key again is the cure, the same
-  // as for a dead session.
-  static void CheckSign(CK_RV rv, const char* operation) {
+  // While signing or reading an object found a moment ago, an object handle
+  // that stopped being valid means the token was removed and re-inserted (or
+  // reset) under us: the session's view is stale and re-opening it and
+  // finding the object again is the cure, the same as for a dead session.
+  static void CheckObject(CK_RV rv, const char* operation) {
     if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
       KeyError err(ErrorCode::kSessionInvalid,
                    std::string(operation) + " failed: " + CkrName(rv) +
-                       "; the key handle is stale (token removed or reset); the session must be re-opened");
+                       "; the object handle is stale (token removed or reset); the session must be re-opened");
       err.WithCkr(rv);
       throw err;
     }
@@ -495,11 +541,19 @@ class SessionImpl final : public Pkcs11Session {
 
   std::vector<CK_OBJECT_HANDLE> FindKeys(CK_FUNCTION_LIST* f, CK_OBJECT_CLASS cls, const Pkcs11KeySelector& key,
                                          size_t max) {
+    return FindObjects(f, cls, key, max, {});
+  }
+
+  // Objects of class `cls` with the selector's label and/or id and every
+  // attribute in `extra` (whose values must outlive the call).
+  std::vector<CK_OBJECT_HANDLE> FindObjects(CK_FUNCTION_LIST* f, CK_OBJECT_CLASS cls, const Pkcs11KeySelector& key,
+                                            size_t max, const std::vector<CK_ATTRIBUTE>& extra) {
     std::string label = key.label.value_or("");
     std::vector<uint8_t> id = key.id.value_or(std::vector<uint8_t>());
     std::vector<CK_ATTRIBUTE> tmpl = {{CKA_CLASS, &cls, sizeof(cls)}};
     if (key.label) tmpl.push_back({CKA_LABEL, label.data(), static_cast<CK_ULONG>(label.size())});
     if (key.id) tmpl.push_back({CKA_ID, id.data(), static_cast<CK_ULONG>(id.size())});
+    tmpl.insert(tmpl.end(), extra.begin(), extra.end());
     Check(f->C_FindObjectsInit(handle_, tmpl.data(), static_cast<CK_ULONG>(tmpl.size())), "C_FindObjectsInit");
     // C_FindObjectsFinal must follow every successful init, or the session
     // stays in a find operation and every later call fails.
@@ -522,21 +576,31 @@ class SessionImpl final : public Pkcs11Session {
     return found;
   }
 
-  // Reads a variable-length attribute; nullopt when the object lacks it or it is sensitive.
-  std::optional<std::vector<uint8_t>> GetBytes(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type) {
-    CK_ATTRIBUTE a{type, nullptr, 0};
-    CK_RV rv = f->C_GetAttributeValue(handle_, obj, &a, 1);
-    if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE || a.ulValueLen == CK_UNAVAILABLE_INFORMATION) {
-      return std::nullopt;
+  // Reads a variable-length attribute in the specification's two passes (the
+  // length, then the value); nullopt when the object lacks it or it is
+  // sensitive. `check` decides what a failure means (CheckObject where a stale
+  // handle should lead to a re-open).
+  std::optional<std::vector<uint8_t>> GetBytes(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
+                                               void (*check)(CK_RV, const char*) = Check) {
+    // The value can grow between the two passes (an object rewritten by
+    // another process): CKR_BUFFER_TOO_SMALL then, and the length is asked again.
+    for (int attempt = 0;; ++attempt) {
+      CK_ATTRIBUTE a{type, nullptr, 0};
+      CK_RV rv = f->C_GetAttributeValue(handle_, obj, &a, 1);
+      if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE ||
+          a.ulValueLen == CK_UNAVAILABLE_INFORMATION) {
+        return std::nullopt;
+      }
+      check(rv, "C_GetAttributeValue");
+      std::vector<uint8_t> value(a.ulValueLen);
+      a.pValue = value.data();
+      rv = f->C_GetAttributeValue(handle_, obj, &a, 1);
+      if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE) return std::nullopt;
+      if (rv == CKR_BUFFER_TOO_SMALL && attempt < 2) continue;
+      check(rv, "C_GetAttributeValue");
+      value.resize(a.ulValueLen);
+      return value;
     }
-    Check(rv, "C_GetAttributeValue");
-    std::vector<uint8_t> value(a.ulValueLen);
-    a.pValue = value.data();
-    rv = f->C_GetAttributeValue(handle_, obj, &a, 1);
-    if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE) return std::nullopt;
-    Check(rv, "C_GetAttributeValue");
-    value.resize(a.ulValueLen);
-    return value;
   }
 
   std::optional<CK_ULONG> GetUlong(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type) {

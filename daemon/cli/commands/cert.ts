@@ -180,7 +180,14 @@ export const certShowCommand: Command = {
       io.stdout(`${SHOW_HELP}\n`);
       return EXIT.ok;
     }
-    const { cfg, jwk } = await deviceJwk(values.config, io);
+    const cfg = loadCliConfig(values.config, io);
+    let signer;
+    try {
+      signer = await openSigner(cfg.key);
+    } catch (err) {
+      throw new CliError((err as Error).message, EXIT.config, `key: ${keyLocation(cfg.key)}`);
+    }
+    const jwk = signer.publicJwk();
     const targets: Array<{ title: string; cert: string; chain?: string }> = [];
     if (positionals[0] !== undefined) targets.push({ title: positionals[0], cert: positionals[0], ...(values.chain ? { chain: values.chain } : {}) });
     else {
@@ -188,15 +195,30 @@ export const certShowCommand: Command = {
         if (p.type === 'aws-rolesanywhere') targets.push({ title: `profile ${name}: ${p.certificate}`, cert: p.certificate, ...(p.chain ? { chain: p.chain } : {}) });
       }
     }
-    if (targets.length === 0) throw new CliError('no certificate given and no aws-rolesanywhere profile in the config', EXIT.usage, "see 'credport cert show --help'");
+    if (targets.length === 0) {
+      await signer.close();
+      throw new CliError('no certificate given and no aws-rolesanywhere profile in the config', EXIT.usage, "see 'credport cert show --help'");
+    }
     let bad = false;
-    for (const target of targets) {
-      const pem = readPem(target.cert, 'certificate');
-      const d = describeCertificate(pem, { jwk: { ...jwk } });
-      const problems = certificateProblems(d, new Date());
-      if (target.chain) problems.push(...checkChain(pem, readPem(target.chain, 'chain')).problems.map((p) => `chain: ${p}`));
-      bad ||= problems.length > 0;
-      io.stdout(`${render(d, target.title)}\n${problems.map((p) => `  PROBLEM:    ${p}\n`).join('')}\n`);
+    try {
+      for (const target of targets) {
+        let cert: string | Uint8Array;
+        if (target.cert === 'token' && positionals[0] === undefined) {
+          // certificate = "token": the certificate stored next to the key on the PKCS#11 token.
+          const ders = (await signer.readCertificates?.()) ?? [];
+          if (ders[0] === undefined) throw new CliError(`no certificate on the token next to the key (${signer.describe().location})`, EXIT.failure);
+          cert = ders[0];
+        } else {
+          cert = readPem(target.cert, 'certificate');
+        }
+        const d = describeCertificate(cert, { jwk: { ...jwk } });
+        const problems = certificateProblems(d, new Date());
+        if (target.chain) problems.push(...checkChain(cert, readPem(target.chain, 'chain')).problems.map((p) => `chain: ${p}`));
+        bad ||= problems.length > 0;
+        io.stdout(`${render(d, target.title)}\n${problems.map((p) => `  PROBLEM:    ${p}\n`).join('')}\n`);
+      }
+    } finally {
+      await signer.close();
     }
     return bad ? EXIT.failure : EXIT.ok;
   },

@@ -62,6 +62,14 @@ export interface NativeKeyInfo {
   alwaysAuthenticate: boolean;
 }
 
+/** An X.509 certificate object (CKO_CERTIFICATE, CKC_X_509) read from the token. */
+export interface NativeCertificateInfo {
+  label: string;
+  id: Buffer;
+  /** CKA_VALUE: the certificate, DER. */
+  value: Buffer;
+}
+
 /** One PKCS#11 session. Calls are serialised natively and run off the JS thread. */
 export interface NativePkcs11Session {
   token(): Promise<NativeTokenInfo>;
@@ -71,6 +79,11 @@ export interface NativePkcs11Session {
   generateKey(key: { label: string; id: Uint8Array }): Promise<NativeKeyInfo>;
   /** Resolves with the number of objects destroyed (private and public key). */
   deleteKey(key: NativeKeySelector): Promise<number>;
+  /**
+   * The X.509 certificates with this CKA_LABEL and/or CKA_ID, in the token's order (at most 16).
+   * Rejects with CERTIFICATE_NOT_FOUND when there is none.
+   */
+  readCertificates(certificate: NativeKeySelector): Promise<NativeCertificateInfo[]>;
   /** ECDSA over a 32-byte digest; resolves with r||s (64 bytes). */
   sign(handle: bigint, digest: Uint8Array): Promise<Buffer>;
   /** Idempotent; afterwards every call rejects with SESSION_INVALID. */

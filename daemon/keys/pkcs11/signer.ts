@@ -9,8 +9,11 @@
  * TOKEN_NOT_PRESENT; the signer then re-opens the session, logs in again,
  * finds the key again, checks it is the same key, and retries that signature
  * once. Concurrent signatures that fail together share one re-open.
+ *
+ * The same session also reads the X.509 certificates stored on the token next
+ * to the key (readCertificates), with the same re-open handling.
  */
-import { createHash, createHmac, createPublicKey, randomBytes, timingSafeEqual } from 'node:crypto';
+import { X509Certificate, createHash, createHmac, createPublicKey, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readSecretFile } from '../../util/secure-file.js';
 import { KeyBackendError, isKeyBackendError } from '../errors.js';
 import { ecPublicJwk, jwkThumbprint } from '../jwk.js';
@@ -240,6 +243,36 @@ function publicJwkOf(point: Uint8Array): EcPublicJwk {
   }
 }
 
+interface Candidate {
+  der: Uint8Array;
+  matches: boolean;
+  valid: boolean;
+  notBefore: number;
+}
+
+/**
+ * Certificates whose public key is the key's first (newest valid one first, so a renewal written next to
+ * the old certificate wins), then the rest in the token's order, as chain candidates.
+ */
+function leafFirst(ders: Uint8Array[], spki: Buffer, now: number): Uint8Array[] {
+  const candidates: Candidate[] = ders.map((der) => {
+    try {
+      const cert = new X509Certificate(der);
+      const notBefore = Date.parse(cert.validFrom);
+      const notAfter = Date.parse(cert.validTo);
+      const matches = Buffer.from(cert.publicKey.export({ type: 'spki', format: 'der' })).equals(spki);
+      return { der, matches, valid: notBefore <= now && now < notAfter, notBefore: Number.isNaN(notBefore) ? 0 : notBefore };
+    } catch {
+      // Not a certificate node:crypto can read: left for the caller to report, after the usable ones.
+      return { der, matches: false, valid: false, notBefore: 0 };
+    }
+  });
+  const leaves = candidates
+    .filter((c) => c.matches)
+    .sort((a, b) => Number(b.valid) - Number(a.valid) || b.notBefore - a.notBefore);
+  return [...leaves, ...candidates.filter((c) => !c.matches)].map((c) => c.der);
+}
+
 export class Pkcs11Signer implements KeySigner {
   readonly algorithm = 'ES256' as const;
   readonly thumbprint: string;
@@ -247,6 +280,8 @@ export class Pkcs11Signer implements KeySigner {
   readonly warnings: readonly string[];
   readonly #jwk: EcPublicJwk;
   readonly #publicKey: Buffer;
+  /** DER SubjectPublicKeyInfo of the key, to tell its certificate from others on the token. */
+  readonly #spki: Buffer;
   readonly #addon: NativeAddon;
   readonly #target: Target;
   #session: NativePkcs11Session | undefined;
@@ -268,6 +303,7 @@ export class Pkcs11Signer implements KeySigner {
     this.#publicKey = Buffer.from(key.publicKey);
     this.#jwk = publicJwkOf(key.publicKey);
     this.thumbprint = jwkThumbprint(this.#jwk);
+    this.#spki = Buffer.from(createPublicKey({ key: { ...this.#jwk }, format: 'jwk' }).export({ type: 'spki', format: 'der' }));
     this.warnings = target.warnings;
   }
 
@@ -339,18 +375,48 @@ export class Pkcs11Signer implements KeySigner {
   async sign(data: Uint8Array): Promise<Uint8Array> {
     // Hashing here keeps the token's work to one operation on 32 bytes.
     const digest = createHash('sha256').update(data).digest();
-    this.#assertOpen();
-    // A previous re-open failed (token still away): try again before signing.
-    if (this.#session === undefined) await this.#reopen(undefined);
-    const generation = this.#generation;
-    try {
-      return await this.#signOnce(digest);
-    } catch (err) {
-      const e = KeyBackendError.from(err);
-      if (!RECOVERABLE.has(e.code) || this.#closed) throw e;
-      await this.#reopen(generation);
-      return await this.#signOnce(digest);
-    }
+    return this.#withSession(async (session, key) => new Uint8Array(await native(() => session.sign(key.handle, digest))));
+  }
+
+  /**
+   * The X.509 certificates stored on the token for this key, DER, leaf first. By default those with the
+   * key's CKA_ID (how pkcs11-tool, ykman and PIV tokens pair a certificate with its key), or with its
+   * CKA_LABEL when the key has no id or no certificate has that id. The leaf is the one whose public
+   * key is this key (the newest valid one if several are); any others follow as chain candidates. One
+   * token call when the certificate is there; re-opens the session like sign() when the token went away.
+   * CERTIFICATE_NOT_FOUND when there is none. `selector` overrides the default (label and/or id).
+   */
+  async readCertificates(selector?: NativeKeySelector): Promise<Uint8Array[]> {
+    const found = await this.#withSession(async (session, key) => {
+      // An addon built before this method existed: say what to do rather than "not a function".
+      if (typeof session.readCertificates !== 'function') {
+        throw new KeyBackendError('BACKEND_ERROR', 'the hardware key addon predates reading certificates; rebuild it with: node scripts/build-addon.mjs');
+      }
+      const id = key.id.length > 0 ? Buffer.from(key.id).toString('hex') : undefined;
+      const tries: NativeKeySelector[] =
+        selector !== undefined ? [selector] : [...(id !== undefined ? [{ id: key.id }] : []), ...(key.label !== '' ? [{ label: key.label }] : [])];
+      for (const sel of tries) {
+        try {
+          return await native(() => session.readCertificates(sel));
+        } catch (err) {
+          if (!isKeyBackendError(err, 'CERTIFICATE_NOT_FOUND')) throw err;
+        }
+      }
+      // Some modules answer a search in a session whose token went away and came back (or was reset)
+      // with nothing rather than an error. Signing notices through the stale key handle; here the key
+      // itself is looked for: gone too means the session's view is stale, and a re-open is the cure.
+      await this.#assertKeyVisible(session);
+      const describe = (sel: NativeKeySelector): string =>
+        [sel.id && `id ${Buffer.from(sel.id).toString('hex')}`, sel.label !== undefined && `label "${sel.label}"`].filter(Boolean).join(' and ');
+      const what = tries.length > 0 ? tries.map(describe).join(' or ') : 'the key\'s id or label (the key has neither)';
+      const hint = selector === undefined ? `--type cert${id !== undefined ? ` --id ${id}` : ''}${key.label !== '' ? ` --label "${key.label}"` : ''}` : '--type cert';
+      throw new KeyBackendError(
+        'CERTIFICATE_NOT_FOUND',
+        `no X.509 certificate with ${what} on token "${this.#token.label}"; store the key's certificate there with ` +
+          `pkcs11-tool --write-object cert.der ${hint}`,
+      );
+    });
+    return leafFirst(found.map((c) => new Uint8Array(c.value)), this.#spki, Date.now());
   }
 
   describe(): KeyDescription {
@@ -378,11 +444,38 @@ export class Pkcs11Signer implements KeySigner {
     if (this.#closed) throw new KeyBackendError('SESSION_INVALID', 'the pkcs11 signer was closed');
   }
 
-  async #signOnce(digest: Buffer): Promise<Uint8Array> {
+  /**
+   * Runs `op` on the current session; when it fails because the token went away, re-opens the session
+   * (shared with concurrent callers) and runs it once more.
+   */
+  async #withSession<T>(op: (session: NativePkcs11Session, key: NativeKeyInfo) => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    // A previous re-open failed (token still away): try again first.
+    if (this.#session === undefined) await this.#reopen(undefined);
+    const generation = this.#generation;
+    try {
+      return await this.#once(op);
+    } catch (err) {
+      const e = KeyBackendError.from(err);
+      if (!RECOVERABLE.has(e.code) || this.#closed) throw e;
+      await this.#reopen(generation);
+      return await this.#once(op);
+    }
+  }
+
+  async #assertKeyVisible(session: NativePkcs11Session): Promise<void> {
+    try {
+      await native(() => session.findKey(this.#target.key));
+    } catch (err) {
+      if (!isKeyBackendError(err, 'KEY_NOT_FOUND')) throw err;
+      throw new KeyBackendError('SESSION_INVALID', 'the key is no longer visible in this PKCS#11 session (token removed or reset); the session must be re-opened', { cause: err });
+    }
+  }
+
+  async #once<T>(op: (session: NativePkcs11Session, key: NativeKeyInfo) => Promise<T>): Promise<T> {
     const session = this.#session;
     if (session === undefined) throw new KeyBackendError('SESSION_INVALID', 'the PKCS#11 session is being re-opened');
-    const handle = this.#key.handle;
-    return new Uint8Array(await native(() => session.sign(handle, digest)));
+    return op(session, this.#key);
   }
 
   /**

@@ -1,7 +1,12 @@
 /**
- * The device certificate and its intermediates, read from PEM files and read again whenever a file
- * changes on disk (renewal by cron, an ACME client, a config-management run): a stat of each file before
- * every request is cheap, and a renewed certificate is used without restarting anything.
+ * The device certificate and its intermediates, from one of two sources behind one interface
+ * (CertificateProvider):
+ *
+ * - PEM files (CertificateSource), read again whenever a file changes on disk (renewal by cron, an ACME
+ *   client, a config-management run): a stat of each file before every request is cheap, and a renewed
+ *   certificate is used without restarting anything.
+ * - The PKCS#11 token holding the device key (TokenCertificateSource), read again before every request:
+ *   one token call, and a certificate renewed on the token is used without a restart.
  *
  * Loading checks what would otherwise come back as an opaque AccessDenied: the chain file must not hold
  * the leaf (Roles Anywhere wants intermediates only), and the chain must be in order, each certificate
@@ -13,6 +18,10 @@ import { X509Certificate } from '../../x509/x509-lib.js';
 
 export class CertificateError extends Error {
   override readonly name = 'CertificateError';
+  /** The code /health shows: CertificateUnavailable, or the key backend's (CERTIFICATE_NOT_FOUND, TOKEN_NOT_PRESENT, ...). */
+  constructor(message: string, readonly code: string = 'CertificateUnavailable') {
+    super(message);
+  }
 }
 
 export interface CertificateDetails {
@@ -35,6 +44,16 @@ export interface CertificateChain {
   leaf: CertificateDetails;
   /** Intermediates in order, leaf excluded. */
   chain: CertificateDetails[];
+}
+
+/** Where a profile's certificate comes from. Failures are CertificateErrors. */
+export interface CertificateProvider {
+  /** Names the source in messages: a file path, or the token. */
+  readonly where: string;
+  /** The chain to sign with now, read again if it may have changed. */
+  current(): CertificateChain | Promise<CertificateChain>;
+  /** For /health, without waiting on a token: files are re-read if changed; the token's is the last read. */
+  known(): CertificateChain | undefined;
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END CERTIFICATE-----/g;
@@ -96,6 +115,15 @@ function readCertificates(path: string, what: string): Uint8Array[] {
   return ders;
 }
 
+/** The chain file's intermediates; it must not hold the leaf. */
+function readChainFile(chainPath: string, leafDer: Uint8Array): Uint8Array[] {
+  const chainDers = readCertificates(chainPath, 'chain file');
+  if (chainDers.some((der) => sameBytes(der, leafDer))) {
+    throw new CertificateError(`chain file ${chainPath} contains the device certificate itself; it must hold only the intermediate CA certificates`);
+  }
+  return chainDers;
+}
+
 /**
  * Reads and checks the certificate file (first certificate: the leaf; any more: its intermediates, as in
  * a fullchain.pem) and the optional chain file (intermediates only).
@@ -109,13 +137,14 @@ export function loadCertificateChain(certificatePath: string, chainPath?: string
     if (bundled.length > 0) {
       throw new CertificateError(`certificate file ${certificatePath} already holds ${bundled.length} intermediate(s) after the leaf, and a chain file is configured too; use one or the other`);
     }
-    chainDers = readCertificates(chainPath, 'chain file');
-    if (chainDers.some((der) => sameBytes(der, leafDer))) {
-      throw new CertificateError(`chain file ${chainPath} contains the device certificate itself; it must hold only the intermediate CA certificates`);
-    }
+    chainDers = readChainFile(chainPath, leafDer);
   }
-  const leaf = describeDer(leafDer, `certificate file ${certificatePath}`);
-  const where = chainPath ?? certificatePath;
+  return checkedChain(leafDer, `certificate file ${certificatePath}`, chainDers, chainPath ?? certificatePath);
+}
+
+/** Describes the leaf and intermediates and checks that the chain is in order, each issued by the next. */
+function checkedChain(leafDer: Uint8Array, leafWhat: string, chainDers: Uint8Array[], where: string): CertificateChain {
+  const leaf = describeDer(leafDer, leafWhat);
   const chain = chainDers.map((der, i) => describeDer(der, `certificate ${i + 1} of ${where}`));
   if (chainDers.some((der, i) => chainDers.findIndex((other) => sameBytes(other, der)) !== i)) {
     throw new CertificateError(`${where} lists the same intermediate certificate twice`);
@@ -172,5 +201,76 @@ export class CertificateSource {
   /** The last chain loaded, without touching the disk. */
   peek(): CertificateChain | undefined {
     return this.#loaded;
+  }
+
+  get where(): string {
+    return this.certificatePath;
+  }
+
+  known(): CertificateChain | undefined {
+    try {
+      return this.current();
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** isIssuedBy for certificates that may not parse: those issued nothing. */
+function issuedBy(child: Uint8Array, issuer: Uint8Array): boolean {
+  try {
+    return isIssuedBy(child, issuer);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The intermediates among other certificates stored on the token, in order: from the leaf, each one's
+ * issuer while one is there. Roots are left out (the trust anchor holds them), and so is anything that
+ * issued nothing in the path (an older certificate for the same key, unrelated objects).
+ */
+export function intermediatesFrom(leafDer: Uint8Array, candidates: Uint8Array[]): Uint8Array[] {
+  const pool = candidates.filter((der) => !sameBytes(der, leafDer) && !issuedBy(der, der));
+  const out: Uint8Array[] = [];
+  let current = leafDer;
+  while (out.length < pool.length) {
+    const child = current;
+    const next = pool.find((der) => !out.includes(der) && issuedBy(child, der));
+    if (next === undefined) break;
+    out.push(next);
+    current = next;
+  }
+  return out;
+}
+
+/**
+ * The certificate stored on the PKCS#11 token next to the device key, read again before every request
+ * (one token call) so that a certificate renewed on the token is used at the next refresh. `read`
+ * returns the token's certificates leaf first and throws CertificateErrors. Intermediates come from the
+ * chain file when one is configured, else from the other certificates read with the leaf.
+ */
+export class TokenCertificateSource implements CertificateProvider {
+  #last: CertificateChain | undefined;
+
+  constructor(
+    readonly read: () => Promise<Uint8Array[]>,
+    readonly where: string,
+    readonly chainPath?: string,
+  ) {}
+
+  async current(): Promise<CertificateChain> {
+    // As with files: a failed read drops the last chain, so /health never shows a certificate that is
+    // no longer on the token as if it were in use.
+    this.#last = undefined;
+    const [leafDer, ...others] = await this.read();
+    if (leafDer === undefined) throw new CertificateError(`${this.where} holds no certificate`, 'CERTIFICATE_NOT_FOUND');
+    const chainDers = this.chainPath !== undefined ? readChainFile(this.chainPath, leafDer) : intermediatesFrom(leafDer, others);
+    this.#last = checkedChain(leafDer, `the certificate on ${this.where}`, chainDers, this.chainPath ?? this.where);
+    return this.#last;
+  }
+
+  known(): CertificateChain | undefined {
+    return this.#last;
   }
 }

@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../types.js';
 import { defaultEndpoint, isRoleArn, parseRolesAnywhereArn } from './arn.js';
-import { CertificateError, CertificateSource, type CertificateChain } from './certificates.js';
+import { CertificateError, CertificateSource, type CertificateChain, type CertificateProvider } from './certificates.js';
 import { isClockSkewError, mapErrorResponse, mapTransportError } from './errors.js';
 import { parseCreateSessionResponse } from './response.js';
 import { amzDate, signRequest, type SignedRequest } from './sigv4-x509.js';
@@ -19,9 +19,12 @@ import type { X509SigningKey } from './signing-key.js';
 
 export interface AwsRolesAnywhereProviderOptions {
   key: X509SigningKey;
-  /** PEM file of the device certificate (and optionally its intermediates after it). */
-  certificate: string;
-  /** PEM file of the intermediates, leaf excluded. */
+  /**
+   * PEM file of the device certificate (and optionally its intermediates after it), or another source
+   * of it (the PKCS#11 token: TokenCertificateSource, which takes its own chain file).
+   */
+  certificate: string | CertificateProvider;
+  /** PEM file of the intermediates, leaf excluded (with a certificate file). */
   chain?: string;
   trustAnchorArn: string;
   profileArn: string;
@@ -47,6 +50,7 @@ export interface CertificateInfo {
   /** Decimal, as it appears in the SigV4-X509 credential and in CloudTrail. */
   serial: string;
   notAfter: Date;
+  /** The certificate file, or where else it came from (the token). */
   path: string;
 }
 
@@ -85,7 +89,7 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
   readonly region: string;
   readonly endpoint: string;
   readonly #opts: AwsRolesAnywhereProviderOptions;
-  readonly #certs: CertificateSource;
+  readonly #certs: CertificateProvider;
   readonly #url: URL;
   readonly #now: () => number;
   readonly #fetch: typeof fetch;
@@ -117,7 +121,7 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
     }
     if (base.protocol !== 'https:' && base.protocol !== 'http:') throw configError(`endpoint ${this.endpoint} must be http(s)`);
     this.#url = new URL('sessions', base);
-    this.#certs = new CertificateSource(opts.certificate, opts.chain);
+    this.#certs = typeof opts.certificate === 'string' ? new CertificateSource(opts.certificate, opts.chain) : opts.certificate;
     this.#now = opts.now ?? Date.now;
     this.#fetch = opts.fetch ?? fetch;
     this.#random = opts.random ?? Math.random;
@@ -128,15 +132,14 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
     return { type: 'aws-rolesanywhere', source: `rolesanywhere:CreateSession ${this.endpoint}`, roleArn: this.#opts.roleArn, region: this.region };
   }
 
-  /** The device certificate as it is on disk now (re-read if changed), for /health expiry warnings; undefined if unreadable. */
+  /**
+   * The device certificate for /health expiry warnings: as it is on disk now (re-read if changed), or the
+   * one last read from the token; undefined if unreadable.
+   */
   certificateInfo(): CertificateInfo | undefined {
-    let chain: CertificateChain;
-    try {
-      chain = this.#certs.current();
-    } catch {
-      return undefined;
-    }
-    return { subject: chain.leaf.subject, serial: chain.leaf.serialDecimal, notAfter: chain.leaf.notAfter, path: this.#opts.certificate };
+    const chain = this.#certs.known();
+    if (chain === undefined) return undefined;
+    return { subject: chain.leaf.subject, serial: chain.leaf.serialDecimal, notAfter: chain.leaf.notAfter, path: this.#certs.where };
   }
 
   /** The service-minus-local clock offset in ms currently applied when signing. */
@@ -144,15 +147,15 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
     return this.#skewMs;
   }
 
-  #loadCertificates(): CertificateChain {
+  async #loadCertificates(): Promise<CertificateChain> {
     let chain: CertificateChain;
     try {
-      chain = this.#certs.current();
+      chain = await this.#certs.current();
     } catch (err) {
-      if (err instanceof CertificateError) throw new ProviderError('CertificateUnavailable', err.message, true);
+      if (err instanceof CertificateError) throw new ProviderError(err.code, err.message, true);
       throw err;
     }
-    // Every time: either file may have been replaced (a key file is re-read by the key itself).
+    // Every time: the certificate or chain may have been replaced (a key file is re-read by the key itself).
     this.#checkKeyMatches(chain);
     return chain;
   }
@@ -161,7 +164,7 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
     const { key } = this.#opts;
     const wantType = key.algorithm === 'AWS4-X509-RSA-SHA256' ? 'RSA' : 'EC';
     if (chain.leaf.keyType !== wantType) {
-      throw new ProviderError('KeyCertificateMismatch', `the certificate ${this.#opts.certificate} holds an ${chain.leaf.keyType} key but ${key.describe()} is ${wantType}`, true);
+      throw new ProviderError('KeyCertificateMismatch', `the certificate from ${this.#certs.where} holds an ${chain.leaf.keyType} key but ${key.describe()} is ${wantType}`, true);
     }
     let spki: Uint8Array | undefined;
     try {
@@ -170,7 +173,7 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
       throw new ProviderError('KeyUnavailable', `${key.describe()}: ${(err as Error).message}`, true);
     }
     if (spki !== undefined && !Buffer.from(spki).equals(Buffer.from(chain.leaf.spki))) {
-      throw new ProviderError('KeyCertificateMismatch', `the certificate ${this.#opts.certificate} (${chain.leaf.subject}) is not for ${key.describe()}`, true);
+      throw new ProviderError('KeyCertificateMismatch', `the certificate from ${this.#certs.where} (${chain.leaf.subject}) is not for ${key.describe()}`, true);
     }
   }
 
@@ -228,7 +231,7 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw new ProviderError('Aborted', 'the request to Roles Anywhere was cancelled', true);
       // Read (or re-read) the certificate on every attempt: a renewal may land between retries.
-      const chain = this.#loadCertificates();
+      const chain = await this.#loadCertificates();
       const usedSkew = this.#skewMs;
       const { url, body, signed } = await this.signCreateSession(chain, this.#now() + usedSkew);
       const { host: _host, ...headers } = signed.headers; // fetch sets Host from the URL, to the same value
