@@ -3,7 +3,7 @@
  * bounded headers), the request guards as one hook, and the endpoints as
  * plugins. Errors are always JSON `{Code, Message}` and never carry a stack.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from '../logging/logger.js';
 import type { ServerContext } from './context.js';
 import { ecsRoutes } from './ecs-routes.js';
@@ -44,7 +44,17 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     connectionTimeout: 15_000,
     keepAliveTimeout: 5_000,
     requestTimeout: 10_000,
-    http: { maxHeaderSize: 16 * 1024 },
+    // headersTimeout is not derived from requestTimeout, and Node only enforces either when it checks
+    // its connections (every 30 s by default): both are set so a slow client is cut off in ~10 s.
+    // A missing Host is left to the guard, so it gets the same JSON 403 as a wrong one.
+    http: { maxHeaderSize: 16 * 1024, headersTimeout: 10_000, connectionsCheckingInterval: 1_000, requireHostHeader: false },
+    // Errors fastify raises before any hook (an undecodable URL, an over-long parameter) must neither
+    // skip the {Code, Message} shape nor quote the request back.
+    frameworkErrors: (err, _req, reply) => {
+      const tooLong = err.statusCode === 414;
+      const r = reply as unknown as FastifyReply;
+      void r.code(tooLong ? 414 : 400).header('connection', 'close').send({ Code: 'BadRequest', Message: tooLong ? 'request target too long' : 'malformed request' });
+    },
     // Requests node's parser rejects still get the JSON error shape, then the connection closes.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
       if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();

@@ -37,6 +37,15 @@ export function checkRequest(req: FastifyRequest, allowed: Set<string>): GuardFa
   if (!isLoopbackIp(peer)) {
     return { status: 403, code: 'ForbiddenPeer', message: 'requests are accepted from loopback addresses only' };
   }
+  // An absolute-form target (GET http://evil/...) names its own host, which HTTP says wins over the
+  // Host header; only origin-form targets are accepted, so the Host check below is the whole story.
+  if (!req.raw.url?.startsWith('/')) {
+    return { status: 403, code: 'ForbiddenHost', message: 'only origin-form request targets (a path) are accepted' };
+  }
+  // Node keeps the first of several Host lines; RFC 9112 says such a request is invalid.
+  let hosts = 0;
+  for (let i = 0; i < req.raw.rawHeaders.length; i += 2) if (req.raw.rawHeaders[i]?.toLowerCase() === 'host') hosts++;
+  if (hosts > 1) return { status: 400, code: 'BadRequest', message: 'more than one Host header' };
   const host = req.headers.host;
   if (typeof host !== 'string' || !allowed.has(host.toLowerCase())) {
     return { status: 403, code: 'ForbiddenHost', message: 'Host header must be a loopback address with the daemon\'s port' };
