@@ -144,6 +144,9 @@ export class ProfileRefresher {
     try {
       return (await this.#refresh('demand')).credentials;
     } catch {
+      // The wall clock may have stepped back while we waited: what is held may be valid again.
+      const again = this.#held;
+      if (this.#valid(again, this.#clock.now())) return again.credentials;
       throw this.#unavailable();
     }
   }

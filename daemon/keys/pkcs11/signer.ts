@@ -204,7 +204,9 @@ async function connect(addon: NativeAddon, target: Target, guard?: PinGuard): Pr
           await native(() => session.login(pin));
           if (guard) guard.refused = undefined;
         } catch (err) {
-          if (guard && isKeyBackendError(err, 'PIN_INCORRECT', 'PIN_LOCKED')) guard.refused = mark;
+          // Only a PIN the token called wrong is held back; offering one to a locked token costs nothing,
+          // and after an unblock the same PIN must work again without a restart.
+          if (guard && isKeyBackendError(err, 'PIN_INCORRECT')) guard.refused = mark;
           throw err;
         }
       } finally {

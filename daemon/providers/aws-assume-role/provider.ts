@@ -8,6 +8,7 @@
  * replaced. One client every half hour costs nothing worth saving.
  */
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { ClockSkew } from '../clock-skew.js';
 import { credentialsFromSts } from '../sts-credentials.js';
 import { mapStsError } from '../aws-oidc/errors.js';
 import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../types.js';
@@ -33,6 +34,7 @@ export interface AwsAssumeRoleProviderOptions {
 
 export class AwsAssumeRoleProvider implements CredentialProvider {
   readonly unattended: boolean;
+  readonly #skew = new ClockSkew();
 
   constructor(private readonly opts: AwsAssumeRoleProviderOptions) {
     this.unattended = opts.unattended ?? true;
@@ -68,6 +70,7 @@ export class AwsAssumeRoleProvider implements CredentialProvider {
         expiration: source.expiration,
       },
     });
+    this.#skew.watch(client, Date.now);
     let out;
     try {
       out = await client.send(
@@ -84,7 +87,8 @@ export class AwsAssumeRoleProvider implements CredentialProvider {
     } finally {
       client.destroy();
     }
-    return credentialsFromSts(out.Credentials, this.opts.roleArn, out.AssumedRoleUser?.Arn, out.$metadata.httpStatusCode);
+    const c = credentialsFromSts(out.Credentials, this.opts.roleArn, out.AssumedRoleUser?.Arn, out.$metadata.httpStatusCode);
+    return { ...c, expiration: this.#skew.toLocal(c.expiration) };
   }
 
   describe(): ProviderDescription {

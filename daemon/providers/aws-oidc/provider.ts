@@ -6,8 +6,10 @@
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mintIdentityToken } from '../../identity/jwt.js';
 import type { KeySigner } from '../../keys/signer.js';
+import { isKeyBackendError } from '../../keys/errors.js';
+import { ClockSkew } from '../clock-skew.js';
 import { credentialsFromSts } from '../sts-credentials.js';
-import type { AwsCredentials, CredentialProvider, ProviderDescription } from '../types.js';
+import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../types.js';
 import { mapStsError } from './errors.js';
 
 export interface AwsOidcProviderOptions {
@@ -31,6 +33,7 @@ export interface AwsOidcProviderOptions {
 export class AwsOidcProvider implements CredentialProvider {
   readonly unattended: boolean;
   readonly #client: STSClient;
+  readonly #skew = new ClockSkew();
 
   constructor(private readonly opts: AwsOidcProviderOptions) {
     this.unattended = !opts.signer.describe().userPresence;
@@ -50,16 +53,25 @@ export class AwsOidcProvider implements CredentialProvider {
         throw new Error('AssumeRoleWithWebIdentity is unsigned; no credentials are used');
       },
     });
+    this.#skew.watch(this.#client, opts.now ?? Date.now);
   }
 
   async fetch(signal?: AbortSignal): Promise<AwsCredentials> {
-    const { token } = await mintIdentityToken(this.opts.signer, {
-      issuer: this.opts.issuer,
-      subject: this.opts.subject,
-      audience: this.opts.audience,
-      lifetimeSeconds: this.opts.tokenLifetimeSeconds,
-      ...(this.opts.now ? { now: this.opts.now } : {}),
-    });
+    let token: string;
+    try {
+      ({ token } = await mintIdentityToken(this.opts.signer, {
+        issuer: this.opts.issuer,
+        subject: this.opts.subject,
+        audience: this.opts.audience,
+        lifetimeSeconds: this.opts.tokenLifetimeSeconds,
+        ...(this.opts.now ? { now: this.opts.now } : {}),
+      }));
+    } catch (err) {
+      // A hardware key unplugged or locked: keep the backend's code (TOKEN_NOT_PRESENT, PIN_INCORRECT...)
+      // so /health says what to fix.
+      if (isKeyBackendError(err)) throw new ProviderError(err.code, `the device key could not sign the identity token: ${err.message}`, true);
+      throw err;
+    }
     let out;
     try {
       out = await this.#client.send(
@@ -74,7 +86,8 @@ export class AwsOidcProvider implements CredentialProvider {
     } catch (err) {
       throw mapStsError(err);
     }
-    return credentialsFromSts(out.Credentials, this.opts.roleArn, out.AssumedRoleUser?.Arn, out.$metadata.httpStatusCode);
+    const c = credentialsFromSts(out.Credentials, this.opts.roleArn, out.AssumedRoleUser?.Arn, out.$metadata.httpStatusCode);
+    return { ...c, expiration: this.#skew.toLocal(c.expiration) };
   }
 
   describe(): ProviderDescription {

@@ -9,6 +9,8 @@
  * first retry of the first).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isKeyBackendError } from '../../keys/errors.js';
+import { ClockSkew } from '../clock-skew.js';
 import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../types.js';
 import { defaultEndpoint, isRoleArn, parseRolesAnywhereArn } from './arn.js';
 import { CertificateError, CertificateSource, type CertificateChain, type CertificateProvider } from './certificates.js';
@@ -58,8 +60,6 @@ const MIN_DURATION = 900;
 const MAX_DURATION = 43200;
 /** The body of a CreateSession answer is a few KiB; more means something else is answering. */
 const MAX_BODY_BYTES = 256 * 1024;
-/** Date headers have one-second resolution; offsets smaller than this are noise, not skew. */
-const SKEW_THRESHOLD_MS = 30_000;
 const MAX_RETRY_DELAY_MS = 5_000;
 
 function configError(message: string): ProviderError {
@@ -95,7 +95,7 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
   readonly #fetch: typeof fetch;
   readonly #random: () => number;
   /** Service time minus our time, learnt from Date headers; 0 until a response says otherwise. */
-  #skewMs = 0;
+  readonly #skew = new ClockSkew();
 
   /** Throws ProviderError('InvalidConfiguration') for ARNs or durations that can never work. */
   constructor(opts: AwsRolesAnywhereProviderOptions) {
@@ -144,7 +144,7 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
 
   /** The service-minus-local clock offset in ms currently applied when signing. */
   get clockSkewMs(): number {
-    return this.#skewMs;
+    return this.#skew.ms;
   }
 
   async #loadCertificates(): Promise<CertificateChain> {
@@ -199,20 +199,12 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
       }, o.key);
     } catch (err) {
       if (err instanceof ProviderError) throw err;
-      // A hardware key that is unplugged or locked; the message is the backend's, never key material.
-      throw new ProviderError('SigningFailed', `${o.key.describe()} could not sign: ${(err as Error).message}`, true);
+      // A hardware key that is unplugged or locked: its own code (TOKEN_NOT_PRESENT, PIN_INCORRECT...)
+      // reaches /health; the message is the backend's, never key material.
+      const code = isKeyBackendError(err) ? err.code : 'SigningFailed';
+      throw new ProviderError(code, `${o.key.describe()} could not sign: ${(err as Error).message}`, true);
     }
     return { url: `${this.#url.origin}${this.#url.pathname}?${signed.queryString}`, body, signed };
-  }
-
-  #learnSkew(dateHeader: string | null, sentAt: number, receivedAt: number): void {
-    if (dateHeader === null) return;
-    const server = Date.parse(dateHeader);
-    if (Number.isNaN(server)) return;
-    // The server stamped its Date somewhere between our send and receive; the midpoint is the best guess.
-    // Date is whole seconds, so +500 ms centres it.
-    const offset = server + 500 - (sentAt + receivedAt) / 2;
-    this.#skewMs = Math.abs(offset) >= SKEW_THRESHOLD_MS ? Math.round(offset) : 0;
   }
 
   #retryDelay(attempt: number, retryAfter: string | null): number {
@@ -232,7 +224,7 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
       if (signal?.aborted) throw new ProviderError('Aborted', 'the request to Roles Anywhere was cancelled', true);
       // Read (or re-read) the certificate on every attempt: a renewal may land between retries.
       const chain = await this.#loadCertificates();
-      const usedSkew = this.#skewMs;
+      const usedSkew = this.#skew.ms;
       const { url, body, signed } = await this.signCreateSession(chain, this.#now() + usedSkew);
       const { host: _host, ...headers } = signed.headers; // fetch sets Host from the URL, to the same value
       const timeout = AbortSignal.timeout(timeoutMs);
@@ -243,9 +235,13 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
       try {
         const response = await this.#fetch(url, { method: 'POST', headers, body, signal: combined, redirect: 'manual' });
         const receivedAt = this.#now();
-        this.#learnSkew(response.headers.get('date'), sentAt, receivedAt);
+        this.#skew.observe(response.headers.get('date'), sentAt, receivedAt);
         const text = await readCapped(response);
-        if (response.status === 201) return parseCreateSessionResponse(text, response.status, this.#opts.roleArn).credentials;
+        if (response.status === 201) {
+          // Expiration is in the service's clock; in ours it comes skew earlier (or later).
+          const c = parseCreateSessionResponse(text, response.status, this.#opts.roleArn).credentials;
+          return { ...c, expiration: this.#skew.toLocal(c.expiration) };
+        }
         error = mapErrorResponse(response.status, response.headers, text);
         retryAfter = response.headers.get('retry-after');
       } catch (err) {
@@ -253,7 +249,7 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
         error = mapTransportError(err, { timedOut: timeout.aborted, aborted: signal?.aborted ?? false });
         if (error.code === 'Aborted') throw error;
       }
-      if (isClockSkewError(error) && !skewResigned && this.#skewMs !== usedSkew) {
+      if (isClockSkewError(error) && !skewResigned && this.#skew.ms !== usedSkew) {
         // The refusal's Date header taught us the service's time: re-sign at once (once per fetch),
         // without using up a retry.
         skewResigned = true;
