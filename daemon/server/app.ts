@@ -35,6 +35,9 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     loggerInstance: o.logger as FastifyBaseLogger,
     // Requests are logged by our onResponse hook, with fields chosen to carry no secret.
     logController: new LogController({ disableRequestLogging: true }),
+    // A child logger per request (with its redaction set-up) is the largest per-request cost; below
+    // debug level nothing per-request is logged, so requests share the daemon's logger.
+    childLoggerFactory: (logger, bindings, opts) => (o.logger.isLevelEnabled('debug') ? logger.child(bindings, opts) : logger),
     bodyLimit: 1024,
     // Real IMDS answers leaf paths with or without a trailing slash (AWS CLI v2 asks for
     // placement/availability-zone/), so the router does too.
@@ -75,9 +78,10 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     });
   });
 
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     o.metrics.request(endpointLabel(req.routeOptions.url), reply.statusCode);
-    req.log.debug({ method: req.method, path: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    if (o.logger.isLevelEnabled('debug')) req.log.debug({ method: req.method, path: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    done();
   });
 
   void app.register(healthRoutes, { ctx: o.ctx });

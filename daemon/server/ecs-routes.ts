@@ -7,7 +7,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext } from './context.js';
 import { lookupCredentials } from './credentials-lookup.js';
 import { tokensEqual } from './token.js';
-import { ecsBody } from './wire.js';
+import { ecsBodyText } from './wire.js';
 
 export const ecsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
   async function serve(req: FastifyRequest, reply: FastifyReply, profile: string) {
@@ -21,7 +21,7 @@ export const ecsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
     const result = await lookupCredentials(ctx, profile);
     if (!result.ok) return reply.code(result.status).send(result.body);
     req.log.debug({ profile }, 'served credentials (ecs)');
-    return reply.header('cache-control', 'no-store').send(ecsBody(result.credentials));
+    return reply.header('cache-control', 'no-store').type('application/json; charset=utf-8').send(ecsBodyText(result.credentials));
   }
 
   app.get('/v1/credentials', (req, reply) => serve(req, reply, ctx.defaultProfile));

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { ServerContext } from './context.js';
 import { lookupCredentials } from './credentials-lookup.js';
 import { parseTtl } from './imds-tokens.js';
-import { awsTimestamp, imdsCredentialsBody } from './wire.js';
+import { awsTimestamp, imdsBodyText } from './wire.js';
 
 const TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';
 const TOKEN_HEADER = 'x-aws-ec2-metadata-token';
@@ -67,7 +67,7 @@ export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
       return reply
         .header('cache-control', 'no-store')
         .type('text/plain')
-        .send(JSON.stringify(imdsCredentialsBody(result.credentials, last ?? new Date(ctx.now()))));
+        .send(imdsBodyText(result.credentials, last ?? new Date(ctx.now())));
     });
 
     meta.get('/latest/meta-data/iam/info', async (_req, reply) => {

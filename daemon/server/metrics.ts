@@ -61,8 +61,17 @@ export class DaemonMetrics {
     this.#profiles = p;
   }
 
+  readonly #requestChildren = new Map<string, { inc(): void }>();
+
   request(endpoint: string, status: number): void {
-    this.#requests.inc({ endpoint, status: String(status) });
+    // Label children are looked up by a string key once, then reused: labels() per request is costly.
+    const key = `${endpoint}\u0000${status}`;
+    let child = this.#requestChildren.get(key);
+    if (child === undefined) {
+      child = this.#requests.labels(endpoint, String(status));
+      this.#requestChildren.set(key, child);
+    }
+    child.inc();
   }
 
   refreshAttempt(profile: string, ok: boolean, code?: string): void {

@@ -49,8 +49,11 @@ export function readTokenFile(path: string): string {
  * Constant-time comparison: both sides are hashed first so that neither the
  * content nor the length of the expected token shows in the timing.
  */
+let expectedCache: { token: string; digest: Buffer } | undefined;
+
 export function tokensEqual(presented: string, expected: string): boolean {
   const a = createHash('sha256').update(presented, 'utf8').digest();
-  const b = createHash('sha256').update(expected, 'utf8').digest();
-  return timingSafeEqual(a, b);
+  // The expected token is the same on every request: its digest is computed once (a hash per request saved).
+  if (expectedCache?.token !== expected) expectedCache = { token: expected, digest: createHash('sha256').update(expected, 'utf8').digest() };
+  return timingSafeEqual(a, expectedCache.digest);
 }

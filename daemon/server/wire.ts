@@ -43,3 +43,29 @@ export interface ErrorBody {
   Code: string;
   Message: string;
 }
+
+/**
+ * Serialized bodies per credentials object: the same credentials are served
+ * thousands of times between refreshes, so they are built and stringified
+ * once. Keyed weakly: replaced credentials take their bodies with them.
+ */
+const ecsCache = new WeakMap<AwsCredentials, string>();
+const imdsCache = new WeakMap<AwsCredentials, string>();
+
+export function ecsBodyText(c: AwsCredentials): string {
+  let text = ecsCache.get(c);
+  if (text === undefined) {
+    text = JSON.stringify(ecsBody(c));
+    ecsCache.set(c, text);
+  }
+  return text;
+}
+
+export function imdsBodyText(c: AwsCredentials, lastUpdated: Date): string {
+  let text = imdsCache.get(c);
+  if (text === undefined) {
+    text = JSON.stringify(imdsCredentialsBody(c, lastUpdated));
+    imdsCache.set(c, text);
+  }
+  return text;
+}
