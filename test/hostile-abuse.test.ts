@@ -410,7 +410,8 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
       if (a.length !== 32 || b.length !== 32) throw new Error(`compared ${a.length} and ${b.length} bytes, not two SHA-256 digests`);
       if (!a.equals(nodeCrypto.createHash('sha256').update(p, 'utf8').digest())) throw new Error('the presented side is not SHA-256 of the presented token');
       if (!b.equals(nodeCrypto.createHash('sha256').update(expected, 'utf8').digest())) throw new Error('the expected side is not SHA-256 of the token');
-      if (digests.length !== 2 || digests.some((x) => x !== 'sha256')) throw new Error(`digests: ${digests.join(',')}`);
+      // One digest of the presented token per call; the expected token's digest is made once and reused.
+      if (digests.length < 1 || digests.length > 2 || digests.some((x) => x !== 'sha256')) throw new Error(`digests: ${digests.join(',')}`);
     }),
     { seed: 6, numRuns: 300 },
   );
