@@ -151,6 +151,17 @@ export class ProfileRefresher {
     }
   }
 
+  /**
+   * Credentials that get() would return at once, without waiting or refreshing;
+   * undefined when get() would have work to do. For the server's fast path.
+   */
+  peek(): AwsCredentials | undefined {
+    const now = this.#clock.now();
+    const held = this.#held;
+    if (this.#valid(held, now) && held.expiresAt - now >= demandThresholdMs(this.#policy, held.fetchedAt, held.expiresAt)) return held.credentials;
+    return undefined;
+  }
+
   /** Forces a refresh (joins one already running). */
   refreshNow(): Promise<AwsCredentials> {
     return this.#refresh('manual').then((h) => h.credentials);

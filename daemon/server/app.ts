@@ -7,7 +7,9 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from '../logging/logger.js';
 import type { ServerContext } from './context.js';
 import { ecsRoutes } from './ecs-routes.js';
-import { registerGuards, type Binding } from './guards.js';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createFastPath } from './fast-path.js';
+import { hostAllowlist, registerGuards, type Binding } from './guards.js';
 import { healthRoutes } from './health-routes.js';
 import { imdsRoutes } from './imds-routes.js';
 import type { DaemonMetrics } from './metrics.js';
@@ -30,8 +32,28 @@ function endpointLabel(route: string | undefined): string {
   return route.slice(1) || 'root';
 }
 
+const HTTP_OPTIONS = {
+  maxHeaderSize: 16 * 1024,
+  // headersTimeout is not derived from requestTimeout, and Node only enforces either when it checks
+  // its connections (every 30 s by default): both are set so a slow client is cut off in ~10 s.
+  headersTimeout: 10_000,
+  requestTimeout: 10_000,
+  connectionsCheckingInterval: 1_000,
+  // A missing Host is left to the guard, so it gets the same JSON 403 as a wrong one.
+  requireHostHeader: false,
+  keepAliveTimeout: 5_000,
+};
+
 export function buildServer(o: ServerOptions): FastifyInstance {
+  const allowed = hostAllowlist(o.binding);
+  let closing = false;
+  const fastPath = createFastPath({ ctx: o.ctx, allowed, metrics: o.metrics, logger: o.logger, closing: () => closing });
   const app = Fastify({
+    // The node server is made here so that the credentials fast path runs before fastify's routing.
+    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
+      createServer(HTTP_OPTIONS, (req, res) => {
+        if (!fastPath(req, res)) handler(req, res);
+      }),
     loggerInstance: o.logger as FastifyBaseLogger,
     // Requests are logged by our onResponse hook, with fields chosen to carry no secret.
     logController: new LogController({ disableRequestLogging: true }),
@@ -47,10 +69,6 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     connectionTimeout: 15_000,
     keepAliveTimeout: 5_000,
     requestTimeout: 10_000,
-    // headersTimeout is not derived from requestTimeout, and Node only enforces either when it checks
-    // its connections (every 30 s by default): both are set so a slow client is cut off in ~10 s.
-    // A missing Host is left to the guard, so it gets the same JSON 403 as a wrong one.
-    http: { maxHeaderSize: 16 * 1024, headersTimeout: 10_000, connectionsCheckingInterval: 1_000, requireHostHeader: false },
     // Errors fastify raises before any hook (an undecodable URL, an over-long parameter) must neither
     // skip the {Code, Message} shape nor quote the request back.
     frameworkErrors: (err, _req, reply) => {
@@ -66,7 +84,11 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     },
   });
 
-  registerGuards(app, o.binding);
+  registerGuards(app, allowed);
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
 
   app.setNotFoundHandler((_req, reply) => reply.code(404).send({ Code: 'NotFound', Message: 'no such endpoint' }));
   app.setErrorHandler((err: { statusCode?: number; code?: string }, req, reply) => {

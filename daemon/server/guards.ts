@@ -10,6 +10,7 @@
  *    (undici) sends `sec-fetch-mode: cors` and is a local program, not a page.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
 import { isLoopbackIp } from '../config/listen.js';
 
 /** Where the server is bound: known only after listen (port 0 picks one). */
@@ -32,19 +33,20 @@ const BROWSER_HEADERS = new Set(['origin', 'sec-fetch-site', 'sec-fetch-dest', '
 
 export type GuardFailure = { status: number; code: string; message: string };
 
-export function checkRequest(req: FastifyRequest, allowed: Set<string>): GuardFailure | undefined {
+/** Checks the raw request, so that the fast path (fast-path.ts) and the fastify hook run the same code. */
+export function checkRequest(req: IncomingMessage, allowed: Set<string>): GuardFailure | undefined {
   const peer = req.socket.remoteAddress ?? '';
   if (!isLoopbackIp(peer)) {
     return { status: 403, code: 'ForbiddenPeer', message: 'requests are accepted from loopback addresses only' };
   }
   // An absolute-form target (GET http://evil/...) names its own host, which HTTP says wins over the
   // Host header; only origin-form targets are accepted, so the Host check below is the whole story.
-  if (!req.raw.url?.startsWith('/')) {
+  if (!req.url?.startsWith('/')) {
     return { status: 403, code: 'ForbiddenHost', message: 'only origin-form request targets (a path) are accepted' };
   }
   // Node keeps the first of several Host lines; RFC 9112 says such a request is invalid.
   let hosts = 0;
-  for (let i = 0; i < req.raw.rawHeaders.length; i += 2) if (req.raw.rawHeaders[i]?.toLowerCase() === 'host') hosts++;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]?.toLowerCase() === 'host') hosts++;
   if (hosts > 1) return { status: 400, code: 'BadRequest', message: 'more than one Host header' };
   const host = req.headers.host;
   if (typeof host !== 'string' || !allowed.has(host.toLowerCase())) {
@@ -58,17 +60,24 @@ export function checkRequest(req: FastifyRequest, allowed: Set<string>): GuardFa
   return undefined;
 }
 
-export function registerGuards(app: FastifyInstance, binding: () => Binding): void {
+/** The allowed Host values for the current binding, recomputed only when the binding changes. */
+export function hostAllowlist(binding: () => Binding): () => Set<string> {
   let cached: Binding | undefined;
   let allowed = new Set<string>();
-  // A plain callback hook: an async one costs a promise per request on the hot path.
-  app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+  return () => {
     const b = binding();
     if (b !== cached) {
       cached = b;
       allowed = allowedHosts(b);
     }
-    const failure = checkRequest(req, allowed);
+    return allowed;
+  };
+}
+
+export function registerGuards(app: FastifyInstance, allowed: () => Set<string>): void {
+  // A plain callback hook: an async one costs a promise per request on the hot path.
+  app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+    const failure = checkRequest(req.raw, allowed());
     if (failure) {
       // The path only: a query string is the caller's and may carry anything.
       req.log.warn({ code: failure.code, peer: req.socket.remoteAddress, path: (req.url.split('?', 1)[0] ?? '').slice(0, 200) }, 'request refused');
