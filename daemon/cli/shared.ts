@@ -1,5 +1,7 @@
 /** Pieces several commands use: loading config with CLI-shaped errors, and reaching the daemon. */
 import { ConfigError, ConfigNotFoundError, loadConfig, type ResolvedConfig } from '../config/load.js';
+import { keyLocation, openSigner } from '../keys/open-signer.js';
+import type { KeySigner } from '../keys/signer.js';
 import { parseListen, type ListenAddress } from '../config/listen.js';
 import { configPath } from '../config/paths.js';
 import { CliError, EXIT } from './cli-error.js';
@@ -48,5 +50,15 @@ export async function askDaemon(base: string, path: string, headers: Record<stri
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause;
     return { reachable: false, reason: cause?.code ?? (err as Error).name ?? 'error' };
+  }
+}
+
+/** The config and its device key, opened; a key that cannot be opened is a config-class error naming where it was sought. */
+export async function openConfiguredSigner(configFlag: string | undefined, io: CliIo): Promise<{ cfg: ResolvedConfig; signer: KeySigner }> {
+  const cfg = loadCliConfig(configFlag, io);
+  try {
+    return { cfg, signer: await openSigner(cfg.key) };
+  } catch (err) {
+    throw new CliError((err as Error).message, EXIT.config, `key: ${keyLocation(cfg.key)}`);
   }
 }

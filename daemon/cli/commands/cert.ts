@@ -2,7 +2,6 @@
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { xdgStateHome } from '../../config/paths.js';
-import { keyLocation, openSigner } from '../../keys/open-signer.js';
 import { writeFileAtomic } from '../../util/secure-file.js';
 import { createCsr } from '../../x509/csr.js';
 import { checkChain, describeCertificate, type CertificateDescription } from '../../x509/inspect.js';
@@ -10,7 +9,7 @@ import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
 import type { CliIo } from '../io.js';
-import { loadCliConfig } from '../shared.js';
+import { openConfiguredSigner } from '../shared.js';
 
 const CSR_HELP = `Usage: credport cert csr [options]
 
@@ -59,15 +58,10 @@ function readPem(path: string, what: string): string {
 }
 
 async function deviceJwk(configFlag: string | undefined, io: CliIo) {
-  const cfg = loadCliConfig(configFlag, io);
-  try {
-    const signer = await openSigner(cfg.key);
-    const jwk = signer.publicJwk();
-    await signer.close();
-    return { cfg, jwk };
-  } catch (err) {
-    throw new CliError((err as Error).message, EXIT.config, `key: ${keyLocation(cfg.key)}`);
-  }
+  const { cfg, signer } = await openConfiguredSigner(configFlag, io);
+  const jwk = signer.publicJwk();
+  await signer.close();
+  return { cfg, jwk };
 }
 
 /** Problems that make a certificate unusable as the device's identity now. */
@@ -104,13 +98,7 @@ export const certCsrCommand: Command = {
       io.stdout(`${CSR_HELP}\n`);
       return EXIT.ok;
     }
-    const cfg = loadCliConfig(values.config, io);
-    let signer;
-    try {
-      signer = await openSigner(cfg.key);
-    } catch (err) {
-      throw new CliError((err as Error).message, EXIT.config, `key: ${keyLocation(cfg.key)}`);
-    }
+    const { signer } = await openConfiguredSigner(values.config, io);
     try {
       let csr;
       try {
@@ -180,13 +168,7 @@ export const certShowCommand: Command = {
       io.stdout(`${SHOW_HELP}\n`);
       return EXIT.ok;
     }
-    const cfg = loadCliConfig(values.config, io);
-    let signer;
-    try {
-      signer = await openSigner(cfg.key);
-    } catch (err) {
-      throw new CliError((err as Error).message, EXIT.config, `key: ${keyLocation(cfg.key)}`);
-    }
+    const { cfg, signer } = await openConfiguredSigner(values.config, io);
     const jwk = signer.publicJwk();
     const targets: Array<{ title: string; cert: string; chain?: string }> = [];
     if (positionals[0] !== undefined) targets.push({ title: positionals[0], cert: positionals[0], ...(values.chain ? { chain: values.chain } : {}) });

@@ -1,12 +1,11 @@
 /** `credport key show` and `credport key delete`. */
 import { createInterface } from 'node:readline/promises';
 import { publishedJwk } from '../../identity/issuer-documents.js';
-import { keyLocation, openSigner, removeKey } from '../../keys/open-signer.js';
+import { removeKey } from '../../keys/open-signer.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
-import type { CliIo } from '../io.js';
-import { loadCliConfig } from '../shared.js';
+import { openConfiguredSigner } from '../shared.js';
 
 const SHOW_HELP = `Usage: credport key show [options]
 
@@ -29,15 +28,6 @@ Options:
   -c, --config PATH  config file
   -h, --help         show this help`;
 
-async function openConfigured(values: { config?: string | undefined }, io: CliIo) {
-  const cfg = loadCliConfig(values.config, io);
-  try {
-    return { cfg, signer: await openSigner(cfg.key) };
-  } catch (err) {
-    throw new CliError((err as Error).message, EXIT.config, `key: ${keyLocation(cfg.key)}`);
-  }
-}
-
 export const keyShowCommand: Command = {
   name: 'key show',
   help: SHOW_HELP,
@@ -47,7 +37,7 @@ export const keyShowCommand: Command = {
       io.stdout(`${SHOW_HELP}\n`);
       return EXIT.ok;
     }
-    const { signer } = await openConfigured(values, io);
+    const { signer } = await openConfiguredSigner(values.config, io);
     try {
       const d = signer.describe();
       const jwk = publishedJwk(signer.publicJwk(), signer.thumbprint);
@@ -81,7 +71,7 @@ export const keyDeleteCommand: Command = {
       io.stdout(`${DELETE_HELP}\n`);
       return EXIT.ok;
     }
-    const { cfg, signer } = await openConfigured(values, io);
+    const { cfg, signer } = await openConfiguredSigner(values.config, io);
     const thumbprint = signer.thumbprint;
     const where = signer.describe().location;
     await signer.close();
