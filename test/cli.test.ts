@@ -149,7 +149,22 @@ t.test('serve, then status, auth, env against the running daemon; SIGTERM stops 
 
 t.test('auth without a daemon fetches directly with the key', async (t) => {
   const port = await freePort();
-  const stack = await startStack({ startDaemon: false, daemon: { listen: `127.0.0.1:${port}` } });
+  // A second profile whose key file does not exist must not stop the default one.
+  const stack = await startStack({
+    startDaemon: false,
+    daemon: { listen: `127.0.0.1:${port}` },
+    profiles: {
+      default: {},
+      broken: {
+        type: 'aws-rolesanywhere',
+        certificate: '/nonexistent/device.pem',
+        private_key: '/nonexistent/device.key',
+        trust_anchor_arn: 'arn:aws:rolesanywhere:eu-west-1:111122223333:trust-anchor/11111111-2222-3333-4444-555555555555',
+        profile_arn: 'arn:aws:rolesanywhere:eu-west-1:111122223333:profile/66666666-7777-8888-9999-000000000000',
+        role_arn: 'arn:aws:iam::111122223333:role/edge',
+      },
+    },
+  });
   t.teardown(() => stack.close());
   const r = await runCliAsync(['auth', '--format', 'json'], { CREDPORT_CONFIG: stack.configFile });
   t.equal(r.status, 0, r.stderr);
@@ -159,6 +174,9 @@ t.test('auth without a daemon fetches directly with the key', async (t) => {
   const denied = await runCliAsync(['auth', '--direct'], { CREDPORT_CONFIG: stack.configFile });
   t.equal(denied.status, 1);
   t.match(denied.stderr, /^credport: AccessDenied: Not authorized/);
+  const broken = await runCliAsync(['auth', '--direct', '--profile', 'broken'], { CREDPORT_CONFIG: stack.configFile });
+  t.equal(broken.status, 3, 'the broken profile itself: a config-class error');
+  t.match(broken.stderr, /\/nonexistent\/device\.key/);
 });
 
 t.test('serve refuses an insecure key file with exit 3', async (t) => {

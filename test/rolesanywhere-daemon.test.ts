@@ -58,7 +58,7 @@ t.test('CA, CSR, import, then three profile types in one daemon', async (t) => {
   t.match(imp.stdout, /subject:\s+CN=edge-17, O=credport tests/);
   t.match(imp.stdout, /the device key/);
   // A certificate for another key is refused by import.
-  const other = await initCa({ dir: join(pre.dir, 'other-ca'), subject: 'CN=Other CA', days: 10 });
+  await initCa({ dir: join(pre.dir, 'other-ca'), subject: 'CN=Other CA', days: 10 });
   const foreignKey = join(pre.dir, 'foreign.key');
   writeFileSync(foreignKey, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
   const foreignCsr = await createCsr(fromKeyFile(foreignKey), { subject: 'CN=someone else' });
@@ -66,7 +66,6 @@ t.test('CA, CSR, import, then three profile types in one daemon', async (t) => {
   const refused = await runCliAsync(['cert', 'import', foreign.path!, '--dest', installDir], env);
   t.equal(refused.status, 1);
   t.match(refused.stderr, /does not certify the device key/);
-  void other;
 
   // An RSA key file with its own certificate from the same CA.
   const rsaKey = join(pre.dir, 'rsa.key');

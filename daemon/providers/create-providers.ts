@@ -176,22 +176,37 @@ export function profileFingerprint(name: string, cfg: ResolvedConfig): string {
   });
 }
 
-/** Providers for every profile, chained ones fetching their source directly (no daemon: `auth --direct`). */
-export function createDirectProviders(cfg: ResolvedConfig, signer: KeySigner, env: Env, tuning: ProviderTuning = {}): Map<string, ManagedProvider> {
-  const out = new Map<string, ManagedProvider>();
-  const deps: ProviderDeps = {
-    signer,
-    env,
-    source: (n) => () => {
-      const p = out.get(n);
-      if (!p) throw new ProviderError('InvalidConfiguration', `no profile named ${n}`, false);
-      return p.fetch();
-    },
-    sourceUnattended: (n) => out.get(n)?.unattended ?? true,
+/**
+ * The provider for one profile without a daemon (`auth --direct`): only that
+ * profile and the sources it chains onto are built, so an unrelated profile
+ * with a broken key file or certificate cannot stop it. Sources are fetched
+ * directly.
+ */
+export function createDirectProvider(
+  name: string,
+  cfg: ResolvedConfig,
+  signer: KeySigner,
+  env: Env,
+  tuning: ProviderTuning = {},
+): { provider: ManagedProvider; destroy: () => void } {
+  const built = new Map<string, ManagedProvider>();
+  const build = (n: string): ManagedProvider => {
+    const existing = built.get(n);
+    if (existing) return existing;
+    const p = cfg.profiles.get(n);
+    if (!p) throw new ProviderError('InvalidConfiguration', `no profile named ${n}`, false);
+    // Sources first: a chained provider asks for its source's unattended flag at construction.
+    if (p.type === 'aws-assume-role') build(p.source_profile);
+    const deps: ProviderDeps = {
+      signer,
+      env,
+      source: (src) => () => build(src).fetch(),
+      sourceUnattended: (src) => build(src).unattended,
+    };
+    const provider = createProvider(n, p, cfg, deps, tuning);
+    built.set(n, provider);
+    return provider;
   };
-  for (const name of profileOrder(cfg)) {
-    const p = cfg.profiles.get(name);
-    if (p) out.set(name, createProvider(name, p, cfg, deps, tuning));
-  }
-  return out;
+  const provider = build(name);
+  return { provider, destroy: () => built.forEach((p) => p.destroy?.()) };
 }

@@ -29,6 +29,7 @@ Options:
 The output holds secrets: do not paste it anywhere.`;
 
 const FORMATS = new Set(['credential_process', 'env', 'json']);
+const FILE_ERRORS = new Set(['InsecureFileError', 'SecretFileNotFoundError', 'X509KeyError', 'CertificateError', 'KeyBackendError']);
 
 interface Wire {
   AccessKeyId: string;
@@ -69,22 +70,24 @@ async function fromDaemon(cfg: ResolvedConfig, profile: string): Promise<AwsCred
 async function direct(cfg: ResolvedConfig, profile: string): Promise<AwsCredentials> {
   // Loaded here: the common path (a running daemon) needs neither the key nor the STS client.
   const { openSigner } = await import('../../keys/open-signer.js');
-  const { createDirectProviders } = await import('../../providers/create-providers.js');
+  const { createDirectProvider } = await import('../../providers/create-providers.js');
   let signer;
   try {
     signer = await openSigner(cfg.key);
   } catch (err) {
     throw new CliError((err as Error).message, EXIT.config);
   }
-  let providers;
+  let direct;
   try {
-    providers = createDirectProviders(cfg, signer, process.env);
-    return await providers.get(profile)!.fetch();
+    direct = createDirectProvider(profile, cfg, signer, process.env);
+    return await direct.provider.fetch();
   } catch (err) {
     if (err instanceof ProviderError) throw new CliError(`${err.code}: ${err.message}`, EXIT.failure);
+    // A key, certificate or passphrase file that cannot be used is the configuration's problem (exit 3).
+    if (err instanceof Error && FILE_ERRORS.has(err.name)) throw new CliError(err.message, EXIT.config);
     throw err;
   } finally {
-    for (const p of providers?.values() ?? []) p.destroy?.();
+    direct?.destroy();
     await signer.close();
   }
 }

@@ -69,6 +69,13 @@ export const logsCommand: Command = {
     let partial = '';
     await new Promise<void>((resolve) => {
       const timer = setInterval(() => {
+        try {
+          follow();
+        } catch {
+          // Rotation can remove a file between listing and reading it; the next tick sees the new one.
+        }
+      }, 250);
+      function follow(): void {
         const newest = logFiles(cfg.daemon.logFile!).at(-1);
         if (newest && newest !== current) {
           current = newest;
@@ -86,7 +93,7 @@ export const logsCommand: Command = {
         const parts = text.split('\n');
         partial = parts.pop() ?? '';
         for (const p of parts) show(p);
-      }, 250);
+      }
       const stop = () => {
         clearInterval(timer);
         resolve();
