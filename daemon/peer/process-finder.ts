@@ -1,0 +1,158 @@
+/**
+ * Which process holds a socket, on Linux: the kernel names a socket's inode but
+ * not its process, so the daemon looks through /proc/<pid>/fd for a link to
+ * `socket:[inode]`. That costs a readlink per open descriptor on the machine,
+ * so it is done only when the policy or the audit log needs it, once per
+ * connection, and bounded:
+ *   - one scan at a time, which answers every inode waiting when it starts
+ *     (a burst of connections costs one pass, not one pass each);
+ *   - only processes of the uids being asked about are read;
+ *   - processes that connected recently are looked at first;
+ *   - a cap on descriptors read and on wall time per scan, after which the
+ *     process is "unknown" (an allow_executables rule then refuses);
+ *   - the event loop is given back every few hundred descriptors.
+ */
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import type { PeerProcess } from './types.js';
+
+export interface ProcessFinderOptions {
+  procRoot?: string;
+  /** Descriptors read per scan before giving up. */
+  maxDescriptors?: number;
+  /** Wall-clock budget per scan, ms. */
+  budgetMs?: number;
+  /** Inodes waiting at once; more are answered "unknown" at once. */
+  maxPending?: number;
+}
+
+interface Waiting {
+  uid: number;
+  resolve: ((p: PeerProcess | undefined) => void)[];
+}
+
+const CHUNK = 256;
+const RECENT = 32;
+
+/** argv[0] and the executable of a process, as far as /proc lets this user read them. */
+export function describeProcess(pid: number, procRoot = '/proc'): PeerProcess {
+  let exe: string | null = null;
+  let argv0: string | null = null;
+  try {
+    exe = readlinkSync(`${procRoot}/${pid}/exe`).replace(/ \(deleted\)$/, '');
+  } catch {
+    // another user's process, or gone
+  }
+  try {
+    const raw = readFileSync(`${procRoot}/${pid}/cmdline`);
+    const end = raw.indexOf(0);
+    argv0 = raw.subarray(0, end < 0 ? Math.min(raw.length, 4096) : end).toString('utf8').slice(0, 256) || null;
+  } catch {
+    // gone
+  }
+  return { pid, exe, argv0 };
+}
+
+export class ProcessFinder {
+  readonly #root: string;
+  readonly #maxDescriptors: number;
+  readonly #budgetMs: number;
+  readonly #maxPending: number;
+  readonly #pending = new Map<number, Waiting>();
+  #recent: number[] = [];
+  #scanning = false;
+  /** Counters for /metrics and the benchmark. */
+  readonly stats = { scans: 0, descriptorsRead: 0, unknown: 0 };
+
+  constructor(o: ProcessFinderOptions = {}) {
+    this.#root = o.procRoot ?? '/proc';
+    this.#maxDescriptors = o.maxDescriptors ?? 50_000;
+    this.#budgetMs = o.budgetMs ?? 250;
+    this.#maxPending = o.maxPending ?? 256;
+  }
+
+  /** The process holding the socket with this inode, owned by `uid`; undefined when it cannot be found. */
+  find(inode: number, uid: number): Promise<PeerProcess | undefined> {
+    if (inode === 0) return Promise.resolve(undefined);
+    const waiting = this.#pending.get(inode);
+    if (!waiting && this.#pending.size >= this.#maxPending) {
+      this.stats.unknown++;
+      return Promise.resolve(undefined);
+    }
+    return new Promise((resolve) => {
+      if (waiting) waiting.resolve.push(resolve);
+      else this.#pending.set(inode, { uid, resolve: [resolve] });
+      if (!this.#scanning) {
+        this.#scanning = true;
+        setImmediate(() => void this.#scan());
+      }
+    });
+  }
+
+  #answer(inode: number, p: PeerProcess | undefined): void {
+    const w = this.#pending.get(inode);
+    if (!w) return;
+    this.#pending.delete(inode);
+    if (!p) this.stats.unknown++;
+    for (const r of w.resolve) r(p);
+  }
+
+  /** Candidate pids: recent peers first, then the rest, newest (highest pid) first. */
+  #candidates(): number[] {
+    let all: number[];
+    try {
+      all = readdirSync(this.#root).filter((d) => /^\d+$/.test(d)).map(Number).sort((a, b) => b - a);
+    } catch {
+      return [];
+    }
+    const recent = this.#recent.filter((p) => all.includes(p));
+    const seen = new Set(recent);
+    return [...recent, ...all.filter((p) => !seen.has(p))];
+  }
+
+  async #scan(): Promise<void> {
+    this.stats.scans++;
+    // Inodes that arrive during this scan are answered by it if it still meets them, else by the next one.
+    const batch = [...this.#pending.keys()];
+    const started = Date.now();
+    let read = 0;
+    try {
+      const uids = new Set([...this.#pending.values()].map((w) => w.uid));
+      for (const pid of this.#candidates()) {
+        if (this.#pending.size === 0 || read >= this.#maxDescriptors || Date.now() - started > this.#budgetMs) break;
+        let fds: string[];
+        try {
+          if (!uids.has(statSync(`${this.#root}/${pid}`).uid)) continue;
+          fds = readdirSync(`${this.#root}/${pid}/fd`);
+        } catch {
+          continue; // gone, or not ours to read
+        }
+        for (let i = 0; i < fds.length; i++) {
+          read++;
+          let link: string;
+          try {
+            link = readlinkSync(`${this.#root}/${pid}/fd/${fds[i]}`);
+          } catch {
+            continue;
+          }
+          if (link.startsWith('socket:[')) {
+            const inode = Number(link.slice(8, -1));
+            if (this.#pending.has(inode)) {
+              this.#remember(pid);
+              this.#answer(inode, describeProcess(pid, this.#root));
+            }
+          }
+          if (read % CHUNK === 0) await new Promise<void>((r) => setImmediate(r));
+        }
+      }
+    } finally {
+      this.stats.descriptorsRead += read;
+      for (const inode of batch) this.#answer(inode, undefined);
+      if (this.#pending.size > 0) setImmediate(() => void this.#scan());
+      else this.#scanning = false;
+    }
+  }
+
+  #remember(pid: number): void {
+    this.#recent = [pid, ...this.#recent.filter((p) => p !== pid)].slice(0, RECENT);
+  }
+}
