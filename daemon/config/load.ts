@@ -6,9 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
+import { configPermissionProblems } from './file-permissions.js';
 import { ListenAddressError, parseListen, type ListenAddress } from './listen.js';
 import { expandPath, type Env } from './paths.js';
 import type { Config, DaemonConfig, KeyConfig, OidcConfig, ProfileConfig, RefreshConfig } from './schema.js';
+import { resolveUids } from './users.js';
 import { ConfigError, validateConfig } from './validate.js';
 
 export { ConfigError } from './validate.js';
@@ -29,7 +31,15 @@ export type ResolvedKey =
 
 export interface ResolvedConfig {
   file: string;
-  daemon: Omit<DaemonConfig, 'listen' | 'token_file' | 'log_file' | 'lock_file'> & { listen: ListenAddress; tokenFile: string; lockFile: string; logFile?: string };
+  daemon: Omit<DaemonConfig, 'listen' | 'token_file' | 'log_file' | 'lock_file' | 'allow_uids' | 'monitor_uids'> & {
+    listen: ListenAddress;
+    tokenFile: string;
+    lockFile: string;
+    logFile?: string;
+    /** allow_uids and monitor_uids, names resolved. */
+    allowUids: number[];
+    monitorUids: number[];
+  };
   key: ResolvedKey;
   oidc?: OidcConfig;
   refresh: RefreshConfig;
@@ -49,7 +59,7 @@ function isLoopbackHost(host: string): boolean {
   return h === 'localhost' || h.startsWith('127.') || h === '::1';
 }
 
-function checkUrl(value: string, key: string, problems: string[], opts: { requireHttps: boolean }): void {
+function checkUrl(value: string, key: string, problems: string[]): void {
   let url: URL;
   try {
     url = new URL(value);
@@ -59,8 +69,8 @@ function checkUrl(value: string, key: string, problems: string[], opts: { requir
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     problems.push(`${key}: expected an http(s) URL, got "${value}"`);
-  } else if (url.protocol === 'http:' && opts.requireHttps && !isLoopbackHost(url.hostname)) {
-    problems.push(`${key}: must use https (plain http is accepted only for loopback test issuers), got "${value}"`);
+  } else if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    problems.push(`${key}: must use https (plain http is accepted only for loopback hosts, such as a local emulator): the JWT and credentials would cross the network unencrypted, got "${value}"`);
   }
   if (url.search || url.hash) problems.push(`${key}: must not have a query or fragment`);
   if (url.username || url.password) problems.push(`${key}: must not contain credentials`);
@@ -94,10 +104,10 @@ function checkProfile(name: string, p: ProfileConfig, all: Record<string, Profil
   const key = `profiles.${name}`;
   switch (p.type) {
     case 'aws-oidc':
-      if (p.sts_endpoint !== undefined) checkUrl(p.sts_endpoint, `${key}.sts_endpoint`, problems, { requireHttps: false });
+      if (p.sts_endpoint !== undefined) checkUrl(p.sts_endpoint, `${key}.sts_endpoint`, problems);
       return;
     case 'aws-rolesanywhere':
-      if (p.endpoint !== undefined) checkUrl(p.endpoint, `${key}.endpoint`, problems, { requireHttps: false });
+      if (p.endpoint !== undefined) checkUrl(p.endpoint, `${key}.endpoint`, problems);
       if (arnRegion(p.trust_anchor_arn) !== arnRegion(p.profile_arn)) {
         problems.push(`${key}.profile_arn: its region (${arnRegion(p.profile_arn)}) differs from the trust anchor's (${arnRegion(p.trust_anchor_arn)}); Roles Anywhere needs both in one region`);
       }
@@ -118,7 +128,7 @@ function checkProfile(name: string, p: ProfileConfig, all: Record<string, Profil
       }
       return;
     case 'aws-assume-role': {
-      if (p.sts_endpoint !== undefined) checkUrl(p.sts_endpoint, `${key}.sts_endpoint`, problems, { requireHttps: false });
+      if (p.sts_endpoint !== undefined) checkUrl(p.sts_endpoint, `${key}.sts_endpoint`, problems);
       if (!(p.source_profile in all)) {
         problems.push(`${key}.source_profile: no profile named ${p.source_profile}`);
         return;
@@ -196,21 +206,25 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
   if (profileEntries.some(([, p]) => p.type === 'aws-oidc') && !cfg.oidc) {
     problems.push('oidc: missing; aws-oidc profiles need an [oidc] table with at least issuer = "https://..."');
   }
-  if (cfg.oidc) checkUrl(cfg.oidc.issuer, 'oidc.issuer', problems, { requireHttps: true });
+  if (cfg.oidc) checkUrl(cfg.oidc.issuer, 'oidc.issuer', problems);
   for (const [name, p] of profileEntries) checkProfile(name, p, cfg.profiles, cfg.key.backend, problems);
   if (cfg.refresh.retry_max_seconds < cfg.refresh.retry_base_seconds) {
     problems.push('refresh.retry_max_seconds: must not be smaller than refresh.retry_base_seconds');
   }
   const defaultProfile = pickDefaultProfile(cfg.profiles, problems);
+  const allowUids = resolveUids(cfg.daemon.allow_uids, 'daemon.allow_uids', problems);
+  const monitorUids = resolveUids(cfg.daemon.monitor_uids, 'daemon.monitor_uids', problems);
   const key = resolveKey(cfg.key, env, baseDir, problems);
   if (problems.length > 0) throw new ConfigError(file, problems);
 
-  const { listen: _l, token_file, log_file, lock_file, ...daemonRest } = cfg.daemon;
+  const { listen: _l, token_file, log_file, lock_file, allow_uids: _a, monitor_uids: _m, ...daemonRest } = cfg.daemon;
   return {
     file,
     daemon: {
       ...daemonRest,
       listen,
+      allowUids,
+      monitorUids,
       tokenFile: expandPath(token_file, env, baseDir),
       lockFile: expandPath(lock_file, env, baseDir),
       ...(log_file !== undefined ? { logFile: expandPath(log_file, env, baseDir) } : {}),
@@ -242,5 +256,7 @@ export function loadConfig(file: string, env: Env): ResolvedConfig {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ConfigNotFoundError(file);
     throw new ConfigError(file, [`cannot read: ${(err as Error).message}`]);
   }
+  const unsafe = configPermissionProblems(file);
+  if (unsafe.length > 0) throw new ConfigError(file, unsafe);
   return resolveConfig(file, parseConfigText(file, text), env);
 }

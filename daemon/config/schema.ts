@@ -14,6 +14,23 @@ const SESSION_NAME = '^[\\w+=,.@-]{2,64}$';
 
 export const PROFILE_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
 
+const userList = (description: string) =>
+  Type.Array(
+    Type.Union([Type.Integer({ minimum: 0, maximum: 4294967294 }), Type.String({ pattern: '^[a-z_][a-z0-9_.-]{0,31}\\$?$' })], { expect: 'a uid or a user name' }),
+    { default: [], maxItems: 256, uniqueItems: true, description, expect: 'a list of uids or user names, e.g. [1001, "deploy"]' },
+  );
+
+const allowExecutablesField = () =>
+  Type.Optional(
+    Type.Array(Type.String({ pattern: '^/', minLength: 2 }), {
+      minItems: 1,
+      maxItems: 64,
+      description:
+        'Only processes running one of these executables (absolute paths, as /proc/PID/exe names them) get this profile\'s credentials. Attribution hygiene, not a boundary: a process of an allowed user can pose as any executable (docs/security.md).',
+      expect: 'a list of absolute executable paths, e.g. ["/usr/bin/aws"]',
+    }),
+  );
+
 const DaemonSection = Type.Object(
   {
     listen: Type.String({
@@ -22,6 +39,12 @@ const DaemonSection = Type.Object(
         'Address and port to listen on. Loopback only: 127.0.0.1, [::1], or localhost (both). Port 80 lets `curl localhost/health` work; see docs/setup-linux.md for binding it without root.',
       expect: 'HOST:PORT with a loopback host, e.g. "127.0.0.1:80", "[::1]:8080" or "localhost:80"',
     }),
+    allow_uids: userList(
+      'Users besides the daemon\'s own whose processes may get credentials (ECS, IMDS and every credential endpoint). Every other local user is refused with 403, even with the right token. Names are looked up when the config is loaded.',
+    ),
+    monitor_uids: userList(
+      'Users that may read /metrics and the full /health (profile names, role ARNs, errors) but get no credentials, e.g. a monitoring agent. Anyone on loopback gets /health\'s overall status.',
+    ),
     token_file: Type.String({
       default: '$XDG_STATE_HOME/credport/token',
       description:
@@ -190,6 +213,7 @@ export const AwsOidcProfile = Type.Object(
     role_session_name: Type.Optional(
       Type.String({ pattern: SESSION_NAME, description: 'RoleSessionName. Default: `credport-<host>-<key thumbprint prefix>`, which identifies the device in CloudTrail.', expect: '2-64 characters of letters, digits and +=,.@_-' }),
     ),
+    allow_executables: allowExecutablesField(),
     default: Type.Optional(Type.Boolean({ description: 'Serve this profile at /v1/credentials and through IMDS. Default: the profile named `default`, or the only profile.' })),
   },
   { additionalProperties: false },
@@ -222,6 +246,7 @@ export const AwsRolesAnywhereProfile = Type.Object(
     duration_seconds: Type.Integer({ default: 3600, minimum: 900, maximum: 43200, description: 'Requested session length; the Roles Anywhere profile caps it.' }),
     role_session_name: Type.Optional(Type.String({ pattern: SESSION_NAME, description: 'Honoured only when the Roles Anywhere profile accepts custom session names.', expect: '2-64 characters of letters, digits and +=,.@_-' })),
     endpoint: Type.Optional(Type.String({ minLength: 1, description: 'CreateSession endpoint override (FIPS, VPC endpoint, local emulator).', expect: 'an http(s) URL' })),
+    allow_executables: allowExecutablesField(),
     default: defaultField(),
   },
   { additionalProperties: false },
@@ -237,6 +262,7 @@ export const AwsAssumeRoleProfile = Type.Object(
     role_session_name: Type.Optional(Type.String({ pattern: SESSION_NAME, description: 'RoleSessionName. Default: as for aws-oidc.', expect: '2-64 characters of letters, digits and +=,.@_-' })),
     external_id: Type.Optional(Type.String({ minLength: 2, maxLength: 1224, description: 'ExternalId the role\'s trust policy requires.' })),
     sts_endpoint: Type.Optional(Type.String({ minLength: 1, description: 'STS endpoint override.', expect: 'an http(s) URL' })),
+    allow_executables: allowExecutablesField(),
     default: defaultField(),
   },
   { additionalProperties: false },
