@@ -9,6 +9,9 @@ import type { AddressInfo } from 'node:net';
 import type { ResolvedConfig } from './config/load.js';
 import { formatListen, type ListenAddress } from './config/listen.js';
 import { openSigner } from './keys/open-signer.js';
+import { AccessPolicy } from './peer/access-policy.js';
+import { PeerIdentifier } from './peer/peer-identifier.js';
+import { chooseOwnerLookup } from './peer/socket-owner.js';
 import type { KeySigner } from './keys/signer.js';
 import type { Logger } from './logging/logger.js';
 import { brokenProvider, createProvider, profileFingerprint, profileOrder, type ManagedProvider, type ProviderDeps, type ProviderTuning } from './providers/create-providers.js';
@@ -18,12 +21,14 @@ import { policyFromConfig } from './refresh/policy.js';
 import { ProfileRefresher } from './refresh/profile-refresher.js';
 import { RefreshScheduler } from './refresh/scheduler.js';
 import { buildServer } from './server/app.js';
-import type { ServerContext } from './server/context.js';
+import type { HandoutSink, ServerContext } from './server/context.js';
 import type { Binding } from './server/guards.js';
 import { buildHealthReport, type ReloadState } from './server/health-report.js';
 import { ImdsTokenStore } from './server/imds-tokens.js';
 import { DaemonMetrics } from './server/metrics.js';
-import { ensureTokenFile } from './server/token.js';
+import { listenAlso, listenHosts, type ExtraListeners } from './server/listeners.js';
+import type { PeerAccess } from './server/peer-gate.js';
+import { rotateTokenFile } from './server/token.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -36,6 +41,14 @@ export interface DaemonOptions {
   /** An already open signer (tests, hardware backends opened by the caller). */
   signer?: KeySigner;
   tuning?: ProviderTuning;
+  /** Where handouts are recorded (the audit log); none: nothing recorded. */
+  audit?: HandoutSink;
+}
+
+const NO_AUDIT: HandoutSink = { enabled: false, record: () => undefined };
+
+function accessPolicy(config: ResolvedConfig): AccessPolicy {
+  return new AccessPolicy({ ownerUid: process.getuid?.() ?? -1, allowUids: config.daemon.allowUids, monitorUids: config.daemon.monitorUids });
 }
 
 export interface ReloadResult {
@@ -74,6 +87,12 @@ function listenError(err: unknown, listen: ListenAddress, owner: (port: number) 
       `${formatListen(listen)} is already in use${who ? ` by ${who}` : ''}; stop the other process or choose another address with --listen`,
     );
   }
+  if (code === 'EADDRNOTAVAIL') {
+    const addr = (err as { address?: string }).address ?? listen.host;
+    return new PortInUseError(
+      `cannot listen on ${addr} (port ${listen.port}): that address does not exist on this machine${addr.includes(':') ? ' (IPv6 disabled?)' : ''}; listen on 127.0.0.1:${listen.port} instead`,
+    );
+  }
   if (code === 'EACCES') {
     return new PortInUseError(
       `not allowed to listen on ${formatListen(listen)}; ports below 1024 need privileges on Linux (see docs/setup-linux.md) or use --listen 127.0.0.1:8080`,
@@ -87,8 +106,14 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   let config = o.config;
   const clock = o.clock ?? systemClock;
   const startedAt = clock.now();
-  const ecsToken = ensureTokenFile(config.daemon.tokenFile);
+  const ecsToken = rotateTokenFile(config.daemon.tokenFile);
   const metrics = new DaemonMetrics();
+  let policy = accessPolicy(config);
+  const access: PeerAccess = {
+    identifier: new PeerIdentifier({ lookup: chooseOwnerLookup().lookup, onLookup: (ok) => metrics.peerLookup(ok) }),
+    policy: () => policy,
+    refused: (reason) => metrics.refusal(reason),
+  };
   const signer = metrics.instrumentSigner(o.signer ?? (await openSigner(config.key)));
   const tuning: ProviderTuning = { ...(o.clock ? { now: () => clock.now() } : {}), ...o.tuning };
   const providers = new Map<string, ManagedProvider>();
@@ -102,6 +127,10 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     ecsToken,
     imdsTokens: new ImdsTokenStore(() => clock.now()),
     now: () => clock.now(),
+    access,
+    executables: new Map(),
+    audit: o.audit ?? NO_AUDIT,
+    metrics,
     health: () =>
       buildHealthReport({
         version: VERSION,
@@ -148,6 +177,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     providers.set(name, provider);
     fingerprints.set(name, profileFingerprint(name, config));
     ctx.descriptions.set(name, provider.describe());
+    if (p.allow_executables) ctx.executables.set(name, p.allow_executables);
     refreshers.set(
       name,
       new ProfileRefresher({
@@ -168,6 +198,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     providers.delete(name);
     fingerprints.delete(name);
     ctx.descriptions.delete(name);
+    ctx.executables.delete(name);
   };
   for (const name of profileOrder(config)) addProfile(name);
   metrics.watchProfiles(refreshers);
@@ -175,16 +206,20 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   let binding: Binding = { port: 0, addresses: [] };
   const server = buildServer({ ctx, logger, binding: () => binding, metrics });
   const listen = o.listen ?? config.daemon.listen;
+  const [firstHost = listen.host, ...otherHosts] = listenHosts(listen);
+  let extra: ExtraListeners | undefined;
   try {
-    await server.listen({ host: listen.host, port: listen.port });
+    await server.listen({ host: firstHost, port: listen.port });
+    extra = await listenAlso(server.server, otherHosts, (server.server.address() as AddressInfo).port);
   } catch (err) {
+    await server.close().catch(() => undefined);
     for (const name of [...providers.keys()]) dropProfile(name);
     await signer.close();
     const { describePortOwner } = await import('./service/port-owner.js');
     throw listenError(err, listen, describePortOwner);
   }
   const addr = server.server.address() as AddressInfo;
-  binding = { port: addr.port, addresses: server.addresses().flatMap((a) => (typeof a === 'string' ? [] : [a.address])) };
+  binding = { port: addr.port, addresses: [addr.address, ...extra.addresses] };
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   scheduler.start();
   logger.info({ listen: binding.addresses.map((a) => formatListen({ host: a, port: addr.port })), profiles: [...refreshers.keys()], key: signer.describe().backend, version: VERSION }, 'credport daemon started');
@@ -217,6 +252,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
         refreshers.get(n)?.start();
       }
       ctx.defaultProfile = next.defaultProfile;
+      policy = accessPolicy(next);
       logger.level = next.daemon.log_level;
       reloadState = { file: next.file, loadedAt: new Date(clock.now()).toISOString(), lastError: null };
       const result = { added, removed, changed, needsRestart };
@@ -233,7 +269,11 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       closed = true;
       // The server first: it waits for in-flight requests, which may be waiting on a refresh
       // that must be allowed to finish. Only then are refreshes stopped.
+      // The extra listeners stop accepting at once, but report closed only when their connections,
+      // served by the HTTP server, are gone: so they are awaited after it.
+      const extraClosed = extra?.close();
       await server.close();
+      await extraClosed;
       scheduler.stop();
       for (const name of [...providers.keys()]) dropProfile(name);
       await signer.close();

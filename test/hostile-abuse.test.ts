@@ -14,6 +14,9 @@
 //     searched for the tokens, keys, JWTs and PEM text.
 // server-guards.test.ts has the one-header-at-a-time cases; secrets-in-logs.test.ts the in-process scan.
 
+import { AccessPolicy } from '../daemon/peer/access-policy.js';
+import { PeerIdentifier } from '../daemon/peer/peer-identifier.js';
+import { DaemonMetrics } from '../daemon/server/metrics.js';
 import * as nodeCrypto from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -444,6 +447,11 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
       throw new Error('not used by the ECS route');
     },
     now: Date.now,
+    // The peer gate is not registered here: this test is about the token comparison alone.
+    access: { identifier: new PeerIdentifier({ lookup: () => undefined }), policy: () => new AccessPolicy({ ownerUid: 0, allowUids: [], monitorUids: [] }), refused: () => undefined },
+    executables: new Map(),
+    audit: { enabled: false, record: () => undefined },
+    metrics: new DaemonMetrics(),
   };
   const app = Fastify();
   await app.register(ecsRoutes, { ctx });

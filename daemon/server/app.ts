@@ -14,6 +14,7 @@ import { healthRoutes } from './health-routes.js';
 import { imdsRoutes } from './imds-routes.js';
 import type { DaemonMetrics } from './metrics.js';
 import { metricsRoutes } from './metrics-routes.js';
+import { registerPeerGate } from './peer-gate.js';
 
 export interface ServerOptions {
   ctx: ServerContext;
@@ -85,6 +86,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   });
 
   registerGuards(app, allowed);
+  registerPeerGate(app, o.ctx.access, o.logger);
   app.addHook('preClose', (done) => {
     closing = true;
     done();

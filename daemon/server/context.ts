@@ -1,8 +1,17 @@
 /** What the route plugins need from the daemon, and nothing more. */
+import type { HandoutEvent } from '../audit/record.js';
 import type { ProviderDescription } from '../providers/types.js';
 import type { ProfileRefresher } from '../refresh/profile-refresher.js';
 import type { HealthReport } from './health-report.js';
 import type { ImdsTokenStore } from './imds-tokens.js';
+import type { DaemonMetrics } from './metrics.js';
+import type { PeerAccess } from './peer-gate.js';
+
+/** Where handouts are recorded; `enabled` false means no process lookup is needed for it. */
+export interface HandoutSink {
+  readonly enabled: boolean;
+  record(e: HandoutEvent): void;
+}
 
 /** Mutable on purpose: a reload swaps profiles in place while the server keeps running. */
 export interface ServerContext {
@@ -14,4 +23,10 @@ export interface ServerContext {
   imdsTokens: ImdsTokenStore;
   health: () => HealthReport;
   now: () => number;
+  /** Who is on the other end of each connection, and what they may have. */
+  access: PeerAccess;
+  /** Per profile: allow_executables, when set. */
+  executables: Map<string, readonly string[]>;
+  audit: HandoutSink;
+  metrics: DaemonMetrics;
 }

@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext } from './context.js';
-import { lookupCredentials } from './credentials-lookup.js';
+import { handOut } from './handout.js';
 import { tokensEqual } from './token.js';
 import { ecsBodyText } from './wire.js';
 
@@ -18,12 +18,15 @@ export const ecsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
     if (!tokensEqual(auth, ctx.ecsToken)) {
       return reply.code(401).send({ Code: 'InvalidToken', Message: 'Authorization does not match the daemon token (see `credport env`)' });
     }
-    const result = await lookupCredentials(ctx, profile);
+    // `credport auth` says so, for the audit trail; attribution only, like the executable.
+    const endpoint = req.headers['x-credport-command'] === 'auth' ? 'auth' : 'ecs';
+    const result = await handOut(ctx, req.raw.socket, profile, endpoint);
     if (!result.ok) return reply.code(result.status).send(result.body);
     req.log.debug({ profile }, 'served credentials (ecs)');
     return reply.header('cache-control', 'no-store').type('application/json; charset=utf-8').send(ecsBodyText(result.credentials));
   }
 
-  app.get('/v1/credentials', (req, reply) => serve(req, reply, ctx.defaultProfile));
-  app.get<{ Params: { profile: string } }>('/v1/credentials/:profile', (req, reply) => serve(req, reply, req.params.profile));
+  const config = { access: 'credentials' as const };
+  app.get('/v1/credentials', { config }, (req, reply) => serve(req, reply, ctx.defaultProfile));
+  app.get<{ Params: { profile: string } }>('/v1/credentials/:profile', { config }, (req, reply) => serve(req, reply, req.params.profile));
 };

@@ -3,7 +3,8 @@
  * them: a credentials GET (ECS or IMDS) that passes every check and finds
  * credentials ready to serve. It runs the same guard (checkRequest), the same
  * token checks and the same cached bodies as the routes; anything else at all
- * (an error to report, a refresh to wait for, debug logging on, the server
+ * (an error to report, a refresh to wait for, a peer not yet identified or
+ * not allowed, a process still being looked up, debug logging on, the server
  * closing) falls through to fastify, which answers it the usual way.
  * fastify's own per-request work (request/reply objects, hooks, routing) is
  * about half of the cost of such a request; this keeps credport close to a
@@ -13,6 +14,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../logging/logger.js';
 import type { ServerContext } from './context.js';
 import { checkRequest } from './guards.js';
+import { handOutNow } from './handout.js';
+import { allowedNow } from './peer-gate.js';
 import type { DaemonMetrics } from './metrics.js';
 import { tokensEqual } from './token.js';
 import { ecsBodyText, imdsBodyText } from './wire.js';
@@ -44,12 +47,15 @@ export function createFastPath(o: FastPathOptions): (req: IncomingMessage, res: 
     if (req.method !== 'GET' || o.closing() || o.logger.isLevelEnabled('debug')) return false;
     const url = req.url ?? '';
     if (checkRequest(req, o.allowed()) !== undefined) return false;
+    if (!allowedNow(ctx.access, req.socket, 'credentials')) return false;
     const ecs = ECS_PATH.exec(url);
     if (ecs) {
       const auth = req.headers.authorization;
       if (typeof auth !== 'string' || auth.length === 0 || !tokensEqual(auth, ctx.ecsToken)) return false;
-      const creds = ctx.refreshers.get(ecs[1] ?? ctx.defaultProfile)?.peek();
-      if (!creds) return false;
+      const profile = ecs[1] ?? ctx.defaultProfile;
+      const creds = ctx.refreshers.get(profile)?.peek();
+      if (!creds || req.headers['x-credport-command'] !== undefined) return false;
+      if (!handOutNow(ctx, req.socket, profile, 'ecs', creds)) return false;
       send(res, 'application/json; charset=utf-8', ecsBodyText(creds));
       o.metrics.request('ecs', 200);
       return true;
@@ -63,6 +69,7 @@ export function createFastPath(o: FastPathOptions): (req: IncomingMessage, res: 
       const r = ctx.refreshers.get(ctx.defaultProfile);
       const creds = r?.peek();
       if (!r || !creds) return false;
+      if (!handOutNow(ctx, req.socket, ctx.defaultProfile, 'imds', creds)) return false;
       send(res, 'text/plain; charset=utf-8', imdsBodyText(creds, r.lastUpdated() ?? new Date(ctx.now())));
       o.metrics.request('imds', 200);
       return true;

@@ -6,11 +6,22 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import type { ServerContext } from './context.js';
-import { lookupCredentials } from './credentials-lookup.js';
+import { handOut } from './handout.js';
 import { parseTtl } from './imds-tokens.js';
 import { awsTimestamp, imdsBodyText } from './wire.js';
 
 const TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';
+
+/**
+ * Headers a proxy adds. Real IMDS refuses a token PUT with X-Forwarded-For so that a
+ * misconfigured proxy on the box cannot relay tokens; every proxy marker means the same.
+ */
+const PROXY_HEADERS = ['forwarded', 'via', 'x-real-ip', 'true-client-ip', 'x-client-ip', 'x-originating-ip', 'client-ip', 'x-cluster-client-ip'];
+
+export function proxyMarker(headers: Record<string, unknown>): string | undefined {
+  for (const name of Object.keys(headers)) if (name.startsWith('x-forwarded-') || PROXY_HEADERS.includes(name)) return name;
+  return undefined;
+}
 const TOKEN_HEADER = 'x-aws-ec2-metadata-token';
 
 function roleName(roleArn: string): string {
@@ -33,9 +44,13 @@ function instance(ctx: ServerContext) {
 export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
   const text = (reply: FastifyReply, body: string) => reply.type('text/plain').send(body);
 
-  app.put('/latest/api/token', async (req, reply) => {
-    if (req.headers['x-forwarded-for'] !== undefined) {
-      return reply.code(400).type('text/plain').send('X-Forwarded-For is not allowed on a token request');
+  // The whole IMDS tree hands out credentials or what leads to them: peers are checked first.
+  const config = { access: 'credentials' as const };
+
+  app.put('/latest/api/token', { config }, async (req, reply) => {
+    const proxied = proxyMarker(req.headers);
+    if (proxied !== undefined) {
+      return reply.code(400).type('text/plain').send(`${proxied} is not allowed on a token request (it marks a proxied request)`);
     }
     const ttl = parseTtl(req.headers[TTL_HEADER]);
     if (ttl === undefined) {
@@ -54,13 +69,16 @@ export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
   }
 
   app.register(async (meta) => {
+    meta.addHook('onRoute', (route) => {
+      route.config = { ...(route.config as object), access: 'credentials' };
+    });
     meta.addHook('preHandler', requireToken);
 
     meta.get('/latest/meta-data/iam/security-credentials/', async (_req, reply) => text(reply, instance(ctx).role));
 
     meta.get<{ Params: { role: string } }>('/latest/meta-data/iam/security-credentials/:role', async (req, reply) => {
       if (req.params.role !== instance(ctx).role) return reply.code(404).type('text/plain').send('Not Found');
-      const result = await lookupCredentials(ctx, ctx.defaultProfile);
+      const result = await handOut(ctx, req.raw.socket, ctx.defaultProfile, 'imds');
       if (!result.ok) return reply.code(result.status).send(result.body);
       const last = ctx.refreshers.get(ctx.defaultProfile)?.lastUpdated();
       req.log.debug({ profile: ctx.defaultProfile }, 'served credentials (imds)');

@@ -3,6 +3,7 @@
  * daemons in one process (tests) never mix their counts. Labels carry profile
  * names, routes and error codes: never anything secret.
  */
+import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { KeySigner } from '../keys/signer.js';
@@ -13,6 +14,11 @@ export class DaemonMetrics {
   readonly #requests: Counter<'endpoint' | 'status'>;
   readonly #refreshes: Counter<'profile' | 'result' | 'code'>;
   readonly #signing: Histogram<'backend'>;
+  readonly #handouts: Counter<'profile' | 'executable'>;
+  readonly #refusals: Counter<'reason'>;
+  readonly #peerLookups: Counter<'result'>;
+  /** Executable labels seen so far; past the cap, new ones count as "other" so a series cannot grow without end. */
+  readonly #executables = new Set<string>();
   #profiles: ReadonlyMap<string, ProfileRefresher> = new Map();
 
   constructor() {
@@ -31,6 +37,19 @@ export class DaemonMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [this.registry],
     });
+    this.#handouts = new Counter({
+      name: 'credport_credential_handouts_total',
+      help: 'Credentials handed to local processes, by profile and executable basename (at most 32 names, then "other")',
+      labelNames: ['profile', 'executable'],
+      registers: [this.registry],
+    });
+    this.#refusals = new Counter({
+      name: 'credport_peer_refusals_total',
+      help: 'Requests refused by the peer check: unidentified peer, uid not allowed, executable not allowed',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    this.#peerLookups = new Counter({ name: 'credport_peer_lookups_total', help: 'Peer identifications, one per connection that needed one', labelNames: ['result'], registers: [this.registry] });
     const profiles = () => this.#profiles;
     new Gauge({
       name: 'credport_credential_seconds_to_expiry',
@@ -72,6 +91,23 @@ export class DaemonMetrics {
       this.#requestChildren.set(key, child);
     }
     child.inc();
+  }
+
+  handout(profile: string, exe: string | null): void {
+    let name = exe ? basename(exe).slice(0, 64) : 'unknown';
+    if (!this.#executables.has(name)) {
+      if (this.#executables.size >= 32) name = 'other';
+      else this.#executables.add(name);
+    }
+    this.#handouts.inc({ profile, executable: name });
+  }
+
+  refusal(reason: string): void {
+    this.#refusals.inc({ reason });
+  }
+
+  peerLookup(ok: boolean): void {
+    this.#peerLookups.inc({ result: ok ? 'identified' : 'unidentified' });
   }
 
   refreshAttempt(profile: string, ok: boolean, code?: string): void {

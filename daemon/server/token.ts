@@ -1,10 +1,14 @@
 /**
  * The ECS endpoint's bearer token: 256 random bits in a 0600 file without a
- * trailing newline (botocore rejects a token containing CR or LF). An existing
- * file is reused across restarts so that shells that exported it keep working.
+ * trailing newline (botocore rejects a token containing CR or LF). A new token
+ * is written at every start (rotateTokenFile), so a token that leaked, or that
+ * a squatter on the port collected while the daemon was down, dies with the
+ * daemon that issued it. SDKs that re-read the token file keep working; a
+ * shell that exported the token inline needs `credport env` again.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createSecretFile, readSecretFile } from '../util/secure-file.js';
+import { dirname } from 'node:path';
+import { createSecretFile, ensurePrivateDir, readSecretFile, SecretFileNotFoundError, writeFileAtomic } from '../util/secure-file.js';
 
 export class TokenFileError extends Error {
   override readonly name = 'TokenFileError';
@@ -31,6 +35,23 @@ export function ensureTokenFile(path: string): string {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readTokenFile(path);
     throw err;
   }
+  return token;
+}
+
+/**
+ * Replaces the token with a new one, atomically (readers see the old or the new token, never a
+ * partial one). An existing file must pass the same checks as when read (ours, 0600, not a link):
+ * a file planted by someone else is refused rather than overwritten.
+ */
+export function rotateTokenFile(path: string): string {
+  try {
+    readSecretFile(path, 'token file', '');
+  } catch (err) {
+    if (!(err instanceof SecretFileNotFoundError)) throw err;
+  }
+  const token = generateToken();
+  ensurePrivateDir(dirname(path));
+  writeFileAtomic(path, token, 0o600);
   return token;
 }
 

@@ -16,6 +16,7 @@ import { exportIssuer, publishedJwk } from '../../daemon/identity/issuer-documen
 import { FileKeySigner } from '../../daemon/keys/file-signer.js';
 import { createLogger } from '../../daemon/logging/logger.js';
 import type { Clock } from '../../daemon/refresh/clock.js';
+import type { HandoutSink } from '../../daemon/server/context.js';
 
 export const ACCOUNT = '111122223333';
 export const roleArnFor = (name: string): string => `arn:aws:iam::${ACCOUNT}:role/${name}`;
@@ -35,6 +36,8 @@ export interface StackOptions {
   beforeStart?: (emulator: Emulator) => void;
   /** Use another stack's device key (its certificates then match), instead of a new one. */
   keyFrom?: Stack;
+  /** Where the daemon records handouts (default: none). */
+  audit?: HandoutSink;
 }
 
 /** Profile values that name this stack's emulator, which only exists once the stack starts. */
@@ -113,6 +116,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       tuning: { maxAttempts: o.maxAttempts ?? 1 },
       ...(o.clock ? { clock: o.clock } : {}),
       ...(o.random ? { random: o.random } : {}),
+      ...(o.audit ? { audit: o.audit } : {}),
     });
   }
   return {
