@@ -10,7 +10,7 @@ import { awsTimestamp } from '../../server/wire.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
-import { askDaemon, clientBaseUrl, loadCliConfig } from '../shared.js';
+import { askDaemon, clientBaseUrl, expectedDaemonUid, loadCliConfig } from '../shared.js';
 
 const HELP = `Usage: credport auth [options]
 
@@ -51,7 +51,7 @@ async function fromDaemon(cfg: ResolvedConfig, profile: string): Promise<AwsCred
   } catch {
     return undefined; // no token yet: the daemon has never run here
   }
-  const reply = await askDaemon(clientBaseUrl(cfg.daemon.listen), `/v1/credentials/${encodeURIComponent(profile)}`, { authorization: token });
+  const reply = await askDaemon(clientBaseUrl(cfg.daemon.listen), `/v1/credentials/${encodeURIComponent(profile)}`, { authorization: token, 'x-credport-command': 'auth' }, 3000, expectedDaemonUid(cfg));
   if (!reply.reachable) return undefined;
   if (reply.status === 200 && isWire(reply.body)) {
     const b = reply.body;
