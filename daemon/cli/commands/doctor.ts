@@ -6,10 +6,10 @@ import { keyLocation, openSigner } from '../../keys/open-signer.js';
 import type { HealthReport } from '../../server/health-report.js';
 import { readTokenFile } from '../../server/token.js';
 import { parseFlags } from '../args.js';
-import { EXIT } from '../cli-error.js';
+import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
 import type { CliIo } from '../io.js';
-import { askDaemon, clientBaseUrl, loadCliConfig } from '../shared.js';
+import { askDaemon, clientBaseUrl, expectedDaemonUid, loadCliConfig } from '../shared.js';
 
 const HELP = `Usage: credport doctor [options]
 
@@ -66,7 +66,14 @@ function tokenCheck(cfg: ResolvedConfig): Check {
 
 async function daemonCheck(cfg: ResolvedConfig): Promise<{ check: Check; health?: HealthReport }> {
   const base = clientBaseUrl(cfg.daemon.listen);
-  const r = await askDaemon(base, '/health');
+  let r;
+  try {
+    r = await askDaemon(base, '/health', {}, 3000, expectedDaemonUid(cfg));
+  } catch (err) {
+    // Someone other than the daemon's user holds the port.
+    if (err instanceof CliError) return { check: { name: 'daemon', status: 'fail', detail: err.message, fix: 'stop that process, then start credport' } };
+    throw err;
+  }
   if (!r.reachable) return { check: { name: 'daemon', status: 'fail', detail: `not listening at ${base} (${r.reason})`, fix: "credport serve, or credport service install" } };
   const h = r.body as HealthReport;
   if (typeof h !== 'object' || h === null || !('profiles' in h)) return { check: { name: 'daemon', status: 'fail', detail: `${base} answers, but not as credport (HTTP ${r.status})`, fix: 'another program holds the port; change [daemon] listen' } };

@@ -12,7 +12,7 @@ import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
 import type { CliIo } from '../io.js';
-import { askDaemon, clientBaseUrl, loadCliConfig } from '../shared.js';
+import { askDaemon, clientBaseUrl, expectedDaemonUid, loadCliConfig } from '../shared.js';
 
 const ACTIONS = ['install', 'uninstall', 'start', 'stop', 'restart', 'status'] as const;
 type Action = (typeof ACTIONS)[number];
@@ -110,7 +110,7 @@ export const serviceCommand: Command = {
           return EXIT.ok;
         case 'status': {
           const s = await manager.status();
-          const health = await askDaemon(clientBaseUrl(cfg.daemon.listen), '/health');
+          const health = await askDaemon(clientBaseUrl(cfg.daemon.listen), '/health', {}, 3000, expectedDaemonUid(cfg));
           const h = health.reachable ? (health.body as HealthReport) : undefined;
           io.stdout(
             [
