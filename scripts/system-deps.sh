@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives as real peers: the AWS CLI
 # and boto3 as clients, SoftHSM2 as a PKCS#11 token, opensc's pkcs11-tool,
-# plistutil (launchd plists) and systemd-analyze (unit files).
+# plistutil (launchd plists), systemd-analyze (unit files) and clang (the
+# macOS peer lookup's syntax check for an Apple target).
 # Installs only what is missing; needs root (or sudo) to install. Under CI=true
 # a package that cannot be installed is an error; elsewhere the tests that need
 # it are skipped with a note.
 set -euo pipefail
 
-PACKAGES=(awscli python3-boto3 softhsm2 opensc libplist-utils systemd libp11-kit-dev)
+PACKAGES=(awscli python3-boto3 softhsm2 opensc libplist-utils systemd libp11-kit-dev clang)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
