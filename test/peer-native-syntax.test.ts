@@ -86,3 +86,11 @@ t.test('peer lookup: the check is real (an Apple target, and a broken copy fails
   t.not(r.status, 0, 'a misspelt libproc field fails to compile');
   t.match(r.stderr, /insi_local_port/, 'and the error names it');
 });
+
+t.test('peer lookup: the ENOTSUP stub (Windows, the BSDs) compiles', needs(clang), async (t) => {
+  if (!assertPresent(t, clang)) return;
+  const r = spawnSync(CLANG, ['-std=c++17', '-Wall', '-Wextra', '-Werror', '-fsyntax-only', `-I${ADDON}src`, `${ADDON}src/peer_unsupported.cc`], {
+    encoding: 'utf8',
+  });
+  t.equal(r.status, 0, `peer_unsupported.cc compiles without warnings${r.status === 0 ? '' : `:\n${r.stderr}`}`);
+});

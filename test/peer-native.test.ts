@@ -14,11 +14,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
-import { loadAddon } from '../daemon/keys/native/addon.js';
+import { loadAddon, packageRoot } from '../daemon/keys/native/addon.js';
 import { nativeOwnerLookup, type SocketOwner, type SocketOwnerLookup } from '../daemon/peer/native-owner.js';
 import { procTcpEntry } from './helpers/proc-net-tcp.js';
 import { assertPresent, needs, tool } from './helpers/tools.js';
@@ -225,6 +227,34 @@ t.test('no descriptor leaks: 500 lookups (found, missing, invalid) keep the fd c
   }
   t.equal(found, 500, 'every lookup found the client');
   t.equal(fds(), before, 'the same number of open descriptors');
+});
+
+t.test('lookups from worker threads and the main thread at once all find the right socket', needs(addon, linux), async (t) => {
+  const lookup = requireLookup(t);
+  if (!lookup) return;
+  const p = await connectPair('127.0.0.1', '127.0.0.1');
+  t.teardown(() => p.close());
+  const s = p.accepted;
+  const expected = lookupClient(lookup, s);
+  const args = [4, s.remoteAddress, s.remotePort, s.localAddress, s.localPort];
+  // Each worker loads the addon itself and shares the process's one netlink socket.
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const addon = require(workerData.file);
+    let same = 0;
+    for (let i = 0; i < workerData.n; i++) if (addon.socketOwner(...workerData.args)?.inode === workerData.inode) same++;
+    parentPort.postMessage(same);`;
+  const file = join(packageRoot()!, 'enclave-addon', 'build', 'Release', 'credport_enclave.node');
+  const n = 2000;
+  const workers = [0, 1, 2].map(() => new Worker(code, { eval: true, workerData: { file, n, args, inode: expected?.inode } }));
+  const results = workers.map((w) => once(w, 'message') as Promise<[number]>);
+  let mainSame = 0;
+  for (let i = 0; i < n; i++) if (lookupClient(lookup, s)?.inode === expected?.inode) mainSame++;
+  const counts = (await Promise.all(results)).map(([c]) => c);
+  await Promise.all(workers.map((w) => w.terminate()));
+  t.ok((expected?.inode ?? 0) > 0, 'a real inode to compare with');
+  t.same(counts, [n, n, n], 'every worker lookup found the same socket');
+  t.equal(mainSame, n, 'and every main-thread lookup');
 });
 
 // ---- A real second user ------------------------------------------------------

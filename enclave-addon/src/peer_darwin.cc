@@ -103,11 +103,12 @@ std::vector<int32_t> SocketFds(pid_t pid, std::vector<proc_fdinfo>* scratch) {
   std::vector<int32_t> fds;
   const int bytes = proc_pidinfo(pid, PROC_PIDLISTFDS, 0, nullptr, 0);
   if (bytes <= 0) return fds;
-  const int count = std::min(kMaxFds, bytes / static_cast<int>(PROC_PIDLISTFD_SIZE) + 16);
+  constexpr int kEntry = static_cast<int>(PROC_PIDLISTFD_SIZE);
+  const int count = std::min(kMaxFds, bytes / kEntry + 16);
   scratch->resize(static_cast<size_t>(count));
-  const int got = proc_pidinfo(pid, PROC_PIDLISTFDS, 0, scratch->data(), count * static_cast<int>(PROC_PIDLISTFD_SIZE));
+  const int got = proc_pidinfo(pid, PROC_PIDLISTFDS, 0, scratch->data(), count * kEntry);
   if (got <= 0) return fds;
-  const size_t n = static_cast<size_t>(got) / PROC_PIDLISTFD_SIZE;
+  const size_t n = static_cast<size_t>(got / kEntry);
   for (size_t i = 0; i < n; ++i) {
     if ((*scratch)[i].proc_fdtype == PROX_FDTYPE_SOCKET) fds.push_back((*scratch)[i].proc_fd);
   }
@@ -116,7 +117,8 @@ std::vector<int32_t> SocketFds(pid_t pid, std::vector<proc_fdinfo>* scratch) {
 
 std::optional<uint32_t> ProcessUid(pid_t pid) {
   proc_bsdinfo info{};
-  if (proc_pidinfo(pid, PROC_PIDTBSDINFO, 0, &info, PROC_PIDTBSDINFO_SIZE) != PROC_PIDTBSDINFO_SIZE) {
+  constexpr int kSize = static_cast<int>(PROC_PIDTBSDINFO_SIZE);
+  if (proc_pidinfo(pid, PROC_PIDTBSDINFO, 0, &info, kSize) != kSize) {
     return std::nullopt;
   }
   return info.pbi_uid;
@@ -135,7 +137,8 @@ std::optional<SocketOwnerInfo> FindSocketOwner(const PeerQuery& query) {
     }
     for (const int32_t fd : SocketFds(pid, &scratch)) {
       socket_fdinfo si{};
-      if (proc_pidfdinfo(pid, fd, PROC_PIDFDSOCKETINFO, &si, PROC_PIDFDSOCKETINFO_SIZE) != PROC_PIDFDSOCKETINFO_SIZE) {
+      constexpr int kSize = static_cast<int>(PROC_PIDFDSOCKETINFO_SIZE);
+      if (proc_pidfdinfo(pid, fd, PROC_PIDFDSOCKETINFO, &si, kSize) != kSize) {
         continue;  // closed meanwhile
       }
       if (si.psi.soi_kind != SOCKINFO_TCP || !Matches(si.psi.soi_proto.pri_tcp, q)) continue;
