@@ -23,7 +23,7 @@ import t, { type Test } from 'tap';
 import { loadAddon, packageRoot } from '../daemon/keys/native/addon.js';
 import { nativeOwnerLookup, type SocketOwner, type SocketOwnerLookup } from '../daemon/peer/native-owner.js';
 import { procTcpEntry } from './helpers/proc-net-tcp.js';
-import { assertPresent, needs, tool } from './helpers/tools.js';
+import { assertPresent, needs, tool, type Tool } from './helpers/tools.js';
 
 const TCP_ESTABLISHED = 1;
 const TCP_TIME_WAIT = 6;
@@ -259,7 +259,11 @@ t.test('lookups from worker threads and the main thread at once all find the rig
 
 // ---- A real second user ------------------------------------------------------
 
-const root = tool('root (to create a second user with useradd)', () => myUid === 0, 'run the tests as root, as CI does');
+const root: Tool = {
+  name: 'root',
+  present: myUid === 0,
+  why: 'not root: the second-user tests create a user with useradd (run the tests as root, as CI does)',
+};
 const useradd = tool('useradd and userdel (passwd)', () => spawnSync('useradd', ['--help'], { stdio: 'ignore' }).status === 0, 'apt-get install passwd');
 
 interface OtherUser {
