@@ -1,6 +1,7 @@
 # credport_enclave: one addon, common code plus one key store per platform
 # (keytar's layout). PKCS#11 is built everywhere; the Secure Enclave on macOS,
-# with a stub that reports "unavailable" elsewhere.
+# with a stub that reports "unavailable" elsewhere. The peer-socket lookup:
+# netlink sock_diag on Linux, libproc on macOS, ENOTSUP elsewhere.
 {
   "targets": [
     {
@@ -22,7 +23,7 @@
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
       "conditions": [
         ["OS=='mac'", {
-          "sources": ["src/secure_enclave_darwin.cc"],
+          "sources": ["src/secure_enclave_darwin.cc", "src/peer_darwin.cc", "src/peer_address.cc"],
           "link_settings": {
             "libraries": ["-framework Security", "-framework CoreFoundation"]
           },
@@ -37,7 +38,11 @@
           "sources": ["src/secure_enclave_unsupported.cc"]
         }],
         ["OS=='linux'", {
+          "sources": ["src/peer_linux.cc", "src/peer_address.cc"],
           "link_settings": { "libraries": ["-ldl"] }
+        }],
+        ["OS!='linux' and OS!='mac'", {
+          "sources": ["src/peer_unsupported.cc"]
         }],
         ["OS=='win'", {
           "defines": ["WIN32_LEAN_AND_MEAN", "NOMINMAX"]

@@ -12,8 +12,11 @@
 //   der.toRaw(der, fieldSize) / der.fromRaw(raw) / der.unwrapEcPoint(value)   (sync)
 //   errors.codes, errors.fromCkr(rv, stage) / fromOsStatus(status) / fromLocalAuth(code)
 //     (the mapping tables, exposed so that tests check them on every platform)
+//   socketOwner(family, localAddress, localPort, remoteAddress, remotePort)
+//     -> {uid, inode, state, pid?} | null   (sync; throws an Error with an errno `code`)
 #include <napi.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <utility>
@@ -24,6 +27,7 @@
 #include "errors.h"
 #include "js_interop.h"
 #include "key_store.h"
+#include "peer_lookup.h"
 
 namespace credport {
 
@@ -457,6 +461,56 @@ Napi::Value FromLocalAuth(const Napi::CallbackInfo& info) {
   });
 }
 
+// ---- Peer lookup -----------------------------------------------------------
+
+constexpr size_t kMaxAddress = 64;  // the longest IPv6 text form is 45
+
+[[noreturn]] void InvalidPeerArgument(const std::string& message) { throw PeerLookupError("EINVAL", message); }
+
+std::string AddressArg(const Napi::Value& value, const char* name) {
+  if (!value.IsString()) InvalidPeerArgument(std::string(name) + " must be a string");
+  std::string s = value.As<Napi::String>().Utf8Value();
+  if (s.empty() || s.size() > kMaxAddress || s.find('\0') != std::string::npos) {
+    InvalidPeerArgument(std::string(name) + " must be an IP address");
+  }
+  return s;
+}
+
+uint16_t PortArg(const Napi::Value& value, const char* name) {
+  if (!value.IsNumber()) InvalidPeerArgument(std::string(name) + " must be a number");
+  const double d = value.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 65535) || std::floor(d) != d) InvalidPeerArgument(std::string(name) + " must be 0 to 65535");
+  return static_cast<uint16_t>(d);
+}
+
+Napi::Value SocketOwner(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    PeerQuery query;
+    if (!info[0].IsNumber()) InvalidPeerArgument("family must be 4 or 6");
+    const double family = info[0].As<Napi::Number>().DoubleValue();
+    if (family != 4 && family != 6) InvalidPeerArgument("family must be 4 or 6");
+    query.family = static_cast<int>(family);
+    query.local.address = AddressArg(info[1], "localAddress");
+    query.local.port = PortArg(info[2], "localPort");
+    query.remote.address = AddressArg(info[3], "remoteAddress");
+    query.remote.port = PortArg(info[4], "remotePort");
+
+    const std::optional<SocketOwnerInfo> owner = FindSocketOwner(query);
+    if (!owner) return env.Null();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("uid", Napi::Number::New(env, owner->uid));
+    o.Set("inode", Napi::Number::New(env, static_cast<double>(owner->inode)));
+    o.Set("state", Napi::Number::New(env, owner->state));
+    if (owner->pid) o.Set("pid", Napi::Number::New(env, *owner->pid));
+    return o;
+  } catch (const PeerLookupError& e) {
+    Napi::Error error = Napi::Error::New(env, e.what());
+    error.Set("code", Napi::String::New(env, e.code()));
+    throw error;
+  }
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* ctors = new Constructors();
   ctors->session = Napi::Persistent(SessionWrap::Define(env));
@@ -494,6 +548,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   errors.Set("fromOsStatus", Napi::Function::New(env, FromOsStatus, "fromOsStatus"));
   errors.Set("fromLocalAuth", Napi::Function::New(env, FromLocalAuth, "fromLocalAuth"));
   exports.Set("errors", errors);
+
+  exports.Set("socketOwner", Napi::Function::New(env, SocketOwner, "socketOwner"));
   return exports;
 }
 

@@ -107,6 +107,17 @@ export interface NativeMappedError {
   message: string;
 }
 
+/** The owner of one TCP socket, as the kernel reports it (see daemon/peer/native-owner.ts). */
+export interface NativeSocketOwner {
+  uid: number;
+  /** 0 on macOS, and for a socket no process holds (TIME_WAIT, whose uid 0 is not root). */
+  inode: number;
+  /** Linux's TCP state number on every platform: 1 ESTABLISHED, 6 TIME_WAIT, 10 LISTEN. */
+  state: number;
+  /** macOS only (Linux finds pids from the inode, in TypeScript). */
+  pid?: number;
+}
+
 export interface NativeAddon {
   pkcs11: {
     listSlots(modulePath: string): Promise<NativeSlotInfo[]>;
@@ -133,6 +144,13 @@ export interface NativeAddon {
     fromOsStatus(status: number): NativeMappedError;
     fromLocalAuth(code: number): NativeMappedError;
   };
+  /**
+   * The TCP socket whose local end is localAddress:localPort and whose remote end is
+   * remoteAddress:remotePort, or null when there is none; remotePort 0 on 0.0.0.0 or :: asks for
+   * the listener on localAddress:localPort. Synchronous. Throws an Error whose `code` is an errno
+   * name: ENOTSUP where there is no native lookup, EINVAL for a bad argument.
+   */
+  socketOwner(family: 4 | 6, localAddress: string, localPort: number, remoteAddress: string, remotePort: number): NativeSocketOwner | null;
 }
 
 export type AddonLoad = { available: true; addon: NativeAddon } | { available: false; reason: string };
