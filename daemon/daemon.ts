@@ -11,7 +11,7 @@ import { formatListen, type ListenAddress } from './config/listen.js';
 import { openSigner } from './keys/open-signer.js';
 import { AccessPolicy } from './peer/access-policy.js';
 import { PeerIdentifier } from './peer/peer-identifier.js';
-import { chooseOwnerLookup } from './peer/socket-owner.js';
+import { chooseOwnerLookup, type OwnerQuery } from './peer/socket-owner.js';
 import type { KeySigner } from './keys/signer.js';
 import type { Logger } from './logging/logger.js';
 import { brokenProvider, createProvider, profileFingerprint, profileOrder, type ManagedProvider, type ProviderDeps, type ProviderTuning } from './providers/create-providers.js';
@@ -43,6 +43,8 @@ export interface DaemonOptions {
   tuning?: ProviderTuning;
   /** Where handouts are recorded (the audit log); none: nothing recorded. */
   audit?: HandoutSink;
+  /** How a connection's peer is asked of the kernel (default: the best this platform has). */
+  peerLookup?: OwnerQuery;
 }
 
 const NO_AUDIT: HandoutSink = { enabled: false, record: () => undefined };
@@ -110,7 +112,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const metrics = new DaemonMetrics();
   let policy = accessPolicy(config);
   const access: PeerAccess = {
-    identifier: new PeerIdentifier({ lookup: chooseOwnerLookup().lookup, onLookup: (ok) => metrics.peerLookup(ok) }),
+    identifier: new PeerIdentifier({ lookup: o.peerLookup ?? chooseOwnerLookup().lookup, onLookup: (ok) => metrics.peerLookup(ok) }),
     policy: () => policy,
     refused: (reason) => metrics.refusal(reason),
   };

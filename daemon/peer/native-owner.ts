@@ -14,6 +14,8 @@
 import { loadAddon, type NativeAddon } from '../keys/native/addon.js';
 import type { SocketOwner } from './types.js';
 
+export type { SocketOwner };
+
 export type SocketOwnerLookup = (
   family: 4 | 6,
   localAddress: string,

@@ -96,60 +96,70 @@ export class ProcessFinder {
     for (const r of w.resolve) r(p);
   }
 
-  /** Candidate pids: recent peers first, then the rest, newest (highest pid) first. */
-  #candidates(): number[] {
-    let all: number[];
+  /** Every pid but those already tried, newest (highest) first: a client that just connected is likely new. */
+  #others(tried: ReadonlySet<number>): number[] {
     try {
-      all = readdirSync(this.#root).filter((d) => /^\d+$/.test(d)).map(Number).sort((a, b) => b - a);
+      return readdirSync(this.#root)
+        .filter((d) => /^\d+$/.test(d))
+        .map(Number)
+        .filter((p) => !tried.has(p))
+        .sort((a, b) => b - a);
     } catch {
       return [];
     }
-    const recent = this.#recent.filter((p) => all.includes(p));
-    const seen = new Set(recent);
-    return [...recent, ...all.filter((p) => !seen.has(p))];
   }
 
   async #scan(): Promise<void> {
     this.stats.scans++;
     // Inodes that arrive during this scan are answered by it if it still meets them, else by the next one.
     const batch = [...this.#pending.keys()];
-    const started = Date.now();
-    let read = 0;
+    const budget = { started: Date.now(), read: 0 };
     try {
       const uids = new Set([...this.#pending.values()].map((w) => w.uid));
-      for (const pid of this.#candidates()) {
-        if (this.#pending.size === 0 || read >= this.#maxDescriptors || Date.now() - started > this.#budgetMs) break;
-        let fds: string[];
-        try {
-          if (!uids.has(statSync(`${this.#root}/${pid}`).uid)) continue;
-          fds = readdirSync(`${this.#root}/${pid}/fd`);
-        } catch {
-          continue; // gone, or not ours to read
-        }
-        for (let i = 0; i < fds.length; i++) {
-          read++;
-          let link: string;
-          try {
-            link = readlinkSync(`${this.#root}/${pid}/fd/${fds[i]}`);
-          } catch {
-            continue;
-          }
-          if (link.startsWith('socket:[')) {
-            const inode = Number(link.slice(8, -1));
-            if (this.#pending.has(inode)) {
-              this.#remember(pid);
-              this.#answer(inode, describeProcess(pid, this.#root));
-            }
-          }
-          if (read % CHUNK === 0) await new Promise<void>((r) => setImmediate(r));
-        }
-      }
+      // Recent peers first, without listing /proc: an SDK reconnecting is usually one of them.
+      const recent = [...this.#recent];
+      for (const pid of recent) if (!(await this.#scanProcess(pid, uids, budget))) return;
+      for (const pid of this.#others(new Set(recent))) if (!(await this.#scanProcess(pid, uids, budget))) return;
     } finally {
-      this.stats.descriptorsRead += read;
+      this.stats.descriptorsRead += budget.read;
       for (const inode of batch) this.#answer(inode, undefined);
       if (this.#pending.size > 0) setImmediate(() => void this.#scan());
       else this.#scanning = false;
     }
+  }
+
+  /** Reads one process's descriptors, answering the inodes it holds; false when the scan should stop. */
+  async #scanProcess(pid: number, uids: ReadonlySet<number>, budget: { started: number; read: number }): Promise<boolean> {
+    const exhausted = () => this.#pending.size === 0 || budget.read >= this.#maxDescriptors || Date.now() - budget.started > this.#budgetMs;
+    if (exhausted()) return false;
+    let fds: string[];
+    try {
+      if (!uids.has(statSync(`${this.#root}/${pid}`).uid)) return true;
+      fds = readdirSync(`${this.#root}/${pid}/fd`);
+    } catch {
+      return true; // gone, or not ours to read
+    }
+    for (const fd of fds) {
+      budget.read++;
+      let link: string;
+      try {
+        link = readlinkSync(`${this.#root}/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      if (link.startsWith('socket:[')) {
+        const inode = Number(link.slice(8, -1));
+        if (this.#pending.has(inode)) {
+          this.#remember(pid);
+          this.#answer(inode, describeProcess(pid, this.#root));
+        }
+      }
+      if (budget.read % CHUNK === 0) {
+        await new Promise<void>((r) => setImmediate(r));
+        if (exhausted()) return false;
+      }
+    }
+    return true;
   }
 
   #remember(pid: number): void {

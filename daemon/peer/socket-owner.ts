@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { nativeOwnerLookup } from './native-owner.js';
-import { tableLookup } from './tcp-table.js';
+import { rationedTableLookup } from './tcp-table.js';
 import { PeerLookupUnavailableError, TCP_ESTABLISHED, TCP_LISTEN, type SocketOwner, type SocketTuple } from './types.js';
 
 export type OwnerQuery = (t: SocketTuple) => SocketOwner | undefined | Promise<SocketOwner | undefined>;
@@ -41,7 +41,7 @@ function lsofLookup(t: SocketTuple): Promise<SocketOwner | undefined> {
 export function chooseOwnerLookup(platform: NodeJS.Platform = process.platform): OwnerLookupChoice {
   const native = nativeOwnerLookup();
   if (native) return { method: 'native', lookup: (t) => native(t.family, t.localAddress, t.localPort, t.remoteAddress, t.remotePort) };
-  if (platform === 'linux') return { method: 'proc', lookup: tableLookup };
+  if (platform === 'linux') return { method: 'proc', lookup: rationedTableLookup() };
   if (platform === 'darwin') return { method: 'lsof', lookup: lsofLookup };
   return {
     method: 'proc',

@@ -69,3 +69,45 @@ export function tableLookup(t: SocketTuple): SocketOwner | undefined {
   // An IPv4 peer is usually an IPv4 socket; one opened as IPv6 (dual stack) is listed in tcp6, mapped.
   return findInTable(readFileSync('/proc/net/tcp', 'latin1'), t) ?? findInTable(readFileSync('/proc/net/tcp6', 'latin1'), t, true);
 }
+
+/**
+ * The fallback as the daemon uses it: each read of the tables walks the kernel's whole TCP hash
+ * (10-20 ms of CPU even on a quiet machine), so reads are shared and rationed. Lookups wait for the
+ * next read, which answers every lookup waiting for it; reads start at most once per
+ * `minIntervalMs`, so a flood of new connections costs at most a bounded share of a core.
+ */
+export function rationedTableLookup(minIntervalMs = 100): (t: SocketTuple) => Promise<SocketOwner | undefined> {
+  let waiting: { t: SocketTuple; resolve: (o: SocketOwner | undefined) => void; reject: (e: Error) => void }[] = [];
+  let scheduled = false;
+  let lastRead = -Infinity;
+  const read = () => {
+    scheduled = false;
+    lastRead = Date.now();
+    const batch = waiting;
+    waiting = [];
+    let tcp: string | undefined;
+    let tcp6: string | undefined;
+    for (const w of batch) {
+      try {
+        const v4 = isIPv4(unmapIPv4(w.t.localAddress));
+        if (v4) tcp ??= readFileSync('/proc/net/tcp', 'latin1');
+        const inV4 = v4 ? findInTable(tcp!, w.t) : undefined;
+        if (inV4) {
+          w.resolve(inV4);
+          continue;
+        }
+        tcp6 ??= readFileSync('/proc/net/tcp6', 'latin1');
+        w.resolve(findInTable(tcp6, w.t, v4));
+      } catch (err) {
+        w.reject(err as Error);
+      }
+    }
+  };
+  return (t) =>
+    new Promise((resolve, reject) => {
+      waiting.push({ t, resolve, reject });
+      if (scheduled) return;
+      scheduled = true;
+      setTimeout(read, Math.max(0, lastRead + minIntervalMs - Date.now()));
+    });
+}

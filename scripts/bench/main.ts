@@ -15,6 +15,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runColdBurst } from './cold-burst.js';
+import { runPeerConnections } from './peer-connections.js';
+import { measurePeerLookup } from './peer-lookup.js';
 import { runProfilesScale } from './profiles-scale.js';
 import { machineInfo, renderMarkdown, servingVerdict, writeDocs, writeJson, type BenchReport } from './report.js';
 import { runServing } from './serving.js';
@@ -22,7 +24,7 @@ import { CLI_PATH, OUT_ROOT, repoRoot } from './setup.js';
 import { runSigning } from './signing.js';
 import { runStartup } from './startup.js';
 
-const SECTIONS = ['serving', 'cold-burst', 'startup', 'profiles', 'signing'] as const;
+const SECTIONS = ['serving', 'cold-burst', 'startup', 'profiles', 'signing', 'peer'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const HELP = `Usage: npm run bench [-- options]
@@ -122,6 +124,11 @@ async function main(): Promise<number> {
   });
   await attempt('signing', 'Signing: JWT mints per second', async () => {
     report.signing = await runSigning({ secondsEach: quick ? 1 : 3, log });
+  });
+  await attempt('peer', 'Peer identification: per lookup, and new connections per second with and without it', async () => {
+    const lookups = await measurePeerLookup({ connections: [10, 1000], budgetMs: quick ? 250 : 500 });
+    const connections = await runPeerConnections({ seconds: quick ? 2 : 3, rounds: quick ? 2 : 4, connections: 8, log });
+    report.peer = { lookups, connections };
   });
   report.totalSeconds = (performance.now() - started) / 1000;
 

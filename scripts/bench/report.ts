@@ -10,6 +10,8 @@ import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import type { ColdBurstResults } from './cold-burst.js';
 import { LINEAR_SLACK, type ScaleResults } from './profiles-scale.js';
 import { ENDPOINT_LABEL, type Endpoint, type ServingCell, type ServingResults, type WrkResult } from './serving.js';
+import type { PeerConnectionsResult } from './peer-connections.js';
+import { renderPeerLookup, type PeerLookupFigures } from './peer-lookup.js';
 import type { SigningResults } from './signing.js';
 import { RSS_FLAT_LIMIT, type StartupResults } from './startup.js';
 
@@ -42,6 +44,7 @@ export interface BenchReport {
   startup?: StartupResults;
   scale?: ScaleResults;
   signing?: SigningResults;
+  peer?: { lookups: PeerLookupFigures[]; connections: PeerConnectionsResult };
   /** Sections that threw, with the message. */
   errors: Record<string, string>;
 }
@@ -288,6 +291,29 @@ function signingSection(s: SigningResults): string {
   return out.join('\n');
 }
 
+function peerSection(p: NonNullable<BenchReport['peer']>): string {
+  const c = p.connections;
+  const base = c.rows[0];
+  const rows = c.rows.map((r) => [r.variant, int(r.connectionsPerSecond), base ? ratio(r.connectionsPerSecond / base.connectionsPerSecond) : '', r.cpuUsPerConnection.toFixed(0)]);
+  const out = [
+    '## Peer identification',
+    '',
+    'Who owns the other end of a connection, asked once per connection. Per lookup, with N client connections open ' +
+      '(the native addon\'s netlink query against reading /proc/net/tcp and tcp6, which walks the kernel\'s whole TCP table):',
+    '',
+    renderPeerLookup(p.lookups),
+    '',
+    `New connections per second, each a credentials GET with \`Connection: close\` from wrk (${c.connections} connections, ${c.seconds} s per round, ` +
+      'rounds alternating), against in-process daemons that differ only in the lookup. The /proc fallback is rationed to one read of the tables ' +
+      'per 100 ms, shared by every connection waiting, so a flood costs a bounded share of a core; the audit row adds the /proc/PID/fd scan ' +
+      'that names the process. CPU is the benchmark process\'s (daemons and emulator), per connection:',
+    '',
+  ];
+  if (c.skipped) out.push(`- skipped: ${c.skipped}`, '');
+  else out.push(table(['lookup', 'connections/s', 'vs none', 'µs CPU/connection'], rows, ['l', 'r', 'r', 'r']), '');
+  return out.join('\n');
+}
+
 export function renderMarkdown(r: BenchReport): string {
   const m = r.machine;
   const out: string[] = [
@@ -319,6 +345,7 @@ export function renderMarkdown(r: BenchReport): string {
   if (r.startup) out.push(startupSection(r.startup));
   if (r.scale) out.push(scaleSection(r.scale));
   if (r.signing) out.push(signingSection(r.signing));
+  if (r.peer) out.push(peerSection(r.peer));
   return out.join('\n');
 }
 
