@@ -29,7 +29,14 @@ export type ResolvedKey =
 
 export interface ResolvedConfig {
   file: string;
-  daemon: Omit<DaemonConfig, 'listen' | 'token_file' | 'log_file' | 'lock_file'> & { listen: ListenAddress; tokenFile: string; lockFile: string; logFile?: string };
+  daemon: Omit<DaemonConfig, 'listen' | 'token_file' | 'log_file' | 'lock_file' | 'audit_file'> & {
+    listen: ListenAddress;
+    tokenFile: string;
+    lockFile: string;
+    logFile?: string;
+    /** Absent when audit_file = "off". */
+    auditFile?: string;
+  };
   key: ResolvedKey;
   oidc?: OidcConfig;
   refresh: RefreshConfig;
@@ -205,7 +212,7 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
   const key = resolveKey(cfg.key, env, baseDir, problems);
   if (problems.length > 0) throw new ConfigError(file, problems);
 
-  const { listen: _l, token_file, log_file, lock_file, ...daemonRest } = cfg.daemon;
+  const { listen: _l, token_file, log_file, lock_file, audit_file, ...daemonRest } = cfg.daemon;
   return {
     file,
     daemon: {
@@ -214,6 +221,7 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
       tokenFile: expandPath(token_file, env, baseDir),
       lockFile: expandPath(lock_file, env, baseDir),
       ...(log_file !== undefined ? { logFile: expandPath(log_file, env, baseDir) } : {}),
+      ...(audit_file !== 'off' ? { auditFile: expandPath(audit_file, env, baseDir) } : {}),
     },
     key,
     ...(cfg.oidc ? { oidc: { ...cfg.oidc, issuer: cfg.oidc.issuer.replace(/\/+$/, '') } } : {}),
