@@ -4,8 +4,10 @@
  * directory disappears under it.
  */
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { auditFiles } from '../daemon/audit/audit-file.js';
 import { AuditLog, NullAuditLog, type AuditLogOptions } from '../daemon/audit/audit-log.js';
@@ -332,4 +334,29 @@ t.test('from config: sizes, "off", and the default path', async (t) => {
   await log.close();
   t.ok(existsSync(join(home, 'a', 'audit.log')));
   t.throws(() => resolveConfig(join(home, 'config.toml'), { ...base, daemon: { audit_max_size: '10' } }, env), /audit_max_size/);
+});
+
+// Needs root for a private tmpfs; CI runs as root.
+const asRoot = process.getuid?.() === 0;
+t.test('a full disk: one report, the records counted, writing resumes when space returns', { skip: asRoot ? false : 'needs root (a private tmpfs)' }, async (t) => {
+  const d = dir();
+  const probe = fileURLToPath(new URL('./helpers/audit-enospc-probe.js', import.meta.url));
+  // A 64 KiB tmpfs in a private mount namespace: the disk fills for real, and nothing outside sees it.
+  const r = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs -o size=64k,mode=0700 tmpfs "$0" && exec "$1" "$2" "$0"', d, process.execPath, probe], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  t.equal(r.status, 0, r.stderr);
+  const { errors, content } = JSON.parse(r.stdout) as { errors: string[]; content: string };
+  t.equal(errors.length, 1, 'one report while the disk stayed full');
+  t.match(errors[0], /ENOSPC|no space/i);
+  const ls = content
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const written = ls.filter((l) => typeof l.pid === 'number' && (l.pid as number) < 50).length;
+  const dropped = ls.reduce((n, l) => n + ((l.dropped as number | undefined) ?? 0), 0);
+  t.ok(dropped > 0, 'a dropped note was written');
+  t.equal(written + dropped, 50, 'every record is either written or counted');
+  t.equal(ls.at(-1)?.pid, 999, 'writing resumed');
 });

@@ -86,6 +86,22 @@ export interface OpenAuditFile {
   /** The inode written to: when the path names another (or nothing), the file was moved away. */
   ino: number;
   size: number;
+  /** The file ends inside a line (a write cut short by a full disk): the next write starts a new line. */
+  needsNewline: boolean;
+}
+
+/** Whether the last byte of the file at `ino` is not a newline. */
+async function endsMidLine(file: string, ino: number, size: number): Promise<boolean> {
+  if (size === 0) return false;
+  const h = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const st = await h.stat();
+    if (st.ino !== ino || st.size === 0) return false;
+    const { buffer } = await h.read(Buffer.alloc(1), 0, 1, st.size - 1);
+    return buffer[0] !== 0x0a;
+  } finally {
+    await h.close();
+  }
 }
 
 /** Opens (creating when missing) the file for appending, with the same checks as checkAuditFile. */
@@ -104,7 +120,7 @@ export async function openAuditFile(file: string): Promise<OpenAuditFile> {
   try {
     assertPrivateFile(handle.fd, file, WHAT);
     const st = await handle.stat();
-    return { handle, ino: st.ino, size: st.size };
+    return { handle, ino: st.ino, size: st.size, needsNewline: await endsMidLine(file, st.ino, st.size) };
   } catch (err) {
     await handle.close().catch(() => undefined);
     throw err;

@@ -96,12 +96,12 @@ export class AuditLog implements HandoutRecorder {
   async flush(): Promise<void> {
     if (!this.writing && this.queue.length === 0) return;
     if (this.retryTimer) {
-      // A flush is a good moment to try again rather than wait for the timer.
+      // A flush is a good moment to try again rather than wait for the timer
+      // (a writer still finishing its failed run picks the queue up itself).
       clearTimeout(this.retryTimer);
       this.retryTimer = undefined;
-      this.kick();
     }
-    if (!this.writing && !this.retryTimer) this.kick();
+    if (!this.writing) this.kick();
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -156,15 +156,18 @@ export class AuditLog implements HandoutRecorder {
     if (!this.writing && !this.retryTimer && !this.closed) this.kick();
   }
 
+  /** Starts the writer; callers check that none is running. */
   private kick(): void {
-    this.writing = this.drain().finally(() => {
-      this.writing = undefined;
+    const run: Promise<void> = this.drain().finally(() => {
+      if (this.writing === run) this.writing = undefined;
+      if (this.writing) return;
       if (this.queue.length > 0 && !this.retryTimer) {
         this.kick();
         return;
       }
       if (!this.retryTimer || this.closed) this.settle();
     });
+    this.writing = run;
   }
 
   private settle(): void {
@@ -224,12 +227,19 @@ export class AuditLog implements HandoutRecorder {
     let chunkBytes = 0;
     const writeChunk = async () => {
       if (chunk.length === 0) return;
+      const out = this.out!;
+      if (out.needsNewline) chunk.unshift(Buffer.from('\n'));
       const buf = Buffer.concat(chunk);
       chunk = [];
       chunkBytes = 0;
-      const out = this.out!;
-      await out.handle.write(buf);
-      out.size += buf.length;
+      // A full disk can take part of a write: loop for the rest; the next failure throws.
+      for (let done = 0; done < buf.length; ) {
+        const { bytesWritten } = await out.handle.write(buf, done, buf.length - done);
+        if (bytesWritten <= 0) throw new Error('write made no progress');
+        done += bytesWritten;
+        out.size += bytesWritten;
+        out.needsNewline = buf[done - 1] !== 0x0a;
+      }
     };
     for (const line of lines) {
       const b = Buffer.from(`${line}\n`, 'utf8');
