@@ -142,6 +142,10 @@ t.test('an existing file that is not private, a symlink or not ours is refused a
     writeFileSync(theirs, '', { mode: 0o600 });
     chownSync(theirs, 65534, 65534);
     t.throws(() => open(theirs), /belongs to uid 65534/);
+    const theirDir = join(d, 'their-dir');
+    mkdirSync(theirDir, { mode: 0o755 });
+    chownSync(theirDir, 65534, 65534);
+    t.throws(() => open(join(theirDir, 'audit.log')), /their-dir belongs to uid 65534/);
   }
 });
 

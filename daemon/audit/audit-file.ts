@@ -7,7 +7,7 @@
  * renames it to audit.log.1, audit.log.1 to audit.log.2, and so on, keeping
  * `keep` old files (audit.log.1 is the newest old one) and deleting the rest.
  */
-import { constants, lstatSync, openSync, closeSync, readdirSync } from 'node:fs';
+import { constants, lstatSync, openSync, closeSync, readdirSync, statSync } from 'node:fs';
 import { lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { assertPrivateFile, ensurePrivateDir } from '../util/secure-file.js';
@@ -49,10 +49,14 @@ export function auditFiles(file: string): string[] {
   return files;
 }
 
-/** A directory anyone else can write to would let them swap the file under us. */
+/** A directory anyone else can write to (or owns) would let them swap the file under us. */
 function checkDir(dir: string): void {
-  const st = lstatSync(dir);
+  const st = statSync(dir);
   if (!st.isDirectory()) throw new Error(`${WHAT} directory ${dir} is not a directory`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid && st.uid !== 0) {
+    throw new Error(`${WHAT} directory ${dir} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to write there`);
+  }
   if ((st.mode & 0o022) !== 0) {
     throw new Error(`${WHAT} directory ${dir} is writable by others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 700 '${dir}'`);
   }
