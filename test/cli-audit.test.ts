@@ -137,7 +137,7 @@ t.test('-f prints new records, across a rotation, until SIGINT', async (t) => {
   });
   const seen = (n: number) => parse(child.stdout()).length >= n;
   const wait = async (n: number) => {
-    for (let i = 0; i < 100 && !seen(n); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && !seen(n); i++) await new Promise((r) => setTimeout(r, 50));
   };
   await wait(1);
   t.same(parse(child.stdout()).map((r) => r.pid), [1], 'the existing record first');
@@ -150,7 +150,7 @@ t.test('-f prints new records, across a rotation, until SIGINT', async (t) => {
   await log.close();
   await wait(7);
   child.child.kill('SIGINT');
-  const code = await Promise.race([child.exited, new Promise((r) => setTimeout(() => r('timeout'), 5000))]);
+  const code = await Promise.race([child.exited, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
   t.equal(code, 0, 'SIGINT ends it cleanly');
   t.ok(before >= 2, 'the writer rotated');
   t.same(parse(child.stdout()).map((r) => r.pid), [1, 2, 3, 4, 5, 6, 7], 'every record once, in order, across rotations');
