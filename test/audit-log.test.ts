@@ -354,10 +354,16 @@ t.test('a full disk: one report, the records counted, writing resumes when space
   const { errors, content } = JSON.parse(r.stdout) as { errors: string[]; content: string };
   t.equal(errors.length, 1, 'one report while the disk stayed full');
   t.match(errors[0], /ENOSPC|no space/i);
-  const ls = content
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const raw = content.split('\n').filter((l) => l !== '');
+  const ls = raw.flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+  t.ok(raw.length - ls.length <= 1, 'at most one line broken by the cut-short write, none fused');
+  t.equal(ls[0]?.pid, 1000, 'the line from before the disk filled');
   const written = ls.filter((l) => typeof l.pid === 'number' && (l.pid as number) < 50).length;
   const dropped = ls.reduce((n, l) => n + ((l.dropped as number | undefined) ?? 0), 0);
   t.ok(dropped > 0, 'a dropped note was written');

@@ -182,13 +182,14 @@ export class AuditLog implements HandoutRecorder {
         await this.ensureOpen();
         const batch = this.queue.splice(0, 1000);
         const text = batch.map((l) => (typeof l === 'string' ? l : formatDropped({ time: new Date(l.time).toISOString(), dropped: l.dropped })));
-        const missing = batch.reduce((n, l) => n + (typeof l === 'string' ? 1 : l.dropped), 0);
         this.lines -= batch.filter((l) => typeof l === 'string').length;
+        const progress = { lines: 0 };
         try {
-          await this.append(text);
+          await this.append(text, progress);
         } catch (err) {
-          // What reached the disk of a failed write is unknown; the batch is counted as missing.
-          this.markDropped(missing, 'start');
+          // The lines (and dropped notes) that did not reach the disk are counted as missing.
+          const missing = batch.slice(progress.lines).reduce((n, l) => n + (typeof l === 'string' ? 1 : l.dropped), 0);
+          if (missing > 0) this.markDropped(missing, 'start');
           throw err;
         }
       }
@@ -222,12 +223,18 @@ export class AuditLog implements HandoutRecorder {
   }
 
   /** Appends lines, rotating first whenever the next line would take the file past maxSize. */
-  private async append(lines: string[]): Promise<void> {
+  /**
+   * Counts into `progress.lines` each line once its newline is on disk, so a
+   * failure part-way tells the caller which lines made it.
+   */
+  private async append(lines: string[], progress: { lines: number }): Promise<void> {
     let chunk: Buffer[] = [];
     let chunkBytes = 0;
     const writeChunk = async () => {
       if (chunk.length === 0) return;
       const out = this.out!;
+      // The newline that ends a cut-off line is not one of ours.
+      let uncounted = out.needsNewline ? 1 : 0;
       if (out.needsNewline) chunk.unshift(Buffer.from('\n'));
       const buf = Buffer.concat(chunk);
       chunk = [];
@@ -236,6 +243,11 @@ export class AuditLog implements HandoutRecorder {
       for (let done = 0; done < buf.length; ) {
         const { bytesWritten } = await out.handle.write(buf, done, buf.length - done);
         if (bytesWritten <= 0) throw new Error('write made no progress');
+        for (let i = done; i < done + bytesWritten; i++) {
+          if (buf[i] !== 0x0a) continue;
+          if (uncounted > 0) uncounted--;
+          else progress.lines++;
+        }
         done += bytesWritten;
         out.size += bytesWritten;
         out.needsNewline = buf[done - 1] !== 0x0a;
