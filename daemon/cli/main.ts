@@ -19,6 +19,7 @@ const COMMANDS: CommandEntry[] = [
   { name: 'status', summary: "show the daemon's state", load: async () => (await import('./commands/status.js')).statusCommand },
   { name: 'reload', summary: 'make the running daemon re-read its config', load: async () => (await import('./commands/reload.js')).reloadCommand },
   { name: 'logs', summary: "print (and follow) the daemon's log", load: async () => (await import('./commands/logs.js')).logsCommand },
+  { name: 'audit', summary: 'show which process got which credentials (the audit log)', load: async () => (await import('./commands/audit.js')).auditCommand },
   { name: 'doctor', summary: 'check config, key, token, daemon, clock and the shell, with fixes', load: async () => (await import('./commands/doctor.js')).doctorCommand },
   { name: 'service', summary: 'install/uninstall/start/stop/restart/status the launchd or systemd service', load: async () => (await import('./commands/service.js')).serviceCommand },
   { name: 'key show', summary: 'print the public key, its thumbprint and where it lives', load: async () => (await import('./commands/key.js')).keyShowCommand },

@@ -31,7 +31,7 @@ export type ResolvedKey =
 
 export interface ResolvedConfig {
   file: string;
-  daemon: Omit<DaemonConfig, 'listen' | 'token_file' | 'log_file' | 'lock_file' | 'allow_uids' | 'monitor_uids'> & {
+  daemon: Omit<DaemonConfig, 'listen' | 'token_file' | 'log_file' | 'lock_file' | 'audit_file' | 'allow_uids' | 'monitor_uids'> & {
     listen: ListenAddress;
     tokenFile: string;
     lockFile: string;
@@ -39,6 +39,8 @@ export interface ResolvedConfig {
     /** allow_uids and monitor_uids, names resolved. */
     allowUids: number[];
     monitorUids: number[];
+    /** Absent when audit_file = "off". */
+    auditFile?: string;
   };
   key: ResolvedKey;
   oidc?: OidcConfig;
@@ -217,7 +219,7 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
   const key = resolveKey(cfg.key, env, baseDir, problems);
   if (problems.length > 0) throw new ConfigError(file, problems);
 
-  const { listen: _l, token_file, log_file, lock_file, allow_uids: _a, monitor_uids: _m, ...daemonRest } = cfg.daemon;
+  const { listen: _l, token_file, log_file, lock_file, audit_file, allow_uids: _a, monitor_uids: _m, ...daemonRest } = cfg.daemon;
   return {
     file,
     daemon: {
@@ -228,6 +230,7 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
       tokenFile: expandPath(token_file, env, baseDir),
       lockFile: expandPath(lock_file, env, baseDir),
       ...(log_file !== undefined ? { logFile: expandPath(log_file, env, baseDir) } : {}),
+      ...(audit_file !== 'off' ? { auditFile: expandPath(audit_file, env, baseDir) } : {}),
     },
     key,
     ...(cfg.oidc ? { oidc: { ...cfg.oidc, issuer: cfg.oidc.issuer.replace(/\/+$/, '') } } : {}),

@@ -79,6 +79,19 @@ const DaemonSection = Type.Object(
       minLength: 1,
       description: 'Holds the running daemon\'s pid: a second `credport serve` with the same lock file refuses to start, and `credport reload` signals this pid.',
     }),
+    audit_file: Type.String({
+      default: '$XDG_STATE_HOME/credport/audit.log',
+      minLength: 1,
+      description:
+        'Audit log: one JSON line per credential handed out (time, profile, endpoint, access key id, expiration, and the receiving process: uid, pid, executable, argv[0]; never a secret). 0600 in a private directory, rotated by size to audit.log.1, audit.log.2, ...; repeated fetches by one process are summarised. `credport audit` reads it. "off" disables it.',
+    }),
+    audit_max_size: Type.String({
+      default: '10m',
+      pattern: '^[1-9][0-9]*[kmg]$',
+      description: 'Rotate the audit log when it would grow beyond this size.',
+      expect: 'a size like "512k", "10m" or "1g"',
+    }),
+    audit_files: Type.Integer({ default: 5, minimum: 1, maximum: 100, description: 'Rotated audit files kept besides the current one.' }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -39,16 +39,24 @@ export function readSecretFile(path: string, what: string, missingHint: string):
     throw err;
   }
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new Error(`${what} ${path} is not a regular file`);
-    if ((st.mode & 0o077) !== 0) throw new InsecureFileError(path, st.mode, what);
-    const uid = process.getuid?.();
-    if (uid !== undefined && st.uid !== uid) {
-      throw new Error(`${what} ${path} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to use it`);
-    }
+    assertPrivateFile(fd, path, what);
     return readFileSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * The checks behind readSecretFile, on an open descriptor: a regular file,
+ * owned by us, with no group/other bits. Throws a one-line error otherwise.
+ */
+export function assertPrivateFile(fd: number, path: string, what: string): void {
+  const st = fstatSync(fd);
+  if (!st.isFile()) throw new Error(`${what} ${path} is not a regular file`);
+  if ((st.mode & 0o077) !== 0) throw new InsecureFileError(path, st.mode, what);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new Error(`${what} ${path} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to use it`);
   }
 }
 
