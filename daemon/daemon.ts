@@ -8,6 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { ResolvedConfig } from './config/load.js';
 import { formatListen, type ListenAddress } from './config/listen.js';
+import { auditLogFromConfig } from './audit/from-config.js';
+import { NullAuditLog } from './audit/audit-log.js';
 import { openSigner } from './keys/open-signer.js';
 import { AccessPolicy } from './peer/access-policy.js';
 import { PeerIdentifier } from './peer/peer-identifier.js';
@@ -41,13 +43,11 @@ export interface DaemonOptions {
   /** An already open signer (tests, hardware backends opened by the caller). */
   signer?: KeySigner;
   tuning?: ProviderTuning;
-  /** Where handouts are recorded (the audit log); none: nothing recorded. */
+  /** Where handouts are recorded; default: the audit log the config names. */
   audit?: HandoutSink;
   /** How a connection's peer is asked of the kernel (default: the best this platform has). */
   peerLookup?: OwnerQuery;
 }
-
-const NO_AUDIT: HandoutSink = { enabled: false, record: () => undefined };
 
 function accessPolicy(config: ResolvedConfig): AccessPolicy {
   return new AccessPolicy({ ownerUid: process.getuid?.() ?? -1, allowUids: config.daemon.allowUids, monitorUids: config.daemon.monitorUids });
@@ -109,6 +109,9 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const clock = o.clock ?? systemClock;
   const startedAt = clock.now();
   const ecsToken = rotateTokenFile(config.daemon.tokenFile);
+  // An unsafe audit file (a link, readable by others) stops the start here, before anything is served.
+  const auditLog = o.audit ? undefined : auditLogFromConfig(config.daemon, (err) => logger.warn({ err: err.message }, 'the audit log cannot be written; handouts are counted and kept until it can'));
+  const audit: HandoutSink = o.audit ?? { enabled: !(auditLog instanceof NullAuditLog), record: (e) => auditLog?.record(e) };
   const metrics = new DaemonMetrics();
   let policy = accessPolicy(config);
   const access: PeerAccess = {
@@ -131,7 +134,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     now: () => clock.now(),
     access,
     executables: new Map(),
-    audit: o.audit ?? NO_AUDIT,
+    audit,
     metrics,
     health: () =>
       buildHealthReport({
@@ -217,6 +220,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     await server.close().catch(() => undefined);
     for (const name of [...providers.keys()]) dropProfile(name);
     await signer.close();
+    await auditLog?.close();
     const { describePortOwner } = await import('./service/port-owner.js');
     throw listenError(err, listen, describePortOwner);
   }
@@ -241,6 +245,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       if (!o.listen && formatListen(next.daemon.listen) !== formatListen(config.daemon.listen)) needsRestart.push('daemon.listen');
       if (next.daemon.tokenFile !== config.daemon.tokenFile) needsRestart.push('daemon.token_file');
       if (next.daemon.logFile !== config.daemon.logFile) needsRestart.push('daemon.log_file');
+      if (next.daemon.auditFile !== config.daemon.auditFile) needsRestart.push('daemon.audit_file');
       const before = new Set(config.profiles.keys());
       const prev = config;
       config = next;
@@ -279,6 +284,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       scheduler.stop();
       for (const name of [...providers.keys()]) dropProfile(name);
       await signer.close();
+      await auditLog?.close();
       logger.info('credport daemon stopped');
     },
   };

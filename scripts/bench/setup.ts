@@ -107,7 +107,7 @@ export async function createBenchEnv(o: BenchEnvOptions = {}): Promise<BenchEnv>
       stringify({
         // warn: the daemon logs nothing per request or per refresh, as a production daemon at its default
         // (info) logs nothing per request either; this keeps stdout from being part of what is measured.
-        daemon: { listen: `127.0.0.1:${port}`, token_file: tokenFile, lock_file: join(dir, 'daemon.pid'), log_level: 'warn' },
+        daemon: { listen: `127.0.0.1:${port}`, token_file: tokenFile, lock_file: join(dir, 'daemon.pid'), audit_file: join(dir, 'audit.log'), log_level: 'warn' },
         key: { backend: 'file', path: keyPath },
         oidc: { issuer },
         refresh: { ...o.refresh },

@@ -222,7 +222,7 @@ async function setUp(o: FaultStackOptions, dir: string, emulators: Emulator[]): 
   writeFileSync(
     configFile,
     stringify({
-      daemon: { listen: '127.0.0.1:0', token_file: join(dir, 'token'), lock_file: join(dir, 'daemon.pid'), log_level: 'trace' },
+      daemon: { listen: '127.0.0.1:0', token_file: join(dir, 'token'), lock_file: join(dir, 'daemon.pid'), audit_file: join(dir, 'audit.log'), log_level: 'trace' },
       key: keyTable,
       oidc: { issuer },
       refresh: { ...o.refresh },

@@ -91,7 +91,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   writeFileSync(
     configFile,
     stringify({
-      daemon: { listen: '127.0.0.1:0', token_file: join(dir, 'token'), lock_file: join(dir, 'daemon.pid'), log_level: 'trace', ...o.daemon },
+      daemon: { listen: '127.0.0.1:0', token_file: join(dir, 'token'), lock_file: join(dir, 'daemon.pid'), audit_file: join(dir, 'audit.log'), log_level: 'trace', ...o.daemon },
       key: { backend: 'file', path: keyPath },
       oidc: { issuer },
       refresh: { ...o.refresh },

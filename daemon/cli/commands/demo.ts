@@ -73,7 +73,7 @@ export const demoCommand: Command = {
       writeFileSync(
         configFile,
         `# written by credport demo\n${stringify({
-          daemon: { listen: `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`, token_file: join(dir, 'token') },
+          daemon: { listen: `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`, token_file: join(dir, 'token'), audit_file: join(dir, 'audit.log') },
           key: { backend: 'file', path: join(dir, 'device-key.pem') },
           oidc: { issuer },
           profiles: { default: { type: 'aws-oidc', role_arn: DEMO_ROLE, region: 'us-east-1', duration_seconds: 3600, sts_endpoint: emulator.stsEndpoint } },
@@ -108,6 +108,7 @@ export const demoCommand: Command = {
           `  env -u AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_EC2_METADATA_SERVICE_ENDPOINT=${base}/ aws configure export-credentials --format env`,
           '',
           `  credport status --config ${configFile}`,
+          `  credport audit --config ${configFile}     # which process got which credentials`,
           '',
           '',
         ].join('\n'),
