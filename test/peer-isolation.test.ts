@@ -22,6 +22,8 @@ let user: LocalUser | undefined;
 
 t.before(async () => {
   stack = await startStack({ audit: { enabled: true, record: (e) => void handouts.push(e) } });
+  // The first fetch done, so that the STS call count only moves when someone asks.
+  await stack.daemon!.scheduler.get('default')?.get();
   if (rootForUsers.present) user = createUser();
 });
 t.teardown(async () => {
@@ -66,6 +68,7 @@ t.test('a second local user gets nothing, by any path', needs(rootForUsers), asy
   const host = `127.0.0.1:${port}`;
   const token = stack.token();
   const before = handouts.length;
+  const stsBefore = stack.emulator.stats.stsCalls;
 
   const put = await curlAs(u, ['-X', 'PUT', '-H', 'X-aws-ec2-metadata-token-ttl-seconds: 60', `http://${host}/latest/api/token`]);
   t.equal(put.status, 403, 'IMDS token PUT: 403');
@@ -92,6 +95,7 @@ t.test('a second local user gets nothing, by any path', needs(rootForUsers), asy
   t.same(Object.keys(JSON.parse(health.body)).sort(), ['detail', 'status', 'version'], '/health: no profile detail');
   t.notMatch(health.body, /role-default|arn:aws/, '/health: no role ARN');
   t.equal(handouts.length, before, 'no handout was recorded for the other user');
+  t.equal(stack.emulator.stats.stsCalls, stsBefore, 'no refresh was started on their behalf');
 
   // The owner still gets them, and the refusals are logged and counted.
   const own = await fetch(`${base()}/v1/credentials`, { headers: { authorization: token } });
