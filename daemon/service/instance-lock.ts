@@ -7,8 +7,9 @@
  * so a second starter never reads it half-written.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { readSmallFile } from '../util/secure-file.js';
 import { matchProcess, selfIdentity, type Match } from './process-identity.js';
 
 export class AlreadyRunningError extends Error {
@@ -47,12 +48,9 @@ function parseRecord(text: string): LockRecord | undefined {
   };
 }
 
+/** Never trusted: a FIFO or a huge file in the lock's place reads as "no lock text". */
 function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
+  return readSmallFile(path, 4096);
 }
 
 /** The record in a lock file, if the file exists and holds a well-formed one. */

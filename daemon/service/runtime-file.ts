@@ -5,9 +5,9 @@
  * socket, so commands that talk to the daemon find it here, not in the
  * config. Lives beside the lock file, 0600, written atomically, removed at exit.
  */
-import { readFileSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
-import { writeFileAtomic } from '../util/secure-file.js';
+import { readSmallFile, writeFileAtomic } from '../util/secure-file.js';
 
 export interface RuntimeInfo {
   pid: number;
@@ -35,10 +35,10 @@ const MAX_BYTES = 64 * 1024;
 
 /** The runtime file's content, or undefined when it is absent or not one credport wrote. */
 export function readRuntimeFile(path: string): RuntimeInfo | undefined {
+  const text = readSmallFile(path, MAX_BYTES);
+  if (text === undefined) return undefined;
   let v: unknown;
   try {
-    const text = readFileSync(path, 'utf8');
-    if (text.length > MAX_BYTES) return undefined;
     v = JSON.parse(text);
   } catch {
     return undefined;

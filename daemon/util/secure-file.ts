@@ -63,6 +63,29 @@ export function readSecretFile(path: string, what: string, missingHint: string):
   }
 }
 
+/**
+ * A small state file (lock, runtime file) as text, or undefined when it is
+ * absent, not a regular file, a symlink, or larger than `maxBytes`: opened
+ * non-blocking so that a FIFO put in its place cannot hang the caller.
+ */
+export function readSmallFile(path: string, maxBytes = 64 * 1024): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > maxBytes) return undefined;
+    return readFileSync(fd, 'utf8');
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Creates the parent directory (0700 when new) so that secret files never sit in a world-listable new dir. */
 export function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
