@@ -118,17 +118,17 @@ export const serveCommand: Command = {
       logger.info('applying a reload requested during start-up');
       onHupReady();
     }
-    const code = await runUntilStopped(running, logger, release);
-    onHupReady = () => undefined;
-    return code;
+    // From the stop signal on, a SIGHUP is ignored: a reload must not start profiles on a closing daemon.
+    return runUntilStopped(running, logger, release, () => (onHupReady = () => undefined));
   },
 };
 
-async function runUntilStopped(daemon: RunningDaemon, logger: Logger, release: () => void): Promise<number> {
+async function runUntilStopped(daemon: RunningDaemon, logger: Logger, release: () => void, stopping: () => void): Promise<number> {
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
+  stopping();
   logger.info({ signal }, 'stopping');
   const bound = setTimeout(() => {
     logger.warn('in-flight requests did not finish in time; exiting');
