@@ -240,12 +240,15 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     signer,
     metrics,
     reload(next) {
+      // Against the config the daemon started with: a later reload that changes something else
+      // must not hide that the socket (or key, token, log file) is still the old one.
+      const started = o.config;
       const needsRestart: string[] = [];
-      if (JSON.stringify(next.key) !== JSON.stringify(config.key)) needsRestart.push('key');
-      if (!o.listen && formatListen(next.daemon.listen) !== formatListen(config.daemon.listen)) needsRestart.push('daemon.listen');
-      if (next.daemon.tokenFile !== config.daemon.tokenFile) needsRestart.push('daemon.token_file');
-      if (next.daemon.logFile !== config.daemon.logFile) needsRestart.push('daemon.log_file');
-      if (next.daemon.auditFile !== config.daemon.auditFile) needsRestart.push('daemon.audit_file');
+      if (JSON.stringify(next.key) !== JSON.stringify(started.key)) needsRestart.push('key');
+      if (!o.listen && formatListen(next.daemon.listen) !== formatListen(started.daemon.listen)) needsRestart.push('daemon.listen');
+      if (next.daemon.tokenFile !== started.daemon.tokenFile) needsRestart.push('daemon.token_file');
+      if (next.daemon.logFile !== started.daemon.logFile) needsRestart.push('daemon.log_file');
+      if (next.daemon.auditFile !== started.daemon.auditFile) needsRestart.push('daemon.audit_file');
       const before = new Set(config.profiles.keys());
       const prev = config;
       config = next;
@@ -261,7 +264,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       ctx.defaultProfile = next.defaultProfile;
       policy = accessPolicy(next);
       logger.level = next.daemon.log_level;
-      reloadState = { file: next.file, loadedAt: new Date(clock.now()).toISOString(), lastError: null };
+      reloadState = { file: next.file, loadedAt: new Date(clock.now()).toISOString(), lastError: null, needsRestart };
       const result = { added, removed, changed, needsRestart };
       logger.info(result, 'configuration reloaded');
       if (needsRestart.length > 0) logger.warn({ settings: needsRestart }, 'some changes take effect only after a restart');

@@ -83,7 +83,7 @@ t.test('reload: a new profile is served; a broken config is rejected and the old
   t.equal(bad.status, 3, 'reload validates first and says why');
   t.match(bad.stderr, /line \d+, column \d+/);
   // Signalled directly (as systemd's ExecReload does), the daemon rejects it and keeps serving.
-  const pid = Number(readFileSync(stack.config.daemon.lockFile, 'utf8'));
+  const pid = (JSON.parse(readFileSync(stack.config.daemon.lockFile, 'utf8')) as { pid: number }).pid;
   process.kill(pid, 'SIGHUP');
   const health = await waitFor(async () => {
     const h = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { config: { lastError: { message: string } | null } };

@@ -58,7 +58,8 @@ const DaemonSection = Type.Object(
     log_file: Type.Optional(
       Type.String({
         minLength: 1,
-        description: 'Write JSON logs to this file (0600, rotated by size) instead of stdout. `credport logs` reads them. Pretty output is used only on a terminal.',
+        description:
+          'Write JSON logs to this file (0600, rotated by size) instead of stdout; this is the file being written. Older files sit beside it as NAME.N.log, the highest N the most recent. `credport logs` reads them. A failed write (full disk) loses those lines only: logging resumes by itself, and stderr gets at most one complaint a minute. Pretty output is used only on a terminal.',
       }),
     ),
     log_max_size: Type.String({
@@ -77,7 +78,8 @@ const DaemonSection = Type.Object(
     lock_file: Type.String({
       default: '$XDG_STATE_HOME/credport/daemon.pid',
       minLength: 1,
-      description: 'Holds the running daemon\'s pid: a second `credport serve` with the same lock file refuses to start, and `credport reload` signals this pid.',
+      description:
+        'Names the running daemon (pid, process start time, executable): a second `credport serve` with the same lock file refuses to start, and `credport reload` signals only a process proven to be that daemon. A lock whose pid now belongs to another program is stale and taken over. The daemon also writes NAME.runtime.json beside it (its real listen address; 0600, removed at exit), which `status` and `reload` read.',
     }),
     audit_file: Type.String({
       default: '$XDG_STATE_HOME/credport/audit.log',

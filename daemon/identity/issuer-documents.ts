@@ -3,7 +3,7 @@
  * every device's public key. Exporting merges by `kid` and never drops another
  * device's key; exporting the same key twice changes nothing.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/secure-file.js';
 import type { EcPublicJwk } from '../keys/signer.js';
@@ -57,12 +57,63 @@ export function mergeJwks(existing: Jwks | undefined, key: PublishedJwk): Jwks {
   return { keys };
 }
 
-function readJson(path: string, what: string): unknown {
+/** Public documents are small; anything bigger is not one credport wrote. */
+const MAX_DOCUMENT_BYTES = 1024 * 1024;
+
+/** One line, no control characters, bounded: a parser message can quote the file. */
+function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').slice(0, 120);
+}
+
+/**
+ * Reads an existing document without hanging on a FIFO or reading a device:
+ * opened non-blocking, checked to be a regular file of sane size first.
+ */
+function readDocument(path: string, what: string): string {
+  let fd: number;
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
-    throw new IssuerExportError(`${what} ${path} exists but is not valid JSON (${(err as Error).message}); fix or remove it first`);
+    throw new IssuerExportError(`${what} ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); fix or remove it first`);
   }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new IssuerExportError(`${what} ${path} is not a regular file; remove it first`);
+    if (st.size > MAX_DOCUMENT_BYTES) throw new IssuerExportError(`${what} ${path} is larger than ${MAX_DOCUMENT_BYTES} bytes; fix or remove it first`);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A JSON object (not null, not an array), or an error naming the file. */
+function readJsonObject(path: string, what: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(readDocument(path, what));
+  } catch (err) {
+    if (err instanceof IssuerExportError) throw err;
+    throw new IssuerExportError(`${what} ${path} exists but is not valid JSON (${oneLine((err as Error).message)}); fix or remove it first`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new IssuerExportError(`${what} ${path} is not a JSON object (found ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}); fix or remove it first`);
+  }
+  return v as Record<string, unknown>;
+}
+
+/** Another device's key is kept as it is, but it must at least be a JSON object. */
+function readJwks(path: string): Jwks {
+  const parsed = readJsonObject(path, 'JWKS');
+  const keys = parsed.keys;
+  if (!Array.isArray(keys)) throw new IssuerExportError(`JWKS ${path} has no "keys" array; fix or remove it first`);
+  keys.forEach((k, i) => {
+    if (typeof k !== 'object' || k === null || Array.isArray(k)) {
+      throw new IssuerExportError(`JWKS ${path}: keys[${i}] is not a JSON object (found ${k === null ? 'null' : Array.isArray(k) ? 'an array' : typeof k}); fix or remove it first`);
+    }
+    const kid = (k as Record<string, unknown>).kid;
+    if (kid !== undefined && typeof kid !== 'string') throw new IssuerExportError(`JWKS ${path}: keys[${i}].kid is not a string; fix or remove it first`);
+  });
+  return { keys: keys as Jwks['keys'] };
 }
 
 /** Maps a jwks_uri under the issuer to its file below the export directory. */
@@ -91,11 +142,10 @@ export function exportIssuer(dir: string, issuer: string, key: PublishedJwk): Ex
   const discoveryFile = join(dir, ...DISCOVERY_PATH.split('/'));
   let discovery = discoveryDocument(issuer);
   if (existsSync(discoveryFile)) {
-    const current = readJson(discoveryFile, 'discovery document') as Partial<DiscoveryDocument>;
+    const current = readJsonObject(discoveryFile, 'discovery document') as Partial<DiscoveryDocument>;
     if (current.issuer !== issuer) {
-      throw new IssuerExportError(
-        `${discoveryFile} belongs to issuer ${String(current.issuer)}, not ${issuer}; export to another directory`,
-      );
+      const found = typeof current.issuer === 'string' ? oneLine(current.issuer) : `(${current.issuer === undefined ? 'none' : 'not a string'})`;
+      throw new IssuerExportError(`${discoveryFile} belongs to issuer ${found}, not ${issuer}; export to another directory`);
     }
     // Keep a jwks_uri someone chose on purpose, as long as it maps into this directory.
     if (typeof current.jwks_uri === 'string') discovery = { ...discovery, jwks_uri: current.jwks_uri };
@@ -103,16 +153,14 @@ export function exportIssuer(dir: string, issuer: string, key: PublishedJwk): Ex
   const jwksFile = jwksFileFor(issuer, discovery.jwks_uri, dir);
   let existing: Jwks | undefined;
   if (existsSync(jwksFile)) {
-    const parsed = readJson(jwksFile, 'JWKS') as Partial<Jwks>;
-    if (!Array.isArray(parsed.keys)) throw new IssuerExportError(`JWKS ${jwksFile} has no "keys" array; fix or remove it first`);
-    existing = { keys: parsed.keys };
+    existing = readJwks(jwksFile);
   }
   const merged = mergeJwks(existing, key);
   const jwksText = `${JSON.stringify(merged, null, 2)}\n`;
   const discoveryText = `${JSON.stringify(discovery, null, 2)}\n`;
   const unchanged =
-    existsSync(jwksFile) && readFileSync(jwksFile, 'utf8') === jwksText &&
-    existsSync(discoveryFile) && readFileSync(discoveryFile, 'utf8') === discoveryText;
+    existsSync(jwksFile) && readDocument(jwksFile, 'JWKS') === jwksText &&
+    existsSync(discoveryFile) && readDocument(discoveryFile, 'discovery document') === discoveryText;
   if (!unchanged) {
     // Public documents: world-readable on purpose.
     writeFileAtomic(jwksFile, jwksText, 0o644);

@@ -3,9 +3,8 @@
  * code never logs credentials or tokens, and redaction catches the field names
  * they would travel under if it ever tried.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+import { parseSize, RotatingFileWriter } from './rotating-file.js';
 
 export type { Logger } from 'pino';
 
@@ -44,11 +43,13 @@ export const REDACT_PATHS = [
 export interface LoggerSetup {
   level: string;
   file?: string;
-  /** Size-based rotation of `file` (pino-roll): e.g. "10m", and how many old files to keep. */
+  /** Size-based rotation of `file`: e.g. "10m", and how many old files to keep (NAME.N.log, highest N newest). */
   rotate?: { size: string; keep: number };
   /** Pretty output when writing to a terminal; JSON otherwise. */
   pretty?: boolean;
   destination?: DestinationStream;
+  /** Where log-file trouble is reported (stderr by default, at most a line a minute). */
+  complain?: (line: string) => void;
   /** 1 (stdout, default) or 2 (stderr) when writing to the terminal. */
   fd?: 1 | 2;
 }
@@ -61,18 +62,16 @@ export function createLogger(setup: LoggerSetup): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (setup.destination) return pino(options, setup.destination);
-  if (setup.file && setup.rotate) {
-    // The directory is made here, private, before the worker starts writing into it.
-    mkdirSync(dirname(setup.file), { recursive: true, mode: 0o700 });
-    const stream = pino.transport({
-      target: 'pino-roll',
-      options: { file: setup.file, size: setup.rotate.size, limit: { count: setup.rotate.keep }, mode: 0o600 },
+  if (setup.file) {
+    // In-process, not a worker-thread transport: a failed write loses lines, never the logger (see rotating-file.ts).
+    const writer = new RotatingFileWriter({
+      file: setup.file,
+      maxBytes: setup.rotate ? parseSize(setup.rotate.size) : Number.POSITIVE_INFINITY,
+      keep: setup.rotate?.keep ?? 0,
+      ...(setup.complain ? { complain: setup.complain } : {}),
     });
-    // A full disk or a removed directory must cost log lines, never the daemon.
-    stream.on('error', (err: Error) => process.stderr.write(`credport: cannot write the log file: ${err.message}\n`));
-    return pino(options, stream);
+    return pino(options, writer as unknown as DestinationStream);
   }
-  if (setup.file) return pino(options, pino.destination({ dest: setup.file, mkdir: true, sync: false, mode: 0o600 }));
   if (setup.pretty) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', destination: setup.fd ?? 1 } } });
   }

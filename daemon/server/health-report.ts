@@ -8,6 +8,8 @@ export interface ReloadState {
   loadedAt: string;
   /** The last reload that was rejected (the running config was kept), until a reload succeeds. */
   lastError: { message: string; at: string } | null;
+  /** Settings changed since start-up that only a restart applies (e.g. daemon.listen: still serving the old address). */
+  needsRestart?: string[];
 }
 
 export interface HealthReport {

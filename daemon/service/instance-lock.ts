@@ -1,10 +1,16 @@
 /**
- * One daemon per user (per lock file): a pid file created with O_EXCL. A lock
- * left by a process that no longer exists is taken over; a live one is an
- * error that names its pid.
+ * One daemon per user (per lock file). The lock names the daemon by pid,
+ * process start time, executable and a random instance id, so a lock left
+ * behind by a crash is recognised as stale even when its pid now belongs to
+ * another program, and nothing is ever signalled on the strength of a pid
+ * alone. The file is written in full to a temp file and linked into place,
+ * so a second starter never reads it half-written.
  */
-import { closeSync, constants, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { readSmallFile } from '../util/secure-file.js';
+import { matchProcess, selfIdentity, type Match } from './process-identity.js';
 
 export class AlreadyRunningError extends Error {
   override readonly name = 'AlreadyRunningError';
@@ -13,67 +19,150 @@ export class AlreadyRunningError extends Error {
   }
 }
 
-function alive(pid: number): boolean {
+export interface LockRecord {
+  pid: number;
+  /** Opaque process start time (see process-identity.ts); absent where the platform cannot tell. */
+  start?: string;
+  exe?: string;
+  /** Random per start: tells this daemon's lock (and runtime file) from any other. */
+  instance: string;
+}
+
+function parseRecord(text: string): LockRecord | undefined {
+  let v: unknown;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else, still alive.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
   }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const r = v as Record<string, unknown>;
+  if (!Number.isInteger(r.pid) || (r.pid as number) <= 0 || typeof r.instance !== 'string') return undefined;
+  if (r.start !== undefined && typeof r.start !== 'string') return undefined;
+  if (r.exe !== undefined && typeof r.exe !== 'string') return undefined;
+  return {
+    pid: r.pid as number,
+    instance: r.instance,
+    ...(typeof r.start === 'string' ? { start: r.start } : {}),
+    ...(typeof r.exe === 'string' ? { exe: r.exe } : {}),
+  };
+}
+
+/** Never trusted: a FIFO or a huge file in the lock's place reads as "no lock text". */
+function readText(path: string): string | undefined {
+  return readSmallFile(path, 4096);
+}
+
+/** The record in a lock file, if the file exists and holds a well-formed one. */
+export function readLock(path: string): LockRecord | undefined {
+  const text = readText(path);
+  return text === undefined ? undefined : parseRecord(text);
 }
 
 /** The pid recorded in a lock file, if the file exists and holds one. */
 export function readLockPid(path: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(path, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  return readLock(path)?.pid;
+}
+
+export type LockOwner =
+  | { state: 'none' }
+  /** A lock whose process is gone, or is provably another program (a reused pid). */
+  | { state: 'stale'; record: LockRecord }
+  | { state: 'running'; record: LockRecord; proven: boolean };
+
+/** Who holds the lock: nobody, a dead or impostor process, or a live daemon (proven = start time checked). */
+export function lockOwner(path: string): LockOwner {
+  const record = readLock(path);
+  if (!record) return { state: 'none' };
+  const m: Match = matchProcess(record);
+  if (m === 'gone' || m === 'different') return { state: 'stale', record };
+  return { state: 'running', record, proven: m === 'same' };
 }
 
 /** The pid of the running daemon that owns this lock, or undefined when none runs. */
 export function runningPid(path: string): number | undefined {
-  const pid = readLockPid(path);
-  return pid !== undefined && alive(pid) ? pid : undefined;
+  const o = lockOwner(path);
+  return o.state === 'running' ? o.record.pid : undefined;
 }
 
 export interface InstanceLock {
+  readonly record: LockRecord;
   release(): void;
+}
+
+function writeTemp(path: string, text: string): string {
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return tmp;
+}
+
+function unlinkQuiet(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Moves a stale lock out of the way, but only the one that was judged: it is
+ * renamed aside first, and if what was moved is not the text that was read
+ * (another starter replaced it meanwhile), it is put back.
+ */
+function removeStale(path: string, judged: string): void {
+  const aside = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.stale`;
+  try {
+    renameSync(path, aside);
+  } catch {
+    return; // someone else removed it first
+  }
+  if (readText(aside) !== judged) {
+    try {
+      linkSync(aside, path);
+    } catch {
+      // A third starter took the path meanwhile; it holds the lock now.
+    }
+  }
+  unlinkQuiet(aside);
 }
 
 export function acquireInstanceLock(path: string): InstanceLock {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  for (let attempt = 0; attempt < 3; attempt++) {
-    let fd: number;
-    try {
-      fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = readLockPid(path);
-      if (pid !== undefined && pid !== process.pid && alive(pid)) throw new AlreadyRunningError(pid, path);
-      // Stale (crashed daemon, or a half-written file): remove it and try again.
+  const record: LockRecord = { ...selfIdentity(), instance: randomBytes(16).toString('hex') };
+  const text = `${JSON.stringify(record)}\n`;
+  const tmp = writeTemp(path, text);
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        unlinkSync(path);
-      } catch {
-        // someone else removed it first
+        // link() fails with EEXIST when the lock is held: the file appears complete, or not at all.
+        linkSync(tmp, path);
+        return {
+          record,
+          release() {
+            if (readLock(path)?.instance === record.instance) unlinkQuiet(path);
+          },
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      continue;
+      const current = readText(path);
+      if (current === undefined) continue; // released between our link and our read
+      const held = parseRecord(current);
+      if (held && held.pid !== process.pid) {
+        const m = matchProcess(held);
+        if (m === 'same' || m === 'unknown') throw new AlreadyRunningError(held.pid, path);
+      }
+      // Stale: a crashed daemon, a pid now owned by another program, or a file credport did not write.
+      removeStale(path, current);
     }
-    writeSync(fd, `${process.pid}\n`);
-    closeSync(fd);
-    return {
-      release() {
-        if (readLockPid(path) === process.pid) {
-          try {
-            unlinkSync(path);
-          } catch {
-            // already gone
-          }
-        }
-      },
-    };
+  } finally {
+    unlinkQuiet(tmp);
   }
   throw new Error(`could not take the lock ${path}; remove it if no credport is running`);
 }

@@ -24,6 +24,15 @@ export class SecretFileNotFoundError extends Error {
 }
 
 /**
+ * A secret file that is not a plain file of ours: a symbolic link, a FIFO or
+ * device, another user's file, or one we may not open. A config-class problem
+ * (exit 3), like an insecure mode.
+ */
+export class UnsafeFileError extends Error {
+  override readonly name = 'UnsafeFileError';
+}
+
+/**
  * Reads a secret file after checking it is a regular file owned by us with no
  * group/other bits. The checks run on the open descriptor (opened without
  * following a symlink), so the file checked is the file read.
@@ -35,7 +44,9 @@ export function readSecretFile(path: string, what: string, missingHint: string):
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new SecretFileNotFoundError(path, what, missingHint);
-    if (code === 'ELOOP') throw new Error(`${what} ${path} is a symbolic link; refusing it (point the config at the real file)`);
+    if (code === 'ELOOP') throw new UnsafeFileError(`${what} ${path} is a symbolic link; refusing it (point the config at the real file)`);
+    if (code === 'EACCES' || code === 'EPERM') throw new UnsafeFileError(`${what} ${path} cannot be opened by this user (${code}); it must belong to this user, mode 0600`);
+    if (code === 'ENXIO' || code === 'EISDIR') throw new UnsafeFileError(`${what} ${path} is not a regular file`);
     throw err;
   }
   try {
@@ -52,11 +63,34 @@ export function readSecretFile(path: string, what: string, missingHint: string):
  */
 export function assertPrivateFile(fd: number, path: string, what: string): void {
   const st = fstatSync(fd);
-  if (!st.isFile()) throw new Error(`${what} ${path} is not a regular file`);
+  if (!st.isFile()) throw new UnsafeFileError(`${what} ${path} is not a regular file (a FIFO, device or directory); refusing it`);
   if ((st.mode & 0o077) !== 0) throw new InsecureFileError(path, st.mode, what);
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid) {
-    throw new Error(`${what} ${path} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to use it`);
+    throw new UnsafeFileError(`${what} ${path} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to use it`);
+  }
+}
+
+/**
+ * A small state file (lock, runtime file) as text, or undefined when it is
+ * absent, not a regular file, a symlink, or larger than `maxBytes`: opened
+ * non-blocking so that a FIFO put in its place cannot hang the caller.
+ */
+export function readSmallFile(path: string, maxBytes = 64 * 1024): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > maxBytes) return undefined;
+    return readFileSync(fd, 'utf8');
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -29,7 +29,7 @@ Options:
 The output holds secrets: do not paste it anywhere.`;
 
 const FORMATS = new Set(['credential_process', 'env', 'json']);
-const FILE_ERRORS = new Set(['InsecureFileError', 'SecretFileNotFoundError', 'X509KeyError', 'CertificateError', 'KeyBackendError']);
+const FILE_ERRORS = new Set(['InsecureFileError', 'UnsafeFileError', 'SecretFileNotFoundError', 'X509KeyError', 'CertificateError', 'KeyBackendError']);
 
 interface Wire {
   AccessKeyId: string;

@@ -22,7 +22,7 @@ Options:
 Without log_file the daemon logs to stdout: under systemd read
 'journalctl --user -u credport', under launchd ~/Library/Logs/credport/.`;
 
-/** pino-roll writes NAME.1.log, NAME.2.log, ...; the highest number is the current file. */
+/** Old files are NAME.N.log, the highest N the most recent (older versions: the current one); then the current file. */
 export function logFiles(logFile: string): string[] {
   const dir = dirname(logFile);
   const ext = extname(logFile) || '.log';

@@ -45,7 +45,8 @@ export const oidcExportCommand: Command = {
           `publish ${resolve(dir)} at ${cfg.oidc.issuer}\n`,
       );
     } catch (err) {
-      if (err instanceof IssuerExportError) throw new CliError(err.message, EXIT.failure);
+      // A malformed existing document is a file problem the user fixes, like a bad config: exit 3.
+      if (err instanceof IssuerExportError) throw new CliError(err.message, EXIT.config);
       throw err;
     } finally {
       await signer.close();

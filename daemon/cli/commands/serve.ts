@@ -1,8 +1,10 @@
 /** `credport serve`: run the daemon in the foreground (launchd and systemd run exactly this). */
 import { ConfigError, loadConfig } from '../../config/load.js';
-import { startDaemon, PortInUseError, type RunningDaemon } from '../../daemon.js';
+import { formatListen } from '../../config/listen.js';
+import type { RunningDaemon } from '../../daemon.js';
 import { createLogger, type Logger } from '../../logging/logger.js';
 import { acquireInstanceLock, AlreadyRunningError, type InstanceLock } from '../../service/instance-lock.js';
+import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from '../../service/runtime-file.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
@@ -32,7 +34,7 @@ const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace']);
 /** In-flight requests get this long to finish on shutdown before the process exits anyway. */
 const SHUTDOWN_BOUND_MS = 10_000;
 
-const CONFIG_ERRORS = new Set(['InsecureFileError', 'SecretFileNotFoundError', 'KeyFileError', 'TokenFileError', 'KeyBackendError']);
+const CONFIG_ERRORS = new Set(['InsecureFileError', 'UnsafeFileError', 'SecretFileNotFoundError', 'KeyFileError', 'TokenFileError', 'KeyBackendError']);
 
 function onReload(daemon: RunningDaemon, file: string, io: CliIo, log: Logger): void {
   try {
@@ -53,6 +55,16 @@ export const serveCommand: Command = {
       io.stdout(`${HELP}\n`);
       return EXIT.ok;
     }
+    // SIGHUP's default action kills the process: the handler goes in before anything slow
+    // (config, key, listen), and a reload asked for before the daemon is ready runs once it is.
+    let reloadPending = false;
+    let onHupReady: (() => void) | undefined;
+    const onHup = () => {
+      if (onHupReady) onHupReady();
+      else reloadPending = true;
+    };
+    // Never removed: a SIGHUP during shutdown must not turn a clean exit into 129.
+    process.on('SIGHUP', onHup);
     const listen = parseListenFlag(values.listen);
     const level = values['log-level'];
     if (level !== undefined && !LEVELS.has(level)) throw new CliError(`--log-level: expected one of ${[...LEVELS].join(', ')}`, EXIT.usage);
@@ -69,9 +81,11 @@ export const serveCommand: Command = {
       ...(cfg.daemon.logFile ? { file: cfg.daemon.logFile, rotate: { size: cfg.daemon.log_max_size, keep: cfg.daemon.log_files } } : {}),
       pretty: io.isTty && !cfg.daemon.logFile,
     });
-    let daemon: RunningDaemon;
+    // Loaded here, after the SIGHUP handler: the server's modules are the slow part of start-up.
+    const { startDaemon, PortInUseError } = await import('../../daemon.js');
+    let running: RunningDaemon;
     try {
-      daemon = await startDaemon({ config: cfg, logger, ...(listen ? { listen } : {}) });
+      running = await startDaemon({ config: cfg, logger, ...(listen ? { listen } : {}) });
     } catch (err) {
       lock.release();
       logger.flush();
@@ -79,24 +93,52 @@ export const serveCommand: Command = {
       if (CONFIG_ERRORS.has((err as Error).name)) throw new CliError((err as Error).message, EXIT.config);
       throw err;
     }
-    const onHup = () => onReload(daemon, cfg.file, io, logger);
-    process.on('SIGHUP', onHup);
-    const signal = await new Promise<string>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'));
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-    });
-    process.off('SIGHUP', onHup);
-    logger.info({ signal }, 'stopping');
-    const bound = setTimeout(() => {
-      logger.warn('in-flight requests did not finish in time; exiting');
+    const runtimeFile = runtimeFilePath(cfg.daemon.lockFile);
+    try {
+      writeRuntimeFile(runtimeFile, {
+        pid: process.pid,
+        instance: lock.record.instance,
+        url: running.url,
+        listen: running.server.addresses().flatMap((a) => (typeof a === 'string' ? [] : [formatListen({ host: a.address, port: a.port })])),
+        config: cfg.file,
+        tokenFile: cfg.daemon.tokenFile,
+        startedAt: new Date().toISOString(),
+      });
+    } catch (err) {
+      // Without it the CLI falls back to the config's listen address: worth a warning, not a refusal to serve.
+      logger.warn({ file: runtimeFile, err: (err as Error).message }, 'cannot write the runtime file');
+    }
+    const release = () => {
+      removeRuntimeFile(runtimeFile, lock.record.instance);
       lock.release();
-      process.exit(0);
-    }, SHUTDOWN_BOUND_MS);
-    bound.unref();
-    await daemon.close();
-    clearTimeout(bound);
-    lock.release();
-    await new Promise<void>((resolve) => logger.flush(() => resolve()));
-    return EXIT.ok;
+    };
+    onHupReady = () => onReload(running, cfg.file, io, logger);
+    if (reloadPending) {
+      reloadPending = false;
+      logger.info('applying a reload requested during start-up');
+      onHupReady();
+    }
+    // From the stop signal on, a SIGHUP is ignored: a reload must not start profiles on a closing daemon.
+    return runUntilStopped(running, logger, release, () => (onHupReady = () => undefined));
   },
 };
+
+async function runUntilStopped(daemon: RunningDaemon, logger: Logger, release: () => void, stopping: () => void): Promise<number> {
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  stopping();
+  logger.info({ signal }, 'stopping');
+  const bound = setTimeout(() => {
+    logger.warn('in-flight requests did not finish in time; exiting');
+    release();
+    process.exit(0);
+  }, SHUTDOWN_BOUND_MS);
+  bound.unref();
+  await daemon.close();
+  clearTimeout(bound);
+  release();
+  await new Promise<void>((resolve) => logger.flush(() => resolve()));
+  return EXIT.ok;
+}

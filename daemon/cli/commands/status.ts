@@ -3,7 +3,8 @@ import type { HealthReport } from '../../server/health-report.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
-import { askDaemon, clientBaseUrl, loadCliConfig } from '../shared.js';
+import { locateDaemon } from '../daemon-locator.js';
+import { askDaemon, expectedDaemonUid, loadCliConfig } from '../shared.js';
 
 const HELP = `Usage: credport status [options]
 
@@ -41,7 +42,8 @@ export function renderStatus(h: HealthReport, now: number): string {
   const table = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
   const warnings = (h.warnings ?? []).map((w) => `warning: ${w}\n`).join('');
   const reload = h.config?.lastError ? `\nlast reload REJECTED at ${h.config.lastError.at} (running config kept): ${h.config.lastError.message}\n` : '';
-  return `credport ${h.version}: ${h.status}, up ${h.uptimeSeconds}s, key ${h.key.backend} (${h.key.thumbprint.slice(0, 12)}…)\n\n${table}\n\n* default profile (served at /v1/credentials and through IMDS)\n${reload}${warnings ? `\n${warnings}` : ''}`;
+  const restart = h.config?.needsRestart?.length ? `\nrestart needed: ${h.config.needsRestart.join(', ')} changed in the config; the daemon still runs with the old value until 'credport service restart' (or a restart of 'credport serve')\n` : '';
+  return `credport ${h.version}: ${h.status}, up ${h.uptimeSeconds}s, key ${h.key.backend} (${h.key.thumbprint.slice(0, 12)}…)\n\n${table}\n\n* default profile (served at /v1/credentials and through IMDS)\n${restart}${reload}${warnings ? `\n${warnings}` : ''}`;
 }
 
 export const statusCommand: Command = {
@@ -54,9 +56,15 @@ export const statusCommand: Command = {
       return EXIT.ok;
     }
     const cfg = loadCliConfig(values.config, io);
-    const base = clientBaseUrl(cfg.daemon.listen);
-    const reply = await askDaemon(base, '/health');
-    if (!reply.reachable) throw new CliError(`the daemon is not running at ${base} (${reply.reason})`, EXIT.daemonDown, "start it with 'credport serve'");
+    // Where the daemon really listens (its runtime file), which a reload of `listen` does not move.
+    const { owner, base } = locateDaemon(cfg);
+    const reply = await askDaemon(base, '/health', {}, 3000, expectedDaemonUid(cfg));
+    if (!reply.reachable) {
+      if (owner.state === 'running') {
+        throw new CliError(`the daemon (pid ${owner.record.pid}) holds ${cfg.daemon.lockFile} but does not answer at ${base} (${reply.reason})`, EXIT.daemonDown, 'it may still be starting; see its log');
+      }
+      throw new CliError(`the daemon is not running at ${base} (${reply.reason})`, EXIT.daemonDown, "start it with 'credport serve'");
+    }
     const report = reply.body as HealthReport;
     if (typeof report !== 'object' || report === null || !('profiles' in report)) {
       throw new CliError(`${base}/health did not answer like credport (HTTP ${reply.status})`, EXIT.failure);
