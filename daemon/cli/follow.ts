@@ -3,7 +3,7 @@
  * replaces files). Files are tracked by inode, not by name: after a rotation
  * the rest of the file we were reading is read under its new name, then the
  * newer files from their start, so no line is lost or printed twice whatever
- * the naming scheme (audit.log → audit.log.1, or pino-roll's NAME.N.log).
+ * the naming scheme (audit.log → audit.log.1, or the daemon log's NAME.N.log).
  */
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 
