@@ -5,8 +5,10 @@
  *   - last good credentials are served while still valid when a refresh fails;
  *   - credentials within the expiry margin are never served;
  *   - a request never waits on a refresh longer than a client would (requestWaitMs):
- *     valid credentials are answered at once while a refresh is in flight, and a
- *     request with nothing valid to serve gets the last error after the wait;
+ *     valid credentials are answered at once, except below the demand threshold,
+ *     where a request waits that long at most for fresher ones (never on a refresh
+ *     already older than that); a request with nothing valid to serve gets the
+ *     last error after the wait;
  *   - an upstream call past its deadline (attemptDeadlineMs) is abandoned: it is
  *     cancelled, counted as a failure, and the next refresh starts afresh.
  */
@@ -173,9 +175,11 @@ export class ProfileRefresher {
     if (this.#valid(held, now)) {
       const remaining = held.expiresAt - now;
       if (remaining >= demandThresholdMs(this.#policy, held.fetchedAt, held.expiresAt)) return held.credentials;
-      // Valid credentials are never kept from a request by a refresh already running (it may be stuck
-      // until its deadline) or by a backoff.
-      if (this.#inflight || this.#inBackoff(now)) return held.credentials;
+      // Below the threshold a request may wait (at most requestWaitMs) for fresher credentials, but
+      // never on a refresh already running longer than that (it may be stuck until its deadline),
+      // nor during a backoff: what is held is still valid.
+      if (this.#inflight && now - (this.#lastAttemptAt ?? now) >= this.#requestWaitMs) return held.credentials;
+      if (!this.#inflight && this.#inBackoff(now)) return held.credentials;
       try {
         return (await this.#waitBounded(this.#refresh('demand'))).credentials;
       } catch {

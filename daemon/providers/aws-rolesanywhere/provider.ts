@@ -40,7 +40,6 @@ export interface AwsRolesAnywhereProviderOptions {
   /** Override of https://rolesanywhere.<region>.amazonaws.com (tests, VPC endpoints). */
   endpoint?: string;
   now?: () => number;
-  fetch?: typeof fetch;
   /** Attempts inside one fetch() for throttling, 5xx and network errors. Default 3. */
   maxAttempts?: number;
   /** One deadline per CreateSession call, connect to last body byte (default 10 s). */
@@ -78,7 +77,6 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
   readonly #certs: CertificateProvider;
   readonly #url: URL;
   readonly #now: () => number;
-  readonly #fetch: typeof fetch;
   readonly #random: () => number;
   /** Service time minus our time, learnt from Date headers; 0 until a response says otherwise. */
   readonly #skew = new ClockSkew();
@@ -109,7 +107,6 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
     this.#url = new URL('sessions', base);
     this.#certs = typeof opts.certificate === 'string' ? new CertificateSource(opts.certificate, opts.chain) : opts.certificate;
     this.#now = opts.now ?? Date.now;
-    this.#fetch = opts.fetch ?? fetch;
     this.#random = opts.random ?? Math.random;
     this.unattended = !opts.key.userPresence;
   }
@@ -215,10 +212,10 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
       const chain = await this.#loadCertificates();
       const usedSkew = this.#skew.ms;
       const { url, body, signed } = await this.signCreateSession(chain, this.#now() + usedSkew);
-      const { host: _host, ...headers } = signed.headers; // fetch sets Host from the URL, to the same value
+      const { headers } = signed;
       const sentAt = this.#now();
       // A deadline passed is worth another attempt; a cancel or an oversized answer is not.
-      const got = await boundedFetch(url, { method: 'POST', headers, body }, { service: SERVICE, limits, ...(signal ? { signal } : {}), fetch: this.#fetch }).catch(
+      const got = await boundedFetch(url, { method: 'POST', headers, body }, { service: SERVICE, limits, ...(signal ? { signal } : {}) }).catch(
         (err: unknown) => {
           if (err instanceof ProviderError && err.code !== 'UpstreamTimeout') throw err;
           return err instanceof ProviderError ? err : mapTransportError(err, { timedOut: false, aborted: signal?.aborted ?? false });

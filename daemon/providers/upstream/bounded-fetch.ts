@@ -4,8 +4,10 @@
  * cancel signal. An upstream that stalls after its headers, drips a byte at a time or streams 400 MB
  * therefore costs at most `deadlineMs` and `maxBodyBytes`, whatever it does. Every provider, present
  * (STS through the SDK handler in sdk-handler.ts, Roles Anywhere directly) and future, goes through
- * boundedFetch.
+ * boundedFetch (node:http, not fetch: fetch refuses some ports and decompresses on its own).
  */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { ProviderError } from '../types.js';
 
 export interface UpstreamLimits {
@@ -36,11 +38,9 @@ export interface BoundedFetchOptions {
   limits: UpstreamLimits;
   /** The caller's cancel (a refresher that stops). */
   signal?: AbortSignal;
-  /** Injected transport (tests); default the global fetch. */
-  fetch?: typeof fetch;
 }
 
-/** Rejects as soon as `signal` fires, even if the transport under it ignores the signal. */
+/** Rejects as soon as `signal` fires, whatever the work under it is doing. */
 function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason as Error);
   let onAbort: () => void = () => undefined;
@@ -55,48 +55,66 @@ function tooLarge(service: string, cap: number, status: number): ProviderError {
   return new ProviderError('ResponseTooLarge', `${service} answered with more than ${cap} bytes; nothing past the limit was read`, true, status);
 }
 
-async function readCapped(response: Response, cap: number, signal: AbortSignal, service: string): Promise<Buffer> {
-  const declared = Number(response.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > cap) {
-    void response.body?.cancel().catch(() => undefined);
-    throw tooLarge(service, cap, response.status);
-  }
-  if (response.body === null) return Buffer.alloc(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await untilAborted(reader.read(), signal);
-      if (done) break;
-      size += value.byteLength;
-      if (size > cap) throw tooLarge(service, cap, response.status);
-      chunks.push(value);
+/** The body, chunk by chunk, refused (and the connection closed) the moment it passes the cap. */
+function readCapped(res: IncomingMessage, cap: number, service: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const status = res.statusCode ?? 0;
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > cap) {
+      res.destroy();
+      reject(tooLarge(service, cap, status));
+      return;
     }
-  } catch (err) {
-    // Stop the transfer itself: the connection is closed, the upstream sends nothing more.
-    void reader.cancel().catch(() => undefined);
-    throw err;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > cap) {
+        res.destroy();
+        reject(tooLarge(service, cap, status));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.on('end', () => resolve(Buffer.concat(chunks)));
+    res.on('error', reject);
+    res.on('close', () => {
+      if (!res.complete) reject(Object.assign(new Error('the connection closed before the answer was complete'), { code: 'ECONNRESET' }));
+    });
+  });
+}
+
+function headersOf(res: IncomingMessage): Headers {
+  const h = new Headers();
+  for (const [k, v] of Object.entries(res.headers)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
   }
-  return Buffer.concat(chunks);
+  return h;
+}
+
+function send(url: URL, request: UpstreamRequest, signal: AbortSignal, o: BoundedFetchOptions): Promise<UpstreamResponse> {
+  const requestFn = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    // The signal destroys the socket too, so an abandoned call holds no connection.
+    const req = requestFn(url, { method: request.method, headers: request.headers, signal }, (res) => {
+      readCapped(res, o.limits.maxBodyBytes, o.service).then((body) => resolve({ status: res.statusCode ?? 0, headers: headersOf(res), body }), reject);
+    });
+    req.on('error', reject);
+    req.end(request.body);
+  });
 }
 
 /**
  * One upstream call under the limits. Throws ProviderError UpstreamTimeout (deadline passed),
  * ResponseTooLarge (cap passed) or Aborted (the caller's signal); transport errors (refused, reset,
- * DNS) are rethrown as they are, for the provider to name.
+ * DNS; the errno in `code`) are rethrown as they are, for the provider to name.
  */
 export async function boundedFetch(url: string, request: UpstreamRequest, o: BoundedFetchOptions): Promise<UpstreamResponse> {
   const deadline = AbortSignal.timeout(o.limits.deadlineMs);
   const signal = o.signal ? AbortSignal.any([o.signal, deadline]) : deadline;
-  const fetchImpl = o.fetch ?? fetch;
   try {
-    const response = await untilAborted(
-      fetchImpl(url, { method: request.method, headers: request.headers, ...(request.body !== undefined ? { body: request.body } : {}), signal, redirect: 'manual' }),
-      signal,
-    );
-    const body = await readCapped(response, o.limits.maxBodyBytes, signal, o.service);
-    return { status: response.status, headers: response.headers, body };
+    return await untilAborted(send(new URL(url), request, signal, o), signal);
   } catch (err) {
     if (err instanceof ProviderError) throw err;
     if (o.signal?.aborted) throw new ProviderError('Aborted', `the request to ${o.service} was cancelled`, true);

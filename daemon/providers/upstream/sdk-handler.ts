@@ -14,10 +14,8 @@ type SdkRequest = Parameters<SdkHandler['handle']>[0];
 type SdkOptions = NonNullable<Parameters<SdkHandler['handle']>[1]>;
 type SdkResult = Awaited<ReturnType<SdkHandler['handle']>>;
 
-/** Headers fetch sets itself from the URL and the body, to the same values the SDK signed. */
-const SET_BY_FETCH = new Set(['host', 'content-length']);
 /** Transport errors the SDK's retry strategy treats as transient when they carry these names/codes. */
-const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const TIMEOUT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
 
 /** RFC 3986 encoding as the SDK signs it (encodeURIComponent leaves !'()* alone). */
 const encode = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
@@ -39,14 +37,11 @@ function bodyOf(body: unknown): string | Uint8Array | undefined {
   throw new Error('credport upstream handler: streaming request bodies are not supported');
 }
 
-/** fetch hides the errno in `cause`; the SDK (retries) and mapStsError look for it on the error itself. */
+/** Named as the SDK's own handler names them, so its retry strategy and mapStsError read them alike. */
 function transportError(err: unknown): Error {
-  const cause = err instanceof Error ? (err.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
-  const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  if (code === undefined) return err instanceof Error ? err : new Error(String(err));
-  const e = new Error(`${code}${typeof cause?.message === 'string' ? `: ${cause.message}` : ''}`) as Error & { code: string };
-  e.code = code;
-  if (TIMEOUT_CODES.has(code)) e.name = 'TimeoutError';
+  const e = err instanceof Error ? err : new Error(String(err));
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' && TIMEOUT_CODES.has(code)) e.name = 'TimeoutError';
   return e;
 }
 
@@ -56,12 +51,11 @@ export class BoundedSdkHandler {
   constructor(
     private readonly service: string,
     private readonly limits: UpstreamLimits,
-    private readonly fetchImpl?: typeof fetch,
   ) {}
 
   async handle(request: SdkRequest, options?: SdkOptions): Promise<SdkResult> {
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(request.headers)) if (!SET_BY_FETCH.has(k.toLowerCase())) headers[k] = String(v);
+    for (const [k, v] of Object.entries(request.headers)) headers[k] = String(v);
     const abort = options?.abortSignal;
     const signal = abort instanceof AbortSignal ? abort : undefined;
     let res;
@@ -69,7 +63,7 @@ export class BoundedSdkHandler {
       res = await boundedFetch(
         urlOf(request),
         { method: request.method, headers, ...(bodyOf(request.body) !== undefined ? { body: bodyOf(request.body)! } : {}) },
-        { service: this.service, limits: this.limits, ...(signal ? { signal } : {}), ...(this.fetchImpl ? { fetch: this.fetchImpl } : {}) },
+        { service: this.service, limits: this.limits, ...(signal ? { signal } : {}) },
       );
     } catch (err) {
       throw err instanceof Error && err.name === 'ProviderError' ? err : transportError(err);
@@ -90,6 +84,6 @@ export class BoundedSdkHandler {
   }
 
   destroy(): void {
-    // fetch's connection pool is process-wide; nothing of ours to close.
+    // Connections belong to node's global agent, shared with every other upstream call.
   }
 }
