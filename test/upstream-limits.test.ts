@@ -155,4 +155,11 @@ t.test('boundedFetch: one deadline for headers and body, a cap while streaming',
   const cancelled = boundedFetch(`${base}/stall`, { method: 'GET', headers: {} }, { service: 'Test', limits: { deadlineMs: 10_000, maxBodyBytes: 1024 }, signal: cancel.signal });
   cancel.abort();
   await t.rejects(cancelled, { code: 'Aborted' });
+  // Cancelled before it starts (a refresher stopped mid-retry): Aborted, and the request's own abort
+  // error must not surface as an unhandled rejection (tap fails the file if it does).
+  await t.rejects(
+    boundedFetch(`${base}/stall`, { method: 'GET', headers: {} }, { service: 'Test', limits: { deadlineMs: 10_000, maxBodyBytes: 1024 }, signal: AbortSignal.abort() }),
+    { code: 'Aborted' },
+  );
+  await new Promise((r) => setTimeout(r, 50));
 });

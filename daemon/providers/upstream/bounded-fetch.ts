@@ -42,6 +42,8 @@ export interface BoundedFetchOptions {
 
 /** Rejects as soon as `signal` fires, whatever the work under it is doing. */
 function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  // The work's own failure after the abort has nobody left to tell; it must not surface as unhandled.
+  work.catch(() => undefined);
   if (signal.aborted) return Promise.reject(signal.reason as Error);
   let onAbort: () => void = () => undefined;
   const aborted = new Promise<never>((_, reject) => {
