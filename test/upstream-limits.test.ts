@@ -37,6 +37,11 @@ t.test('upstream error text: bounded, one line, no escapes, no tokens', async (t
   t.match(m, /^bad token \[redacted\] with key \[redacted\] red \{"level":50\}$/);
   t.ok(sanitizeMessage('M'.repeat(10_000)).length <= 300, 'bounded');
   t.equal(sanitizeMessage('User: arn:aws:sts::111122223333:assumed-role/source/edge-source is not authorized'), 'User: arn:aws:sts::111122223333:assumed-role/source/edge-source is not authorized', 'ordinary text kept');
+  const path = 'certificate /tmp/credport-test-x1Y2z3/device-certificate.pem cannot be read (EACCES)';
+  t.equal(sanitizeMessage(path), path, 'a temp path with a random suffix is not token-shaped');
+  const arn = 'trust anchor arn:aws:rolesanywhere:eu-west-1:111122223333:trust-anchor/11111111-2222-3333-4444-555555555555';
+  t.equal(sanitizeMessage(arn), arn, 'nor an ARN');
+  t.notMatch(sanitizeMessage(`token ${Buffer.from('a session token of some length, random enough').toString('base64')}`), /c2Vzc2lvbi/, 'a base64 session token is');
   const e = new ProviderError('\u001b[1m' + 'X'.repeat(100), `echo: WebIdentityToken=${JWT}`, true);
   t.equal(e.code, 'UpstreamError', 'ProviderError sanitizes its code');
   t.notMatch(e.message, /eyJ/, 'and its message');

@@ -22,10 +22,18 @@ const JWT = /eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){0,4}/g;
 const LONG_RUN = /[A-Za-z0-9+/=_-]{32,}/g;
 const REDACTED = '[redacted]';
 
-/** A run that looks random (both cases and a digit, or long hex) rather than a path or an ARN part. */
+const count = (run: string, re: RegExp): number => run.match(re)?.length ?? 0;
+
+/**
+ * A run that looks random rather than like a path or an ARN part: long hex, or base64 with capitals
+ * and digits throughout (a secret key is about half capitals and digits; a temp directory's random
+ * suffix in an otherwise lower-case path is far less).
+ */
 function tokenShaped(run: string): boolean {
   if (/^[0-9a-f]{32,}$/i.test(run) && /[0-9]/.test(run) && /[a-f]/i.test(run)) return true;
-  return /[a-z]/.test(run) && /[A-Z]/.test(run) && /[0-9]/.test(run);
+  const upper = count(run, /[A-Z]/g);
+  const digits = count(run, /[0-9]/g);
+  return upper >= 3 && count(run, /[a-z]/g) >= 3 && (upper + digits) / run.length >= 0.25;
 }
 
 /** A code fit for /health and metrics: a plain identifier of at most 64 characters, else UpstreamError. */
