@@ -16,11 +16,11 @@ import { PeerIdentifier } from './peer/peer-identifier.js';
 import { chooseOwnerLookup, type OwnerQuery } from './peer/socket-owner.js';
 import type { KeySigner } from './keys/signer.js';
 import type { Logger } from './logging/logger.js';
-import { brokenProvider, createProvider, profileFingerprint, profileOrder, type ManagedProvider, type ProviderDeps, type ProviderTuning } from './providers/create-providers.js';
+import { brokenProvider, createProvider, profileFingerprint, profileOrder, refreshDeadlineMs, type ManagedProvider, type ProviderDeps, type ProviderTuning } from './providers/create-providers.js';
 import { ProviderError } from './providers/types.js';
 import { systemClock, type Clock } from './refresh/clock.js';
 import { policyFromConfig } from './refresh/policy.js';
-import { ProfileRefresher } from './refresh/profile-refresher.js';
+import { ProfileRefresher, type HeldCredentials } from './refresh/profile-refresher.js';
 import { RefreshScheduler } from './refresh/scheduler.js';
 import { buildServer } from './server/app.js';
 import type { HandoutSink, ServerContext } from './server/context.js';
@@ -169,7 +169,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     },
     sourceUnattended: (n) => providers.get(n)?.unattended ?? true,
   };
-  const addProfile = (name: string) => {
+  /** `initial`: the still-valid credentials of the refresher this one replaces (a reload). */
+  const addProfile = (name: string, initial?: HeldCredentials) => {
     const p = config.profiles.get(name);
     if (!p) return;
     let provider: ManagedProvider;
@@ -193,6 +194,9 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
         logger,
         ...(o.random ? { random: o.random } : {}),
         onAttempt: (profile, ok, err) => metrics.refreshAttempt(profile, ok, err?.code),
+        ...(tuning.requestWaitMs !== undefined ? { requestWaitMs: tuning.requestWaitMs } : {}),
+        attemptDeadlineMs: refreshDeadlineMs(tuning),
+        ...(initial ? { initial } : {}),
       }),
     );
   };
@@ -255,10 +259,21 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       const added = [...next.profiles.keys()].filter((n) => !before.has(n));
       const removed = [...before].filter((n) => !next.profiles.has(n));
       const changed = [...next.profiles.keys()].filter((n) => before.has(n) && profileFingerprint(n, next) !== profileFingerprint(n, prev));
+      // A changed profile keeps serving what it holds until its new definition has produced
+      // credentials: they are handed to the new refresher, which fetches at once.
+      const handed = new Map<string, HeldCredentials>();
+      for (const n of changed) {
+        const h = refreshers.get(n)?.handover();
+        if (h) handed.set(n, h);
+      }
       for (const n of [...removed, ...changed]) dropProfile(n);
+      if (JSON.stringify(next.refresh) !== JSON.stringify(prev.refresh)) {
+        const policy = policyFromConfig(next.refresh);
+        for (const r of refreshers.values()) r.setPolicy(policy);
+      }
       const toAdd = new Set([...changed, ...added]);
       for (const n of profileOrder(next).filter((x) => toAdd.has(x))) {
-        addProfile(n);
+        addProfile(n, handed.get(n));
         refreshers.get(n)?.start();
       }
       ctx.defaultProfile = next.defaultProfile;

@@ -99,7 +99,9 @@ t.test('reload: a new profile is served; a broken config is rejected and the old
 });
 
 t.test('SIGTERM with 100 requests in flight loses none', async (t) => {
-  const { stack, port, d } = await withDaemon(t, { beforeStart: (e) => e.setFault({ kind: 'delay', ms: 1500 }) });
+  // The upstream answers within the 1 s a cold request waits (longer, and every request is rightly
+  // answered 503 before the SIGTERM), but after the SIGTERM below.
+  const { stack, port, d } = await withDaemon(t, { beforeStart: (e) => e.setFault({ kind: 'delay', ms: 800 }) });
   // Wait until the daemon listens (health is 503 while the first fetch is held by the delay).
   await waitFor(async () => {
     try {

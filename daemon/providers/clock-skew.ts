@@ -5,9 +5,15 @@
  * already considers expired are never served.
  */
 import type { STSClient } from '@aws-sdk/client-sts';
+import { ProviderError } from './types.js';
 
 /** Date has one-second resolution and requests take time: smaller offsets are noise. */
 export const SKEW_THRESHOLD_MS = 30_000;
+/**
+ * Beyond this the Date header is not believed: a device clock a day off cannot have signed anything a
+ * service accepted, and a lying Date (1970, 2200) would otherwise move a one-hour credential decades.
+ */
+export const MAX_SKEW_MS = 24 * 60 * 60_000;
 
 export class ClockSkew {
   #ms = 0;
@@ -17,13 +23,24 @@ export class ClockSkew {
     return this.#ms;
   }
 
-  observe(dateHeader: string | null | undefined, sentAt: number, receivedAt: number): void {
+  /**
+   * Learns the offset from one answer's Date header. Throws ProviderError ImplausibleClockSkew (and
+   * keeps the offset it had) when the header is more than MAX_SKEW_MS from our clock.
+   */
+  observe(dateHeader: string | null | undefined, sentAt: number, receivedAt: number, service = 'the upstream'): void {
     if (!dateHeader) return;
     const server = Date.parse(dateHeader);
     if (Number.isNaN(server)) return;
     // The server stamped Date between our send and receive; the midpoint is the best guess, +500 ms
     // centres its whole-second resolution.
     const offset = server + 500 - (sentAt + receivedAt) / 2;
+    if (Math.abs(offset) > MAX_SKEW_MS) {
+      throw new ProviderError(
+        'ImplausibleClockSkew',
+        `${service} answered with a Date header ${Math.round(offset / 3_600_000)} h from this machine's clock (more than ${MAX_SKEW_MS / 3_600_000} h); the answer is not believed`,
+        true,
+      );
+    }
     this.#ms = Math.abs(offset) >= SKEW_THRESHOLD_MS ? Math.round(offset) : 0;
   }
 
@@ -33,13 +50,13 @@ export class ClockSkew {
   }
 
   /** Watches every STS response's Date header (deserialize step, so the raw response is at hand). */
-  watch(client: STSClient, now: () => number): void {
+  watch(client: STSClient, now: () => number, service = 'STS'): void {
     client.middlewareStack.add(
       (next) => async (args) => {
         const sentAt = now();
         const result = await next(args);
         const headers = (result.response as { headers?: Record<string, string> } | undefined)?.headers;
-        this.observe(headers?.date ?? headers?.Date, sentAt, now());
+        this.observe(headers?.date ?? headers?.Date, sentAt, now(), service);
         return result;
       },
       { step: 'deserialize', name: 'credportClockSkew', override: true },

@@ -13,14 +13,30 @@ import { CertificateError, TokenCertificateSource } from './aws-rolesanywhere/ce
 import { AwsRolesAnywhereProvider, type CertificateInfo } from './aws-rolesanywhere/provider.js';
 import { fromKeyFile, fromKeySigner } from './aws-rolesanywhere/signing-key.js';
 import { ProviderError, type AwsCredentials, type CredentialProvider } from './types.js';
+import { DEFAULT_UPSTREAM_LIMITS } from './upstream/bounded-fetch.js';
 
 export type { CertificateInfo } from './aws-rolesanywhere/provider.js';
 
 export interface ProviderTuning {
   /** Attempts per refresh inside a provider; tests lower it so that faults surface at once. */
   maxAttempts?: number;
+  /** One overall deadline per upstream call: connect, headers and body (default 10 s). */
   requestTimeoutMs?: number;
+  /** Largest upstream answer read (default 256 KiB); larger ones are cut off while streaming. */
+  maxBodyBytes?: number;
   now?: () => number;
+  /** Longest a credentials request waits on a refresh (default 1 s, what SDK clients wait). */
+  requestWaitMs?: number;
+  /**
+   * A whole refresh (every attempt inside the provider) abandoned after this long; default
+   * requestTimeoutMs x maxAttempts plus 15 s for the provider's own retry pauses.
+   */
+  refreshDeadlineMs?: number;
+}
+
+/** The refresher's backstop deadline for one fetch, from the provider tuning. */
+export function refreshDeadlineMs(tuning: ProviderTuning): number {
+  return tuning.refreshDeadlineMs ?? (tuning.requestTimeoutMs ?? DEFAULT_UPSTREAM_LIMITS.deadlineMs) * Math.max(1, tuning.maxAttempts ?? 3) + 15_000;
 }
 
 export type ManagedProvider = CredentialProvider & { destroy?: () => void; certificateInfo?: () => CertificateInfo | undefined };
@@ -77,6 +93,7 @@ export function createProvider(name: string, p: ProfileConfig, cfg: ResolvedConf
   const common = {
     ...(tuning.maxAttempts !== undefined ? { maxAttempts: tuning.maxAttempts } : {}),
     ...(tuning.requestTimeoutMs !== undefined ? { requestTimeoutMs: tuning.requestTimeoutMs } : {}),
+    ...(tuning.maxBodyBytes !== undefined ? { maxBodyBytes: tuning.maxBodyBytes } : {}),
   };
   const { signer } = deps;
   switch (p.type) {
@@ -130,6 +147,7 @@ export function createProvider(name: string, p: ProfileConfig, cfg: ResolvedConf
         ...(p.external_id !== undefined ? { externalId: p.external_id } : {}),
         unattended: deps.sourceUnattended(p.source_profile),
         ...common,
+        ...(tuning.now ? { now: tuning.now } : {}),
       });
   }
 }
@@ -164,14 +182,14 @@ export function brokenProvider(name: string, p: ProfileConfig, err: unknown): Ma
 /**
  * What a profile's credentials depend on, as a comparable string: a reload
  * refreshes exactly the profiles whose fingerprint changed, including every
- * profile chained onto a changed one.
+ * profile chained onto a changed one. Refresh tuning ([refresh]) is not part of
+ * it: a new policy is applied to the running refreshers, credentials kept.
  */
 export function profileFingerprint(name: string, cfg: ResolvedConfig): string {
   const p = cfg.profiles.get(name);
   return JSON.stringify({
     profile: p,
     oidc: p?.type === 'aws-oidc' ? (cfg.oidc ?? null) : null,
-    refresh: cfg.refresh,
     source: p?.type === 'aws-assume-role' ? profileFingerprint(p.source_profile, cfg) : null,
   });
 }

@@ -1,4 +1,5 @@
 /** What every credential provider returns and how it fails. */
+import { sanitizeCode, sanitizeMessage } from './upstream/error-text.js';
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -28,16 +29,20 @@ export interface CredentialProvider {
 
 /**
  * A failure to get credentials, with the upstream's own code and message kept
- * for logs, /health and the HTTP error body. Messages never contain secrets.
+ * for logs, /health and the HTTP error body. Both are sanitized here, the one
+ * place every upstream error passes: an upstream's text is untrusted (length,
+ * control characters, echoed tokens), and no caller can forget to clean it.
  */
 export class ProviderError extends Error {
   override readonly name = 'ProviderError';
+  readonly code: string;
   constructor(
-    readonly code: string,
+    code: string,
     message: string,
     readonly retryable: boolean,
     readonly upstreamStatus?: number,
   ) {
-    super(message);
+    super(sanitizeMessage(message));
+    this.code = sanitizeCode(code);
   }
 }

@@ -1,9 +1,16 @@
 /**
  * One profile's credentials over time: fetched at start, refreshed ahead of
- * expiry, retried with backoff, handed to requests under three rules:
+ * expiry, retried with backoff, handed to requests under these rules:
  *   - one upstream call at a time, however many requests arrive (single flight);
  *   - last good credentials are served while still valid when a refresh fails;
- *   - credentials within the expiry margin are never served.
+ *   - credentials within the expiry margin are never served;
+ *   - a request never waits on a refresh longer than a client would (requestWaitMs):
+ *     valid credentials are answered at once, except below the demand threshold,
+ *     where a request waits that long at most for fresher ones (never on a refresh
+ *     already older than that); a request with nothing valid to serve gets the
+ *     last error after the wait;
+ *   - an upstream call past its deadline (attemptDeadlineMs) is abandoned: it is
+ *     cancelled, counted as a failure, and the next refresh starts afresh.
  */
 import type { Logger } from '../logging/logger.js';
 import { ProviderError, type AwsCredentials, type CredentialProvider } from '../providers/types.js';
@@ -18,11 +25,21 @@ export class NoCredentialsError extends Error {
   }
 }
 
-interface Held {
+/** Credentials as held, with when they were fetched (a reload hands them to the next refresher). */
+export interface HeldCredentials {
   credentials: AwsCredentials;
   fetchedAt: number;
   expiresAt: number;
 }
+type Held = HeldCredentials;
+
+/** What SDK clients wait for a credentials answer (the JS SDK's ECS timeout is 1 s). */
+export const DEFAULT_REQUEST_WAIT_MS = 1000;
+/**
+ * Nothing from any upstream is believed to last longer than this (AWS's longest session is 12 h):
+ * a last line behind each provider's own check, so no refresh is ever scheduled absurdly far.
+ */
+export const MAX_CREDENTIAL_LIFETIME_MS = 36 * 3_600_000;
 
 export interface RefreshError {
   code: string;
@@ -55,16 +72,24 @@ export interface ProfileRefresherOptions {
   random?: () => number;
   /** Observers (metrics, tests). Called after every upstream attempt. */
   onAttempt?: (profile: string, ok: boolean, error?: ProviderError) => void;
+  /** Longest a request waits for a refresh (on the refresher's clock). Default 1 s. */
+  requestWaitMs?: number;
+  /** A fetch still running after this long is abandoned (on the refresher's clock). Default: none. */
+  attemptDeadlineMs?: number;
+  /** Credentials handed over by the refresher this one replaces (a reload); served while valid. */
+  initial?: HeldCredentials;
 }
 
 export class ProfileRefresher {
   readonly name: string;
   readonly #provider: CredentialProvider;
-  readonly #policy: RefreshPolicy;
+  #policy: RefreshPolicy;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #random: () => number;
   readonly #onAttempt: ProfileRefresherOptions['onAttempt'];
+  readonly #requestWaitMs: number;
+  readonly #attemptDeadlineMs: number | undefined;
 
   #held: Held | undefined;
   #inflight: Promise<Held> | undefined;
@@ -85,6 +110,28 @@ export class ProfileRefresher {
     this.#log = o.logger.child({ profile: o.name });
     this.#random = o.random ?? Math.random;
     this.#onAttempt = o.onAttempt;
+    this.#requestWaitMs = o.requestWaitMs ?? DEFAULT_REQUEST_WAIT_MS;
+    this.#attemptDeadlineMs = o.attemptDeadlineMs;
+    if (o.initial && this.#valid(o.initial, this.#clock.now())) {
+      this.#held = o.initial;
+      this.#lastSuccessAt = o.initial.fetchedAt;
+    }
+  }
+
+  /** The credentials held now, if still valid: what a reload hands to the refresher replacing this one. */
+  handover(): HeldCredentials | undefined {
+    return this.#valid(this.#held, this.#clock.now()) ? this.#held : undefined;
+  }
+
+  /**
+   * New refresh tuning ([refresh] reloaded): what is held stays, and the next refresh is re-planned
+   * under the new policy unless a retry is already scheduled.
+   */
+  setPolicy(policy: RefreshPolicy): void {
+    this.#policy = policy;
+    const held = this.#held;
+    if (this.#stopped || this.#inflight || this.#failures > 0 || held === undefined) return;
+    this.#schedule(scheduledRefreshAt(policy, held.fetchedAt, held.expiresAt, this.#random));
   }
 
   get unattended(): boolean {
@@ -128,9 +175,13 @@ export class ProfileRefresher {
     if (this.#valid(held, now)) {
       const remaining = held.expiresAt - now;
       if (remaining >= demandThresholdMs(this.#policy, held.fetchedAt, held.expiresAt)) return held.credentials;
+      // Below the threshold a request may wait (at most requestWaitMs) for fresher credentials, but
+      // never on a refresh already running longer than that (it may be stuck until its deadline),
+      // nor during a backoff: what is held is still valid.
+      if (this.#inflight && now - (this.#lastAttemptAt ?? now) >= this.#requestWaitMs) return held.credentials;
       if (!this.#inflight && this.#inBackoff(now)) return held.credentials;
       try {
-        return (await this.#refresh('demand')).credentials;
+        return (await this.#waitBounded(this.#refresh('demand'))).credentials;
       } catch {
         const again = this.#held;
         if (this.#valid(again, this.#clock.now())) return again.credentials;
@@ -142,13 +193,25 @@ export class ProfileRefresher {
     // scheduled retry, and an outage still costs at most one call per interval.
     if (!this.#inflight && this.#inBackoff(now) && now - (this.#lastAttemptAt ?? 0) < this.#policy.retryBaseMs) throw this.#unavailable();
     try {
-      return (await this.#refresh('demand')).credentials;
+      return (await this.#waitBounded(this.#refresh('demand'))).credentials;
     } catch {
       // The wall clock may have stepped back while we waited: what is held may be valid again.
       const again = this.#held;
       if (this.#valid(again, this.#clock.now())) return again.credentials;
       throw this.#unavailable();
     }
+  }
+
+  /**
+   * The refresh's outcome, or a rejection once requestWaitMs has passed: the client would have given
+   * up by then. The refresh itself runs on (its result serves the next request).
+   */
+  #waitBounded(run: Promise<Held>): Promise<Held> {
+    let timer: TimerHandle | undefined;
+    const gaveUp = new Promise<never>((_, reject) => {
+      timer = this.#clock.setTimer(() => reject(new Error('waited long enough')), this.#requestWaitMs);
+    });
+    return Promise.race([run, gaveUp]).finally(() => timer?.cancel());
   }
 
   /**
@@ -182,9 +245,16 @@ export class ProfileRefresher {
     this.#log.debug({ reason }, 'refreshing credentials');
     const run = (async (): Promise<Held> => {
       try {
-        const credentials = await this.#provider.fetch(abort.signal);
+        const credentials = await this.#withDeadline(this.#provider.fetch(abort.signal), abort);
         const fetchedAt = this.#clock.now();
         const expiresAt = credentials.expiration.getTime();
+        if (!(expiresAt - fetchedAt <= MAX_CREDENTIAL_LIFETIME_MS)) {
+          throw new ProviderError(
+            'ImplausibleExpiration',
+            `upstream returned credentials expiring at ${Number.isNaN(expiresAt) ? 'an unreadable time' : credentials.expiration.toISOString()}, more than ${MAX_CREDENTIAL_LIFETIME_MS / 3_600_000} h away; the answer is not believed`,
+            true,
+          );
+        }
         if (expiresAt - fetchedAt <= this.#policy.expiryMarginMs) {
           throw new ProviderError(
             'ExpiredCredentials',
@@ -208,6 +278,26 @@ export class ProfileRefresher {
       () => this.#settle(run),
     );
     return run;
+  }
+
+  /**
+   * The provider's fetch, or UpstreamTimeout once attemptDeadlineMs has passed. Providers bound their
+   * own calls; this is the backstop that keeps one that does not (a future provider, a hung key
+   * backend) from holding the single flight, so requests never join a call past its deadline.
+   */
+  #withDeadline(fetching: Promise<AwsCredentials>, abort: AbortController): Promise<AwsCredentials> {
+    const ms = this.#attemptDeadlineMs;
+    if (ms === undefined) return fetching;
+    let timer: TimerHandle | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = this.#clock.setTimer(() => {
+        abort.abort();
+        reject(new ProviderError('UpstreamTimeout', `no answer within ${ms} ms; the call was abandoned`, true));
+      }, ms);
+    });
+    // A fetch that fails after being abandoned has nobody to tell.
+    fetching.catch(() => undefined);
+    return Promise.race([fetching, late]).finally(() => timer?.cancel());
   }
 
   #settle(run: Promise<Held>): void {

@@ -6,8 +6,37 @@
 import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { KEY_BACKEND_ERROR_CODES } from '../keys/errors.js';
 import type { KeySigner } from '../keys/signer.js';
 import type { ProfileRefresher } from '../refresh/profile-refresher.js';
+
+/**
+ * The codes a refresh failure is counted under. Upstream codes are the upstream's to choose: a label
+ * per distinct code would let it create a series per failure, so anything not listed counts as
+ * "other" (the code itself is in the log and /health).
+ */
+const REFRESH_FAILURE_CODES: ReadonlySet<string> = new Set([
+  // credport's own
+  'Aborted', 'InternalError', 'InvalidConfiguration', 'KeyCertificateMismatch', 'KeyUnavailable', 'MalformedResponse', 'ResponseTooLarge',
+  'SourceCredentialsUnavailable', 'SourceProfileMissing', 'UpstreamTimeout', 'UpstreamUnreachable', 'UpstreamError', 'ExpiredCredentials',
+  'ImplausibleExpiration', 'ImplausibleClockSkew', 'SigningFailed', 'CredentialsUnavailable', 'UnknownError',
+  // STS
+  'AccessDenied', 'ExpiredToken', 'ExpiredTokenException', 'IDPCommunicationError', 'IDPRejectedClaim', 'InvalidIdentityToken',
+  'InvalidClientTokenId', 'MalformedPolicyDocument', 'PackedPolicyTooLarge', 'RegionDisabledException', 'SignatureDoesNotMatch',
+  'ValidationError', 'Throttling', 'InternalFailure', 'ServiceUnavailable', 'RequestLimitExceeded',
+  // Roles Anywhere
+  'AccessDeniedException', 'ResourceNotFoundException', 'ValidationException', 'ThrottlingException', 'TooManyRequestsException',
+  'InternalServerException', 'ServiceUnavailableException', 'RequestTimeout', 'RequestTimeoutException', 'RequestTimeTooSkewed',
+  // certificates and key backends
+  'CertificateUnavailable',
+  ...KEY_BACKEND_ERROR_CODES,
+]);
+
+/** A refresh-failure code as a metrics label: one of a fixed set, else "other". */
+export function refreshFailureLabel(code: string | undefined): string {
+  if (code === undefined) return 'unknown';
+  return REFRESH_FAILURE_CODES.has(code) ? code : 'other';
+}
 
 export class DaemonMetrics {
   readonly registry = new Registry();
@@ -111,7 +140,7 @@ export class DaemonMetrics {
   }
 
   refreshAttempt(profile: string, ok: boolean, code?: string): void {
-    this.#refreshes.inc({ profile, result: ok ? 'success' : 'failure', code: ok ? '' : (code ?? 'unknown') });
+    this.#refreshes.inc({ profile, result: ok ? 'success' : 'failure', code: ok ? '' : refreshFailureLabel(code) });
   }
 
   /** Wraps a signer so that every signature is timed; the signer's own behaviour is unchanged. */

@@ -15,6 +15,7 @@ import { defaultSubject } from '../../daemon/identity/jwt.js';
 import { exportIssuer, publishedJwk } from '../../daemon/identity/issuer-documents.js';
 import { FileKeySigner } from '../../daemon/keys/file-signer.js';
 import { createLogger } from '../../daemon/logging/logger.js';
+import type { ProviderTuning } from '../../daemon/providers/create-providers.js';
 import type { Clock } from '../../daemon/refresh/clock.js';
 import type { HandoutSink } from '../../daemon/server/context.js';
 
@@ -32,6 +33,8 @@ export interface StackOptions {
   random?: () => number;
   /** SDK attempts per refresh (default 1 so faults show at once). */
   maxAttempts?: number;
+  /** More provider/refresher tuning (deadlines, body cap, request wait). */
+  tuning?: ProviderTuning;
   /** Before the daemon starts: set faults, lifetimes, trust anchors, roles. */
   beforeStart?: (emulator: Emulator) => void;
   /** Use another stack's device key (its certificates then match), instead of a new one. */
@@ -113,7 +116,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       config,
       signer,
       logger: createLogger({ level: 'trace', destination: sink }),
-      tuning: { maxAttempts: o.maxAttempts ?? 1 },
+      tuning: { maxAttempts: o.maxAttempts ?? 1, ...o.tuning },
       ...(o.clock ? { clock: o.clock } : {}),
       ...(o.random ? { random: o.random } : {}),
       ...(o.audit ? { audit: o.audit } : {}),

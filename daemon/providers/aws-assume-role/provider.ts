@@ -11,6 +11,9 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { ClockSkew } from '../clock-skew.js';
 import { credentialsFromSts } from '../sts-credentials.js';
 import { mapStsError } from '../aws-oidc/errors.js';
+import { DEFAULT_UPSTREAM_LIMITS } from '../upstream/bounded-fetch.js';
+import { checkExpiration } from '../upstream/plausibility.js';
+import { BoundedSdkHandler } from '../upstream/sdk-handler.js';
 import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../types.js';
 
 export interface AwsAssumeRoleProviderOptions {
@@ -28,8 +31,11 @@ export interface AwsAssumeRoleProviderOptions {
   /** False when the source needs a person present: then this profile cannot refresh unattended either. */
   unattended?: boolean;
   maxAttempts?: number;
-  connectionTimeoutMs?: number;
+  /** One deadline per STS call, connect to last body byte (default 10 s). */
   requestTimeoutMs?: number;
+  /** Largest STS answer read (default 256 KiB). */
+  maxBodyBytes?: number;
+  now?: () => number;
 }
 
 export class AwsAssumeRoleProvider implements CredentialProvider {
@@ -57,11 +63,10 @@ export class AwsAssumeRoleProvider implements CredentialProvider {
       region: this.opts.region,
       ...(this.opts.stsEndpoint ? { endpoint: this.opts.stsEndpoint } : {}),
       maxAttempts: this.opts.maxAttempts ?? 3,
-      requestHandler: {
-        connectionTimeout: this.opts.connectionTimeoutMs ?? 3000,
-        requestTimeout: this.opts.requestTimeoutMs ?? 10000,
-        throwOnRequestTimeout: true,
-      },
+      requestHandler: new BoundedSdkHandler('STS', {
+        deadlineMs: this.opts.requestTimeoutMs ?? DEFAULT_UPSTREAM_LIMITS.deadlineMs,
+        maxBodyBytes: this.opts.maxBodyBytes ?? DEFAULT_UPSTREAM_LIMITS.maxBodyBytes,
+      }),
       // Exactly the source session; never the SDK's default chain (which might point back at credport).
       credentials: {
         accessKeyId: source.accessKeyId,
@@ -70,7 +75,7 @@ export class AwsAssumeRoleProvider implements CredentialProvider {
         expiration: source.expiration,
       },
     });
-    this.#skew.watch(client, Date.now);
+    this.#skew.watch(client, this.opts.now ?? Date.now);
     let out;
     try {
       out = await client.send(
@@ -88,7 +93,9 @@ export class AwsAssumeRoleProvider implements CredentialProvider {
       client.destroy();
     }
     const c = credentialsFromSts(out.Credentials, this.opts.roleArn, out.AssumedRoleUser?.Arn, out.$metadata.httpStatusCode);
-    return { ...c, expiration: this.#skew.toLocal(c.expiration) };
+    const expiration = this.#skew.toLocal(c.expiration);
+    checkExpiration('STS', expiration, (this.opts.now ?? Date.now)(), this.opts.durationSeconds);
+    return { ...c, expiration };
   }
 
   describe(): ProviderDescription {

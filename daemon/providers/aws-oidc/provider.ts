@@ -9,6 +9,9 @@ import type { KeySigner } from '../../keys/signer.js';
 import { isKeyBackendError } from '../../keys/errors.js';
 import { ClockSkew } from '../clock-skew.js';
 import { credentialsFromSts } from '../sts-credentials.js';
+import { DEFAULT_UPSTREAM_LIMITS } from '../upstream/bounded-fetch.js';
+import { checkExpiration } from '../upstream/plausibility.js';
+import { BoundedSdkHandler } from '../upstream/sdk-handler.js';
 import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../types.js';
 import { mapStsError } from './errors.js';
 
@@ -25,8 +28,10 @@ export interface AwsOidcProviderOptions {
   stsEndpoint?: string;
   /** SDK retries inside one refresh attempt (throttling, 5xx); the scheduler's backoff covers the rest. */
   maxAttempts?: number;
-  connectionTimeoutMs?: number;
+  /** One deadline per STS call, connect to last body byte (default 10 s). */
   requestTimeoutMs?: number;
+  /** Largest STS answer read (default 256 KiB). */
+  maxBodyBytes?: number;
   now?: () => number;
 }
 
@@ -41,12 +46,10 @@ export class AwsOidcProvider implements CredentialProvider {
       region: opts.region,
       ...(opts.stsEndpoint ? { endpoint: opts.stsEndpoint } : {}),
       maxAttempts: opts.maxAttempts ?? 3,
-      requestHandler: {
-        connectionTimeout: opts.connectionTimeoutMs ?? 3000,
-        requestTimeout: opts.requestTimeoutMs ?? 10000,
-        // Without this the SDK only warns on the console and waits on.
-        throwOnRequestTimeout: true,
-      },
+      requestHandler: new BoundedSdkHandler('STS', {
+        deadlineMs: opts.requestTimeoutMs ?? DEFAULT_UPSTREAM_LIMITS.deadlineMs,
+        maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_UPSTREAM_LIMITS.maxBodyBytes,
+      }),
       // The call is unsigned; an explicit empty provider stops the SDK from
       // searching the environment (which might even point back at this daemon).
       credentials: async () => {
@@ -87,7 +90,9 @@ export class AwsOidcProvider implements CredentialProvider {
       throw mapStsError(err);
     }
     const c = credentialsFromSts(out.Credentials, this.opts.roleArn, out.AssumedRoleUser?.Arn, out.$metadata.httpStatusCode);
-    return { ...c, expiration: this.#skew.toLocal(c.expiration) };
+    const expiration = this.#skew.toLocal(c.expiration);
+    checkExpiration('STS', expiration, (this.opts.now ?? Date.now)(), this.opts.durationSeconds);
+    return { ...c, expiration };
   }
 
   describe(): ProviderDescription {

@@ -17,6 +17,8 @@ import { CertificateError, CertificateSource, type CertificateChain, type Certif
 import { isClockSkewError, mapErrorResponse, mapTransportError } from './errors.js';
 import { parseCreateSessionResponse } from './response.js';
 import { amzDate, signRequest, type SignedRequest } from './sigv4-x509.js';
+import { boundedFetch, DEFAULT_UPSTREAM_LIMITS, type UpstreamLimits } from '../upstream/bounded-fetch.js';
+import { checkExpiration } from '../upstream/plausibility.js';
 import type { X509SigningKey } from './signing-key.js';
 
 export interface AwsRolesAnywhereProviderOptions {
@@ -38,10 +40,12 @@ export interface AwsRolesAnywhereProviderOptions {
   /** Override of https://rolesanywhere.<region>.amazonaws.com (tests, VPC endpoints). */
   endpoint?: string;
   now?: () => number;
-  fetch?: typeof fetch;
   /** Attempts inside one fetch() for throttling, 5xx and network errors. Default 3. */
   maxAttempts?: number;
+  /** One deadline per CreateSession call, connect to last body byte (default 10 s). */
   requestTimeoutMs?: number;
+  /** Largest answer read (default 256 KiB: an answer is a few KiB; more means something else answers). */
+  maxBodyBytes?: number;
   /** First backoff step in ms (doubles, with jitter). Default 200. */
   retryBaseMs?: number;
   random?: () => number;
@@ -58,30 +62,11 @@ export interface CertificateInfo {
 
 const MIN_DURATION = 900;
 const MAX_DURATION = 43200;
-/** The body of a CreateSession answer is a few KiB; more means something else is answering. */
-const MAX_BODY_BYTES = 256 * 1024;
 const MAX_RETRY_DELAY_MS = 5_000;
+const SERVICE = 'Roles Anywhere';
 
 function configError(message: string): ProviderError {
   return new ProviderError('InvalidConfiguration', message, false);
-}
-
-async function readCapped(response: Response): Promise<string> {
-  if (response.body === null) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_BODY_BYTES) {
-      await reader.cancel();
-      throw new ProviderError('MalformedResponse', `Roles Anywhere answered with more than ${MAX_BODY_BYTES} bytes`, true, response.status);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 export class AwsRolesAnywhereProvider implements CredentialProvider {
@@ -92,7 +77,6 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
   readonly #certs: CertificateProvider;
   readonly #url: URL;
   readonly #now: () => number;
-  readonly #fetch: typeof fetch;
   readonly #random: () => number;
   /** Service time minus our time, learnt from Date headers; 0 until a response says otherwise. */
   readonly #skew = new ClockSkew();
@@ -123,7 +107,6 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
     this.#url = new URL('sessions', base);
     this.#certs = typeof opts.certificate === 'string' ? new CertificateSource(opts.certificate, opts.chain) : opts.certificate;
     this.#now = opts.now ?? Date.now;
-    this.#fetch = opts.fetch ?? fetch;
     this.#random = opts.random ?? Math.random;
     this.unattended = !opts.key.userPresence;
   }
@@ -218,7 +201,10 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
 
   async fetch(signal?: AbortSignal): Promise<AwsCredentials> {
     const maxAttempts = Math.max(1, this.#opts.maxAttempts ?? 3);
-    const timeoutMs = this.#opts.requestTimeoutMs ?? 10_000;
+    const limits: UpstreamLimits = {
+      deadlineMs: this.#opts.requestTimeoutMs ?? DEFAULT_UPSTREAM_LIMITS.deadlineMs,
+      maxBodyBytes: this.#opts.maxBodyBytes ?? DEFAULT_UPSTREAM_LIMITS.maxBodyBytes,
+    };
     let skewResigned = false;
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw new ProviderError('Aborted', 'the request to Roles Anywhere was cancelled', true);
@@ -226,28 +212,32 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
       const chain = await this.#loadCertificates();
       const usedSkew = this.#skew.ms;
       const { url, body, signed } = await this.signCreateSession(chain, this.#now() + usedSkew);
-      const { host: _host, ...headers } = signed.headers; // fetch sets Host from the URL, to the same value
-      const timeout = AbortSignal.timeout(timeoutMs);
-      const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+      const { headers } = signed;
       const sentAt = this.#now();
+      // A deadline passed is worth another attempt; a cancel or an oversized answer is not.
+      const got = await boundedFetch(url, { method: 'POST', headers, body }, { service: SERVICE, limits, ...(signal ? { signal } : {}) }).catch(
+        (err: unknown) => {
+          if (err instanceof ProviderError && err.code !== 'UpstreamTimeout') throw err;
+          return err instanceof ProviderError ? err : mapTransportError(err, { timedOut: false, aborted: signal?.aborted ?? false });
+        },
+      );
       let error: ProviderError;
       let retryAfter: string | null = null;
-      try {
-        const response = await this.#fetch(url, { method: 'POST', headers, body, signal: combined, redirect: 'manual' });
-        const receivedAt = this.#now();
-        this.#skew.observe(response.headers.get('date'), sentAt, receivedAt);
-        const text = await readCapped(response);
-        if (response.status === 201) {
-          // Expiration is in the service's clock; in ours it comes skew earlier (or later).
-          const c = parseCreateSessionResponse(text, response.status, this.#opts.roleArn).credentials;
-          return { ...c, expiration: this.#skew.toLocal(c.expiration) };
-        }
-        error = mapErrorResponse(response.status, response.headers, text);
-        retryAfter = response.headers.get('retry-after');
-      } catch (err) {
-        if (err instanceof ProviderError) throw err; // malformed or oversized: the scheduler's backoff decides
-        error = mapTransportError(err, { timedOut: timeout.aborted, aborted: signal?.aborted ?? false });
+      if (got instanceof ProviderError) {
+        error = got;
         if (error.code === 'Aborted') throw error;
+      } else {
+        this.#skew.observe(got.headers.get('date'), sentAt, this.#now(), SERVICE);
+        const text = got.body.toString('utf8');
+        if (got.status === 201) {
+          // Expiration is in the service's clock; in ours it comes skew earlier (or later).
+          const c = parseCreateSessionResponse(text, got.status, this.#opts.roleArn).credentials;
+          const expiration = this.#skew.toLocal(c.expiration);
+          checkExpiration(SERVICE, expiration, this.#now(), this.#opts.durationSeconds);
+          return { ...c, expiration };
+        }
+        error = mapErrorResponse(got.status, got.headers, text);
+        retryAfter = got.headers.get('retry-after');
       }
       if (isClockSkewError(error) && !skewResigned && this.#skew.ms !== usedSkew) {
         // The refusal's Date header taught us the service's time: re-sign at once (once per fetch),
