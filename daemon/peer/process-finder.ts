@@ -10,6 +10,9 @@
  *   - processes that connected recently are looked at first;
  *   - a cap on descriptors read and on wall time per scan, after which the
  *     process is "unknown" (an allow_executables rule then refuses);
+ *   - a duty cycle: scanning may take at most a fifth of the time (a token
+ *     bucket of milliseconds), so a flood of new connections cannot turn it
+ *     into a CPU sink; past that, lookups are answered "unknown" at once;
  *   - the event loop is given back every few hundred descriptors.
  */
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
@@ -23,6 +26,9 @@ export interface ProcessFinderOptions {
   budgetMs?: number;
   /** Inodes waiting at once; more are answered "unknown" at once. */
   maxPending?: number;
+  /** The share of wall time scans may use, 0-1. */
+  dutyCycle?: number;
+  now?: () => number;
 }
 
 interface Waiting {
@@ -60,22 +66,39 @@ export class ProcessFinder {
   readonly #pending = new Map<number, Waiting>();
   #recent: number[] = [];
   #scanning = false;
+  readonly #duty: number;
+  readonly #now: () => number;
+  /** Milliseconds of scanning allowed now: refilled at `duty` per millisecond, at most one scan's budget. */
+  #credit: number;
+  #creditAt: number;
   /** Counters for /metrics and the benchmark. */
-  readonly stats = { scans: 0, descriptorsRead: 0, unknown: 0 };
+  readonly stats = { scans: 0, descriptorsRead: 0, unknown: 0, shed: 0 };
 
   constructor(o: ProcessFinderOptions = {}) {
     this.#root = o.procRoot ?? '/proc';
     this.#maxDescriptors = o.maxDescriptors ?? 50_000;
-    this.#budgetMs = o.budgetMs ?? 250;
+    this.#budgetMs = o.budgetMs ?? 50;
     this.#maxPending = o.maxPending ?? 256;
+    this.#duty = o.dutyCycle ?? 0.2;
+    this.#now = o.now ?? Date.now;
+    this.#credit = this.#budgetMs;
+    this.#creditAt = this.#now();
+  }
+
+  #refill(): number {
+    const now = this.#now();
+    this.#credit = Math.min(this.#budgetMs, this.#credit + (now - this.#creditAt) * this.#duty);
+    this.#creditAt = now;
+    return this.#credit;
   }
 
   /** The process holding the socket with this inode, owned by `uid`; undefined when it cannot be found. */
   find(inode: number, uid: number): Promise<PeerProcess | undefined> {
     if (inode === 0) return Promise.resolve(undefined);
     const waiting = this.#pending.get(inode);
-    if (!waiting && this.#pending.size >= this.#maxPending) {
+    if (!waiting && (this.#pending.size >= this.#maxPending || this.#refill() <= 0)) {
       this.stats.unknown++;
+      this.stats.shed++;
       return Promise.resolve(undefined);
     }
     return new Promise((resolve) => {
@@ -96,24 +119,37 @@ export class ProcessFinder {
     for (const r of w.resolve) r(p);
   }
 
-  /** Every pid but those already tried, newest (highest) first: a client that just connected is likely new. */
+  /**
+   * Every pid but those already tried, newest (highest) first: a client that just connected is likely
+   * new. The daemon's own process, which holds the server end of every connection, comes last.
+   */
   #others(tried: ReadonlySet<number>): number[] {
     try {
-      return readdirSync(this.#root)
+      const pids = readdirSync(this.#root)
         .filter((d) => /^\d+$/.test(d))
         .map(Number)
-        .filter((p) => !tried.has(p))
+        .filter((p) => !tried.has(p) && p !== process.pid)
         .sort((a, b) => b - a);
+      return tried.has(process.pid) ? pids : [...pids, process.pid];
     } catch {
       return [];
     }
   }
 
   async #scan(): Promise<void> {
+    if (this.#refill() <= 0) {
+      // Over the duty cycle: everyone waiting is answered "unknown" now rather than later.
+      for (const inode of [...this.#pending.keys()]) {
+        this.stats.shed++;
+        this.#answer(inode, undefined);
+      }
+      this.#scanning = false;
+      return;
+    }
     this.stats.scans++;
     // Inodes that arrive during this scan are answered by it if it still meets them, else by the next one.
     const batch = [...this.#pending.keys()];
-    const budget = { started: Date.now(), read: 0 };
+    const budget = { started: this.#now(), read: 0, ms: Math.max(1, Math.min(this.#budgetMs, this.#refill())) };
     try {
       const uids = new Set([...this.#pending.values()].map((w) => w.uid));
       // Recent peers first, without listing /proc: an SDK reconnecting is usually one of them.
@@ -122,6 +158,8 @@ export class ProcessFinder {
       for (const pid of this.#others(new Set(recent))) if (!(await this.#scanProcess(pid, uids, budget))) return;
     } finally {
       this.stats.descriptorsRead += budget.read;
+      this.#refill();
+      this.#credit -= this.#now() - budget.started;
       for (const inode of batch) this.#answer(inode, undefined);
       if (this.#pending.size > 0) setImmediate(() => void this.#scan());
       else this.#scanning = false;
@@ -129,8 +167,8 @@ export class ProcessFinder {
   }
 
   /** Reads one process's descriptors, answering the inodes it holds; false when the scan should stop. */
-  async #scanProcess(pid: number, uids: ReadonlySet<number>, budget: { started: number; read: number }): Promise<boolean> {
-    const exhausted = () => this.#pending.size === 0 || budget.read >= this.#maxDescriptors || Date.now() - budget.started > this.#budgetMs;
+  async #scanProcess(pid: number, uids: ReadonlySet<number>, budget: { started: number; read: number; ms: number }): Promise<boolean> {
+    const exhausted = () => this.#pending.size === 0 || budget.read >= this.#maxDescriptors || this.#now() - budget.started > budget.ms;
     if (exhausted()) return false;
     let fds: string[];
     try {

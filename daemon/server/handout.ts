@@ -32,8 +32,25 @@ function needsProcess(ctx: ServerContext, profile: string): boolean {
   return ctx.audit.enabled || (ctx.executables.get(profile)?.length ?? 0) > 0;
 }
 
+/**
+ * How long a handout waits for the audit's process lookup before it is served anyway (the line is
+ * then written when the lookup ends). Long enough for a scan of a normal machine, so that a client
+ * that exits right after its answer is still named; short next to an SDK's 1 s timeout.
+ */
+const AUDIT_WAIT_MS = 100;
+
+function within<T>(p: Promise<T>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void p.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 export async function handOut(ctx: ServerContext, socket: Socket, profile: string, endpoint: string): Promise<Lookup> {
-  // The process scan runs beside the credentials lookup, not after it.
+  // The process lookup runs beside the credentials lookup, not after it.
   const proc = needsProcess(ctx, profile) ? ctx.access.identifier.process(socket) : Promise.resolve(undefined);
   const rule = ctx.executables.get(profile);
   if (rule && rule.length > 0 && !AccessPolicy.executableAllowed(rule, await proc)) {
@@ -41,7 +58,11 @@ export async function handOut(ctx: ServerContext, socket: Socket, profile: strin
     return { ok: false, status: 403, body: { Code: 'ForbiddenExecutable', Message: `profile ${profile} is limited to the executables in allow_executables` } };
   }
   const result = await lookupCredentials(ctx, profile);
-  if (result.ok) record(ctx, socket, profile, endpoint, result.credentials, await proc);
+  if (result.ok) {
+    const c = result.credentials;
+    await within(proc, AUDIT_WAIT_MS);
+    void proc.then((p) => record(ctx, socket, profile, endpoint, c, p));
+  }
   return result;
 }
 
