@@ -5,6 +5,7 @@
  * and doctor.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent, get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { freePort, runCliAsync, spawnCli, waitFor, type Spawned } from './helpers/cli.js';
@@ -102,18 +103,26 @@ t.test('SIGTERM with 100 requests in flight loses none', async (t) => {
   // The upstream answers within the 1 s a cold request waits (longer, and every request is rightly
   // answered 503 before the SIGTERM), but after the SIGTERM below.
   const { stack, port, d } = await withDaemon(t, { beforeStart: (e) => e.setFault({ kind: 'delay', ms: 800 }) });
-  // Wait until the daemon listens (health is 503 while the first fetch is held by the delay).
-  await waitFor(async () => {
-    try {
-      return (await fetch(`http://127.0.0.1:${port}/health`)).status > 0 ? true : undefined;
-    } catch {
-      return undefined;
-    }
-  });
+  // The daemon identifies each connection's peer when its first request reaches the routes: its
+  // counter says when all 100 are in, whatever the machine's load. Polled over one kept-alive
+  // connection of its own (which also waits for the daemon to listen), so that the 100 requests
+  // below each open a new connection and the polling adds one lookup only.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const identified = () =>
+    new Promise<number>((resolve, reject) => {
+      httpGet({ host: '127.0.0.1', port, path: '/metrics', agent }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(Number(/credport_peer_lookups_total\{result="identified"\} (\d+)/.exec(body)?.[1] ?? 0)));
+      }).on('error', reject);
+    });
+  await waitFor(() => identified().then(() => true, () => undefined));
   const token = stack.token();
+  const before = await identified();
   const inflight = Array.from({ length: 100 }, () => getCreds(port, token));
   await waitFor(() => (stack.emulator.stats.stsCalls >= 1 ? true : undefined));
-  await new Promise((r) => setTimeout(r, 300)); // let every request reach the server
+  await waitFor(async () => ((await identified()) >= before + 100 ? true : undefined));
   d.child.kill('SIGTERM');
   const results = await Promise.all(inflight);
   t.equal(results.filter((r) => r.status === 200).length, 100, 'all 100 answered with credentials');
