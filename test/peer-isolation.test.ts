@@ -4,12 +4,13 @@
  * user, a uid in allow_uids and a monitor uid get exactly what they may.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer, connect, type Socket } from 'node:net';
 import { parse, stringify } from 'smol-toml';
 import t from 'tap';
 import { loadConfig } from '../daemon/config/load.js';
 import { PeerIdentifier } from '../daemon/peer/peer-identifier.js';
-import { findInTable, tableAddress, tableLookup } from '../daemon/peer/tcp-table.js';
+import { findInTable, rationedTableLookup, tableAddress, tableLookup } from '../daemon/peer/tcp-table.js';
 import type { HandoutEvent } from '../daemon/audit/record.js';
 import { createUser, curlAs, rootForUsers, runAs, type LocalUser } from './helpers/second-user.js';
 import { startStack, type Stack } from './helpers/stack.js';
@@ -40,24 +41,26 @@ t.test('the /proc/net/tcp reader finds a real connection with its owner and inod
   const server = createServer().listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const port = (server.address() as { port: number }).port;
+  // The client is another process, as every real client is; it holds the connection until killed.
   const accepted = new Promise<Socket>((r) => server.once('connection', r));
-  const client = connect(port, '127.0.0.1');
-  await new Promise((r) => client.once('connect', r));
+  const child = spawn(process.execPath, ['-e', `require('net').connect(${port}, '127.0.0.1'); setInterval(() => {}, 1000)`], { stdio: 'ignore' });
+  t.teardown(() => child.kill('SIGKILL'));
   const serverSide = await accepted;
-  const owner = tableLookup({ family: 4, localAddress: '127.0.0.1', localPort: client.localPort!, remoteAddress: '127.0.0.1', remotePort: port });
+  const owner = tableLookup({ family: 4, localAddress: '127.0.0.1', localPort: serverSide.remotePort!, remoteAddress: '127.0.0.1', remotePort: port });
   t.ok(owner, 'the client\'s socket is found');
   t.equal(owner?.uid, process.getuid!(), 'owned by this user');
   t.equal(owner?.state, 1, 'ESTABLISHED');
   t.ok((owner?.inode ?? 0) > 0, 'with an inode');
+  const rationed = rationedTableLookup();
+  t.same(await rationed({ family: 4, localAddress: '127.0.0.1', localPort: serverSide.remotePort!, remoteAddress: '127.0.0.1', remotePort: port }), owner, 'the rationed reader gives the same answer');
   const id = new PeerIdentifier({ lookup: tableLookup });
   const r = id.identify(serverSide);
   t.same(r instanceof Promise ? await r : r, { ok: true, uid: process.getuid!(), owner }, 'the server side identifies its peer once');
   t.equal(id.identify(serverSide), id.known(serverSide), 'the answer is kept with the connection');
   const proc = await id.process(serverSide);
-  t.equal(proc?.pid, process.pid, 'the process holding the client socket is this one');
+  t.equal(proc?.pid, child.pid, 'the process holding the client socket is the client');
   t.equal(proc?.exe, process.execPath, 'its executable');
   t.notOk(findInTable('  0: 0100007F:0050 0100007F:0051 06 00000000:00000000 03:00000000 00000000     0        0 0 3 0\n', { family: 4, localAddress: '127.0.0.1', localPort: 81, remoteAddress: '127.0.0.1', remotePort: 80 }), 'a tuple not in the table is not found');
-  client.destroy();
   serverSide.destroy();
   server.close();
 });
