@@ -63,8 +63,10 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     childLoggerFactory: (logger, bindings, opts) => (o.logger.isLevelEnabled('debug') ? logger.child(bindings, opts) : logger),
     bodyLimit: 1024,
     // Real IMDS answers leaf paths with or without a trailing slash (AWS CLI v2 asks for
-    // placement/availability-zone/), so the router does too.
-    routerOptions: { maxParamLength: 100, caseSensitive: true, ignoreTrailingSlash: true },
+    // placement/availability-zone/), and paths with doubled slashes (the JS SDK v2 joins an endpoint
+    // ending in "/" with "/latest/..."), so the router does too. Routes, and so the peer gate's
+    // access class, are matched on the collapsed path.
+    routerOptions: { maxParamLength: 100, caseSensitive: true, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     return503OnClosing: true,
     trustProxy: false,
     connectionTimeout: 15_000,

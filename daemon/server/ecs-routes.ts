@@ -6,10 +6,12 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext } from './context.js';
 import { handOut } from './handout.js';
+import { ignoreRequestBodies } from './request-bodies.js';
 import { tokensEqual } from './token.js';
 import { ecsBodyText } from './wire.js';
 
 export const ecsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  ignoreRequestBodies(app);
   async function serve(req: FastifyRequest, reply: FastifyReply, profile: string) {
     const auth = req.headers.authorization;
     if (typeof auth !== 'string' || auth.length === 0) {

@@ -40,12 +40,23 @@ function send(res: ServerResponse, contentType: string, body: string): void {
   res.end(body);
 }
 
+/**
+ * The path as the router sees it (routerOptions.ignoreDuplicateSlashes): "//latest/..." from the JS SDK
+ * v2 is "/latest/...". Only the path before any query is touched; the common path costs one scan.
+ */
+export function collapseSlashes(url: string): string {
+  if (!url.includes('//')) return url;
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  return path.replace(/\/{2,}/g, '/') + (q === -1 ? '' : url.slice(q));
+}
+
 /** Returns true when it answered the request; false hands it to fastify untouched. */
 export function createFastPath(o: FastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { ctx } = o;
   return (req, res) => {
     if (req.method !== 'GET' || o.closing() || o.logger.isLevelEnabled('debug')) return false;
-    const url = req.url ?? '';
+    const url = collapseSlashes(req.url ?? '');
     if (checkRequest(req, o.allowed()) !== undefined) return false;
     if (!allowedNow(ctx.access, req.socket, 'credentials')) return false;
     const ecs = ECS_PATH.exec(url);

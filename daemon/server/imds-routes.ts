@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { ServerContext } from './context.js';
 import { handOut } from './handout.js';
 import { parseTtl } from './imds-tokens.js';
+import { ignoreRequestBodies } from './request-bodies.js';
 import { awsTimestamp, imdsBodyText } from './wire.js';
 
 const TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';
@@ -42,6 +43,7 @@ function instance(ctx: ServerContext) {
 }
 
 export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  ignoreRequestBodies(app);
   const text = (reply: FastifyReply, body: string) => reply.type('text/plain').send(body);
 
   // The whole IMDS tree hands out credentials or what leads to them: peers are checked first.

@@ -17,7 +17,8 @@ Options:
   --inline-token     export AWS_CONTAINER_AUTHORIZATION_TOKEN itself, for older
                      SDKs that do not read the token file (puts the token in
                      your environment, visible to every child process)
-  --imds             also export AWS_EC2_METADATA_SERVICE_ENDPOINT
+  --imds             also export AWS_EC2_METADATA_SERVICE_ENDPOINT (with a
+                     trailing "/", which every tested client accepts)
   -c, --config PATH  config file
   -h, --help         show this help`;
 
@@ -55,6 +56,10 @@ export const envCommand: Command = {
     }
     // A relative URI would win over the full one in some SDKs.
     lines.push('unset AWS_CONTAINER_CREDENTIALS_RELATIVE_URI');
+    // AWS documents the endpoint without a trailing slash, and the daemon serves both that form and the
+    // "//latest/..." paths the JS SDK v2 makes of a slash. The slash is printed anyway because
+    // clients that append "latest/api/token" with no separator (Debian 12's awscli 2.9) can use no other
+    // form, and no tested client refuses it (docs/clients.md).
     if (values.imds) lines.push(`export AWS_EC2_METADATA_SERVICE_ENDPOINT=${shq(`${base}/`)}`);
     io.stdout(`${lines.join('\n')}\n`);
     return EXIT.ok;
