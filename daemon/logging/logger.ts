@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+import { colourAllowed } from '../util/no-color.js';
 
 export type { Logger } from 'pino';
 
@@ -74,7 +75,7 @@ export function createLogger(setup: LoggerSetup): Logger {
   }
   if (setup.file) return pino(options, pino.destination({ dest: setup.file, mkdir: true, sync: false, mode: 0o600 }));
   if (setup.pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', destination: setup.fd ?? 1 } } });
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: colourAllowed(process.env), translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', destination: setup.fd ?? 1 } } });
   }
   return pino(options, pino.destination({ dest: setup.fd ?? 1, sync: false }));
 }
