@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { freePort, runCli, runCliAsync, spawnCli, waitFor } from './helpers/cli.js';
+import { CLI, freePort, runCliAsync, spawnCli, waitFor } from './helpers/cli.js';
 import { roleArnFor, startStack } from './helpers/stack.js';
 
 // The child a test runs under `credport exec`: prints the variables exec sets or clears, then exits 7.
@@ -294,4 +294,43 @@ COMP_WORDS=(credport sta); COMP_CWORD=1; _credport; echo "\${COMPREPLY[*]}"`);
   const bad = await runCliAsync(['completion', 'tcsh']);
   t.equal(bad.status, 2);
   t.match(bad.stderr, /bash, zsh or fish/);
+});
+
+/** `credport serve` on a terminal (script(1) gives it one), until it says it started; its output. */
+async function serveOnTerminal(extraEnv: Record<string, string>): Promise<string> {
+  const own = await startStack({ startDaemon: false, daemon: { listen: `127.0.0.1:${await freePort()}` } });
+  try {
+    const child = spawn('script', ['-qec', `${process.execPath} ${CLI} serve`, '/dev/null'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, CREDPORT_CONFIG: own.configFile, ...extraEnv },
+      detached: true,
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const closed = new Promise((resolve) => child.on('close', resolve));
+    try {
+      await waitFor(() => (/daemon started/.test(out) ? true : undefined));
+    } finally {
+      try {
+        process.kill(-(child.pid ?? 0), 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      await closed;
+    }
+    return out;
+  } finally {
+    await own.close();
+  }
+}
+
+t.test('NO_COLOR: the daemon\'s terminal log has no colour codes when it is set', async (t) => {
+  if (spawnSync('script', ['-qec', 'true', '/dev/null']).status !== 0) {
+    t.comment('script(1) not available: no terminal to test on');
+    return;
+  }
+  const coloured = await serveOnTerminal({});
+  t.match(coloured, '\x1b[', 'on a terminal the log is coloured');
+  const plain = await serveOnTerminal({ NO_COLOR: '1' });
+  t.match(plain, /INFO.*credport daemon started/, 'the same log');
+  t.notMatch(plain, '\x1b[', 'without colour codes');
 });
