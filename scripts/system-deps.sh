@@ -4,13 +4,14 @@
 # golang-go) as clients, SoftHSM2 as a PKCS#11 token, opensc's pkcs11-tool,
 # plistutil (launchd plists), systemd-analyze (unit files), clang (the macOS
 # peer lookup's syntax check for an Apple target), and curl, useradd (passwd)
-# and unshare (util-linux) for the user-isolation tests.
+# and unshare (util-linux) for the user-isolation tests, and zsh and fish to
+# check the completion scripts credport prints for them.
 # Installs only what is missing; needs root (or sudo) to install. Under CI=true
 # a package that cannot be installed is an error; elsewhere the tests that need
 # it are skipped with a note.
 set -euo pipefail
 
-PACKAGES=(awscli python3-boto3 ruby-aws-sdk-core golang-go golang-github-aws-aws-sdk-go-dev golang-github-aws-aws-sdk-go-v2-dev softhsm2 opensc libplist-utils systemd libp11-kit-dev curl passwd util-linux clang)
+PACKAGES=(awscli python3-boto3 ruby-aws-sdk-core golang-go golang-github-aws-aws-sdk-go-dev golang-github-aws-aws-sdk-go-v2-dev softhsm2 opensc libplist-utils systemd libp11-kit-dev curl passwd util-linux clang zsh fish)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -9,7 +9,7 @@ import t from 'tap';
 import { freePort, runCli, runCliAsync, spawnCli, waitFor } from './helpers/cli.js';
 import { startStack } from './helpers/stack.js';
 
-const COMMANDS = ['init', 'serve', 'auth', 'env', 'status', 'reload', 'logs', 'doctor', 'service', 'key show', 'key delete', 'cert csr', 'cert import', 'cert show', 'ca init', 'ca issue', 'oidc export', 'demo', 'audit'];
+const COMMANDS = ['init', 'serve', 'auth', 'env', 'exec', 'configure aws', 'profiles', 'completion', 'status', 'reload', 'logs', 'doctor', 'service', 'key show', 'key delete', 'cert csr', 'cert import', 'cert show', 'ca init', 'ca issue', 'oidc export', 'demo', 'audit'];
 
 t.test('--help everywhere, usage errors exit 2 on one line', async (t) => {
   const top = runCli(['--help']);

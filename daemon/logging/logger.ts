@@ -4,6 +4,7 @@
  * they would travel under if it ever tried.
  */
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+import { colourAllowed } from '../util/no-color.js';
 import { parseSize, RotatingFileWriter } from './rotating-file.js';
 
 export type { Logger } from 'pino';
@@ -73,7 +74,7 @@ export function createLogger(setup: LoggerSetup): Logger {
     return pino(options, writer as unknown as DestinationStream);
   }
   if (setup.pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', destination: setup.fd ?? 1 } } });
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: colourAllowed(process.env), translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', destination: setup.fd ?? 1 } } });
   }
   return pino(options, pino.destination({ dest: setup.fd ?? 1, sync: false }));
 }

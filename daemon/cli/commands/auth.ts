@@ -10,6 +10,7 @@ import { awsTimestamp } from '../../server/wire.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
+import { requireProfile } from '../profile-arg.js';
 import { askDaemon, clientBaseUrl, expectedDaemonUid, loadCliConfig } from '../shared.js';
 
 const HELP = `Usage: credport auth [options]
@@ -44,14 +45,14 @@ function isWire(v: unknown): v is Wire {
   return typeof o === 'object' && o !== null && [o.AccessKeyId, o.SecretAccessKey, o.Token, o.Expiration].every((x) => typeof x === 'string');
 }
 
-async function fromDaemon(cfg: ResolvedConfig, profile: string): Promise<AwsCredentials | undefined> {
+async function fromDaemon(cfg: ResolvedConfig, profile: string, command: string): Promise<AwsCredentials | undefined> {
   let token: string;
   try {
     token = readTokenFile(cfg.daemon.tokenFile);
   } catch {
     return undefined; // no token yet: the daemon has never run here
   }
-  const reply = await askDaemon(clientBaseUrl(cfg.daemon.listen), `/v1/credentials/${encodeURIComponent(profile)}`, { authorization: token, 'x-credport-command': 'auth' }, 3000, expectedDaemonUid(cfg));
+  const reply = await askDaemon(clientBaseUrl(cfg.daemon.listen), `/v1/credentials/${encodeURIComponent(profile)}`, { authorization: token, 'x-credport-command': command }, 3000, expectedDaemonUid(cfg));
   if (!reply.reachable) return undefined;
   if (reply.status === 200 && isWire(reply.body)) {
     const b = reply.body;
@@ -92,18 +93,32 @@ async function direct(cfg: ResolvedConfig, profile: string): Promise<AwsCredenti
   }
 }
 
+/**
+ * Credentials for a profile, as `credport auth` prints them: from the running daemon's cache, or
+ * (no daemon, or `direct`) fetched with the device key. `command` names the asker in the audit log.
+ */
+export async function fetchCredentials(cfg: ResolvedConfig, profile: string, opts: { direct?: boolean; command?: string } = {}): Promise<AwsCredentials> {
+  return (!opts.direct ? await fromDaemon(cfg, profile, opts.command ?? 'auth') : undefined) ?? (await direct(cfg, profile));
+}
+
+/** The static-credential environment variables every AWS SDK reads. */
+export function credentialEnv(c: AwsCredentials): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: c.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+    AWS_SESSION_TOKEN: c.sessionToken,
+    AWS_CREDENTIAL_EXPIRATION: awsTimestamp(c.expiration),
+  };
+}
+
 const sq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 function render(c: AwsCredentials, format: string): string {
   const expiration = awsTimestamp(c.expiration);
   if (format === 'env') {
-    return [
-      `export AWS_ACCESS_KEY_ID=${sq(c.accessKeyId)}`,
-      `export AWS_SECRET_ACCESS_KEY=${sq(c.secretAccessKey)}`,
-      `export AWS_SESSION_TOKEN=${sq(c.sessionToken)}`,
-      `export AWS_CREDENTIAL_EXPIRATION=${sq(expiration)}`,
-      '',
-    ].join('\n');
+    return `${Object.entries(credentialEnv(c))
+      .map(([k, v]) => `export ${k}=${sq(v)}`)
+      .join('\n')}\n`;
   }
   const body = {
     ...(format === 'credential_process' ? { Version: 1 } : {}),
@@ -129,10 +144,8 @@ export const authCommand: Command = {
     if (!FORMATS.has(format)) throw new CliError(`--format: expected credential_process, env or json, got "${format}"`, EXIT.usage);
     const cfg = loadCliConfig(values.config, io);
     const profile = values.profile ?? cfg.defaultProfile;
-    if (!cfg.profiles.has(profile)) {
-      throw new CliError(`no profile named ${profile} in ${cfg.file}`, EXIT.usage, `profiles: ${[...cfg.profiles.keys()].join(', ')}`);
-    }
-    const creds = (!values.direct ? await fromDaemon(cfg, profile) : undefined) ?? (await direct(cfg, profile));
+    requireProfile(cfg, profile);
+    const creds = await fetchCredentials(cfg, profile, { direct: values.direct ?? false });
     io.stdout(render(creds, format));
     return EXIT.ok;
   },

@@ -3,6 +3,8 @@ import { readTokenFile } from '../../server/token.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
+import { credentialsUrl } from '../endpoints.js';
+import { requireProfile } from '../profile-arg.js';
 import { clientBaseUrl, loadCliConfig } from '../shared.js';
 
 const HELP = `Usage: credport env [options]
@@ -35,12 +37,9 @@ export const envCommand: Command = {
     }
     const cfg = loadCliConfig(values.config, io);
     const profile = values.profile;
-    if (profile !== undefined && !cfg.profiles.has(profile)) {
-      throw new CliError(`no profile named ${profile} in ${cfg.file}`, EXIT.usage, `profiles: ${[...cfg.profiles.keys()].join(', ')}`);
-    }
+    if (profile !== undefined) requireProfile(cfg, profile);
     const base = clientBaseUrl(cfg.daemon.listen);
-    const path = profile === undefined || profile === cfg.defaultProfile ? '/v1/credentials' : `/v1/credentials/${profile}`;
-    const lines = [`export AWS_CONTAINER_CREDENTIALS_FULL_URI=${shq(base + path)}`];
+    const lines = [`export AWS_CONTAINER_CREDENTIALS_FULL_URI=${shq(credentialsUrl(cfg, profile))}`];
     if (values['inline-token']) {
       let token: string;
       try {

@@ -6,6 +6,7 @@ import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
 import { loadCliConfig } from '../shared.js';
+import { colourAllowed } from '../../util/no-color.js';
 
 const HELP = `Usage: credport logs [options]
 
@@ -54,7 +55,7 @@ export const logsCommand: Command = {
     }
     const files = logFiles(cfg.daemon.logFile);
     if (files.length === 0) throw new CliError(`no log files at ${cfg.daemon.logFile} yet`, EXIT.failure, 'has the daemon run with this config?');
-    const pretty = prettyFactory({ colorize: io.isTty, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss', ignore: 'pid,hostname' });
+    const pretty = prettyFactory({ colorize: io.isTty && colourAllowed(io.env), translateTime: 'SYS:yyyy-mm-dd HH:MM:ss', ignore: 'pid,hostname' });
     const show = (line: string) => {
       if (!line.trim()) return;
       io.stdout(values.json ? `${line}\n` : pretty(line));
