@@ -202,7 +202,7 @@ const RefreshSection = Type.Object(
       minimum: 0,
       maximum: 43200,
       description:
-        'A request finding less than this left (or less than half the credential\'s lifetime, if smaller) waits for a refresh; if the refresh fails, the cached credentials are served while still valid.',
+        'A request finding less than this left (or less than half the credential\'s lifetime, if smaller) waits for a refresh, at most 1 s (what SDK clients wait); if the refresh fails or takes longer, the cached credentials are served while still valid.',
     }),
     expiry_margin_seconds: Type.Integer({
       default: 60,
@@ -210,7 +210,7 @@ const RefreshSection = Type.Object(
       maximum: 3600,
       description: 'Credentials with less than this left count as expired: never served; 503 instead.',
     }),
-    retry_base_seconds: Type.Number({ default: 2, exclusiveMinimum: 0, maximum: 3600, description: 'First retry delay after a failed refresh; doubles per failure, with full jitter.' }),
+    retry_base_seconds: Type.Number({ default: 2, exclusiveMinimum: 0, maximum: 3600, description: 'First retry delay after a failed refresh; doubles per failure, with equal jitter (between half and all of the delay).' }),
     retry_max_seconds: Type.Number({ default: 300, exclusiveMinimum: 0, maximum: 86400, description: 'Upper bound of the retry delay.' }),
   },
   { additionalProperties: false, default: {} },

@@ -10,6 +10,9 @@ import { ignoreRequestBodies } from './request-bodies.js';
 import { tokensEqual } from './token.js';
 import { ecsBodyText } from './wire.js';
 
+/** The CLI commands that fetch through the ECS route and name themselves in the audit log. */
+const CLI_COMMANDS = new Set(['auth', 'exec']);
+
 export const ecsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
   ignoreRequestBodies(app);
   async function serve(req: FastifyRequest, reply: FastifyReply, profile: string) {
@@ -20,8 +23,9 @@ export const ecsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
     if (!tokensEqual(auth, ctx.ecsToken)) {
       return reply.code(401).send({ Code: 'InvalidToken', Message: 'Authorization does not match the daemon token (see `credport env`)' });
     }
-    // `credport auth` says so, for the audit trail; attribution only, like the executable.
-    const endpoint = req.headers['x-credport-command'] === 'auth' ? 'auth' : 'ecs';
+    // `credport auth` (or exec) says so, for the audit trail; attribution only, like the executable.
+    const asked = req.headers['x-credport-command'];
+    const endpoint = typeof asked === 'string' && CLI_COMMANDS.has(asked) ? asked : 'ecs';
     const result = await handOut(ctx, req.raw.socket, profile, endpoint);
     if (!result.ok) return reply.code(result.status).send(result.body);
     req.log.debug({ profile }, 'served credentials (ecs)');
