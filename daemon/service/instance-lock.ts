@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { readSmallFile } from '../util/secure-file.js';
+import { parseJsonObject, readSmallFile } from '../util/secure-file.js';
 import { matchProcess, selfIdentity, type Match } from './process-identity.js';
 
 export class AlreadyRunningError extends Error {
@@ -29,14 +29,8 @@ export interface LockRecord {
 }
 
 function parseRecord(text: string): LockRecord | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const r = v as Record<string, unknown>;
+  const r = parseJsonObject(text);
+  if (!r) return undefined;
   if (!Number.isInteger(r.pid) || (r.pid as number) <= 0 || typeof r.instance !== 'string') return undefined;
   if (r.start !== undefined && typeof r.start !== 'string') return undefined;
   if (r.exe !== undefined && typeof r.exe !== 'string') return undefined;

@@ -7,7 +7,7 @@
  */
 import { unlinkSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
-import { readSmallFile, writeFileAtomic } from '../util/secure-file.js';
+import { parseJsonObject, readSmallFile, writeFileAtomic } from '../util/secure-file.js';
 
 export interface RuntimeInfo {
   pid: number;
@@ -36,15 +36,8 @@ const MAX_BYTES = 64 * 1024;
 /** The runtime file's content, or undefined when it is absent or not one credport wrote. */
 export function readRuntimeFile(path: string): RuntimeInfo | undefined {
   const text = readSmallFile(path, MAX_BYTES);
-  if (text === undefined) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const r = v as Record<string, unknown>;
+  const r = text === undefined ? undefined : parseJsonObject(text);
+  if (!r) return undefined;
   const strings = ['instance', 'url', 'config', 'tokenFile', 'startedAt'] as const;
   if (!Number.isInteger(r.pid) || strings.some((k) => typeof r[k] !== 'string')) return undefined;
   if (!Array.isArray(r.listen) || !r.listen.every((a) => typeof a === 'string')) return undefined;

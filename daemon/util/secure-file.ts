@@ -94,6 +94,17 @@ export function readSmallFile(path: string, maxBytes = 64 * 1024): string | unde
   }
 }
 
+/** A JSON object from text, or undefined when the text is not one (state files are never trusted). */
+export function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
 /** Creates the parent directory (0700 when new) so that secret files never sit in a world-listable new dir. */
 export function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
