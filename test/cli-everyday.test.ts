@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { CLI, freePort, runCliAsync, spawnCli, waitFor } from './helpers/cli.js';
 import { roleArnFor, startStack } from './helpers/stack.js';
+import { parseJsonObject, readSmallFile } from '../daemon/util/secure-file.js';
 
 // The child a test runs under `credport exec`: prints the variables exec sets or clears, then exits 7.
 const PRINT_ENV = `
@@ -310,6 +311,18 @@ async function serveOnTerminal(extraEnv: Record<string, string>): Promise<string
     try {
       await waitFor(() => (/daemon started/.test(out) ? true : undefined));
     } finally {
+      // script(1) runs the daemon in a session of its own, and the daemon takes the SIGHUP of a closing
+      // terminal as "reload": it is stopped by its pid, from its lock file, before script is.
+      const lock = readSmallFile(own.config.daemon.lockFile);
+      const pid = lock ? Number(parseJsonObject(lock)?.pid) : NaN;
+      if (Number.isInteger(pid) && pid > 0) {
+        try {
+          process.kill(pid, 'SIGTERM');
+          await waitFor(() => (existsSync(`/proc/${pid}`) ? undefined : true), 100);
+        } catch {
+          // already gone
+        }
+      }
       try {
         process.kill(-(child.pid ?? 0), 'SIGTERM');
       } catch {
