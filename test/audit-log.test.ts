@@ -19,8 +19,15 @@ import { resolveConfig } from '../daemon/config/load.js';
 const T0 = Date.UTC(2026, 10, 28, 2, 0, 0);
 const FIELDS = ['time', 'profile', 'endpoint', 'accessKeyId', 'expiration', 'uid', 'pid', 'exe', 'argv0'];
 
+const made: string[] = [];
+t.teardown(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 function dir(): string {
-  return mkdtempSync(join(tmpdir(), 'credport-audit-'));
+  const d = mkdtempSync(join(tmpdir(), 'credport-audit-'));
+  made.push(d);
+  return d;
 }
 
 function event(over: Partial<HandoutEvent> = {}): HandoutEvent {

@@ -3,7 +3,7 @@
  * table, --json field names, the filters, malformed lines, the "off" and
  * "missing" cases, and -f across a rotation.
  */
-import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -16,6 +16,7 @@ const FIELDS = ['time', 'profile', 'endpoint', 'accessKeyId', 'expiration', 'uid
 
 function setup(daemon = 'audit_file = "state/audit.log"\naudit_max_size = "1k"\naudit_files = 3') {
   const home = mkdtempSync(join(tmpdir(), 'credport-cli-audit-'));
+  t.teardown(() => rmSync(home, { recursive: true, force: true }));
   const config = join(home, 'config.toml');
   writeFileSync(
     config,
