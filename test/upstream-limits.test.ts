@@ -12,6 +12,7 @@ import { silentLogger } from '../daemon/logging/logger.js';
 import { ClockSkew } from '../daemon/providers/clock-skew.js';
 import { ProviderError, type AwsCredentials, type CredentialProvider } from '../daemon/providers/types.js';
 import { boundedFetch } from '../daemon/providers/upstream/bounded-fetch.js';
+import { CallSlots } from '../daemon/providers/upstream/call-slots.js';
 import { sanitizeCode, sanitizeMessage } from '../daemon/providers/upstream/error-text.js';
 import { checkExpiration } from '../daemon/providers/upstream/plausibility.js';
 import type { RefreshPolicy } from '../daemon/refresh/policy.js';
@@ -167,4 +168,34 @@ t.test('boundedFetch: one deadline for headers and body, a cap while streaming',
     { code: 'Aborted' },
   );
   await new Promise((r) => setTimeout(r, 50));
+});
+
+t.test('call slots: at most N upstream calls at once, in order, a cancelled waiter leaves the queue', async (t) => {
+  const slots = new CallSlots(2);
+  const a = await slots.acquire();
+  const b = await slots.acquire();
+  const order: string[] = [];
+  const c = slots.acquire().then((r) => (order.push('c'), r));
+  const cancel = new AbortController();
+  const d = slots.acquire(cancel.signal);
+  const e = slots.acquire().then((r) => (order.push('e'), r));
+  t.equal(slots.waiting, 3, 'three wait while two hold a slot');
+  cancel.abort(new Error('stopped'));
+  await t.rejects(d, /stopped/, 'a cancelled waiter is rejected');
+  t.equal(slots.waiting, 2, 'and leaves the queue');
+  a();
+  a(); // releasing twice frees one slot only
+  const releaseC = await c;
+  t.same(order, ['c'], 'the first waiter gets the freed slot');
+  t.equal(slots.waiting, 1, 'the other still waits: a double release freed nothing more');
+  b();
+  const releaseE = await e;
+  t.same(order, ['c', 'e'], 'then the next, in order');
+  releaseC();
+  releaseE();
+  const f = await slots.acquire();
+  const g = await slots.acquire();
+  t.equal(slots.waiting, 0, 'all slots free again');
+  f();
+  g();
 });

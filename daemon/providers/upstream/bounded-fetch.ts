@@ -9,6 +9,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { ProviderError } from '../types.js';
+import { upstreamSlots } from './call-slots.js';
 
 export interface UpstreamLimits {
   /** One deadline for the whole call: connect, headers and the last byte of the body. */
@@ -113,6 +114,13 @@ function send(url: URL, request: UpstreamRequest, signal: AbortSignal, o: Bounde
  * DNS; the errno in `code`) are rethrown as they are, for the provider to name.
  */
 export async function boundedFetch(url: string, request: UpstreamRequest, o: BoundedFetchOptions): Promise<UpstreamResponse> {
+  let release: () => void;
+  try {
+    release = await upstreamSlots.acquire(o.signal);
+  } catch {
+    throw new ProviderError('Aborted', `the request to ${o.service} was cancelled`, true);
+  }
+  // The deadline counts from here: time spent waiting for a slot is not the upstream's.
   const deadline = AbortSignal.timeout(o.limits.deadlineMs);
   const signal = o.signal ? AbortSignal.any([o.signal, deadline]) : deadline;
   try {
@@ -122,5 +130,7 @@ export async function boundedFetch(url: string, request: UpstreamRequest, o: Bou
     if (o.signal?.aborted) throw new ProviderError('Aborted', `the request to ${o.service} was cancelled`, true);
     if (deadline.aborted) throw new ProviderError('UpstreamTimeout', `${o.service} did not answer in time (deadline ${o.limits.deadlineMs} ms for the whole answer)`, true);
     throw err;
+  } finally {
+    release();
   }
 }
