@@ -16,6 +16,7 @@
 import { checkAuditFile, openAuditFile, rotateAuditFiles, stillThere, type OpenAuditFile } from './audit-file.js';
 import { formatDropped, formatEntry, toEntry, type AuditEntry, type HandoutEvent } from './record.js';
 import { DEFAULT_MAX_ENTRIES, RepeatSummariser } from './repeats.js';
+import { LRUCache } from 'lru-cache';
 
 export interface AuditLogOptions {
   file: string;
@@ -66,6 +67,8 @@ export class AuditLog implements HandoutRecorder {
   private lastErrorAt = -Infinity;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
+  /** Checked forms of recent events, by their raw fields (bounded). */
+  private readonly converted = new LRUCache<string, AuditEntry>({ max: 256 });
 
   /** Throws (at start-up) when the file or its directory is unsafe: a symlink, readable by others, not ours. */
   constructor(private readonly o: AuditLogOptions) {
@@ -84,7 +87,16 @@ export class AuditLog implements HandoutRecorder {
     if (this.closed) return;
     this.guard(() => {
       const now = this.now();
-      this.repeats.add(toEntry(e, now), now);
+      // An SDK polling over one connection repeats the same handout thousands of times: its checked,
+      // bounded form is built once and only the time is new.
+      const raw = `${e.profile}\0${e.endpoint}\0${e.uid}\0${e.pid}\0${e.exe}\0${e.argv0}\0${e.accessKeyId}\0${e.expiration?.getTime?.()}`;
+      let entry = this.converted.get(raw);
+      if (entry === undefined) {
+        entry = toEntry(e, now);
+        this.converted.set(raw, entry);
+      }
+      const time = e.time instanceof Date && Number.isFinite(e.time.getTime()) ? e.time.toISOString() : new Date(now).toISOString();
+      this.repeats.add({ ...entry, time }, now);
     });
   }
 

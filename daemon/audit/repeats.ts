@@ -28,7 +28,7 @@ interface Seen {
 }
 
 function keyOf(e: AuditEntry): string {
-  return JSON.stringify([e.profile, e.endpoint, e.uid, e.pid, e.exe]);
+  return `${e.profile}\0${e.endpoint}\0${e.uid}\0${e.pid}\0${e.exe}`;
 }
 
 function summaryOf(s: Seen): AuditEntry {

@@ -122,13 +122,23 @@ export class DaemonMetrics {
     child.inc();
   }
 
+  readonly #handoutChildren = new Map<string, { inc(): void }>();
+
   handout(profile: string, exe: string | null): void {
-    let name = exe ? basename(exe).slice(0, 64) : 'unknown';
-    if (!this.#executables.has(name)) {
-      if (this.#executables.size >= 32) name = 'other';
-      else this.#executables.add(name);
+    // As for requests: the label child is found by a string key, not by prom-client's label hashing.
+    const key = `${profile}\u0000${exe}`;
+    let child = this.#handoutChildren.get(key);
+    if (child === undefined) {
+      let name = exe ? basename(exe).slice(0, 64) : 'unknown';
+      if (!this.#executables.has(name)) {
+        if (this.#executables.size >= 32) name = 'other';
+        else this.#executables.add(name);
+      }
+      child = this.#handouts.labels(profile, name);
+      // Bounded like the labels: past the cap every new executable shares the "other" child.
+      if (this.#handoutChildren.size < 1024) this.#handoutChildren.set(key, child);
     }
-    this.#handouts.inc({ profile, executable: name });
+    child.inc();
   }
 
   refusal(reason: string): void {
