@@ -52,11 +52,13 @@ export interface StartupOptions {
 /** Above this, RSS after N requests counts as grown relative to the warmed-up daemon. */
 export const RSS_FLAT_LIMIT = 1.15;
 
-async function oneStart(configFile: string, url: string, port: number, token: string): Promise<StartRun> {
+async function oneStart(configFile: string, url: string, port: number, readToken: () => string): Promise<StartRun> {
   const daemon = spawnDaemon(configFile);
   try {
     const t0 = daemon.spawnedAt;
     const listenAt = await waitForPort(port, daemon);
+    // Every start writes a new token before it listens: it is read once the port is open.
+    const token = readToken();
     // Both polls start once the port is open; the credentials request then waits on the start-up fetch.
     const [creds, health] = await Promise.all([
       waitFor200(`${url}/v1/credentials`, { headers: { authorization: token }, child: daemon, pollMs: 1 }),
@@ -83,11 +85,10 @@ export async function runStartup(o: StartupOptions): Promise<StartupResults> {
       await waitFor200(`${env.url}/health`, { child: d, pollMs: 5 });
       await d.stop();
     }
-    const token = env.token();
     const runs: StartRun[] = [];
     const bare: number[] = [];
     for (let i = 0; i < o.runs; i++) {
-      runs.push(await oneStart(env.configFile, env.url, env.port, token));
+      runs.push(await oneStart(env.configFile, env.url, env.port, () => env.token()));
       // Interleaved with credport's starts, so both see the same machine.
       bare.push(await bareFirstResponse(env.dir));
     }
@@ -105,7 +106,7 @@ export async function runStartup(o: StartupOptions): Promise<StartupResults> {
       await sleep(1000);
       const memory: MemoryPoint[] = [await memoryPoint('idle after start', daemon.pid, env.url, 0)];
       const warm = Math.max(1000, Math.round(o.requests / 10));
-      const headers = { authorization: token };
+      const headers = { authorization: env.token() };
       await runLoad({ url: `${env.url}/v1/credentials`, connections: 64, amount: warm, headers });
       await sleep(1000);
       memory.push(await memoryPoint(`after ${warm.toLocaleString('en-US')} requests (warm-up)`, daemon.pid, env.url, warm));
