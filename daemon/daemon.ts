@@ -28,6 +28,7 @@ import type { Binding } from './server/guards.js';
 import { buildHealthReport, type ReloadState } from './server/health-report.js';
 import { ImdsTokenStore } from './server/imds-tokens.js';
 import { DaemonMetrics } from './server/metrics.js';
+import { flushHandouts } from './server/handout.js';
 import { listenAlso, listenHosts, type ExtraListeners } from './server/listeners.js';
 import type { PeerAccess } from './server/peer-gate.js';
 import { rotateTokenFile } from './server/token.js';
@@ -111,7 +112,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const ecsToken = rotateTokenFile(config.daemon.tokenFile);
   // An unsafe audit file (a link, readable by others) stops the start here, before anything is served.
   const auditLog = o.audit ? undefined : auditLogFromConfig(config.daemon, (err) => logger.warn({ err: err.message }, 'the audit log cannot be written; handouts are counted and kept until it can'));
-  const audit: HandoutSink = o.audit ?? { enabled: !(auditLog instanceof NullAuditLog), record: (e) => auditLog?.record(e) };
+  const audit: HandoutSink = o.audit ?? { enabled: !(auditLog instanceof NullAuditLog), record: (e, times) => auditLog?.record(e, times) };
   const metrics = new DaemonMetrics();
   let policy = accessPolicy(config);
   const access: PeerAccess = {
@@ -302,6 +303,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       scheduler.stop();
       for (const name of [...providers.keys()]) dropProfile(name);
       await signer.close();
+      // Repeats batched per connection go in before the log closes, whichever closed first.
+      flushHandouts(ctx);
       await auditLog?.close();
       logger.info('credport daemon stopped');
     },

@@ -5,6 +5,7 @@
  * it used, with the access key id it received and nothing secret.
  */
 import { execFile } from 'node:child_process';
+import { Agent, get as httpGet } from 'node:http';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -129,4 +130,36 @@ t.test('the audit file is private and holds no secret', async (t) => {
   t.equal(cli.status, 0, 'credport audit reads it');
   const parsed = cli.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
   t.ok(parsed.some((p) => p.exe === realpathSync('/usr/bin/curl')), 'credport audit --json shows the curl line');
+});
+
+t.test('an SDK polling over one kept-alive connection costs one line and one summary', async (t) => {
+  const own = await startStack();
+  let closed = false;
+  t.teardown(async () => {
+    if (!closed) await own.close();
+  });
+  const port = own.daemon!.port;
+  const token = own.token();
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const get = () =>
+    new Promise<number>((resolve, reject) => {
+      httpGet({ host: '127.0.0.1', port, path: '/v1/credentials', agent, headers: { authorization: token } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      }).on('error', reject);
+    });
+  const N = 200;
+  const statuses: number[] = [];
+  for (let i = 0; i < N; i++) statuses.push(await get());
+  t.same([...new Set(statuses)], [200], `${N} requests served`);
+  agent.destroy();
+  await own.daemon!.close(); // closes the audit log, writing what is pending
+  const text = readFileSync(join(own.dir, 'audit.log'), 'utf8');
+  closed = true;
+  await own.close();
+  const entries = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line & { repeats?: number });
+  t.equal(entries.length, 2, 'the first handout and one summary');
+  t.equal(entries[0]?.repeats, undefined, 'the first line is the handout');
+  t.equal(entries[1]?.repeats, N - 1, `the summary counts the ${N - 1} repeats`);
+  t.equal(entries[1]?.pid, entries[0]?.pid, 'both name the same process');
 });

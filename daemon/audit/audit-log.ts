@@ -37,7 +37,8 @@ export interface AuditLogOptions {
 
 /** What the server codes against; NullAuditLog when audit_file = "off". */
 export interface HandoutRecorder {
-  record(e: HandoutEvent): void;
+  /** `times` identical handouts (default 1), the last of them at e.time. */
+  record(e: HandoutEvent, times?: number): void;
   flush(): Promise<void>;
   close(): Promise<void>;
 }
@@ -83,8 +84,8 @@ export class AuditLog implements HandoutRecorder {
     this.sweepTimer.unref();
   }
 
-  record(e: HandoutEvent): void {
-    if (this.closed) return;
+  record(e: HandoutEvent, times = 1): void {
+    if (this.closed || !(Number.isSafeInteger(times) && times >= 1)) return;
     this.guard(() => {
       const now = this.now();
       // An SDK polling over one connection repeats the same handout thousands of times: its checked,
@@ -96,7 +97,7 @@ export class AuditLog implements HandoutRecorder {
         this.converted.set(raw, entry);
       }
       const time = e.time instanceof Date && Number.isFinite(e.time.getTime()) ? e.time.toISOString() : new Date(now).toISOString();
-      this.repeats.add({ ...entry, time }, now);
+      this.repeats.add({ ...entry, time }, now, times);
     });
   }
 
@@ -300,7 +301,7 @@ export class AuditLog implements HandoutRecorder {
 
 /** audit_file = "off": nothing is recorded. */
 export class NullAuditLog implements HandoutRecorder {
-  record(_e: HandoutEvent): void {}
+  record(_e: HandoutEvent, _times?: number): void {}
   async flush(): Promise<void> {}
   async close(): Promise<void> {}
 }

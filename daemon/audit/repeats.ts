@@ -49,19 +49,20 @@ export class RepeatSummariser {
     });
   }
 
-  add(e: AuditEntry, now: number): void {
+  /** `times` identical handouts, the last at e.time (the server batches repeats on one connection). */
+  add(e: AuditEntry, now: number, times = 1): void {
     const key = keyOf(e);
     const s = this.seen.get(key);
     if (s && s.entry.accessKeyId === e.accessKeyId && s.entry.expiration === e.expiration) {
       if (s.repeats === 0) s.firstRepeat = e.time;
-      s.repeats++;
+      s.repeats += times;
       s.lastRepeat = e.time;
       if (now - s.windowStart >= SUMMARY_INTERVAL_MS) this.writeSummary(s, now);
       return;
     }
     if (s && s.repeats > 0) this.emit(summaryOf(s));
     // Set first: a summary of the entry this evicts belongs before the new line.
-    this.seen.set(key, { entry: e, repeats: 0, firstRepeat: e.time, lastRepeat: e.time, windowStart: now });
+    this.seen.set(key, { entry: e, repeats: times - 1, firstRepeat: e.time, lastRepeat: e.time, windowStart: now });
     this.emit(e);
   }
 

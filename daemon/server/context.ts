@@ -10,7 +10,8 @@ import type { PeerAccess } from './peer-gate.js';
 /** Where handouts are recorded; `enabled` false means no process lookup is needed for it. */
 export interface HandoutSink {
   readonly enabled: boolean;
-  record(e: HandoutEvent): void;
+  /** `times` identical handouts (default 1), the last of them at e.time. */
+  record(e: HandoutEvent, times?: number): void;
 }
 
 /** Mutable on purpose: a reload swaps profiles in place while the server keeps running. */

@@ -6,25 +6,93 @@
  */
 import type { Socket } from 'node:net';
 import { AccessPolicy } from '../peer/access-policy.js';
+import type { HandoutEvent } from '../audit/record.js';
 import type { PeerProcess } from '../peer/types.js';
 import type { AwsCredentials } from '../providers/types.js';
 import type { ServerContext } from './context.js';
 import { lookupCredentials, type Lookup } from './credentials-lookup.js';
 
-function record(ctx: ServerContext, socket: Socket, profile: string, endpoint: string, c: AwsCredentials, p: PeerProcess | null | undefined): void {
+/**
+ * The last handout on a connection. An SDK polling over a kept-alive connection gets the same
+ * credentials object again and again: those repeats are counted here and handed to the audit log in
+ * one call (when the credentials change, the connection closes, or a minute has passed), so the hot
+ * path pays a comparison and a counter, not an audit record per request.
+ */
+interface LastHandout {
+  credentials: AwsCredentials;
+  profile: string;
+  endpoint: string;
+  process: PeerProcess | null;
+  counter: { inc(): void };
+  repeats: number;
+  lastAt: number;
+  flushedAt: number;
+}
+
+const REPEAT_FLUSH_MS = 60_000;
+const lastHandouts = new WeakMap<Socket, LastHandout>();
+/** Per daemon, the connections with a last handout: what a shutdown must flush before the audit log closes. */
+const openHandouts = new WeakMap<ServerContext, Set<Socket>>();
+
+/** Hands every batched repeat to the audit log (at shutdown, before it closes). */
+export function flushHandouts(ctx: ServerContext): void {
+  for (const socket of openHandouts.get(ctx) ?? []) {
+    const h = lastHandouts.get(socket);
+    if (h) flushRepeats(ctx, socket, h);
+  }
+}
+
+function event(ctx: ServerContext, socket: Socket, h: LastHandout, at: number): HandoutEvent {
   const peer = ctx.access.identifier.known(socket);
-  ctx.metrics.handout(profile, p?.exe ?? null);
-  ctx.audit.record({
-    time: new Date(ctx.now()),
-    profile,
-    endpoint,
-    accessKeyId: c.accessKeyId,
-    expiration: c.expiration,
+  const p = h.process;
+  return {
+    time: new Date(at),
+    profile: h.profile,
+    endpoint: h.endpoint,
+    accessKeyId: h.credentials.accessKeyId,
+    expiration: h.credentials.expiration,
     uid: peer?.ok ? peer.uid : -1,
     pid: p?.pid ?? null,
     exe: p?.exe ?? null,
     argv0: p?.argv0 ?? null,
-  });
+  };
+}
+
+function flushRepeats(ctx: ServerContext, socket: Socket, h: LastHandout): void {
+  if (h.repeats === 0) return;
+  ctx.audit.record(event(ctx, socket, h, h.lastAt), h.repeats);
+  h.repeats = 0;
+  h.flushedAt = ctx.now();
+}
+
+function record(ctx: ServerContext, socket: Socket, profile: string, endpoint: string, c: AwsCredentials, found: PeerProcess | null | undefined): void {
+  const now = ctx.now();
+  // Unknown is null whichever path asked (the fast path's "looked up, not found" or the routes').
+  const p = found ?? null;
+  const last = lastHandouts.get(socket);
+  if (last && last.credentials === c && last.profile === profile && last.endpoint === endpoint && last.process === p) {
+    last.counter.inc();
+    last.repeats++;
+    last.lastAt = now;
+    // A lookup that ended after the client hung up records late: nothing will close the socket again.
+    if (socket.destroyed || now - last.flushedAt >= REPEAT_FLUSH_MS) flushRepeats(ctx, socket, last);
+    return;
+  }
+  if (last) flushRepeats(ctx, socket, last);
+  const h: LastHandout = { credentials: c, profile, endpoint, process: p, counter: ctx.metrics.handoutCounter(profile, p?.exe ?? null), repeats: 0, lastAt: now, flushedAt: now };
+  lastHandouts.set(socket, h);
+  if (!last && !socket.destroyed) {
+    let open = openHandouts.get(ctx);
+    if (!open) openHandouts.set(ctx, (open = new Set()));
+    open.add(socket);
+    socket.once('close', () => {
+      const latest = lastHandouts.get(socket);
+      if (latest) flushRepeats(ctx, socket, latest);
+      open.delete(socket);
+    });
+  }
+  h.counter.inc();
+  ctx.audit.record(event(ctx, socket, h, now));
 }
 
 /** Whether the peer's process must be known before this profile's credentials can go out. */

@@ -125,6 +125,11 @@ export class DaemonMetrics {
   readonly #handoutChildren = new Map<string, { inc(): void }>();
 
   handout(profile: string, exe: string | null): void {
+    this.handoutCounter(profile, exe).inc();
+  }
+
+  /** The counter child of one (profile, executable), for callers that count many handouts. */
+  handoutCounter(profile: string, exe: string | null): { inc(): void } {
     // As for requests: the label child is found by a string key, not by prom-client's label hashing.
     const key = `${profile}\u0000${exe}`;
     let child = this.#handoutChildren.get(key);
@@ -138,7 +143,7 @@ export class DaemonMetrics {
       // Bounded like the labels: past the cap every new executable shares the "other" child.
       if (this.#handoutChildren.size < 1024) this.#handoutChildren.set(key, child);
     }
-    child.inc();
+    return child;
   }
 
   refusal(reason: string): void {
