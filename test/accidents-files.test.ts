@@ -8,24 +8,11 @@ import { spawn } from 'node:child_process';
 import { chownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { CLI, freePort, type RunResult } from './helpers/cli.js';
+import { freePort, runCliAsync, type RunResult } from './helpers/cli.js';
 import { startStack, type Stack } from './helpers/stack.js';
 
-/** The CLI as a process, killed after `ms` (a FIFO read would otherwise hang the test). */
-function runBounded(args: string[], env: Record<string, string>, ms = 30_000): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+/** Every CLI run here is bounded: a FIFO read would otherwise hang the test. */
+const runBounded = (args: string[], env: Record<string, string>) => runCliAsync(args, env, 30_000);
 
 async function stackFor(t: Test): Promise<{ stack: Stack; env: Record<string, string> }> {
   const port = await freePort();

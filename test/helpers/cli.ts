@@ -16,14 +16,19 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): RunResult {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-export function runCliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+/** The CLI as a process; with `killAfterMs`, killed then (a FIFO read, say, would otherwise hang). */
+export function runCliAsync(args: string[], env: NodeJS.ProcessEnv = {}, killAfterMs?: number): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
+    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
   });
 }
 
