@@ -13,6 +13,7 @@ import { auditFiles } from '../daemon/audit/audit-file.js';
 import { AuditLog, NullAuditLog, type AuditLogOptions } from '../daemon/audit/audit-log.js';
 import { auditLogFromConfig } from '../daemon/audit/from-config.js';
 import type { HandoutEvent } from '../daemon/audit/record.js';
+import { handoutEvent } from './helpers/handout-event.js';
 import { parseSize } from '../daemon/audit/size.js';
 import { resolveConfig } from '../daemon/config/load.js';
 
@@ -30,20 +31,7 @@ function dir(): string {
   return d;
 }
 
-function event(over: Partial<HandoutEvent> = {}): HandoutEvent {
-  return {
-    time: new Date(T0),
-    profile: 'dev',
-    endpoint: 'ecs',
-    accessKeyId: 'ASIAFAKE00000001',
-    expiration: new Date(T0 + 3_600_000),
-    uid: 1000,
-    pid: 4242,
-    exe: '/usr/bin/curl',
-    argv0: 'curl',
-    ...over,
-  };
-}
+const event = (over: Partial<HandoutEvent> = {}): HandoutEvent => handoutEvent(T0, over);
 
 function lines(file: string): Array<Record<string, unknown>> {
   return readFileSync(file, 'utf8')

@@ -10,6 +10,7 @@ import t from 'tap';
 import { auditFiles } from '../daemon/audit/audit-file.js';
 import { AuditLog } from '../daemon/audit/audit-log.js';
 import type { HandoutEvent } from '../daemon/audit/record.js';
+import { handoutEvent } from './helpers/handout-event.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 
 const FIELDS = ['time', 'profile', 'endpoint', 'accessKeyId', 'expiration', 'uid', 'pid', 'exe', 'argv0'];
@@ -29,21 +30,7 @@ function setup(daemon = 'audit_file = "state/audit.log"\naudit_max_size = "1k"\n
 /** One fixed moment, so that repeated records are identical (the same credentials have one expiration). */
 const NOW = Date.now();
 
-function event(over: Partial<HandoutEvent> = {}): HandoutEvent {
-  const now = NOW;
-  return {
-    time: new Date(now),
-    profile: 'dev',
-    endpoint: 'imds',
-    accessKeyId: 'ASIAFAKE00000001',
-    expiration: new Date(now + 3_600_000),
-    uid: 1000,
-    pid: 4242,
-    exe: '/usr/bin/python3',
-    argv0: 'python3',
-    ...over,
-  };
-}
+const event = (over: Partial<HandoutEvent> = {}): HandoutEvent => handoutEvent(NOW, { endpoint: 'imds', exe: '/usr/bin/python3', argv0: 'python3', ...over });
 
 const parse = (out: string) =>
   out
