@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { startEmulator } from '../daemon/emulator/index.js';
+import { startEmulator } from '../emulator/index.js';
 import { exportIssuer, publishedJwk } from '../daemon/identity/issuer-documents.js';
 import { defaultSubject } from '../daemon/identity/jwt.js';
 import { FileKeySigner } from '../daemon/keys/file-signer.js';

@@ -12,7 +12,7 @@ import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jos
 import type { CryptoKey, JWK, JWTPayload } from 'jose';
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AssumeRoleWithWebIdentityCommandOutput } from '@aws-sdk/client-sts';
-import { EmulatorConfigError, startEmulator } from '../daemon/emulator/index.js';
+import { EmulatorConfigError, startEmulator } from '../emulator/index.js';
 
 const ACCOUNT = '123456789012';
 const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/credport-test`;

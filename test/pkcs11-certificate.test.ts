@@ -18,7 +18,7 @@ import { fromHttp } from '@aws-sdk/credential-providers';
 import { stringify } from 'smol-toml';
 import { ConfigError, loadConfig, resolveConfig } from '../daemon/config/load.js';
 import { startDaemon } from '../daemon/daemon.js';
-import { startEmulator } from '../daemon/emulator/index.js';
+import { startEmulator } from '../emulator/index.js';
 import { KeyBackendError } from '../daemon/keys/errors.js';
 import { FileKeySigner } from '../daemon/keys/file-signer.js';
 import { Pkcs11Signer } from '../daemon/keys/pkcs11/signer.js';

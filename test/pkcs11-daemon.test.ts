@@ -12,7 +12,7 @@ import { fromHttp } from '@aws-sdk/credential-providers';
 import { stringify } from 'smol-toml';
 import { loadConfig } from '../daemon/config/load.js';
 import { startDaemon } from '../daemon/daemon.js';
-import { startEmulator } from '../daemon/emulator/index.js';
+import { startEmulator } from '../emulator/index.js';
 import { silentLogger } from '../daemon/logging/logger.js';
 import { runCliAsync } from './helpers/cli.js';
 import { createSoftHsm, enclaveAddon, softhsm2 } from './helpers/softhsm.js';

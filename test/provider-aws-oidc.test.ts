@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { startEmulator } from '../daemon/emulator/index.js';
+import { startEmulator } from '../emulator/index.js';
 import { defaultSubject } from '../daemon/identity/jwt.js';
 import { exportIssuer, publishedJwk } from '../daemon/identity/issuer-documents.js';
 import { FileKeySigner } from '../daemon/keys/file-signer.js';

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmulator } from '../daemon/emulator/index.js';
+import { startEmulator } from '../emulator/index.js';
 import { FileKeySigner } from '../daemon/keys/file-signer.js';
 import { loadCertificateChain, type CertificateChain } from '../daemon/providers/aws-rolesanywhere/certificates.js';
 import { AwsRolesAnywhereProvider, type AwsRolesAnywhereProviderOptions } from '../daemon/providers/aws-rolesanywhere/provider.js';

@@ -21,7 +21,7 @@ import {
   type SigV4X509Input,
 } from '../daemon/providers/aws-rolesanywhere/sigv4-x509.js';
 import { fromKeyFile } from '../daemon/providers/aws-rolesanywhere/signing-key.js';
-import { canonicalRequestOf, stringToSignOf, type ArrivedRequest } from '../daemon/emulator/sigv4-verify.js';
+import { canonicalRequestOf, stringToSignOf, type ArrivedRequest } from '../emulator/sigv4-verify.js';
 import { assertPresent, needs, tool } from './helpers/tools.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/rolesanywhere/', import.meta.url));

@@ -19,7 +19,7 @@ import {
   SubjectKeyIdentifierExtension,
   X509Certificate,
 } from '../daemon/x509/x509-lib.js';
-import { startEmulator } from '../daemon/emulator/index.js';
+import { startEmulator } from '../emulator/index.js';
 import { FileKeySigner } from '../daemon/keys/file-signer.js';
 import { AwsRolesAnywhereProvider } from '../daemon/providers/aws-rolesanywhere/provider.js';
 import { fromKeyFile, fromKeySigner } from '../daemon/providers/aws-rolesanywhere/signing-key.js';

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'smol-toml';
-import { startEmulator, type Emulator } from '../../daemon/emulator/index.js';
+import { startEmulator, type Emulator } from '../../emulator/index.js';
 import { defaultSubject } from '../../daemon/identity/jwt.js';
 import { exportIssuer, publishedJwk } from '../../daemon/identity/issuer-documents.js';
 import { FileKeySigner } from '../../daemon/keys/file-signer.js';

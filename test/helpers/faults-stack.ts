@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'smol-toml';
 import { loadConfig, type ResolvedConfig } from '../../daemon/config/load.js';
 import { startDaemon, type RunningDaemon } from '../../daemon/daemon.js';
-import { startEmulator, type Emulator, type IssuedCredentials } from '../../daemon/emulator/index.js';
+import { startEmulator, type Emulator, type IssuedCredentials } from '../../emulator/index.js';
 import { defaultSubject } from '../../daemon/identity/jwt.js';
 import { exportIssuer, publishedJwk } from '../../daemon/identity/issuer-documents.js';
 import { FileKeySigner } from '../../daemon/keys/file-signer.js';

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { stringify } from 'smol-toml';
 import { loadConfig, type ResolvedConfig } from '../../daemon/config/load.js';
 import { startDaemon, type RunningDaemon } from '../../daemon/daemon.js';
-import { startEmulator, type Emulator } from '../../daemon/emulator/index.js';
+import { startEmulator, type Emulator } from '../../emulator/index.js';
 import { defaultSubject } from '../../daemon/identity/jwt.js';
 import { exportIssuer, publishedJwk } from '../../daemon/identity/issuer-documents.js';
 import { FileKeySigner } from '../../daemon/keys/file-signer.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { stringify } from 'smol-toml';
 import { loadConfig } from '../../config/load.js';
 import { startDaemon } from '../../daemon.js';
-import { startEmulator } from '../../emulator/index.js';
+import { startEmulator } from '../../../emulator/index.js';
 import { defaultSubject } from '../../identity/jwt.js';
 import { exportIssuer, publishedJwk } from '../../identity/issuer-documents.js';
 import { FileKeySigner } from '../../keys/file-signer.js';

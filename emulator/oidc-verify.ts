@@ -9,7 +9,9 @@
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
 import type { OidcProvider } from './iam.js';
+import { isAllowedIdpUrl } from './idp-url.js';
 import { StsError } from './xml.js';
+
 
 export const SUPPORTED_ALGORITHMS = ['ES256', 'RS256'] as const;
 
@@ -40,20 +42,6 @@ export interface VerifiedWebIdentity {
 const invalidToken = (message: string): StsError => new StsError(400, 'InvalidIdentityToken', message);
 const idpError = (message: string): StsError => new StsError(400, 'IDPCommunicationError', message);
 const echo = (value: string): string => (value.length > MAX_ECHO ? `${value.slice(0, MAX_ECHO)}...` : value);
-
-function isLoopbackHostname(hostname: string): boolean {
-  // URL.hostname keeps IPv6 brackets; names other than localhost are not resolved, so they never count.
-  if (hostname === 'localhost' || hostname === '[::1]') return true;
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
-}
-
-/**
- * STS only talks https to identity providers. The emulator also allows plain http to loopback, where its
- * own /oidc lives, and nothing else: a discovery document cannot send it to fetch from the network.
- */
-export function isAllowedIdpUrl(url: URL): boolean {
-  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHostname(url.hostname));
-}
 
 function failureReason(err: unknown): string {
   if (err instanceof Error) {

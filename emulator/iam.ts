@@ -4,7 +4,7 @@
 // rather than later as an unexplained AccessDenied.
 
 import { randomBytes } from 'node:crypto';
-import { isAllowedIdpUrl } from './oidc-verify.js';
+import { isAllowedIdpUrl } from './idp-url.js';
 
 export type EmulatorConfigErrorCode = 'ValidationError' | 'EntityAlreadyExists' | 'InvalidHost' | 'InvalidIssuerDir';
 
