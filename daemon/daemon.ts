@@ -26,7 +26,7 @@ import { buildServer } from './server/app.js';
 import type { HandoutSink, ServerContext } from './server/context.js';
 import type { Binding } from './server/guards.js';
 import { buildHealthReport, type ReloadState } from './server/health-report.js';
-import { ImdsTokenStore } from './server/imds-tokens.js';
+import { ImdsTokenStore } from './clouds/aws/endpoints/imds-tokens.js';
 import { DaemonMetrics } from './server/metrics.js';
 import { flushHandouts } from './server/handout.js';
 import { listenAlso, listenHosts, type ExtraListeners } from './server/listeners.js';

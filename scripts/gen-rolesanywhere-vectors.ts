@@ -14,9 +14,9 @@
 import { generateKeyPairSync, createPrivateKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadCertificateChain } from '../daemon/providers/aws-rolesanywhere/certificates.js';
-import { signRequest, type SigV4X509Input } from '../daemon/providers/aws-rolesanywhere/sigv4-x509.js';
-import { fromKeyFile } from '../daemon/providers/aws-rolesanywhere/signing-key.js';
+import { loadCertificateChain } from '../daemon/clouds/aws/rolesanywhere/certificates.js';
+import { signRequest, type SigV4X509Input } from '../daemon/clouds/aws/rolesanywhere/sigv4-x509.js';
+import { fromKeyFile } from '../daemon/clouds/aws/rolesanywhere/signing-key.js';
 import { buildCertificate } from '../daemon/x509/certificate-builder.js';
 
 /** The fixed request: what the test rebuilds. Query values need SigV4 encoding (':' and '/'). */

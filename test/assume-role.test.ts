@@ -12,9 +12,9 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { startEmulator } from '../emulator/index.js';
 import { exportIssuer, publishedJwk } from '../daemon/identity/issuer-documents.js';
 import { defaultSubject } from '../daemon/identity/jwt.js';
-import { FileKeySigner } from '../daemon/keys/file-signer.js';
-import { AwsAssumeRoleProvider, type AwsAssumeRoleProviderOptions } from '../daemon/providers/aws-assume-role/provider.js';
-import { AwsOidcProvider } from '../daemon/providers/aws-oidc/provider.js';
+import { FileKeySigner } from '../daemon/keys/file/signer.js';
+import { AwsAssumeRoleProvider, type AwsAssumeRoleProviderOptions } from '../daemon/clouds/aws/assume-role/provider.js';
+import { AwsOidcProvider } from '../daemon/clouds/aws/oidc/provider.js';
 import { ProviderError, type AwsCredentials } from '../daemon/providers/types.js';
 import { assertPresent, debianBoto3, needs } from './helpers/tools.js';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createPublicKey, verify } from 'node:crypto';
 import t from 'tap';
 import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { FileKeySigner, KeyFileError } from '../daemon/keys/file-signer.js';
+import { FileKeySigner, KeyFileError } from '../daemon/keys/file/signer.js';
 import { mintIdentityToken, defaultSubject } from '../daemon/identity/jwt.js';
 import { exportIssuer, IssuerExportError, publishedJwk } from '../daemon/identity/issuer-documents.js';
 import { InsecureFileError } from '../daemon/util/secure-file.js';

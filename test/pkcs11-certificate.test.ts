@@ -20,10 +20,11 @@ import { ConfigError, loadConfig, resolveConfig } from '../daemon/config/load.js
 import { startDaemon } from '../daemon/daemon.js';
 import { startEmulator } from '../emulator/index.js';
 import { KeyBackendError } from '../daemon/keys/errors.js';
-import { FileKeySigner } from '../daemon/keys/file-signer.js';
+import { FileKeySigner } from '../daemon/keys/file/signer.js';
 import { Pkcs11Signer } from '../daemon/keys/pkcs11/signer.js';
 import { silentLogger } from '../daemon/logging/logger.js';
-import { CertificateError, TokenCertificateSource, intermediatesFrom, pemCertificates } from '../daemon/providers/aws-rolesanywhere/certificates.js';
+import { CertificateError, TokenCertificateSource, intermediatesFrom } from '../daemon/clouds/aws/rolesanywhere/certificates.js';
+import { pemCertificates } from '../daemon/x509/pem.js';
 import { createProvider } from '../daemon/providers/create-providers.js';
 import { initCa, issueCertificate } from '../daemon/x509/ca.js';
 import { buildCertificate } from '../daemon/x509/certificate-builder.js';

@@ -9,9 +9,9 @@ import t from 'tap';
 import { startEmulator } from '../emulator/index.js';
 import { defaultSubject } from '../daemon/identity/jwt.js';
 import { exportIssuer, publishedJwk } from '../daemon/identity/issuer-documents.js';
-import { FileKeySigner } from '../daemon/keys/file-signer.js';
-import { AwsOidcProvider } from '../daemon/providers/aws-oidc/provider.js';
-import { defaultSessionName, isValidSessionName } from '../daemon/providers/aws-oidc/session-name.js';
+import { FileKeySigner } from '../daemon/keys/file/signer.js';
+import { AwsOidcProvider } from '../daemon/clouds/aws/oidc/provider.js';
+import { defaultSessionName, isValidSessionName } from '../daemon/clouds/aws/oidc/session-name.js';
 import { ProviderError } from '../daemon/providers/types.js';
 
 const ROLE = 'arn:aws:iam::111122223333:role/dev';

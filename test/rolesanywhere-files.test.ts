@@ -6,10 +6,10 @@ import { generateKeyPairSync, verify as cryptoVerify, createPublicKey, type KeyO
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileKeySigner } from '../daemon/keys/file-signer.js';
-import { CertificateSource, loadCertificateChain } from '../daemon/providers/aws-rolesanywhere/certificates.js';
+import { FileKeySigner } from '../daemon/keys/file/signer.js';
+import { CertificateSource, loadCertificateChain } from '../daemon/clouds/aws/rolesanywhere/certificates.js';
 import { rawToDer as ecdsaRawToDer } from '../daemon/keys/der.js';
-import { fromKeyFile, fromKeySigner, X509KeyError } from '../daemon/providers/aws-rolesanywhere/signing-key.js';
+import { fromKeyFile, fromKeySigner, X509KeyError } from '../daemon/clouds/aws/rolesanywhere/signing-key.js';
 import { buildCertificate } from '../daemon/x509/certificate-builder.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'credport-ra-files-'));

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadCertificateChain } from '../daemon/providers/aws-rolesanywhere/certificates.js';
+import { loadCertificateChain } from '../daemon/clouds/aws/rolesanywhere/certificates.js';
 import {
   authorizationHeader,
   canonicalRequest,
@@ -19,8 +19,8 @@ import {
   signRequest,
   stringToSign,
   type SigV4X509Input,
-} from '../daemon/providers/aws-rolesanywhere/sigv4-x509.js';
-import { fromKeyFile } from '../daemon/providers/aws-rolesanywhere/signing-key.js';
+} from '../daemon/clouds/aws/rolesanywhere/sigv4-x509.js';
+import { fromKeyFile } from '../daemon/clouds/aws/rolesanywhere/signing-key.js';
 import { canonicalRequestOf, stringToSignOf, type ArrivedRequest } from '../emulator/sigv4-verify.js';
 import { assertPresent, needs, tool } from './helpers/tools.js';
 

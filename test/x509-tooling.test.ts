@@ -20,9 +20,9 @@ import {
   X509Certificate,
 } from '../daemon/x509/x509-lib.js';
 import { startEmulator } from '../emulator/index.js';
-import { FileKeySigner } from '../daemon/keys/file-signer.js';
-import { AwsRolesAnywhereProvider } from '../daemon/providers/aws-rolesanywhere/provider.js';
-import { fromKeyFile, fromKeySigner } from '../daemon/providers/aws-rolesanywhere/signing-key.js';
+import { FileKeySigner } from '../daemon/keys/file/signer.js';
+import { AwsRolesAnywhereProvider } from '../daemon/clouds/aws/rolesanywhere/provider.js';
+import { fromKeyFile, fromKeySigner } from '../daemon/clouds/aws/rolesanywhere/signing-key.js';
 import { CA_CERT_FILE, CA_KEY_FILE, initCa, issueCertificate } from '../daemon/x509/ca.js';
 import { buildCertificate } from '../daemon/x509/certificate-builder.js';
 import { createCsr, defaultCsrSubject } from '../daemon/x509/csr.js';

@@ -5,7 +5,7 @@
  */
 import { existsSync, unlinkSync } from 'node:fs';
 import type { ResolvedKey } from '../config/load.js';
-import { FileKeySigner } from './file-signer.js';
+import { FileKeySigner } from './file/signer.js';
 import type { KeySigner } from './signer.js';
 
 type Pkcs11Key = Extract<ResolvedKey, { backend: 'pkcs11' }>;

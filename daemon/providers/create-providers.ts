@@ -6,16 +6,16 @@ import { defaultSubject } from '../identity/jwt.js';
 import { isKeyBackendError } from '../keys/errors.js';
 import type { KeySigner } from '../keys/signer.js';
 import { readSecretFile } from '../util/secure-file.js';
-import { AwsAssumeRoleProvider } from './aws-assume-role/provider.js';
-import { AwsOidcProvider } from './aws-oidc/provider.js';
-import { defaultSessionName } from './aws-oidc/session-name.js';
-import { CertificateError, TokenCertificateSource } from './aws-rolesanywhere/certificates.js';
-import { AwsRolesAnywhereProvider, type CertificateInfo } from './aws-rolesanywhere/provider.js';
-import { fromKeyFile, fromKeySigner } from './aws-rolesanywhere/signing-key.js';
+import { AwsAssumeRoleProvider } from '../clouds/aws/assume-role/provider.js';
+import { AwsOidcProvider } from '../clouds/aws/oidc/provider.js';
+import { defaultSessionName } from '../clouds/aws/oidc/session-name.js';
+import { CertificateError, TokenCertificateSource } from '../clouds/aws/rolesanywhere/certificates.js';
+import { AwsRolesAnywhereProvider, type CertificateInfo } from '../clouds/aws/rolesanywhere/provider.js';
+import { fromKeyFile, fromKeySigner } from '../clouds/aws/rolesanywhere/signing-key.js';
 import { ProviderError, type AwsCredentials, type CredentialProvider } from './types.js';
 import { DEFAULT_UPSTREAM_LIMITS } from './upstream/bounded-fetch.js';
 
-export type { CertificateInfo } from './aws-rolesanywhere/provider.js';
+export type { CertificateInfo } from '../clouds/aws/rolesanywhere/provider.js';
 
 export interface ProviderTuning {
   /** Attempts per refresh inside a provider; tests lower it so that faults surface at once. */

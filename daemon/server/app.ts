@@ -6,12 +6,12 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from '../logging/logger.js';
 import type { ServerContext } from './context.js';
-import { ecsRoutes } from './ecs-routes.js';
+import { ecsRoutes } from '../clouds/aws/endpoints/ecs-routes.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createFastPath } from './fast-path.js';
 import { hostAllowlist, registerGuards, type Binding } from './guards.js';
 import { healthRoutes } from './health-routes.js';
-import { imdsRoutes } from './imds-routes.js';
+import { imdsRoutes } from '../clouds/aws/endpoints/imds-routes.js';
 import type { DaemonMetrics } from './metrics.js';
 import { metricsRoutes } from './metrics-routes.js';
 import { registerPeerGate } from './peer-gate.js';

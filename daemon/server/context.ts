@@ -3,7 +3,7 @@ import type { HandoutEvent } from '../audit/record.js';
 import type { ProviderDescription } from '../providers/types.js';
 import type { ProfileRefresher } from '../refresh/profile-refresher.js';
 import type { HealthReport } from './health-report.js';
-import type { ImdsTokenStore } from './imds-tokens.js';
+import type { ImdsTokenStore } from '../clouds/aws/endpoints/imds-tokens.js';
 import type { DaemonMetrics } from './metrics.js';
 import type { PeerAccess } from './peer-gate.js';
 

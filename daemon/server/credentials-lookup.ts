@@ -2,7 +2,7 @@
 import type { AwsCredentials } from '../providers/types.js';
 import { NoCredentialsError } from '../refresh/profile-refresher.js';
 import type { ServerContext } from './context.js';
-import type { ErrorBody } from './wire.js';
+import type { ErrorBody } from '../clouds/aws/endpoints/wire.js';
 
 export type Lookup = { ok: true; credentials: AwsCredentials } | { ok: false; status: number; body: ErrorBody };
 

@@ -18,7 +18,7 @@ import { handOutNow } from './handout.js';
 import { allowedNow } from './peer-gate.js';
 import type { DaemonMetrics } from './metrics.js';
 import { tokensEqual } from './token.js';
-import { ecsBodyText, imdsBodyText } from './wire.js';
+import { ecsBodyText, imdsBodyText } from '../clouds/aws/endpoints/wire.js';
 
 const ECS_PATH = /^\/v1\/credentials(?:\/([A-Za-z0-9][A-Za-z0-9_.-]{0,63}))?$/;
 const IMDS_PREFIX = '/latest/meta-data/iam/security-credentials/';

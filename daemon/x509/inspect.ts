@@ -10,7 +10,7 @@ import {
   KeyUsagesExtension,
   X509Certificate,
 } from './x509-lib.js';
-import { pemCertificates } from '../providers/aws-rolesanywhere/certificates.js';
+import { pemCertificates } from './pem.js';
 
 export interface CertificateDescription {
   subject: string;

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../daemon/config/load.js';
 import { startDaemon, type RunningDaemon } from '../../daemon/daemon.js';
-import { FileKeySigner } from '../../daemon/keys/file-signer.js';
+import { FileKeySigner } from '../../daemon/keys/file/signer.js';
 import { createLogger } from '../../daemon/logging/logger.js';
 import { nativeOwnerLookup } from '../../daemon/peer/native-owner.js';
 import type { OwnerQuery } from '../../daemon/peer/socket-owner.js';

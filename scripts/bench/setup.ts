@@ -17,7 +17,7 @@ import { stringify } from 'smol-toml';
 import { startEmulator, type Emulator } from '../../emulator/index.js';
 import { defaultSubject } from '../../daemon/identity/jwt.js';
 import { exportIssuer, publishedJwk } from '../../daemon/identity/issuer-documents.js';
-import { FileKeySigner } from '../../daemon/keys/file-signer.js';
+import { FileKeySigner } from '../../daemon/keys/file/signer.js';
 
 export const ACCOUNT = '111122223333';
 

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, importJWK, importPKCS8, jwtVerify } from 'jose';
 import { mintIdentityToken, type MintOptions } from '../../daemon/identity/jwt.js';
-import { FileKeySigner } from '../../daemon/keys/file-signer.js';
+import { FileKeySigner } from '../../daemon/keys/file/signer.js';
 import { loadAddon } from '../../daemon/keys/native/addon.js';
 import { Pkcs11Signer } from '../../daemon/keys/pkcs11/signer.js';
 import type { KeySigner } from '../../daemon/keys/signer.js';

@@ -17,7 +17,7 @@ import { startDaemon, type RunningDaemon } from '../../daemon/daemon.js';
 import { startEmulator, type Emulator, type IssuedCredentials } from '../../emulator/index.js';
 import { defaultSubject } from '../../daemon/identity/jwt.js';
 import { exportIssuer, publishedJwk } from '../../daemon/identity/issuer-documents.js';
-import { FileKeySigner } from '../../daemon/keys/file-signer.js';
+import { FileKeySigner } from '../../daemon/keys/file/signer.js';
 import type { KeySigner } from '../../daemon/keys/signer.js';
 import { createLogger } from '../../daemon/logging/logger.js';
 import type { ProviderTuning } from '../../daemon/providers/create-providers.js';

@@ -6,7 +6,7 @@
 import type { ResolvedConfig } from '../../config/load.js';
 import { ProviderError, type AwsCredentials } from '../../providers/types.js';
 import { readTokenFile } from '../../server/token.js';
-import { awsTimestamp } from '../../server/wire.js';
+import { awsTimestamp } from '../../clouds/aws/endpoints/wire.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';

@@ -37,7 +37,7 @@ export const completionCommand: Command = {
       throw new CliError(`no completion for "${shell}": bash, zsh or fish`, EXIT.usage, near ? `did you mean '${near}'?` : undefined);
     }
     // Loaded here: main.ts loads this module, and the table lives there.
-    const { COMMANDS } = await import('../main.js');
+    const { COMMANDS } = await import('../command-list.js');
     const cmds: CompletionCommand[] = [];
     for (const entry of COMMANDS) {
       const flags = await flagsOf(await entry.load());

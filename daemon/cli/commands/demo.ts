@@ -12,7 +12,7 @@ import { startDaemon } from '../../daemon.js';
 import { startEmulator } from '../../../emulator/index.js';
 import { defaultSubject } from '../../identity/jwt.js';
 import { exportIssuer, publishedJwk } from '../../identity/issuer-documents.js';
-import { FileKeySigner } from '../../keys/file-signer.js';
+import { FileKeySigner } from '../../keys/file/signer.js';
 import { createLogger } from '../../logging/logger.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';

@@ -9,16 +9,16 @@
  * first retry of the first).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isKeyBackendError } from '../../keys/errors.js';
-import { ClockSkew } from '../clock-skew.js';
-import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../types.js';
+import { isKeyBackendError } from '../../../keys/errors.js';
+import { ClockSkew } from '../../../providers/clock-skew.js';
+import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../../../providers/types.js';
 import { defaultEndpoint, isRoleArn, parseRolesAnywhereArn } from './arn.js';
 import { CertificateError, CertificateSource, type CertificateChain, type CertificateProvider } from './certificates.js';
 import { isClockSkewError, mapErrorResponse, mapTransportError } from './errors.js';
 import { parseCreateSessionResponse } from './response.js';
 import { amzDate, signRequest, type SignedRequest } from './sigv4-x509.js';
-import { boundedFetch, DEFAULT_UPSTREAM_LIMITS, type UpstreamLimits } from '../upstream/bounded-fetch.js';
-import { checkExpiration } from '../upstream/plausibility.js';
+import { boundedFetch, DEFAULT_UPSTREAM_LIMITS, type UpstreamLimits } from '../../../providers/upstream/bounded-fetch.js';
+import { checkExpiration } from '../../../providers/upstream/plausibility.js';
 import type { X509SigningKey } from './signing-key.js';
 
 export interface AwsRolesAnywhereProviderOptions {

@@ -14,7 +14,9 @@
  */
 import { X509Certificate as NodeX509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { X509Certificate } from '../../x509/x509-lib.js';
+import { pemCertificates } from '../../../x509/pem.js';
+import { X509Certificate } from '../../../x509/x509-lib.js';
+
 
 export class CertificateError extends Error {
   override readonly name = 'CertificateError';
@@ -54,13 +56,6 @@ export interface CertificateProvider {
   current(): CertificateChain | Promise<CertificateChain>;
   /** For /health, without waiting on a token: files are re-read if changed; the token's is the last read. */
   known(): CertificateChain | undefined;
-}
-
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END CERTIFICATE-----/g;
-
-/** Every CERTIFICATE block in a PEM text, as DER; other blocks (keys, parameters) are ignored. */
-export function pemCertificates(text: string): Uint8Array[] {
-  return [...text.matchAll(PEM_CERTIFICATE)].map((m) => new Uint8Array(Buffer.from((m[1] ?? '').replace(/\s+/g, ''), 'base64')));
 }
 
 export function serialToDecimal(hex: string): string {

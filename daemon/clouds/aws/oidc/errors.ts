@@ -1,5 +1,5 @@
 /** Maps what @aws-sdk/client-sts throws onto ProviderError, keeping STS's own code and message. */
-import { ProviderError } from '../types.js';
+import { ProviderError } from '../../../providers/types.js';
 
 /** SDK exception names -> the STS wire codes people search for. */
 const STS_CODES: Record<string, string> = {

@@ -3,7 +3,7 @@
  * keeping the service's own code and message. The code comes from the x-amzn-ErrorType header when
  * present, else from the body's __type/code, else from the status, the order AWS's REST-JSON clients use.
  */
-import { ProviderError } from '../types.js';
+import { ProviderError } from '../../../providers/types.js';
 
 const RETRYABLE_CODES = new Set([
   'ThrottlingException',

@@ -5,10 +5,10 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
-import type { ServerContext } from './context.js';
-import { handOut } from './handout.js';
+import type { ServerContext } from '../../../server/context.js';
+import { handOut } from '../../../server/handout.js';
 import { parseTtl } from './imds-tokens.js';
-import { ignoreRequestBodies } from './request-bodies.js';
+import { ignoreRequestBodies } from '../../../server/request-bodies.js';
 import { awsTimestamp, imdsBodyText } from './wire.js';
 
 const TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';

@@ -8,13 +8,13 @@
  * replaced. One client every half hour costs nothing worth saving.
  */
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { ClockSkew } from '../clock-skew.js';
+import { ClockSkew } from '../../../providers/clock-skew.js';
 import { credentialsFromSts } from '../sts-credentials.js';
-import { mapStsError } from '../aws-oidc/errors.js';
-import { DEFAULT_UPSTREAM_LIMITS } from '../upstream/bounded-fetch.js';
-import { checkExpiration } from '../upstream/plausibility.js';
-import { BoundedSdkHandler } from '../upstream/sdk-handler.js';
-import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../types.js';
+import { mapStsError } from '../oidc/errors.js';
+import { DEFAULT_UPSTREAM_LIMITS } from '../../../providers/upstream/bounded-fetch.js';
+import { checkExpiration } from '../../../providers/upstream/plausibility.js';
+import { BoundedSdkHandler } from '../../../providers/upstream/sdk-handler.js';
+import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../../../providers/types.js';
 
 export interface AwsAssumeRoleProviderOptions {
   /** The source profile's current credentials; throws ProviderError when it has none. */

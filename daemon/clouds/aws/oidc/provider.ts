@@ -4,15 +4,15 @@
  * connection pool across refreshes.
  */
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { mintIdentityToken } from '../../identity/jwt.js';
-import type { KeySigner } from '../../keys/signer.js';
-import { isKeyBackendError } from '../../keys/errors.js';
-import { ClockSkew } from '../clock-skew.js';
+import { mintIdentityToken } from '../../../identity/jwt.js';
+import type { KeySigner } from '../../../keys/signer.js';
+import { isKeyBackendError } from '../../../keys/errors.js';
+import { ClockSkew } from '../../../providers/clock-skew.js';
 import { credentialsFromSts } from '../sts-credentials.js';
-import { DEFAULT_UPSTREAM_LIMITS } from '../upstream/bounded-fetch.js';
-import { checkExpiration } from '../upstream/plausibility.js';
-import { BoundedSdkHandler } from '../upstream/sdk-handler.js';
-import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../types.js';
+import { DEFAULT_UPSTREAM_LIMITS } from '../../../providers/upstream/bounded-fetch.js';
+import { checkExpiration } from '../../../providers/upstream/plausibility.js';
+import { BoundedSdkHandler } from '../../../providers/upstream/sdk-handler.js';
+import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../../../providers/types.js';
 import { mapStsError } from './errors.js';
 
 export interface AwsOidcProviderOptions {

@@ -4,10 +4,10 @@
  * any other, each requiring the daemon's token in Authorization.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { ServerContext } from './context.js';
-import { handOut } from './handout.js';
-import { ignoreRequestBodies } from './request-bodies.js';
-import { tokensEqual } from './token.js';
+import type { ServerContext } from '../../../server/context.js';
+import { handOut } from '../../../server/handout.js';
+import { ignoreRequestBodies } from '../../../server/request-bodies.js';
+import { tokensEqual } from '../../../server/token.js';
 import { ecsBodyText } from './wire.js';
 
 /** The CLI commands that fetch through the ECS route and name themselves in the audit log. */

@@ -5,7 +5,7 @@
  * proxy's page must never become half a set of credentials.
  */
 import { accountFromArn } from '../sts-credentials.js';
-import { ProviderError, type AwsCredentials } from '../types.js';
+import { ProviderError, type AwsCredentials } from '../../../providers/types.js';
 
 export interface CreateSessionResult {
   credentials: AwsCredentials;

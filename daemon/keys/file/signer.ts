@@ -3,9 +3,9 @@
  * hardware token. It is the weakest backend, so it is strict about the file.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { createSecretFile, readSecretFile } from '../util/secure-file.js';
-import { ecPublicJwk, jwkThumbprint } from './jwk.js';
-import type { EcPublicJwk, KeyDescription, KeySigner } from './signer.js';
+import { createSecretFile, readSecretFile } from '../../util/secure-file.js';
+import { ecPublicJwk, jwkThumbprint } from '../jwk.js';
+import type { EcPublicJwk, KeyDescription, KeySigner } from '../signer.js';
 
 export class KeyFileError extends Error {
   override readonly name = 'KeyFileError';
