@@ -425,7 +425,7 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
   // length check) would show here.
   let verdict = false;
   const calls: [string, string][] = [];
-  const { ecsRoutes } = await t.mockImport<typeof import('../daemon/clouds/aws/endpoints/ecs-routes.js')>('../daemon/server/ecs-routes.js', {
+  const { ecsRoutes } = await t.mockImport<typeof import('../daemon/clouds/aws/endpoints/ecs-routes.js')>('../daemon/clouds/aws/endpoints/ecs-routes.js', {
     '../daemon/server/token.js': {
       ...token,
       tokensEqual: (a: string, b: string) => {
@@ -475,7 +475,7 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
       return super.get(k, options);
     }
   }
-  const imds = await t.mockImport<typeof import('../daemon/clouds/aws/endpoints/imds-tokens.js')>('../daemon/server/imds-tokens.js', { 'lru-cache': { LRUCache: RecordingCache } });
+  const imds = await t.mockImport<typeof import('../daemon/clouds/aws/endpoints/imds-tokens.js')>('../daemon/clouds/aws/endpoints/imds-tokens.js', { 'lru-cache': { LRUCache: RecordingCache } });
   const store = new imds.ImdsTokenStore();
   const issued = store.issue(60);
   t.ok(store.isValid(issued), 'an issued token is valid');
