@@ -16,7 +16,9 @@ import { PeerIdentifier } from './peer/peer-identifier.js';
 import { chooseOwnerLookup, type OwnerQuery } from './peer/socket-owner.js';
 import type { KeySigner } from './keys/signer.js';
 import type { Logger } from './logging/logger.js';
-import { brokenProvider, createProvider, profileFingerprint, profileOrder, refreshDeadlineMs, type ManagedProvider, type ProviderDeps, type ProviderTuning } from './providers/create-providers.js';
+import { profileType } from './clouds/registry.js';
+import { brokenProvider, CloudRuntimes, profileFingerprint, profileOrder, refreshDeadlineMs, type ManagedProvider, type ProviderDeps, type ProviderTuning } from './providers/create-providers.js';
+import { ProfileSet } from './profiles/profile-set.js';
 import { ProviderError } from './providers/types.js';
 import { systemClock, type Clock } from './refresh/clock.js';
 import { policyFromConfig } from './refresh/policy.js';
@@ -26,7 +28,6 @@ import { buildServer } from './server/app.js';
 import type { HandoutSink, ServerContext } from './server/context.js';
 import type { Binding } from './server/guards.js';
 import { buildHealthReport, type ReloadState } from './server/health-report.js';
-import { ImdsTokenStore } from './clouds/aws/endpoints/imds-tokens.js';
 import { DaemonMetrics } from './server/metrics.js';
 import { flushHandouts } from './server/handout.js';
 import { listenAlso, listenHosts, type ExtraListeners } from './server/listeners.js';
@@ -122,19 +123,15 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   };
   const signer = metrics.instrumentSigner(o.signer ?? (await openSigner(config.key)));
   const tuning: ProviderTuning = { ...(o.clock ? { now: () => clock.now() } : {}), ...o.tuning };
-  const providers = new Map<string, ManagedProvider>();
-  const fingerprints = new Map<string, string>();
-  const refreshers = new Map<string, ProfileRefresher>();
-  const scheduler = new RefreshScheduler(refreshers, clock);
+  let runtimes = await CloudRuntimes.load(config);
+  const profiles = new ProfileSet();
+  profiles.setDefaults(config.defaults);
+  const scheduler = new RefreshScheduler(profiles.refreshers, clock);
   const ctx: ServerContext = {
-    refreshers,
-    descriptions: new Map(),
-    defaultProfile: config.defaultProfile,
-    ecsToken,
-    imdsTokens: new ImdsTokenStore(() => clock.now()),
+    profiles,
+    daemonToken: ecsToken,
     now: () => clock.now(),
     access,
-    executables: new Map(),
     audit,
     metrics,
     health: () =>
@@ -143,78 +140,67 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
         startedAt,
         now: clock.now(),
         key: { ...signer.describe(), thumbprint: signer.thumbprint },
-        defaultProfile: ctx.defaultProfile,
-        refreshers,
-        descriptions: ctx.descriptions,
+        defaultProfile: config.defaultProfile,
+        profiles: profiles.entries(),
         reload: reloadState,
-        certificate: (n) => {
-          try {
-            return providers.get(n)?.certificateInfo?.();
-          } catch {
-            return undefined; // an unreadable certificate shows up as the profile's refresh error
-          }
-        },
         certificateWarningDays: config.daemon.certificate_warning_days,
       }),
   };
   let reloadState: ReloadState = { file: config.file, loadedAt: new Date(startedAt).toISOString(), lastError: null };
 
-  const deps: ProviderDeps = {
+  const deps = (): ProviderDeps => ({
     signer,
     env: process.env,
+    config,
+    tuning,
     // Looked up at fetch time, so a chained profile always signs with its source's current credentials.
     source: (n) => () => {
-      const r = refreshers.get(n);
+      const r = profiles.get(n)?.refresher;
       if (!r) return Promise.reject(new ProviderError('SourceProfileMissing', `source profile ${n} is not configured`, false));
       return r.get();
     },
-    sourceUnattended: (n) => providers.get(n)?.unattended ?? true,
-  };
+    sourceUnattended: (n) => profiles.get(n)?.provider.unattended ?? true,
+  });
   /** `initial`: the still-valid credentials of the refresher this one replaces (a reload). */
   const addProfile = (name: string, initial?: HeldCredentials) => {
     const p = config.profiles.get(name);
-    if (!p) return;
+    const cloud = p && profileType(p.type)?.cloud.name;
+    if (!p || !cloud) return;
     let provider: ManagedProvider;
     try {
-      provider = createProvider(name, p, config, deps, tuning);
+      provider = runtimes.createProvider(name, p, deps());
     } catch (err) {
       logger.error({ profile: name, err: (err as Error).message }, 'profile cannot start');
       provider = brokenProvider(name, p, err);
     }
-    providers.set(name, provider);
-    fingerprints.set(name, profileFingerprint(name, config));
-    ctx.descriptions.set(name, provider.describe());
-    if (p.allow_executables) ctx.executables.set(name, p.allow_executables);
-    refreshers.set(
+    const refresher = new ProfileRefresher({
       name,
-      new ProfileRefresher({
-        name,
-        provider,
-        policy: policyFromConfig(config.refresh),
-        clock,
-        logger,
-        ...(o.random ? { random: o.random } : {}),
-        onAttempt: (profile, ok, err) => metrics.refreshAttempt(profile, ok, err?.code),
-        ...(tuning.requestWaitMs !== undefined ? { requestWaitMs: tuning.requestWaitMs } : {}),
-        attemptDeadlineMs: refreshDeadlineMs(tuning),
-        ...(initial ? { initial } : {}),
-      }),
-    );
-  };
-  const dropProfile = (name: string) => {
-    refreshers.get(name)?.stop();
-    refreshers.delete(name);
-    providers.get(name)?.destroy?.();
-    providers.delete(name);
-    fingerprints.delete(name);
-    ctx.descriptions.delete(name);
-    ctx.executables.delete(name);
+      provider,
+      policy: policyFromConfig(config.refresh),
+      clock,
+      logger,
+      ...(o.random ? { random: o.random } : {}),
+      onAttempt: (profile, ok, err) => metrics.refreshAttempt(profile, ok, err?.code),
+      ...(tuning.requestWaitMs !== undefined ? { requestWaitMs: tuning.requestWaitMs } : {}),
+      attemptDeadlineMs: refreshDeadlineMs(tuning),
+      ...(initial ? { initial } : {}),
+    });
+    profiles.add({
+      name,
+      cloud,
+      provider,
+      refresher,
+      description: provider.describe(),
+      ...(p.allow_executables ? { executables: p.allow_executables } : {}),
+      fingerprint: profileFingerprint(name, config),
+    });
   };
   for (const name of profileOrder(config)) addProfile(name);
-  metrics.watchProfiles(refreshers);
+  metrics.watchProfiles(profiles.refreshers);
+  const endpoints = [...runtimes.byCloud.values()].flatMap((r) => r.endpoints.map((e) => e.create(ctx)));
 
   let binding: Binding = { port: 0, addresses: [] };
-  const server = buildServer({ ctx, logger, binding: () => binding, metrics });
+  const server = buildServer({ ctx, logger, binding: () => binding, metrics, endpoints });
   const listen = o.listen ?? config.daemon.listen;
   const [firstHost = listen.host, ...otherHosts] = listenHosts(listen);
   let extra: ExtraListeners | undefined;
@@ -223,7 +209,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     extra = await listenAlso(server.server, otherHosts, (server.server.address() as AddressInfo).port);
   } catch (err) {
     await server.close().catch(() => undefined);
-    for (const name of [...providers.keys()]) dropProfile(name);
+    profiles.dropAll();
     await signer.close();
     await auditLog?.close();
     const { describePortOwner } = await import('./service/port-owner.js');
@@ -233,7 +219,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   binding = { port: addr.port, addresses: [addr.address, ...extra.addresses] };
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   scheduler.start();
-  logger.info({ listen: binding.addresses.map((a) => formatListen({ host: a, port: addr.port })), profiles: [...refreshers.keys()], key: signer.describe().backend, version: VERSION }, 'credport daemon started');
+  logger.info({ listen: binding.addresses.map((a) => formatListen({ host: a, port: addr.port })), profiles: profiles.names(), key: signer.describe().backend, version: VERSION }, 'credport daemon started');
 
   let closed = false;
   return {
@@ -254,30 +240,27 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       if (next.daemon.tokenFile !== started.daemon.tokenFile) needsRestart.push('daemon.token_file');
       if (next.daemon.logFile !== started.daemon.logFile) needsRestart.push('daemon.log_file');
       if (next.daemon.auditFile !== started.daemon.auditFile) needsRestart.push('daemon.audit_file');
-      const before = new Set(config.profiles.keys());
       const prev = config;
+      const { added, removed, changed } = profiles.diff(next, profileFingerprint);
       config = next;
-      const added = [...next.profiles.keys()].filter((n) => !before.has(n));
-      const removed = [...before].filter((n) => !next.profiles.has(n));
-      const changed = [...next.profiles.keys()].filter((n) => before.has(n) && profileFingerprint(n, next) !== profileFingerprint(n, prev));
       // A changed profile keeps serving what it holds until its new definition has produced
       // credentials: they are handed to the new refresher, which fetches at once.
       const handed = new Map<string, HeldCredentials>();
       for (const n of changed) {
-        const h = refreshers.get(n)?.handover();
+        const h = profiles.get(n)?.refresher.handover();
         if (h) handed.set(n, h);
       }
-      for (const n of [...removed, ...changed]) dropProfile(n);
+      for (const n of [...removed, ...changed]) profiles.drop(n);
       if (JSON.stringify(next.refresh) !== JSON.stringify(prev.refresh)) {
         const policy = policyFromConfig(next.refresh);
-        for (const r of refreshers.values()) r.setPolicy(policy);
+        for (const r of profiles.refreshers.values()) r.setPolicy(policy);
       }
       const toAdd = new Set([...changed, ...added]);
       for (const n of profileOrder(next).filter((x) => toAdd.has(x))) {
         addProfile(n, handed.get(n));
-        refreshers.get(n)?.start();
+        profiles.get(n)?.refresher.start();
       }
-      ctx.defaultProfile = next.defaultProfile;
+      profiles.setDefaults(next.defaults);
       policy = accessPolicy(next);
       logger.level = next.daemon.log_level;
       reloadState = { file: next.file, loadedAt: new Date(clock.now()).toISOString(), lastError: null, needsRestart };
@@ -301,7 +284,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       await server.close();
       await extraClosed;
       scheduler.stop();
-      for (const name of [...providers.keys()]) dropProfile(name);
+      profiles.dropAll();
       await signer.close();
       // Repeats batched per connection go in before the log closes, whichever closed first.
       flushHandouts(ctx);

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from '
 import { fileURLToPath } from 'node:url';
 import { loadCertificateChain } from '../daemon/clouds/aws/rolesanywhere/certificates.js';
 import { signRequest, type SigV4X509Input } from '../daemon/clouds/aws/rolesanywhere/sigv4-x509.js';
-import { fromKeyFile } from '../daemon/clouds/aws/rolesanywhere/signing-key.js';
+import { fromKeyFile } from '../daemon/x509/signing-key.js';
 import { buildCertificate } from '../daemon/x509/certificate-builder.js';
 
 /** The fixed request: what the test rebuilds. Query values need SigV4 encoding (':' and '/'). */

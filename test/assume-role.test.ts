@@ -15,7 +15,8 @@ import { defaultSubject } from '../daemon/identity/jwt.js';
 import { FileKeySigner } from '../daemon/keys/file/signer.js';
 import { AwsAssumeRoleProvider, type AwsAssumeRoleProviderOptions } from '../daemon/clouds/aws/assume-role/provider.js';
 import { AwsOidcProvider } from '../daemon/clouds/aws/oidc/provider.js';
-import { ProviderError, type AwsCredentials } from '../daemon/providers/types.js';
+import { ProviderError } from '../daemon/providers/types.js';
+import type { AwsCredentials } from '../daemon/clouds/aws/credentials.js';
 import { assertPresent, debianBoto3, needs } from './helpers/tools.js';
 
 const SOURCE_ACCOUNT = '111122223333';

@@ -249,11 +249,11 @@ t.test('profiles: type, URLs and state, with and without a daemon', async (t) =>
   t.teardown(() => down.close());
   const none = await runCliAsync(['profiles', '--json'], { CREDPORT_CONFIG: down.configFile });
   t.equal(none.status, 0, 'listing works without a daemon');
-  const j = JSON.parse(none.stdout) as { daemon: { running: boolean }; profiles: Array<{ name: string; state: string; type: string; imdsEndpoint: string | null }> };
+  const j = JSON.parse(none.stdout) as { daemon: { running: boolean }; profiles: Array<{ name: string; state: string; type: string; endpoints: Array<{ label: string; url: string }> }> };
   t.equal(j.daemon.running, false);
   t.same(j.profiles.map((p) => [p.name, p.state, p.type]), [['default', 'daemon not running', 'aws-oidc'], ['ops', 'daemon not running', 'aws-oidc']]);
-  t.ok(j.profiles[0]?.imdsEndpoint, 'the default profile has IMDS');
-  t.equal(j.profiles[1]?.imdsEndpoint, null);
+  t.ok(j.profiles[0]?.endpoints.some((e) => e.label === 'IMDS'), 'the default profile has IMDS');
+  t.notOk(j.profiles[1]?.endpoints.some((e) => e.label === 'IMDS'), 'another profile has not');
 });
 
 const scripts = mkdtempSync(join(tmpdir(), 'credport-completion-'));

@@ -1,4 +1,5 @@
 /** Config: precedence of locations, defaults, and errors that name the file, the key and what was expected. */
+import type { AwsOidcProfileConfig, AwsRolesAnywhereProfileConfig } from '../daemon/clouds/aws/schema.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,7 +64,7 @@ t.test('a minimal config gets documented defaults', async (t) => {
   t.equal(cfg.oidc?.audience, 'sts.amazonaws.com');
   t.equal(cfg.oidc?.token_lifetime_seconds, 300);
   t.equal(cfg.refresh.fraction, 0.5);
-  const p = cfg.profiles.get('default');
+  const p = cfg.profiles.get('default') as AwsOidcProfileConfig | undefined;
   t.equal(p?.type === 'aws-oidc' ? p.region : undefined, 'us-east-1');
   t.equal(p?.duration_seconds, 3600);
   t.equal(cfg.defaultProfile, 'default');
@@ -132,7 +133,7 @@ t.test('profile types: rolesanywhere and assume-role, each checked against its o
   const PR = 'arn:aws:rolesanywhere:eu-west-1:111122223333:profile/66666666-7777-8888-9999-000000000000';
   const ra = `${VALID}\n[profiles.edge]\ntype = "aws-rolesanywhere"\ncertificate = "~/device.pem"\ntrust_anchor_arn = "${TA}"\nprofile_arn = "${PR}"\nrole_arn = "arn:aws:iam::111122223333:role/edge"\n`;
   const cfg = loadConfig(write('ra.toml', ra), env);
-  const edge = cfg.profiles.get('edge');
+  const edge = cfg.profiles.get('edge') as AwsRolesAnywhereProfileConfig | undefined;
   t.equal(edge?.type, 'aws-rolesanywhere');
   t.equal(edge?.type === 'aws-rolesanywhere' ? edge.certificate : '', '/home/u/device.pem', 'paths expanded');
   t.same(problems(`${ra}region = "eu-west-1"\n`), ['profiles.edge.region: unknown key'], 'an aws-oidc key in a rolesanywhere table is unknown');

@@ -26,9 +26,10 @@ import fc from 'fast-check';
 import Fastify from 'fastify';
 import { LRUCache } from 'lru-cache';
 import t from 'tap';
-import type { AwsCredentials } from '../daemon/providers/types.js';
+import type { AwsCredentials } from '../daemon/clouds/aws/credentials.js';
 import type { ProfileRefresher } from '../daemon/refresh/profile-refresher.js';
 import type { ServerContext } from '../daemon/server/context.js';
+import type { ProfileEntry } from '../daemon/profiles/profile-set.js';
 import { ImdsTokenStore } from '../daemon/clouds/aws/endpoints/imds-tokens.js';
 import { freePort, runCliAsync, waitFor } from './helpers/cli.js';
 import { spawnDaemon, type DaemonProcess } from './helpers/hostile-daemon.js';
@@ -436,20 +437,20 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
   });
   const creds: AwsCredentials = { accessKeyId: 'ASIAFAKEFAKEFAKEFAKE', secretAccessKey: 'fake', sessionToken: 'fake', expiration: new Date(Date.now() + 3600_000) };
   // lookupCredentials only calls get(); the rest of a ProfileRefresher is not reached from this route.
-  const refresher = { get: async () => creds } as unknown as ProfileRefresher;
+  const refresher = { get: async () => creds, credentialId: (c: AwsCredentials) => c.accessKeyId } as unknown as ProfileRefresher;
   const ctx: ServerContext = {
-    refreshers: new Map([['default', refresher]]),
-    descriptions: new Map(),
-    defaultProfile: 'default',
-    ecsToken: expected,
-    imdsTokens: new ImdsTokenStore(),
+    profiles: {
+      get: (name) => (name === 'default' ? ({ name, cloud: 'aws', refresher } as unknown as ProfileEntry) : undefined),
+      defaultOf: () => 'default',
+      entries: () => [][Symbol.iterator](),
+    },
+    daemonToken: expected,
     health: () => {
       throw new Error('not used by the ECS route');
     },
     now: Date.now,
     // The peer gate is not registered here: this test is about the token comparison alone.
     access: { identifier: new PeerIdentifier({ lookup: () => undefined }), policy: () => new AccessPolicy({ ownerUid: 0, allowUids: [], monitorUids: [] }), refused: () => undefined },
-    executables: new Map(),
     audit: { enabled: false, record: () => undefined },
     metrics: new DaemonMetrics(),
   };

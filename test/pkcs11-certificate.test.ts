@@ -25,7 +25,9 @@ import { Pkcs11Signer } from '../daemon/keys/pkcs11/signer.js';
 import { silentLogger } from '../daemon/logging/logger.js';
 import { CertificateError, TokenCertificateSource, intermediatesFrom } from '../daemon/clouds/aws/rolesanywhere/certificates.js';
 import { pemCertificates } from '../daemon/x509/pem.js';
-import { createProvider } from '../daemon/providers/create-providers.js';
+import { awsRuntime } from '../daemon/clouds/aws/runtime.js';
+import type { AwsCredentials } from '../daemon/clouds/aws/credentials.js';
+import type { AwsRolesAnywhereProfileConfig } from '../daemon/clouds/aws/schema.js';
 import { initCa, issueCertificate } from '../daemon/x509/ca.js';
 import { buildCertificate } from '../daemon/x509/certificate-builder.js';
 import { createCsr } from '../daemon/x509/csr.js';
@@ -71,11 +73,11 @@ t.test('config: certificate = "token" needs the pkcs11 key backend and no privat
   configError(t, { key: pkcs11Key, profiles: { edge: raProfile({ certificate: 'token', private_key: '/etc/credport/device.key' }) } }, /profiles\.edge\.certificate: "token" .*cannot be used with private_key/, 'with private_key');
 
   const ok = resolveConfig('/etc/credport/config.toml', { key: pkcs11Key, profiles: { edge: raProfile({ certificate: 'token', chain: 'intermediates.pem' }) } }, { HOME: '/home/u' });
-  const edge = ok.profiles.get('edge');
+  const edge = ok.profiles.get('edge') as AwsRolesAnywhereProfileConfig | undefined;
   t.equal(edge?.type === 'aws-rolesanywhere' ? edge.certificate : undefined, 'token', '"token" is not expanded as a path');
   t.equal(edge?.type === 'aws-rolesanywhere' ? edge.chain : undefined, '/etc/credport/intermediates.pem', 'chain stays a file');
   const file = resolveConfig('/etc/credport/config.toml', { key: { backend: 'file' }, profiles: { edge: raProfile({ certificate: './token' }) } }, { HOME: '/home/u' });
-  const fileEdge = file.profiles.get('edge');
+  const fileEdge = file.profiles.get('edge') as AwsRolesAnywhereProfileConfig | undefined;
   t.equal(fileEdge?.type === 'aws-rolesanywhere' ? fileEdge.certificate : undefined, '/etc/credport/token', 'a file named token is "./token"');
 
   // A caller handing createProvider a key that is not on a token (not through the config check).
@@ -84,7 +86,7 @@ t.test('config: certificate = "token" needs the pkcs11 key backend and no privat
   const fileSigner: KeySigner = FileKeySigner.create(join(dir, 'key.pem'));
   t.equal(fileSigner.readCertificates, undefined, 'a file key has no certificates to read');
   t.throws(
-    () => createProvider('edge', edge!, ok, { signer: fileSigner, env: {}, source: () => () => Promise.reject(new Error('unused')), sourceUnattended: () => true }),
+    () => awsRuntime.createProvider('edge', edge!, { signer: fileSigner, env: {}, config: ok, tuning: {}, source: () => () => Promise.reject(new Error('unused')), sourceUnattended: () => true }),
     { name: 'ProviderError', code: 'InvalidConfiguration', message: /certificate = "token" .*the device key is a file key/ },
   );
 });
@@ -306,7 +308,7 @@ t.test('SoftHSM2: the certificate next to the key, read by the signer and used b
     t.equal((await ecs('edge')).accessKeyId, before.accessKeyId, 'the last good credentials are still served');
 
     const fileBefore = emulator.stats.rolesAnywhereCalls;
-    const fresh = await daemon.scheduler.get('edge-file')!.refreshNow();
+    const fresh = (await daemon.scheduler.get('edge-file')!.refreshNow()) as AwsCredentials;
     t.equal(emulator.stats.rolesAnywhereCalls, fileBefore + 1, 'the file profile refreshes');
     t.equal(emulator.issued(fresh.accessKeyId)?.roleArn, FILE_ROLE);
     t.equal((await health()).profiles['edge-file']?.lastError, null, 'and has no error');

@@ -30,7 +30,8 @@
 import fc from 'fast-check';
 import t from 'tap';
 import { silentLogger } from '../daemon/logging/logger.js';
-import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../daemon/providers/types.js';
+import { ProviderError, type CredentialProvider, type ProviderDescription } from '../daemon/providers/types.js';
+import type { AwsCredentials } from '../daemon/clouds/aws/credentials.js';
 import { demandThresholdMs, type RefreshPolicy } from '../daemon/refresh/policy.js';
 import { NoCredentialsError, ProfileRefresher } from '../daemon/refresh/profile-refresher.js';
 import { RefreshScheduler } from '../daemon/refresh/scheduler.js';
@@ -93,7 +94,7 @@ class ScriptedUpstream implements CredentialProvider {
   }
 
   describe(): ProviderDescription {
-    return { type: 'test', source: 'script', roleArn: 'arn:aws:iam::111122223333:role/p', region: 'us-east-1' };
+    return { type: 'test', source: 'script', principal: 'arn:aws:iam::111122223333:role/p', details: { roleArn: 'arn:aws:iam::111122223333:role/p', region: 'us-east-1' } };
   }
 }
 

@@ -5,7 +5,8 @@
  */
 import t from 'tap';
 import { silentLogger } from '../daemon/logging/logger.js';
-import { ProviderError, type AwsCredentials, type CredentialProvider } from '../daemon/providers/types.js';
+import { ProviderError, type CredentialProvider } from '../daemon/providers/types.js';
+import type { AwsCredentials } from '../daemon/clouds/aws/credentials.js';
 import { demandThresholdMs, retryDelayMs, scheduledRefreshAt, type RefreshPolicy } from '../daemon/refresh/policy.js';
 import { NoCredentialsError, ProfileRefresher } from '../daemon/refresh/profile-refresher.js';
 import { RefreshScheduler } from '../daemon/refresh/scheduler.js';
@@ -35,7 +36,7 @@ class ScriptedProvider implements CredentialProvider {
     };
   }
   describe() {
-    return { type: 'test', source: 'script', roleArn: 'arn:aws:iam::111122223333:role/t', region: 'us-east-1' };
+    return { type: 'test', source: 'script', principal: 'arn:aws:iam::111122223333:role/t', details: { roleArn: 'arn:aws:iam::111122223333:role/t', region: 'us-east-1' } };
   }
 }
 

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { fromHttp } from '@aws-sdk/credential-providers';
-import { fromKeyFile } from '../daemon/clouds/aws/rolesanywhere/signing-key.js';
+import { fromKeyFile } from '../daemon/x509/signing-key.js';
 import { initCa, issueCertificate } from '../daemon/x509/ca.js';
 import { createCsr } from '../daemon/x509/csr.js';
 import { renderStatus } from '../daemon/cli/commands/status.js';

@@ -13,7 +13,7 @@ import { FileKeySigner } from '../daemon/keys/file/signer.js';
 import { loadCertificateChain, type CertificateChain } from '../daemon/clouds/aws/rolesanywhere/certificates.js';
 import { AwsRolesAnywhereProvider, type AwsRolesAnywhereProviderOptions } from '../daemon/clouds/aws/rolesanywhere/provider.js';
 import { amzDate, signRequest } from '../daemon/clouds/aws/rolesanywhere/sigv4-x509.js';
-import { fromKeyFile, fromKeySigner, type X509SigningKey } from '../daemon/clouds/aws/rolesanywhere/signing-key.js';
+import { fromKeyFile, fromKeySigner, type X509SigningKey } from '../daemon/x509/signing-key.js';
 import { ProviderError } from '../daemon/providers/types.js';
 import { buildCertificate, type CertificateSpec } from '../daemon/x509/certificate-builder.js';
 import { createCsr } from '../daemon/x509/csr.js';

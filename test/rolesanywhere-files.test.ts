@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { FileKeySigner } from '../daemon/keys/file/signer.js';
 import { CertificateSource, loadCertificateChain } from '../daemon/clouds/aws/rolesanywhere/certificates.js';
 import { rawToDer as ecdsaRawToDer } from '../daemon/keys/der.js';
-import { fromKeyFile, fromKeySigner, X509KeyError } from '../daemon/clouds/aws/rolesanywhere/signing-key.js';
+import { fromKeyFile, fromKeySigner, X509KeyError } from '../daemon/x509/signing-key.js';
 import { buildCertificate } from '../daemon/x509/certificate-builder.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'credport-ra-files-'));

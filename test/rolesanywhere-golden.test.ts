@@ -20,7 +20,7 @@ import {
   stringToSign,
   type SigV4X509Input,
 } from '../daemon/clouds/aws/rolesanywhere/sigv4-x509.js';
-import { fromKeyFile } from '../daemon/clouds/aws/rolesanywhere/signing-key.js';
+import { fromKeyFile } from '../daemon/x509/signing-key.js';
 import { canonicalRequestOf, stringToSignOf, type ArrivedRequest } from '../emulator/sigv4-verify.js';
 import { assertPresent, needs, tool } from './helpers/tools.js';
 

@@ -4,6 +4,7 @@
 // log line or an error body. Secrets are checked by value, not by field name: redaction by name is the
 // daemon's own defence and the thing under test.
 
+import type { AwsCredentials } from '../daemon/clouds/aws/credentials.js';
 import t from 'tap';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -132,7 +133,7 @@ t.test('the flow', async (t) => {
 
   // 3. Recovery.
   stack.emulator.setFault(null);
-  const fresh = await refresher.refreshNow();
+  const fresh = (await refresher.refreshNow()) as AwsCredentials;
   accessKeyIds.add(fresh.accessKeyId);
   r = await ask('ECS', '/v1/credentials', { headers: { authorization: daemonToken } });
   t.equal(r.status, 200, 'ECS serves credentials');
@@ -151,7 +152,7 @@ t.test('the flow', async (t) => {
   t.equal(r.status, 200, 'the last good credentials are still served');
 
   // 5. A second good refresh, so that more than one set of credentials has existed.
-  accessKeyIds.add((await refresher.refreshNow()).accessKeyId);
+  accessKeyIds.add(((await refresher.refreshNow()) as AwsCredentials).accessKeyId);
   r = await ask('ECS after the second refresh', '/v1/credentials', { headers: { authorization: daemonToken } });
   t.equal(r.status, 200, 'ECS after the second refresh: 200');
 

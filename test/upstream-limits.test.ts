@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { silentLogger } from '../daemon/logging/logger.js';
 import { ClockSkew } from '../daemon/providers/clock-skew.js';
-import { ProviderError, type AwsCredentials, type CredentialProvider } from '../daemon/providers/types.js';
+import { ProviderError, type CredentialProvider } from '../daemon/providers/types.js';
+import type { AwsCredentials } from '../daemon/clouds/aws/credentials.js';
 import { boundedFetch } from '../daemon/providers/upstream/bounded-fetch.js';
 import { CallSlots } from '../daemon/providers/upstream/call-slots.js';
 import { sanitizeCode, sanitizeMessage } from '../daemon/providers/upstream/error-text.js';
@@ -79,7 +80,7 @@ class HangingProvider implements CredentialProvider {
     return this.answer ? Promise.resolve(this.answer()) : new Promise<never>(() => undefined);
   }
   describe() {
-    return { type: 'test', source: 'hang', roleArn: 'arn:aws:iam::111122223333:role/t', region: 'us-east-1' };
+    return { type: 'test', source: 'hang', principal: 'arn:aws:iam::111122223333:role/t', details: { roleArn: 'arn:aws:iam::111122223333:role/t', region: 'us-east-1' } };
   }
 }
 

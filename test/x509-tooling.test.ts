@@ -22,7 +22,7 @@ import {
 import { startEmulator } from '../emulator/index.js';
 import { FileKeySigner } from '../daemon/keys/file/signer.js';
 import { AwsRolesAnywhereProvider } from '../daemon/clouds/aws/rolesanywhere/provider.js';
-import { fromKeyFile, fromKeySigner } from '../daemon/clouds/aws/rolesanywhere/signing-key.js';
+import { fromKeyFile, fromKeySigner } from '../daemon/x509/signing-key.js';
 import { CA_CERT_FILE, CA_KEY_FILE, initCa, issueCertificate } from '../daemon/x509/ca.js';
 import { buildCertificate } from '../daemon/x509/certificate-builder.js';
 import { createCsr, defaultCsrSubject } from '../daemon/x509/csr.js';
@@ -217,5 +217,5 @@ t.test('end to end: credport CA as the trust anchor, device key through a CSR', 
   });
   const creds = await p.fetch();
   t.equal(emulator.issued(creds.accessKeyId)?.roleArn, role);
-  t.equal(p.describe().region, 'eu-central-1');
+  t.equal(p.describe().details?.region, 'eu-central-1');
 });

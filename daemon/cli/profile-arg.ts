@@ -1,4 +1,6 @@
 /** Checking a --profile value against the config, with a "did you mean" for a near miss. */
+import { profileType } from '../clouds/registry.js';
+import type { CloudCli, CloudModule } from '../clouds/types.js';
 import type { ResolvedConfig } from '../config/load.js';
 import { CliError, EXIT } from './cli-error.js';
 import { closest } from './suggest.js';
@@ -8,4 +10,12 @@ export function requireProfile(cfg: ResolvedConfig, name: string): void {
   const names = [...cfg.profiles.keys()];
   const near = closest(name, names);
   throw new CliError(`no profile named ${name} in ${cfg.file}`, EXIT.usage, `${near ? `did you mean '${near}'? ` : ''}profiles: ${names.join(', ')}`);
+}
+
+/** The CLI half of the cloud a profile belongs to (loaded on demand). */
+export async function cloudCliOf(cfg: ResolvedConfig, name: string): Promise<{ cloud: CloudModule; cli: CloudCli }> {
+  const p = cfg.profiles.get(name);
+  const cloud = p && profileType(p.type)?.cloud;
+  if (!cloud) throw new CliError(`profile ${name} has no known type`, EXIT.config);
+  return { cloud, cli: await cloud.cli() };
 }

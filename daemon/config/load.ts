@@ -9,6 +9,8 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { configPermissionProblems } from './file-permissions.js';
 import { ListenAddressError, parseListen, type ListenAddress } from './listen.js';
 import { expandPath, type Env } from './paths.js';
+import { CLOUDS, profileType } from '../clouds/registry.js';
+import { checkUrl } from '../util/urls.js';
 import type { Config, DaemonConfig, KeyConfig, OidcConfig, ProfileConfig, RefreshConfig } from './schema.js';
 import { resolveUids } from './users.js';
 import { ConfigError, validateConfig } from './validate.js';
@@ -46,6 +48,9 @@ export interface ResolvedConfig {
   oidc?: OidcConfig;
   refresh: RefreshConfig;
   profiles: ReadonlyMap<string, ProfileConfig>;
+  /** Per cloud (aws, gcp): the profile its unnamed endpoints and commands use. */
+  defaults: Readonly<Record<string, string>>;
+  /** The first cloud's default (AWS's when AWS profiles exist): what `auth` and `env` use unasked. */
   defaultProfile: string;
 }
 
@@ -56,113 +61,62 @@ export class ConfigNotFoundError extends Error {
   }
 }
 
-function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h.startsWith('127.') || h === '::1';
-}
-
-function checkUrl(value: string, key: string, problems: string[]): void {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    problems.push(`${key}: expected a URL, got "${value}"`);
-    return;
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    problems.push(`${key}: expected an http(s) URL, got "${value}"`);
-  } else if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-    problems.push(`${key}: must use https (plain http is accepted only for loopback hosts, such as a local emulator): the JWT and credentials would cross the network unencrypted, got "${value}"`);
-  }
-  if (url.search || url.hash) problems.push(`${key}: must not have a query or fragment`);
-  if (url.username || url.password) problems.push(`${key}: must not contain credentials`);
-}
-
-/**
- * `certificate = "token"`: the certificate stored on the PKCS#11 token next to the device key, not a file.
- * A file of that name is written "./token".
- */
-export const CERTIFICATE_ON_TOKEN = 'token';
-
 /** Expands the paths a profile names, so that the rest of the daemon sees absolute paths only. */
 function resolveProfilePaths(p: ProfileConfig, env: Env, baseDir: string): ProfileConfig {
-  if (p.type !== 'aws-rolesanywhere') return p;
-  const x = (v: string | undefined) => (v === undefined ? undefined : expandPath(v, env, baseDir));
-  return {
-    ...p,
-    // "token" is a source, not a path: expanded, it would become <config dir>/token.
-    certificate: p.certificate === CERTIFICATE_ON_TOKEN ? p.certificate : expandPath(p.certificate, env, baseDir),
-    ...(p.chain !== undefined ? { chain: x(p.chain) } : {}),
-    ...(p.private_key !== undefined ? { private_key: x(p.private_key) } : {}),
-    ...(p.private_key_passphrase_file !== undefined ? { private_key_passphrase_file: x(p.private_key_passphrase_file) } : {}),
-  } as ProfileConfig;
-}
-
-function arnRegion(arn: string): string | undefined {
-  return arn.split(':')[3];
+  const spec = profileType(p.type)?.spec;
+  return spec?.resolvePaths ? spec.resolvePaths(p, (v) => expandPath(v, env, baseDir)) : p;
 }
 
 function checkProfile(name: string, p: ProfileConfig, all: Record<string, ProfileConfig>, keyBackend: KeyConfig['backend'], problems: string[]): void {
+  const spec = profileType(p.type)?.spec;
+  if (!spec) return; // the schema step already refused an unknown type
+  spec.check?.(name, p, { profiles: all, keyBackend }, problems);
+  const source = spec.sourceProfile?.(p);
+  if (source === undefined) return;
   const key = `profiles.${name}`;
-  switch (p.type) {
-    case 'aws-oidc':
-      if (p.sts_endpoint !== undefined) checkUrl(p.sts_endpoint, `${key}.sts_endpoint`, problems);
-      return;
-    case 'aws-rolesanywhere':
-      if (p.endpoint !== undefined) checkUrl(p.endpoint, `${key}.endpoint`, problems);
-      if (arnRegion(p.trust_anchor_arn) !== arnRegion(p.profile_arn)) {
-        problems.push(`${key}.profile_arn: its region (${arnRegion(p.profile_arn)}) differs from the trust anchor's (${arnRegion(p.trust_anchor_arn)}); Roles Anywhere needs both in one region`);
-      }
-      if (p.private_key_passphrase_file !== undefined && p.private_key_passphrase_env !== undefined) {
-        problems.push(`${key}: give at most one of private_key_passphrase_file and private_key_passphrase_env`);
-      }
-      if ((p.private_key_passphrase_file !== undefined || p.private_key_passphrase_env !== undefined) && p.private_key === undefined) {
-        problems.push(`${key}: a passphrase is set but private_key is not (the device key has no passphrase)`);
-      }
-      if (p.certificate === CERTIFICATE_ON_TOKEN) {
-        // The certificate on the token belongs to the key next to it, which only the pkcs11 backend holds.
-        if (keyBackend !== 'pkcs11') {
-          problems.push(`${key}.certificate: "${CERTIFICATE_ON_TOKEN}" reads the certificate stored next to the device key on its PKCS#11 token, so it needs [key] backend = "pkcs11" (this config's key backend is "${keyBackend}"); give a certificate file instead`);
-        }
-        if (p.private_key !== undefined) {
-          problems.push(`${key}.certificate: "${CERTIFICATE_ON_TOKEN}" is the certificate of the [key] backend's key and cannot be used with private_key; remove private_key, or give the key file's certificate as a file`);
-        }
-      }
-      return;
-    case 'aws-assume-role': {
-      if (p.sts_endpoint !== undefined) checkUrl(p.sts_endpoint, `${key}.sts_endpoint`, problems);
-      if (!(p.source_profile in all)) {
-        problems.push(`${key}.source_profile: no profile named ${p.source_profile}`);
-        return;
-      }
-      // Follow the chain: a cycle would never produce credentials.
-      const seen = new Set([name]);
-      let cur: ProfileConfig | undefined = p;
-      while (cur?.type === 'aws-assume-role') {
-        if (seen.has(cur.source_profile)) {
-          problems.push(`${key}.source_profile: the chain ${[...seen, cur.source_profile].join(' -> ')} is a cycle`);
-          return;
-        }
-        seen.add(cur.source_profile);
-        cur = all[cur.source_profile];
-      }
+  if (!(source in all)) {
+    problems.push(`${key}.source_profile: no profile named ${source}`);
+    return;
+  }
+  // Follow the chain: a cycle would never produce credentials.
+  const seen = new Set([name]);
+  let cur: string | undefined = source;
+  while (cur !== undefined) {
+    if (seen.has(cur)) {
+      problems.push(`${key}.source_profile: the chain ${[...seen, cur].join(' -> ')} is a cycle`);
       return;
     }
+    seen.add(cur);
+    const next: ProfileConfig | undefined = all[cur];
+    cur = next ? profileType(next.type)?.spec.sourceProfile?.(next) : undefined;
   }
 }
 
-function pickDefaultProfile(profiles: Record<string, ProfileConfig>, problems: string[]): string {
-  const names = Object.keys(profiles);
-  const marked = names.filter((n) => profiles[n]?.default === true);
-  if (marked.length > 1) {
-    problems.push(`profiles: more than one profile has default = true (${marked.join(', ')})`);
-    return marked[0] ?? '';
+/**
+ * The default profile of each cloud: the one marked default = true, else the one named "default", else
+ * the cloud's only profile. A cloud whose endpoints serve a default (AWS: /v1/credentials and IMDS)
+ * must have one.
+ */
+function pickDefaultProfiles(profiles: Record<string, ProfileConfig>, problems: string[]): Record<string, string> {
+  const defaults: Record<string, string> = {};
+  const clouds = CLOUDS.filter((c) => Object.values(profiles).some((p) => profileType(p.type)?.cloud === c));
+  for (const cloud of clouds) {
+    const names = Object.keys(profiles).filter((n) => profileType(profiles[n]!.type)?.cloud === cloud);
+    // With one cloud configured, "profile" says it all; with several, the cloud is named.
+    const which = clouds.length > 1 ? `${cloud.title} profile` : 'profile';
+    const marked = names.filter((n) => profiles[n]?.default === true);
+    if (marked.length > 1) {
+      problems.push(`profiles: more than one ${which} has default = true (${marked.join(', ')})`);
+      defaults[cloud.name] = marked[0] ?? '';
+    } else if (marked.length === 1) defaults[cloud.name] = marked[0] ?? '';
+    else if (names.includes('default')) defaults[cloud.name] = 'default';
+    else if (names.length === 1) defaults[cloud.name] = names[0] ?? '';
+    else if (cloud.requiresDefault) {
+      problems.push(`profiles: name one ${which} "default" or set default = true on one of ${names.join(', ')}`);
+      defaults[cloud.name] = names[0] ?? '';
+    }
   }
-  if (marked.length === 1) return marked[0] ?? '';
-  if (names.includes('default')) return 'default';
-  if (names.length === 1) return names[0] ?? '';
-  problems.push(`profiles: name one profile "default" or set default = true on one of ${names.join(', ')}`);
-  return names[0] ?? '';
+  return defaults;
 }
 
 function resolveKey(k: KeyConfig, env: Env, baseDir: string, problems: string[]): ResolvedKey {
@@ -205,15 +159,17 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
   }
 
   const profileEntries = Object.entries(cfg.profiles).map(([name, p]) => [name, resolveProfilePaths(p, env, baseDir)] as [string, ProfileConfig]);
-  if (profileEntries.some(([, p]) => p.type === 'aws-oidc') && !cfg.oidc) {
-    problems.push('oidc: missing; aws-oidc profiles need an [oidc] table with at least issuer = "https://..."');
+  const oidcTypes = [...new Set(profileEntries.map(([, p]) => p.type).filter((t) => profileType(t)?.spec.usesOidc))];
+  if (oidcTypes.length > 0 && !cfg.oidc) {
+    problems.push(`oidc: missing; ${oidcTypes.join(' and ')} profiles need an [oidc] table with at least issuer = "https://..."`);
   }
   if (cfg.oidc) checkUrl(cfg.oidc.issuer, 'oidc.issuer', problems);
   for (const [name, p] of profileEntries) checkProfile(name, p, cfg.profiles, cfg.key.backend, problems);
   if (cfg.refresh.retry_max_seconds < cfg.refresh.retry_base_seconds) {
     problems.push('refresh.retry_max_seconds: must not be smaller than refresh.retry_base_seconds');
   }
-  const defaultProfile = pickDefaultProfile(cfg.profiles, problems);
+  const defaults = pickDefaultProfiles(cfg.profiles, problems);
+  const defaultProfile = CLOUDS.map((c) => defaults[c.name]).find((n) => n !== undefined) ?? Object.keys(cfg.profiles)[0] ?? '';
   const allowUids = resolveUids(cfg.daemon.allow_uids, 'daemon.allow_uids', problems);
   const monitorUids = resolveUids(cfg.daemon.monitor_uids, 'daemon.monitor_uids', problems);
   const key = resolveKey(cfg.key, env, baseDir, problems);
@@ -236,6 +192,7 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
     ...(cfg.oidc ? { oidc: { ...cfg.oidc, issuer: cfg.oidc.issuer.replace(/\/+$/, '') } } : {}),
     refresh: cfg.refresh,
     profiles: new Map(profileEntries),
+    defaults,
     defaultProfile,
   };
 }

@@ -7,28 +7,14 @@
  * would mean little to a user.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-
-const ROLE_ARN = '^arn:aws[a-z-]*:iam::\\d{12}:role/[\\w+=,.@/-]{1,512}$';
-const REGION = '^[a-z]{2}(-[a-z]+)+-\\d{1,2}$';
-const SESSION_NAME = '^[\\w+=,.@-]{2,64}$';
-
-export const PROFILE_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
+import { PROFILE_NAME_PATTERN } from '../clouds/profile-fields.js';
+import { CLOUDS, PROFILE_TYPES } from '../clouds/registry.js';
+import type { ProfileBase } from '../clouds/types.js';
 
 const userList = (description: string) =>
   Type.Array(
     Type.Union([Type.Integer({ minimum: 0, maximum: 4294967294 }), Type.String({ pattern: '^[a-z_][a-z0-9_.-]{0,31}\\$?$' })], { expect: 'a uid or a user name' }),
     { default: [], maxItems: 256, uniqueItems: true, description, expect: 'a list of uids or user names, e.g. [1001, "deploy"]' },
-  );
-
-const allowExecutablesField = () =>
-  Type.Optional(
-    Type.Array(Type.String({ pattern: '^/', minLength: 2 }), {
-      minItems: 1,
-      maxItems: 64,
-      description:
-        'Only processes running one of these executables (absolute paths, as /proc/PID/exe names them) get this profile\'s credentials. Attribution hygiene, not a boundary: a process of an allowed user can pose as any executable (docs/security.md).',
-      expect: 'a list of absolute executable paths, e.g. ["/usr/bin/aws"]',
-    }),
   );
 
 const DaemonSection = Type.Object(
@@ -216,75 +202,8 @@ const RefreshSection = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
-export const AwsOidcProfile = Type.Object(
-  {
-    type: Type.Literal('aws-oidc', { description: 'Credentials from STS AssumeRoleWithWebIdentity with a JWT signed by the device key.', expect: '"aws-oidc"' }),
-    role_arn: Type.String({ pattern: ROLE_ARN, description: 'Role to assume.', expect: 'an IAM role ARN like arn:aws:iam::111122223333:role/NAME' }),
-    region: Type.String({ pattern: REGION, default: 'us-east-1', description: 'STS region (regional endpoint).', expect: 'an AWS region like us-east-1' }),
-    duration_seconds: Type.Integer({ default: 3600, minimum: 900, maximum: 43200, description: 'Requested session length; must not exceed the role\'s maximum session duration.' }),
-    sts_endpoint: Type.Optional(
-      Type.String({ minLength: 1, description: 'STS endpoint override (VPC endpoint, FIPS, local emulator).', expect: 'an http(s) URL' }),
-    ),
-    role_session_name: Type.Optional(
-      Type.String({ pattern: SESSION_NAME, description: 'RoleSessionName. Default: `credport-<host>-<key thumbprint prefix>`, which identifies the device in CloudTrail.', expect: '2-64 characters of letters, digits and +=,.@_-' }),
-    ),
-    allow_executables: allowExecutablesField(),
-    default: Type.Optional(Type.Boolean({ description: 'Serve this profile at /v1/credentials and through IMDS. Default: the profile named `default`, or the only profile.' })),
-  },
-  { additionalProperties: false },
-);
-
-const TRUST_ANCHOR_ARN = '^arn:aws[a-z-]*:rolesanywhere:[a-z0-9-]+:\\d{12}:trust-anchor/[0-9a-f-]{36}$';
-const RA_PROFILE_ARN = '^arn:aws[a-z-]*:rolesanywhere:[a-z0-9-]+:\\d{12}:profile/[0-9a-f-]{36}$';
-const defaultField = () =>
-  Type.Optional(Type.Boolean({ description: 'Serve this profile at /v1/credentials and through IMDS. Default: the profile named `default`, or the only profile.' }));
-
-export const AwsRolesAnywhereProfile = Type.Object(
-  {
-    type: Type.Literal('aws-rolesanywhere', { description: 'Credentials from IAM Roles Anywhere CreateSession, signed (SigV4-X509) with the key of an X.509 certificate.', expect: '"aws-rolesanywhere"' }),
-    certificate: Type.String({
-      minLength: 1,
-      description:
-        'PEM file of the device certificate (re-read when it changes on disk), or exactly `"token"`: the X.509 certificate stored on the PKCS#11 token next to the [key] backend\'s key (same CKA_ID, else same label), read from the token before every CreateSession (docs/rolesanywhere.md). `"token"` needs `[key] backend = "pkcs11"` and no `private_key`; a file named token is `"./token"`.',
-    }),
-    chain: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the intermediate CA certificates, in order, leaf excluded. Without it, with `certificate = "token"`: the intermediates among the certificates read with the leaf from the token.' })),
-    private_key: Type.Optional(
-      Type.String({ minLength: 1, description: 'Key file of the certificate (PKCS#1, SEC1, PKCS#8, encrypted PKCS#8; mode 0600). Default: the [key] backend\'s device key.' }),
-    ),
-    private_key_passphrase_file: Type.Optional(Type.String({ minLength: 1, description: 'File (0600) holding the passphrase of an encrypted private_key.' })),
-    private_key_passphrase_env: Type.Optional(
-      Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Environment variable holding the passphrase of an encrypted private_key.', expect: 'an environment variable name' }),
-    ),
-    trust_anchor_arn: Type.String({ pattern: TRUST_ANCHOR_ARN, description: 'Trust anchor; its region is where CreateSession is called.', expect: 'a Roles Anywhere trust anchor ARN' }),
-    profile_arn: Type.String({ pattern: RA_PROFILE_ARN, description: 'Roles Anywhere profile (same region as the trust anchor).', expect: 'a Roles Anywhere profile ARN' }),
-    role_arn: Type.String({ pattern: ROLE_ARN, description: 'Role to assume; the profile must list it.', expect: 'an IAM role ARN like arn:aws:iam::111122223333:role/NAME' }),
-    duration_seconds: Type.Integer({ default: 3600, minimum: 900, maximum: 43200, description: 'Requested session length; the Roles Anywhere profile caps it.' }),
-    role_session_name: Type.Optional(Type.String({ pattern: SESSION_NAME, description: 'Honoured only when the Roles Anywhere profile accepts custom session names.', expect: '2-64 characters of letters, digits and +=,.@_-' })),
-    endpoint: Type.Optional(Type.String({ minLength: 1, description: 'CreateSession endpoint override (FIPS, VPC endpoint, local emulator).', expect: 'an http(s) URL' })),
-    allow_executables: allowExecutablesField(),
-    default: defaultField(),
-  },
-  { additionalProperties: false },
-);
-
-export const AwsAssumeRoleProfile = Type.Object(
-  {
-    type: Type.Literal('aws-assume-role', { description: 'Credentials from STS AssumeRole, signed with another profile\'s credentials (role chaining, e.g. into other accounts).', expect: '"aws-assume-role"' }),
-    source_profile: Type.String({ pattern: PROFILE_NAME_PATTERN, description: 'The profile whose credentials sign the AssumeRole call; refreshed first.' }),
-    role_arn: Type.String({ pattern: ROLE_ARN, description: 'Role to assume; its trust policy must allow the source role.', expect: 'an IAM role ARN like arn:aws:iam::111122223333:role/NAME' }),
-    region: Type.String({ pattern: REGION, default: 'us-east-1', description: 'STS region.', expect: 'an AWS region like us-east-1' }),
-    duration_seconds: Type.Integer({ default: 3600, minimum: 900, maximum: 3600, description: 'Session length; AWS caps chained sessions at one hour.' }),
-    role_session_name: Type.Optional(Type.String({ pattern: SESSION_NAME, description: 'RoleSessionName. Default: as for aws-oidc.', expect: '2-64 characters of letters, digits and +=,.@_-' })),
-    external_id: Type.Optional(Type.String({ minLength: 2, maxLength: 1224, description: 'ExternalId the role\'s trust policy requires.' })),
-    sts_endpoint: Type.Optional(Type.String({ minLength: 1, description: 'STS endpoint override.', expect: 'an http(s) URL' })),
-    allow_executables: allowExecutablesField(),
-    default: defaultField(),
-  },
-  { additionalProperties: false },
-);
-
-const PROFILE_TYPES = ['aws-oidc', 'aws-rolesanywhere', 'aws-assume-role'] as const;
-export const PROFILE_SECTIONS = { 'aws-oidc': AwsOidcProfile, 'aws-rolesanywhere': AwsRolesAnywhereProfile, 'aws-assume-role': AwsAssumeRoleProfile } as const;
+/** Each registered profile type's own schema, validated after the selector below picked it. */
+export const PROFILE_SECTIONS: Readonly<Record<string, TSchema>> = Object.fromEntries(CLOUDS.flatMap((c) => c.profileTypes.map((t) => [t.type, t.schema])));
 
 /** Validated first, to pick the profile type's own schema (as for [key]). */
 const ProfileSelector = Type.Object(
@@ -309,6 +228,8 @@ export const ConfigSchema = Type.Object(
 );
 
 export type Config = Omit<Static<typeof ConfigSchema>, 'key' | 'profiles'> & { key: KeyConfig; profiles: Record<string, ProfileConfig> };
+/** A profile table of any registered type; each cloud narrows it to its own types. */
+export type ProfileConfig = ProfileBase;
 export type DaemonConfig = Static<typeof DaemonSection>;
 export type FileKeyConfig = Static<typeof FileKeySection>;
 export type Pkcs11KeyConfig = Static<typeof Pkcs11KeySection>;
@@ -316,10 +237,6 @@ export type SecureEnclaveKeyConfig = Static<typeof SecureEnclaveKeySection>;
 export type KeyConfig = FileKeyConfig | Pkcs11KeyConfig | SecureEnclaveKeyConfig;
 export type OidcConfig = Static<typeof OidcSection>;
 export type RefreshConfig = Static<typeof RefreshSection>;
-export type AwsOidcProfileConfig = Static<typeof AwsOidcProfile>;
-export type AwsRolesAnywhereProfileConfig = Static<typeof AwsRolesAnywhereProfile>;
-export type AwsAssumeRoleProfileConfig = Static<typeof AwsAssumeRoleProfile>;
-export type ProfileConfig = AwsOidcProfileConfig | AwsRolesAnywhereProfileConfig | AwsAssumeRoleProfileConfig;
 
 /** Sections in documentation order, for the generated reference. */
 export const CONFIG_SECTIONS: ReadonlyArray<{ table: string; schema: TSchema; summary: string }> = [
@@ -329,7 +246,5 @@ export const CONFIG_SECTIONS: ReadonlyArray<{ table: string; schema: TSchema; su
   { table: 'key` with `backend = "secure-enclave"', schema: SecureEnclaveKeySection, summary: 'The device key in the macOS Secure Enclave. See docs/key-backends.md.' },
   { table: 'oidc', schema: OidcSection, summary: 'The OIDC identity the key signs (required by aws-oidc profiles).' },
   { table: 'refresh', schema: RefreshSection, summary: 'When credentials are refreshed and how failures are retried.' },
-  { table: 'profiles.NAME` with `type = "aws-oidc"', schema: AwsOidcProfile, summary: 'OIDC federation: an ES256 JWT signed by the device key, exchanged at STS AssumeRoleWithWebIdentity.' },
-  { table: 'profiles.NAME` with `type = "aws-rolesanywhere"', schema: AwsRolesAnywhereProfile, summary: 'IAM Roles Anywhere: an X.509 certificate and its key (the device key by default). See docs/rolesanywhere.md.' },
-  { table: 'profiles.NAME` with `type = "aws-assume-role"', schema: AwsAssumeRoleProfile, summary: 'Role chaining: AssumeRole signed with another profile\'s credentials.' },
+  ...CLOUDS.flatMap((c) => c.profileTypes.map((t) => ({ table: `profiles.NAME\` with \`type = "${t.type}"`, schema: t.schema, summary: t.summary }))),
 ];

@@ -19,10 +19,7 @@ const validateKey = Object.fromEntries(Object.entries(KEY_SECTIONS).map(([b, sch
   keyof typeof KEY_SECTIONS,
   ReturnType<typeof ajv.compile>
 >;
-const validateProfile = Object.fromEntries(Object.entries(PROFILE_SECTIONS).map(([t, schema]) => [t, ajv.compile(schema)])) as Record<
-  keyof typeof PROFILE_SECTIONS,
-  ReturnType<typeof ajv.compile>
->;
+const validateProfile: Record<string, ReturnType<typeof ajv.compile> | undefined> = Object.fromEntries(Object.entries(PROFILE_SECTIONS).map(([t, schema]) => [t, ajv.compile(schema)]));
 
 /** TOML key path for an ajv instance path: /profiles/dev/role_arn -> profiles.dev.role_arn */
 function keyPath(instancePath: string, extra?: string): string {
@@ -91,7 +88,8 @@ export function validateConfig(file: string, data: unknown): Config {
   if (profiles && typeof profiles === 'object') {
     for (const [name, p] of Object.entries(profiles)) {
       if (!p || typeof p !== 'object' || typeof p.type !== 'string' || !(p.type in validateProfile)) continue;
-      const v = validateProfile[p.type as keyof typeof PROFILE_SECTIONS];
+      const v = validateProfile[p.type];
+      if (!v) continue;
       const path = `/profiles/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`;
       if (!v(p)) errors.push(...(v.errors ?? []).map((e) => ({ ...e, instancePath: `${path}${e.instancePath}` })));
     }

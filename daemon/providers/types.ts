@@ -1,30 +1,36 @@
-/** What every credential provider returns and how it fails. */
+/**
+ * What every credential provider returns and how it fails, whatever the cloud. The core (refresher,
+ * server, health) handles credentials only as "something with an expiry"; each cloud's endpoints know
+ * their own shape.
+ */
 import { sanitizeCode, sanitizeMessage } from './upstream/error-text.js';
 
-export interface AwsCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken: string;
-  expiration: Date;
-  /** 12-digit account, when known; newer SDKs use it for account-based endpoints. */
-  accountId?: string;
-  /** The IAM role the credentials belong to (the ECS agent reports it; SDKs ignore it). */
-  roleArn?: string;
+/** Credentials of any cloud: the core reads only when they stop working. */
+export interface Credentials {
+  readonly expiration: Date;
 }
 
 export interface ProviderDescription {
+  /** The profile type, e.g. aws-oidc. */
   type: string;
   /** Where credentials come from, for /health: the upstream call and endpoint. */
   source: string;
-  roleArn: string;
-  region: string;
+  /** Who the credentials act as: a role ARN, a service account. */
+  principal: string;
+  /** Cloud-specific facts, shown at the top level of the profile in /health (AWS: roleArn, region). */
+  details?: Readonly<Record<string, string>>;
 }
 
-export interface CredentialProvider {
+export interface CredentialProvider<C extends Credentials = Credentials> {
   /** False when signing needs a person present: such profiles refresh only on demand. */
   readonly unattended: boolean;
-  fetch(signal?: AbortSignal): Promise<AwsCredentials>;
+  fetch(signal?: AbortSignal): Promise<C>;
   describe(): ProviderDescription;
+  /**
+   * A public identifier of credentials this provider returned, for the audit log (an AWS access key
+   * id; a hash prefix for bearer tokens). Never the secret itself. Without it the audit says "unknown".
+   */
+  credentialId?(c: C): string;
 }
 
 /**

@@ -13,7 +13,7 @@
  *     cancelled, counted as a failure, and the next refresh starts afresh.
  */
 import type { Logger } from '../logging/logger.js';
-import { ProviderError, type AwsCredentials, type CredentialProvider } from '../providers/types.js';
+import { ProviderError, type CredentialProvider, type Credentials } from '../providers/types.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { demandThresholdMs, retryDelayMs, scheduledRefreshAt, type RefreshPolicy } from './policy.js';
 
@@ -26,12 +26,12 @@ export class NoCredentialsError extends Error {
 }
 
 /** Credentials as held, with when they were fetched (a reload hands them to the next refresher). */
-export interface HeldCredentials {
-  credentials: AwsCredentials;
+export interface HeldCredentials<C extends Credentials = Credentials> {
+  credentials: C;
   fetchedAt: number;
   expiresAt: number;
 }
-type Held = HeldCredentials;
+
 
 /** What SDK clients wait for a credentials answer (the JS SDK's ECS timeout is 1 s). */
 export const DEFAULT_REQUEST_WAIT_MS = 1000;
@@ -63,9 +63,9 @@ export interface ProfileStatus {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-export interface ProfileRefresherOptions {
+export interface ProfileRefresherOptions<C extends Credentials = Credentials> {
   name: string;
-  provider: CredentialProvider;
+  provider: CredentialProvider<C>;
   policy: RefreshPolicy;
   clock: Clock;
   logger: Logger;
@@ -77,12 +77,12 @@ export interface ProfileRefresherOptions {
   /** A fetch still running after this long is abandoned (on the refresher's clock). Default: none. */
   attemptDeadlineMs?: number;
   /** Credentials handed over by the refresher this one replaces (a reload); served while valid. */
-  initial?: HeldCredentials;
+  initial?: HeldCredentials<C>;
 }
 
-export class ProfileRefresher {
+export class ProfileRefresher<C extends Credentials = Credentials> {
   readonly name: string;
-  readonly #provider: CredentialProvider;
+  readonly #provider: CredentialProvider<C>;
   #policy: RefreshPolicy;
   readonly #clock: Clock;
   readonly #log: Logger;
@@ -91,8 +91,8 @@ export class ProfileRefresher {
   readonly #requestWaitMs: number;
   readonly #attemptDeadlineMs: number | undefined;
 
-  #held: Held | undefined;
-  #inflight: Promise<Held> | undefined;
+  #held: HeldCredentials<C> | undefined;
+  #inflight: Promise<HeldCredentials<C>> | undefined;
   #abort: AbortController | undefined;
   #timer: TimerHandle | undefined;
   #nextAt: number | undefined;
@@ -102,7 +102,7 @@ export class ProfileRefresher {
   #lastAttemptAt: number | undefined;
   #stopped = false;
 
-  constructor(o: ProfileRefresherOptions) {
+  constructor(o: ProfileRefresherOptions<C>) {
     this.name = o.name;
     this.#provider = o.provider;
     this.#policy = o.policy;
@@ -119,7 +119,7 @@ export class ProfileRefresher {
   }
 
   /** The credentials held now, if still valid: what a reload hands to the refresher replacing this one. */
-  handover(): HeldCredentials | undefined {
+  handover(): HeldCredentials<C> | undefined {
     return this.#valid(this.#held, this.#clock.now()) ? this.#held : undefined;
   }
 
@@ -132,6 +132,11 @@ export class ProfileRefresher {
     const held = this.#held;
     if (this.#stopped || this.#inflight || this.#failures > 0 || held === undefined) return;
     this.#schedule(scheduledRefreshAt(policy, held.fetchedAt, held.expiresAt, this.#random));
+  }
+
+  /** The audit log's public id of credentials this profile served. */
+  credentialId(c: C): string {
+    return this.#provider.credentialId?.(c) ?? 'unknown';
   }
 
   get unattended(): boolean {
@@ -160,7 +165,7 @@ export class ProfileRefresher {
     if (this.#nextAt !== undefined && this.#clock.now() >= this.#nextAt) void this.#refresh('overdue').catch(() => undefined);
   }
 
-  #valid(h: Held | undefined, now: number): h is Held {
+  #valid(h: HeldCredentials<C> | undefined, now: number): h is HeldCredentials<C> {
     return h !== undefined && h.expiresAt - now > this.#policy.expiryMarginMs;
   }
 
@@ -169,7 +174,7 @@ export class ProfileRefresher {
   }
 
   /** Credentials for a request, under the rules at the top of this file. */
-  async get(): Promise<AwsCredentials> {
+  async get(): Promise<C> {
     const now = this.#clock.now();
     const held = this.#held;
     if (this.#valid(held, now)) {
@@ -206,7 +211,7 @@ export class ProfileRefresher {
    * The refresh's outcome, or a rejection once requestWaitMs has passed: the client would have given
    * up by then. The refresh itself runs on (its result serves the next request).
    */
-  #waitBounded(run: Promise<Held>): Promise<Held> {
+  #waitBounded(run: Promise<HeldCredentials<C>>): Promise<HeldCredentials<C>> {
     let timer: TimerHandle | undefined;
     const gaveUp = new Promise<never>((_, reject) => {
       timer = this.#clock.setTimer(() => reject(new Error('waited long enough')), this.#requestWaitMs);
@@ -218,7 +223,7 @@ export class ProfileRefresher {
    * Credentials that get() would return at once, without waiting or refreshing;
    * undefined when get() would have work to do. For the server's fast path.
    */
-  peek(): AwsCredentials | undefined {
+  peek(): C | undefined {
     const now = this.#clock.now();
     const held = this.#held;
     if (this.#valid(held, now) && held.expiresAt - now >= demandThresholdMs(this.#policy, held.fetchedAt, held.expiresAt)) return held.credentials;
@@ -226,7 +231,7 @@ export class ProfileRefresher {
   }
 
   /** Forces a refresh (joins one already running). */
-  refreshNow(): Promise<AwsCredentials> {
+  refreshNow(): Promise<C> {
     return this.#refresh('manual').then((h) => h.credentials);
   }
 
@@ -236,14 +241,14 @@ export class ProfileRefresher {
     return new NoCredentialsError(this.name, e.code, `profile ${this.name}: ${e.message}`);
   }
 
-  #refresh(reason: string): Promise<Held> {
+  #refresh(reason: string): Promise<HeldCredentials<C>> {
     if (this.#inflight) return this.#inflight;
     const abort = new AbortController();
     this.#abort = abort;
     const started = this.#clock.now();
     this.#lastAttemptAt = started;
     this.#log.debug({ reason }, 'refreshing credentials');
-    const run = (async (): Promise<Held> => {
+    const run = (async (): Promise<HeldCredentials<C>> => {
       try {
         const credentials = await this.#withDeadline(this.#provider.fetch(abort.signal), abort);
         const fetchedAt = this.#clock.now();
@@ -262,7 +267,7 @@ export class ProfileRefresher {
             true,
           );
         }
-        const held: Held = { credentials, fetchedAt, expiresAt };
+        const held: HeldCredentials<C> = { credentials, fetchedAt, expiresAt };
         this.#succeeded(held, Math.max(0, fetchedAt - started));
         return held;
       } catch (err) {
@@ -285,7 +290,7 @@ export class ProfileRefresher {
    * own calls; this is the backstop that keeps one that does not (a future provider, a hung key
    * backend) from holding the single flight, so requests never join a call past its deadline.
    */
-  #withDeadline(fetching: Promise<AwsCredentials>, abort: AbortController): Promise<AwsCredentials> {
+  #withDeadline(fetching: Promise<C>, abort: AbortController): Promise<C> {
     const ms = this.#attemptDeadlineMs;
     if (ms === undefined) return fetching;
     let timer: TimerHandle | undefined;
@@ -300,14 +305,14 @@ export class ProfileRefresher {
     return Promise.race([fetching, late]).finally(() => timer?.cancel());
   }
 
-  #settle(run: Promise<Held>): void {
+  #settle(run: Promise<HeldCredentials<C>>): void {
     if (this.#inflight === run) {
       this.#inflight = undefined;
       this.#abort = undefined;
     }
   }
 
-  #succeeded(held: Held, tookMs: number): void {
+  #succeeded(held: HeldCredentials<C>, tookMs: number): void {
     this.#held = held;
     this.#failures = 0;
     this.#lastError = undefined;

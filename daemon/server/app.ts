@@ -4,14 +4,13 @@
  * plugins. Errors are always JSON `{Code, Message}` and never carry a stack.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Endpoint } from '../clouds/types.js';
 import type { Logger } from '../logging/logger.js';
 import type { ServerContext } from './context.js';
-import { ecsRoutes } from '../clouds/aws/endpoints/ecs-routes.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createFastPath } from './fast-path.js';
 import { hostAllowlist, registerGuards, type Binding } from './guards.js';
 import { healthRoutes } from './health-routes.js';
-import { imdsRoutes } from '../clouds/aws/endpoints/imds-routes.js';
 import type { DaemonMetrics } from './metrics.js';
 import { metricsRoutes } from './metrics-routes.js';
 import { registerPeerGate } from './peer-gate.js';
@@ -22,14 +21,17 @@ export interface ServerOptions {
   /** The bound port and addresses, for the Host check; known only after listen. */
   binding: () => Binding;
   metrics: DaemonMetrics;
+  /** The endpoint modules of every configured cloud, made for this daemon. */
+  endpoints: readonly Endpoint[];
 }
 
 /** The endpoint family of a matched route, as a low-cardinality metrics label. */
-function endpointLabel(route: string | undefined): string {
+function endpointLabel(route: string | undefined, endpoints: readonly Endpoint[]): string {
   if (!route) return 'unmatched';
-  if (route.startsWith('/v1/credentials')) return 'ecs';
-  if (route === '/latest/api/token') return 'imds-token';
-  if (route.startsWith('/latest/')) return 'imds';
+  for (const e of endpoints) {
+    const label = e.label(route);
+    if (label !== undefined) return label;
+  }
   return route.slice(1) || 'root';
 }
 
@@ -48,7 +50,8 @@ const HTTP_OPTIONS = {
 export function buildServer(o: ServerOptions): FastifyInstance {
   const allowed = hostAllowlist(o.binding);
   let closing = false;
-  const fastPath = createFastPath({ ctx: o.ctx, allowed, metrics: o.metrics, logger: o.logger, closing: () => closing });
+  const handlers = o.endpoints.flatMap((e) => (e.fast ? [e.fast.bind(e)] : []));
+  const fastPath = createFastPath({ ctx: o.ctx, allowed, logger: o.logger, closing: () => closing, handlers });
   const app = Fastify({
     // The node server is made here so that the credentials fast path runs before fastify's routing.
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
@@ -105,14 +108,13 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   });
 
   app.addHook('onResponse', (req, reply, done) => {
-    o.metrics.request(endpointLabel(req.routeOptions.url), reply.statusCode);
+    o.metrics.request(endpointLabel(req.routeOptions.url, o.endpoints), reply.statusCode);
     if (o.logger.isLevelEnabled('debug')) req.log.debug({ method: req.method, path: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
     done();
   });
 
   void app.register(healthRoutes, { ctx: o.ctx });
-  void app.register(ecsRoutes, { ctx: o.ctx });
-  void app.register(imdsRoutes, { ctx: o.ctx });
+  for (const e of o.endpoints) void app.register(e.routes);
   void app.register(metricsRoutes, { metrics: o.metrics });
   return app;
 }

@@ -1,6 +1,6 @@
 /**
  * Handing a profile's credentials to an identified peer, shared by every
- * endpoint (ECS, IMDS, and those to come): the profile's executable rule,
+ * endpoint of every cloud: the profile's executable rule,
  * the credentials lookup, and one audit record per handout. The peer's uid
  * was already checked by the peer gate; this adds what needs the process.
  */
@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { AccessPolicy } from '../peer/access-policy.js';
 import type { HandoutEvent } from '../audit/record.js';
 import type { PeerProcess } from '../peer/types.js';
-import type { AwsCredentials } from '../providers/types.js';
+import type { Credentials } from '../providers/types.js';
 import type { ServerContext } from './context.js';
 import { lookupCredentials, type Lookup } from './credentials-lookup.js';
 
@@ -19,7 +19,7 @@ import { lookupCredentials, type Lookup } from './credentials-lookup.js';
  * path pays a comparison and a counter, not an audit record per request.
  */
 interface LastHandout {
-  credentials: AwsCredentials;
+  credentials: Credentials;
   profile: string;
   endpoint: string;
   process: PeerProcess | null;
@@ -49,7 +49,7 @@ function event(ctx: ServerContext, socket: Socket, h: LastHandout, at: number): 
     time: new Date(at),
     profile: h.profile,
     endpoint: h.endpoint,
-    accessKeyId: h.credentials.accessKeyId,
+    accessKeyId: ctx.profiles.get(h.profile)?.refresher.credentialId(h.credentials) ?? 'unknown',
     expiration: h.credentials.expiration,
     uid: peer?.ok ? peer.uid : -1,
     pid: p?.pid ?? null,
@@ -65,7 +65,7 @@ function flushRepeats(ctx: ServerContext, socket: Socket, h: LastHandout): void 
   h.flushedAt = ctx.now();
 }
 
-function record(ctx: ServerContext, socket: Socket, profile: string, endpoint: string, c: AwsCredentials, found: PeerProcess | null | undefined): void {
+function record(ctx: ServerContext, socket: Socket, profile: string, endpoint: string, c: Credentials, found: PeerProcess | null | undefined): void {
   const now = ctx.now();
   // Unknown is null whichever path asked (the fast path's "looked up, not found" or the routes').
   const p = found ?? null;
@@ -97,7 +97,7 @@ function record(ctx: ServerContext, socket: Socket, profile: string, endpoint: s
 
 /** Whether the peer's process must be known before this profile's credentials can go out. */
 function needsProcess(ctx: ServerContext, profile: string): boolean {
-  return ctx.audit.enabled || (ctx.executables.get(profile)?.length ?? 0) > 0;
+  return ctx.audit.enabled || (ctx.profiles.get(profile)?.executables?.length ?? 0) > 0;
 }
 
 /**
@@ -117,15 +117,16 @@ function within<T>(p: Promise<T>, ms: number): Promise<void> {
   });
 }
 
-export async function handOut(ctx: ServerContext, socket: Socket, profile: string, endpoint: string): Promise<Lookup> {
+/** `cloud`: the endpoint's cloud, whose profiles alone it serves. */
+export async function handOut<C extends Credentials>(ctx: ServerContext, socket: Socket, profile: string, endpoint: string, cloud: string): Promise<Lookup<C>> {
   // The process lookup runs beside the credentials lookup, not after it.
   const proc = needsProcess(ctx, profile) ? ctx.access.identifier.process(socket) : Promise.resolve(undefined);
-  const rule = ctx.executables.get(profile);
+  const rule = ctx.profiles.get(profile)?.executables;
   if (rule && rule.length > 0 && !AccessPolicy.executableAllowed(rule, await proc)) {
     ctx.access.refused('executable');
     return { ok: false, status: 403, body: { Code: 'ForbiddenExecutable', Message: `profile ${profile} is limited to the executables in allow_executables` } };
   }
-  const result = await lookupCredentials(ctx, profile);
+  const result = await lookupCredentials<C>(ctx, profile, cloud);
   if (result.ok) {
     const c = result.credentials;
     await within(proc, AUDIT_WAIT_MS);
@@ -138,14 +139,14 @@ export async function handOut(ctx: ServerContext, socket: Socket, profile: strin
  * For the fast path: true when nothing needs waiting for (the peer's process is
  * known where it is needed and passes the rule); records the handout.
  */
-export function handOutNow(ctx: ServerContext, socket: Socket, profile: string, endpoint: string, c: AwsCredentials): boolean {
+export function handOutNow(ctx: ServerContext, socket: Socket, profile: string, endpoint: string, c: Credentials): boolean {
   if (!needsProcess(ctx, profile)) {
     record(ctx, socket, profile, endpoint, c, undefined);
     return true;
   }
   const p = ctx.access.identifier.knownProcess(socket);
   if (p === undefined) return false;
-  const rule = ctx.executables.get(profile);
+  const rule = ctx.profiles.get(profile)?.executables;
   if (rule && rule.length > 0 && !AccessPolicy.executableAllowed(rule, p ?? undefined)) return false;
   record(ctx, socket, profile, endpoint, c, p);
   return true;

@@ -1,7 +1,6 @@
 /** The /health document: state per profile, nothing secret. */
-import type { CertificateInfo } from '../providers/create-providers.js';
-import type { ProviderDescription } from '../providers/types.js';
-import type { ProfileRefresher, ProfileStatus } from '../refresh/profile-refresher.js';
+import type { ProfileEntry } from '../profiles/profile-set.js';
+import type { ProfileStatus } from '../refresh/profile-refresher.js';
 
 export interface ReloadState {
   file: string;
@@ -21,8 +20,11 @@ export interface HealthReport {
   config: ReloadState;
   /** Things to act on soon that do not make the daemon unhealthy yet (certificates about to expire). */
   warnings: string[];
-  profiles: Record<string, ProviderDescription & ProfileStatus & { certificate?: CertificateHealth }>;
+  /** Per profile: type, source, principal, the cloud's details (AWS: roleArn, region), and its state. */
+  profiles: Record<string, ProfileHealth>;
 }
+
+export type ProfileHealth = { type: string; source: string; principal: string; [detail: string]: unknown } & ProfileStatus & { certificate?: CertificateHealth };
 
 export interface CertificateHealth {
   subject: string;
@@ -38,20 +40,21 @@ export function buildHealthReport(input: {
   now: number;
   key: HealthReport['key'];
   defaultProfile: string;
-  refreshers: ReadonlyMap<string, ProfileRefresher>;
-  descriptions: ReadonlyMap<string, ProviderDescription>;
+  profiles: Iterable<ProfileEntry>;
   reload: ReloadState;
-  certificate?: (profile: string) => CertificateInfo | undefined;
   certificateWarningDays?: number;
 }): HealthReport {
   const profiles: HealthReport['profiles'] = {};
   const warnings: string[] = [];
   let allValid = true;
-  for (const [name, r] of input.refreshers) {
-    const d = input.descriptions.get(name);
-    if (!d) continue;
+  for (const { name, refresher: r, description: d, provider } of input.profiles) {
     const st = r.status();
-    const cert = input.certificate?.(name);
+    let cert;
+    try {
+      cert = provider.certificateInfo?.();
+    } catch {
+      cert = undefined; // an unreadable certificate shows up as the profile's refresh error
+    }
     let certificate: CertificateHealth | undefined;
     if (cert) {
       const daysLeft = Math.floor((cert.notAfter.getTime() - input.now) / 86_400_000);
@@ -65,7 +68,8 @@ export function buildHealthReport(input: {
         );
       }
     }
-    profiles[name] = { ...d, ...st, ...(certificate ? { certificate } : {}) };
+    const { details, ...description } = d;
+    profiles[name] = { ...description, ...details, ...st, ...(certificate ? { certificate } : {}) };
     // A profile whose key needs a person present is fetched on demand: holding nothing
     // between requests is its normal state, not a fault.
     const idleOnDemand = st.refresh === 'on-demand' && st.lastError === null;

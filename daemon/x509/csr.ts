@@ -8,7 +8,7 @@
 import { createPublicKey } from 'node:crypto';
 import { Name, Pkcs10CertificateRequest } from './x509-lib.js';
 import type { KeySigner } from '../keys/signer.js';
-import { fromKeySigner, type X509SigningKey } from '../clouds/aws/rolesanywhere/signing-key.js';
+import { fromKeySigner, type X509SigningKey } from './signing-key.js';
 
 export interface CsrOptions {
   /** RFC 4514 subject, e.g. "CN=edge-17, O=Example". Default: CN=credport device <thumbprint prefix>. */

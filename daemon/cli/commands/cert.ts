@@ -1,5 +1,6 @@
 /** `credport cert csr | import | show`: the device key's X.509 certificate, for IAM Roles Anywhere. */
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import type { AwsRolesAnywhereProfileConfig } from '../../clouds/aws/schema.js';
 import { join, resolve } from 'node:path';
 import { xdgStateHome } from '../../config/paths.js';
 import { writeFileAtomic } from '../../util/secure-file.js';
@@ -174,7 +175,9 @@ export const certShowCommand: Command = {
     if (positionals[0] !== undefined) targets.push({ title: positionals[0], cert: positionals[0], ...(values.chain ? { chain: values.chain } : {}) });
     else {
       for (const [name, p] of cfg.profiles) {
-        if (p.type === 'aws-rolesanywhere') targets.push({ title: `profile ${name}: ${p.certificate}`, cert: p.certificate, ...(p.chain ? { chain: p.chain } : {}) });
+        if (p.type !== 'aws-rolesanywhere') continue;
+        const ra = p as AwsRolesAnywhereProfileConfig;
+        targets.push({ title: `profile ${name}: ${ra.certificate}`, cert: ra.certificate, ...(ra.chain ? { chain: ra.chain } : {}) });
       }
     }
     if (targets.length === 0) {

@@ -1,65 +1,47 @@
-/** `credport env`: the shell exports that point SDKs at the daemon. */
-import { readTokenFile } from '../../server/token.js';
+/** `credport env`: the shell exports that point a profile's cloud SDKs at the daemon. */
 import { parseFlags } from '../args.js';
-import { CliError, EXIT } from '../cli-error.js';
+import { EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
-import { credentialsUrl } from '../endpoints.js';
-import { requireProfile } from '../profile-arg.js';
+import { cloudCliOf, requireProfile } from '../profile-arg.js';
 import { clientBaseUrl, loadCliConfig } from '../shared.js';
 
 const HELP = `Usage: credport env [options]
 
-Prints shell exports that make unmodified AWS SDKs and the AWS CLI fetch
-credentials from the daemon:
+Prints shell exports that make unmodified SDKs and CLIs fetch credentials
+from the daemon:
 
   eval "$(credport env)"
 
+For an AWS profile: the container-credentials variables. For a Google Cloud
+profile: GOOGLE_APPLICATION_CREDENTIALS, pointing at an external_account
+file written for the profile (0600), and GOOGLE_CLOUD_PROJECT.
+
 Options:
   --profile NAME     serve this profile instead of the default
-  --inline-token     export AWS_CONTAINER_AUTHORIZATION_TOKEN itself, for older
-                     SDKs that do not read the token file (puts the token in
-                     your environment, visible to every child process)
-  --imds             also export AWS_EC2_METADATA_SERVICE_ENDPOINT (with a
+  --inline-token     AWS: export AWS_CONTAINER_AUTHORIZATION_TOKEN itself, for
+                     older SDKs that do not read the token file (puts the token
+                     in your environment, visible to every child process)
+  --imds             AWS: also export AWS_EC2_METADATA_SERVICE_ENDPOINT (with a
                      trailing "/", which every tested client accepts)
+  --metadata         Google Cloud: also export GCE_METADATA_HOST (and the
+                     variables older clients read) for the metadata server
   -c, --config PATH  config file
   -h, --help         show this help`;
-
-const shq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export const envCommand: Command = {
   name: 'env',
   help: HELP,
   async run(argv, io) {
-    const { values } = parseFlags('env', argv, { profile: { type: 'string' }, 'inline-token': { type: 'boolean' }, imds: { type: 'boolean' } });
+    const { values } = parseFlags('env', argv, { profile: { type: 'string' }, 'inline-token': { type: 'boolean' }, imds: { type: 'boolean' }, metadata: { type: 'boolean' } });
     if (values.help) {
       io.stdout(`${HELP}\n`);
       return EXIT.ok;
     }
     const cfg = loadCliConfig(values.config, io);
-    const profile = values.profile;
-    if (profile !== undefined) requireProfile(cfg, profile);
-    const base = clientBaseUrl(cfg.daemon.listen);
-    const lines = [`export AWS_CONTAINER_CREDENTIALS_FULL_URI=${shq(credentialsUrl(cfg, profile))}`];
-    if (values['inline-token']) {
-      let token: string;
-      try {
-        token = readTokenFile(cfg.daemon.tokenFile);
-      } catch (err) {
-        throw new CliError((err as Error).message, EXIT.config, 'start the daemon once (credport serve) to create the token');
-      }
-      lines.push(`export AWS_CONTAINER_AUTHORIZATION_TOKEN=${shq(token)}`);
-      lines.push('unset AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE');
-    } else {
-      lines.push(`export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=${shq(cfg.daemon.tokenFile)}`);
-      lines.push('unset AWS_CONTAINER_AUTHORIZATION_TOKEN');
-    }
-    // A relative URI would win over the full one in some SDKs.
-    lines.push('unset AWS_CONTAINER_CREDENTIALS_RELATIVE_URI');
-    // AWS documents the endpoint without a trailing slash, and the daemon serves both that form and the
-    // "//latest/..." paths the JS SDK v2 makes of a slash. The slash is printed anyway because
-    // clients that append "latest/api/token" with no separator (Debian 12's awscli 2.9) can use no other
-    // form, and no tested client refuses it (docs/clients.md).
-    if (values.imds) lines.push(`export AWS_EC2_METADATA_SERVICE_ENDPOINT=${shq(`${base}/`)}`);
+    const profile = values.profile ?? cfg.defaultProfile;
+    requireProfile(cfg, profile);
+    const { cli } = await cloudCliOf(cfg, profile);
+    const lines = cli.env({ config: cfg, env: io.env, baseUrl: clientBaseUrl(cfg.daemon.listen) }, profile, values);
     io.stdout(`${lines.join('\n')}\n`);
     return EXIT.ok;
   },

@@ -8,11 +8,12 @@ import { readTokenFile } from '../../server/token.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
-import { credentialsUrl } from '../endpoints.js';
+import { credentialEnv, credentialsUrl } from '../../clouds/aws/cli.js';
+import type { AwsCredentials } from '../../clouds/aws/credentials.js';
 import type { CliIo } from '../io.js';
-import { requireProfile } from '../profile-arg.js';
+import { cloudCliOf, requireProfile } from '../profile-arg.js';
 import { askDaemon, clientBaseUrl, expectedDaemonUid, loadCliConfig } from '../shared.js';
-import { credentialEnv, fetchCredentials } from './auth.js';
+import { fetchCredentials } from './auth.js';
 
 const HELP = `Usage: credport exec [options] -- COMMAND [ARGS...]
 
@@ -103,12 +104,16 @@ export const execCommand: Command = {
     }
     if (command.length === 0 || command[0] === '') throw new CliError("no command after '--'", EXIT.usage, "see 'credport exec --help'");
     const cfg = loadCliConfig(values.config, io);
-    const profile = values.profile ?? cfg.defaultProfile;
+    const profile = values.profile ?? cfg.defaults.aws ?? cfg.defaultProfile;
     requireProfile(cfg, profile);
+    const { cloud } = await cloudCliOf(cfg, profile);
+    if (cloud.name !== 'aws') {
+      throw new CliError(`profile ${profile} is a ${cloud.title} profile; exec sets AWS variables`, EXIT.usage, `for ${cloud.title}, eval "$(credport env --profile ${profile})"`);
+    }
 
     let set: Record<string, string>;
     if (values['env-credentials']) {
-      set = credentialEnv(await fetchCredentials(cfg, profile, { command: 'exec' }));
+      set = credentialEnv((await fetchCredentials(cfg, profile, { command: 'exec' })) as AwsCredentials);
     } else {
       let token: string;
       try {

@@ -3,15 +3,17 @@ import type { HealthReport } from '../../server/health-report.js';
 import { parseFlags } from '../args.js';
 import { EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
-import { credentialsUrl, imdsEndpoint } from '../endpoints.js';
+import { profileType } from '../../clouds/registry.js';
+import type { EndpointListing } from '../../clouds/types.js';
 import { askDaemon, clientBaseUrl, expectedDaemonUid, loadCliConfig } from '../shared.js';
 
 const HELP = `Usage: credport profiles [options]
 
-Lists the profiles in the config: type, role, the URL each is served at
-(AWS_CONTAINER_CREDENTIALS_FULL_URI; the default profile also through IMDS,
-AWS_EC2_METADATA_SERVICE_ENDPOINT) and its state in the running daemon
-("daemon not running" when there is none; the list still comes from the config).
+Lists the profiles in the config: type, who the credentials act as (a role,
+a service account), where each is served (AWS: the container-credentials URL,
+and IMDS for the default profile; Google Cloud: the subject-token URL and the
+metadata server when enabled) and its state in the running daemon ("daemon not
+running" when there is none; the list still comes from the config).
 
 Options:
   --json             print one JSON object
@@ -21,10 +23,11 @@ Options:
 export interface ProfileListing {
   name: string;
   type: string;
-  roleArn: string | null;
+  cloud: string;
+  /** The role ARN, service account or other identity the credentials act as. */
+  principal: string;
   default: boolean;
-  ecsUrl: string;
-  imdsEndpoint: string | null;
+  endpoints: EndpointListing[];
   state: string;
   expiration: string | null;
 }
@@ -46,16 +49,19 @@ export const profilesCommand: Command = {
     const base = clientBaseUrl(cfg.daemon.listen);
     const reply = await askDaemon(base, '/health', {}, 3000, expectedDaemonUid(cfg));
     const report = reply.reachable && reply.status === 200 && typeof reply.body === 'object' && reply.body !== null && 'profiles' in reply.body ? (reply.body as HealthReport) : undefined;
+    const ctx = { config: cfg, env: io.env, baseUrl: base };
+    const clis = new Map(await Promise.all([...new Set([...cfg.profiles.values()].map((p) => profileType(p.type)?.cloud))].map(async (c) => [c?.name, await c?.cli()] as const)));
     const listing: ProfileListing[] = [...cfg.profiles].map(([name, p]) => {
       const live = report?.profiles[name];
-      const isDefault = name === cfg.defaultProfile;
+      const found = profileType(p.type);
+      const cloud = found?.cloud.name ?? '';
       return {
         name,
         type: p.type,
-        roleArn: 'role_arn' in p && typeof p.role_arn === 'string' ? p.role_arn : null,
-        default: isDefault,
-        ecsUrl: credentialsUrl(cfg, name),
-        imdsEndpoint: isDefault ? imdsEndpoint(cfg) : null,
+        cloud,
+        principal: found?.spec.principal(p) ?? '',
+        default: cfg.defaults[cloud] === name,
+        endpoints: clis.get(cloud)?.listing(ctx, name) ?? [],
         state: !reply.reachable ? NOT_RUNNING : live ? live.state : report ? NOT_LOADED : `daemon answered HTTP ${reply.status}`,
         expiration: live?.expiration ?? null,
       };
@@ -65,9 +71,11 @@ export const profilesCommand: Command = {
       return EXIT.ok;
     }
     const rows = [['PROFILE', 'TYPE', 'STATE', 'ENDPOINTS']];
+    const labelWidth = Math.max(0, ...listing.flatMap((l) => l.endpoints.map((e) => e.label.length)));
     for (const l of listing) {
-      rows.push([l.name + (l.default ? '*' : ''), l.type, l.state, `ECS  ${l.ecsUrl}`]);
-      if (l.imdsEndpoint) rows.push(['', '', '', `IMDS ${l.imdsEndpoint}`]);
+      const [first, ...more] = l.endpoints.map((e) => `${e.label.padEnd(labelWidth)} ${e.url}`);
+      rows.push([l.name + (l.default ? '*' : ''), l.type, l.state, first ?? '-']);
+      for (const line of more) rows.push(['', '', '', line]);
     }
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
     const table = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');

@@ -26,12 +26,12 @@ function ago(iso: string | null, now: number): string {
 }
 
 export function renderStatus(h: HealthReport, now: number): string {
-  const rows = [['PROFILE', 'STATE', 'ROLE', 'EXPIRES', 'LAST REFRESH', 'NEXT REFRESH', 'LAST ERROR']];
+  const rows = [['PROFILE', 'STATE', 'PRINCIPAL', 'EXPIRES', 'LAST REFRESH', 'NEXT REFRESH', 'LAST ERROR']];
   for (const [name, p] of Object.entries(h.profiles)) {
     rows.push([
       name + (name === h.defaultProfile ? '*' : ''),
       p.state,
-      p.roleArn,
+      p.principal,
       ago(p.expiration, now),
       ago(p.lastRefresh, now),
       p.refresh === 'on-demand' ? 'on demand' : ago(p.nextRefresh, now),

@@ -1,6 +1,7 @@
 /** What every STS-backed provider does with an answer: check it is complete, and shape it. */
 import type { Credentials } from '@aws-sdk/client-sts';
-import { ProviderError, type AwsCredentials } from '../../providers/types.js';
+import { ProviderError } from '../../providers/types.js';
+import type { AwsCredentials } from './credentials.js';
 
 /** The 12-digit account of an ARN (arn:partition:service:region:ACCOUNT:resource), if it has one. */
 export function accountFromArn(arn: string | undefined): string | undefined {

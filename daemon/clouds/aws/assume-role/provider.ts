@@ -14,7 +14,8 @@ import { mapStsError } from '../oidc/errors.js';
 import { DEFAULT_UPSTREAM_LIMITS } from '../../../providers/upstream/bounded-fetch.js';
 import { checkExpiration } from '../../../providers/upstream/plausibility.js';
 import { BoundedSdkHandler } from '../../../providers/upstream/sdk-handler.js';
-import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../../../providers/types.js';
+import { ProviderError, type CredentialProvider, type ProviderDescription } from '../../../providers/types.js';
+import { awsCredentialId, type AwsCredentials } from '../credentials.js';
 
 export interface AwsAssumeRoleProviderOptions {
   /** The source profile's current credentials; throws ProviderError when it has none. */
@@ -38,7 +39,8 @@ export interface AwsAssumeRoleProviderOptions {
   now?: () => number;
 }
 
-export class AwsAssumeRoleProvider implements CredentialProvider {
+export class AwsAssumeRoleProvider implements CredentialProvider<AwsCredentials> {
+  readonly credentialId = awsCredentialId;
   readonly unattended: boolean;
   readonly #skew = new ClockSkew();
 
@@ -100,6 +102,6 @@ export class AwsAssumeRoleProvider implements CredentialProvider {
 
   describe(): ProviderDescription {
     const endpoint = this.opts.stsEndpoint ?? `https://sts.${this.opts.region}.amazonaws.com`;
-    return { type: 'aws-assume-role', source: `sts:AssumeRole ${endpoint}`, roleArn: this.opts.roleArn, region: this.opts.region };
+    return { type: 'aws-assume-role', source: `sts:AssumeRole ${endpoint}`, principal: this.opts.roleArn, details: { roleArn: this.opts.roleArn, region: this.opts.region } };
   }
 }

@@ -8,6 +8,7 @@ import type { ServerContext } from '../../../server/context.js';
 import { handOut } from '../../../server/handout.js';
 import { ignoreRequestBodies } from '../../../server/request-bodies.js';
 import { tokensEqual } from '../../../server/token.js';
+import type { AwsCredentials } from '../credentials.js';
 import { ecsBodyText } from './wire.js';
 
 /** The CLI commands that fetch through the ECS route and name themselves in the audit log. */
@@ -20,19 +21,19 @@ export const ecsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
     if (typeof auth !== 'string' || auth.length === 0) {
       return reply.code(401).send({ Code: 'MissingToken', Message: 'Authorization header required; set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (see `credport env`)' });
     }
-    if (!tokensEqual(auth, ctx.ecsToken)) {
+    if (!tokensEqual(auth, ctx.daemonToken)) {
       return reply.code(401).send({ Code: 'InvalidToken', Message: 'Authorization does not match the daemon token (see `credport env`)' });
     }
     // `credport auth` (or exec) says so, for the audit trail; attribution only, like the executable.
     const asked = req.headers['x-credport-command'];
     const endpoint = typeof asked === 'string' && CLI_COMMANDS.has(asked) ? asked : 'ecs';
-    const result = await handOut(ctx, req.raw.socket, profile, endpoint);
+    const result = await handOut<AwsCredentials>(ctx, req.raw.socket, profile, endpoint, 'aws');
     if (!result.ok) return reply.code(result.status).send(result.body);
     req.log.debug({ profile }, 'served credentials (ecs)');
     return reply.header('cache-control', 'no-store').type('application/json; charset=utf-8').send(ecsBodyText(result.credentials));
   }
 
   const config = { access: 'credentials' as const };
-  app.get('/v1/credentials', { config }, (req, reply) => serve(req, reply, ctx.defaultProfile));
+  app.get('/v1/credentials', { config }, (req, reply) => serve(req, reply, ctx.profiles.defaultOf('aws') ?? ''));
   app.get<{ Params: { profile: string } }>('/v1/credentials/:profile', { config }, (req, reply) => serve(req, reply, req.params.profile));
 };

@@ -7,7 +7,8 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import type { ServerContext } from '../../../server/context.js';
 import { handOut } from '../../../server/handout.js';
-import { parseTtl } from './imds-tokens.js';
+import type { AwsCredentials } from '../credentials.js';
+import { parseTtl, type ImdsTokenStore } from './imds-tokens.js';
 import { ignoreRequestBodies } from '../../../server/request-bodies.js';
 import { awsTimestamp, imdsBodyText } from './wire.js';
 
@@ -35,14 +36,18 @@ function instanceProfileId(roleArn: string): string {
   return `AIPA${h.slice(0, 17)}`;
 }
 
-/** The default profile as IMDS presents it; looked up per request because a reload may change it. */
-function instance(ctx: ServerContext) {
-  const desc = ctx.descriptions.get(ctx.defaultProfile);
-  if (!desc) throw new Error(`default profile ${ctx.defaultProfile} has no provider`);
-  return { desc, role: roleName(desc.roleArn), account: desc.roleArn.split(':')[4] ?? '' };
+/** The default AWS profile as IMDS presents it; looked up per request because a reload may change it. */
+export function imdsInstance(ctx: ServerContext) {
+  const profile = ctx.profiles.defaultOf('aws') ?? '';
+  const entry = ctx.profiles.get(profile);
+  if (!entry) throw new Error(`default profile ${profile} has no provider`);
+  const roleArn = entry.description.details?.roleArn ?? entry.description.principal;
+  const region = entry.description.details?.region ?? '';
+  return { profile, entry, roleArn, region, role: roleName(roleArn), account: roleArn.split(':')[4] ?? '' };
 }
+const instance = imdsInstance;
 
-export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
+export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext; tokens: ImdsTokenStore }> = async (app, { ctx, tokens }) => {
   ignoreRequestBodies(app);
   const text = (reply: FastifyReply, body: string) => reply.type('text/plain').send(body);
 
@@ -58,13 +63,13 @@ export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
     if (ttl === undefined) {
       return reply.code(400).type('text/plain').send(`${TTL_HEADER} must be a whole number of seconds from 1 to 21600`);
     }
-    return reply.header(TTL_HEADER, String(ttl)).type('text/plain').send(ctx.imdsTokens.issue(ttl));
+    return reply.header(TTL_HEADER, String(ttl)).type('text/plain').send(tokens.issue(ttl));
   });
 
   // Every metadata path needs a valid session token; IMDSv1 is not served.
   async function requireToken(req: FastifyRequest, reply: FastifyReply) {
     const t = req.headers[TOKEN_HEADER];
-    if (!ctx.imdsTokens.isValid(typeof t === 'string' ? t : undefined)) {
+    if (!tokens.isValid(typeof t === 'string' ? t : undefined)) {
       return reply.code(401).type('text/plain').send('Unauthorized: a valid X-aws-ec2-metadata-token is required (IMDSv2 only)');
     }
     return undefined;
@@ -80,10 +85,11 @@ export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
 
     meta.get<{ Params: { role: string } }>('/latest/meta-data/iam/security-credentials/:role', async (req, reply) => {
       if (req.params.role !== instance(ctx).role) return reply.code(404).type('text/plain').send('Not Found');
-      const result = await handOut(ctx, req.raw.socket, ctx.defaultProfile, 'imds');
+      const { profile, entry } = instance(ctx);
+      const result = await handOut<AwsCredentials>(ctx, req.raw.socket, profile, 'imds', 'aws');
       if (!result.ok) return reply.code(result.status).send(result.body);
-      const last = ctx.refreshers.get(ctx.defaultProfile)?.lastUpdated();
-      req.log.debug({ profile: ctx.defaultProfile }, 'served credentials (imds)');
+      const last = entry.refresher.lastUpdated();
+      req.log.debug({ profile }, 'served credentials (imds)');
       return reply
         .header('cache-control', 'no-store')
         .type('text/plain')
@@ -91,22 +97,22 @@ export const imdsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
     });
 
     meta.get('/latest/meta-data/iam/info', async (_req, reply) => {
-      const { desc, role, account } = instance(ctx);
+      const { roleArn, role, account } = instance(ctx);
       return reply.type('text/plain').send(
         JSON.stringify({
           Code: 'Success',
           LastUpdated: awsTimestamp(new Date(ctx.now())),
           InstanceProfileArn: `arn:aws:iam::${account}:instance-profile/${role}`,
-          InstanceProfileId: instanceProfileId(desc.roleArn),
+          InstanceProfileId: instanceProfileId(roleArn),
         }),
       );
     });
-    meta.get('/latest/meta-data/placement/region', async (_req, reply) => text(reply, instance(ctx).desc.region));
+    meta.get('/latest/meta-data/placement/region', async (_req, reply) => text(reply, instance(ctx).region));
     // botocore derives the region from the zone by dropping its last letter.
-    meta.get('/latest/meta-data/placement/availability-zone', async (_req, reply) => text(reply, `${instance(ctx).desc.region}a`));
+    meta.get('/latest/meta-data/placement/availability-zone', async (_req, reply) => text(reply, `${instance(ctx).region}a`));
     meta.get('/latest/dynamic/instance-identity/document', async (_req, reply) => {
-      const { desc, account } = instance(ctx);
-      return reply.type('text/plain').send(JSON.stringify({ accountId: account, region: desc.region, availabilityZone: `${desc.region}a` }, null, 2));
+      const { region, account } = instance(ctx);
+      return reply.type('text/plain').send(JSON.stringify({ accountId: account, region, availabilityZone: `${region}a` }, null, 2));
     });
     // Anything else under /latest: 404 (with a token), so that the Java SDK falls back
     // from security-credentials-extended to the legacy path.

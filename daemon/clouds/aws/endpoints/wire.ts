@@ -1,5 +1,5 @@
 /** Bodies exactly as the SDKs parse them (see shared/reference/wire-formats.md). */
-import type { AwsCredentials } from '../../../providers/types.js';
+import type { AwsCredentials } from '../credentials.js';
 
 /** botocore parses exactly %Y-%m-%dT%H:%M:%SZ: no fractional seconds. */
 export function awsTimestamp(d: Date): string {

@@ -12,7 +12,8 @@ import { credentialsFromSts } from '../sts-credentials.js';
 import { DEFAULT_UPSTREAM_LIMITS } from '../../../providers/upstream/bounded-fetch.js';
 import { checkExpiration } from '../../../providers/upstream/plausibility.js';
 import { BoundedSdkHandler } from '../../../providers/upstream/sdk-handler.js';
-import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../../../providers/types.js';
+import { ProviderError, type CredentialProvider, type ProviderDescription } from '../../../providers/types.js';
+import { awsCredentialId, type AwsCredentials } from '../credentials.js';
 import { mapStsError } from './errors.js';
 
 export interface AwsOidcProviderOptions {
@@ -35,7 +36,8 @@ export interface AwsOidcProviderOptions {
   now?: () => number;
 }
 
-export class AwsOidcProvider implements CredentialProvider {
+export class AwsOidcProvider implements CredentialProvider<AwsCredentials> {
+  readonly credentialId = awsCredentialId;
   readonly unattended: boolean;
   readonly #client: STSClient;
   readonly #skew = new ClockSkew();
@@ -97,7 +99,7 @@ export class AwsOidcProvider implements CredentialProvider {
 
   describe(): ProviderDescription {
     const endpoint = this.opts.stsEndpoint ?? `https://sts.${this.opts.region}.amazonaws.com`;
-    return { type: 'aws-oidc', source: `sts:AssumeRoleWithWebIdentity ${endpoint}`, roleArn: this.opts.roleArn, region: this.opts.region };
+    return { type: 'aws-oidc', source: `sts:AssumeRoleWithWebIdentity ${endpoint}`, principal: this.opts.roleArn, details: { roleArn: this.opts.roleArn, region: this.opts.region } };
   }
 
   destroy(): void {

@@ -11,7 +11,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isKeyBackendError } from '../../../keys/errors.js';
 import { ClockSkew } from '../../../providers/clock-skew.js';
-import { ProviderError, type AwsCredentials, type CredentialProvider, type ProviderDescription } from '../../../providers/types.js';
+import { ProviderError, type CredentialProvider, type ProviderDescription } from '../../../providers/types.js';
+import { awsCredentialId, type AwsCredentials } from '../credentials.js';
 import { defaultEndpoint, isRoleArn, parseRolesAnywhereArn } from './arn.js';
 import { CertificateError, CertificateSource, type CertificateChain, type CertificateProvider } from './certificates.js';
 import { isClockSkewError, mapErrorResponse, mapTransportError } from './errors.js';
@@ -19,7 +20,7 @@ import { parseCreateSessionResponse } from './response.js';
 import { amzDate, signRequest, type SignedRequest } from './sigv4-x509.js';
 import { boundedFetch, DEFAULT_UPSTREAM_LIMITS, type UpstreamLimits } from '../../../providers/upstream/bounded-fetch.js';
 import { checkExpiration } from '../../../providers/upstream/plausibility.js';
-import type { X509SigningKey } from './signing-key.js';
+import type { X509SigningKey } from '../../../x509/signing-key.js';
 
 export interface AwsRolesAnywhereProviderOptions {
   key: X509SigningKey;
@@ -69,7 +70,8 @@ function configError(message: string): ProviderError {
   return new ProviderError('InvalidConfiguration', message, false);
 }
 
-export class AwsRolesAnywhereProvider implements CredentialProvider {
+export class AwsRolesAnywhereProvider implements CredentialProvider<AwsCredentials> {
+  readonly credentialId = awsCredentialId;
   readonly unattended: boolean;
   readonly region: string;
   readonly endpoint: string;
@@ -112,7 +114,7 @@ export class AwsRolesAnywhereProvider implements CredentialProvider {
   }
 
   describe(): ProviderDescription {
-    return { type: 'aws-rolesanywhere', source: `rolesanywhere:CreateSession ${this.endpoint}`, roleArn: this.#opts.roleArn, region: this.region };
+    return { type: 'aws-rolesanywhere', source: `rolesanywhere:CreateSession ${this.endpoint}`, principal: this.#opts.roleArn, details: { roleArn: this.#opts.roleArn, region: this.region } };
   }
 
   /**

@@ -5,7 +5,8 @@
  * proxy's page must never become half a set of credentials.
  */
 import { accountFromArn } from '../sts-credentials.js';
-import { ProviderError, type AwsCredentials } from '../../../providers/types.js';
+import { ProviderError } from '../../../providers/types.js';
+import type { AwsCredentials } from '../credentials.js';
 
 export interface CreateSessionResult {
   credentials: AwsCredentials;

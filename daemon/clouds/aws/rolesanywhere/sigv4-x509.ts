@@ -7,7 +7,7 @@
  * vectors in test/fixtures/rolesanywhere/ pin the exact bytes.
  */
 import { createHash } from 'node:crypto';
-import type { X509SigningAlgorithm, X509SigningKey } from './signing-key.js';
+import type { X509SigningAlgorithm, X509SigningKey } from '../../../x509/signing-key.js';
 
 export const SERVICE = 'rolesanywhere';
 

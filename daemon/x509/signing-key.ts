@@ -8,9 +8,9 @@
  */
 import { constants, createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { statSync } from 'node:fs';
-import type { KeySigner } from '../../../keys/signer.js';
-import { readSecretFile } from '../../../util/secure-file.js';
-import { rawToDer } from '../../../keys/der.js';
+import type { KeySigner } from '../keys/signer.js';
+import { readSecretFile } from '../util/secure-file.js';
+import { rawToDer } from '../keys/der.js';
 
 export type X509SigningAlgorithm = 'AWS4-X509-ECDSA-SHA256' | 'AWS4-X509-RSA-SHA256';
 

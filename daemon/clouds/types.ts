@@ -1,0 +1,168 @@
+/**
+ * The interface between the core (config, refresher, server, CLI) and a cloud. A cloud is one folder
+ * under clouds/ and one line in clouds/registry.ts; the core never names a cloud or a profile type.
+ *
+ * Each cloud has two halves, so that what every command needs stays cheap to load:
+ *  - the spec (clouds/NAME/index.ts): profile schemas and config checks, read by the config loader on
+ *    every start of every command;
+ *  - the runtime (loaded on demand): providers, endpoints, and what the CLI prints for the cloud.
+ */
+import type { TSchema } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ResolvedConfig } from '../config/load.js';
+import type { Env } from '../config/paths.js';
+import type { KeySigner } from '../keys/signer.js';
+import type { CredentialProvider, Credentials } from '../providers/types.js';
+import type { ServerContext } from '../server/context.js';
+
+/** What every profile table has, whatever its type. */
+export interface ProfileBase {
+  type: string;
+  /** The profile this cloud's unnamed endpoints serve (AWS: /v1/credentials and IMDS). */
+  default?: boolean;
+  allow_executables?: string[];
+}
+
+/** What a profile's config checks may look at besides the profile itself. */
+export interface ConfigView {
+  profiles: Readonly<Record<string, ProfileBase>>;
+  keyBackend: string;
+}
+
+export interface ProfileTypeSpec<P extends ProfileBase = ProfileBase> {
+  /** The `type` value, e.g. aws-oidc. Unique across clouds. */
+  readonly type: string;
+  /** TypeBox schema of the profile table; the docs generator reads its descriptions. */
+  readonly schema: TSchema;
+  /** One line for the generated config reference. */
+  readonly summary: string;
+  /** The device's JWT identity: such a profile needs the [oidc] table. */
+  readonly usesOidc?: boolean;
+  /** Paths the profile names, made absolute (relative to the config file). */
+  resolvePaths?(p: P, expand: (path: string) => string): P;
+  /** What the schema cannot check; each problem "profiles.NAME.key: what is wrong". */
+  check?(name: string, p: P, view: ConfigView, problems: string[]): void;
+  /** The profile whose credentials this one signs with (role chaining). */
+  sourceProfile?(p: P): string | undefined;
+  /** Who the credentials act as, from the config alone (for listings and a profile that cannot start). */
+  principal(p: P): string;
+}
+
+/** A provider the daemon owns: destroyed when its profile is dropped. */
+export type ManagedProvider<C extends Credentials = Credentials> = CredentialProvider<C> & {
+  destroy?: () => void;
+  /** A certificate whose expiry /health watches (Roles Anywhere). */
+  certificateInfo?: () => CertificateInfo | undefined;
+};
+
+export interface CertificateInfo {
+  subject: string;
+  serial: string;
+  notAfter: Date;
+}
+
+export interface ProviderTuning {
+  /** Attempts per refresh inside a provider; tests lower it so that faults surface at once. */
+  maxAttempts?: number;
+  /** One overall deadline per upstream call: connect, headers and body (default 10 s). */
+  requestTimeoutMs?: number;
+  /** Largest upstream answer read (default 256 KiB); larger ones are cut off while streaming. */
+  maxBodyBytes?: number;
+  now?: () => number;
+  /** Longest a credentials request waits on a refresh (default 1 s, what SDK clients wait). */
+  requestWaitMs?: number;
+  /**
+   * A whole refresh (every attempt inside the provider) abandoned after this long; default
+   * requestTimeoutMs x maxAttempts plus 15 s for the provider's own retry pauses.
+   */
+  refreshDeadlineMs?: number;
+}
+
+export interface ProviderDeps {
+  signer: KeySigner;
+  env: Env;
+  config: ResolvedConfig;
+  tuning: ProviderTuning;
+  /** Another profile's credentials, for role chaining (the daemon: its refresher; `auth --direct`: a fetch). */
+  source: (profile: string) => () => Promise<Credentials>;
+  /** Whether that profile can refresh without a person present. */
+  sourceUnattended: (profile: string) => boolean;
+}
+
+/** An endpoint style (ECS, IMDS, a metadata server): its routes and, optionally, its hot path. */
+export interface Endpoint {
+  /** Registered behind the shared guards and peer gate; each route sets config.access. */
+  routes: FastifyPluginAsync;
+  /**
+   * Answers a request before fastify when everything is ready (guards and peer already passed);
+   * false hands it to the routes. `url` has doubled slashes collapsed.
+   */
+  fast?(req: IncomingMessage, res: ServerResponse, url: string): boolean;
+  /** The metrics label of one of this endpoint's routes, undefined for a route not its own. */
+  label(routeUrl: string): string | undefined;
+}
+
+export interface EndpointModule {
+  readonly name: string;
+  /** One per daemon: per-daemon state (IMDS session tokens) lives in the closure. */
+  create(ctx: ServerContext): Endpoint;
+}
+
+export interface CloudRuntime {
+  /** Builds the provider of one of this cloud's profiles (p.type is one of the cloud's types). */
+  createProvider(name: string, p: ProfileBase, deps: ProviderDeps): ManagedProvider;
+  readonly endpoints: readonly EndpointModule[];
+}
+
+export interface CloudModule {
+  /** Short name used in config checks and listings: aws, gcp. */
+  readonly name: string;
+  readonly title: string;
+  readonly profileTypes: readonly ProfileTypeSpec<any>[];
+  /** Its endpoints serve a default profile, so a config with several of its profiles must name one. */
+  readonly requiresDefault?: boolean;
+  /** Providers and endpoints, loaded when a daemon or a direct fetch needs them. */
+  runtime(): Promise<CloudRuntime>;
+  /** What the CLI prints for this cloud, loaded by the commands that need it. */
+  cli(): Promise<CloudCli>;
+}
+
+/** One `credport doctor` line. */
+export interface Check {
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+  fix?: string;
+}
+
+/** How a client on this machine reaches a profile (credport profiles). */
+export interface EndpointListing {
+  label: string;
+  url: string;
+}
+
+export interface CliContext {
+  config: ResolvedConfig;
+  env: Env;
+  /** The daemon's base URL for clients (http://127.0.0.1:PORT). */
+  baseUrl: string;
+}
+
+export interface CloudCli {
+  /** Where each of the cloud's profiles is served. */
+  listing(ctx: CliContext, profile: string): EndpointListing[];
+  /**
+   * Shell lines for `credport env` (the profile is one of this cloud's); flags are env's own. May
+   * write a client file (0600) that the lines point at.
+   */
+  env(ctx: CliContext, profile: string, flags: Readonly<Record<string, unknown>>): string[];
+  /** `credport auth` output for credentials of this cloud, in one of the cloud's formats. */
+  render(c: Credentials, format: string | undefined): string;
+  /** Formats `render` knows; the first is the default. */
+  readonly formats: readonly string[];
+  /** Credentials from the running daemon for `credport auth` (undefined: not reachable). */
+  fromDaemon(ctx: CliContext, profile: string, command: string): Promise<Credentials | undefined>;
+  /** Doctor checks specific to the cloud (clock against its STS, clients, shell variables). */
+  doctor?(ctx: CliContext, health: unknown): Promise<Check[]>;
+}
