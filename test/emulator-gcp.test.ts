@@ -63,6 +63,9 @@ async function publish(dir: string, iss: string, keys: JWK[]): Promise<void> {
 await publish(join(issuerDir, 'device'), issuer, [deviceKey.jwk, fileJwk]);
 // Registered, but nothing is published there.
 const silentIssuer = `${emulator.issuerBaseUrl}/silent`;
+// Its discovery document claims to be another issuer.
+const liarIssuer = `${emulator.issuerBaseUrl}/liar`;
+await publish(join(issuerDir, 'liar'), 'https://issuer.example.com', [deviceKey.jwk]);
 
 const devices = emulator.createWorkloadIdentityPoolProvider({ projectNumber: PROJECT, poolId: 'devices', providerId: 'credport', issuerUri: issuer });
 // Keys uploaded to the provider; the issuer's host does not exist, so discovery could never succeed.
@@ -78,6 +81,7 @@ const custom = emulator.createWorkloadIdentityPoolProvider({
   projectNumber: PROJECT, poolId: 'custom', providerId: 'credport', issuerUri: issuer, allowedAudiences: ['credport-devices'],
 });
 const silent = emulator.createWorkloadIdentityPoolProvider({ projectNumber: PROJECT, poolId: 'silent', providerId: 'credport', issuerUri: silentIssuer });
+const liar = emulator.createWorkloadIdentityPoolProvider({ projectNumber: PROJECT, poolId: 'liar', providerId: 'credport', issuerUri: liarIssuer });
 
 emulator.bindServiceAccount(DEPLOYER, devices.principal(SUB));
 emulator.bindServiceAccount(FLEET, uploaded.principalSet);
@@ -260,6 +264,8 @@ t.test('iss must equal the provider issuer exactly; discovery failures are inval
   t.match(await exchange(await mintToken({ omit: ['iss'] })), oauthError('invalid_grant', /iss does not match/));
   t.match(await exchange(await mintToken({ provider: silent }), { audience: silent.resourceName }),
     oauthError('invalid_grant', /Could not get the keys of the credential's issuer: .*HTTP 404/));
+  t.match(await exchange(await mintToken({ provider: liar }), { audience: liar.resourceName }),
+    oauthError('invalid_grant', /names issuer https:\/\/issuer\.example\.com/));
 });
 
 t.test('time: iat not in the future beyond 60 s, at most 24 h old; exp in the future', async (t) => {
@@ -419,6 +425,8 @@ t.test('bounded and junk bodies are refused, and the emulator keeps serving', as
     t.equal(typeof r.body.error, 'string');
   }
   t.match(await impersonate(DEPLOYER, federated, junk.toString('latin1')), apiError(400, 'INVALID_ARGUMENT'));
+  t.match(await reply(await fetch(`${emulator.iamCredentialsEndpoint}/v1/projects/-/serviceAccounts/%E0%A4%A:generateAccessToken`, { method: 'POST' })),
+    apiError(400, 'INVALID_ARGUMENT', /percent-encoded/));
   t.equal((await exchange(await mintToken())).status, 200, 'still serving');
 });
 
