@@ -13,10 +13,3 @@ export interface GoogleContext {
   /** Test override of every issued token's lifetime in seconds; null means the service's own rule. */
   tokenLifetimeSeconds(): number | null;
 }
-
-/** Google's request size is not documented; STS and IAM Credentials bodies are a few KiB at most. */
-export const MAX_BODY_BYTES = 64 * 1024;
-
-export function mediaType(header: string | string[] | undefined): string {
-  return typeof header === 'string' ? header.split(';')[0]?.trim().toLowerCase() ?? '' : '';
-}

@@ -5,8 +5,8 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody } from '../read-body.js';
-import { MAX_BODY_BYTES, mediaType } from './context.js';
 import type { GoogleContext } from './context.js';
+import { MAX_BODY_BYTES, mediaType } from './http.js';
 import { GoogleApiError, sendGoogleApiError, sendJson } from './errors.js';
 import type { FederatedTokenRecord } from './token-store.js';
 

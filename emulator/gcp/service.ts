@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GoogleContext } from './context.js';
 import { generateAccessTokenTarget, handleGenerateAccessToken, sendIamCredentialsInvalid, sendIamCredentialsNotFound } from './iamcredentials.js';
-import { sendOAuthError, OAuthError } from './errors.js';
+import { OAuthError, sendOAuthError } from './errors.js';
 import { STS_TOKEN_PATH, handleGoogleStsRequest } from './sts.js';
 import type { GoogleTokenRecord } from './token-store.js';
 

@@ -6,8 +6,8 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody } from '../read-body.js';
-import { MAX_BODY_BYTES, mediaType } from './context.js';
 import type { GoogleContext } from './context.js';
+import { MAX_BODY_BYTES, mediaType } from './http.js';
 import { OAuthError, sendJson, sendOAuthError } from './errors.js';
 import { looksLikeProviderAudience } from './resource-names.js';
 import { verifySubjectToken } from './subject-token.js';
