@@ -1,6 +1,7 @@
-// credport's local AWS: one loopback HTTP server that answers the STS Query API on POST /, IAM Roles
-// Anywhere CreateSession on POST /sessions, and serves an OIDC issuer directory under /oidc/. It
-// verifies what AWS verifies, so a daemon that passes against it has at least sent what the services
+// credport's local clouds: one loopback HTTP server that answers the STS Query API on POST /, IAM Roles
+// Anywhere CreateSession on POST /sessions, Google STS under /gcp/sts and IAM Credentials under
+// /gcp/iamcredentials (see gcp/), and serves an OIDC issuer directory under /oidc/. It verifies what
+// AWS and Google verify, so a daemon that passes against it has at least sent what the services
 // would accept. Tests drive it through the hooks on Emulator: setup (providers, roles, trust anchors,
 // profiles), an injectable clock, fault injection and a record of every credential it minted.
 
@@ -8,6 +9,13 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIPv4 } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import type { GoogleContext } from './gcp/context.js';
+import { writeGoogleFault } from './gcp/faults.js';
+import { WorkloadIdentityRegistry } from './gcp/registry.js';
+import type { WorkloadIdentityPoolProvider, WorkloadIdentityPoolProviderSpec } from './gcp/registry.js';
+import { GCP_IAM_CREDENTIALS_PREFIX, GCP_STS_PREFIX, describeToken, googleServiceOf, handleGoogleRequest } from './gcp/service.js';
+import type { GoogleService, GoogleTokenInfo } from './gcp/service.js';
+import { GoogleTokenStore } from './gcp/token-store.js';
 import { EmulatorConfigError, IamRegistry } from './iam.js';
 import type { OidcProviderSpec, RoleSpec } from './iam.js';
 import { ISSUER_PREFIX, createIssuerHost, resolveIssuerDir } from './issuer-host.js';
@@ -22,9 +30,13 @@ export { EmulatorConfigError } from './iam.js';
 export type { EmulatorConfigErrorCode, OidcProviderSpec, RoleSpec, RoleTrust, TrustConditions } from './iam.js';
 export type { RolesAnywhereProfileSpec, TrustAnchorSpec } from './rolesanywhere-registry.js';
 export type { EmulatorFault, IssuedCredentials } from './sts.js';
+export type { WorkloadIdentityPoolProvider, WorkloadIdentityPoolProviderSpec } from './gcp/registry.js';
+export type { GoogleTokenInfo } from './gcp/service.js';
+export type { FederatedTokenRecord, ServiceAccountTokenRecord } from './gcp/token-store.js';
 
-/** Which service a fault applies to; default both. */
-export type EmulatorService = 'sts' | 'rolesanywhere';
+/** Which service a fault applies to; default all. gcp-sts is Google STS, iamcredentials Google IAM Credentials. */
+export type EmulatorService = 'sts' | 'rolesanywhere' | GoogleService;
+const SERVICES: readonly EmulatorService[] = ['sts', 'rolesanywhere', 'gcp-sts', 'iamcredentials'];
 
 export interface EmulatorOptions {
   /** Loopback address to bind: an IPv4 127.0.0.0/8 address or ::1. Default 127.0.0.1. */
@@ -52,6 +64,14 @@ export interface EmulatorStats {
   rolesAnywhereCalls: number;
   rolesAnywhereSuccesses: number;
   rolesAnywhereFailures: number;
+  /** Google STS token exchanges (POST /gcp/sts/v1/token and anything else under /gcp/sts). */
+  gcpStsCalls: number;
+  gcpStsSuccesses: number;
+  gcpStsFailures: number;
+  /** Google IAM Credentials calls (generateAccessToken and anything else under /gcp/iamcredentials). */
+  iamCredentialsCalls: number;
+  iamCredentialsSuccesses: number;
+  iamCredentialsFailures: number;
 }
 
 export interface Emulator {
@@ -60,21 +80,40 @@ export interface Emulator {
   readonly issuerBaseUrl: string;
   /** The endpoint override for Roles Anywhere (the provider appends /sessions). */
   readonly rolesAnywhereEndpoint: string;
+  /** Google STS base URL: a client's token_url is `${gcpStsEndpoint}/v1/token`. */
+  readonly gcpStsEndpoint: string;
+  /** IAM Credentials base URL: `${iamCredentialsEndpoint}/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken`. */
+  readonly iamCredentialsEndpoint: string;
   createOpenIDConnectProvider(spec: OidcProviderSpec): void;
   createRole(spec: RoleSpec): void;
   /** A Roles Anywhere trust anchor: its ARN (whose region requests must be scoped to) and CA certificate(s). */
   createTrustAnchor(spec: TrustAnchorSpec): void;
   /** A Roles Anywhere profile: the roles it allows and its longest session (default 3600). */
   createRolesAnywhereProfile(spec: RolesAnywhereProfileSpec): void;
+  /** A Google workload identity pool provider (OIDC); its resourceName is the STS audience. */
+  createWorkloadIdentityPoolProvider(spec: WorkloadIdentityPoolProviderSpec): WorkloadIdentityPoolProvider;
   /**
-   * times: apply to the next N calls only; default: until cleared with null. service: only calls to STS
-   * or only to Roles Anywhere; default: whichever comes next.
+   * Grants roles/iam.workloadIdentityUser on a service account to `principal://.../subject/SUB` or
+   * `principalSet://.../workloadIdentityPools/P/*`.
+   */
+  bindServiceAccount(email: string, member: string): void;
+  /**
+   * A Google access token issued by this emulator (STS federated token or generateAccessToken token):
+   * to whom, which scopes, until when, and whether it has expired by the emulator's clock. undefined
+   * for any token it did not issue.
+   */
+  verifyGoogleAccessToken(token: string): GoogleTokenInfo | undefined;
+  /**
+   * times: apply to the next N calls only; default: until cleared with null. service: only calls to one
+   * service (AWS STS, Roles Anywhere, Google STS or IAM Credentials); default: whichever comes next.
+   * Google services render an 'error' fault in their own shape: code is the OAuth error (gcp-sts) or
+   * the google.rpc status name (iamcredentials); type is ignored.
    */
   setFault(fault: EmulatorFault | null, opts?: { times?: number; service?: EmulatorService }): void;
   /**
-   * Issue credentials (STS and Roles Anywhere alike) that live this many seconds whatever the request
-   * asked for; null restores normal behaviour. Zero or negative values mint credentials that are
-   * already expired.
+   * Issue credentials (AWS STS, Roles Anywhere, and Google STS and IAM Credentials tokens alike) that
+   * live this many seconds whatever the request asked for; null restores normal behaviour. Zero or
+   * negative values mint credentials that are already expired.
    */
   setCredentialLifetime(seconds: number | null): void;
   /** A snapshot of the counters. */
@@ -134,7 +173,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const iam = new IamRegistry();
   const rolesAnywhere = new RolesAnywhereRegistry();
   const minted = new Map<string, IssuedCredentials>();
-  const counters: EmulatorStats = { stsCalls: 0, stsSuccesses: 0, stsFailures: 0, rolesAnywhereCalls: 0, rolesAnywhereSuccesses: 0, rolesAnywhereFailures: 0 };
+  const counters: EmulatorStats = {
+    stsCalls: 0, stsSuccesses: 0, stsFailures: 0, rolesAnywhereCalls: 0, rolesAnywhereSuccesses: 0, rolesAnywhereFailures: 0,
+    gcpStsCalls: 0, gcpStsSuccesses: 0, gcpStsFailures: 0, iamCredentialsCalls: 0, iamCredentialsSuccesses: 0, iamCredentialsFailures: 0,
+  };
   let activeFault: ActiveFault | null = null;
   let lifetimeOverride: number | null = null;
   let closing: Promise<void> | undefined;
@@ -154,6 +196,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     now,
     credentialLifetimeSeconds: () => lifetimeOverride,
     record: (credentials) => { minted.set(credentials.accessKeyId, credentials); },
+  };
+
+  const workloadIdentity = new WorkloadIdentityRegistry();
+  const googleContext: GoogleContext = {
+    registry: workloadIdentity,
+    tokens: new GoogleTokenStore(now),
+    now,
+    clockSkewSeconds,
+    tokenLifetimeSeconds: () => lifetimeOverride,
   };
 
   function takeFault(service: EmulatorService): EmulatorFault | null {
@@ -212,6 +263,26 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     else counters.rolesAnywhereFailures++;
   }
 
+  async function serveGoogle(req: IncomingMessage, res: ServerResponse, service: GoogleService, path: string): Promise<void> {
+    const [calls, successes, failures] = service === 'gcp-sts'
+      ? ['gcpStsCalls', 'gcpStsSuccesses', 'gcpStsFailures'] as const
+      : ['iamCredentialsCalls', 'iamCredentialsSuccesses', 'iamCredentialsFailures'] as const;
+    counters[calls]++;
+    const fault = takeFault(service);
+    if (fault !== null && fault.kind !== 'delay') {
+      counters[failures]++;
+      writeGoogleFault(req, res, service, fault);
+      return;
+    }
+    if (fault !== null && !(await pause(fault.ms))) {
+      counters[failures]++;
+      req.socket.destroy();
+      return;
+    }
+    if (await handleGoogleRequest(req, res, path, googleContext)) counters[successes]++;
+    else counters[failures]++;
+  }
+
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // Clients derive clock skew from Date; it follows the injected clock like everything else.
     res.sendDate = false;
@@ -220,6 +291,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const path = rawUrl.startsWith('/') ? rawUrl.split('?', 1)[0] ?? '' : '';
     if (path === '/') return serveSts(req, res);
     if (path === SESSIONS_PATH) return serveRolesAnywhere(req, res);
+    const google = googleServiceOf(path);
+    if (google !== undefined) return serveGoogle(req, res, google, path);
     if (path === ISSUER_PREFIX || path.startsWith(`${ISSUER_PREFIX}/`)) return issuerHost.handle(req, res, path);
     const status = path === '' ? 400 : 404;
     const text = status === 400 ? 'Bad Request\n' : 'Not Found\n';
@@ -252,6 +325,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     stsEndpoint: url,
     issuerBaseUrl: `${url}${ISSUER_PREFIX}`,
     rolesAnywhereEndpoint: url,
+    gcpStsEndpoint: `${url}${GCP_STS_PREFIX}`,
+    iamCredentialsEndpoint: `${url}${GCP_IAM_CREDENTIALS_PREFIX}`,
     createOpenIDConnectProvider(spec) {
       iam.createOpenIDConnectProvider(spec);
     },
@@ -264,6 +339,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     createRolesAnywhereProfile(spec) {
       rolesAnywhere.createProfile(spec);
     },
+    createWorkloadIdentityPoolProvider(spec) {
+      return workloadIdentity.createProvider(spec);
+    },
+    bindServiceAccount(email, member) {
+      workloadIdentity.bindServiceAccount(email, member);
+    },
+    verifyGoogleAccessToken(token) {
+      return describeToken(googleContext, token);
+    },
     setFault(fault, opts) {
       if (fault === null) {
         activeFault = null;
@@ -274,8 +358,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         throw new EmulatorConfigError('ValidationError', 'times must be a positive integer');
       }
       const service = opts?.service;
-      if (service !== undefined && service !== 'sts' && service !== 'rolesanywhere') {
-        throw new EmulatorConfigError('ValidationError', 'service must be sts or rolesanywhere');
+      if (service !== undefined && !SERVICES.includes(service)) {
+        throw new EmulatorConfigError('ValidationError', `service must be one of ${SERVICES.join(', ')}`);
       }
       activeFault = { fault: checkFault(fault), remaining: times ?? null, service };
     },

@@ -9,18 +9,10 @@
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
 import type { OidcProvider } from './iam.js';
-import { isAllowedIdpUrl } from './idp-url.js';
+import { IDP_TIMEOUT_MS, IdpDocumentError, discoverJwks, echo } from './idp-documents.js';
 import { StsError } from './xml.js';
 
-
 export const SUPPORTED_ALGORITHMS = ['ES256', 'RS256'] as const;
-
-/** STS gives up on a slow identity provider after a few seconds; so does the emulator. */
-const IDP_TIMEOUT_MS = 5000;
-/** Discovery documents and key sets are small; a huge body means something is wrong. */
-const IDP_MAX_BYTES = 512 * 1024;
-/** kid and similar header values are echoed in messages; keep them readable. */
-const MAX_ECHO = 128;
 
 export interface VerifierDeps {
   findProvider(issuer: string): OidcProvider | undefined;
@@ -41,77 +33,6 @@ export interface VerifiedWebIdentity {
 
 const invalidToken = (message: string): StsError => new StsError(400, 'InvalidIdentityToken', message);
 const idpError = (message: string): StsError => new StsError(400, 'IDPCommunicationError', message);
-const echo = (value: string): string => (value.length > MAX_ECHO ? `${value.slice(0, MAX_ECHO)}...` : value);
-
-function failureReason(err: unknown): string {
-  if (err instanceof Error) {
-    if (err.name === 'TimeoutError') return 'timed out';
-    const cause: unknown = err.cause;
-    if (cause instanceof Error && 'code' in cause && typeof cause.code === 'string') return cause.code;
-    if (cause instanceof Error) return cause.message;
-    return err.message;
-  }
-  return String(err);
-}
-
-async function readCapped(response: Response, limit: number): Promise<string | undefined> {
-  if (response.body === null) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** GET a JSON object from the identity provider; every way that can fail is an IDPCommunicationError. */
-async function fetchIdpJson(url: string, what: string, timeoutMs: number): Promise<Record<string, unknown>> {
-  let parsedUrl: URL;
-  try {
-    parsedUrl = new URL(url);
-  } catch {
-    throw idpError(`The ${what} URL is not a URL: ${echo(url)}`);
-  }
-  if (!isAllowedIdpUrl(parsedUrl)) {
-    throw idpError(`The ${what} URL must be https (or http on loopback): ${echo(url)}`);
-  }
-  let text: string | undefined;
-  try {
-    // Redirects are not followed: publish the documents at the URLs they claim.
-    const response = await fetch(parsedUrl, {
-      redirect: 'error',
-      headers: { accept: 'application/json' },
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (response.status !== 200) {
-      await response.body?.cancel();
-      throw idpError(`Could not fetch the ${what} from ${url}: HTTP ${response.status}`);
-    }
-    text = await readCapped(response, IDP_MAX_BYTES);
-  } catch (err) {
-    if (err instanceof StsError) throw err;
-    throw idpError(`Could not fetch the ${what} from ${url}: ${failureReason(err)}`);
-  }
-  if (text === undefined) throw idpError(`The ${what} at ${url} is larger than ${IDP_MAX_BYTES} bytes`);
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    throw idpError(`The ${what} at ${url} is not valid JSON`);
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw idpError(`The ${what} at ${url} is not a JSON object`);
-  }
-  return doc as Record<string, unknown>;
-}
 
 interface UnverifiedToken { alg: string; kid: string; issuer: string }
 
@@ -192,17 +113,15 @@ export async function verifyWebIdentityToken(token: string, deps: VerifierDeps):
     throw invalidToken(`No OpenIDConnect provider found in your account for ${echo(issuer)}`);
   }
 
-  const timeoutMs = deps.idpTimeoutMs ?? IDP_TIMEOUT_MS;
-  const discoveryUrl = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-  const discovery = await fetchIdpJson(discoveryUrl, 'OpenID configuration', timeoutMs);
-  if (discovery.issuer !== issuer) {
-    throw invalidToken(`The OpenID configuration at ${discoveryUrl} names issuer ${echo(String(discovery.issuer))}, not the token's iss ${issuer}`);
+  let jwksDoc: Record<string, unknown>;
+  let jwksUri: string;
+  try {
+    ({ jwks: jwksDoc, jwksUri } = await discoverJwks(issuer, deps.idpTimeoutMs ?? IDP_TIMEOUT_MS));
+  } catch (err) {
+    // STS reports an issuer whose discovery names someone else as a bad token, everything else as the IdP's fault.
+    if (err instanceof IdpDocumentError) throw err.problem === 'issuer-mismatch' ? invalidToken(err.message) : idpError(err.message);
+    throw err;
   }
-  const jwksUri = discovery.jwks_uri;
-  if (typeof jwksUri !== 'string' || jwksUri.length === 0) {
-    throw idpError(`The OpenID configuration at ${discoveryUrl} has no jwks_uri`);
-  }
-  const jwksDoc = await fetchIdpJson(jwksUri, 'JWKS', timeoutMs);
 
   // Read the clock once so every check in this call agrees on "now".
   const nowMs = deps.now();

@@ -12,6 +12,7 @@ import { randomBase32 } from './iam.js';
 import { verifyWebIdentityToken } from './oidc-verify.js';
 import { MissingSignedHeaderError, arrivedRequest, canonicalRequestOf, hmacSignature, parseAmzDate, parseAuthorization, requestTimeProblem, stringToSignOf } from './sigv4-verify.js';
 import type { ArrivedRequest } from './sigv4-verify.js';
+import { readBody } from './read-body.js';
 import { StsError, assumeRoleBody, errorBody, successBody } from './xml.js';
 import type { StsFaultType } from './xml.js';
 
@@ -78,49 +79,6 @@ function sendXml(res: ServerResponse, status: number, body: string, requestId: s
 
 export function sendStsError(res: ServerResponse, error: StsError, requestId: string = randomUUID()): void {
   sendXml(res, error.status, errorBody(error, requestId), requestId);
-}
-
-/**
- * Reads a request body, refusing (with tooLarge()) before buffering more than the limit. The rest of an
- * oversized body is left to flow into nothing rather than destroying the request, so the refusal still
- * reaches the client; the response then closes the connection.
- */
-export function readBody(req: IncomingMessage, limit: number, tooLarge: () => Error): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? '0');
-  if (Number.isFinite(declared) && declared > limit) {
-    req.resume();
-    return Promise.reject(tooLarge());
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const stop = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.byteLength;
-      if (size > limit) {
-        stop();
-        req.resume();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      stop();
-      resolve(Buffer.concat(chunks));
-    };
-    const onError = (err: Error): void => {
-      stop();
-      reject(err);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
 }
 
 function isFormEncoded(req: IncomingMessage): boolean {
