@@ -403,19 +403,24 @@ t.test('the subject token is cached for half its life, minted once for concurren
 
 t.test('the device key: its failures keep their code; user presence means on demand only', async (t) => {
   const g = await fakeGoogle(t);
+  let attempts = 0;
   const unplugged: KeySigner = {
     algorithm: 'ES256',
     thumbprint: signer.thumbprint,
     publicJwk: () => signer.publicJwk(),
-    sign: () => Promise.reject(new KeyBackendError('TOKEN_NOT_PRESENT', 'the token was removed')),
+    sign: () => {
+      attempts += 1;
+      return Promise.reject(new KeyBackendError('TOKEN_NOT_PRESENT', 'the token was removed'));
+    },
     describe: () => ({ backend: 'pkcs11', location: 'test token', userPresence: true }),
     close: () => Promise.resolve(),
   };
-  const p = provider(g.base, { signer: unplugged });
+  const p = provider(g.base, { signer: unplugged, maxAttempts: 3 });
   t.equal(p.unattended, false, 'a key that needs a person refreshes on demand');
   const e = await failure(p);
   t.equal(e.code, 'TOKEN_NOT_PRESENT');
-  t.equal(e.retryable, true);
+  t.equal(e.retryable, true, 'retryable by the refresher');
+  t.equal(attempts, 1, 'but the key is not asked again within one fetch');
   t.equal(g.seen.length, 0, 'nothing sent without a token');
 });
 
@@ -473,3 +478,4 @@ t.test('the profile schema: defaults, Google\'s naming rules, nothing unknown', 
   bad({ role_arn: 'arn:aws:iam::111122223333:role/x' }, 'an unknown field');
   bad({ metadata_server: 'yes' }, 'metadata_server not a boolean');
 });
+

@@ -164,18 +164,21 @@ export class GcpWifProvider implements GcpCredentialProvider {
   }
 
   async #exchange(scopes: string[], ctx: GoogleCallContext, retry: RetryPolicy): Promise<FederatedToken> {
-    const once = async () => {
+    // The token is minted (or taken from the cache) outside the retries: a key that fails to sign is
+    // not asked again at once (a person may have to touch it each time), and a JWT with minutes to
+    // live serves every retry.
+    const attempt = async () => {
       const { token } = await this.#subjects.get(ctx.signal);
-      return exchangeToken({ endpoint: this.#sts, audience: this.#o.audience, scopes, subjectToken: token }, ctx);
+      return withRetries(STS_SERVICE, () => exchangeToken({ endpoint: this.#sts, audience: this.#o.audience, scopes, subjectToken: token }, ctx), retry);
     };
     try {
-      return await withRetries(STS_SERVICE, once, retry);
+      return await attempt();
     } catch (err) {
       // A refusal whose Date header taught us a clock far from the one the JWT was minted with (its iat
-      // in Google's future): mint again with the new skew, once, without using up a retry.
+      // in Google's future): mint again with the new skew, once.
       if (err instanceof ProviderError && err.upstreamStatus !== undefined && err.upstreamStatus < 500 && this.#subjects.stale) {
         this.#subjects.invalidate();
-        return withRetries(STS_SERVICE, once, retry);
+        return attempt();
       }
       throw err;
     }
