@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import t, { type Test } from 'tap';
-import { GcpWifProfile } from '../daemon/clouds/gcp/schema.js';
+import { checkGcpProfiles } from '../daemon/clouds/gcp/checks.js';
+import { GcpWifProfile, type GcpWifProfileConfig } from '../daemon/clouds/gcp/schema.js';
+import { gcpWifProviderOptions } from '../daemon/clouds/gcp/wif/from-profile.js';
 import { federatedPrincipal, GcpWifProvider, type GcpWifProviderOptions } from '../daemon/clouds/gcp/wif/provider.js';
 import { IAT_MARGIN_SECONDS } from '../daemon/clouds/gcp/wif/subject-token.js';
 import { defaultSubject } from '../daemon/identity/jwt.js';
@@ -479,3 +481,27 @@ t.test('the profile schema: defaults, Google\'s naming rules, nothing unknown', 
   bad({ metadata_server: 'yes' }, 'metadata_server not a boolean');
 });
 
+t.test('from a profile and [oidc] to the provider, and the rules across profiles', async (t) => {
+  const g = await fakeGoogle(t);
+  const ajv = new Ajv({ useDefaults: true, strict: true });
+  ajv.addKeyword({ keyword: 'expect', schemaType: 'string' });
+  const profile: Record<string, unknown> = { type: 'gcp-wif', audience: AUDIENCE, service_account: SA, sts_endpoint: g.base, iamcredentials_endpoint: g.base };
+  t.ok(ajv.compile(GcpWifProfile)(profile));
+  const opts = gcpWifProviderOptions('gcp', profile as GcpWifProfileConfig, { issuer: ISSUER, token_lifetime_seconds: 300 }, signer, { maxAttempts: 1 });
+  t.equal(opts.subject, SUBJECT, 'the default subject');
+  t.equal(opts.lifetimeSeconds, 3600);
+  t.same(opts.scopes, [CLOUD_PLATFORM]);
+  const token = await new GcpWifProvider(opts).fetch();
+  t.equal(token.accessToken, SA_TOKEN, 'a provider built from the profile works');
+  await verifyJwt(t, new URLSearchParams(g.sts()[0]?.body).get('subject_token') ?? '');
+  t.throws(() => gcpWifProviderOptions('gcp', profile as GcpWifProfileConfig, undefined, signer), { code: 'InvalidConfiguration', message: /profile gcp: gcp-wif needs an \[oidc\] table/ });
+
+  const aws = ['prod', { type: 'aws-oidc' }] as const;
+  t.same(checkGcpProfiles([aws, ['gcp', { type: 'gcp-wif', metadata_server: true }]], { oidc: true }), []);
+  t.same(checkGcpProfiles([aws], { oidc: false }), [], 'no gcp profile, no rule');
+  t.match(checkGcpProfiles([['gcp', { type: 'gcp-wif' }]], { oidc: false }), [/profiles gcp: gcp-wif needs an \[oidc\] table/]);
+  t.match(
+    checkGcpProfiles([['a', { type: 'gcp-wif', metadata_server: true }], ['b', { type: 'gcp-wif', metadata_server: false }], ['c', { type: 'gcp-wif', metadata_server: true }]], { oidc: true }),
+    [/^profiles a, c all set metadata_server = true; at most one/],
+  );
+});
