@@ -300,12 +300,13 @@ t.test('google-auth-library with an external_account file fetches the subject to
   t.equal(sts.seen.length, 0, 'STS never saw a request');
 });
 
-t.test('the executable response is what google-auth-library accepts', needs(googleAuthLibrary), async (t) => {
+t.test('the executable response has the documented format', async (t) => {
   const exp = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 999));
   t.strictSame(executableResponse('eyJ.x.y', exp), { version: 1, success: true, token_type: 'urn:ietf:params:oauth:token-type:jwt', id_token: 'eyJ.x.y', expiration_time: 1893456000 });
   t.strictSame(executableFailure('NoProfile', 'no such profile'), { version: 1, success: false, code: 'NoProfile', message: 'no such profile' });
+});
 
-  // The real library runs an executable that prints it, and sends its token to STS.
+t.test('google-auth-library runs an executable that prints the executable response', needs(googleAuthLibrary), async (t) => {
   const sts = await standIn();
   t.teardown(() => new Promise<void>((resolve) => sts.server.close(() => resolve())));
   const d = dir();
