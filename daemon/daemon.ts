@@ -130,6 +130,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const ctx: ServerContext = {
     profiles,
     daemonToken: ecsToken,
+    tokenFile: config.daemon.tokenFile,
     now: () => clock.now(),
     access,
     audit,

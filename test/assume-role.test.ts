@@ -107,7 +107,7 @@ t.test('AssumeRole with the source profile\'s credentials', async (t) => {
   t.equal(creds.accountId, TARGET_ACCOUNT);
   t.equal(creds.roleArn, BY_ROLE);
   t.equal(emulator.stats.stsCalls - before.stsCalls, 1);
-  t.same(provider().describe(), { type: 'aws-assume-role', source: `sts:AssumeRole ${emulator.stsEndpoint}`, roleArn: BY_ROLE, region: 'us-east-1' });
+  t.same(provider().describe(), { type: 'aws-assume-role', source: `sts:AssumeRole ${emulator.stsEndpoint}`, principal: BY_ROLE, details: { roleArn: BY_ROLE, region: 'us-east-1' } });
 
   t.ok(await provider({ roleArn: BY_ACCOUNT }).fetch(), 'trusted through the account root ARN');
   t.ok(await provider({ roleArn: BY_ACCOUNT_ID }).fetch(), 'trusted through the bare account ID');

@@ -10,7 +10,7 @@ import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jos
 import type { CryptoKey, JWK, JWTPayload } from 'jose';
 import { EmulatorConfigError, startEmulator } from '../emulator/index.js';
 import type { WorkloadIdentityPoolProvider } from '../emulator/index.js';
-import { FileKeySigner } from '../daemon/keys/file-signer.js';
+import { FileKeySigner } from '../daemon/keys/file/signer.js';
 import { defaultSubject, mintIdentityToken } from '../daemon/identity/jwt.js';
 
 const PROJECT = '123456789';

@@ -445,6 +445,7 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
       entries: () => [][Symbol.iterator](),
     },
     daemonToken: expected,
+    tokenFile: '/nonexistent/token',
     health: () => {
       throw new Error('not used by the ECS route');
     },

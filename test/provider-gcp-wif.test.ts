@@ -20,7 +20,7 @@ import { federatedPrincipal, GcpWifProvider, type GcpWifProviderOptions } from '
 import { IAT_MARGIN_SECONDS } from '../daemon/clouds/gcp/wif/subject-token.js';
 import { defaultSubject } from '../daemon/identity/jwt.js';
 import { KeyBackendError } from '../daemon/keys/errors.js';
-import { FileKeySigner } from '../daemon/keys/file-signer.js';
+import { FileKeySigner } from '../daemon/keys/file/signer.js';
 import type { KeySigner } from '../daemon/keys/signer.js';
 import { ProviderError } from '../daemon/providers/types.js';
 

@@ -10,7 +10,10 @@ export interface HandoutEvent {
   profile: string;
   /** 'ecs' | 'imds' | 'auth' | later ones */
   endpoint: string;
-  /** The public access key id; never the secret or the session token. */
+  /**
+   * The credential's public id: AWS's access key id, or for a bearer token (Google) `sha256:` and a
+   * 16-hex prefix of its hash. Never the secret, the session token or the token itself.
+   */
   accessKeyId: string;
   expiration: Date;
   uid: number;
@@ -41,7 +44,8 @@ export interface DroppedNote {
   dropped: number;
 }
 
-export const ACCESS_KEY_ID = /^[A-Z0-9]{16,128}$/;
+/** An AWS access key id, or the sha256: prefix that names a bearer token (Google) without revealing it. */
+export const ACCESS_KEY_ID = /^(?:[A-Z0-9]{16,128}|sha256:[0-9a-f]{16})$/;
 
 /** Bounds on text from the peer's process (argv[0] is whatever the program wrote there). */
 const MAX_TEXT = 1024;

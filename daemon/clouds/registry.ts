@@ -3,9 +3,10 @@
  * the daemon and the CLI load a cloud's runtime only when a profile of it is configured.
  */
 import { aws } from './aws/index.js';
+import { gcp } from './gcp/index.js';
 import type { CloudModule, ProfileTypeSpec } from './types.js';
 
-export const CLOUDS: readonly CloudModule[] = [aws];
+export const CLOUDS: readonly CloudModule[] = [aws, gcp];
 
 const byType = new Map<string, { cloud: CloudModule; spec: ProfileTypeSpec }>();
 for (const cloud of CLOUDS) for (const spec of cloud.profileTypes) byType.set(spec.type, { cloud, spec });

@@ -163,6 +163,11 @@ export interface CloudCli {
   readonly formats: readonly string[];
   /** Credentials from the running daemon for `credport auth` (undefined: not reachable). */
   fromDaemon(ctx: CliContext, profile: string, command: string): Promise<Credentials | undefined>;
+  /**
+   * Output for a format that is not credentials at all (Google's executable response carries a subject
+   * token): the whole stdout, and the exit status. Undefined: the format is rendered from credentials.
+   */
+  special?(ctx: CliContext, profile: string, format: string, direct: boolean): Promise<{ stdout: string; ok: boolean } | undefined>;
   /** Doctor checks specific to the cloud (clock against its STS, clients, shell variables). */
   doctor?(ctx: CliContext, health: unknown): Promise<Check[]>;
 }

@@ -17,6 +17,8 @@ export interface ServerContext {
   profiles: ServedProfiles;
   /** The daemon's bearer token (ECS Authorization, `credport auth`), read once at start. */
   daemonToken: string;
+  /** Where that token lives; other per-install secrets sit beside it. */
+  tokenFile: string;
   health: () => HealthReport;
   now: () => number;
   /** Who is on the other end of each connection, and what they may have. */

@@ -20,6 +20,8 @@ import { lookupCredentials, type Lookup } from './credentials-lookup.js';
  */
 interface LastHandout {
   credentials: Credentials;
+  /** Its public id, taken when it was handed out (the profile may be gone when repeats are flushed). */
+  credentialId: string;
   profile: string;
   endpoint: string;
   process: PeerProcess | null;
@@ -49,7 +51,7 @@ function event(ctx: ServerContext, socket: Socket, h: LastHandout, at: number): 
     time: new Date(at),
     profile: h.profile,
     endpoint: h.endpoint,
-    accessKeyId: ctx.profiles.get(h.profile)?.refresher.credentialId(h.credentials) ?? 'unknown',
+    accessKeyId: h.credentialId,
     expiration: h.credentials.expiration,
     uid: peer?.ok ? peer.uid : -1,
     pid: p?.pid ?? null,
@@ -79,7 +81,7 @@ function record(ctx: ServerContext, socket: Socket, profile: string, endpoint: s
     return;
   }
   if (last) flushRepeats(ctx, socket, last);
-  const h: LastHandout = { credentials: c, profile, endpoint, process: p, counter: ctx.metrics.handoutCounter(profile, p?.exe ?? null), repeats: 0, lastAt: now, flushedAt: now };
+  const h: LastHandout = { credentials: c, credentialId: ctx.profiles.get(profile)?.refresher.credentialId(c) ?? 'unknown', profile, endpoint, process: p, counter: ctx.metrics.handoutCounter(profile, p?.exe ?? null), repeats: 0, lastAt: now, flushedAt: now };
   lastHandouts.set(socket, h);
   if (!last && !socket.destroyed) {
     let open = openHandouts.get(ctx);
@@ -117,8 +119,18 @@ function within<T>(p: Promise<T>, ms: number): Promise<void> {
   });
 }
 
-/** `cloud`: the endpoint's cloud, whose profiles alone it serves. */
-export async function handOut<C extends Credentials>(ctx: ServerContext, socket: Socket, profile: string, endpoint: string, cloud: string): Promise<Lookup<C>> {
+/**
+ * `cloud`: the endpoint's cloud, whose profiles alone it serves. `get`: where the credential comes
+ * from when it is not the profile's refreshed credentials (a freshly signed subject token).
+ */
+export async function handOut<C extends Credentials>(
+  ctx: ServerContext,
+  socket: Socket,
+  profile: string,
+  endpoint: string,
+  cloud: string,
+  get: () => Promise<Lookup<C>> = () => lookupCredentials<C>(ctx, profile, cloud),
+): Promise<Lookup<C>> {
   // The process lookup runs beside the credentials lookup, not after it.
   const proc = needsProcess(ctx, profile) ? ctx.access.identifier.process(socket) : Promise.resolve(undefined);
   const rule = ctx.profiles.get(profile)?.executables;
@@ -126,7 +138,7 @@ export async function handOut<C extends Credentials>(ctx: ServerContext, socket:
     ctx.access.refused('executable');
     return { ok: false, status: 403, body: { Code: 'ForbiddenExecutable', Message: `profile ${profile} is limited to the executables in allow_executables` } };
   }
-  const result = await lookupCredentials<C>(ctx, profile, cloud);
+  const result = await get();
   if (result.ok) {
     const c = result.credentials;
     await within(proc, AUDIT_WAIT_MS);

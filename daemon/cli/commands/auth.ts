@@ -86,6 +86,12 @@ export const authCommand: Command = {
     if (format === undefined || !cli.formats.includes(format)) {
       throw new CliError(`--format: expected ${cli.formats.join(', ')} for a ${cloud.title} profile, got "${values.format}"`, EXIT.usage);
     }
+    const ctx = { config: cfg, env: io.env, baseUrl: clientBaseUrl(cfg.daemon.listen) };
+    const special = await cli.special?.(ctx, profile, format, values.direct ?? false);
+    if (special) {
+      io.stdout(special.stdout);
+      return special.ok ? EXIT.ok : EXIT.failure;
+    }
     const creds = await fetchCredentials(cfg, profile, { direct: values.direct ?? false });
     io.stdout(cli.render(creds, format));
     return EXIT.ok;

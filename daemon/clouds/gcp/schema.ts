@@ -4,6 +4,7 @@
  * field), so the generated config reference can include it as it is.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { allowExecutablesField, defaultField } from '../profile-fields.js';
 
 /** A workload identity pool provider's full resource name (ids: 4-32 of a-z, 0-9 and -). */
 export const WIF_AUDIENCE_PATTERN =
@@ -81,18 +82,8 @@ export const GcpWifProfile = Type.Object(
       description:
         'Also serve this profile through the GCE metadata server emulation, for tools that know only the metadata server. Its protocol carries no secret, so it is opt-in and guarded by the peer checks only. At most one profile.',
     }),
-    allow_executables: Type.Optional(
-      Type.Array(Type.String({ pattern: '^/', minLength: 2 }), {
-        minItems: 1,
-        maxItems: 64,
-        description:
-          'Only processes running one of these executables (absolute paths, as /proc/PID/exe names them) get this profile\'s credentials. Attribution hygiene, not a boundary: a process of an allowed user can pose as any executable (docs/security.md).',
-        expect: 'a list of absolute executable paths, e.g. ["/usr/bin/gcloud"]',
-      }),
-    ),
-    default: Type.Optional(
-      Type.Boolean({ description: 'Serve this profile when a Google client names none. Default: the profile named `default`, or the only gcp-wif profile.' }),
-    ),
+    allow_executables: allowExecutablesField(),
+    default: defaultField('Serve this profile when a command names none (`credport env`, `auth`).'),
   },
   { additionalProperties: false },
 );
