@@ -3,6 +3,7 @@
  * its runtime file (where it listens), falling back to the config's listen
  * only when no runtime file vouches for another address.
  */
+import type { CliContext } from '../clouds/types.js';
 import type { ResolvedConfig } from '../config/load.js';
 import { lockOwner, type LockOwner } from '../service/instance-lock.js';
 import { readRuntimeFile, runtimeFilePath, type RuntimeInfo } from '../service/runtime-file.js';
@@ -23,4 +24,9 @@ export function locateDaemon(cfg: ResolvedConfig): DaemonLocation {
     return { owner, runtime, base: runtime.url };
   }
   return { owner, base: clientBaseUrl(cfg.daemon.listen) };
+}
+
+/** What a cloud's CLI half needs: the config, the environment, and where the daemon really answers. */
+export function cliContext(cfg: ResolvedConfig, env: CliContext['env']): CliContext {
+  return { config: cfg, env, baseUrl: locateDaemon(cfg).base };
 }

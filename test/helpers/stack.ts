@@ -47,6 +47,8 @@ export interface StackOptions {
 function emulatorPlaceholders(v: unknown, e: Emulator): unknown {
   if (v === 'EMULATOR') return e.rolesAnywhereEndpoint;
   if (v === 'EMULATOR-STS') return e.stsEndpoint;
+  if (v === 'EMULATOR-GCP-STS') return e.gcpStsEndpoint;
+  if (v === 'EMULATOR-GCP-IAM') return e.iamCredentialsEndpoint;
   return v;
 }
 

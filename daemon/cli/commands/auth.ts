@@ -6,6 +6,7 @@
 import type { ResolvedConfig } from '../../config/load.js';
 import { ProviderError, type Credentials } from '../../providers/types.js';
 import { parseFlags } from '../args.js';
+import { cliContext } from '../daemon-locator.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
 import { cloudCliOf, requireProfile } from '../profile-arg.js';
@@ -65,7 +66,7 @@ async function direct(cfg: ResolvedConfig, profile: string): Promise<Credentials
  */
 export async function fetchCredentials(cfg: ResolvedConfig, profile: string, opts: { direct?: boolean; command?: string } = {}): Promise<Credentials> {
   const { cli } = await cloudCliOf(cfg, profile);
-  const ctx = { config: cfg, env: process.env, baseUrl: clientBaseUrl(cfg.daemon.listen) };
+  const ctx = cliContext(cfg, process.env);
   return (!opts.direct ? await cli.fromDaemon(ctx, profile, opts.command ?? 'auth') : undefined) ?? (await direct(cfg, profile));
 }
 
@@ -86,7 +87,7 @@ export const authCommand: Command = {
     if (format === undefined || !cli.formats.includes(format)) {
       throw new CliError(`--format: expected ${cli.formats.join(', ')} for a ${cloud.title} profile, got "${values.format}"`, EXIT.usage);
     }
-    const ctx = { config: cfg, env: io.env, baseUrl: clientBaseUrl(cfg.daemon.listen) };
+    const ctx = cliContext(cfg, io.env);
     const special = await cli.special?.(ctx, profile, format, values.direct ?? false);
     if (special) {
       io.stdout(special.stdout);

@@ -5,6 +5,7 @@ import { keyLocation, openSigner } from '../../keys/open-signer.js';
 import type { HealthReport } from '../../server/health-report.js';
 import { readTokenFile } from '../../server/token.js';
 import { parseFlags } from '../args.js';
+import { cliContext } from '../daemon-locator.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
 import { CLOUDS, profileType } from '../../clouds/registry.js';
@@ -97,7 +98,7 @@ export const doctorCommand: Command = {
     const used = CLOUDS.filter((c) => [...cfg.profiles.values()].some((p) => profileType(p.type)?.cloud === c));
     const clis = await Promise.all(used.map((c) => c.cli()));
     const [key, daemon] = await Promise.all([keyCheck(cfg), daemonCheck(cfg)]);
-    const ctx = { config: cfg, env: io.env, baseUrl: clientBaseUrl(cfg.daemon.listen) };
+    const ctx = cliContext(cfg, io.env);
     const perCloud = await Promise.all(clis.map((cli) => cli.doctor?.(ctx, daemon.health) ?? Promise.resolve([])));
     checks.push(key, tokenCheck(cfg), daemon.check, ...perCloud.flat());
     io.stdout(values.json ? `${JSON.stringify(checks, null, 2)}\n` : render(checks));

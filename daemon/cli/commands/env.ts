@@ -1,5 +1,6 @@
 /** `credport env`: the shell exports that point a profile's cloud SDKs at the daemon. */
 import { parseFlags } from '../args.js';
+import { cliContext } from '../daemon-locator.js';
 import { EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
 import { cloudCliOf, requireProfile } from '../profile-arg.js';
@@ -41,7 +42,7 @@ export const envCommand: Command = {
     const profile = values.profile ?? cfg.defaultProfile;
     requireProfile(cfg, profile);
     const { cli } = await cloudCliOf(cfg, profile);
-    const lines = cli.env({ config: cfg, env: io.env, baseUrl: clientBaseUrl(cfg.daemon.listen) }, profile, values);
+    const lines = cli.env(cliContext(cfg, io.env), profile, values);
     io.stdout(`${lines.join('\n')}\n`);
     return EXIT.ok;
   },

@@ -5,7 +5,7 @@
  */
 import { dirname, join } from 'node:path';
 import { CliError, EXIT } from '../../cli/cli-error.js';
-import { askDaemon, clientBaseUrl, expectedDaemonUid } from '../../cli/shared.js';
+import { askDaemon, expectedDaemonUid } from '../../cli/shared.js';
 import { readTokenFile } from '../../server/token.js';
 import type { Credentials } from '../../providers/types.js';
 import type { CliContext, CloudCli } from '../types.js';
@@ -76,7 +76,7 @@ async function fromDaemon(ctx: CliContext, profile: string, command: string): Pr
   } catch {
     return undefined; // the daemon has never run here
   }
-  const reply = await askDaemon(clientBaseUrl(ctx.config.daemon.listen), accessTokenPath(profile), { authorization: token, 'x-credport-command': command }, 3000, expectedDaemonUid(ctx.config));
+  const reply = await askDaemon(ctx.baseUrl, accessTokenPath(profile), { authorization: token, 'x-credport-command': command }, 3000, expectedDaemonUid(ctx.config));
   if (!reply.reachable) return undefined;
   if (reply.status === 200 && isAccessTokenBody(reply.body)) {
     const b = reply.body;
@@ -102,7 +102,7 @@ async function subjectToken(ctx: CliContext, profile: string, direct: boolean): 
       secret = undefined;
     }
     if (secret !== undefined) {
-      const reply = await askDaemon(clientBaseUrl(ctx.config.daemon.listen), subjectTokenPath(profile), { [SUBJECT_TOKEN_SECRET_HEADER]: secret }, 3000, expectedDaemonUid(ctx.config));
+      const reply = await askDaemon(ctx.baseUrl, subjectTokenPath(profile), { [SUBJECT_TOKEN_SECRET_HEADER]: secret }, 3000, expectedDaemonUid(ctx.config));
       const b = reply.reachable && reply.status === 200 ? (reply.body as Partial<SubjectTokenBody>) : undefined;
       if (b && typeof b.id_token === 'string' && typeof b.expiration_time === 'number') return { token: b.id_token, expiration: new Date(b.expiration_time * 1000) };
       if (reply.reachable) {
