@@ -30,7 +30,6 @@ export function renderUnit(c: ServiceContext, system: boolean): string {
     'Restart=on-failure',
     'RestartSec=5',
     'UMask=0077',
-    'Environment=AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true',
   ];
   if (system) {
     lines.push(

@@ -5,6 +5,18 @@ import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../daemon/cli/credport.js', import.meta.url));
 
+/**
+ * The AWS SDK v3's notice that its releases from January 2027 need Node 22, which it prints once per
+ * process on older Node when the first client is made. credport leaves it visible (its users should
+ * see it), so tests that read the CLI's stderr look past exactly this text and nothing else.
+ */
+const SDK_NODE_NOTICE =
+  /\(node:\d+\) (?:Warning: )?NodeVersionSupportWarning: [\s\S]*?More information can be found at: \S+\n(?:\(Use `node --trace-warnings \.\.\.` to show where the warning was created\)\n)?/;
+
+export function withoutSdkNodeNotice(stderr: string): string {
+  return stderr.replace(SDK_NODE_NOTICE, '');
+}
+
 export interface RunResult {
   status: number | null;
   stdout: string;
@@ -13,7 +25,7 @@ export interface RunResult {
 
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): RunResult {
   const r = spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return { status: r.status, stdout: r.stdout, stderr: withoutSdkNodeNotice(r.stderr) };
 }
 
 /** The CLI as a process; with `killAfterMs`, killed then (a FIFO read, say, would otherwise hang). */
@@ -27,7 +39,7 @@ export function runCliAsync(args: string[], env: NodeJS.ProcessEnv = {}, killAft
     const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.on('close', (status) => {
       clearTimeout(timer);
-      resolve({ status, stdout, stderr });
+      resolve({ status, stdout, stderr: withoutSdkNodeNotice(stderr) });
     });
   });
 }
@@ -58,7 +70,7 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
+  return { child, stdout: () => out, stderr: () => withoutSdkNodeNotice(err), exited };
 }
 
 /** Polls `check` every 100 ms, at most `tries` times. */
