@@ -1,13 +1,16 @@
 /**
  * The README's first command: `credport demo` serves credentials that the real
- * AWS CLI prints, through both endpoints, and cleans up on Ctrl-C.
+ * AWS CLI prints, through both endpoints, and Google's clients get Google Cloud
+ * tokens beside them; it cleans up on Ctrl-C.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { spawnCli, waitFor } from './helpers/cli.js';
+import { runCliAsync, spawnCli, waitFor } from './helpers/cli.js';
+import { EmptyHome } from './helpers/clients.js';
+import { debianGoogleAuth, googleAuthLibrary, googleEnv, metadataEnv, runNodeGoogleAuth, runPythonGoogleAuth } from './helpers/google-clients.js';
 import { assertPresent, debianAws, needs } from './helpers/tools.js';
 
 t.test('credport demo: the pasted lines work with the Debian AWS CLI', needs(debianAws), async (t) => {
@@ -42,6 +45,24 @@ t.test('credport demo: the pasted lines work with the Debian AWS CLI', needs(deb
   const b = JSON.parse(viaImds.stdout) as typeof a;
   t.equal(b.AccessKeyId, a.AccessKeyId, 'both endpoints serve the same pre-fetched credentials');
   t.equal(b.SessionToken, a.SessionToken);
+
+  // Google Cloud, side by side: the pasted env line, then Google's own library and Debian's python one.
+  const configFile = /credport env --profile gcp --config (\S+)\)/.exec(out)?.[1];
+  t.ok(configFile, 'prints the Google Cloud env line');
+  const gEnv = await runCliAsync(['env', '--profile', 'gcp', '--config', configFile!]);
+  t.equal(gEnv.status, 0, gEnv.stderr);
+  const credentials = /GOOGLE_APPLICATION_CREDENTIALS='([^']+)'/.exec(gEnv.stdout)?.[1];
+  const gHome = new EmptyHome();
+  t.teardown(() => gHome.remove());
+  if (googleAuthLibrary.present) {
+    const viaFile = await runNodeGoogleAuth(googleEnv(gHome, { GOOGLE_APPLICATION_CREDENTIALS: credentials!, GOOGLE_CLOUD_PROJECT: 'credport-demo' }));
+    t.match(viaFile.accessToken, /^gcpemu-sa\./, `google-auth-library got a service-account token through the external_account file ${viaFile.error ?? ''}`);
+  } else t.fail('google-auth-library is not installed (npm install)');
+  const metadataHost = /export GCE_METADATA_HOST=(\S+)/.exec(out)?.[1];
+  if (debianGoogleAuth.present) {
+    const viaMetadata = await runPythonGoogleAuth(googleEnv(gHome, metadataEnv(metadataHost!)), 'compute');
+    t.match(viaMetadata.accessToken, /^gcpemu-sa\./, `python3-google-auth got it through the metadata server ${viaMetadata.error ?? ''}`);
+  } else t.fail('python3-google-auth is not installed (apt-get install python3-google-auth)');
 
   const dir = tokenFile!.slice(0, tokenFile!.lastIndexOf('/'));
   demo.child.kill('SIGINT');

@@ -21,11 +21,12 @@ import { parseListenFlag } from '../shared.js';
 
 const HELP = `Usage: credport demo [options]
 
-Runs the whole credport flow locally: creates a fresh device key in a
-temporary directory, starts the bundled AWS emulator (OIDC issuer host + STS
-that verifies the JWT like AWS), publishes the key's JWKS there, and starts
-the daemon. Prints the lines to paste into another shell; Ctrl-C stops it and
-removes the temporary directory.
+Runs the whole credport flow locally, for AWS and Google Cloud side by side:
+creates a fresh device key in a temporary directory, starts the bundled
+emulator (OIDC issuer host; AWS STS, Google STS and IAM Credentials, each
+verifying the device JWT as the cloud does), publishes the key's JWKS there,
+and starts the daemon with one profile per cloud. Prints the lines to paste
+into another shell; Ctrl-C stops it and removes the temporary directory.
 
 Options:
   --listen HOST:PORT  daemon address (default 127.0.0.1:0, a free port)
@@ -33,6 +34,9 @@ Options:
   -h, --help          show this help`;
 
 const DEMO_ROLE = 'arn:aws:iam::111122223333:role/credport-demo';
+const DEMO_PROJECT_NUMBER = '123456789012';
+const DEMO_PROJECT = 'credport-demo';
+const DEMO_SERVICE_ACCOUNT = `deployer@${DEMO_PROJECT}.iam.gserviceaccount.com`;
 
 export const demoCommand: Command = {
   name: 'demo',
@@ -69,29 +73,48 @@ export const demoCommand: Command = {
           conditions: { StringEquals: { [`${issuerHost}:sub`]: defaultSubject(signer), [`${issuerHost}:aud`]: 'sts.amazonaws.com' } },
         },
       });
+      // Google Cloud: a workload identity pool provider trusting the same issuer, and a service account
+      // every identity of the pool may impersonate.
+      const wif = emulator.createWorkloadIdentityPoolProvider({ projectNumber: DEMO_PROJECT_NUMBER, poolId: 'devices', providerId: 'credport', issuerUri: issuer });
+      emulator.bindServiceAccount(DEMO_SERVICE_ACCOUNT, wif.principalSet);
       const configFile = join(dir, 'config.toml');
-      writeFileSync(
-        configFile,
-        `# written by credport demo\n${stringify({
-          daemon: { listen: `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`, token_file: join(dir, 'token'), audit_file: join(dir, 'audit.log') },
-          key: { backend: 'file', path: join(dir, 'device-key.pem') },
-          oidc: { issuer },
-          profiles: { default: { type: 'aws-oidc', role_arn: DEMO_ROLE, region: 'us-east-1', duration_seconds: 3600, sts_endpoint: emulator.stsEndpoint } },
-        })}\n`,
-        { mode: 0o600 },
-      );
+      const writeConfig = (port: number) =>
+        writeFileSync(
+          configFile,
+          `# written by credport demo\n${stringify({
+            daemon: { listen: `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`, token_file: join(dir, 'token'), audit_file: join(dir, 'audit.log') },
+            key: { backend: 'file', path: join(dir, 'device-key.pem') },
+            oidc: { issuer },
+            profiles: {
+              default: { type: 'aws-oidc', role_arn: DEMO_ROLE, region: 'us-east-1', duration_seconds: 3600, sts_endpoint: emulator.stsEndpoint },
+              gcp: {
+                type: 'gcp-wif',
+                audience: wif.resourceName,
+                service_account: DEMO_SERVICE_ACCOUNT,
+                project_id: DEMO_PROJECT,
+                sts_endpoint: emulator.gcpStsEndpoint,
+                iamcredentials_endpoint: emulator.iamCredentialsEndpoint,
+                metadata_server: true,
+              },
+            },
+          })}\n`,
+          { mode: 0o600 },
+        );
+      writeConfig(listen.port);
       const config = loadConfig(configFile, io.env);
       const daemon = await startDaemon({ config, logger, signer });
       cleanup.splice(1, 0, () => daemon.close());
+      // The port the daemon really got (port 0 picks one), so that the commands printed below find it.
+      writeConfig(daemon.port);
       // Wait for the first credentials so the printed lines work at once.
-      await daemon.scheduler.get('default')?.get();
+      await Promise.all([daemon.scheduler.get('default')?.get(), daemon.scheduler.get('gcp')?.get()]);
       const base = daemon.url;
       io.stdout(
         [
           '',
           'credport demo is running. Press Ctrl-C to stop.',
           '',
-          `  emulator (OIDC issuer + STS): ${emulator.url}`,
+          `  emulator (issuer, AWS + Google): ${emulator.url}`,
           `  daemon:                       ${base}   (curl ${base}/health)`,
           `  device key:                   ${join(dir, 'device-key.pem')} (kid ${signer.thumbprint})`,
           '',
@@ -106,6 +129,15 @@ export const demoCommand: Command = {
           'or through the IMDSv2-compatible endpoint:',
           '',
           `  env -u AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_EC2_METADATA_SERVICE_ENDPOINT=${base}/ aws configure export-credentials --format env`,
+          '',
+          'Google Cloud (google-auth-library, google-auth, gcloud and other Google clients):',
+          '',
+          `  eval "$(credport env --profile gcp --config ${configFile})"   # GOOGLE_APPLICATION_CREDENTIALS, GOOGLE_CLOUD_PROJECT`,
+          `  credport auth --profile gcp --config ${configFile}            # the access token, as JSON`,
+          '',
+          'or through the metadata-server emulation (tools that know only GCE):',
+          '',
+          `  export GCE_METADATA_HOST=${base.replace('http://', '')} GCE_METADATA_IP=${base.replace('http://', '')} GCE_METADATA_ROOT=${base.replace('http://', '')}`,
           '',
           `  credport status --config ${configFile}`,
           `  credport audit --config ${configFile}     # which process got which credentials`,
