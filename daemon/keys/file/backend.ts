@@ -1,0 +1,16 @@
+/** The file backend: a P-256 PKCS#8 PEM, mode 0600. */
+import { existsSync, unlinkSync } from 'node:fs';
+import type { ResolvedKey } from '../../config/load.js';
+import type { KeyBackend } from '../backend.js';
+import { FileKeySigner } from './signer.js';
+
+type FileKey = Extract<ResolvedKey, { backend: 'file' }>;
+
+export const fileBackend: KeyBackend<FileKey> = {
+  name: 'file',
+  open: async (k) => FileKeySigner.open(k.path),
+  create: async (k) => FileKeySigner.create(k.path),
+  remove: async (k) => unlinkSync(k.path),
+  exists: async (k) => existsSync(k.path),
+  location: (k) => k.path,
+};
