@@ -5,6 +5,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Endpoint } from '../clouds/types.js';
+import { serverError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { ServerContext } from './context.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -80,12 +81,13 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     frameworkErrors: (err, _req, reply) => {
       const tooLong = err.statusCode === 414;
       const r = reply as unknown as FastifyReply;
-      void r.code(tooLong ? 414 : 400).header('connection', 'close').send({ Code: 'BadRequest', Message: tooLong ? 'request target too long' : 'malformed request' });
+      const e = tooLong ? serverError('RequestTargetTooLong', 'request target too long') : serverError('BadRequest', 'malformed request');
+      void r.code(e.status).header('connection', 'close').send(e.body);
     },
     // Requests node's parser rejects still get the JSON error shape, then the connection closes.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
       if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
-      const body = JSON.stringify({ Code: 'BadRequest', Message: 'malformed HTTP request' });
+      const body = JSON.stringify(serverError('BadRequest', 'malformed HTTP request').body);
       socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     },
   });
@@ -97,14 +99,16 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     done();
   });
 
-  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ Code: 'NotFound', Message: 'no such endpoint' }));
+  app.setNotFoundHandler((_req, reply) => {
+    const e = serverError('NotFound', 'no such endpoint');
+    return reply.code(e.status).send(e.body);
+  });
   app.setErrorHandler((err: { statusCode?: number; code?: string }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) req.log.error({ code: err.code }, 'request failed');
-    return reply.code(status).send({
-      Code: status >= 500 ? 'InternalError' : 'BadRequest',
-      Message: status >= 500 ? 'unexpected error; see the daemon log' : 'the request could not be handled',
-    });
+    // fastify's own status (413, 415, ...) is kept; the code says which side is at fault.
+    const e = status >= 500 ? serverError('InternalError', 'unexpected error; see the daemon log') : serverError('BadRequest', 'the request could not be handled');
+    return reply.code(status).send(e.body);
   });
 
   app.addHook('onResponse', (req, reply, done) => {

@@ -12,6 +12,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import { isLoopbackIp } from '../config/listen.js';
+import { serverError, type ErrorBody } from '../errors.js';
 
 /** Where the server is bound: known only after listen (port 0 picks one). */
 export interface Binding {
@@ -31,30 +32,30 @@ export function allowedHosts(b: Binding): Set<string> {
 
 const BROWSER_HEADERS = new Set(['origin', 'sec-fetch-site', 'sec-fetch-dest', 'sec-fetch-user']);
 
-export type GuardFailure = { status: number; code: string; message: string };
+export type GuardFailure = { status: number; body: ErrorBody };
 
 /** Checks the raw request, so that the fast path (fast-path.ts) and the fastify hook run the same code. */
 export function checkRequest(req: IncomingMessage, allowed: Set<string>): GuardFailure | undefined {
   const peer = req.socket.remoteAddress ?? '';
   if (!isLoopbackIp(peer)) {
-    return { status: 403, code: 'ForbiddenPeer', message: 'requests are accepted from loopback addresses only' };
+    return serverError('ForbiddenPeer', 'requests are accepted from loopback addresses only');
   }
   // An absolute-form target (GET http://evil/...) names its own host, which HTTP says wins over the
   // Host header; only origin-form targets are accepted, so the Host check below is the whole story.
   if (!req.url?.startsWith('/')) {
-    return { status: 403, code: 'ForbiddenHost', message: 'only origin-form request targets (a path) are accepted' };
+    return serverError('ForbiddenHost', 'only origin-form request targets (a path) are accepted');
   }
   // Node keeps the first of several Host lines; RFC 9112 says such a request is invalid.
   let hosts = 0;
   for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]?.toLowerCase() === 'host') hosts++;
-  if (hosts > 1) return { status: 400, code: 'BadRequest', message: 'more than one Host header' };
+  if (hosts > 1) return serverError('BadRequest', 'more than one Host header');
   const host = req.headers.host;
   if (typeof host !== 'string' || !allowed.has(host.toLowerCase())) {
-    return { status: 403, code: 'ForbiddenHost', message: 'Host header must be a loopback address with the daemon\'s port' };
+    return serverError('ForbiddenHost', 'Host header must be a loopback address with the daemon\'s port');
   }
   for (const name of Object.keys(req.headers)) {
     if (BROWSER_HEADERS.has(name)) {
-      return { status: 403, code: 'ForbiddenBrowserRequest', message: 'requests from web browsers are refused' };
+      return serverError('ForbiddenBrowserRequest', 'requests from web browsers are refused');
     }
   }
   return undefined;
@@ -80,8 +81,8 @@ export function registerGuards(app: FastifyInstance, allowed: () => Set<string>)
     const failure = checkRequest(req.raw, allowed());
     if (failure) {
       // The path only: a query string is the caller's and may carry anything.
-      req.log.warn({ code: failure.code, peer: req.socket.remoteAddress, path: (req.url.split('?', 1)[0] ?? '').slice(0, 200) }, 'request refused');
-      void reply.code(failure.status).header('connection', 'close').send({ Code: failure.code, Message: failure.message });
+      req.log.warn({ code: failure.body.Code, peer: req.socket.remoteAddress, path: (req.url.split('?', 1)[0] ?? '').slice(0, 200) }, 'request refused');
+      void reply.code(failure.status).header('connection', 'close').send(failure.body);
       return;
     }
     done();

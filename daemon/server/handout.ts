@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { AccessPolicy } from '../peer/access-policy.js';
 import type { HandoutEvent } from '../audit/record.js';
 import type { PeerProcess } from '../peer/types.js';
+import { serverError } from '../errors.js';
 import type { Credentials } from '../providers/types.js';
 import type { ServerContext } from './context.js';
 import { lookupCredentials, type Lookup } from './credentials-lookup.js';
@@ -136,7 +137,7 @@ export async function handOut<C extends Credentials>(
   const rule = ctx.profiles.get(profile)?.executables;
   if (rule && rule.length > 0 && !AccessPolicy.executableAllowed(rule, await proc)) {
     ctx.access.refused('executable');
-    return { ok: false, status: 403, body: { Code: 'ForbiddenExecutable', Message: `profile ${profile} is limited to the executables in allow_executables` } };
+    return { ok: false, ...serverError('ForbiddenExecutable', `profile ${profile} is limited to the executables in allow_executables`) };
   }
   const result = await get();
   if (result.ok) {

@@ -5,6 +5,7 @@
  * connection) and refuses what the policy does not allow, before any handler
  * runs, so a refused peer starts no refresh and mints no IMDS token.
  */
+import { serverError, type ErrorBody } from '../errors.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Socket } from 'node:net';
 import type { Logger } from '../logging/logger.js';
@@ -23,12 +24,12 @@ export interface PeerAccess {
   refused: (reason: Refusal) => void;
 }
 
-export type AccessDecision = { ok: true; uid: number } | { ok: false; status: number; code: string; message: string; reason: Refusal; uid?: number };
+export type AccessDecision = { ok: true; uid: number } | { ok: false; status: number; body: ErrorBody; reason: Refusal; uid?: number };
 
 export function decide(result: PeerResult, cls: AccessClass, policy: AccessPolicy): AccessDecision {
-  if (!result.ok) return { ok: false, status: 403, code: 'UnidentifiedPeer', message: 'the connecting process could not be identified; refused', reason: 'unidentified' };
+  if (!result.ok) return { ok: false, ...serverError('UnidentifiedPeer', 'the connecting process could not be identified; refused'), reason: 'unidentified' };
   if (!policy.allows(cls, result.uid)) {
-    return { ok: false, status: 403, code: 'ForbiddenUser', message: 'this user may not use this endpoint (see [daemon] allow_uids)', reason: 'uid', uid: result.uid };
+    return { ok: false, ...serverError('ForbiddenUser', 'this user may not use this endpoint (see [daemon] allow_uids)'), reason: 'uid', uid: result.uid };
   }
   return { ok: true, uid: result.uid };
 }
@@ -41,8 +42,8 @@ export function allowedNow(a: PeerAccess, socket: Socket, cls: AccessClass): boo
 
 export function refuse(a: PeerAccess, log: Logger, reply: FastifyReply, d: Extract<AccessDecision, { ok: false }>, path: string): FastifyReply {
   a.refused(d.reason);
-  log.warn({ code: d.code, peerUid: d.uid ?? null, path: path.split('?', 1)[0]?.slice(0, 200) }, 'request refused: peer not allowed');
-  return reply.code(d.status).send({ Code: d.code, Message: d.message });
+  log.warn({ code: d.body.Code, peerUid: d.uid ?? null, path: path.split('?', 1)[0]?.slice(0, 200) }, 'request refused: peer not allowed');
+  return reply.code(d.status).send(d.body);
 }
 
 export function registerPeerGate(app: FastifyInstance, a: PeerAccess, log: Logger): void {

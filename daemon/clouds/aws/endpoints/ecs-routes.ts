@@ -4,6 +4,7 @@
  * any other, each requiring the daemon's token in Authorization.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { serverError } from '../../../errors.js';
 import type { ServerContext } from '../../../server/context.js';
 import { handOut } from '../../../server/handout.js';
 import { ignoreRequestBodies } from '../../../server/request-bodies.js';
@@ -19,10 +20,12 @@ export const ecsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
   async function serve(req: FastifyRequest, reply: FastifyReply, profile: string) {
     const auth = req.headers.authorization;
     if (typeof auth !== 'string' || auth.length === 0) {
-      return reply.code(401).send({ Code: 'MissingToken', Message: 'Authorization header required; set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (see `credport env`)' });
+      const e = serverError('MissingToken', 'Authorization header required; set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (see `credport env`)');
+      return reply.code(e.status).send(e.body);
     }
     if (!tokensEqual(auth, ctx.daemonToken)) {
-      return reply.code(401).send({ Code: 'InvalidToken', Message: 'Authorization does not match the daemon token (see `credport env`)' });
+      const e = serverError('InvalidToken', 'Authorization does not match the daemon token (see `credport env`)');
+      return reply.code(e.status).send(e.body);
     }
     // `credport auth` (or exec) says so, for the audit trail; attribution only, like the executable.
     const asked = req.headers['x-credport-command'];

@@ -39,11 +39,6 @@ export function imdsCredentialsBody(c: AwsCredentials, lastUpdated: Date): Recor
   };
 }
 
-export interface ErrorBody {
-  Code: string;
-  Message: string;
-}
-
 /**
  * Serialized bodies per credentials object: the same credentials are served
  * thousands of times between refreshes, so they are built and stringified
