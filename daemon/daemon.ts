@@ -16,7 +16,7 @@ import { PeerIdentifier } from './peer/peer-identifier.js';
 import { chooseOwnerLookup, type OwnerQuery } from './peer/socket-owner.js';
 import type { KeySigner } from './keys/signer.js';
 import type { Logger } from './logging/logger.js';
-import { profileType } from './clouds/registry.js';
+import { profileType } from './clouds/specs.js';
 import { brokenProvider, CloudRuntimes, profileFingerprint, profileOrder, refreshDeadlineMs, type ManagedProvider, type ProviderDeps, type ProviderTuning } from './providers/create-providers.js';
 import { ProfileSet } from './profiles/profile-set.js';
 import { ProviderError } from './providers/types.js';
@@ -123,7 +123,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   };
   const signer = metrics.instrumentSigner(o.signer ?? (await openSigner(config.key)));
   const tuning: ProviderTuning = { ...(o.clock ? { now: () => clock.now() } : {}), ...o.tuning };
-  let runtimes = await CloudRuntimes.load(config);
+  const runtimes = await CloudRuntimes.load(config);
   const profiles = new ProfileSet();
   profiles.setDefaults(config.defaults);
   const scheduler = new RefreshScheduler(profiles.refreshers, clock);
@@ -241,6 +241,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       if (next.daemon.tokenFile !== started.daemon.tokenFile) needsRestart.push('daemon.token_file');
       if (next.daemon.logFile !== started.daemon.logFile) needsRestart.push('daemon.log_file');
       if (next.daemon.auditFile !== started.daemon.auditFile) needsRestart.push('daemon.audit_file');
+      for (const cloud of runtimes.missing(next)) needsRestart.push(`profiles (the first ${cloud} profile)`);
       const prev = config;
       const { added, removed, changed } = profiles.diff(next, profileFingerprint);
       config = next;

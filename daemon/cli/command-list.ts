@@ -1,12 +1,7 @@
 /** Every command, loaded only when run: `credport auth` is on the SDKs' credential_process path. */
-import type { Command } from './command.js';
+import type { CommandEntry } from './command.js';
 
-export interface CommandEntry {
-  name: string;
-  summary: string;
-  /** Loaded only when run: `credport auth` is on the SDKs' credential_process path, so start-up counts. */
-  load: () => Promise<Command>;
-}
+export type { CommandEntry } from './command.js';
 
 export const COMMANDS: CommandEntry[] = [
   { name: 'init', summary: 'create the device key and a starter config', load: async () => (await import('./commands/init.js')).initCommand },
@@ -31,5 +26,5 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'ca issue', summary: 'issue a device certificate from a CSR', load: async () => (await import('./commands/ca.js')).caIssueCommand },
   { name: 'oidc export', summary: 'write the issuer discovery document and JWKS for publishing', load: async () => (await import('./commands/oidc-export.js')).oidcExportCommand },
   { name: 'demo', summary: 'run daemon + local AWS emulator end to end, no cloud account needed', load: async () => (await import('./commands/demo.js')).demoCommand },
-  { name: 'completion', summary: 'print the bash, zsh or fish completion script', load: async () => (await import('./commands/completion.js')).completionCommand },
+  { name: 'completion', summary: 'print the bash, zsh or fish completion script', load: async () => (await import('./commands/completion.js')).completionCommand(() => COMMANDS) },
 ];

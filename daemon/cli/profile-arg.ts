@@ -1,5 +1,5 @@
 /** Checking a --profile value against the config, with a "did you mean" for a near miss. */
-import { profileType } from '../clouds/registry.js';
+import { cloudOfType } from '../clouds/registry.js';
 import type { CloudCli, CloudModule } from '../clouds/types.js';
 import type { ResolvedConfig } from '../config/load.js';
 import { CliError, EXIT } from './cli-error.js';
@@ -15,7 +15,7 @@ export function requireProfile(cfg: ResolvedConfig, name: string): void {
 /** The CLI half of the cloud a profile belongs to (loaded on demand). */
 export async function cloudCliOf(cfg: ResolvedConfig, name: string): Promise<{ cloud: CloudModule; cli: CloudCli }> {
   const p = cfg.profiles.get(name);
-  const cloud = p && profileType(p.type)?.cloud;
+  const cloud = p && cloudOfType(p.type);
   if (!cloud) throw new CliError(`profile ${name} has no known type`, EXIT.config);
   return { cloud, cli: await cloud.cli() };
 }

@@ -7,60 +7,17 @@
  *    every start of every command;
  *  - the runtime (loaded on demand): providers, endpoints, and what the CLI prints for the cloud.
  */
-import type { TSchema } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResolvedConfig } from '../config/load.js';
 import type { Env } from '../config/paths.js';
 import type { KeySigner } from '../keys/signer.js';
-import type { CredentialProvider, Credentials } from '../providers/types.js';
+import type { Credentials, ManagedProvider } from '../providers/types.js';
 import type { ServerContext } from '../server/context.js';
+import type { CloudSpec, ProfileBase } from './spec-types.js';
 
-/** What every profile table has, whatever its type. */
-export interface ProfileBase {
-  type: string;
-  /** The profile this cloud's unnamed endpoints serve (AWS: /v1/credentials and IMDS). */
-  default?: boolean;
-  allow_executables?: string[];
-}
-
-/** What a profile's config checks may look at besides the profile itself. */
-export interface ConfigView {
-  profiles: Readonly<Record<string, ProfileBase>>;
-  keyBackend: string;
-}
-
-export interface ProfileTypeSpec<P extends ProfileBase = ProfileBase> {
-  /** The `type` value, e.g. aws-oidc. Unique across clouds. */
-  readonly type: string;
-  /** TypeBox schema of the profile table; the docs generator reads its descriptions. */
-  readonly schema: TSchema;
-  /** One line for the generated config reference. */
-  readonly summary: string;
-  /** The device's JWT identity: such a profile needs the [oidc] table. */
-  readonly usesOidc?: boolean;
-  /** Paths the profile names, made absolute (relative to the config file). */
-  resolvePaths?(p: P, expand: (path: string) => string): P;
-  /** What the schema cannot check; each problem "profiles.NAME.key: what is wrong". */
-  check?(name: string, p: P, view: ConfigView, problems: string[]): void;
-  /** The profile whose credentials this one signs with (role chaining). */
-  sourceProfile?(p: P): string | undefined;
-  /** Who the credentials act as, from the config alone (for listings and a profile that cannot start). */
-  principal(p: P): string;
-}
-
-/** A provider the daemon owns: destroyed when its profile is dropped. */
-export type ManagedProvider<C extends Credentials = Credentials> = CredentialProvider<C> & {
-  destroy?: () => void;
-  /** A certificate whose expiry /health watches (Roles Anywhere). */
-  certificateInfo?: () => CertificateInfo | undefined;
-};
-
-export interface CertificateInfo {
-  subject: string;
-  serial: string;
-  notAfter: Date;
-}
+export type { CloudSpec, ConfigView, ProfileBase, ProfileTypeSpec } from './spec-types.js';
+export type { CertificateInfo, ManagedProvider } from '../providers/types.js';
 
 export interface ProviderTuning {
   /** Attempts per refresh inside a provider; tests lower it so that faults surface at once. */
@@ -115,13 +72,8 @@ export interface CloudRuntime {
   readonly endpoints: readonly EndpointModule[];
 }
 
-export interface CloudModule {
-  /** Short name used in config checks and listings: aws, gcp. */
-  readonly name: string;
-  readonly title: string;
-  readonly profileTypes: readonly ProfileTypeSpec<any>[];
-  /** Its endpoints serve a default profile, so a config with several of its profiles must name one. */
-  readonly requiresDefault?: boolean;
+/** A cloud as the daemon and the CLI see it: its spec, and the halves loaded on demand. */
+export interface CloudModule extends CloudSpec {
   /** Providers and endpoints, loaded when a daemon or a direct fetch needs them. */
   runtime(): Promise<CloudRuntime>;
   /** What the CLI prints for this cloud, loaded by the commands that need it. */

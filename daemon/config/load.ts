@@ -9,7 +9,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { configPermissionProblems } from './file-permissions.js';
 import { ListenAddressError, parseListen, type ListenAddress } from './listen.js';
 import { expandPath, type Env } from './paths.js';
-import { CLOUDS, profileType } from '../clouds/registry.js';
+import { CLOUD_SPECS, profileType } from '../clouds/specs.js';
 import { checkUrl } from '../util/urls.js';
 import type { Config, DaemonConfig, KeyConfig, OidcConfig, ProfileConfig, RefreshConfig } from './schema.js';
 import { resolveUids } from './users.js';
@@ -99,7 +99,7 @@ function checkProfile(name: string, p: ProfileConfig, all: Record<string, Profil
  */
 function pickDefaultProfiles(profiles: Record<string, ProfileConfig>, problems: string[]): Record<string, string> {
   const defaults: Record<string, string> = {};
-  const clouds = CLOUDS.filter((c) => Object.values(profiles).some((p) => profileType(p.type)?.cloud === c));
+  const clouds = CLOUD_SPECS.filter((c) => Object.values(profiles).some((p) => profileType(p.type)?.cloud === c));
   for (const cloud of clouds) {
     const names = Object.keys(profiles).filter((n) => profileType(profiles[n]!.type)?.cloud === cloud);
     // With one cloud configured, "profile" says it all; with several, the cloud is named.
@@ -169,7 +169,7 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
     problems.push('refresh.retry_max_seconds: must not be smaller than refresh.retry_base_seconds');
   }
   const defaults = pickDefaultProfiles(cfg.profiles, problems);
-  const defaultProfile = CLOUDS.map((c) => defaults[c.name]).find((n) => n !== undefined) ?? Object.keys(cfg.profiles)[0] ?? '';
+  const defaultProfile = CLOUD_SPECS.map((c) => defaults[c.name]).find((n) => n !== undefined) ?? Object.keys(cfg.profiles)[0] ?? '';
   const allowUids = resolveUids(cfg.daemon.allow_uids, 'daemon.allow_uids', problems);
   const monitorUids = resolveUids(cfg.daemon.monitor_uids, 'daemon.monitor_uids', problems);
   const key = resolveKey(cfg.key, env, baseDir, problems);

@@ -8,8 +8,8 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { PROFILE_NAME_PATTERN } from '../clouds/profile-fields.js';
-import { CLOUDS, PROFILE_TYPES } from '../clouds/registry.js';
-import type { ProfileBase } from '../clouds/types.js';
+import { CLOUD_SPECS, PROFILE_TYPES } from '../clouds/specs.js';
+import type { ProfileBase } from '../clouds/spec-types.js';
 
 const userList = (description: string) =>
   Type.Array(
@@ -203,7 +203,7 @@ const RefreshSection = Type.Object(
 );
 
 /** Each registered profile type's own schema, validated after the selector below picked it. */
-export const PROFILE_SECTIONS: Readonly<Record<string, TSchema>> = Object.fromEntries(CLOUDS.flatMap((c) => c.profileTypes.map((t) => [t.type, t.schema])));
+export const PROFILE_SECTIONS: Readonly<Record<string, TSchema>> = Object.fromEntries(CLOUD_SPECS.flatMap((c) => c.profileTypes.map((t) => [t.type, t.schema])));
 
 /** Validated first, to pick the profile type's own schema (as for [key]). */
 const ProfileSelector = Type.Object(
@@ -244,7 +244,11 @@ export const CONFIG_SECTIONS: ReadonlyArray<{ table: string; schema: TSchema; su
   { table: 'key` with `backend = "file"', schema: FileKeySection, summary: 'The device key in a file (the default).' },
   { table: 'key` with `backend = "pkcs11"', schema: Pkcs11KeySection, summary: 'The device key on a PKCS#11 token. Give the token by `token_label` or `uri`, the key by `key_label`, `key_id` or the URI\'s `object`/`id`, and the PIN by exactly one of `pin_file` and `pin_env`. See docs/key-backends.md.' },
   { table: 'key` with `backend = "secure-enclave"', schema: SecureEnclaveKeySection, summary: 'The device key in the macOS Secure Enclave. See docs/key-backends.md.' },
-  { table: 'oidc', schema: OidcSection, summary: 'The OIDC identity the key signs (required by aws-oidc profiles).' },
+  {
+    table: 'oidc',
+    schema: OidcSection,
+    summary: `The OIDC identity the key signs (required by ${CLOUD_SPECS.flatMap((c) => c.profileTypes.filter((t) => t.usesOidc).map((t) => t.type)).join(' and ')} profiles).`,
+  },
   { table: 'refresh', schema: RefreshSection, summary: 'When credentials are refreshed and how failures are retried.' },
-  ...CLOUDS.flatMap((c) => c.profileTypes.map((t) => ({ table: `profiles.NAME\` with \`type = "${t.type}"`, schema: t.schema, summary: t.summary }))),
+  ...CLOUD_SPECS.flatMap((c) => c.profileTypes.map((t) => ({ table: `profiles.NAME\` with \`type = "${t.type}"`, schema: t.schema, summary: t.summary }))),
 ];

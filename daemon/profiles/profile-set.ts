@@ -3,7 +3,7 @@
  * profile is added, replaced or dropped as one. A reload asks it what changed.
  */
 import type { ResolvedConfig } from '../config/load.js';
-import type { ManagedProvider } from '../clouds/types.js';
+import type { ManagedProvider } from '../providers/types.js';
 import type { ProviderDescription } from '../providers/types.js';
 import type { ProfileRefresher } from '../refresh/profile-refresher.js';
 

@@ -5,13 +5,15 @@
 import type { ResolvedConfig } from '../config/load.js';
 import type { Env } from '../config/paths.js';
 import type { ProfileConfig } from '../config/schema.js';
-import { CLOUDS, profileType } from '../clouds/registry.js';
-import type { CloudRuntime, ManagedProvider, ProviderDeps, ProviderTuning } from '../clouds/types.js';
+import { CLOUDS } from '../clouds/registry.js';
+import { profileType } from '../clouds/specs.js';
+import type { CloudRuntime, ProviderDeps, ProviderTuning } from '../clouds/types.js';
 import type { KeySigner } from '../keys/signer.js';
-import { ProviderError } from './types.js';
+import { ProviderError, type ManagedProvider } from './types.js';
 import { DEFAULT_UPSTREAM_LIMITS } from './upstream/bounded-fetch.js';
 
-export type { CertificateInfo, ManagedProvider, ProviderDeps, ProviderTuning } from '../clouds/types.js';
+export type { ProviderDeps, ProviderTuning } from '../clouds/types.js';
+export type { CertificateInfo, ManagedProvider } from './types.js';
 
 /** The refresher's backstop deadline for one fetch, from the provider tuning. */
 export function refreshDeadlineMs(tuning: ProviderTuning): number {
@@ -30,9 +32,19 @@ export class CloudRuntimes {
 
   createProvider(name: string, p: ProfileConfig, deps: ProviderDeps): ManagedProvider {
     const found = profileType(p.type);
-    const runtime = found && this.byCloud.get(found.cloud.name);
-    if (!runtime) throw new ProviderError('InvalidConfiguration', `profile ${name}: no cloud serves type ${p.type}`, false);
+    if (!found) throw new ProviderError('InvalidConfiguration', `profile ${name}: no cloud serves type ${p.type}`, false);
+    const runtime = this.byCloud.get(found.cloud.name);
+    if (!runtime) {
+      // A cloud's endpoints are routes, and routes are fixed once the server listens.
+      throw new ProviderError('RestartRequired', `profile ${name}: the daemon started without ${found.cloud.title} profiles; restart it to serve them`, false);
+    }
     return runtime.createProvider(name, p, deps);
+  }
+
+  /** Clouds a config needs that were not loaded (a reload that adds a cloud's first profile). */
+  missing(cfg: ResolvedConfig): string[] {
+    const clouds = new Set([...cfg.profiles.values()].map((p) => profileType(p.type)?.cloud.name).filter((c): c is string => c !== undefined));
+    return [...clouds].filter((c) => !this.byCloud.has(c));
   }
 }
 

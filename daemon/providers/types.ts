@@ -52,3 +52,17 @@ export class ProviderError extends Error {
     this.code = sanitizeCode(code);
   }
 }
+
+/** A provider the daemon owns: destroyed when its profile is dropped. */
+export type ManagedProvider<C extends Credentials = Credentials> = CredentialProvider<C> & {
+  destroy?: () => void;
+  /** A certificate whose expiry /health watches (Roles Anywhere). */
+  certificateInfo?: () => CertificateInfo | undefined;
+};
+
+export interface CertificateInfo {
+  subject: string;
+  serial: string;
+  notAfter: Date;
+}
+

@@ -1,7 +1,7 @@
 /** `credport completion SHELL`: the completion script for bash, zsh or fish. */
 import { flagsOf, parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
-import type { Command } from '../command.js';
+import type { Command, CommandEntry } from '../command.js';
 import { completionScript, SHELLS, type CompletionCommand, type Shell } from '../completion-scripts.js';
 import { closest } from '../suggest.js';
 
@@ -21,7 +21,8 @@ Options:
 /** Words a command takes as its positional argument, where they are a fixed set. */
 const POSITIONALS: Record<string, string[]> = { completion: [...SHELLS] };
 
-export const completionCommand: Command = {
+/** `commands`: the command list, handed over by the list itself (which loads this module). */
+export const completionCommand = (commands: () => readonly CommandEntry[]): Command => ({
   name: 'completion',
   help: HELP,
   async run(argv, io) {
@@ -36,10 +37,8 @@ export const completionCommand: Command = {
       const near = closest(shell, SHELLS);
       throw new CliError(`no completion for "${shell}": bash, zsh or fish`, EXIT.usage, near ? `did you mean '${near}'?` : undefined);
     }
-    // Loaded here: main.ts loads this module, and the table lives there.
-    const { COMMANDS } = await import('../command-list.js');
     const cmds: CompletionCommand[] = [];
-    for (const entry of COMMANDS) {
+    for (const entry of commands()) {
       const flags = await flagsOf(await entry.load());
       const pos = POSITIONALS[entry.name];
       cmds.push({ name: entry.name, summary: entry.summary, flags, ...(pos ? { positionals: pos } : {}) });
@@ -47,4 +46,4 @@ export const completionCommand: Command = {
     io.stdout(completionScript(shell as Shell, cmds));
     return EXIT.ok;
   },
-};
+});

@@ -8,7 +8,8 @@ import { parseFlags } from '../args.js';
 import { cliContext } from '../daemon-locator.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
-import { CLOUDS, profileType } from '../../clouds/registry.js';
+import { CLOUDS } from '../../clouds/registry.js';
+import { profileType } from '../../clouds/specs.js';
 import type { Check } from '../../clouds/types.js';
 import { askDaemon, clientBaseUrl, expectedDaemonUid, loadCliConfig } from '../shared.js';
 
@@ -95,7 +96,7 @@ export const doctorCommand: Command = {
       io.stdout(values.json ? `${JSON.stringify(checks, null, 2)}\n` : render(checks));
       return EXIT.failure;
     }
-    const used = CLOUDS.filter((c) => [...cfg.profiles.values()].some((p) => profileType(p.type)?.cloud === c));
+    const used = CLOUDS.filter((c) => [...cfg.profiles.values()].some((p) => profileType(p.type)?.cloud.name === c.name));
     const clis = await Promise.all(used.map((c) => c.cli()));
     const [key, daemon] = await Promise.all([keyCheck(cfg), daemonCheck(cfg)]);
     const ctx = cliContext(cfg, io.env);

@@ -3,7 +3,8 @@ import type { HealthReport } from '../../server/health-report.js';
 import { parseFlags } from '../args.js';
 import { EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
-import { profileType } from '../../clouds/registry.js';
+import { cloudOfType } from '../../clouds/registry.js';
+import { profileType } from '../../clouds/specs.js';
 import type { EndpointListing } from '../../clouds/types.js';
 import { askDaemon, clientBaseUrl, expectedDaemonUid, loadCliConfig } from '../shared.js';
 
@@ -50,7 +51,7 @@ export const profilesCommand: Command = {
     const reply = await askDaemon(base, '/health', {}, 3000, expectedDaemonUid(cfg));
     const report = reply.reachable && reply.status === 200 && typeof reply.body === 'object' && reply.body !== null && 'profiles' in reply.body ? (reply.body as HealthReport) : undefined;
     const ctx = { config: cfg, env: io.env, baseUrl: base };
-    const clis = new Map(await Promise.all([...new Set([...cfg.profiles.values()].map((p) => profileType(p.type)?.cloud))].map(async (c) => [c?.name, await c?.cli()] as const)));
+    const clis = new Map(await Promise.all([...new Set([...cfg.profiles.values()].map((p) => cloudOfType(p.type)))].map(async (c) => [c?.name, await c?.cli()] as const)));
     const listing: ProfileListing[] = [...cfg.profiles].map(([name, p]) => {
       const live = report?.profiles[name];
       const found = profileType(p.type);

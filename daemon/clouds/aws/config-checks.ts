@@ -1,5 +1,5 @@
 /** What the AWS profile schemas cannot check, and the paths they name. */
-import type { ConfigView } from '../types.js';
+import type { ConfigView } from '../spec-types.js';
 import { checkUrl } from '../../util/urls.js';
 import type { AwsAssumeRoleProfileConfig, AwsOidcProfileConfig, AwsRolesAnywhereProfileConfig } from './schema.js';
 

@@ -1,51 +1,9 @@
-/**
- * AWS: three profile types (OIDC federation, IAM Roles Anywhere, role chaining) served through the ECS
- * container-credentials endpoint and IMDSv2. This file is the cheap half every command loads; providers
- * and endpoints come with runtime().
- */
-import type { CloudModule, ProfileTypeSpec } from '../types.js';
-import { checkAssumeRoleProfile, checkOidcProfile, checkRolesAnywhereProfile, resolveRolesAnywherePaths } from './config-checks.js';
-import {
-  AwsAssumeRoleProfile,
-  AwsOidcProfile,
-  AwsRolesAnywhereProfile,
-  type AwsAssumeRoleProfileConfig,
-  type AwsOidcProfileConfig,
-  type AwsRolesAnywhereProfileConfig,
-} from './schema.js';
-
-const oidc: ProfileTypeSpec<AwsOidcProfileConfig> = {
-  type: 'aws-oidc',
-  schema: AwsOidcProfile,
-  summary: 'OIDC federation: an ES256 JWT signed by the device key, exchanged at STS AssumeRoleWithWebIdentity.',
-  usesOidc: true,
-  check: checkOidcProfile,
-  principal: (p) => p.role_arn,
-};
-
-const rolesAnywhere: ProfileTypeSpec<AwsRolesAnywhereProfileConfig> = {
-  type: 'aws-rolesanywhere',
-  schema: AwsRolesAnywhereProfile,
-  summary: 'IAM Roles Anywhere: an X.509 certificate and its key (the device key by default). See docs/rolesanywhere.md.',
-  check: checkRolesAnywhereProfile,
-  resolvePaths: resolveRolesAnywherePaths,
-  principal: (p) => p.role_arn,
-};
-
-const assumeRole: ProfileTypeSpec<AwsAssumeRoleProfileConfig> = {
-  type: 'aws-assume-role',
-  schema: AwsAssumeRoleProfile,
-  summary: "Role chaining: AssumeRole signed with another profile's credentials.",
-  check: checkAssumeRoleProfile,
-  sourceProfile: (p) => p.source_profile,
-  principal: (p) => p.role_arn,
-};
+/** AWS as the daemon and the CLI see it: its spec, and the runtime and CLI halves loaded on demand. */
+import type { CloudModule } from '../types.js';
+import { awsSpec } from './spec.js';
 
 export const aws: CloudModule = {
-  name: 'aws',
-  title: 'AWS',
-  profileTypes: [oidc, rolesAnywhere, assumeRole],
-  requiresDefault: true,
+  ...awsSpec,
   runtime: async () => (await import('./runtime.js')).awsRuntime,
   cli: async () => (await import('./cli.js')).awsCli,
 };

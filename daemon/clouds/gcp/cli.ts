@@ -31,8 +31,19 @@ export function externalAccountFile(ctx: CliContext, profile: string): string {
 /** host:port of the metadata server, as GCE_METADATA_HOST wants it. */
 const metadataHost = (baseUrl: string): string => baseUrl.replace(/^http:\/\//, '');
 
+/** The metadata-server variables: Node reads GCE_METADATA_HOST; Python GCE_METADATA_IP (newer) or GCE_METADATA_ROOT (1.x). */
+function metadataLines(ctx: CliContext, profile: string, p: GcpWifProfileConfig): string[] {
+  if (!p.metadata_server) throw new CliError(`profile ${profile} is not served by the metadata server`, EXIT.usage, `set metadata_server = true in [profiles.${profile}] and run 'credport reload'`);
+  const host = metadataHost(ctx.baseUrl);
+  // A credential file wins over the metadata server, and Python google-auth 1.x fails on one of this type.
+  return ['unset GOOGLE_APPLICATION_CREDENTIALS', `export GCE_METADATA_HOST=${shq(host)}`, `export GCE_METADATA_IP=${shq(host)}`, `export GCE_METADATA_ROOT=${shq(host)}`];
+}
+
 function envLines(ctx: CliContext, profile: string, flags: Readonly<Record<string, unknown>>): string[] {
   const p = profileOf(ctx, profile);
+  // Offline, Google's libraries cannot look the project up; with it set they never try.
+  const project = p.project_id ? [`export GOOGLE_CLOUD_PROJECT=${shq(p.project_id)}`, `export CLOUDSDK_CORE_PROJECT=${shq(p.project_id)}`] : [];
+  if (flags.metadata) return [...metadataLines(ctx, profile, p), ...project];
   let secret: string;
   try {
     secret = ensureSubjectTokenSecret(ctx.config.daemon.tokenFile);
@@ -52,16 +63,7 @@ function envLines(ctx: CliContext, profile: string, flags: Readonly<Record<strin
       iamcredentialsEndpoint: p.iamcredentials_endpoint,
     }),
   );
-  const lines = [`export GOOGLE_APPLICATION_CREDENTIALS=${shq(file)}`];
-  // Offline, Google's libraries cannot look the project up; with it set they never try.
-  if (p.project_id) lines.push(`export GOOGLE_CLOUD_PROJECT=${shq(p.project_id)}`, `export CLOUDSDK_CORE_PROJECT=${shq(p.project_id)}`);
-  if (flags.metadata) {
-    if (!p.metadata_server) throw new CliError(`profile ${profile} is not served by the metadata server`, EXIT.usage, `set metadata_server = true in [profiles.${profile}] and run 'credport reload'`);
-    const host = metadataHost(ctx.baseUrl);
-    // Node's library reads GCE_METADATA_HOST; Python's reads GCE_METADATA_IP (newer) or GCE_METADATA_ROOT (1.x).
-    lines.push(`export GCE_METADATA_HOST=${shq(host)}`, `export GCE_METADATA_IP=${shq(host)}`, `export GCE_METADATA_ROOT=${shq(host)}`);
-  }
-  return lines;
+  return [`export GOOGLE_APPLICATION_CREDENTIALS=${shq(file)}`, ...project];
 }
 
 function isAccessTokenBody(v: unknown): v is AccessTokenBody {

@@ -1,36 +1,9 @@
-/**
- * Google Cloud: Workload Identity Federation from the device key, served to Google's own client
- * libraries as a URL-sourced external_account credential, and (opt-in) through a GCE metadata server
- * emulation. This file is the cheap half every command loads.
- */
-import type { CloudModule, ConfigView, ProfileTypeSpec } from '../types.js';
-import { checkUrl } from '../../util/urls.js';
-import { checkGcpProfiles } from './checks.js';
-import { GCP_WIF_SECTION, GcpWifProfile, type GcpWifProfileConfig } from './schema.js';
-
-function check(name: string, p: GcpWifProfileConfig, view: ConfigView, problems: string[]): void {
-  checkUrl(p.sts_endpoint, `profiles.${name}.sts_endpoint`, problems);
-  checkUrl(p.iamcredentials_endpoint, `profiles.${name}.iamcredentials_endpoint`, problems);
-  // The rule across profiles is reported once, on the profile that breaks it.
-  if (p.metadata_server) {
-    const served = Object.entries(view.profiles).filter(([, q]) => q.type === 'gcp-wif' && (q as GcpWifProfileConfig).metadata_server);
-    if (served[served.length - 1]?.[0] === name) problems.push(...checkGcpProfiles(served as Array<[string, GcpWifProfileConfig]>, { oidc: true }));
-  }
-}
-
-const wif: ProfileTypeSpec<GcpWifProfileConfig> = {
-  type: 'gcp-wif',
-  schema: GcpWifProfile,
-  summary: GCP_WIF_SECTION.summary,
-  usesOidc: true,
-  check,
-  principal: (p) => p.service_account ?? p.audience,
-};
+/** Google Cloud as the daemon and the CLI see it: its spec, and the runtime and CLI halves loaded on demand. */
+import type { CloudModule } from '../types.js';
+import { gcpSpec } from './spec.js';
 
 export const gcp: CloudModule = {
-  name: 'gcp',
-  title: 'Google Cloud',
-  profileTypes: [wif],
+  ...gcpSpec,
   runtime: async () => (await import('./runtime.js')).gcpRuntime,
   cli: async () => (await import('./cli.js')).gcpCli,
 };

@@ -83,7 +83,7 @@ export const GcpWifProfile = Type.Object(
         'Also serve this profile through the GCE metadata server emulation, for tools that know only the metadata server. Its protocol carries no secret, so it is opt-in and guarded by the peer checks only. At most one profile.',
     }),
     allow_executables: allowExecutablesField(),
-    default: defaultField('Serve this profile when a command names none (`credport env`, `auth`).'),
+    default: defaultField('The Google Cloud profile used where one is needed and none is named (`credport env` and `auth` without --profile, when no AWS profile is configured).'),
   },
   { additionalProperties: false },
 );

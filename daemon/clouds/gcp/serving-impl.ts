@@ -43,7 +43,7 @@ export function gcpServing(ctx: ServerContext, secret: () => string): GcpServing
         try {
           return { ok: true, credentials: await provider.subjectToken() };
         } catch (err) {
-          const e = err instanceof ProviderError ? err : new ProviderError('internal', 'the subject token could not be signed', true);
+          const e = err instanceof ProviderError ? err : new ProviderError('InternalError', 'the subject token could not be signed', true);
           return { ok: false, status: 503, body: { Code: e.code, Message: `profile ${profile}: ${e.message}` } };
         }
       });

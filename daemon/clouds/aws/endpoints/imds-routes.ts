@@ -9,21 +9,12 @@ import type { ServerContext } from '../../../server/context.js';
 import { handOut } from '../../../server/handout.js';
 import type { AwsCredentials } from '../credentials.js';
 import { parseTtl, type ImdsTokenStore } from './imds-tokens.js';
+import { proxyMarker } from '../../../server/proxy-headers.js';
 import { ignoreRequestBodies } from '../../../server/request-bodies.js';
 import { awsTimestamp, imdsBodyText } from './wire.js';
 
 const TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';
 
-/**
- * Headers a proxy adds. Real IMDS refuses a token PUT with X-Forwarded-For so that a
- * misconfigured proxy on the box cannot relay tokens; every proxy marker means the same.
- */
-const PROXY_HEADERS = ['forwarded', 'via', 'x-real-ip', 'true-client-ip', 'x-client-ip', 'x-originating-ip', 'client-ip', 'x-cluster-client-ip'];
-
-export function proxyMarker(headers: Record<string, unknown>): string | undefined {
-  for (const name of Object.keys(headers)) if (name.startsWith('x-forwarded-') || PROXY_HEADERS.includes(name)) return name;
-  return undefined;
-}
 const TOKEN_HEADER = 'x-aws-ec2-metadata-token';
 
 function roleName(roleArn: string): string {

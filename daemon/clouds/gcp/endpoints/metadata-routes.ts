@@ -2,7 +2,7 @@
  * An opt-in emulation of the GCE metadata server, for tools that know no other
  * way to get a Google token: it serves the pre-refreshed access token of the
  * one profile marked for it. It serves exactly what google-auth-library
- * (gcp-metadata) and Python google-auth 1.x read (docs/clients-gcp.md lists
+ * (gcp-metadata) and Python google-auth 1.x read (docs/clients.md lists
  * each request), under /computeMetadata/v1 as GCE does, plus `GET /`, Python's
  * availability probe.
  *
@@ -14,6 +14,7 @@
  * The daemon's router ignores trailing slashes, so each directory is one route
  * (`instance` and `instance/` alike).
  */
+import { proxyMarker } from '../../../server/proxy-headers.js';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { CREDENTIALS_ROUTE, googleError, type GcpProfileInfo, type GcpServing } from './serving.js';
 
@@ -26,11 +27,6 @@ const BASE = '/computeMetadata/v1';
 const MAX_SCOPES = 50;
 const MAX_SCOPE_LENGTH = 300;
 
-/** Headers a proxy adds; GCE refuses X-Forwarded-For so that a proxy on the box cannot relay tokens. */
-function proxyMarker(headers: Record<string, unknown>): string | undefined {
-  for (const name of Object.keys(headers)) if (name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'via') return name;
-  return undefined;
-}
 
 /** The account as the metadata server names it: the impersonated service account, else `default` only. */
 function accountEmail(info: GcpProfileInfo): string {

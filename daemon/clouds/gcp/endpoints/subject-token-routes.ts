@@ -6,7 +6,7 @@
  * protocol has no other lock, so the route requires the per-install secret.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { tokensEqual } from '../../../server/token.js';
 import { CREDENTIALS_ROUTE, googleError, type GcpServing } from './serving.js';
 
 export const SUBJECT_TOKEN_SECRET_HEADER = 'x-credport-subject-token-secret';
@@ -18,12 +18,6 @@ export function subjectTokenPath(profile: string): string {
   return `/gcp/v1/profiles/${encodeURIComponent(profile)}/subject-token`;
 }
 
-/** Constant time: both sides are hashed first, so neither content nor length of the secret shows. */
-export function secretsEqual(presented: string, expected: string): boolean {
-  const a = createHash('sha256').update(presented, 'utf8').digest();
-  const b = createHash('sha256').update(expected, 'utf8').digest();
-  return timingSafeEqual(a, b);
-}
 
 export interface SubjectTokenBody {
   id_token: string;
@@ -40,7 +34,7 @@ export const subjectTokenRoutes: FastifyPluginAsync<{ serving: GcpServing }> = a
         .code(401)
         .send(googleError('unauthorized', `the ${SUBJECT_TOKEN_SECRET_HEADER} header is required; point GOOGLE_APPLICATION_CREDENTIALS at the file \`credport env\` writes`));
     }
-    if (!secretsEqual(presented, serving.subjectTokenSecret())) {
+    if (!tokensEqual(presented, serving.subjectTokenSecret())) {
       return reply
         .code(401)
         .send(googleError('unauthorized', `the ${SUBJECT_TOKEN_SECRET_HEADER} header does not match this install's secret; run \`credport env\` again`));
