@@ -81,7 +81,7 @@ t.test('errors name the key and what was expected', async (t) => {
   t.same(problems(`${VALID}duration_seconds = 60\n`), ['profiles.default.duration_seconds: expected a number >= 900, got number 60']);
   t.same(problems(`${VALID}duration_seconds = 50000\n`), ['profiles.default.duration_seconds: expected a number <= 43200, got number 50000']);
   t.match(problems(VALID.replace('arn:aws:iam::111122223333:role/dev', 'arn:aws:iam::1:role/dev'))[0], /^profiles\.default\.role_arn: expected an IAM role ARN/);
-  t.match(problems(VALID.replace('type = "aws-oidc"', 'type = "gcp"'))[0], /^profiles\.default\.type: expected one of "aws-oidc", "aws-rolesanywhere", "aws-assume-role", got "gcp"/);
+  t.match(problems(VALID.replace('type = "aws-oidc"', 'type = "gcp"'))[0], /^profiles\.default\.type: expected one of "aws-oidc", "aws-rolesanywhere", "aws-assume-role", "gcp-wif", got "gcp"/);
   t.match(problems(`${VALID}role_session_name = "has/slash"\n`)[0], /^profiles\.default\.role_session_name: expected 2-64 characters/);
   t.same(problems(`${VALID}\n[key]\nbackend = "tpm"\n`), ['key.backend: expected one of "file", "pkcs11", "secure-enclave", got "tpm"']);
   t.same(problems(`${VALID}\n[daemon]\nlog_level = "loud"\n`), ['daemon.log_level: expected one of fatal, error, warn, info, debug, trace, got "loud"']);
@@ -147,7 +147,7 @@ t.test('profile types: rolesanywhere and assume-role, each checked against its o
   t.match(problems(`${chain}duration_seconds = 7200\n`)[0], /^profiles\.cross\.duration_seconds: expected a number <= 3600/, 'chained sessions are capped at one hour');
   const cycle = `${VALID}\n[profiles.a]\ntype = "aws-assume-role"\nsource_profile = "b"\nrole_arn = "arn:aws:iam::111122223333:role/a"\n[profiles.b]\ntype = "aws-assume-role"\nsource_profile = "a"\nrole_arn = "arn:aws:iam::111122223333:role/b"\n`;
   t.match(problems(cycle).join('\n'), /profiles\.a\.source_profile: the chain a -> b -> a is a cycle/);
-  t.same(problems(`${VALID}\n[profiles.x]\ntype = "gcp"\n`), ['profiles.x.type: expected one of "aws-oidc", "aws-rolesanywhere", "aws-assume-role", got "gcp"']);
+  t.same(problems(`${VALID}\n[profiles.x]\ntype = "gcp"\n`), ['profiles.x.type: expected one of "aws-oidc", "aws-rolesanywhere", "aws-assume-role", "gcp-wif", got "gcp"']);
 });
 
 t.test('TOML syntax errors give line and column', async (t) => {

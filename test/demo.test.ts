@@ -58,7 +58,10 @@ t.test('credport demo: the pasted lines work with the Debian AWS CLI', needs(deb
     const viaFile = await runNodeGoogleAuth(googleEnv(gHome, { GOOGLE_APPLICATION_CREDENTIALS: credentials!, GOOGLE_CLOUD_PROJECT: 'credport-demo' }));
     t.match(viaFile.accessToken, /^gcpemu-sa\./, `google-auth-library got a service-account token through the external_account file ${viaFile.error ?? ''}`);
   } else t.fail('google-auth-library is not installed (npm install)');
-  const metadataHost = /export GCE_METADATA_HOST=(\S+)/.exec(out)?.[1];
+  t.match(out, /credport env --profile gcp --metadata --config /, 'prints the metadata-server line');
+  const mEnv = await runCliAsync(['env', '--profile', 'gcp', '--metadata', '--config', configFile!]);
+  t.match(mEnv.stdout, /^unset GOOGLE_APPLICATION_CREDENTIALS$/m, 'the credential file would win over the metadata server');
+  const metadataHost = /export GCE_METADATA_HOST='([^']+)'/.exec(mEnv.stdout)?.[1];
   if (debianGoogleAuth.present) {
     const viaMetadata = await runPythonGoogleAuth(googleEnv(gHome, metadataEnv(metadataHost!)), 'compute');
     t.match(viaMetadata.accessToken, /^gcpemu-sa\./, `python3-google-auth got it through the metadata server ${viaMetadata.error ?? ''}`);

@@ -11,6 +11,7 @@ import { defaultSubject } from '../daemon/identity/jwt.js';
 import { freePort, runCliAsync } from './helpers/cli.js';
 import { EmptyHome } from './helpers/clients.js';
 import { debianGoogleAuth, googleAuthLibrary, googleEnv, metadataEnv, runNodeGoogleAuth, runPythonGoogleAuth } from './helpers/google-clients.js';
+import { createUser, curlAs, rootForUsers } from './helpers/second-user.js';
 import { startStack } from './helpers/stack.js';
 import { needs } from './helpers/tools.js';
 
@@ -124,4 +125,35 @@ t.test('the audit log names Google handouts without the token', async (t) => {
   t.match(audit, /"endpoint":"gcp-metadata".*"accessKeyId":"sha256:[0-9a-f]{16}"/, 'a metadata handout, by hash prefix');
   t.match(audit, /"endpoint":"gcp-subject-token"/, 'the subject tokens handed to the library');
   t.notMatch(audit, /ya29|eyJ/, 'no token or JWT in the audit log');
+});
+
+t.test('another local user gets no Google token by any route, even with the secrets', needs(rootForUsers), async (t) => {
+  const u = createUser();
+  t.teardown(() => u.remove());
+  const secretFile = `${stack.dir}/gcp-subject-token.secret`;
+  t.equal(statSync(secretFile).mode & 0o777, 0o600, 'the subject-token secret is 0600');
+  const secret = readFileSync(secretFile, 'utf8');
+  const before = stack.emulator.stats.gcpStsCalls;
+  const attempts: Array<[string, string[]]> = [
+    ['metadata token', ['-H', 'Metadata-Flavor: Google', `${base}/computeMetadata/v1/instance/service-accounts/default/token`]],
+    ['metadata probe', ['-H', 'Metadata-Flavor: Google', `${base}/computeMetadata/v1/instance`]],
+    ['subject token with the secret', ['-H', `X-Credport-Subject-Token-Secret: ${secret}`, `${base}/gcp/v1/profiles/gcp/subject-token`]],
+    ['access token with the daemon token', ['-H', `Authorization: ${stack.token()}`, `${base}/gcp/v1/profiles/gcp/access-token`]],
+  ];
+  for (const [what, args] of attempts) {
+    const r = await curlAs(u, args);
+    t.equal(r.status, 403, `${what}: 403`);
+    t.notMatch(r.body, /gcpemu|eyJ|access_token/, `${what}: nothing leaks`);
+  }
+  t.equal(stack.emulator.stats.gcpStsCalls, before, 'nothing was exchanged on their behalf');
+});
+
+t.test('the metadata server refuses requests without Metadata-Flavor or through a proxy', async (t) => {
+  const path = `${base}/computeMetadata/v1/instance/service-accounts/default/token`;
+  t.equal((await fetch(path)).status, 403, 'no Metadata-Flavor: 403');
+  t.equal((await fetch(path, { headers: { 'metadata-flavor': 'Google', 'x-forwarded-for': '10.0.0.1' } })).status, 403, 'X-Forwarded-For: 403');
+  t.equal((await fetch(path, { headers: { 'metadata-flavor': 'Google', 'x-real-ip': '10.0.0.1' } })).status, 403, 'X-Real-IP: 403, as on the IMDS token PUT');
+  const ok = await fetch(path, { headers: { 'metadata-flavor': 'Google' } });
+  t.equal(ok.status, 200);
+  t.equal(ok.headers.get('metadata-flavor'), 'Google');
 });

@@ -147,7 +147,7 @@ t.test('RSA, ECDSA P-256 and P-384 file keys and the device KeySigner, through a
   await succeeds(t, p384Device, 'P-384 encrypted PKCS#8');
   await succeeds(t, signerDevice, 'FileKeySigner (CSR)');
   const p = provider(rsaDevice);
-  t.same(p.describe(), { type: 'aws-rolesanywhere', source: `rolesanywhere:CreateSession ${emulator.rolesAnywhereEndpoint}`, roleArn: ROLE, region: REGION });
+  t.same(p.describe(), { type: 'aws-rolesanywhere', source: `rolesanywhere:CreateSession ${emulator.rolesAnywhereEndpoint}`, principal: ROLE, details: { roleArn: ROLE, region: REGION } });
   const info = p.certificateInfo();
   t.match(info, { subject: 'CN=rsa-device, O=Example', serial: /^\d+$/, path: rsaDevice.certPath });
   t.ok(info?.notAfter instanceof Date);

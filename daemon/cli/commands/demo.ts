@@ -137,7 +137,7 @@ export const demoCommand: Command = {
           '',
           'or through the metadata-server emulation (tools that know only GCE):',
           '',
-          `  export GCE_METADATA_HOST=${base.replace('http://', '')} GCE_METADATA_IP=${base.replace('http://', '')} GCE_METADATA_ROOT=${base.replace('http://', '')}`,
+          `  eval "$(credport env --profile gcp --metadata --config ${configFile})"   # GCE_METADATA_HOST and friends`,
           '',
           `  credport status --config ${configFile}`,
           `  credport audit --config ${configFile}     # which process got which credentials`,

@@ -24,8 +24,9 @@ Options:
                      in your environment, visible to every child process)
   --imds             AWS: also export AWS_EC2_METADATA_SERVICE_ENDPOINT (with a
                      trailing "/", which every tested client accepts)
-  --metadata         Google Cloud: also export GCE_METADATA_HOST (and the
-                     variables older clients read) for the metadata server
+  --metadata         Google Cloud: point clients at the metadata server
+                     instead (GCE_METADATA_HOST and the variables older
+                     clients read; unsets GOOGLE_APPLICATION_CREDENTIALS)
   -c, --config PATH  config file
   -h, --help         show this help`;
 

@@ -43,7 +43,7 @@ export function renderStatus(h: HealthReport, now: number): string {
   const warnings = (h.warnings ?? []).map((w) => `warning: ${w}\n`).join('');
   const reload = h.config?.lastError ? `\nlast reload REJECTED at ${h.config.lastError.at} (running config kept): ${h.config.lastError.message}\n` : '';
   const restart = h.config?.needsRestart?.length ? `\nrestart needed: ${h.config.needsRestart.join(', ')} changed in the config; the daemon still runs with the old value until 'credport service restart' (or a restart of 'credport serve')\n` : '';
-  return `credport ${h.version}: ${h.status}, up ${h.uptimeSeconds}s, key ${h.key.backend} (${h.key.thumbprint.slice(0, 12)}…)\n\n${table}\n\n* default profile (served at /v1/credentials and through IMDS)\n${restart}${reload}${warnings ? `\n${warnings}` : ''}`;
+  return `credport ${h.version}: ${h.status}, up ${h.uptimeSeconds}s, key ${h.key.backend} (${h.key.thumbprint.slice(0, 12)}…)\n\n${table}\n\n* default profile (for AWS: served at /v1/credentials and through IMDS)\n${restart}${reload}${warnings ? `\n${warnings}` : ''}`;
 }
 
 export const statusCommand: Command = {
