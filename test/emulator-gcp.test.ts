@@ -3,7 +3,7 @@
 // code (a file key, as the daemon will use), and check each rule by the refusal Google would give.
 
 import t from 'tap';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
@@ -12,6 +12,7 @@ import { EmulatorConfigError, startEmulator } from '../emulator/index.js';
 import type { WorkloadIdentityPoolProvider } from '../emulator/index.js';
 import { FileKeySigner } from '../daemon/keys/file/signer.js';
 import { defaultSubject, mintIdentityToken } from '../daemon/identity/jwt.js';
+import { publish } from './helpers/issuer-files.js';
 
 const PROJECT = '123456789';
 const SUB = 'device:alpha';
@@ -49,17 +50,6 @@ const strangerKey = await makeKey('ES256');
 const fileSigner = FileKeySigner.create(join(base, 'device.pem'));
 const fileJwk: JWK = { ...fileSigner.publicJwk(), kid: fileSigner.thumbprint, use: 'sig', alg: 'ES256' };
 
-async function publish(dir: string, iss: string, keys: JWK[]): Promise<void> {
-  await mkdir(join(dir, '.well-known'), { recursive: true });
-  await writeFile(join(dir, '.well-known', 'openid-configuration'), JSON.stringify({
-    issuer: iss,
-    jwks_uri: `${iss}/.well-known/jwks.json`,
-    response_types_supported: ['id_token'],
-    subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: ['ES256', 'RS256'],
-  }));
-  await writeFile(join(dir, '.well-known', 'jwks.json'), JSON.stringify({ keys }));
-}
 await publish(join(issuerDir, 'device'), issuer, [deviceKey.jwk, fileJwk]);
 // Registered, but nothing is published there.
 const silentIssuer = `${emulator.issuerBaseUrl}/silent`;

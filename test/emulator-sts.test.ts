@@ -13,6 +13,7 @@ import type { CryptoKey, JWK, JWTPayload } from 'jose';
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AssumeRoleWithWebIdentityCommandOutput } from '@aws-sdk/client-sts';
 import { EmulatorConfigError, startEmulator } from '../emulator/index.js';
+import { publish } from './helpers/issuer-files.js';
 
 const ACCOUNT = '123456789012';
 const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/credport-test`;
@@ -49,17 +50,6 @@ const deviceKey = await makeKey('ES256');
 const rsaKey = await makeKey('RS256');
 const strangerKey = await makeKey('ES256');
 
-async function publish(dir: string, iss: string, keys: JWK[]): Promise<void> {
-  await mkdir(join(dir, '.well-known'), { recursive: true });
-  await writeFile(join(dir, '.well-known', 'openid-configuration'), JSON.stringify({
-    issuer: iss,
-    jwks_uri: `${iss}/.well-known/jwks.json`,
-    response_types_supported: ['id_token'],
-    subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: ['ES256', 'RS256'],
-  }));
-  await writeFile(join(dir, '.well-known', 'jwks.json'), JSON.stringify({ keys }));
-}
 await publish(issuerDir, issuer, [deviceKey.jwk, rsaKey.jwk]);
 
 // A second issuer whose discovery document claims to be someone else.
