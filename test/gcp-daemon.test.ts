@@ -7,7 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import t from 'tap';
-import { defaultSubject } from '../daemon/identity/jwt.js';
+import { defaultSubject, mintIdentityToken } from '../daemon/identity/jwt.js';
 import { freePort, runCliAsync } from './helpers/cli.js';
 import { EmptyHome } from './helpers/clients.js';
 import { debianGoogleAuth, googleAuthLibrary, googleEnv, metadataEnv, runNodeGoogleAuth, runPythonGoogleAuth } from './helpers/google-clients.js';
@@ -156,4 +156,30 @@ t.test('the metadata server refuses requests without Metadata-Flavor or through 
   const ok = await fetch(path, { headers: { 'metadata-flavor': 'Google' } });
   t.equal(ok.status, 200);
   t.equal(ok.headers.get('metadata-flavor'), 'Google');
+});
+
+t.test("the JWKS credport oidc export writes works uploaded to a Google provider (jwksJson)", async (t) => {
+  const out = `${stack.dir}/exported`;
+  const r = await runCliAsync(['oidc', 'export', out, '--config', stack.configFile]);
+  t.equal(r.status, 0, r.stderr);
+  const jwksJson = readFileSync(`${out}/.well-known/jwks.json`, 'utf8');
+  // An issuer URL nothing answers at: the keys can only come from the upload.
+  const issuer = 'https://issuer.invalid';
+  const uploaded = stack.emulator.createWorkloadIdentityPoolProvider({ projectNumber: PROJECT_NUMBER, poolId: 'uploaded', providerId: 'jwks', issuerUri: issuer, jwksJson });
+  const { token } = await mintIdentityToken(stack.signer, { issuer, subject: defaultSubject(stack.signer), audience: uploaded.resourceName, lifetimeSeconds: 300 });
+  const res = await fetch(`${stack.emulator.gcpStsEndpoint}/v1/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      audience: uploaded.resourceName,
+      scope: 'https://www.googleapis.com/auth/cloud-platform',
+      requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      subject_token: token,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+    }),
+  });
+  t.equal(res.status, 200, await res.clone().text());
+  const body = (await res.json()) as { access_token: string };
+  t.equal(stack.emulator.verifyGoogleAccessToken(body.access_token)?.kind, 'federated', 'exchanged against the uploaded keys');
 });

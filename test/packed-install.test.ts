@@ -220,7 +220,11 @@ t.test('packed, installed with production dependencies only, and run', async (t)
   t.ok(demoDir.startsWith(demoTmp), 'the demo works in a temporary directory');
   const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(10_000) });
   t.equal(health.status, 200, 'GET /health: 200 (credentials held)');
-  t.match(await health.json(), { profiles: { default: {} } }, 'a credport health report');
+  t.match(
+    await health.json(),
+    { profiles: { default: { type: 'aws-oidc', state: 'ok' }, gcp: { type: 'gcp-wif', state: 'ok' } } },
+    'both clouds hold credentials: AWS and Google Cloud from production dependencies alone',
+  );
   if (Number(process.versions.node.split('.')[0]) < 22) {
     t.match(err, /NodeVersionSupportWarning/, "the AWS SDK's notice about Node 22 is shown, not hidden");
   }

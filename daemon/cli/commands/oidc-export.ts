@@ -13,6 +13,10 @@ Writes DIR/.well-known/openid-configuration and DIR/.well-known/jwks.json for
 the [oidc] issuer. An existing JWKS is merged: other devices' keys are kept,
 this device's key is added or updated, and exporting again changes nothing.
 Publish DIR at the issuer URL (S3 + CloudFront, any static HTTPS host).
+AWS IAM and Google Cloud both read it there. A Google workload identity
+provider can also take the JWKS itself, with no host at all:
+  gcloud iam workload-identity-pools providers update-oidc ... \
+    --jwk-json-path=DIR/.well-known/jwks.json
 
 Options:
   -c, --config PATH   config file
