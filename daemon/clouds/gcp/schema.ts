@@ -5,6 +5,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { allowExecutablesField, defaultField } from '../profile-fields.js';
+import { CLOUD_PLATFORM_SCOPE } from './scopes.js';
 
 /** A workload identity pool provider's full resource name (ids: 4-32 of a-z, 0-9 and -). */
 export const WIF_AUDIENCE_PATTERN =
@@ -22,7 +23,6 @@ export const SERVICE_ACCOUNT_PATTERN =
 /** Google's project id rules (6-30 of a-z, 0-9 and -, a letter first, no trailing -), with the legacy `domain:` prefix. */
 export const PROJECT_ID_PATTERN = '^(?:[a-z0-9][a-z0-9.-]{0,61}[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$';
 
-export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 
 export const GcpWifProfile = Type.Object(
   {
