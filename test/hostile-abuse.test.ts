@@ -24,7 +24,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import Fastify from 'fastify';
-import { LRUCache } from 'lru-cache';
+import { Lru } from '../daemon/util/lru.js';
 import t from 'tap';
 import type { AwsCredentials } from '../daemon/clouds/aws/credentials.js';
 import type { ProfileRefresher } from '../daemon/refresh/profile-refresher.js';
@@ -471,13 +471,13 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
 
   // IMDS session tokens are looked up by their SHA-256, never by the token itself.
   const lookups: string[] = [];
-  class RecordingCache<K extends {}, V extends {}> extends LRUCache<K, V> {
-    override get(k: K, options?: LRUCache.GetOptions<K, V, unknown>): V | undefined {
+  class RecordingCache<K, V> extends Lru<K, V> {
+    override get(k: K): V | undefined {
       lookups.push(String(k));
-      return super.get(k, options);
+      return super.get(k);
     }
   }
-  const imds = await t.mockImport<typeof import('../daemon/clouds/aws/endpoints/imds-tokens.js')>('../daemon/clouds/aws/endpoints/imds-tokens.js', { 'lru-cache': { LRUCache: RecordingCache } });
+  const imds = await t.mockImport<typeof import('../daemon/clouds/aws/endpoints/imds-tokens.js')>('../daemon/clouds/aws/endpoints/imds-tokens.js', { '../daemon/util/lru.js': { Lru: RecordingCache } });
   const store = new imds.ImdsTokenStore();
   const issued = store.issue(60);
   t.ok(store.isValid(issued), 'an issued token is valid');

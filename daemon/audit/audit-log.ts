@@ -16,7 +16,7 @@
 import { checkAuditFile, openAuditFile, rotateAuditFiles, stillThere, type OpenAuditFile } from './audit-file.js';
 import { formatDropped, formatEntry, toEntry, type AuditEntry, type HandoutEvent } from './record.js';
 import { DEFAULT_MAX_ENTRIES, RepeatSummariser } from './repeats.js';
-import { LRUCache } from 'lru-cache';
+import { Lru } from '../util/lru.js';
 
 export interface AuditLogOptions {
   file: string;
@@ -69,7 +69,7 @@ export class AuditLog implements HandoutRecorder {
   private closed = false;
   private idleWaiters: Array<() => void> = [];
   /** Checked forms of recent events, by their raw fields (bounded). */
-  private readonly converted = new LRUCache<string, AuditEntry>({ max: 256 });
+  private readonly converted = new Lru<string, AuditEntry>(256);
 
   /** Throws (at start-up) when the file or its directory is unsafe: a symlink, readable by others, not ours. */
   constructor(private readonly o: AuditLogOptions) {

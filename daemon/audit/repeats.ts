@@ -10,7 +10,7 @@
  * polling goes on, and at close. A pid that could not be found is part of the
  * key as null, so unidentified processes of one uid share an entry.
  */
-import { LRUCache } from 'lru-cache';
+import { Lru } from '../util/lru.js';
 import type { AuditEntry } from './record.js';
 
 export const SUMMARY_INTERVAL_MS = 60 * 60 * 1000;
@@ -36,16 +36,13 @@ function summaryOf(s: Seen): AuditEntry {
 }
 
 export class RepeatSummariser {
-  private readonly seen: LRUCache<string, Seen>;
+  private readonly seen: Lru<string, Seen>;
 
   /** `emit` receives every line to write, handouts and summaries, in order. */
   constructor(private readonly emit: (e: AuditEntry) => void, maxEntries = DEFAULT_MAX_ENTRIES) {
-    this.seen = new LRUCache<string, Seen>({
-      max: maxEntries,
-      dispose: (s, _k, reason) => {
-        // Only an eviction loses an entry with counts; replacement and close are handled where they happen.
-        if (reason === 'evict' && s.repeats > 0) this.emit(summaryOf(s));
-      },
+    // Only an eviction loses an entry with counts; replacement and close are handled where they happen.
+    this.seen = new Lru<string, Seen>(maxEntries, (s) => {
+      if (s.repeats > 0) this.emit(summaryOf(s));
     });
   }
 

@@ -1,6 +1,5 @@
 /** Pieces several commands use: loading config with CLI-shaped errors, and reaching the daemon. */
 import { ConfigError, ConfigNotFoundError, loadConfig, type ResolvedConfig } from '../config/load.js';
-import { keyLocation, openSigner } from '../keys/open-signer.js';
 import type { KeySigner } from '../keys/signer.js';
 import { parseListen, type ListenAddress } from '../config/listen.js';
 import { configPath } from '../config/paths.js';
@@ -102,6 +101,8 @@ export async function askDaemon(base: string, path: string, headers: Record<stri
 /** The config and its device key, opened; a key that cannot be opened is a config-class error naming where it was sought. */
 export async function openConfiguredSigner(configFlag: string | undefined, io: CliIo): Promise<{ cfg: ResolvedConfig; signer: KeySigner }> {
   const cfg = loadCliConfig(configFlag, io);
+  // Loaded here: the commands that only ask the daemon (auth, env, status) never open the key.
+  const { keyLocation, openSigner } = await import('../keys/open-signer.js');
   try {
     return { cfg, signer: await openSigner(cfg.key) };
   } catch (err) {

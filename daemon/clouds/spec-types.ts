@@ -1,10 +1,9 @@
 /**
  * The half of a cloud every command loads: its profile types, for the config loader. Nothing here
  * imports the config, the daemon or the CLI, so the config loader can read every cloud's spec without
- * reaching any cloud's runtime.
+ * reaching any cloud's runtime. The profile tables' schemas are not here (clouds/schemas.ts): they are
+ * compiled into validators at build time, so a command never loads the schema library.
  */
-import type { TSchema } from '@sinclair/typebox';
-
 /** What every profile table has, whatever its type. */
 export interface ProfileBase {
   type: string;
@@ -22,8 +21,6 @@ export interface ConfigView {
 export interface ProfileTypeSpec<P extends ProfileBase = ProfileBase> {
   /** The `type` value, e.g. aws-oidc. Unique across clouds. */
   readonly type: string;
-  /** TypeBox schema of the profile table; the docs generator reads its descriptions. */
-  readonly schema: TSchema;
   /** One line for the generated config reference. */
   readonly summary: string;
   /** The device's JWT identity: such a profile needs the [oidc] table. */

@@ -8,6 +8,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { PROFILE_NAME_PATTERN } from '../clouds/profile-fields.js';
+import { CLOUD_PROFILE_SCHEMAS } from '../clouds/schemas.js';
 import { CLOUD_SPECS, PROFILE_TYPES } from '../clouds/specs.js';
 import type { ProfileBase } from '../clouds/spec-types.js';
 
@@ -203,7 +204,13 @@ const RefreshSection = Type.Object(
 );
 
 /** Each registered profile type's own schema, validated after the selector below picked it. */
-export const PROFILE_SECTIONS: Readonly<Record<string, TSchema>> = Object.fromEntries(CLOUD_SPECS.flatMap((c) => c.profileTypes.map((t) => [t.type, t.schema])));
+export const PROFILE_SECTIONS: Readonly<Record<string, TSchema>> = Object.fromEntries(PROFILE_TYPES.map((t) => [t, profileSchema(t)]));
+
+function profileSchema(type: string): TSchema {
+  const schema = CLOUD_PROFILE_SCHEMAS[type];
+  if (!schema) throw new Error(`profile type ${type} has a spec but no schema in clouds/schemas.ts`);
+  return schema;
+}
 
 /** Validated first, to pick the profile type's own schema (as for [key]). */
 const ProfileSelector = Type.Object(
@@ -250,5 +257,5 @@ export const CONFIG_SECTIONS: ReadonlyArray<{ table: string; schema: TSchema; su
     summary: `The OIDC identity the key signs (required by ${CLOUD_SPECS.flatMap((c) => c.profileTypes.filter((t) => t.usesOidc).map((t) => t.type)).join(' and ')} profiles).`,
   },
   { table: 'refresh', schema: RefreshSection, summary: 'When credentials are refreshed and how failures are retried.' },
-  ...CLOUD_SPECS.flatMap((c) => c.profileTypes.map((t) => ({ table: `profiles.NAME\` with \`type = "${t.type}"`, schema: t.schema, summary: t.summary }))),
+  ...CLOUD_SPECS.flatMap((c) => c.profileTypes.map((t) => ({ table: `profiles.NAME\` with \`type = "${t.type}"`, schema: profileSchema(t.type), summary: t.summary }))),
 ];

@@ -2,8 +2,9 @@
  * Schema validation with errors a person can act on: each names the file, the
  * key (as it is written in TOML) and what was expected.
  */
-import { Ajv, type ErrorObject } from 'ajv';
-import { ConfigSchema, KEY_SECTIONS, PROFILE_SECTIONS, type Config } from './schema.js';
+import type { ErrorObject } from 'ajv';
+import type { Config, KeyConfig } from './schema.js';
+import * as generated from './validators.generated.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -12,14 +13,16 @@ export class ConfigError extends Error {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
-ajv.addKeyword({ keyword: 'expect', schemaType: 'string' });
-const validateSchema = ajv.compile(ConfigSchema);
-const validateKey = Object.fromEntries(Object.entries(KEY_SECTIONS).map(([b, schema]) => [b, ajv.compile(schema)])) as Record<
-  keyof typeof KEY_SECTIONS,
-  ReturnType<typeof ajv.compile>
->;
-const validateProfile: Record<string, ReturnType<typeof ajv.compile> | undefined> = Object.fromEntries(Object.entries(PROFILE_SECTIONS).map(([t, schema]) => [t, ajv.compile(schema)]));
+/** An ajv validator: true or false, with the errors of the last call. */
+interface Validator {
+  (data: unknown): boolean;
+  errors?: ErrorObject[] | null;
+}
+
+// Compiled at build time (scripts/gen-validators.ts): no schema compiler or schema library at start.
+const validateSchema = generated.config as Validator;
+const validateKey = generated.KEY_VALIDATORS as Record<KeyConfig['backend'], Validator>;
+const validateProfile = generated.PROFILE_VALIDATORS as Record<string, Validator | undefined>;
 
 /** TOML key path for an ajv instance path: /profiles/dev/role_arn -> profiles.dev.role_arn */
 function keyPath(instancePath: string, extra?: string): string {
@@ -81,7 +84,7 @@ export function validateConfig(file: string, data: unknown): Config {
   const errors = [...(validateSchema.errors ?? [])];
   const key = (data as { key?: { backend?: unknown } } | null)?.key;
   if (key && typeof key === 'object' && typeof key.backend === 'string' && key.backend in validateKey) {
-    const v = validateKey[key.backend as keyof typeof KEY_SECTIONS];
+    const v = validateKey[key.backend as KeyConfig['backend']];
     if (!v(key)) errors.push(...(v.errors ?? []).map((e) => ({ ...e, instancePath: `/key${e.instancePath}` })));
   }
   const profiles = (data as { profiles?: Record<string, { type?: unknown }> } | null)?.profiles;

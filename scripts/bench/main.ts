@@ -14,6 +14,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runCli } from './cli.js';
 import { runColdBurst } from './cold-burst.js';
 import { runPeerConnections } from './peer-connections.js';
 import { measurePeerLookup } from './peer-lookup.js';
@@ -24,7 +25,7 @@ import { CLI_PATH, OUT_ROOT, repoRoot } from './setup.js';
 import { runSigning } from './signing.js';
 import { runStartup } from './startup.js';
 
-const SECTIONS = ['serving', 'cold-burst', 'startup', 'profiles', 'signing', 'peer'] as const;
+const SECTIONS = ['serving', 'cold-burst', 'startup', 'profiles', 'signing', 'peer', 'cli'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const HELP = `Usage: npm run bench [-- options]
@@ -129,6 +130,9 @@ async function main(): Promise<number> {
     const lookups = await measurePeerLookup({ connections: [10, 1000], budgetMs: quick ? 250 : 500 });
     const connections = await runPeerConnections({ seconds: quick ? 2 : 3, rounds: quick ? 2 : 4, connections: 8, log });
     report.peer = { lookups, connections };
+  });
+  await attempt('cli', 'CLI commands vs node -e 0, and the production install', async () => {
+    report.cli = await runCli({ runs: quick ? 5 : 15, install: !quick, log });
   });
   report.totalSeconds = (performance.now() - started) / 1000;
 

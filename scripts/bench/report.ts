@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
+import { cliSection, type CliResults } from './cli.js';
 import type { ColdBurstResults } from './cold-burst.js';
 import { LINEAR_SLACK, type ScaleResults } from './profiles-scale.js';
 import { ENDPOINT_LABEL, type Endpoint, type ServingCell, type ServingResults, type WrkResult } from './serving.js';
@@ -45,6 +46,7 @@ export interface BenchReport {
   scale?: ScaleResults;
   signing?: SigningResults;
   peer?: { lookups: PeerLookupFigures[]; connections: PeerConnectionsResult };
+  cli?: CliResults;
   /** Sections that threw, with the message. */
   errors: Record<string, string>;
 }
@@ -346,6 +348,7 @@ export function renderMarkdown(r: BenchReport): string {
   if (r.scale) out.push(scaleSection(r.scale));
   if (r.signing) out.push(signingSection(r.signing));
   if (r.peer) out.push(peerSection(r.peer));
+  if (r.cli) out.push(cliSection(r.cli));
   return out.join('\n');
 }
 

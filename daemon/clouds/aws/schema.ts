@@ -1,5 +1,5 @@
 /** The config tables of the three AWS profile types. */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { allowExecutablesField, defaultField, PROFILE_NAME_PATTERN } from '../profile-fields.js';
 
 const ROLE_ARN = '^arn:aws[a-z-]*:iam::\\d{12}:role/[\\w+=,.@/-]{1,512}$';
@@ -76,3 +76,10 @@ export type AwsOidcProfileConfig = Static<typeof AwsOidcProfile>;
 export type AwsRolesAnywhereProfileConfig = Static<typeof AwsRolesAnywhereProfile>;
 export type AwsAssumeRoleProfileConfig = Static<typeof AwsAssumeRoleProfile>;
 export type AwsProfileConfig = AwsOidcProfileConfig | AwsRolesAnywhereProfileConfig | AwsAssumeRoleProfileConfig;
+
+/** Each profile type's schema, for clouds/schemas.ts. */
+export const AWS_PROFILE_SCHEMAS: Readonly<Record<string, TSchema>> = {
+  'aws-oidc': AwsOidcProfile,
+  'aws-rolesanywhere': AwsRolesAnywhereProfile,
+  'aws-assume-role': AwsAssumeRoleProfile,
+};

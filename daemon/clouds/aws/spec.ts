@@ -5,18 +5,10 @@
  */
 import type { CloudSpec, ProfileTypeSpec } from '../spec-types.js';
 import { checkAssumeRoleProfile, checkOidcProfile, checkRolesAnywhereProfile, resolveRolesAnywherePaths } from './config-checks.js';
-import {
-  AwsAssumeRoleProfile,
-  AwsOidcProfile,
-  AwsRolesAnywhereProfile,
-  type AwsAssumeRoleProfileConfig,
-  type AwsOidcProfileConfig,
-  type AwsRolesAnywhereProfileConfig,
-} from './schema.js';
+import type { AwsAssumeRoleProfileConfig, AwsOidcProfileConfig, AwsRolesAnywhereProfileConfig } from './schema.js';
 
 const oidc: ProfileTypeSpec<AwsOidcProfileConfig> = {
   type: 'aws-oidc',
-  schema: AwsOidcProfile,
   summary: 'OIDC federation: an ES256 JWT signed by the device key, exchanged at STS AssumeRoleWithWebIdentity.',
   usesOidc: true,
   check: checkOidcProfile,
@@ -25,7 +17,6 @@ const oidc: ProfileTypeSpec<AwsOidcProfileConfig> = {
 
 const rolesAnywhere: ProfileTypeSpec<AwsRolesAnywhereProfileConfig> = {
   type: 'aws-rolesanywhere',
-  schema: AwsRolesAnywhereProfile,
   summary: 'IAM Roles Anywhere: an X.509 certificate and its key (the device key by default). See docs/rolesanywhere.md.',
   check: checkRolesAnywhereProfile,
   resolvePaths: resolveRolesAnywherePaths,
@@ -34,7 +25,6 @@ const rolesAnywhere: ProfileTypeSpec<AwsRolesAnywhereProfileConfig> = {
 
 const assumeRole: ProfileTypeSpec<AwsAssumeRoleProfileConfig> = {
   type: 'aws-assume-role',
-  schema: AwsAssumeRoleProfile,
   summary: "Role chaining: AssumeRole signed with another profile's credentials.",
   check: checkAssumeRoleProfile,
   sourceProfile: (p) => p.source_profile,

@@ -3,8 +3,9 @@
  * style of config/schema.ts (a description and, where a pattern would mean little, an `expect` on every
  * field), so the generated config reference can include it as it is.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { allowExecutablesField, defaultField } from '../profile-fields.js';
+import { CLOUD_PLATFORM_SCOPE } from './scopes.js';
 
 /** A workload identity pool provider's full resource name (ids: 4-32 of a-z, 0-9 and -). */
 export const WIF_AUDIENCE_PATTERN =
@@ -22,7 +23,6 @@ export const SERVICE_ACCOUNT_PATTERN =
 /** Google's project id rules (6-30 of a-z, 0-9 and -, a letter first, no trailing -), with the legacy `domain:` prefix. */
 export const PROJECT_ID_PATTERN = '^(?:[a-z0-9][a-z0-9.-]{0,61}[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$';
 
-export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 
 export const GcpWifProfile = Type.Object(
   {
@@ -90,9 +90,5 @@ export const GcpWifProfile = Type.Object(
 
 export type GcpWifProfileConfig = Static<typeof GcpWifProfile>;
 
-/** For the generated config reference (CONFIG_SECTIONS). */
-export const GCP_WIF_SECTION = {
-  table: 'profiles.NAME` with `type = "gcp-wif"',
-  schema: GcpWifProfile,
-  summary: 'Google Cloud Workload Identity Federation: an ES256 JWT signed by the device key, exchanged at Google STS, optionally for a service account\'s token. Uses [oidc] for issuer, subject and token lifetime; its own `audience` is the JWT `aud`. See docs/setup-gcp.md.',
-} as const;
+/** Each profile type's schema, for clouds/schemas.ts. */
+export const GCP_PROFILE_SCHEMAS: Readonly<Record<string, TSchema>> = { 'gcp-wif': GcpWifProfile };

@@ -6,7 +6,7 @@
 import type { CloudSpec, ConfigView, ProfileTypeSpec } from '../spec-types.js';
 import { checkUrl } from '../../util/urls.js';
 import { checkGcpProfiles } from './checks.js';
-import { GCP_WIF_SECTION, GcpWifProfile, type GcpWifProfileConfig } from './schema.js';
+import type { GcpWifProfileConfig } from './schema.js';
 
 function check(name: string, p: GcpWifProfileConfig, view: ConfigView, problems: string[]): void {
   checkUrl(p.sts_endpoint, `profiles.${name}.sts_endpoint`, problems);
@@ -20,8 +20,8 @@ function check(name: string, p: GcpWifProfileConfig, view: ConfigView, problems:
 
 const wif: ProfileTypeSpec<GcpWifProfileConfig> = {
   type: 'gcp-wif',
-  schema: GcpWifProfile,
-  summary: GCP_WIF_SECTION.summary,
+  summary:
+    "Google Cloud Workload Identity Federation: an ES256 JWT signed by the device key, exchanged at Google STS, optionally for a service account's token. Uses [oidc] for issuer, subject and token lifetime; its own `audience` is the JWT `aud`. See docs/setup-gcp.md.",
   usesOidc: true,
   check,
   principal: (p) => p.service_account ?? p.audience,

@@ -4,7 +4,7 @@
  * costs memory once, not without end.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import { Lru } from '../../../util/lru.js';
 
 export const MIN_TTL_SECONDS = 1;
 export const MAX_TTL_SECONDS = 21600;
@@ -12,10 +12,10 @@ export const MAX_TTL_SECONDS = 21600;
 const digest = (t: string): string => createHash('sha256').update(t, 'utf8').digest('base64');
 
 export class ImdsTokenStore {
-  readonly #cache: LRUCache<string, number>;
+  readonly #cache: Lru<string, number>;
 
   constructor(private readonly now: () => number = Date.now, max = 10_000) {
-    this.#cache = new LRUCache<string, number>({ max });
+    this.#cache = new Lru<string, number>(max);
   }
 
   issue(ttlSeconds: number): string {

@@ -11,7 +11,7 @@ import { ProviderError } from '../../../providers/types.js';
 import { DEFAULT_UPSTREAM_LIMITS } from '../../../providers/upstream/bounded-fetch.js';
 import type { GcpAccessToken } from '../credentials.js';
 import { configError } from '../errors.js';
-import { CLOUD_PLATFORM_SCOPE } from '../schema.js';
+import { CLOUD_PLATFORM_SCOPE } from '../scopes.js';
 import { endpointBase } from './endpoint.js';
 import type { GoogleCallContext } from './google-call.js';
 import { generateAccessToken, IAM_SERVICE } from './impersonation.js';
