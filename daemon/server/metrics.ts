@@ -5,10 +5,11 @@
  */
 import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { KEY_BACKEND_ERROR_CODES } from '../keys/errors.js';
 import type { KeySigner } from '../keys/signer.js';
 import type { ProfileRefresher } from '../refresh/profile-refresher.js';
+import { registerProcessMetrics } from './process-metrics.js';
 
 /**
  * The codes a refresh failure is counted under. Upstream codes are the upstream's to choose: a label
@@ -51,7 +52,8 @@ export class DaemonMetrics {
   #profiles: ReadonlyMap<string, ProfileRefresher> = new Map();
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'credport_' });
+    // Not prom-client's collectDefaultMetrics: its event-loop monitor wakes the daemon every 10 ms.
+    registerProcessMetrics(this.registry, 'credport_');
     this.#requests = new Counter({ name: 'credport_http_requests_total', help: 'HTTP requests by endpoint and status', labelNames: ['endpoint', 'status'], registers: [this.registry] });
     this.#refreshes = new Counter({
       name: 'credport_credential_refreshes_total',
