@@ -205,11 +205,15 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const listen = o.listen ?? config.daemon.listen;
   const [firstHost = listen.host, ...otherHosts] = listenHosts(listen);
   let extra: ExtraListeners | undefined;
+  // The first fetches start now, beside fastify's start-up and the bind, not after them: the first
+  // client after start waits one upstream round trip at most, not the start-up plus one.
+  scheduler.start();
   try {
     await server.listen({ host: firstHost, port: listen.port });
     extra = await listenAlso(server.server, otherHosts, (server.server.address() as AddressInfo).port);
   } catch (err) {
     await server.close().catch(() => undefined);
+    scheduler.stop();
     profiles.dropAll();
     await signer.close();
     await auditLog?.close();
@@ -219,7 +223,6 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const addr = server.server.address() as AddressInfo;
   binding = { port: addr.port, addresses: [addr.address, ...extra.addresses] };
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-  scheduler.start();
   logger.info({ listen: binding.addresses.map((a) => formatListen({ host: a, port: addr.port })), profiles: profiles.names(), key: signer.describe().backend, version: VERSION }, 'credport daemon started');
 
   let closed = false;

@@ -15,6 +15,7 @@ import { healthRoutes } from './health-routes.js';
 import type { DaemonMetrics } from './metrics.js';
 import { metricsRoutes } from './metrics-routes.js';
 import { registerPeerGate } from './peer-gate.js';
+import { guardSlowClients } from './slow-clients.js';
 
 export interface ServerOptions {
   ctx: ServerContext;
@@ -42,7 +43,9 @@ const HTTP_OPTIONS = {
   // its connections (every 30 s by default): both are set so a slow client is cut off in ~10 s.
   headersTimeout: 10_000,
   requestTimeout: 10_000,
-  connectionsCheckingInterval: 1_000,
+  // Node's check runs for the server's whole life, so it only backs up ours (slow-clients.ts), which
+  // holds the 10 s to the second and runs only while connections are open: an idle daemon sleeps.
+  connectionsCheckingInterval: 30_000,
   // A missing Host is left to the guard, so it gets the same JSON 403 as a wrong one.
   requireHostHeader: false,
   keepAliveTimeout: 5_000,
@@ -55,10 +58,14 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   const fastPath = createFastPath({ ctx: o.ctx, allowed, logger: o.logger, closing: () => closing, handlers });
   const app = Fastify({
     // The node server is made here so that the credentials fast path runs before fastify's routing.
-    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
-      createServer(HTTP_OPTIONS, (req, res) => {
+    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+      const server = createServer(HTTP_OPTIONS, (req, res) => {
         if (!fastPath(req, res)) handler(req, res);
-      }),
+        slow.onRequest(req, res);
+      });
+      const slow = guardSlowClients(server, { headersMs: HTTP_OPTIONS.headersTimeout, requestMs: HTTP_OPTIONS.requestTimeout });
+      return server;
+    },
     loggerInstance: o.logger as FastifyBaseLogger,
     // Requests are logged by our onResponse hook, with fields chosen to carry no secret.
     logController: new LogController({ disableRequestLogging: true }),

@@ -5,10 +5,11 @@
  */
 import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { KEY_BACKEND_ERROR_CODES } from '../keys/errors.js';
 import type { KeySigner } from '../keys/signer.js';
 import type { ProfileRefresher } from '../refresh/profile-refresher.js';
+import { registerProcessMetrics } from './process-metrics.js';
 
 /**
  * The codes a refresh failure is counted under. Upstream codes are the upstream's to choose: a label
@@ -38,6 +39,20 @@ export function refreshFailureLabel(code: string | undefined): string {
   return REFRESH_FAILURE_CODES.has(code) ? code : 'other';
 }
 
+/** Increments of one label set, counted locally and added to the prom-client counter at each scrape. */
+class PendingCount<L extends string> {
+  #n = 0;
+  constructor(readonly labels: Record<L, string>) {}
+  inc(): void {
+    this.#n++;
+  }
+  flushTo(counter: Counter<L>): void {
+    if (this.#n === 0) return;
+    counter.inc(this.labels, this.#n);
+    this.#n = 0;
+  }
+}
+
 export class DaemonMetrics {
   readonly registry = new Registry();
   readonly #requests: Counter<'endpoint' | 'status'>;
@@ -51,8 +66,18 @@ export class DaemonMetrics {
   #profiles: ReadonlyMap<string, ProfileRefresher> = new Map();
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'credport_' });
-    this.#requests = new Counter({ name: 'credport_http_requests_total', help: 'HTTP requests by endpoint and status', labelNames: ['endpoint', 'status'], registers: [this.registry] });
+    // Not prom-client's collectDefaultMetrics: its event-loop monitor wakes the daemon every 10 ms.
+    registerProcessMetrics(this.registry, 'credport_');
+    const requestChildren = this.#requestChildren;
+    this.#requests = new Counter({
+      name: 'credport_http_requests_total',
+      help: 'HTTP requests by endpoint and status',
+      labelNames: ['endpoint', 'status'],
+      registers: [this.registry],
+      collect() {
+        for (const c of requestChildren.values()) c.flushTo(this);
+      },
+    });
     this.#refreshes = new Counter({
       name: 'credport_credential_refreshes_total',
       help: 'Upstream credential fetches by profile and result (code: the upstream error code on failure)',
@@ -66,11 +91,17 @@ export class DaemonMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [this.registry],
     });
+    const handoutChildren = this.#handoutChildren;
+    const handoutOverflow = this.#handoutOverflow;
     this.#handouts = new Counter({
       name: 'credport_credential_handouts_total',
       help: 'Credentials handed to local processes, by profile and executable basename (at most 32 names, then "other")',
       labelNames: ['profile', 'executable'],
       registers: [this.registry],
+      collect() {
+        for (const c of handoutChildren.values()) c.flushTo(this);
+        for (const c of handoutOverflow.values()) c.flushTo(this);
+      },
     });
     this.#refusals = new Counter({
       name: 'credport_peer_refusals_total',
@@ -109,20 +140,23 @@ export class DaemonMetrics {
     this.#profiles = p;
   }
 
-  readonly #requestChildren = new Map<string, { inc(): void }>();
+  readonly #requestChildren = new Map<string, PendingCount<'endpoint' | 'status'>>();
 
   request(endpoint: string, status: number): void {
-    // Label children are looked up by a string key once, then reused: labels() per request is costly.
+    // Counted here by a string key and handed to prom-client when scraped: its label hashing per
+    // increment is a visible share of a fast-path request.
     const key = `${endpoint}\u0000${status}`;
     let child = this.#requestChildren.get(key);
     if (child === undefined) {
-      child = this.#requests.labels(endpoint, String(status));
+      child = new PendingCount({ endpoint, status: String(status) });
       this.#requestChildren.set(key, child);
     }
     child.inc();
   }
 
-  readonly #handoutChildren = new Map<string, { inc(): void }>();
+  readonly #handoutChildren = new Map<string, PendingCount<'profile' | 'executable'>>();
+  /** Past the cap of remembered keys, every new (profile, executable) shares one child per label set. */
+  readonly #handoutOverflow = new Map<string, PendingCount<'profile' | 'executable'>>();
 
   handout(profile: string, exe: string | null): void {
     this.handoutCounter(profile, exe).inc();
@@ -139,9 +173,11 @@ export class DaemonMetrics {
         if (this.#executables.size >= 32) name = 'other';
         else this.#executables.add(name);
       }
-      child = this.#handouts.labels(profile, name);
-      // Bounded like the labels: past the cap every new executable shares the "other" child.
+      const labelKey = `${profile}\u0000${name}`;
+      // Bounded like the labels: past the cap, children are found by their label set, not remembered per key.
+      child = this.#handoutOverflow.get(labelKey) ?? new PendingCount({ profile, executable: name });
       if (this.#handoutChildren.size < 1024) this.#handoutChildren.set(key, child);
+      else this.#handoutOverflow.set(labelKey, child);
     }
     return child;
   }

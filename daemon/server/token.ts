@@ -7,6 +7,7 @@
  * shell that exported the token inline needs `credport env` again.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { createSecretFile, ensurePrivateDir, readSecretFile, SecretFileNotFoundError, writeFileAtomic } from '../util/secure-file.js';
 
@@ -77,4 +78,21 @@ export function tokensEqual(presented: string, expected: string): boolean {
   // The expected token is the same on every request: its digest is computed once (a hash per request saved).
   if (expectedCache?.token !== expected) expectedCache = { token: expected, digest: createHash('sha256').update(expected, 'utf8').digest() };
   return timingSafeEqual(a, expectedCache.digest);
+}
+
+/**
+ * The token a connection already presented and had accepted, with the expected token it matched.
+ * A kept-alive SDK sends the same header on every request: once a connection has shown the token,
+ * an exact match against what that same connection sent before reveals nothing its client does not
+ * already hold, so the hash is paid once per connection, not once per request.
+ */
+const acceptedOn = new WeakMap<Socket, { presented: string; expected: string }>();
+
+/** tokensEqual, remembered per connection; anything but an exact repeat is compared by tokensEqual. */
+export function connectionTokenEqual(socket: Socket, presented: string, expected: string): boolean {
+  const seen = acceptedOn.get(socket);
+  if (seen !== undefined && seen.expected === expected && seen.presented === presented) return true;
+  if (!tokensEqual(presented, expected)) return false;
+  acceptedOn.set(socket, { presented, expected });
+  return true;
 }

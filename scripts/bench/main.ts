@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCli } from './cli.js';
 import { runColdBurst } from './cold-burst.js';
+import { runIdle } from './idle.js';
 import { runPeerConnections } from './peer-connections.js';
 import { measurePeerLookup } from './peer-lookup.js';
 import { runProfilesScale } from './profiles-scale.js';
@@ -25,7 +26,7 @@ import { CLI_PATH, OUT_ROOT, repoRoot } from './setup.js';
 import { runSigning } from './signing.js';
 import { runStartup } from './startup.js';
 
-const SECTIONS = ['serving', 'cold-burst', 'startup', 'profiles', 'signing', 'peer', 'cli'] as const;
+const SECTIONS = ['serving', 'cold-burst', 'startup', 'idle', 'profiles', 'signing', 'peer', 'cli'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const HELP = `Usage: npm run bench [-- options]
@@ -119,6 +120,9 @@ async function main(): Promise<number> {
   });
   await attempt('startup', 'Start-up and memory', async () => {
     report.startup = await runStartup({ runs: quick ? 3 : 5, requests, log });
+  });
+  await attempt('idle', 'Idle: wake-ups and RSS beside an idle bare node server', async () => {
+    report.idle = await runIdle({ windowS: quick ? 20 : 60, settleS: quick ? 3 : 5, log });
   });
   await attempt('profiles', 'Profiles: 1, 100, 1,000', async () => {
     report.scale = await runProfilesScale({ counts: [1, 100, 1000], lifetimeS: 20, log });

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { cliSection, type CliResults } from './cli.js';
 import type { ColdBurstResults } from './cold-burst.js';
+import type { IdleResults } from './idle.js';
 import { LINEAR_SLACK, type ScaleResults } from './profiles-scale.js';
 import { ENDPOINT_LABEL, type Endpoint, type ServingCell, type ServingResults, type WrkResult } from './serving.js';
 import type { PeerConnectionsResult } from './peer-connections.js';
@@ -43,6 +44,7 @@ export interface BenchReport {
   serving?: ServingResults;
   coldBurst?: ColdBurstResults;
   startup?: StartupResults;
+  idle?: IdleResults;
   scale?: ScaleResults;
   signing?: SigningResults;
   peer?: { lookups: PeerLookupFigures[]; connections: PeerConnectionsResult };
@@ -212,6 +214,31 @@ function coldBurstSection(c: ColdBurstResults): string {
   ].join('\n');
 }
 
+/** The issue's idle targets: a sleeping laptop daemon. */
+export const IDLE_TARGET = { wakeupsPerS: 1, rssMiB: 60 };
+
+function idleSection(r: IdleResults): string {
+  const f = (n: number | undefined, d = 2) => (n === undefined ? 'n/a' : n.toFixed(d));
+  return [
+    '## Idle',
+    '',
+    `An idle daemon (one profile holding credentials, no refresh due, no client) beside an idle bare node:http server, watched over the same ${r.windowS} s window. ` +
+      'Wake-ups: voluntary context switches of all threads (/proc/PID/task/N/status) per second.',
+    '',
+    table(
+      ['process', 'wake-ups/s', 'RSS MiB'],
+      [
+        ['credport serve', f(r.daemon.wakeupsPerS), mib(r.daemon.rssBytes)],
+        ['baseline: bare node:http server', f(r.bare.wakeupsPerS), mib(r.bare.rssBytes)],
+      ],
+      ['l', 'r', 'r'],
+    ),
+    '',
+    `Targets: at most ${IDLE_TARGET.wakeupsPerS} wake-up/s and ${IDLE_TARGET.rssMiB} MiB.`,
+    '',
+  ].join('\n');
+}
+
 function startupSection(s: StartupResults): string {
   const m = s.median;
   const out = [
@@ -339,12 +366,19 @@ export function renderMarkdown(r: BenchReport): string {
   }
   if (r.coldBurst) summary.push(`- Cold burst, one upstream call for ${int(r.coldBurst.requests)} requests: ${r.coldBurst.passed ? 'pass' : '**FAIL**'}`);
   if (r.startup) summary.push(`- Start to first credentials: ${ms(r.startup.median.firstCredentialsMs, 0)} ms; RSS after ${int(r.startup.requests)} requests: ${ratio(r.startup.rssGrowth)} of warmed-up (${r.startup.flat ? 'flat' : '**grew**'})`);
+  if (r.idle) {
+    const w = r.idle.daemon.wakeupsPerS;
+    const rss = r.idle.daemon.rssBytes === undefined ? undefined : r.idle.daemon.rssBytes / 2 ** 20;
+    const met = w !== undefined && rss !== undefined && w <= IDLE_TARGET.wakeupsPerS && rss <= IDLE_TARGET.rssMiB;
+    summary.push(`- Idle: ${w?.toFixed(2) ?? 'n/a'} wake-ups/s, RSS ${rss?.toFixed(1) ?? 'n/a'} MiB (bare node: ${r.idle.bare.wakeupsPerS?.toFixed(2) ?? 'n/a'}/s, ${mib(r.idle.bare.rssBytes)} MiB): ${met ? 'met' : '**not met**'}`);
+  }
   if (r.scale) summary.push(`- Profiles: CPU growth at most linear: ${r.scale.cpuLinear ? 'yes' : '**no**'}; RSS: ${r.scale.rssLinear ? 'yes' : '**no**'}`);
   for (const [section, err] of Object.entries(r.errors)) summary.push(`- **${section} failed to run**: ${err.split('\n')[0]}`);
   if (summary.length) out.push('## Summary', '', ...summary, '');
   if (r.serving) out.push(servingSection(r.serving));
   if (r.coldBurst) out.push(coldBurstSection(r.coldBurst));
   if (r.startup) out.push(startupSection(r.startup));
+  if (r.idle) out.push(idleSection(r.idle));
   if (r.scale) out.push(scaleSection(r.scale));
   if (r.signing) out.push(signingSection(r.signing));
   if (r.peer) out.push(peerSection(r.peer));

@@ -5,7 +5,7 @@
 import type { ServerContext } from '../../../server/context.js';
 import { sendFast } from '../../../server/fast-path.js';
 import { handOutNow } from '../../../server/handout.js';
-import { tokensEqual } from '../../../server/token.js';
+import { connectionTokenEqual } from '../../../server/token.js';
 import type { EndpointModule } from '../../types.js';
 import type { AwsCredentials } from '../credentials.js';
 import { ecsRoutes } from './ecs-routes.js';
@@ -23,7 +23,7 @@ export const ecsEndpoint: EndpointModule = {
         const ecs = ECS_PATH.exec(url);
         if (!ecs) return false;
         const auth = req.headers.authorization;
-        if (typeof auth !== 'string' || auth.length === 0 || !tokensEqual(auth, ctx.daemonToken)) return false;
+        if (typeof auth !== 'string' || auth.length === 0 || !connectionTokenEqual(req.socket, auth, ctx.daemonToken)) return false;
         const profile = ecs[1] ?? ctx.profiles.defaultOf('aws') ?? '';
         const entry = ctx.profiles.get(profile);
         if (entry?.cloud !== 'aws' || req.headers['x-credport-command'] !== undefined) return false;
