@@ -113,13 +113,14 @@ t.test('a pkcs11 [key] without key_label or key_id selects the key labelled "dev
 
 /** Commands the pages show that cannot run in a test, and why. Matched against the start of the command. */
 const CANNOT_RUN: [RegExp, string][] = [
+  [/^credport init\b.*--system\b/, 'writes /etc/credport, /var/lib/credport and creates an account (test/service.test.ts runs it in a temp dir)'],
   [/^credport serve\b/, 'runs until stopped (the daemon tests run it)'],
   [/^credport (status|reload|auth)\b/, 'asks a running daemon that holds cloud credentials'],
   [/^credport service\b/, 'drives launchd or systemd (test/service.test.ts runs it against stand-ins)'],
   [/^credport env --profile gcp\b/, 'needs the [profiles.gcp] the page has the reader add to the config'],
 ];
 /** Commands safe offline: they touch only files under HOME and the working directory. */
-const RUNS = [/^credport init\b/, /^credport oidc export\b/, /^credport env$/, /^credport key show$/, /^credport (ca init|ca issue|cert csr)\b/, /^credport [a-z ]*--help$/];
+const RUNS = [/^credport init(?!.*--system)\b/, /^credport oidc export\b/, /^credport env$/, /^credport key show$/, /^credport (ca init|ca issue|cert csr)\b/, /^credport [a-z ]*--help$/];
 
 function commands(text: string): string[] {
   const joined = text.replace(/\s*\\\n\s*/g, ' ');
@@ -154,7 +155,7 @@ t.test('the credport commands in README and docs run offline, in order, in a fre
     for (const { b, cmd } of cmds) {
       {
         const where = `${b.page}:${b.line}: ${cmd}`;
-        const reason = CANNOT_RUN.find(([re]) => re.test(cmd))?.[1];
+        const reason = CANNOT_RUN.find(([re]) => re.test(cmd))?.[1] ?? (/--system\b|\/etc\/|\/var\/lib\//.test(cmd) ? 'names a system path' : undefined);
         if (reason) {
           t.comment(`${where}: not run (${reason})`);
           continue;
@@ -183,4 +184,6 @@ t.test('the command extraction can fail: an unclassified command is caught', asy
     'credport frobnicate',
   ]);
   t.notOk(RUNS.some((re) => re.test('credport frobnicate')) || CANNOT_RUN.some(([re]) => re.test('credport frobnicate')));
+  t.ok(CANNOT_RUN.some(([re]) => re.test('credport init --system --issuer https://x')), 'init --system is never run: it writes /etc');
+  t.notOk(RUNS.some((re) => re.test('credport init --system')), 'and is not in RUNS');
 });
