@@ -6,7 +6,7 @@
  * (plistutil, systemd-analyze verify).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -215,6 +215,15 @@ t.test('systemd: $XDG_CONFIG_HOME names where the user unit goes and is passed t
   const verify = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
   t.equal(verify.status, 0, `systemd-analyze verify: ${verify.stderr}`);
   t.equal(verify.stderr.trim(), '', 'no warnings');
+
+  // Run through a bin link, as npm installs it: the unit names the link, not the package directory it
+  // resolves to, so a reinstall or a moved clone does not leave the unit pointing at nothing.
+  const link = join(s.root, 'npm prefix', 'bin', 'credport');
+  mkdirSync(join(s.root, 'npm prefix', 'bin'), { recursive: true });
+  symlinkSync(CLI, link);
+  const viaLink = spawnSync(process.execPath, [link, 'service', 'install'], { env, encoding: 'utf8' });
+  t.equal(viaLink.status, 0, viaLink.stderr);
+  t.match(readFileSync(unit, 'utf8'), `\nExecStart="${process.execPath}" "${link}" serve --config "${s.config}"\n`);
 });
 
 function hold(port = 0): Promise<Server> {
