@@ -332,5 +332,13 @@ t.test('init --system: the key, token and lock in a state directory the service 
   t.equal(show.status, 0, show.stderr);
   t.match(show.stdout, /thumbprint|kid/i);
 
+  // A second run keeps the key, which root opens as the account (the file is not root's).
+  const again = spawnSync(process.execPath, [CLI, 'init', '--system', '--user', 'nobody', '--config', config], {
+    env: { PATH: process.env.PATH, HOME: '/root' },
+    encoding: 'utf8',
+  });
+  t.equal(again.status, 0, again.stderr);
+  t.match(again.stdout, /config:.*\(kept\)[\s\S]*key:.*\(kept, file backend, owned by nobody\)/);
+
   t.equal(spawnSync(process.execPath, [CLI, 'init', '--user', 'nobody'], { encoding: 'utf8' }).status, 2, '--user without --system is a usage error');
 });

@@ -1,5 +1,5 @@
 /** `credport init`: create the device key and a starter config. Never overwrites either. */
-import { chmodSync, chownSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { stringify } from 'smol-toml';
 import { ConfigError, loadConfig, resolveConfig } from '../../config/load.js';
@@ -54,6 +54,16 @@ async function defaultListen(system: boolean, notes: string[]): Promise<string> 
   if (probe.ok || probe.code !== 'EACCES') return '127.0.0.1:80';
   notes.push(`listen:  ${UNPRIVILEGED_LISTEN}, because this user may not bind port 80 (docs/setup-linux.md: how to use port 80)`);
   return UNPRIVILEGED_LISTEN;
+}
+
+/** Effective uid/gid of `account` until the returned function is called (root only; the real ids stay root). */
+function actAs(account: Account): () => void {
+  process.setegid?.(account.gid);
+  process.seteuid?.(account.uid);
+  return () => {
+    process.seteuid?.(0);
+    process.setegid?.(0);
+  };
 }
 
 const KEY_FLAGS = ['key-path', 'module', 'token-label', 'uri', 'key-label', 'key-id', 'pin-file', 'pin-env', 'tag', 'user-presence'] as const;
@@ -123,8 +133,6 @@ export const initCommand: Command = {
         if (err instanceof AccountError) throw new CliError(err.message, EXIT.failure, err.hint);
         throw err;
       }
-      // Under ProtectHome=yes the service sees no home directory: its key lives in the state directory.
-      ensureStateDir(stateDir, account);
     }
     let key: ResolvedKey;
     let pendingConfig: string | undefined;
@@ -141,6 +149,8 @@ export const initCommand: Command = {
         throw err;
       }
     } else {
+      // Under ProtectHome=yes the service sees no home directory: its key lives in the state directory.
+      if (account) ensureStateDir(stateDir, account);
       const data = {
         daemon: {
           listen: values.listen ?? (await defaultListen(system, notes)),
@@ -170,6 +180,9 @@ export const initCommand: Command = {
 
     let signer: KeySigner;
     let keyCreated = false;
+    // A system key is made and opened as the account that will use it: the daemon refuses a key file
+    // that is not its own, and root could not re-open one that is the account's on a second run.
+    const restore = account ? actAs(account) : () => undefined;
     try {
       if (await keyExists(key)) {
         signer = await openSigner(key);
@@ -179,15 +192,12 @@ export const initCommand: Command = {
       }
     } catch (err) {
       throw new CliError((err as Error).message, EXIT.config);
+    } finally {
+      restore();
     }
     // The config is written only once the key exists, so a failed init leaves no config pointing at nothing.
     if (pendingConfig !== undefined) {
       writeFileAtomic(file, pendingConfig, 0o644);
-    }
-    // The daemon refuses a key file that is not its own: hand a file key to the service account.
-    if (account && key.backend === 'file') {
-      chownSync(key.path, account.uid, account.gid);
-      chmodSync(key.path, 0o600);
     }
     const d = signer.describe();
     io.stdout(
