@@ -30,7 +30,6 @@ import type { AwsCredentials } from '../daemon/clouds/aws/credentials.js';
 import type { ProfileRefresher } from '../daemon/refresh/profile-refresher.js';
 import type { ServerContext } from '../daemon/server/context.js';
 import type { ProfileEntry } from '../daemon/profiles/profile-set.js';
-import { ImdsTokenStore } from '../daemon/clouds/aws/endpoints/imds-tokens.js';
 import { freePort, runCliAsync, waitFor } from './helpers/cli.js';
 import { spawnDaemon, type DaemonProcess } from './helpers/hostile-daemon.js';
 import { CREDENTIAL_SHAPE, exchange, secretsIn, slowClient, type Exchange, type RawResponse } from './helpers/hostile-http.js';

@@ -6,11 +6,12 @@
  * (plistutil, systemd-analyze verify).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { runCliAsync } from './helpers/cli.js';
+import { CLI, runCliAsync } from './helpers/cli.js';
 import { assertPresent, needs, plistutil, systemdAnalyze } from './helpers/tools.js';
 
 /** A directory with spaces in its path, as a Mac home folder or an app bundle may have. */
@@ -27,7 +28,7 @@ function setup(tool: 'launchctl' | 'systemctl', script: string) {
   const config = join(home, 'credport config.toml');
   writeFileSync(
     config,
-    `[daemon]\nlisten = "127.0.0.1:1"\ntoken_file = "${join(home, 'state', 'token')}"\nlock_file = "${join(home, 'state', 'daemon.pid')}"\n\n[oidc]\nissuer = "https://issuer.example"\n\n[profiles.default]\ntype = "aws-oidc"\nrole_arn = "arn:aws:iam::111122223333:role/dev"\n`,
+    `[daemon]\nlisten = "127.0.0.1:0"\ntoken_file = "${join(home, 'state', 'token')}"\nlock_file = "${join(home, 'state', 'daemon.pid')}"\n\n[oidc]\nissuer = "https://issuer.example"\n\n[profiles.default]\ntype = "aws-oidc"\nrole_arn = "arn:aws:iam::111122223333:role/dev"\n`,
   );
   const env = { HOME: home, PATH: `${bin}:${process.env.PATH ?? ''}`, CREDPORT_CONFIG: config };
   const calls = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
@@ -140,7 +141,10 @@ t.test('systemd: user and system units pass systemd-analyze verify; commands go 
   t.equal(install.status, 0, install.stderr);
   t.same(s.calls(), ['--user daemon-reload', '--user enable credport.service', '--user restart credport.service']);
   const text = readFileSync(unit, 'utf8');
-  for (const line of ['Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'PrivateTmp=yes', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX', 'UMask=0077', 'WantedBy=default.target']) {
+  t.notMatch(text, /network-online/, 'no network-online.target in a user unit (a user manager has none)');
+  t.match(text, new RegExp(`^ExecStart="[^"]+" "${CLI.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}" `, 'm'), 'the path credport was run by, as given');
+  t.match(text, new RegExp(`^Environment="XDG_CONFIG_HOME=${join(s.home, '.config').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"$`, 'm'), 'the CLI\'s XDG_CONFIG_HOME');
+  for (const line of ['RestartPreventExitStatus=2 3', 'StartLimitIntervalSec=60', 'StartLimitBurst=5', 'Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'PrivateTmp=yes', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX', 'UMask=0077', 'WantedBy=default.target']) {
     t.match(text, new RegExp(`^${line}$`, 'm'), line);
   }
   t.match(text, new RegExp(`^ReadWritePaths="${join(s.home, 'state').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"$`, 'm'), 'state dir writable, quoted because of the space');
@@ -161,7 +165,9 @@ t.test('systemd: user and system units pass systemd-analyze verify; commands go 
   mkdirSync(sysDir);
   const ctx = { node: process.execPath, entry: join(process.cwd(), 'dist/daemon/cli/credport.js'), config: '/etc/credport/config.toml', home: '/var/lib/credport', uid: 0, version: 't', templatePath: '', writablePaths: ['/var/lib/credport'] };
   const sys = renderUnit(ctx, true);
-  for (const line of ['User=credport', 'AmbientCapabilities=CAP_NET_BIND_SERVICE', 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE', 'ProtectHome=yes', 'WantedBy=multi-user.target', 'StateDirectory=credport']) {
+  t.match(sys, /^After=network-online\.target$/m, 'a system unit waits for the network');
+  t.notMatch(sys, /^Environment=/m, 'a system unit takes the account\'s own environment');
+  for (const line of ['RestartPreventExitStatus=2 3', 'StartLimitBurst=5', 'User=credport', 'AmbientCapabilities=CAP_NET_BIND_SERVICE', 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE', 'ProtectHome=yes', 'WantedBy=multi-user.target', 'StateDirectory=credport']) {
     t.match(sys, new RegExp(`^${line}$`, 'm'), line);
   }
   const m = new SystemdManager(ctx, true, sysDir);
@@ -190,4 +196,149 @@ t.test('a unit that systemd-analyze rejects is caught (the check can fail)', nee
   const dir = mkdtempSync(join(tmpdir(), 'credport-unit-'));
   writeFileSync(join(dir, 'bad.service'), '[Service]\nExecStart=/nonexistent/credport serve\n');
   t.not(spawnSync('systemd-analyze', ['verify', join(dir, 'bad.service')]).status, 0);
+});
+
+t.test('systemd: $XDG_CONFIG_HOME names where the user unit goes and is passed to the daemon', needs(systemdAnalyze), async (t) => {
+  if (!assertPresent(t, systemdAnalyze)) return;
+  const s = setup('systemctl', SYSTEMCTL);
+  const xdg = join(s.root, 'xdg config');
+  const state = join(s.root, 'xdg state');
+  const env = { ...s.env, CREDPORT_SERVICE_MANAGER: 'systemd', XDG_CONFIG_HOME: xdg, XDG_STATE_HOME: state };
+  const r = await runCliAsync(['service', 'install'], env);
+  t.equal(r.status, 0, r.stderr);
+  const unit = join(xdg, 'systemd', 'user', 'credport.service');
+  t.ok(existsSync(unit), 'unit under $XDG_CONFIG_HOME/systemd/user');
+  t.notOk(existsSync(join(s.home, '.config', 'systemd')), 'not under ~/.config');
+  const text = readFileSync(unit, 'utf8');
+  t.match(text, `\nEnvironment="XDG_CONFIG_HOME=${xdg}"\n`);
+  t.match(text, `\nEnvironment="XDG_STATE_HOME=${state}"\n`);
+  const verify = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
+  t.equal(verify.status, 0, `systemd-analyze verify: ${verify.stderr}`);
+  t.equal(verify.stderr.trim(), '', 'no warnings');
+
+  // Run through a bin link, as npm installs it: the unit names the link, not the package directory it
+  // resolves to, so a reinstall or a moved clone does not leave the unit pointing at nothing.
+  const link = join(s.root, 'npm prefix', 'bin', 'credport');
+  mkdirSync(join(s.root, 'npm prefix', 'bin'), { recursive: true });
+  symlinkSync(CLI, link);
+  const viaLink = spawnSync(process.execPath, [link, 'service', 'install'], { env, encoding: 'utf8' });
+  t.equal(viaLink.status, 0, viaLink.stderr);
+  t.match(readFileSync(unit, 'utf8'), `\nExecStart="${process.execPath}" "${link}" serve --config "${s.config}"\n`);
+});
+
+function hold(port = 0): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(port, '127.0.0.1', () => resolve(srv));
+  });
+}
+
+t.test('service install binds the listen address once first: a taken port installs nothing', async (t) => {
+  const s = setup('systemctl', SYSTEMCTL);
+  const srv = await hold();
+  t.teardown(() => srv.close());
+  const port = (srv.address() as { port: number }).port;
+  writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('127.0.0.1:0', `127.0.0.1:${port}`));
+  for (const manager of ['systemd', 'launchd']) {
+    const r = await runCliAsync(['service', 'install'], { ...s.env, CREDPORT_SERVICE_MANAGER: manager });
+    t.equal(r.status, 3, `${manager}: exit 3 (config)`);
+    t.match(r.stderr, new RegExp(`not installed: 127\\.0\\.0\\.1:${port} is already in use.*set \\[daemon\\] listen in`), `${manager}: says why and what to do`);
+    t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+  }
+  t.same(s.calls(), [], 'systemctl never called');
+  t.notOk(existsSync(join(s.home, '.config', 'systemd')), 'no unit written');
+  t.notOk(existsSync(join(s.home, 'Library')), 'no plist written');
+});
+
+const NOBODY = 65534;
+const privilegedPortFloor = (): number => {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
+  } catch {
+    return 1024;
+  }
+};
+const asNobody = {
+  name: 'root, and a port floor above 80 (to run the CLI as an unprivileged user who may not bind port 80)',
+  present: process.platform === 'linux' && process.getuid?.() === 0 && privilegedPortFloor() > 80,
+  why: 'spawning as uid 65534 needs root; with ip_unprivileged_port_start <= 80 everyone may bind port 80',
+};
+
+/** A home owned by nobody in a directory nobody can traverse. */
+function nobodyHome(): string {
+  const root = mkdtempSync(join(tmpdir(), 'credport-nobody-'));
+  chmodSync(root, 0o755);
+  const home = join(root, 'home');
+  mkdirSync(home, { mode: 0o700 });
+  chownSync(home, NOBODY, NOBODY);
+  return home;
+}
+
+function runAs(uid: number, args: string[], env: NodeJS.ProcessEnv) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { uid, gid: uid, env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+t.test('init as a user who may not bind port 80 writes a port that user can bind; service install refuses port 80', needs(asNobody), async (t) => {
+  if (!assertPresent(t, asNobody)) return;
+  const home = nobodyHome();
+  const env = { HOME: home, CREDPORT_SERVICE_MANAGER: 'systemd' };
+  const init = runAs(NOBODY, ['init'], env);
+  t.equal(init.status, 0, init.stderr);
+  t.match(init.stdout, /listen:\s+127\.0\.0\.1:9911, because this user may not bind port 80 \(docs\/setup-linux\.md/);
+  const config = join(home, '.config', 'credport', 'config.toml');
+  t.match(readFileSync(config, 'utf8'), /^listen = "127\.0\.0\.1:9911"$/m);
+
+  writeFileSync(config, readFileSync(config, 'utf8').replace('127.0.0.1:9911', '127.0.0.1:80'));
+  const r = runAs(NOBODY, ['service', 'install'], { ...env, PATH: '/nonexistent' });
+  t.equal(r.status, 3, r.stderr);
+  t.match(r.stderr, /not installed: this user may not listen on 127\.0\.0\.1:80: ports below 1024 need privileges/);
+  t.notOk(existsSync(join(home, '.config', 'systemd')), 'no unit written');
+
+  // root may bind 80: its default stays 80, so `curl localhost/health` works.
+  const rootHome = mkdtempSync(join(tmpdir(), 'credport-root-'));
+  const asRoot = spawnSync(process.execPath, [CLI, 'init'], { env: { PATH: process.env.PATH, HOME: rootHome }, encoding: 'utf8' });
+  t.equal(asRoot.status, 0, asRoot.stderr);
+  t.match(readFileSync(join(rootHome, '.config', 'credport', 'config.toml'), 'utf8'), /^listen = "127\.0\.0\.1:80"$/m);
+});
+
+t.test('init --system: the key, token and lock in a state directory the service account owns', needs(asNobody), async (t) => {
+  if (!assertPresent(t, asNobody)) return;
+  const root = mkdtempSync(join(tmpdir(), 'credport-system-'));
+  chmodSync(root, 0o755);
+  const config = join(root, 'etc', 'config.toml');
+  const state = join(root, 'var-lib-credport');
+  const r = spawnSync(process.execPath, [CLI, 'init', '--system', '--user', 'nobody', '--config', config, '--state-dir', state], {
+    env: { PATH: process.env.PATH, HOME: '/root' },
+    encoding: 'utf8',
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /owned by nobody/);
+  t.match(r.stdout, `credport service install --system --config ${config} --user nobody`);
+  const text = readFileSync(config, 'utf8');
+  for (const [k, f] of [['path', 'device-key.pem'], ['token_file', 'token'], ['lock_file', 'daemon.pid'], ['audit_file', 'audit.log']]) {
+    t.match(text, `${k} = "${join(state, f!)}"`, `${k} in the state directory`);
+  }
+  t.match(text, /^listen = "127\.0\.0\.1:80"$/m, 'port 80: the system unit has CAP_NET_BIND_SERVICE');
+  const key = statSync(join(state, 'device-key.pem'));
+  t.equal(key.uid, NOBODY, 'key owned by the account');
+  t.equal(key.mode & 0o777, 0o600);
+  const dir = statSync(state);
+  t.equal(dir.uid, NOBODY);
+  t.equal(dir.mode & 0o777, 0o700);
+  // The service account (not root) can open the key the daemon will sign with.
+  const show = runAs(NOBODY, ['key', 'show', '--config', config], { HOME: state });
+  t.equal(show.status, 0, show.stderr);
+  t.match(show.stdout, /thumbprint|kid/i);
+
+  // A second run keeps the key, which root opens as the account (the file is not root's).
+  const again = spawnSync(process.execPath, [CLI, 'init', '--system', '--user', 'nobody', '--config', config], {
+    env: { PATH: process.env.PATH, HOME: '/root' },
+    encoding: 'utf8',
+  });
+  t.equal(again.status, 0, again.stderr);
+  t.match(again.stdout, /config:.*\(kept\)[\s\S]*key:.*\(kept, file backend, owned by nobody\)/);
+
+  t.equal(spawnSync(process.execPath, [CLI, 'init', '--user', 'nobody'], { encoding: 'utf8' }).status, 2, '--user without --system is a usage error');
 });

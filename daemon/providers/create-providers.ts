@@ -67,7 +67,7 @@ export function profileOrder(cfg: ResolvedConfig): string[] {
  * parse, a missing passphrase): it fails every fetch with the reason, so the
  * daemon still serves the other profiles and /health says what is wrong.
  */
-export function brokenProvider(name: string, p: ProfileConfig, err: unknown): ManagedProvider {
+export function brokenProvider(_name: string, p: ProfileConfig, err: unknown): ManagedProvider {
   const e = err instanceof ProviderError ? err : new ProviderError('InvalidConfiguration', (err as Error).message ?? String(err), false);
   return {
     unattended: true,

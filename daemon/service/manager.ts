@@ -17,6 +17,10 @@ export interface ServiceContext {
   writablePaths: string[];
   /** systemd --system: the account the daemon runs as. */
   systemUser?: string;
+  /** systemd user units: $XDG_CONFIG_HOME/systemd/user (default ~/.config/systemd/user). */
+  userUnitDir?: string;
+  /** Variables the user unit sets (Environment=), so the daemon resolves paths as the CLI did. */
+  environment?: Record<string, string>;
 }
 
 export interface ServiceStatus {

@@ -10,6 +10,9 @@ import { runTool, type ServiceContext, type ServiceManager, type ServiceStatus }
 
 export const UNIT_NAME = 'credport.service';
 
+/** `credport serve`'s exit codes for a bad command line (2) and a bad config, key or token file (3): retrying cannot help. */
+const NO_RESTART_EXIT = [2, 3];
+
 /** systemd's quoting for ExecStart words: double quotes, with \ and " escaped; % doubled (specifiers). */
 const q = (s: string): string => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%')}"`;
 /** Paths in ReadWritePaths= are space-separated; a space inside one is written \x20... systemd accepts quoting here too. */
@@ -20,15 +23,20 @@ export function renderUnit(c: ServiceContext, system: boolean): string {
     `# credport ${c.version}, written by \`credport service install${system ? ' --system' : ''}\`.`,
     '[Unit]',
     'Description=credport: short-lived cloud credentials from a device-bound key',
-    'After=network-online.target',
-    'Wants=network-online.target',
+    // A user manager has no network-online.target (it would do nothing there); the system one does.
+    ...(system ? ['After=network-online.target', 'Wants=network-online.target'] : []),
+    // Other failures (upstream, a port taken for a moment) are retried, but at most 5 starts a minute.
+    'StartLimitIntervalSec=60',
+    'StartLimitBurst=5',
     '',
     '[Service]',
     'Type=simple',
+    ...Object.entries(system ? {} : (c.environment ?? {})).map(([k, v]) => `Environment=${q(`${k}=${v}`)}`),
     `ExecStart=${q(c.node)} ${q(c.entry)} serve --config ${q(c.config)}`,
     'ExecReload=/bin/kill -HUP $MAINPID',
     'Restart=on-failure',
     'RestartSec=5',
+    `RestartPreventExitStatus=${NO_RESTART_EXIT.join(' ')}`,
     'UMask=0077',
   ];
   if (system) {
@@ -80,7 +88,7 @@ export class SystemdManager implements ServiceManager {
   }
 
   unitPath(): string {
-    return this.system ? join(this.systemDir, UNIT_NAME) : join(this.c.home, '.config', 'systemd', 'user', UNIT_NAME);
+    return this.system ? join(this.systemDir, UNIT_NAME) : join(this.c.userUnitDir ?? join(this.c.home, '.config', 'systemd', 'user'), UNIT_NAME);
   }
 
   async install(): Promise<string[]> {

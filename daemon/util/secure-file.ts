@@ -65,7 +65,8 @@ export function assertPrivateFile(fd: number, path: string, what: string): void 
   const st = fstatSync(fd);
   if (!st.isFile()) throw new UnsafeFileError(`${what} ${path} is not a regular file (a FIFO, device or directory); refusing it`);
   if ((st.mode & 0o077) !== 0) throw new InsecureFileError(path, st.mode, what);
-  const uid = process.getuid?.();
+  // The effective uid: the one the kernel checks, and the one `init --system` takes on to open the account's key.
+  const uid = process.geteuid?.() ?? process.getuid?.();
   if (uid !== undefined && st.uid !== uid) {
     throw new UnsafeFileError(`${what} ${path} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to use it`);
   }

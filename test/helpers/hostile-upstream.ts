@@ -53,7 +53,7 @@ const isRolesAnywhere = (path: string): boolean => path.split('?')[0] === '/sess
 
 const xmlEscape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-function errorAnswer(path: string, status: number, code: string, message: string): { headers: Record<string, string>; body: string } {
+function errorAnswer(path: string, _status: number, code: string, message: string): { headers: Record<string, string>; body: string } {
   if (isRolesAnywhere(path)) {
     // The code in the body only: a header cannot carry the newlines and escapes the tests send.
     return { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ __type: code, message }) };

@@ -10,7 +10,7 @@ import { cliContext } from '../daemon-locator.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
 import { cloudCliOf, requireProfile } from '../profile-arg.js';
-import { clientBaseUrl, loadCliConfig } from '../shared.js';
+import { loadCliConfig } from '../shared.js';
 
 const HELP = `Usage: credport auth [options]
 

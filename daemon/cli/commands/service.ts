@@ -1,10 +1,16 @@
 /** `credport service install|uninstall|start|stop|restart|status`: launchd on macOS, systemd on Linux. */
 import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { formatListen } from '../../config/listen.js';
+import { xdgConfigHome, xdgStateHome } from '../../config/paths.js';
+import type { ResolvedConfig } from '../../config/load.js';
+import { bindProblem, probeBind } from '../../service/bind-probe.js';
+import { runningPid } from '../../service/instance-lock.js';
 import { LaunchdManager } from '../../service/launchd.js';
-import { runTool, type ServiceContext, type ServiceManager } from '../../service/manager.js';
+import type { ServiceContext, ServiceManager } from '../../service/manager.js';
+import { AccountError, ensureAccount, SYSTEM_ACCOUNT, SYSTEM_STATE_DIR } from '../../service/system-account.js';
 import { SystemdManager } from '../../service/systemd.js';
 import type { HealthReport } from '../../server/health-report.js';
 import { VERSION } from '../../version.js';
@@ -30,9 +36,14 @@ Actions:
   start | stop | restart
   status      the service manager's view (loaded, pid, last exit) and /health
 
+install first binds the configured listen address once and releases it: a
+daemon that could not start is never installed. A config or usage error stops
+the unit for good (no restart loop); other failures are retried 5 times a minute.
+
 Options:
   --system           Linux: a system unit (/etc/systemd/system) running as the
-                     'credport' account, binding port 80 with CAP_NET_BIND_SERVICE
+                     'credport' account, binding port 80 with CAP_NET_BIND_SERVICE;
+                     its key must be under /var/lib/credport: 'credport init --system'
   --user NAME        with --system: the account (default credport)
   -c, --config PATH  the config the service runs with (made absolute)
   -h, --help         show this help
@@ -41,6 +52,17 @@ Set CREDPORT_SERVICE_MANAGER=launchd|systemd to override the choice.`;
 
 function entryPoint(): string {
   return realpathSync(fileURLToPath(new URL('../credport.js', import.meta.url)));
+}
+
+/**
+ * The path the user ran credport by (the npm bin link, say), not where it resolves to: a unit that names
+ * a clone's dist/ breaks when the clone moves, one that names the bin follows reinstalls. Falls back to
+ * the compiled entry point when credport was not started as a program (an embedding test).
+ */
+function installedEntry(): string {
+  const argv1 = process.argv[1];
+  if (argv1 && /^credport(\.js)?$/.test(basename(argv1))) return resolve(argv1);
+  return entryPoint();
 }
 
 function packageRoot(): string {
@@ -59,11 +81,36 @@ function chooseManager(ctx: ServiceContext, system: boolean, env: CliIo['env']):
 }
 
 async function ensureSystemUser(name: string): Promise<string[]> {
-  if ((await runTool('id', ['-u', name])).code === 0) return [];
-  if (process.getuid?.() !== 0) throw new CliError(`the account ${name} does not exist and only root can create it`, EXIT.failure, `sudo useradd --system --home-dir /var/lib/credport --shell /usr/sbin/nologin ${name}`);
-  const r = await runTool('useradd', ['--system', '--home-dir', '/var/lib/credport', '--shell', '/usr/sbin/nologin', name]);
-  if (r.code !== 0) throw new CliError(`useradd ${name} failed: ${r.stderr.trim()}`, EXIT.failure);
-  return [`created system account ${name}`];
+  const notes: string[] = [];
+  try {
+    await ensureAccount(name, SYSTEM_STATE_DIR, notes);
+  } catch (err) {
+    if (err instanceof AccountError) throw new CliError(err.message, EXIT.failure, err.hint);
+    throw err;
+  }
+  return notes;
+}
+
+/**
+ * The dry bind: the unit is installed only for a daemon that can listen where the config says. A port
+ * held by this config's own service (an upgrade) is fine: the restart hands it over.
+ */
+async function checkListen(cfg: ResolvedConfig, manager: ServiceManager): Promise<void> {
+  const probe = await probeBind(cfg.daemon.listen);
+  if (probe.ok) return;
+  if (probe.code === 'EADDRINUSE') {
+    const pid = runningPid(cfg.daemon.lockFile);
+    if (pid !== undefined) {
+      const s = await manager.status();
+      if (s.running && s.pid === pid) return;
+      throw new CliError(
+        `a credport daemon (pid ${pid}) that is not the service already serves ${formatListen(cfg.daemon.listen)} with this config; the service could not start`,
+        EXIT.config,
+        `stop it first (kill ${pid}), then run install again`,
+      );
+    }
+  }
+  throw new CliError(`not installed: ${bindProblem(probe, cfg.daemon.listen.port)}`, EXIT.config, `set [daemon] listen in ${cfg.file}`);
 }
 
 export const serviceCommand: Command = {
@@ -81,7 +128,7 @@ export const serviceCommand: Command = {
     const writable = new Set([dirname(cfg.daemon.tokenFile), dirname(cfg.daemon.lockFile), ...(cfg.daemon.logFile ? [dirname(cfg.daemon.logFile)] : [])]);
     const ctx: ServiceContext = {
       node: process.execPath,
-      entry: entryPoint(),
+      entry: installedEntry(),
       config: cfg.file,
       home: io.env.HOME ?? homedir(),
       uid: process.getuid?.() ?? 0,
@@ -89,12 +136,17 @@ export const serviceCommand: Command = {
       templatePath: `${packageRoot()}/launchd/dev.credport.daemon.plist.in`,
       writablePaths: [...writable],
       ...(values.user ? { systemUser: values.user } : {}),
+      userUnitDir: join(xdgConfigHome(io.env), 'systemd', 'user'),
+      // The user manager's environment is not the shell's: the daemon must expand $XDG_* in the
+      // config to the same paths as this command did (ReadWritePaths is computed from them).
+      environment: { XDG_CONFIG_HOME: xdgConfigHome(io.env), XDG_STATE_HOME: xdgStateHome(io.env) },
     };
     const manager = chooseManager(ctx, values.system ?? false, io.env);
     try {
       switch (action) {
         case 'install': {
-          const notes = values.system ? await ensureSystemUser(values.user ?? 'credport') : [];
+          await checkListen(cfg, manager);
+          const notes = values.system ? await ensureSystemUser(values.user ?? SYSTEM_ACCOUNT) : [];
           notes.push(...(await manager.install()));
           io.stdout(`${notes.join('\n')}\ncheck it: credport status${values.config ? ` --config ${cfg.file}` : ''}\n`);
           return EXIT.ok;

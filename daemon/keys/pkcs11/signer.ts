@@ -47,6 +47,9 @@ export interface Pkcs11KeyOptions {
 
 type Env = Record<string, string | undefined>;
 
+/** CKA_LABEL used when neither key_label, key_id nor the URI's object/id names the key. */
+export const DEFAULT_KEY_LABEL = 'device';
+
 /** What the options resolve to, checked once. */
 interface Target {
   module: string;
@@ -96,6 +99,16 @@ function pick<T>(a: T | undefined, b: T | undefined, what: string, same: (x: T, 
 
 const nonEmpty = (s: string | undefined): string | undefined => (s === undefined || s === '' ? undefined : s);
 
+/** Which token and key the options select, checked as opening would check them, without loading the module. */
+export function describePkcs11Target(o: Pkcs11KeyOptions, env: Env): { tokenLabel?: string; keyLabel?: string; keyId?: string } {
+  const t = resolveTarget(o, env);
+  return {
+    ...(t.token.label !== undefined ? { tokenLabel: t.token.label } : {}),
+    ...(t.key.label !== undefined ? { keyLabel: t.key.label } : {}),
+    ...(t.key.id !== undefined ? { keyId: Buffer.from(t.key.id).toString('hex') } : {}),
+  };
+}
+
 function resolveTarget(o: Pkcs11KeyOptions, env: Env): Target {
   const uri: Pkcs11Uri = o.uri !== undefined ? parsePkcs11Uri(o.uri) : { warnings: [] };
   if (uri.type !== undefined && uri.type !== 'private' && uri.type !== 'public') {
@@ -131,9 +144,8 @@ function resolveTarget(o: Pkcs11KeyOptions, env: Env): Target {
     (x, y) => Buffer.from(x).equals(Buffer.from(y)),
   );
   if (keyId !== undefined) key.id = keyId;
-  if (key.label === undefined && key.id === undefined) {
-    throw invalid('the key must be named: key_label or key_id (or object= / id= in the pkcs11: URI)');
-  }
+  // Unnamed, the key is the one `credport init` creates: docs and schema promise this default.
+  if (key.label === undefined && key.id === undefined) key.label = DEFAULT_KEY_LABEL;
   if ('file' in o.pin) {
     if (!o.pin.file) throw invalid('pin_file is empty');
   } else if (!o.pin.env) {

@@ -1,4 +1,9 @@
-/** Bodies exactly as the SDKs parse them (see shared/reference/wire-formats.md). */
+/**
+ * Bodies exactly as the SDKs parse them. The formats are AWS's own:
+ *   ECS: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-iam-roles.html
+ *   IMDS: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-metadata-security-credentials.html
+ * and which client reads which field is in docs/clients.md.
+ */
 import type { AwsCredentials } from '../credentials.js';
 
 /** botocore parses exactly %Y-%m-%dT%H:%M:%SZ: no fractional seconds. */
