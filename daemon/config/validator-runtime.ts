@@ -17,7 +17,7 @@ export function ucs2length(str: string): number {
 /** Deep equality of parsed config values (uniqueItems): primitives, arrays, tables and TOML dates. */
 export function equal(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return a !== a && b !== b; // NaN
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return typeof a === 'number' && typeof b === 'number' && Number.isNaN(a) && Number.isNaN(b);
   if (a.constructor !== b.constructor) return false;
   if (Array.isArray(a)) {
     const bs = b as unknown[];
