@@ -17,7 +17,16 @@ import { chooseOwnerLookup, type OwnerQuery } from './peer/socket-owner.js';
 import type { KeySigner } from './keys/signer.js';
 import type { Logger } from './logging/logger.js';
 import { profileType } from './clouds/specs.js';
-import { brokenProvider, CloudRuntimes, profileFingerprint, profileOrder, refreshDeadlineMs, type ManagedProvider, type ProviderDeps, type ProviderTuning } from './providers/create-providers.js';
+import {
+  brokenProvider,
+  CloudRuntimes,
+  profileFingerprint,
+  profileOrder,
+  refreshDeadlineMs,
+  type ManagedProvider,
+  type ProviderDeps,
+  type ProviderTuning,
+} from './providers/create-providers.js';
 import { ProfileSet } from './profiles/profile-set.js';
 import { ProviderError } from './providers/types.js';
 import { systemClock, type Clock } from './refresh/clock.js';
@@ -52,7 +61,11 @@ export interface DaemonOptions {
 }
 
 function accessPolicy(config: ResolvedConfig): AccessPolicy {
-  return new AccessPolicy({ ownerUid: process.getuid?.() ?? -1, allowUids: config.daemon.allowUids, monitorUids: config.daemon.monitorUids });
+  return new AccessPolicy({
+    ownerUid: process.getuid?.() ?? -1,
+    allowUids: config.daemon.allowUids,
+    monitorUids: config.daemon.monitorUids,
+  });
 }
 
 export interface ReloadResult {
@@ -112,7 +125,11 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const startedAt = clock.now();
   const ecsToken = rotateTokenFile(config.daemon.tokenFile);
   // An unsafe audit file (a link, readable by others) stops the start here, before anything is served.
-  const auditLog = o.audit ? undefined : auditLogFromConfig(config.daemon, (err) => logger.warn({ err: err.message }, 'the audit log cannot be written; handouts are counted and kept until it can'));
+  const auditLog = o.audit
+    ? undefined
+    : auditLogFromConfig(config.daemon, (err) =>
+        logger.warn({ err: err.message }, 'the audit log cannot be written; handouts are counted and kept until it can'),
+      );
   const audit: HandoutSink = o.audit ?? { enabled: !(auditLog instanceof NullAuditLog), record: (e, times) => auditLog?.record(e, times) };
   const metrics = new DaemonMetrics();
   let policy = accessPolicy(config);
@@ -223,7 +240,15 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const addr = server.server.address() as AddressInfo;
   binding = { port: addr.port, addresses: [addr.address, ...extra.addresses] };
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-  logger.info({ listen: binding.addresses.map((a) => formatListen({ host: a, port: addr.port })), profiles: profiles.names(), key: signer.describe().backend, version: VERSION }, 'credport daemon started');
+  logger.info(
+    {
+      listen: binding.addresses.map((a) => formatListen({ host: a, port: addr.port })),
+      profiles: profiles.names(),
+      key: signer.describe().backend,
+      version: VERSION,
+    },
+    'credport daemon started',
+  );
 
   let closed = false;
   return {

@@ -17,15 +17,24 @@ export interface ServerErrorEntry {
 export const SERVER_ERRORS = {
   BadRequest: { status: 400, summary: 'The request could not be parsed (malformed HTTP, an undecodable URL, several Host headers).' },
   RequestTargetTooLong: { status: 414, summary: 'The request target is longer than any credport path.' },
-  MissingToken: { status: 401, summary: 'No Authorization header; clients read the daemon token from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE.' },
+  MissingToken: {
+    status: 401,
+    summary: 'No Authorization header; clients read the daemon token from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE.',
+  },
   InvalidToken: { status: 401, summary: 'The Authorization header is not the daemon token (it changes at every start).' },
   ForbiddenPeer: { status: 403, summary: 'The connection does not come from a loopback address.' },
-  ForbiddenHost: { status: 403, summary: 'The Host header is not a loopback name with the daemon port, or the target is not a path (DNS rebinding defence).' },
+  ForbiddenHost: {
+    status: 403,
+    summary: 'The Host header is not a loopback name with the daemon port, or the target is not a path (DNS rebinding defence).',
+  },
   ForbiddenBrowserRequest: { status: 403, summary: 'The request carries headers only browsers send (Origin, Sec-Fetch-*).' },
   UnidentifiedPeer: { status: 403, summary: 'The kernel could not say which user holds the connection; credport never fails open.' },
-  ForbiddenUser: { status: 403, summary: 'The connecting user is neither the daemon owner nor in allow_uids (or monitor_uids, for monitoring endpoints).' },
+  ForbiddenUser: {
+    status: 403,
+    summary: 'The connecting user is neither the daemon owner nor in allow_uids (or monitor_uids, for monitoring endpoints).',
+  },
   ForbiddenExecutable: { status: 403, summary: "The connecting program is not in the profile's allow_executables." },
-  ProfileNotFound: { status: 404, summary: 'No profile of that name is served by this endpoint (another cloud\'s profiles are not).' },
+  ProfileNotFound: { status: 404, summary: "No profile of that name is served by this endpoint (another cloud's profiles are not)." },
   NotFound: { status: 404, summary: 'No such endpoint.' },
   InternalError: { status: 500, summary: 'An unexpected error; the daemon log has the details.' },
 } as const satisfies Record<string, ServerErrorEntry>;
@@ -54,7 +63,10 @@ export interface ProviderErrorEntry {
  */
 export const PROVIDER_ERRORS = {
   CredentialsUnavailable: { retryable: true, summary: 'No credentials yet: the first refresh has not finished.' },
-  InvalidConfiguration: { retryable: false, summary: 'The profile cannot be built from the config (a missing variable, an impossible combination).' },
+  InvalidConfiguration: {
+    retryable: false,
+    summary: 'The profile cannot be built from the config (a missing variable, an impossible combination).',
+  },
   RestartRequired: { retryable: false, summary: "The profile's cloud was not configured when the daemon started; restart it." },
   SourceProfileMissing: { retryable: false, summary: 'A chained profile names a source profile that is not configured.' },
   SourceCredentialsUnavailable: { retryable: true, summary: 'The source profile of a chained profile has no credentials.' },
@@ -64,7 +76,10 @@ export const PROVIDER_ERRORS = {
   UpstreamUnreachable: { retryable: true, summary: 'The upstream could not be reached (DNS, connection refused, TLS).' },
   ResponseTooLarge: { retryable: true, summary: 'The upstream answer exceeded the size cap and was cut off.' },
   MalformedResponse: { retryable: true, summary: 'The upstream answered something that is not complete credentials.' },
-  ImplausibleClockSkew: { retryable: true, summary: "The upstream's Date header is more than a day from this clock; the answer is not believed." },
+  ImplausibleClockSkew: {
+    retryable: true,
+    summary: "The upstream's Date header is more than a day from this clock; the answer is not believed.",
+  },
   ImplausibleExpiration: { retryable: true, summary: 'The upstream gave credentials expiring implausibly far ahead (over 36 h).' },
   ExpiredCredentials: { retryable: true, summary: 'The upstream gave credentials already within the expiry margin.' },
   Aborted: { retryable: true, summary: 'The refresh was cancelled (shutdown, reload, deadline).' },

@@ -10,15 +10,24 @@ export type EmulatorConfigErrorCode = 'ValidationError' | 'EntityAlreadyExists' 
 
 export class EmulatorConfigError extends Error {
   override readonly name = 'EmulatorConfigError';
-  constructor(readonly code: EmulatorConfigErrorCode, message: string) {
+  constructor(
+    readonly code: EmulatorConfigErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
 
-export interface OidcProviderSpec { url: string; clientIds: string[] }
+export interface OidcProviderSpec {
+  url: string;
+  clientIds: string[];
+}
 
 export type ConditionValues = Record<string, string | string[]>;
-export interface TrustConditions { StringEquals?: ConditionValues; StringLike?: ConditionValues }
+export interface TrustConditions {
+  StringEquals?: ConditionValues;
+  StringLike?: ConditionValues;
+}
 
 /**
  * A role's trust policy, reduced to the principals credport's flows use. Each kind of principal is a
@@ -60,7 +69,11 @@ export interface OidcProvider {
   readonly clientIds: readonly string[];
 }
 
-interface Condition { operator: keyof TrustConditions; key: string; values: readonly string[] }
+interface Condition {
+  operator: keyof TrustConditions;
+  key: string;
+  values: readonly string[];
+}
 
 export interface Role {
   readonly arn: string;
@@ -80,7 +93,11 @@ export interface Role {
 }
 
 /** Facts from a verified token that trust-policy conditions may test. */
-export interface TrustContext { provider: OidcProvider; subject: string; audience: string }
+export interface TrustContext {
+  provider: OidcProvider;
+  subject: string;
+  audience: string;
+}
 
 /** Facts from a verified Roles Anywhere request that trust-policy conditions may test. */
 export interface RolesAnywhereTrustContext {
@@ -91,7 +108,11 @@ export interface RolesAnywhereTrustContext {
 }
 
 /** Facts about the caller of sts:AssumeRole: the role session whose credentials signed the request. */
-export interface AssumeRoleTrustContext { sourceRoleArn: string; sourceAccountId: string; externalId: string | undefined }
+export interface AssumeRoleTrustContext {
+  sourceRoleArn: string;
+  sourceAccountId: string;
+  externalId: string | undefined;
+}
 
 // IAM role paths are /-delimited printable ASCII; the role name is the last segment.
 const ROLE_ARN = /^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role\/(?:[\x21-\x7E]*\/)?([\w+=,.@-]{1,64})$/;
@@ -188,8 +209,11 @@ export class IamRegistry {
   createOpenIDConnectProvider(spec: OidcProviderSpec): OidcProvider {
     const url = checkIssuerUrl(spec?.url, 'OIDC provider url');
     const clientIds: unknown = spec.clientIds;
-    if (!Array.isArray(clientIds) || clientIds.length > 100
-      || !clientIds.every((id): id is string => typeof id === 'string' && id.length >= 1 && id.length <= 255)) {
+    if (
+      !Array.isArray(clientIds) ||
+      clientIds.length > 100 ||
+      !clientIds.every((id): id is string => typeof id === 'string' && id.length >= 1 && id.length <= 255)
+    ) {
       throw new EmulatorConfigError('ValidationError', 'clientIds must be an array of at most 100 strings of 1-255 characters');
     }
     if (this.providers.has(url)) {
@@ -219,7 +243,10 @@ export class IamRegistry {
     }
     const principalArns = trust.principalArns ?? [];
     if (!Array.isArray(principalArns) || !principalArns.every((p): p is string => typeof p === 'string' && AWS_PRINCIPAL.test(p))) {
-      throw new EmulatorConfigError('ValidationError', 'trust.principalArns must list role ARNs, account root ARNs or 12-digit account IDs');
+      throw new EmulatorConfigError(
+        'ValidationError',
+        'trust.principalArns must list role ARNs, account root ARNs or 12-digit account IDs',
+      );
     }
     if (trust.rolesAnywhere !== undefined && typeof trust.rolesAnywhere !== 'boolean') {
       throw new EmulatorConfigError('ValidationError', 'trust.rolesAnywhere must be a boolean');
@@ -250,7 +277,9 @@ export class IamRegistry {
       providerUrl: trust.providerUrl === undefined ? undefined : checkIssuerUrl(trust.providerUrl, 'trust.providerUrl'),
       conditions: Object.freeze(conditionList(trust.conditions)),
       rolesAnywhere: trust.rolesAnywhere === true,
-      rolesAnywhereConditions: Object.freeze(conditionList(trust.rolesAnywhereConditions, 'aws:PrincipalTag/x509Subject/CN or aws:SourceArn')),
+      rolesAnywhereConditions: Object.freeze(
+        conditionList(trust.rolesAnywhereConditions, 'aws:PrincipalTag/x509Subject/CN or aws:SourceArn'),
+      ),
       principalArns: Object.freeze([...principalArns]),
       externalId: trust.externalId,
     };
@@ -315,6 +344,7 @@ function conditionsHold(conditions: readonly Condition[], requestKeys: ReadonlyM
     const actual = requestKeys.get(condition.key.toLowerCase());
     if (actual === undefined) return false;
     return condition.values.some((expected) =>
-      condition.operator === 'StringEquals' ? expected === actual : stringLike(expected, actual));
+      condition.operator === 'StringEquals' ? expected === actual : stringLike(expected, actual),
+    );
   });
 }

@@ -20,7 +20,10 @@ export type IdpDocumentProblem = 'unreachable' | 'issuer-mismatch';
 
 export class IdpDocumentError extends Error {
   override readonly name = 'IdpDocumentError';
-  constructor(readonly problem: IdpDocumentProblem, message: string) {
+  constructor(
+    readonly problem: IdpDocumentProblem,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -110,8 +113,10 @@ export async function discoverJwks(issuer: string, timeoutMs: number = IDP_TIMEO
   const discoveryUrl = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
   const discovery = await fetchIdpJson(discoveryUrl, 'OpenID configuration', timeoutMs);
   if (discovery.issuer !== issuer) {
-    throw new IdpDocumentError('issuer-mismatch',
-      `The OpenID configuration at ${discoveryUrl} names issuer ${echo(String(discovery.issuer))}, not the token's iss ${issuer}`);
+    throw new IdpDocumentError(
+      'issuer-mismatch',
+      `The OpenID configuration at ${discoveryUrl} names issuer ${echo(String(discovery.issuer))}, not the token's iss ${issuer}`,
+    );
   }
   const jwksUri = discovery.jwks_uri;
   if (typeof jwksUri !== 'string' || jwksUri.length === 0) {

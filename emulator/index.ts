@@ -143,7 +143,8 @@ function checkFault(fault: EmulatorFault): EmulatorFault {
       if (!Number.isInteger(fault.status) || fault.status < 400 || fault.status > 599) throw invalid('status must be 400-599');
       if (typeof fault.code !== 'string' || fault.code === '') throw invalid('code must be a non-empty string');
       if (typeof fault.message !== 'string') throw invalid('message must be a string');
-      if (fault.type !== undefined && fault.type !== 'Sender' && fault.type !== 'Receiver') throw invalid('type must be Sender or Receiver');
+      if (fault.type !== undefined && fault.type !== 'Sender' && fault.type !== 'Receiver')
+        throw invalid('type must be Sender or Receiver');
       return { ...fault };
     case 'delay':
       if (!Number.isFinite(fault.ms) || fault.ms < 0) throw invalid('ms must be a non-negative number');
@@ -154,7 +155,11 @@ function checkFault(fault: EmulatorFault): EmulatorFault {
 }
 
 /** Pending fault state: which fault, which service, and how many more calls it applies to (null: until cleared). */
-interface ActiveFault { fault: EmulatorFault; remaining: number | null; service: EmulatorService | undefined }
+interface ActiveFault {
+  fault: EmulatorFault;
+  remaining: number | null;
+  service: EmulatorService | undefined;
+}
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const host = checkHost(options.host ?? '127.0.0.1');
@@ -174,8 +179,18 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const rolesAnywhere = new RolesAnywhereRegistry();
   const minted = new Map<string, IssuedCredentials>();
   const counters: EmulatorStats = {
-    stsCalls: 0, stsSuccesses: 0, stsFailures: 0, rolesAnywhereCalls: 0, rolesAnywhereSuccesses: 0, rolesAnywhereFailures: 0,
-    gcpStsCalls: 0, gcpStsSuccesses: 0, gcpStsFailures: 0, iamCredentialsCalls: 0, iamCredentialsSuccesses: 0, iamCredentialsFailures: 0,
+    stsCalls: 0,
+    stsSuccesses: 0,
+    stsFailures: 0,
+    rolesAnywhereCalls: 0,
+    rolesAnywhereSuccesses: 0,
+    rolesAnywhereFailures: 0,
+    gcpStsCalls: 0,
+    gcpStsSuccesses: 0,
+    gcpStsFailures: 0,
+    iamCredentialsCalls: 0,
+    iamCredentialsSuccesses: 0,
+    iamCredentialsFailures: 0,
   };
   let activeFault: ActiveFault | null = null;
   let lifetimeOverride: number | null = null;
@@ -187,7 +202,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     now,
     clockSkewSeconds,
     credentialLifetimeSeconds: () => lifetimeOverride,
-    record: (credentials) => { minted.set(credentials.accessKeyId, credentials); },
+    record: (credentials) => {
+      minted.set(credentials.accessKeyId, credentials);
+    },
     lookup: (accessKeyId) => minted.get(accessKeyId),
   };
   const rolesAnywhereContext: RolesAnywhereContext = {
@@ -195,7 +212,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     registry: rolesAnywhere,
     now,
     credentialLifetimeSeconds: () => lifetimeOverride,
-    record: (credentials) => { minted.set(credentials.accessKeyId, credentials); },
+    record: (credentials) => {
+      minted.set(credentials.accessKeyId, credentials);
+    },
   };
 
   const workloadIdentity = new WorkloadIdentityRegistry();
@@ -264,9 +283,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   }
 
   async function serveGoogle(req: IncomingMessage, res: ServerResponse, service: GoogleService, path: string): Promise<void> {
-    const [calls, successes, failures] = service === 'gcp-sts'
-      ? ['gcpStsCalls', 'gcpStsSuccesses', 'gcpStsFailures'] as const
-      : ['iamCredentialsCalls', 'iamCredentialsSuccesses', 'iamCredentialsFailures'] as const;
+    const [calls, successes, failures] =
+      service === 'gcp-sts'
+        ? (['gcpStsCalls', 'gcpStsSuccesses', 'gcpStsFailures'] as const)
+        : (['iamCredentialsCalls', 'iamCredentialsSuccesses', 'iamCredentialsFailures'] as const);
     counters[calls]++;
     const fault = takeFault(service);
     if (fault !== null && fault.kind !== 'delay') {
@@ -288,7 +308,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     res.sendDate = false;
     res.setHeader('date', new Date(now()).toUTCString());
     const rawUrl = req.url ?? '';
-    const path = rawUrl.startsWith('/') ? rawUrl.split('?', 1)[0] ?? '' : '';
+    const path = rawUrl.startsWith('/') ? (rawUrl.split('?', 1)[0] ?? '') : '';
     if (path === '/') return serveSts(req, res);
     if (path === SESSIONS_PATH) return serveRolesAnywhere(req, res);
     const google = googleServiceOf(path);

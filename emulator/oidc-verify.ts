@@ -34,7 +34,11 @@ export interface VerifiedWebIdentity {
 const invalidToken = (message: string): StsError => new StsError(400, 'InvalidIdentityToken', message);
 const idpError = (message: string): StsError => new StsError(400, 'IDPCommunicationError', message);
 
-interface UnverifiedToken { alg: string; kid: string; issuer: string }
+interface UnverifiedToken {
+  alg: string;
+  kid: string;
+  issuer: string;
+}
 
 /** Reads just enough of the token to know which provider and key to verify it with. */
 function locate(token: string): UnverifiedToken {
@@ -62,7 +66,10 @@ function locate(token: string): UnverifiedToken {
   return { alg, kid, issuer: claims.iss };
 }
 
-function mapJoseError(err: unknown, ctx: { kid: string; alg: string; jwksUri: string; provider: OidcProvider; claims: () => JWTPayload; nowSeconds: number; skew: number }): StsError {
+function mapJoseError(
+  err: unknown,
+  ctx: { kid: string; alg: string; jwksUri: string; provider: OidcProvider; claims: () => JWTPayload; nowSeconds: number; skew: number },
+): StsError {
   if (err instanceof errors.JWKSNoMatchingKey) {
     return invalidToken(`No key with kid ${echo(ctx.kid)} usable for ${ctx.alg} in the JWKS at ${ctx.jwksUri}`);
   }
@@ -75,20 +82,27 @@ function mapJoseError(err: unknown, ctx: { kid: string; alg: string; jwksUri: st
   }
   if (err instanceof errors.JWTExpired) {
     const exp = ctx.claims().exp;
-    return new StsError(400, 'ExpiredTokenException',
-      `Token expired: current date/time ${ctx.nowSeconds} must be before the expiration date/time ${String(exp)}`);
+    return new StsError(
+      400,
+      'ExpiredTokenException',
+      `Token expired: current date/time ${ctx.nowSeconds} must be before the expiration date/time ${String(exp)}`,
+    );
   }
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.reason === 'missing') return invalidToken(`The token is missing the required ${err.claim} claim`);
     switch (err.claim) {
       case 'aud': {
         const aud = JSON.stringify(ctx.claims().aud);
-        return invalidToken(`Incorrect token audience: ${echo(aud)} is not a client ID of the OpenID Connect provider ${ctx.provider.url} (client IDs: ${ctx.provider.clientIds.join(', ') || 'none'})`);
+        return invalidToken(
+          `Incorrect token audience: ${echo(aud)} is not a client ID of the OpenID Connect provider ${ctx.provider.url} (client IDs: ${ctx.provider.clientIds.join(', ') || 'none'})`,
+        );
       }
       case 'iss':
         return invalidToken(`The token iss does not match the issuer ${ctx.provider.url}`);
       case 'nbf':
-        return invalidToken(`The token is not valid yet: nbf ${String(ctx.claims().nbf)} is later than the current date/time ${ctx.nowSeconds} plus ${ctx.skew}s of allowed clock skew`);
+        return invalidToken(
+          `The token is not valid yet: nbf ${String(ctx.claims().nbf)} is later than the current date/time ${ctx.nowSeconds} plus ${ctx.skew}s of allowed clock skew`,
+        );
       default:
         return invalidToken(`The token ${err.claim} claim is invalid: ${err.message}`);
     }
@@ -151,12 +165,14 @@ export async function verifyWebIdentityToken(token: string, deps: VerifierDeps):
     throw invalidToken('The token iat claim must be a NumericDate');
   }
   if (claims.iat > nowSeconds + skew) {
-    throw invalidToken(`The token was issued in the future: iat ${claims.iat} is later than the current date/time ${nowSeconds} plus ${skew}s of allowed clock skew`);
+    throw invalidToken(
+      `The token was issued in the future: iat ${claims.iat} is later than the current date/time ${nowSeconds} plus ${skew}s of allowed clock skew`,
+    );
   }
   if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
     throw invalidToken('The token sub claim must be a non-empty string');
   }
-  const audiences = typeof claims.aud === 'string' ? [claims.aud] : claims.aud ?? [];
+  const audiences = typeof claims.aud === 'string' ? [claims.aud] : (claims.aud ?? []);
   const audience = audiences.find((aud) => provider.clientIds.includes(aud));
   if (audience === undefined) {
     // jwtVerify already checked this; kept so a change there cannot silently admit a foreign audience.

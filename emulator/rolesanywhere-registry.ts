@@ -22,9 +22,17 @@ export interface RolesAnywhereProfileSpec {
   acceptRoleSessionName?: boolean;
 }
 
-interface RegionalArn { arn: string; partition: string; region: string; accountId: string; id: string }
+interface RegionalArn {
+  arn: string;
+  partition: string;
+  region: string;
+  accountId: string;
+  id: string;
+}
 
-export interface TrustAnchor extends RegionalArn { readonly certificates: readonly ParsedCertificate[] }
+export interface TrustAnchor extends RegionalArn {
+  readonly certificates: readonly ParsedCertificate[];
+}
 
 export interface RolesAnywhereProfile extends RegionalArn {
   readonly roleArns: readonly string[];
@@ -42,8 +50,9 @@ export function parseRegionalArn(arn: unknown, type: 'trust-anchor' | 'profile')
 }
 
 function pemBlocks(pem: string): Buffer[] {
-  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/g)]
-    .map((m) => Buffer.from((m[1] ?? '').replace(/\s+/g, ''), 'base64'));
+  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/g)].map((m) =>
+    Buffer.from((m[1] ?? '').replace(/\s+/g, ''), 'base64'),
+  );
 }
 
 export class RolesAnywhereRegistry {
@@ -53,7 +62,10 @@ export class RolesAnywhereRegistry {
   createTrustAnchor(spec: TrustAnchorSpec): TrustAnchor {
     const parsed = parseRegionalArn(spec?.arn, 'trust-anchor');
     if (parsed === undefined) {
-      throw new EmulatorConfigError('ValidationError', `Trust anchor ARN must look like arn:aws:rolesanywhere:<region>:<account>:trust-anchor/<id>: ${String(spec?.arn)}`);
+      throw new EmulatorConfigError(
+        'ValidationError',
+        `Trust anchor ARN must look like arn:aws:rolesanywhere:<region>:<account>:trust-anchor/<id>: ${String(spec?.arn)}`,
+      );
     }
     if (this.anchors.has(parsed.arn)) throw new EmulatorConfigError('EntityAlreadyExists', `Trust anchor ${parsed.arn} already exists.`);
     const blocks = typeof spec.caCertificatePem === 'string' ? pemBlocks(spec.caCertificatePem) : [];
@@ -61,7 +73,8 @@ export class RolesAnywhereRegistry {
     const certificates = blocks.map((der, i) => {
       try {
         const cert = parseCertificate(der, `CA certificate ${i + 1}`);
-        if (!cert.node.ca) throw new EmulatorConfigError('ValidationError', `CA certificate ${i + 1} (${cert.subjectText}) is not a CA certificate`);
+        if (!cert.node.ca)
+          throw new EmulatorConfigError('ValidationError', `CA certificate ${i + 1} (${cert.subjectText}) is not a CA certificate`);
         return cert;
       } catch (err) {
         if (err instanceof EmulatorConfigError) throw err;
@@ -76,11 +89,18 @@ export class RolesAnywhereRegistry {
   createProfile(spec: RolesAnywhereProfileSpec): RolesAnywhereProfile {
     const parsed = parseRegionalArn(spec?.arn, 'profile');
     if (parsed === undefined) {
-      throw new EmulatorConfigError('ValidationError', `Profile ARN must look like arn:aws:rolesanywhere:<region>:<account>:profile/<id>: ${String(spec?.arn)}`);
+      throw new EmulatorConfigError(
+        'ValidationError',
+        `Profile ARN must look like arn:aws:rolesanywhere:<region>:<account>:profile/<id>: ${String(spec?.arn)}`,
+      );
     }
     if (this.profiles.has(parsed.arn)) throw new EmulatorConfigError('EntityAlreadyExists', `Profile ${parsed.arn} already exists.`);
     const roleArns: unknown = spec.roleArns;
-    if (!Array.isArray(roleArns) || roleArns.length > 250 || !roleArns.every((r): r is string => typeof r === 'string' && ROLE_ARN.test(r))) {
+    if (
+      !Array.isArray(roleArns) ||
+      roleArns.length > 250 ||
+      !roleArns.every((r): r is string => typeof r === 'string' && ROLE_ARN.test(r))
+    ) {
       throw new EmulatorConfigError('ValidationError', 'roleArns must be an array of at most 250 role ARNs');
     }
     const durationSeconds = spec.durationSeconds ?? 3600;

@@ -11,7 +11,15 @@ import type { IamRegistry } from './iam.js';
 import { randomBase32 } from './iam.js';
 import type { RolesAnywhereRegistry, TrustAnchor } from './rolesanywhere-registry.js';
 import { parseRegionalArn } from './rolesanywhere-registry.js';
-import { MissingSignedHeaderError, arrivedRequest, canonicalRequestOf, parseAmzDate, parseAuthorization, requestTimeProblem, stringToSignOf } from './sigv4-verify.js';
+import {
+  MissingSignedHeaderError,
+  arrivedRequest,
+  canonicalRequestOf,
+  parseAmzDate,
+  parseAuthorization,
+  requestTimeProblem,
+  stringToSignOf,
+} from './sigv4-verify.js';
 import type { ArrivedRequest, ParsedAuthorization } from './sigv4-verify.js';
 import type { EmulatorFault, IssuedCredentials } from './sts.js';
 import { assumedRoleArn, mintCredentials } from './sts.js';
@@ -35,7 +43,11 @@ export type RolesAnywhereErrorCode = 'AccessDeniedException' | 'ResourceNotFound
 /** A CreateSession refusal as the wire carries it. */
 export class RolesAnywhereError extends Error {
   override readonly name = 'RolesAnywhereError';
-  constructor(readonly status: number, readonly code: RolesAnywhereErrorCode, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: RolesAnywhereErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -107,7 +119,8 @@ function sessionParameters(req: ArrivedRequest): SessionParameters {
   const arn = (name: 'profileArn' | 'roleArn' | 'trustAnchorArn'): string => {
     const value = query.get(name) ?? body[name];
     if (value === undefined || value === null) throw invalid(`${name} is required`);
-    if (typeof value !== 'string' || value.length < 1 || value.length > 1011) throw invalid(`${name} must be a string of 1 to 1011 characters`);
+    if (typeof value !== 'string' || value.length < 1 || value.length > 1011)
+      throw invalid(`${name} must be a string of 1 to 1011 characters`);
     return value;
   };
   const profileArn = arn('profileArn');
@@ -138,8 +151,10 @@ async function authenticate(req: ArrivedRequest, anchor: TrustAnchor, ctx: Roles
   if (dateText === undefined || dateMs === undefined) throw denied('X-Amz-Date must be a timestamp of the form YYYYMMDDTHHMMSSZ');
   const skew = requestTimeProblem(dateMs, ctx.now(), REQUEST_WINDOW_MS);
   if (skew !== undefined) throw denied(skew);
-  if (auth.scope.date !== dateText.slice(0, 8)) throw denied(`Credential should be scoped to a valid date: ${dateText.slice(0, 8)}, not ${auth.scope.date.slice(0, 16)}`);
-  if (auth.scope.region !== anchor.region) throw denied(`Credential should be scoped to the region of the trust anchor: ${anchor.region}, not ${auth.scope.region.slice(0, 32)}`);
+  if (auth.scope.date !== dateText.slice(0, 8))
+    throw denied(`Credential should be scoped to a valid date: ${dateText.slice(0, 8)}, not ${auth.scope.date.slice(0, 16)}`);
+  if (auth.scope.region !== anchor.region)
+    throw denied(`Credential should be scoped to the region of the trust anchor: ${anchor.region}, not ${auth.scope.region.slice(0, 32)}`);
   if (auth.scope.service !== 'rolesanywhere' || auth.scope.terminator !== 'aws4_request') {
     throw denied('Credential should be scoped to the service rolesanywhere and end in aws4_request');
   }
@@ -172,7 +187,10 @@ async function authenticate(req: ArrivedRequest, anchor: TrustAnchor, ctx: Roles
   if (!valid) throw denied('Signature is not valid for this request and the certificate in X-Amz-X509');
 
   const chainText = header(req, 'x-amz-x509-chain');
-  const chain = chainText === undefined ? [] : chainText.split(',').map((part, i) => decodeCertificate(part, `Certificate ${i + 1} of X-Amz-X509-Chain`));
+  const chain =
+    chainText === undefined
+      ? []
+      : chainText.split(',').map((part, i) => decodeCertificate(part, `Certificate ${i + 1} of X-Amz-X509-Chain`));
   try {
     await validateChain(leaf, chain, anchor.certificates, new Date(ctx.now()));
   } catch (err) {
@@ -190,7 +208,8 @@ function subjectId(anchor: TrustAnchor, leaf: ParsedCertificate): string {
 
 async function createSession(req: ArrivedRequest, ctx: RolesAnywhereContext): Promise<unknown> {
   const params = sessionParameters(req);
-  const anchor = parseRegionalArn(params.trustAnchorArn, 'trust-anchor') === undefined ? undefined : ctx.registry.getTrustAnchor(params.trustAnchorArn);
+  const anchor =
+    parseRegionalArn(params.trustAnchorArn, 'trust-anchor') === undefined ? undefined : ctx.registry.getTrustAnchor(params.trustAnchorArn);
   if (anchor === undefined) throw notFound(`Trust anchor ${params.trustAnchorArn.slice(0, 200)} was not found`);
   const leaf = await authenticate(req, anchor, ctx);
 
@@ -201,9 +220,12 @@ async function createSession(req: ArrivedRequest, ctx: RolesAnywhereContext): Pr
   }
   if (!profile.roleArns.includes(params.roleArn)) throw denied(`The profile does not allow the role ${params.roleArn.slice(0, 200)}`);
   const role = ctx.iam.getRole(params.roleArn);
-  const trusted = role !== undefined && ctx.iam.trustsRolesAnywhere(role, { trustAnchorArn: anchor.arn, subject: leaf.subject, issuer: leaf.issuer });
+  const trusted =
+    role !== undefined && ctx.iam.trustsRolesAnywhere(role, { trustAnchorArn: anchor.arn, subject: leaf.subject, issuer: leaf.issuer });
   if (role === undefined || !trusted) {
-    throw denied(`Roles Anywhere is not authorized to assume ${params.roleArn.slice(0, 200)}: check the role's trust policy (Principal rolesanywhere.amazonaws.com and its conditions)`);
+    throw denied(
+      `Roles Anywhere is not authorized to assume ${params.roleArn.slice(0, 200)}: check the role's trust policy (Principal rolesanywhere.amazonaws.com and its conditions)`,
+    );
   }
   const durationSeconds = params.durationSeconds ?? profile.durationSeconds;
   if (durationSeconds > profile.durationSeconds) {
@@ -215,41 +237,54 @@ async function createSession(req: ArrivedRequest, ctx: RolesAnywhereContext): Pr
   // The service names the session after the certificate's serial number unless told otherwise.
   const sessionName = params.roleSessionName ?? leaf.serialHex;
   const cn = leaf.subject.get('CN');
-  const credentials = mintCredentials({
-    roleArn: role.arn,
-    durationSeconds,
-    subject: leaf.subjectText,
-    audience: anchor.arn,
-    sessionName,
-    via: 'CreateSession',
-    certificateSerial: leaf.serialDecimal,
-  }, ctx);
+  const credentials = mintCredentials(
+    {
+      roleArn: role.arn,
+      durationSeconds,
+      subject: leaf.subjectText,
+      audience: anchor.arn,
+      sessionName,
+      via: 'CreateSession',
+      certificateSerial: leaf.serialDecimal,
+    },
+    ctx,
+  );
   ctx.record(credentials);
   return {
-    credentialSet: [{
-      assumedRoleUser: { arn: assumedRoleArn(role, sessionName), assumedRoleId: `${role.roleId}:${sessionName}` },
-      credentials: {
-        accessKeyId: credentials.accessKeyId,
-        expiration: stsTimestamp(credentials.expiration),
-        secretAccessKey: credentials.secretAccessKey,
-        sessionToken: credentials.sessionToken,
+    credentialSet: [
+      {
+        assumedRoleUser: { arn: assumedRoleArn(role, sessionName), assumedRoleId: `${role.roleId}:${sessionName}` },
+        credentials: {
+          accessKeyId: credentials.accessKeyId,
+          expiration: stsTimestamp(credentials.expiration),
+          secretAccessKey: credentials.secretAccessKey,
+          sessionToken: credentials.sessionToken,
+        },
+        packedPolicySize: 0,
+        roleArn: role.arn,
+        sourceIdentity: cn === undefined ? leaf.subjectText : `CN=${cn}`,
       },
-      packedPolicySize: 0,
-      roleArn: role.arn,
-      sourceIdentity: cn === undefined ? leaf.subjectText : `CN=${cn}`,
-    }],
+    ],
     subjectArn: `arn:${anchor.partition}:rolesanywhere:${anchor.region}:${anchor.accountId}:subject/${subjectId(anchor, leaf)}`,
   };
 }
 
 /** Answers one request to /sessions; never throws. */
-export async function handleRolesAnywhereRequest(req: IncomingMessage, res: ServerResponse, ctx: RolesAnywhereContext): Promise<{ ok: boolean }> {
+export async function handleRolesAnywhereRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RolesAnywhereContext,
+): Promise<{ ok: boolean }> {
   try {
     if (req.method !== 'POST') {
       res.setHeader('allow', 'POST');
       throw new RolesAnywhereError(405, 'MethodNotAllowedException', 'CreateSession is POST /sessions');
     }
-    const body = await readBody(req, MAX_BODY_BYTES, () => new RolesAnywhereError(413, 'PayloadTooLargeException', `Request body exceeds ${MAX_BODY_BYTES} bytes`));
+    const body = await readBody(
+      req,
+      MAX_BODY_BYTES,
+      () => new RolesAnywhereError(413, 'PayloadTooLargeException', `Request body exceeds ${MAX_BODY_BYTES} bytes`),
+    );
     const result = await createSession(arrivedRequest(req, body), ctx);
     sendJson(res, 201, result);
     return { ok: true };
@@ -283,7 +318,16 @@ export function writeRolesAnywhereFault(req: IncomingMessage, res: ServerRespons
     case 'truncated': {
       // A complete HTTP message whose JSON stops in the middle of the credentials.
       const full = JSON.stringify({
-        credentialSet: [{ credentials: { accessKeyId: `ASIA${randomBase32(16)}`, secretAccessKey: randomBytes(30).toString('base64'), sessionToken: randomBytes(384).toString('base64'), expiration: stsTimestamp(new Date(0)) } }],
+        credentialSet: [
+          {
+            credentials: {
+              accessKeyId: `ASIA${randomBase32(16)}`,
+              secretAccessKey: randomBytes(30).toString('base64'),
+              sessionToken: randomBytes(384).toString('base64'),
+              expiration: stsTimestamp(new Date(0)),
+            },
+          },
+        ],
       });
       const body = full.slice(0, full.indexOf('"secretAccessKey"') + 30);
       res.writeHead(201, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });

@@ -113,12 +113,15 @@ export function canonicalUri(rawPath: string): string {
 /** Canonical query: every parameter decoded and re-encoded strictly, sorted by name and then value. */
 export function canonicalQuery(rawQuery: string): string {
   if (rawQuery === '') return '';
-  const pairs = rawQuery.split('&').filter((p) => p !== '').map((p) => {
-    const eq = p.indexOf('=');
-    const name = eq < 0 ? p : p.slice(0, eq);
-    const value = eq < 0 ? '' : p.slice(eq + 1);
-    return [encodeStrict(decodeLenient(name)), encodeStrict(decodeLenient(value))] as const;
-  });
+  const pairs = rawQuery
+    .split('&')
+    .filter((p) => p !== '')
+    .map((p) => {
+      const eq = p.indexOf('=');
+      const name = eq < 0 ? p : p.slice(0, eq);
+      const value = eq < 0 ? '' : p.slice(eq + 1);
+      return [encodeStrict(decodeLenient(name)), encodeStrict(decodeLenient(value))] as const;
+    });
   pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
   return pairs.map(([n, v]) => `${n}=${v}`).join('&');
 }
@@ -163,12 +166,16 @@ export function parseAmzDate(value: string | undefined): number | undefined {
   const ms = Date.UTC(y, mo - 1, d, h, mi, s);
   const back = new Date(ms);
   // Date.UTC rolls 20240231 over into March; a real timestamp survives the round trip.
-  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) return undefined;
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || s > 59)
+    return undefined;
   return ms;
 }
 
 export function formatAmzDate(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 /**

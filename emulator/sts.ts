@@ -10,7 +10,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IamRegistry, Role } from './iam.js';
 import { randomBase32 } from './iam.js';
 import { verifyWebIdentityToken } from './oidc-verify.js';
-import { MissingSignedHeaderError, arrivedRequest, canonicalRequestOf, hmacSignature, parseAmzDate, parseAuthorization, requestTimeProblem, stringToSignOf } from './sigv4-verify.js';
+import {
+  MissingSignedHeaderError,
+  arrivedRequest,
+  canonicalRequestOf,
+  hmacSignature,
+  parseAmzDate,
+  parseAuthorization,
+  requestTimeProblem,
+  stringToSignOf,
+} from './sigv4-verify.js';
 import type { ArrivedRequest } from './sigv4-verify.js';
 import { readBody } from './read-body.js';
 import { StsError, assumeRoleBody, errorBody, successBody } from './xml.js';
@@ -66,7 +75,9 @@ const SIGV4_WINDOW_MS = 15 * 60_000;
 /** A role session assuming another role (role chaining) gets at most one hour. */
 const ROLE_CHAINING_MAX_SECONDS = 3600;
 
-export interface StsOutcome { ok: boolean }
+export interface StsOutcome {
+  ok: boolean;
+}
 
 function sendXml(res: ServerResponse, status: number, body: string, requestId: string): void {
   res.writeHead(status, {
@@ -86,7 +97,13 @@ function isFormEncoded(req: IncomingMessage): boolean {
   return typeof type === 'string' && type.split(';')[0]?.trim().toLowerCase() === 'application/x-www-form-urlencoded';
 }
 
-interface AssumeRequest { roleArn: string; sessionName: string; token: string; durationSeconds: number; externalId: string | undefined }
+interface AssumeRequest {
+  roleArn: string;
+  sessionName: string;
+  token: string;
+  durationSeconds: number;
+  externalId: string | undefined;
+}
 
 /**
  * STS's own constraint checks, collected so one response names every problem, as STS does. `action`
@@ -95,7 +112,9 @@ interface AssumeRequest { roleArn: string; sessionName: string; token: string; d
  */
 function validateParameters(params: URLSearchParams, action: 'AssumeRoleWithWebIdentity' | 'AssumeRole'): AssumeRequest {
   const problems: string[] = [];
-  const nullValue = (field: string): void => { problems.push(`Value null at '${field}' failed to satisfy constraint: Member must not be null`); };
+  const nullValue = (field: string): void => {
+    problems.push(`Value null at '${field}' failed to satisfy constraint: Member must not be null`);
+  };
   const bad = (field: string, shown: string | null, constraint: string): void => {
     problems.push(`Value ${shown === null ? '' : `'${shown}' `}at '${field}' failed to satisfy constraint: ${constraint}`);
   };
@@ -126,7 +145,8 @@ function validateParameters(params: URLSearchParams, action: 'AssumeRoleWithWebI
   const externalId = action === 'AssumeRole' ? params.get('ExternalId') : null;
   if (externalId !== null) {
     lengthBetween('externalId', externalId, 2, 1224, true);
-    if (!EXTERNAL_ID_PATTERN.test(externalId)) bad('externalId', externalId, 'Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*');
+    if (!EXTERNAL_ID_PATTERN.test(externalId))
+      bad('externalId', externalId, 'Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*');
   }
 
   const rawDuration = params.get('DurationSeconds');
@@ -134,8 +154,10 @@ function validateParameters(params: URLSearchParams, action: 'AssumeRoleWithWebI
   if (rawDuration !== null) {
     durationSeconds = /^\d{1,9}$/.test(rawDuration) ? Number(rawDuration) : Number.NaN;
     if (Number.isNaN(durationSeconds)) bad('durationSeconds', rawDuration, 'Member must be an integer');
-    else if (durationSeconds < MIN_DURATION_SECONDS) bad('durationSeconds', rawDuration, `Member must have value greater than or equal to ${MIN_DURATION_SECONDS}`);
-    else if (durationSeconds > MAX_DURATION_SECONDS) bad('durationSeconds', rawDuration, `Member must have value less than or equal to ${MAX_DURATION_SECONDS}`);
+    else if (durationSeconds < MIN_DURATION_SECONDS)
+      bad('durationSeconds', rawDuration, `Member must have value greater than or equal to ${MIN_DURATION_SECONDS}`);
+    else if (durationSeconds > MAX_DURATION_SECONDS)
+      bad('durationSeconds', rawDuration, `Member must have value less than or equal to ${MAX_DURATION_SECONDS}`);
   }
 
   if (problems.length > 0) {
@@ -196,26 +218,32 @@ async function assumeRoleWithWebIdentity(params: URLSearchParams, ctx: StsContex
   if (request.durationSeconds > role.maxSessionDurationSeconds) {
     throw new StsError(400, 'ValidationError', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
   }
-  const credentials = mintCredentials({
-    roleArn: role.arn,
-    durationSeconds: request.durationSeconds,
-    subject: identity.subject,
-    audience: identity.audience,
-    sessionName: request.sessionName,
-    via: 'AssumeRoleWithWebIdentity',
-  }, ctx);
+  const credentials = mintCredentials(
+    {
+      roleArn: role.arn,
+      durationSeconds: request.durationSeconds,
+      subject: identity.subject,
+      audience: identity.audience,
+      sessionName: request.sessionName,
+      via: 'AssumeRoleWithWebIdentity',
+    },
+    ctx,
+  );
   ctx.record(credentials);
-  return successBody({
-    subject: identity.subject,
-    audience: identity.audience,
-    assumedRoleArn: assumedRoleArn(role, request.sessionName),
-    assumedRoleId: `${role.roleId}:${request.sessionName}`,
-    accessKeyId: credentials.accessKeyId,
-    secretAccessKey: credentials.secretAccessKey,
-    sessionToken: credentials.sessionToken,
-    expiration: credentials.expiration,
-    provider: identity.provider.hostPath,
-  }, requestId);
+  return successBody(
+    {
+      subject: identity.subject,
+      audience: identity.audience,
+      assumedRoleArn: assumedRoleArn(role, request.sessionName),
+      assumedRoleId: `${role.roleId}:${request.sessionName}`,
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+      sessionToken: credentials.sessionToken,
+      expiration: credentials.expiration,
+      provider: identity.provider.hostPath,
+    },
+    requestId,
+  );
 }
 
 function header(req: ArrivedRequest, name: string): string | undefined {
@@ -251,7 +279,11 @@ function authenticate(req: ArrivedRequest, ctx: StsContext): IssuedCredentials {
     throw new StsError(400, 'IncompleteSignature', 'A signed X-Amz-Date header (YYYYMMDDTHHMMSSZ) is required');
   }
   if (auth.scope.date !== dateText.slice(0, 8)) {
-    throw new StsError(403, 'SignatureDoesNotMatch', `Credential should be scoped to a valid date: ${dateText.slice(0, 8)}, not ${auth.scope.date}`);
+    throw new StsError(
+      403,
+      'SignatureDoesNotMatch',
+      `Credential should be scoped to a valid date: ${dateText.slice(0, 8)}, not ${auth.scope.date}`,
+    );
   }
   const issued = ctx.lookup(auth.credential);
   if (issued === undefined) throw new StsError(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
@@ -259,7 +291,8 @@ function authenticate(req: ArrivedRequest, ctx: StsContext): IssuedCredentials {
   if (token === undefined || !sameText(token, issued.sessionToken)) {
     throw new StsError(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
   }
-  if (issued.expiration.getTime() <= ctx.now()) throw new StsError(400, 'ExpiredToken', 'The security token included in the request is expired');
+  if (issued.expiration.getTime() <= ctx.now())
+    throw new StsError(400, 'ExpiredToken', 'The security token included in the request is expired');
   const skew = requestTimeProblem(dateMs, ctx.now(), SIGV4_WINDOW_MS);
   if (skew !== undefined) throw new StsError(403, 'SignatureDoesNotMatch', skew);
   let canonical: string;
@@ -271,7 +304,11 @@ function authenticate(req: ArrivedRequest, ctx: StsContext): IssuedCredentials {
   }
   const expected = hmacSignature(issued.secretAccessKey, auth.scope, stringToSignOf(auth.algorithm, dateText, auth.scope.text, canonical));
   if (!sameText(expected, auth.signature)) {
-    throw new StsError(403, 'SignatureDoesNotMatch', 'The request signature does not match the one computed from the request and the secret access key');
+    throw new StsError(
+      403,
+      'SignatureDoesNotMatch',
+      'The request signature does not match the one computed from the request and the secret access key',
+    );
   }
   return issued;
 }
@@ -284,32 +321,49 @@ function assumeRole(params: URLSearchParams, req: ArrivedRequest, ctx: StsContex
   const callerArn = callerRole === undefined ? caller.roleArn : assumedRoleArn(callerRole, caller.sessionName);
   const callerAccount = caller.roleArn.split(':')[4] ?? '';
   const role = ctx.iam.getRole(request.roleArn);
-  if (role === undefined || !ctx.iam.trustsAssumeRole(role, { sourceRoleArn: caller.roleArn, sourceAccountId: callerAccount, externalId: request.externalId })) {
-    throw new StsError(403, 'AccessDenied', `User: ${callerArn} is not authorized to perform: sts:AssumeRole on resource: ${request.roleArn}`);
+  if (
+    role === undefined ||
+    !ctx.iam.trustsAssumeRole(role, { sourceRoleArn: caller.roleArn, sourceAccountId: callerAccount, externalId: request.externalId })
+  ) {
+    throw new StsError(
+      403,
+      'AccessDenied',
+      `User: ${callerArn} is not authorized to perform: sts:AssumeRole on resource: ${request.roleArn}`,
+    );
   }
   if (params.get('DurationSeconds') !== null && request.durationSeconds > ROLE_CHAINING_MAX_SECONDS) {
-    throw new StsError(400, 'ValidationError', 'The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.');
+    throw new StsError(
+      400,
+      'ValidationError',
+      'The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.',
+    );
   }
   if (request.durationSeconds > role.maxSessionDurationSeconds) {
     throw new StsError(400, 'ValidationError', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
   }
-  const credentials = mintCredentials({
-    roleArn: role.arn,
-    durationSeconds: Math.min(request.durationSeconds, ROLE_CHAINING_MAX_SECONDS),
-    subject: callerArn,
-    audience: caller.accessKeyId,
-    sessionName: request.sessionName,
-    via: 'AssumeRole',
-  }, ctx);
+  const credentials = mintCredentials(
+    {
+      roleArn: role.arn,
+      durationSeconds: Math.min(request.durationSeconds, ROLE_CHAINING_MAX_SECONDS),
+      subject: callerArn,
+      audience: caller.accessKeyId,
+      sessionName: request.sessionName,
+      via: 'AssumeRole',
+    },
+    ctx,
+  );
   ctx.record(credentials);
-  return assumeRoleBody({
-    assumedRoleArn: assumedRoleArn(role, request.sessionName),
-    assumedRoleId: `${role.roleId}:${request.sessionName}`,
-    accessKeyId: credentials.accessKeyId,
-    secretAccessKey: credentials.secretAccessKey,
-    sessionToken: credentials.sessionToken,
-    expiration: credentials.expiration,
-  }, requestId);
+  return assumeRoleBody(
+    {
+      assumedRoleArn: assumedRoleArn(role, request.sessionName),
+      assumedRoleId: `${role.roleId}:${request.sessionName}`,
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+      sessionToken: credentials.sessionToken,
+      expiration: credentials.expiration,
+    },
+    requestId,
+  );
 }
 
 async function dispatch(params: URLSearchParams, req: ArrivedRequest, ctx: StsContext, requestId: string): Promise<string> {
@@ -333,7 +387,11 @@ export async function handleStsRequest(req: IncomingMessage, res: ServerResponse
     if (!isFormEncoded(req)) {
       throw new StsError(400, 'MissingAction', 'Expected a body of type application/x-www-form-urlencoded');
     }
-    const raw = await readBody(req, MAX_BODY_BYTES, () => new StsError(413, 'RequestEntityTooLarge', `Request body exceeds ${MAX_BODY_BYTES} bytes`));
+    const raw = await readBody(
+      req,
+      MAX_BODY_BYTES,
+      () => new StsError(413, 'RequestEntityTooLarge', `Request body exceeds ${MAX_BODY_BYTES} bytes`),
+    );
     const params = new URLSearchParams(raw.toString('utf8'));
     const body = await dispatch(params, arrivedRequest(req, raw), ctx, requestId);
     sendXml(res, 200, body, requestId);
@@ -352,16 +410,20 @@ export async function handleStsRequest(req: IncomingMessage, res: ServerResponse
 
 /** Plausible credentials for bodies that must never parse, so they are not worth recording. */
 function placeholderBody(): string {
-  return successBody({
-    subject: 'placeholder', audience: 'placeholder',
-    assumedRoleArn: 'arn:aws:sts::000000000000:assumed-role/placeholder/placeholder',
-    assumedRoleId: 'AROAPLACEHOLDER:placeholder',
-    accessKeyId: `ASIA${randomBase32(16)}`,
-    secretAccessKey: randomBytes(30).toString('base64'),
-    sessionToken: randomBytes(384).toString('base64'),
-    expiration: new Date(0),
-    provider: 'placeholder',
-  }, randomUUID());
+  return successBody(
+    {
+      subject: 'placeholder',
+      audience: 'placeholder',
+      assumedRoleArn: 'arn:aws:sts::000000000000:assumed-role/placeholder/placeholder',
+      assumedRoleId: 'AROAPLACEHOLDER:placeholder',
+      accessKeyId: `ASIA${randomBase32(16)}`,
+      secretAccessKey: randomBytes(30).toString('base64'),
+      sessionToken: randomBytes(384).toString('base64'),
+      expiration: new Date(0),
+      provider: 'placeholder',
+    },
+    randomUUID(),
+  );
 }
 
 /** Renders a fault that replaces the answer. 'delay' is not one: the caller waits, then answers normally. */

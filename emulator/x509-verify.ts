@@ -95,7 +95,12 @@ function label(cert: ParsedCertificate): string {
  * Validates leaf + intermediates against the anchors at `at`. Resolves with the path (leaf first, anchor
  * last); rejects with CertificateRejection naming the first problem found.
  */
-export async function validateChain(leaf: ParsedCertificate, intermediates: readonly ParsedCertificate[], anchors: readonly ParsedCertificate[], at: Date): Promise<ParsedCertificate[]> {
+export async function validateChain(
+  leaf: ParsedCertificate,
+  intermediates: readonly ParsedCertificate[],
+  anchors: readonly ParsedCertificate[],
+  at: Date,
+): Promise<ParsedCertificate[]> {
   if (intermediates.some((c) => c.der.equals(leaf.der))) {
     throw new CertificateRejection('The certificate chain (X-Amz-X509-Chain) must not contain the end-entity certificate');
   }
@@ -117,11 +122,18 @@ export async function validateChain(leaf: ParsedCertificate, intermediates: read
   try {
     result = await engine.verify();
   } catch (err) {
-    const message = err instanceof Error ? err.message : typeof err === 'object' && err !== null && 'resultMessage' in err ? String(err.resultMessage) : String(err);
+    const message =
+      err instanceof Error
+        ? err.message
+        : typeof err === 'object' && err !== null && 'resultMessage' in err
+          ? String(err.resultMessage)
+          : String(err);
     throw new CertificateRejection(`Untrusted certificate: no valid chain to the trust anchor (${message})`);
   }
   if (!result.result || result.certificatePath === undefined) {
-    throw new CertificateRejection(`Untrusted certificate: no valid chain to the trust anchor (${result.resultMessage ?? 'unknown reason'})`);
+    throw new CertificateRejection(
+      `Untrusted certificate: no valid chain to the trust anchor (${result.resultMessage ?? 'unknown reason'})`,
+    );
   }
   // The engine returns the very objects it was given, so they map back by identity.
   const byObject = new Map<Certificate, ParsedCertificate>();
@@ -145,11 +157,14 @@ export async function validateChain(leaf: ParsedCertificate, intermediates: read
     const bc = basicConstraints(issuer.pkijs);
     if (!bc.ca) throw new CertificateRejection(`The issuer ${label(issuer)} is not a CA certificate (basicConstraints CA:TRUE missing)`);
     const ku = keyUsageByte(issuer.pkijs);
-    if (ku !== undefined && (ku & KU_KEY_CERT_SIGN) === 0) throw new CertificateRejection(`The issuer ${label(issuer)} does not allow keyCertSign`);
+    if (ku !== undefined && (ku & KU_KEY_CERT_SIGN) === 0)
+      throw new CertificateRejection(`The issuer ${label(issuer)} does not allow keyCertSign`);
     // Intermediate CAs between this issuer and the leaf: path[1..i-1].
     const below = i - 1;
     if (bc.pathLen !== undefined && below > bc.pathLen) {
-      throw new CertificateRejection(`The issuer ${label(issuer)} allows ${bc.pathLen} intermediate CA(s) below it (pathLenConstraint), the chain has ${below}`);
+      throw new CertificateRejection(
+        `The issuer ${label(issuer)} allows ${bc.pathLen} intermediate CA(s) below it (pathLenConstraint), the chain has ${below}`,
+      );
     }
   }
   for (const cert of path.slice(0, -1)) {

@@ -51,7 +51,9 @@ export function renderConfigReference(): string {
     for (const [key, p] of Object.entries(schema.properties)) {
       const required = schema.required?.includes(key) && p.default === undefined;
       const def = p.default !== undefined ? `\`${JSON.stringify(p.default)}\`` : required ? '**required**' : '—';
-      const desc = [p.description ?? '', p.expect && !p.anyOf && p.const === undefined ? `Expected: ${p.expect}.` : ''].filter(Boolean).join(' ');
+      const desc = [p.description ?? '', p.expect && !p.anyOf && p.const === undefined ? `Expected: ${p.expect}.` : '']
+        .filter(Boolean)
+        .join(' ');
       out.push(`| \`${key}\` | ${typeOf(p)} | ${def} | ${desc.replace(/\|/g, '\\|')} |`);
     }
     out.push('');

@@ -46,7 +46,8 @@ export function renderValidators(): string {
     ajv.addSchema(withoutDescriptions(schema) as object, `profile:${type}`);
     refs[exportName('profile', type)] = `profile:${type}`;
   }
-  const code = standalone.default(ajv, refs)
+  const code = standalone
+    .default(ajv, refs)
     .replaceAll('require("ajv/dist/runtime/ucs2length").default', 'ucs2length')
     .replaceAll('require("ajv/dist/runtime/equal").default', 'equal');
   const left = /require\([^)]*\)/.exec(code);

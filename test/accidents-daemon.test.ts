@@ -44,7 +44,9 @@ function serve(t: Test, env: Record<string, string>): Spawned {
  * (death) that a real daemon gets.
  */
 function serveUntraced(t: Test, env: Record<string, string>): Spawned {
-  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, CLI, 'serve'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } });
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, CLI, 'serve'], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -125,7 +127,12 @@ t.test('SIGHUP during start-up: the daemon survives and applies the reload once 
   const { stack, port, env } = await stackFor(t);
   stack.emulator.createRole({
     arn: roleArnFor('role-extra'),
-    trust: { providerUrl: stack.emulator.issuerBaseUrl, conditions: { StringEquals: { [`${stack.emulator.issuerBaseUrl.replace(/^http:\/\//, '')}:sub`]: `device:${stack.signer.thumbprint}` } } },
+    trust: {
+      providerUrl: stack.emulator.issuerBaseUrl,
+      conditions: {
+        StringEquals: { [`${stack.emulator.issuerBaseUrl.replace(/^http:\/\//, '')}:sub`]: `device:${stack.signer.thumbprint}` },
+      },
+    },
   });
   const good = readFileSync(stack.configFile, 'utf8');
   // The lock is taken before the slow part (key, server, listen). The daemon is frozen the moment
@@ -145,7 +152,10 @@ t.test('SIGHUP during start-up: the daemon survives and applies the reload once 
   watcher.close();
   t.ok(frozen, 'the daemon was caught right after taking its lock');
   // A config changed after it was read: only a reload can bring this profile in.
-  writeFileSync(stack.configFile, `${good}\n[profiles.extra]\ntype = "aws-oidc"\nrole_arn = "${roleArnFor('role-extra')}"\nsts_endpoint = "${stack.emulator.stsEndpoint}"\n`);
+  writeFileSync(
+    stack.configFile,
+    `${good}\n[profiles.extra]\ntype = "aws-oidc"\nrole_arn = "${roleArnFor('role-extra')}"\nsts_endpoint = "${stack.emulator.stsEndpoint}"\n`,
+  );
   d.child.kill('SIGHUP');
   d.child.kill('SIGCONT');
   let sent = 0;

@@ -43,7 +43,10 @@ const issuer = emulator.issuerBaseUrl;
 exportIssuer(issuerDir, issuer, publishedJwk(signer.publicJwk(), signer.thumbprint));
 emulator.createOpenIDConnectProvider({ url: issuer, clientIds: ['sts.amazonaws.com'] });
 const host = issuer.replace(/^https?:\/\//, '');
-emulator.createRole({ arn: SOURCE_ROLE, trust: { providerUrl: issuer, conditions: { StringEquals: { [`${host}:sub`]: defaultSubject(signer) } } } });
+emulator.createRole({
+  arn: SOURCE_ROLE,
+  trust: { providerUrl: issuer, conditions: { StringEquals: { [`${host}:sub`]: defaultSubject(signer) } } },
+});
 emulator.createRole({ arn: BY_ROLE, maxSessionDurationSeconds: 7200, trust: { principalArns: [SOURCE_ROLE] } });
 emulator.createRole({ arn: BY_ACCOUNT, trust: { principalArns: [`arn:aws:iam::${SOURCE_ACCOUNT}:root`] } });
 emulator.createRole({ arn: BY_ACCOUNT_ID, trust: { principalArns: [SOURCE_ACCOUNT] } });
@@ -91,7 +94,7 @@ async function failure(p: AwsAssumeRoleProvider): Promise<ProviderError> {
   throw new Error('fetch() succeeded where a failure was expected');
 }
 
-t.test('AssumeRole with the source profile\'s credentials', async (t) => {
+t.test("AssumeRole with the source profile's credentials", async (t) => {
   const before = emulator.stats;
   const creds = await provider().fetch();
   const issued = emulator.issued(creds.accessKeyId);
@@ -107,34 +110,66 @@ t.test('AssumeRole with the source profile\'s credentials', async (t) => {
   t.equal(creds.accountId, TARGET_ACCOUNT);
   t.equal(creds.roleArn, BY_ROLE);
   t.equal(emulator.stats.stsCalls - before.stsCalls, 1);
-  t.same(provider().describe(), { type: 'aws-assume-role', source: `sts:AssumeRole ${emulator.stsEndpoint}`, principal: BY_ROLE, details: { roleArn: BY_ROLE, region: 'us-east-1' } });
+  t.same(provider().describe(), {
+    type: 'aws-assume-role',
+    source: `sts:AssumeRole ${emulator.stsEndpoint}`,
+    principal: BY_ROLE,
+    details: { roleArn: BY_ROLE, region: 'us-east-1' },
+  });
 
   t.ok(await provider({ roleArn: BY_ACCOUNT }).fetch(), 'trusted through the account root ARN');
   t.ok(await provider({ roleArn: BY_ACCOUNT_ID }).fetch(), 'trusted through the bare account ID');
   // The chained session belongs to the target account, which BY_ACCOUNT_ID does not trust.
-  t.match(await failure(provider({ source: async () => creds, roleArn: BY_ACCOUNT_ID })),
-    { code: 'AccessDenied', message: new RegExp(`^User: arn:aws:sts::${TARGET_ACCOUNT}:assumed-role/deploy/credport-chained is not authorized`) },
-    'a chained session is a principal of its own account');
+  t.match(
+    await failure(provider({ source: async () => creds, roleArn: BY_ACCOUNT_ID })),
+    {
+      code: 'AccessDenied',
+      message: new RegExp(`^User: arn:aws:sts::${TARGET_ACCOUNT}:assumed-role/deploy/credport-chained is not authorized`),
+    },
+    'a chained session is a principal of its own account',
+  );
 });
 
 t.test('trust policy, ExternalId and the role-chaining limit', async (t) => {
   t.match(await failure(provider({ roleArn: UNTRUSTING })), {
-    code: 'AccessDenied', retryable: false, upstreamStatus: 403,
+    code: 'AccessDenied',
+    retryable: false,
+    upstreamStatus: 403,
     message: `User: arn:aws:sts::${SOURCE_ACCOUNT}:assumed-role/source/edge-source is not authorized to perform: sts:AssumeRole on resource: ${UNTRUSTING}`,
   });
-  t.match(await failure(provider({ roleArn: `arn:aws:iam::${TARGET_ACCOUNT}:role/missing` })), { code: 'AccessDenied' }, 'an unknown role answers like an untrusting one');
+  t.match(
+    await failure(provider({ roleArn: `arn:aws:iam::${TARGET_ACCOUNT}:role/missing` })),
+    { code: 'AccessDenied' },
+    'an unknown role answers like an untrusting one',
+  );
   t.match(await failure(provider({ roleArn: WITH_EXTERNAL_ID })), { code: 'AccessDenied' }, 'ExternalId required');
   t.match(await failure(provider({ roleArn: WITH_EXTERNAL_ID, externalId: 'wrong-id' })), { code: 'AccessDenied' }, 'wrong ExternalId');
   t.ok(await provider({ roleArn: WITH_EXTERNAL_ID, externalId: 'credport-edge-7' }).fetch(), 'matching ExternalId');
-  t.match(await failure(provider({ durationSeconds: 7200 })), { code: 'ValidationError', upstreamStatus: 400, message: /1 hour session limit for roles assumed by role chaining/ });
+  t.match(await failure(provider({ durationSeconds: 7200 })), {
+    code: 'ValidationError',
+    upstreamStatus: 400,
+    message: /1 hour session limit for roles assumed by role chaining/,
+  });
   t.match(await failure(provider({ roleSessionName: 'has space' })), { code: 'ValidationError', message: /roleSessionName/ });
 });
 
 t.test('source credentials STS does not accept', async (t) => {
   const unknown: AwsCredentials = { ...sourceCreds, accessKeyId: 'ASIAAAAAAAAAAAAAAAAA' };
-  t.match(await failure(provider({ source: async () => unknown })), { code: 'InvalidClientTokenId', upstreamStatus: 403, retryable: false });
-  t.match(await failure(provider({ source: async () => ({ ...sourceCreds, sessionToken: `${sourceCreds.sessionToken.slice(0, -4)}AAAA` }) })), { code: 'InvalidClientTokenId' }, 'a session token that is not the key\'s');
-  t.match(await failure(provider({ source: async () => ({ ...sourceCreds, secretAccessKey: 'x'.repeat(40) }) })), { code: 'SignatureDoesNotMatch', upstreamStatus: 403 }, 'a wrong secret');
+  t.match(await failure(provider({ source: async () => unknown })), {
+    code: 'InvalidClientTokenId',
+    upstreamStatus: 403,
+    retryable: false,
+  });
+  t.match(
+    await failure(provider({ source: async () => ({ ...sourceCreds, sessionToken: `${sourceCreds.sessionToken.slice(0, -4)}AAAA` }) })),
+    { code: 'InvalidClientTokenId' },
+    "a session token that is not the key's",
+  );
+  t.match(
+    await failure(provider({ source: async () => ({ ...sourceCreds, secretAccessKey: 'x'.repeat(40) }) })),
+    { code: 'SignatureDoesNotMatch', upstreamStatus: 403 },
+    'a wrong secret',
+  );
 
   emulator.setCredentialLifetime(60);
   const shortLived = await source.fetch();
@@ -146,9 +181,27 @@ t.test('source credentials STS does not accept', async (t) => {
     clock -= 120_000;
   }
 
-  t.match(await failure(provider({ source: async () => { throw new ProviderError('InvalidIdentityToken', 'No key with kid x', false, 400); } })),
-    { code: 'InvalidIdentityToken', retryable: false, message: 'source profile edge: No key with kid x' }, 'the source\'s own error, named');
-  t.match(await failure(provider({ source: async () => { throw new Error('not started'); } })), { code: 'SourceCredentialsUnavailable', retryable: true });
+  t.match(
+    await failure(
+      provider({
+        source: async () => {
+          throw new ProviderError('InvalidIdentityToken', 'No key with kid x', false, 400);
+        },
+      }),
+    ),
+    { code: 'InvalidIdentityToken', retryable: false, message: 'source profile edge: No key with kid x' },
+    "the source's own error, named",
+  );
+  t.match(
+    await failure(
+      provider({
+        source: async () => {
+          throw new Error('not started');
+        },
+      }),
+    ),
+    { code: 'SourceCredentialsUnavailable', retryable: true },
+  );
 });
 
 t.test('the emulator checks the SigV4 request itself', async (t) => {
@@ -162,20 +215,29 @@ t.test('the emulator checks the SigV4 request itself', async (t) => {
 
   // STS's clock 20 minutes ahead of this machine: the SDK's request looks stale and is refused; allowed a
   // retry, the SDK corrects its clock from the emulator's Date header and succeeds.
-  const client = (maxAttempts: number): STSClient => new STSClient({
-    endpoint: emulator.stsEndpoint, region: 'us-east-1', maxAttempts,
-    credentials: { accessKeyId: sourceCreds.accessKeyId, secretAccessKey: sourceCreds.secretAccessKey, sessionToken: sourceCreds.sessionToken },
-  });
+  const client = (maxAttempts: number): STSClient =>
+    new STSClient({
+      endpoint: emulator.stsEndpoint,
+      region: 'us-east-1',
+      maxAttempts,
+      credentials: {
+        accessKeyId: sourceCreds.accessKeyId,
+        secretAccessKey: sourceCreds.secretAccessKey,
+        sessionToken: sourceCreds.sessionToken,
+      },
+    });
   const saved = clock;
   clock = Date.now() + 20 * 60_000;
   try {
     const once = client(1);
-    await t.rejects(once.send(new AssumeRoleCommand({ RoleArn: BY_ROLE, RoleSessionName: 'skewed' })),
-      { name: 'SignatureDoesNotMatch', message: /^Signature expired: \d{8}T\d{6}Z is now earlier than .* - 15 min\.\)$/ });
+    await t.rejects(once.send(new AssumeRoleCommand({ RoleArn: BY_ROLE, RoleSessionName: 'skewed' })), {
+      name: 'SignatureDoesNotMatch',
+      message: /^Signature expired: \d{8}T\d{6}Z is now earlier than .* - 15 min\.\)$/,
+    });
     once.destroy();
     const retrying = client(2);
     const out = await retrying.send(new AssumeRoleCommand({ RoleArn: BY_ROLE, RoleSessionName: 'skewed' }));
-    t.ok(out.Credentials?.AccessKeyId, 'the SDK\'s own skew correction works with the emulator\'s Date header');
+    t.ok(out.Credentials?.AccessKeyId, "the SDK's own skew correction works with the emulator's Date header");
     retrying.destroy();
   } finally {
     clock = saved;
@@ -200,14 +262,26 @@ t.test('boto3 (an independent SigV4 signer) is accepted, and refused with a wron
   // Asynchronous: the emulator answers from this very process, so a synchronous spawn would deadlock.
   const run = async (sk: string): Promise<{ ok: boolean; ak?: string; arn?: string; code?: string }> => {
     const child = spawn('/usr/bin/python3', ['-c', BOTO3], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_EC2_METADATA_DISABLED: 'true' },
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: dir,
+        AWS_CONFIG_FILE: '/dev/null',
+        AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+        AWS_EC2_METADATA_DISABLED: 'true',
+      },
       timeout: 20_000,
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
-    child.stdin.end(JSON.stringify({ endpoint: emulator.stsEndpoint, ak: sourceCreds.accessKeyId, sk, st: sourceCreds.sessionToken, role: BY_ROLE }));
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString('utf8');
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString('utf8');
+    });
+    child.stdin.end(
+      JSON.stringify({ endpoint: emulator.stsEndpoint, ak: sourceCreds.accessKeyId, sk, st: sourceCreds.sessionToken, role: BY_ROLE }),
+    );
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     if (code !== 0) throw new Error(`python exited ${code}: ${stderr}`);
     return JSON.parse(stdout) as { ok: boolean; ak?: string; arn?: string; code?: string };

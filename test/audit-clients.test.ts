@@ -40,14 +40,21 @@ interface Line {
 const auditFile = () => join(stack.dir, 'audit.log');
 function lines(): Line[] {
   try {
-    return readFileSync(auditFile(), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+    return readFileSync(auditFile(), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Line);
   } catch {
     return [];
   }
 }
 
 /** Runs a client and returns its pid with its output (the daemon is in this process: never block). */
-function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ pid: number; code: number | null; stdout: string; stderr: string }> {
+function run(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ pid: number; code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(file, args, { env, cwd: home.dir, timeout: 30_000, encoding: 'utf8' }, (err, stdout, stderr) => {
       resolve({ pid: child.pid ?? -1, code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
@@ -65,13 +72,14 @@ async function lineFor(pid: number): Promise<Line | undefined> {
   return undefined;
 }
 
-const ecsEnv = () => cleanEnv(home, { AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack), AWS_CONTAINER_AUTHORIZATION_TOKEN: stack.token() });
+const ecsEnv = () =>
+  cleanEnv(home, { AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack), AWS_CONTAINER_AUTHORIZATION_TOKEN: stack.token() });
 
 t.test('curl on the container endpoint', async (t) => {
   const r = await run('curl', ['-sS', '-H', `Authorization: ${stack.token()}`, containerUri(stack)], {});
   const got = JSON.parse(r.stdout) as { AccessKeyId: string };
   const l = await lineFor(r.pid);
-  t.ok(l, 'a line names curl\'s pid');
+  t.ok(l, "a line names curl's pid");
   t.equal(l?.exe, realpathSync('/usr/bin/curl'), 'its executable');
   t.equal(l?.argv0, 'curl', 'its argv[0]');
   t.equal(l?.endpoint, 'ecs');
@@ -80,7 +88,11 @@ t.test('curl on the container endpoint', async (t) => {
 });
 
 t.test('a node client (fromHttp-style fetch) on the container endpoint', async (t) => {
-  const r = await run(process.execPath, ['-e', `fetch(process.env.U,{headers:{authorization:process.env.T}}).then(r=>r.json()).then(j=>console.log(j.AccessKeyId))`], { U: containerUri(stack), T: stack.token() });
+  const r = await run(
+    process.execPath,
+    ['-e', `fetch(process.env.U,{headers:{authorization:process.env.T}}).then(r=>r.json()).then(j=>console.log(j.AccessKeyId))`],
+    { U: containerUri(stack), T: stack.token() },
+  );
   const l = await lineFor(r.pid);
   t.equal(l?.exe, realpathSync(process.execPath), 'node');
   t.equal(l?.accessKeyId, r.stdout.trim(), 'the access key id it printed');
@@ -93,7 +105,11 @@ t.test('the AWS CLI on both endpoints', needs(debianAws), async (t) => {
   // Debian's aws is a Python program: the kernel names the interpreter, argv[0] the script's interpreter path.
   t.match(l?.exe ?? '', /\/python3(\.\d+)?$/, 'the interpreter running the AWS CLI');
   t.equal(l?.endpoint, 'ecs');
-  const imds = await run('/usr/bin/aws', ['configure', 'export-credentials', '--format', 'process'], cleanEnv(home, { AWS_EC2_METADATA_SERVICE_ENDPOINT: imdsEndpoint(stack) }));
+  const imds = await run(
+    '/usr/bin/aws',
+    ['configure', 'export-credentials', '--format', 'process'],
+    cleanEnv(home, { AWS_EC2_METADATA_SERVICE_ENDPOINT: imdsEndpoint(stack) }),
+  );
   t.equal(imds.code, 0, `aws over IMDS ran: ${imds.stderr.slice(-300)}`);
   const m = await lineFor(imds.pid);
   t.equal(m?.endpoint, 'imds', 'the IMDS handout is named as such');
@@ -101,7 +117,11 @@ t.test('the AWS CLI on both endpoints', needs(debianAws), async (t) => {
 });
 
 t.test('boto3 on the container endpoint', needs(debianBoto3), async (t) => {
-  const r = await run('/usr/bin/python3', ['-I', '-c', 'import boto3; print(boto3.Session().get_credentials().get_frozen_credentials().access_key)'], ecsEnv());
+  const r = await run(
+    '/usr/bin/python3',
+    ['-I', '-c', 'import boto3; print(boto3.Session().get_credentials().get_frozen_credentials().access_key)'],
+    ecsEnv(),
+  );
   t.equal(r.code, 0, `boto3 ran: ${r.stderr.slice(-300)}`);
   const l = await lineFor(r.pid);
   t.match(l?.exe ?? '', /\/python3(\.\d+)?$/, 'python3');
@@ -128,8 +148,14 @@ t.test('the audit file is private and holds no secret', async (t) => {
   t.notOk(text.includes(body.Token), 'not the session token');
   const cli = await runCliAsync(['audit', '--config', stack.configFile, '--json']);
   t.equal(cli.status, 0, 'credport audit reads it');
-  const parsed = cli.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
-  t.ok(parsed.some((p) => p.exe === realpathSync('/usr/bin/curl')), 'credport audit --json shows the curl line');
+  const parsed = cli.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Line);
+  t.ok(
+    parsed.some((p) => p.exe === realpathSync('/usr/bin/curl')),
+    'credport audit --json shows the curl line',
+  );
 });
 
 t.test('an SDK polling over one kept-alive connection costs one line and one summary', async (t) => {
@@ -157,7 +183,10 @@ t.test('an SDK polling over one kept-alive connection costs one line and one sum
   const text = readFileSync(join(own.dir, 'audit.log'), 'utf8');
   closed = true;
   await own.close();
-  const entries = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line & { repeats?: number });
+  const entries = text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Line & { repeats?: number });
   t.equal(entries.length, 2, 'the first handout and one summary');
   t.equal(entries[0]?.repeats, undefined, 'the first line is the handout');
   t.equal(entries[1]?.repeats, N - 1, `the summary counts the ${N - 1} repeats`);

@@ -3,7 +3,20 @@
  * rotation, the bounded queue, repeat summaries, and recovery when the
  * directory disappears under it.
  */
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,7 +117,11 @@ t.test('odd characters are escaped, secrets have nowhere to go, bad fields are s
   t.ok(ls.length >= 5, 'each record is one line (a newline in a name does not split it)');
   t.equal(ls[0]!.exe, exe, 'exe round-trips through the escaping');
   t.equal(ls[0]!.argv0, 'a\rb\u007f\ud800', 'argv0 round-trips, a lone surrogate included');
-  for (const l of ls) t.ok(Object.keys(l).every((k) => FIELDS.includes(k) || k === 'dropped'), 'only the named fields');
+  for (const l of ls)
+    t.ok(
+      Object.keys(l).every((k) => FIELDS.includes(k) || k === 'dropped'),
+      'only the named fields',
+    );
   t.equal(ls[1]!.accessKeyId, 'invalid', 'a secret in the accessKeyId field is not stored');
   t.equal(ls[2]!.accessKeyId, 'invalid', 'lower case is not an access key id');
   t.same([ls[3]!.time, ls[3]!.expiration, ls[3]!.uid, ls[3]!.pid], [new Date(T0).toISOString(), null, -1, null], 'bad dates and numbers');
@@ -162,7 +179,11 @@ t.test('rotation keeps the configured number of files, each within the size, new
     pids.push(...lines(f).map((l) => l.pid as number));
   }
   t.equal(pids.at(-1), 1059, 'the newest record is in the current file');
-  t.same(pids, pids.map((_, i) => pids[0]! + i), 'consecutive: nothing lost or reordered within the kept files');
+  t.same(
+    pids,
+    pids.map((_, i) => pids[0]! + i),
+    'consecutive: nothing lost or reordered within the kept files',
+  );
   t.ok(pids.length < 60, 'the oldest were rotated away');
 });
 
@@ -174,7 +195,11 @@ t.test('a full queue drops lines, counts them, and says so once writing goes on'
   log.record(event({ pid: 100 }));
   await log.close();
   const ls = lines(file);
-  t.same(ls.slice(0, 5).map((l) => l.pid), [0, 1, 2, 3, 4], 'the first five were queued and written');
+  t.same(
+    ls.slice(0, 5).map((l) => l.pid),
+    [0, 1, 2, 3, 4],
+    'the first five were queued and written',
+  );
   t.same(ls[5], { time: new Date(T0).toISOString(), dropped: 15 }, 'then one line saying fifteen are missing');
   t.equal(ls[6]!.pid, 100, 'and writing goes on');
   t.equal(ls.length, 7);
@@ -192,7 +217,13 @@ t.test('repeats: the first handout at once, the same ones after it as one summar
   t.notOk('repeats' in ls[0]!, 'the first is a plain handout');
   t.same(
     { repeats: ls[1]!.repeats, time: ls[1]!.time, lastTime: ls[1]!.lastTime, pid: ls[1]!.pid, accessKeyId: ls[1]!.accessKeyId },
-    { repeats: 9, time: new Date(T0 + 1000).toISOString(), lastTime: new Date(T0 + 9000).toISOString(), pid: 4242, accessKeyId: 'ASIAFAKE00000001' },
+    {
+      repeats: 9,
+      time: new Date(T0 + 1000).toISOString(),
+      lastTime: new Date(T0 + 9000).toISOString(),
+      pid: 4242,
+      accessKeyId: 'ASIAFAKE00000001',
+    },
   );
   t.same(Object.keys(ls[1]!), [...FIELDS, 'repeats', 'lastTime']);
   t.equal(clock.t, T0);
@@ -253,7 +284,11 @@ t.test('a removed directory is re-created; a file in its place is reported once 
   rmSync(d, { recursive: true });
   log.record(event({ pid: 2 }));
   await log.flush();
-  t.same(lines(file).map((l) => l.pid), [2], 'file and directory re-created, the record written there');
+  t.same(
+    lines(file).map((l) => l.pid),
+    [2],
+    'file and directory re-created, the record written there',
+  );
   t.equal(statSync(d).mode & 0o777, 0o700);
   t.equal(statSync(file).mode & 0o777, 0o600);
   t.same(errors, [], 'a removed directory is not even an error');
@@ -270,10 +305,17 @@ t.test('a removed directory is re-created; a file in its place is reported once 
 
   rmSync(d);
   await until(() => existsSync(file) && lines(file).length === 2, 'the retry writes the waiting records');
-  t.same(lines(file).map((l) => l.pid), [3, 4], 'records kept while the directory was blocked are written after');
+  t.same(
+    lines(file).map((l) => l.pid),
+    [3, 4],
+    'records kept while the directory was blocked are written after',
+  );
   log.record(event({ pid: 5 }));
   await log.close();
-  t.same(lines(file).map((l) => l.pid), [3, 4, 5]);
+  t.same(
+    lines(file).map((l) => l.pid),
+    [3, 4, 5],
+  );
   t.equal(errors.length, 1);
 });
 
@@ -294,7 +336,10 @@ t.test('a file replaced by a symlink while running is not written through', asyn
   rmSync(file);
   await until(() => existsSync(file) && lines(file).length === 1, 'written once the link is gone');
   await log.close();
-  t.same(lines(file).map((l) => l.pid), [2]);
+  t.same(
+    lines(file).map((l) => l.pid),
+    [2],
+  );
 });
 
 t.test('after close nothing is recorded; close twice is fine; the null log does nothing', async (t) => {
@@ -319,14 +364,21 @@ t.test('from config: sizes, "off", and the default path', async (t) => {
   t.throws(() => parseSize('10'), /expected a size/);
   const home = dir();
   const env = { HOME: home };
-  const base = { profiles: { dev: { type: 'aws-oidc', role_arn: 'arn:aws:iam::111122223333:role/dev', region: 'us-east-1' } }, oidc: { issuer: 'https://issuer.example' } };
+  const base = {
+    profiles: { dev: { type: 'aws-oidc', role_arn: 'arn:aws:iam::111122223333:role/dev', region: 'us-east-1' } },
+    oidc: { issuer: 'https://issuer.example' },
+  };
   const cfg = resolveConfig(join(home, 'config.toml'), base, env);
   t.equal(cfg.daemon.auditFile, join(home, '.local', 'state', 'credport', 'audit.log'), 'default path');
   t.same([cfg.daemon.audit_max_size, cfg.daemon.audit_files], ['10m', 5]);
   const off = resolveConfig(join(home, 'config.toml'), { ...base, daemon: { audit_file: 'off' } }, env);
   t.equal(off.daemon.auditFile, undefined, '"off" disables it');
   t.type(auditLogFromConfig(off.daemon), NullAuditLog);
-  const rel = resolveConfig(join(home, 'config.toml'), { ...base, daemon: { audit_file: 'a/audit.log', audit_max_size: '1k', audit_files: 2 } }, env);
+  const rel = resolveConfig(
+    join(home, 'config.toml'),
+    { ...base, daemon: { audit_file: 'a/audit.log', audit_max_size: '1k', audit_files: 2 } },
+    env,
+  );
   t.equal(rel.daemon.auditFile, join(home, 'a', 'audit.log'), 'relative to the config file');
   const log = auditLogFromConfig(rel.daemon);
   t.type(log, AuditLog);
@@ -337,31 +389,39 @@ t.test('from config: sizes, "off", and the default path', async (t) => {
 
 // Needs root for a private tmpfs; CI runs as root.
 const asRoot = process.getuid?.() === 0;
-t.test('a full disk: one report, the records counted, writing resumes when space returns', { skip: asRoot ? false : 'needs root (a private tmpfs)' }, async (t) => {
-  const d = dir();
-  const probe = fileURLToPath(new URL('./helpers/audit-enospc-probe.js', import.meta.url));
-  // A 64 KiB tmpfs in a private mount namespace: the disk fills for real, and nothing outside sees it.
-  const r = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs -o size=64k,mode=0700 tmpfs "$0" && exec "$1" "$2" "$0"', d, process.execPath, probe], {
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  t.equal(r.status, 0, r.stderr);
-  const { errors, content } = JSON.parse(r.stdout) as { errors: string[]; content: string };
-  t.equal(errors.length, 1, 'one report while the disk stayed full');
-  t.match(errors[0], /ENOSPC|no space/i);
-  const raw = content.split('\n').filter((l) => l !== '');
-  const ls = raw.flatMap((l) => {
-    try {
-      return [JSON.parse(l) as Record<string, unknown>];
-    } catch {
-      return [];
-    }
-  });
-  t.ok(raw.length - ls.length <= 1, 'at most one line broken by the cut-short write, none fused');
-  t.equal(ls[0]?.pid, 1000, 'the line from before the disk filled');
-  const written = ls.filter((l) => typeof l.pid === 'number' && (l.pid as number) < 50).length;
-  const dropped = ls.reduce((n, l) => n + ((l.dropped as number | undefined) ?? 0), 0);
-  t.ok(dropped > 0, 'a dropped note was written');
-  t.equal(written + dropped, 50, 'every record is either written or counted');
-  t.equal(ls.at(-1)?.pid, 999, 'writing resumed');
-});
+t.test(
+  'a full disk: one report, the records counted, writing resumes when space returns',
+  { skip: asRoot ? false : 'needs root (a private tmpfs)' },
+  async (t) => {
+    const d = dir();
+    const probe = fileURLToPath(new URL('./helpers/audit-enospc-probe.js', import.meta.url));
+    // A 64 KiB tmpfs in a private mount namespace: the disk fills for real, and nothing outside sees it.
+    const r = spawnSync(
+      'unshare',
+      ['-m', 'sh', '-c', 'mount -t tmpfs -o size=64k,mode=0700 tmpfs "$0" && exec "$1" "$2" "$0"', d, process.execPath, probe],
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    t.equal(r.status, 0, r.stderr);
+    const { errors, content } = JSON.parse(r.stdout) as { errors: string[]; content: string };
+    t.equal(errors.length, 1, 'one report while the disk stayed full');
+    t.match(errors[0], /ENOSPC|no space/i);
+    const raw = content.split('\n').filter((l) => l !== '');
+    const ls = raw.flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+    t.ok(raw.length - ls.length <= 1, 'at most one line broken by the cut-short write, none fused');
+    t.equal(ls[0]?.pid, 1000, 'the line from before the disk filled');
+    const written = ls.filter((l) => typeof l.pid === 'number' && (l.pid as number) < 50).length;
+    const dropped = ls.reduce((n, l) => n + ((l.dropped as number | undefined) ?? 0), 0);
+    t.ok(dropped > 0, 'a dropped note was written');
+    t.equal(written + dropped, 50, 'every record is either written or counted');
+    t.equal(ls.at(-1)?.pid, 999, 'writing resumed');
+  },
+);

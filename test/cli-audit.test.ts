@@ -30,7 +30,8 @@ function setup(daemon = 'audit_file = "state/audit.log"\naudit_max_size = "1k"\n
 /** One fixed moment, so that repeated records are identical (the same credentials have one expiration). */
 const NOW = Date.now();
 
-const event = (over: Partial<HandoutEvent> = {}): HandoutEvent => handoutEvent(NOW, { endpoint: 'imds', exe: '/usr/bin/python3', argv0: 'python3', ...over });
+const event = (over: Partial<HandoutEvent> = {}): HandoutEvent =>
+  handoutEvent(NOW, { endpoint: 'imds', exe: '/usr/bin/python3', argv0: 'python3', ...over });
 
 const parse = (out: string) =>
   out
@@ -89,15 +90,31 @@ t.test('table and JSON over current and rotated files, with --profile and --sinc
   const json = runCli(['audit', '-c', config, '--json'], env);
   t.equal(json.status, 0);
   const all = parse(json.stdout);
-  t.same(all.map((r) => r.pid), [1, 2, 3, 5, 3], 'oldest first across the rotated files');
+  t.same(
+    all.map((r) => r.pid),
+    [1, 2, 3, 5, 3],
+    'oldest first across the rotated files',
+  );
   t.same(Object.keys(all[0]!), FIELDS, 'JSON field names');
   t.same(Object.keys(all[4]!), [...FIELDS, 'repeats', 'lastTime']);
   t.equal(all[4]!.repeats, 4);
   t.equal(all[1]!.exe, '/tmp/\u001b[31mred\nline', 'JSON keeps the exact name, escaped');
 
-  t.same(parse(runCli(['audit', '-c', config, '--json', '--profile', 'prod'], env).stdout).map((r) => r.pid), [1, 5], '--profile');
-  t.same(parse(runCli(['audit', '-c', config, '--json', '--since', '1h'], env).stdout).map((r) => r.pid), [3, 5, 3], '--since 1h');
-  t.same(parse(runCli(['audit', '-c', config, '--json', '--since', '4h', '--profile', 'dev'], env).stdout).map((r) => r.pid), [2, 3, 3], 'both');
+  t.same(
+    parse(runCli(['audit', '-c', config, '--json', '--profile', 'prod'], env).stdout).map((r) => r.pid),
+    [1, 5],
+    '--profile',
+  );
+  t.same(
+    parse(runCli(['audit', '-c', config, '--json', '--since', '1h'], env).stdout).map((r) => r.pid),
+    [3, 5, 3],
+    '--since 1h',
+  );
+  t.same(
+    parse(runCli(['audit', '-c', config, '--json', '--since', '4h', '--profile', 'dev'], env).stdout).map((r) => r.pid),
+    [2, 3, 3],
+    'both',
+  );
   t.same(parse(runCli(['audit', '-c', config, '--json', '--profile', 'nope'], env).stdout), [], 'no match: nothing');
 });
 
@@ -111,7 +128,10 @@ t.test('dropped notes are shown', async (t) => {
   const table = runCli(['audit', '-c', config], env);
   t.match(table.stdout, /-- 2 handout\(s\) not recorded/);
   const json = parse(runCli(['audit', '-c', config, '--json'], env).stdout);
-  t.same(json.map((r) => r.dropped ?? r.pid), [1, 2]);
+  t.same(
+    json.map((r) => r.dropped ?? r.pid),
+    [1, 2],
+  );
 });
 
 t.test('-f prints new records, across a rotation, until SIGINT', async (t) => {
@@ -128,7 +148,11 @@ t.test('-f prints new records, across a rotation, until SIGINT', async (t) => {
     for (let i = 0; i < 200 && !seen(n); i++) await new Promise((r) => setTimeout(r, 50));
   };
   await wait(1);
-  t.same(parse(child.stdout()).map((r) => r.pid), [1], 'the existing record first');
+  t.same(
+    parse(child.stdout()).map((r) => r.pid),
+    [1],
+    'the existing record first',
+  );
   // Enough records to rotate twice while the child polls; older files are deleted beyond keep = 2.
   for (let i = 2; i <= 5; i++) log.record(event({ pid: i }));
   await log.flush();
@@ -141,6 +165,10 @@ t.test('-f prints new records, across a rotation, until SIGINT', async (t) => {
   const code = await Promise.race([child.exited, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
   t.equal(code, 0, 'SIGINT ends it cleanly');
   t.ok(before >= 2, 'the writer rotated');
-  t.same(parse(child.stdout()).map((r) => r.pid), [1, 2, 3, 4, 5, 6, 7], 'every record once, in order, across rotations');
+  t.same(
+    parse(child.stdout()).map((r) => r.pid),
+    [1, 2, 3, 4, 5, 6, 7],
+    'every record once, in order, across rotations',
+  );
   t.equal(child.stderr(), '');
 });

@@ -60,7 +60,11 @@ t.test('did you mean: commands, subcommands, flags, profiles; help CMD; group --
 
   const before = await runCliAsync(['--config', stack.configFile, '--json', 'profiles']);
   t.equal(before.status, 0, before.stderr);
-  t.same((JSON.parse(before.stdout) as { profiles: Array<{ name: string }> }).profiles.map((p) => p.name), ['default', 'dev'], '--config and --json before the command');
+  t.same(
+    (JSON.parse(before.stdout) as { profiles: Array<{ name: string }> }).profiles.map((p) => p.name),
+    ['default', 'dev'],
+    '--config and --json before the command',
+  );
   const after = await runCliAsync(['profiles', '--json', `--config=${stack.configFile}`]);
   t.equal(after.stdout, before.stdout, 'the same after the command');
 });
@@ -80,7 +84,14 @@ t.test('exec: container variables for the profile, shadowing variables removed, 
   t.equal(got.AWS_CONTAINER_CREDENTIALS_FULL_URI, `http://127.0.0.1:${port}/v1/credentials/dev`);
   t.equal(got.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, stack.config.daemon.tokenFile);
   t.equal(got.AWS_CONTAINER_AUTHORIZATION_TOKEN, stack.token(), 'inline token for old SDKs');
-  for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI']) t.equal(got[k], null, `${k} removed`);
+  for (const k of [
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+    'AWS_SESSION_TOKEN',
+    'AWS_PROFILE',
+    'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  ])
+    t.equal(got[k], null, `${k} removed`);
   t.equal(got.KEEP_ME, 'kept', 'the rest of the environment is inherited');
   t.equal(r.stderr, '', 'nothing printed by credport');
 
@@ -96,14 +107,21 @@ t.test('exec: container variables for the profile, shadowing variables removed, 
   t.equal(noDashes.status, 2);
   t.match(noDashes.stderr, /no command to run.*after '--'/);
   t.equal((await runCliAsync(['exec', '--'], env)).status, 2, 'nothing after --');
-  const argv = await runCliAsync(['exec', '--', process.execPath, '-e', 'process.stdout.write(JSON.stringify(process.argv.slice(1)))', 'a b', '$HOME', '--help'], env);
-  t.same(JSON.parse(argv.stdout), ['a b', '$HOME', '--help'], 'arguments passed as given, no shell, flags after -- are the child\'s');
+  const argv = await runCliAsync(
+    ['exec', '--', process.execPath, '-e', 'process.stdout.write(JSON.stringify(process.argv.slice(1)))', 'a b', '$HOME', '--help'],
+    env,
+  );
+  t.same(JSON.parse(argv.stdout), ['a b', '$HOME', '--help'], "arguments passed as given, no shell, flags after -- are the child's");
 });
 
 // A shell child, not node: under tap every node process gets signal handlers injected (its
 // process-info hooks), which would change what a signal does to it.
-t.test('exec: signals sent to credport reach the child, whose exit code is credport\'s', async (t) => {
-  for (const [sig, code] of [['SIGTERM', 5], ['SIGINT', 6], ['SIGHUP', 9]] as const) {
+t.test("exec: signals sent to credport reach the child, whose exit code is credport's", async (t) => {
+  for (const [sig, code] of [
+    ['SIGTERM', 5],
+    ['SIGINT', 6],
+    ['SIGHUP', 9],
+  ] as const) {
     const name = sig.slice(3);
     const script = `trap 'echo got ${sig}; kill $! 2>/dev/null; exit ${code}' ${name}; echo ready; sleep 30 & wait $!; exit 99`;
     const p = spawnCli(['exec', '--', '/bin/sh', '-c', script], env);
@@ -125,7 +143,10 @@ t.test('exec: a real SDK in the child gets credentials through the daemon', asyn
 });
 
 t.test('exec --env-credentials: static credentials fetched once, container variables cleared', async (t) => {
-  const r = await runCliAsync(['exec', '--env-credentials', '--', process.execPath, '-e', PRINT_ENV], { ...env, AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://127.0.0.1:1/x' });
+  const r = await runCliAsync(['exec', '--env-credentials', '--', process.execPath, '-e', PRINT_ENV], {
+    ...env,
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://127.0.0.1:1/x',
+  });
   t.equal(r.status, 7, r.stderr);
   const got = JSON.parse(r.stdout) as Record<string, string | null>;
   const issued = stack.emulator.issued(String(got.AWS_ACCESS_KEY_ID));
@@ -170,14 +191,14 @@ t.test('configure aws: writes credential_process, keeps every other byte, idempo
   t.match(r.stdout, /updated: \[profile work\]/);
   const after = readFileSync(file, 'utf8');
   const line = /^credential_process = (.*)$/m.exec(after)?.[1] ?? '';
-  t.equal(after, AWS_CONFIG.replace('credential_process = /old/path/credport auth --profile old', `credential_process = ${line}`), 'only the owned key changed, in place');
+  t.equal(
+    after,
+    AWS_CONFIG.replace('credential_process = /old/path/credport auth --profile old', `credential_process = ${line}`),
+    'only the owned key changed, in place',
+  );
   t.match(line, / auth --profile dev --config /, 'names the non-default config');
   t.equal(statSync(file).mode & 0o777, 0o640, "the file's mode kept");
-  t.same(
-    spawnSync('ls', [dir], { encoding: 'utf8' }).stdout.trim().split('\n'),
-    ['config'],
-    'no temporary file left behind',
-  );
+  t.same(spawnSync('ls', [dir], { encoding: 'utf8' }).stdout.trim().split('\n'), ['config'], 'no temporary file left behind');
 
   // The written command really works as credential_process (SDKs run it through sh or shlex).
   // Asynchronously: the daemon it asks runs in this process.
@@ -202,14 +223,27 @@ t.test('configure aws: writes credential_process, keeps every other byte, idempo
   const added = await runCliAsync(['configure', 'aws', '--aws-profile', 'default', '--file', file], { CREDPORT_CONFIG: stack.configFile });
   t.equal(added.status, 0, added.stderr);
   const withDefault = readFileSync(file, 'utf8');
-  t.ok(withDefault.startsWith(`# my AWS config; keep this comment\n[default]\nregion = eu-west-1   ; inline remark\noutput = json\ncredential_process = `), 'added after the last key of [default]');
-  t.equal(withDefault.slice(withDefault.indexOf('\n# the work account')), after.slice(after.indexOf('\n# the work account')), 'the rest untouched');
+  t.ok(
+    withDefault.startsWith(
+      `# my AWS config; keep this comment\n[default]\nregion = eu-west-1   ; inline remark\noutput = json\ncredential_process = `,
+    ),
+    'added after the last key of [default]',
+  );
+  t.equal(
+    withDefault.slice(withDefault.indexOf('\n# the work account')),
+    after.slice(after.indexOf('\n# the work account')),
+    'the rest untouched',
+  );
 
   const fresh = await runCliAsync(['configure', 'aws', '--profile', 'dev', '--aws-profile', 'dev'], awsEnv);
   t.equal(fresh.status, 0);
   const appended = readFileSync(file, 'utf8');
   t.ok(appended.startsWith(withDefault), 'a new section is appended, everything before it kept');
-  t.match(appended.slice(withDefault.length), /^\n\n\[profile dev\]\ncredential_process = .* auth --profile dev --config .*\n$/, 'after a newline for the unterminated last line');
+  t.match(
+    appended.slice(withDefault.length),
+    /^\n\n\[profile dev\]\ncredential_process = .* auth --profile dev --config .*\n$/,
+    'after a newline for the unterminated last line',
+  );
 
   const warn = await runCliAsync(['configure', 'aws', '--profile', 'dev', '--aws-profile', 'other'], awsEnv);
   t.equal(warn.status, 0);
@@ -232,7 +266,11 @@ t.test('configure aws: creates ~/.aws 0700 and the file 0600; refuses container 
   const bad = await runCliAsync(['configure', 'aws', '--aws-profile', 'a b]'], { ...env, HOME: home });
   t.equal(bad.status, 2);
   t.notOk(existsSync(join(home, '.aws', 'config.tmp')));
-  t.match(readFileSync(join(home, '.aws', 'config'), 'utf8'), /^\[profile dev\]\ncredential_process = [^\n]*\n$/, 'nothing changed by refused runs');
+  t.match(
+    readFileSync(join(home, '.aws', 'config'), 'utf8'),
+    /^\[profile dev\]\ncredential_process = [^\n]*\n$/,
+    'nothing changed by refused runs',
+  );
 });
 
 t.test('profiles: type, URLs and state, with and without a daemon', async (t) => {
@@ -242,18 +280,40 @@ t.test('profiles: type, URLs and state, with and without a daemon', async (t) =>
   });
   const r = await runCliAsync(['profiles'], env);
   t.equal(r.status, 0, r.stderr);
-  t.match(r.stdout, new RegExp(`default\\*\\s+aws-oidc\\s+ok\\s+ECS  http://127.0.0.1:${port}/v1/credentials\\n\\s+IMDS http://127.0.0.1:${port}\\n`));
+  t.match(
+    r.stdout,
+    new RegExp(`default\\*\\s+aws-oidc\\s+ok\\s+ECS  http://127.0.0.1:${port}/v1/credentials\\n\\s+IMDS http://127.0.0.1:${port}\\n`),
+  );
   t.match(r.stdout, new RegExp(`dev\\s+aws-oidc\\s+ok\\s+ECS  http://127.0.0.1:${port}/v1/credentials/dev\\n`));
 
-  const down = await startStack({ startDaemon: false, profiles: { default: {}, ops: {} }, daemon: { listen: `127.0.0.1:${await freePort()}` } });
+  const down = await startStack({
+    startDaemon: false,
+    profiles: { default: {}, ops: {} },
+    daemon: { listen: `127.0.0.1:${await freePort()}` },
+  });
   t.teardown(() => down.close());
   const none = await runCliAsync(['profiles', '--json'], { CREDPORT_CONFIG: down.configFile });
   t.equal(none.status, 0, 'listing works without a daemon');
-  const j = JSON.parse(none.stdout) as { daemon: { running: boolean }; profiles: Array<{ name: string; state: string; type: string; endpoints: Array<{ label: string; url: string }> }> };
+  const j = JSON.parse(none.stdout) as {
+    daemon: { running: boolean };
+    profiles: Array<{ name: string; state: string; type: string; endpoints: Array<{ label: string; url: string }> }>;
+  };
   t.equal(j.daemon.running, false);
-  t.same(j.profiles.map((p) => [p.name, p.state, p.type]), [['default', 'daemon not running', 'aws-oidc'], ['ops', 'daemon not running', 'aws-oidc']]);
-  t.ok(j.profiles[0]?.endpoints.some((e) => e.label === 'IMDS'), 'the default profile has IMDS');
-  t.notOk(j.profiles[1]?.endpoints.some((e) => e.label === 'IMDS'), 'another profile has not');
+  t.same(
+    j.profiles.map((p) => [p.name, p.state, p.type]),
+    [
+      ['default', 'daemon not running', 'aws-oidc'],
+      ['ops', 'daemon not running', 'aws-oidc'],
+    ],
+  );
+  t.ok(
+    j.profiles[0]?.endpoints.some((e) => e.label === 'IMDS'),
+    'the default profile has IMDS',
+  );
+  t.notOk(
+    j.profiles[1]?.endpoints.some((e) => e.label === 'IMDS'),
+    'another profile has not',
+  );
 });
 
 const scripts = mkdtempSync(join(tmpdir(), 'credport-completion-'));
@@ -271,15 +331,23 @@ function shellCheck(shell: string, args: string[], script: string): { status: nu
 t.test('completion: every command and flag, valid for the real shells', async (t) => {
   const bash = await runCliAsync(['completion', 'bash']);
   t.equal(bash.status, 0);
-  for (const w of ['exec', 'configure', 'profiles', 'completion', '--env-credentials', '--dry-run', '--aws-profile']) t.match(bash.stdout, w);
+  for (const w of ['exec', 'configure', 'profiles', 'completion', '--env-credentials', '--dry-run', '--aws-profile'])
+    t.match(bash.stdout, w);
   t.equal(shellCheck('bash', ['-n'], bash.stdout)?.status, 0, 'bash -n');
   // Drive the function as bash would on TAB.
-  const driven = shellCheck('bash', [], `${bash.stdout}
+  const driven = shellCheck(
+    'bash',
+    [],
+    `${bash.stdout}
 COMP_WORDS=(credport exec --env); COMP_CWORD=2; _credport; echo "\${COMPREPLY[*]}"
 COMP_WORDS=(credport key ''); COMP_CWORD=2; _credport; echo "\${COMPREPLY[*]}"
-COMP_WORDS=(credport sta); COMP_CWORD=1; _credport; echo "\${COMPREPLY[*]}"`);
+COMP_WORDS=(credport sta); COMP_CWORD=1; _credport; echo "\${COMPREPLY[*]}"`,
+  );
   t.same(driven?.stdout.trim().split('\n'), ['--env-credentials', 'show delete --help', 'status']);
-  for (const [shell, flag] of [['zsh', '-n'], ['fish', '--no-execute']] as const) {
+  for (const [shell, flag] of [
+    ['zsh', '-n'],
+    ['fish', '--no-execute'],
+  ] as const) {
     const script = await runCliAsync(['completion', shell]);
     t.equal(script.status, 0);
     const checked = shellCheck(shell, [flag], script.stdout);
@@ -336,7 +404,7 @@ async function serveOnTerminal(extraEnv: Record<string, string>): Promise<string
   }
 }
 
-t.test('NO_COLOR: the daemon\'s terminal log has no colour codes when it is set', async (t) => {
+t.test("NO_COLOR: the daemon's terminal log has no colour codes when it is set", async (t) => {
   if (spawnSync('script', ['-qec', 'true', '/dev/null']).status !== 0) {
     t.comment('script(1) not available: no terminal to test on');
     return;

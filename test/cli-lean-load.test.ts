@@ -26,20 +26,28 @@ const FORBIDDEN = [
 const dir = mkdtempSync(join(tmpdir(), 'credport-lean-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const hooks = join(dir, 'hooks.mjs');
-writeFileSync(hooks, `import { appendFileSync } from 'node:fs';
+writeFileSync(
+  hooks,
+  `import { appendFileSync } from 'node:fs';
 export async function load(url, context, next) { appendFileSync(process.env.LOADED_LOG, url + '\\n'); return next(url, context); }
-`);
+`,
+);
 const register = join(dir, 'register.mjs');
-writeFileSync(register, `import { appendFileSync } from 'node:fs';
+writeFileSync(
+  register,
+  `import { appendFileSync } from 'node:fs';
 import { createRequire, register } from 'node:module';
 register(${JSON.stringify(`file://${hooks}`)});
 const cache = createRequire(import.meta.url).cache;
 process.on('exit', () => appendFileSync(process.env.LOADED_LOG, Object.keys(cache).join('\\n') + '\\n'));
-`);
+`,
+);
 
 function runListed(args: string[], log: string): Promise<{ status: number | null; stdout: string; stderr: string; loaded: string[] }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', register, CLI, ...args], { env: { PATH: process.env.PATH, HOME: dir, LOADED_LOG: log } });
+    const child = spawn(process.execPath, ['--import', register, CLI, ...args], {
+      env: { PATH: process.env.PATH, HOME: dir, LOADED_LOG: log },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -66,8 +74,16 @@ for (const [i, c] of COMMANDS.entries()) {
     const r = await runListed([...c.args, '--config', stack.configFile], join(dir, `loaded-${i}.txt`));
     t.equal(r.status, 0);
     t.match(r.stdout, c.answered, 'the daemon answered');
-    t.ok(r.loaded.some((u) => u.includes('/daemon/config/validators.generated.js')), 'the hook saw the config being validated');
-    for (const f of FORBIDDEN) t.same(r.loaded.filter((u) => f.re.test(u)), [], `no ${f.what}`);
+    t.ok(
+      r.loaded.some((u) => u.includes('/daemon/config/validators.generated.js')),
+      'the hook saw the config being validated',
+    );
+    for (const f of FORBIDDEN)
+      t.same(
+        r.loaded.filter((u) => f.re.test(u)),
+        [],
+        `no ${f.what}`,
+      );
   });
 }
 
@@ -79,9 +95,18 @@ t.test('a config error still names the key and the expectation (the generated va
   const r = await runListed(['status', '--config', bad], join(dir, 'loaded-bad.txt'));
   t.equal(r.status, 3);
   t.match(r.stderr, /daemon\.log_files: expected a value of type integer, got "many"/);
-  for (const f of FORBIDDEN.slice(0, 2)) t.same(r.loaded.filter((u) => f.re.test(u)), [], `no ${f.what}`);
+  for (const f of FORBIDDEN.slice(0, 2))
+    t.same(
+      r.loaded.filter((u) => f.re.test(u)),
+      [],
+      `no ${f.what}`,
+    );
 });
 
 t.test('the committed validators are what the schema generates', async (t) => {
-  t.equal(readFileSync(VALIDATORS_PATH, 'utf8'), renderValidators(), 'run `npm run build && npm run gen-docs` and commit daemon/config/validators.generated.ts');
+  t.equal(
+    readFileSync(VALIDATORS_PATH, 'utf8'),
+    renderValidators(),
+    'run `npm run build && npm run gen-docs` and commit daemon/config/validators.generated.ts',
+  );
 });

@@ -9,7 +9,31 @@ import t from 'tap';
 import { freePort, runCli, runCliAsync, spawnCli, waitFor } from './helpers/cli.js';
 import { startStack } from './helpers/stack.js';
 
-const COMMANDS = ['init', 'serve', 'auth', 'env', 'exec', 'configure aws', 'profiles', 'completion', 'status', 'reload', 'logs', 'doctor', 'service', 'key show', 'key delete', 'cert csr', 'cert import', 'cert show', 'ca init', 'ca issue', 'oidc export', 'demo', 'audit'];
+const COMMANDS = [
+  'init',
+  'serve',
+  'auth',
+  'env',
+  'exec',
+  'configure aws',
+  'profiles',
+  'completion',
+  'status',
+  'reload',
+  'logs',
+  'doctor',
+  'service',
+  'key show',
+  'key delete',
+  'cert csr',
+  'cert import',
+  'cert show',
+  'ca init',
+  'ca issue',
+  'oidc export',
+  'demo',
+  'audit',
+];
 
 t.test('--help everywhere, usage errors exit 2 on one line', async (t) => {
   const top = runCli(['--help']);
@@ -41,7 +65,10 @@ t.test('init creates key and config, keeps both on a second run, refuses bad val
   t.match(bad.stderr, /role_arn/);
   t.notOk(existsSync(join(home, 'cfg', 'credport', 'config.toml')), 'nothing written on bad input');
   t.notOk(existsSync(join(home, 'state', 'credport', 'device-key.pem')), 'no key made on bad input');
-  const r = runCli(['init', '--issuer', 'https://issuer.example', '--role-arn', 'arn:aws:iam::111122223333:role/dev', '--listen', '127.0.0.1:8080'], env);
+  const r = runCli(
+    ['init', '--issuer', 'https://issuer.example', '--role-arn', 'arn:aws:iam::111122223333:role/dev', '--listen', '127.0.0.1:8080'],
+    env,
+  );
   t.equal(r.status, 0, r.stderr);
   const key = join(home, 'state', 'credport', 'device-key.pem');
   t.equal(statSync(key).mode & 0o777, 0o600);
@@ -55,7 +82,10 @@ t.test('init creates key and config, keeps both on a second run, refuses bad val
   const exp = runCli(['oidc', 'export', join(home, 'pub')], env);
   t.equal(exp.status, 0, exp.stderr);
   const jwks = JSON.parse(readFileSync(join(home, 'pub', '.well-known', 'jwks.json'), 'utf8')) as { keys: Array<{ kid: string }> };
-  t.same(jwks.keys.map((k) => k.kid), [kid]);
+  t.same(
+    jwks.keys.map((k) => k.kid),
+    [kid],
+  );
   const show = runCli(['key', 'show', '--json'], env);
   t.equal(show.status, 0, show.stderr);
   const shown = JSON.parse(show.stdout) as { thumbprint: string; backend: string; jwk: { kid: string; x: string } };
@@ -117,7 +147,7 @@ t.test('serve, then status, auth, env against the running daemon; SIGTERM stops 
   t.equal(cp.SecretAccessKey, issued?.secretAccessKey);
   t.equal(cp.SessionToken, issued?.sessionToken);
   t.match(String(cp.Expiration), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-  t.equal(stack.emulator.stats.stsCalls, 1, 'auth used the daemon\'s cache, no extra STS call');
+  t.equal(stack.emulator.stats.stsCalls, 1, "auth used the daemon's cache, no extra STS call");
   const envFmt = await runCliAsync(['auth', '--format', 'env'], env);
   t.match(envFmt.stdout, new RegExp(`^export AWS_ACCESS_KEY_ID='${String(cp.AccessKeyId)}'\\n`, 'm'));
   t.match(envFmt.stdout, /^export AWS_CREDENTIAL_EXPIRATION='/m);
@@ -170,7 +200,13 @@ t.test('auth without a daemon fetches directly with the key', async (t) => {
   t.equal(r.status, 0, r.stderr);
   const body = JSON.parse(r.stdout) as { AccessKeyId: string; SessionToken: string };
   t.equal(stack.emulator.issued(body.AccessKeyId)?.sessionToken, body.SessionToken);
-  stack.emulator.setFault({ kind: 'error', status: 403, code: 'AccessDenied', message: 'Not authorized to perform sts:AssumeRoleWithWebIdentity', type: 'Sender' });
+  stack.emulator.setFault({
+    kind: 'error',
+    status: 403,
+    code: 'AccessDenied',
+    message: 'Not authorized to perform sts:AssumeRoleWithWebIdentity',
+    type: 'Sender',
+  });
   const denied = await runCliAsync(['auth', '--direct'], { CREDPORT_CONFIG: stack.configFile });
   t.equal(denied.status, 1);
   t.match(denied.stderr, /^credport: AccessDenied: Not authorized/);

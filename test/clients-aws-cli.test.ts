@@ -7,7 +7,16 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startStack } from './helpers/stack.js';
 import { assertPresent, debianAws, needs } from './helpers/tools.js';
-import { EmptyHome, assertClientGot, cleanEnv, containerUri, imdsEndpoint, runChild, type ChildResult, type ClientCredentials } from './helpers/clients.js';
+import {
+  EmptyHome,
+  assertClientGot,
+  cleanEnv,
+  containerUri,
+  imdsEndpoint,
+  runChild,
+  type ChildResult,
+  type ClientCredentials,
+} from './helpers/clients.js';
 
 const AWS = '/usr/bin/aws';
 
@@ -22,7 +31,13 @@ t.teardown(async () => {
 function processOutput(r: ChildResult): ClientCredentials | Error {
   if (r.code !== 0) return new Error(`aws exited with ${String(r.code)}: ${r.stderr.slice(-2000)}`);
   try {
-    const o = JSON.parse(r.stdout) as { Version?: unknown; AccessKeyId?: unknown; SecretAccessKey?: unknown; SessionToken?: unknown; Expiration?: unknown };
+    const o = JSON.parse(r.stdout) as {
+      Version?: unknown;
+      AccessKeyId?: unknown;
+      SecretAccessKey?: unknown;
+      SessionToken?: unknown;
+      Expiration?: unknown;
+    };
     if (o.Version !== 1) throw new Error(`Version is ${String(o.Version)}, not 1`);
     const { AccessKeyId: id, SecretAccessKey: secret, SessionToken: token, Expiration: expiration } = o;
     if (typeof id !== 'string' || typeof secret !== 'string' || typeof token !== 'string' || typeof expiration !== 'string') {
@@ -30,7 +45,9 @@ function processOutput(r: ChildResult): ClientCredentials | Error {
     }
     return { accessKeyId: id, secretAccessKey: secret, sessionToken: token, expiration };
   } catch (err) {
-    return new Error(`aws printed no credentials (${(err as Error).message}): stdout ${r.stdout.slice(0, 500)} stderr ${r.stderr.slice(-2000)}`);
+    return new Error(
+      `aws printed no credentials (${(err as Error).message}): stdout ${r.stdout.slice(0, 500)} stderr ${r.stderr.slice(-2000)}`,
+    );
   }
 }
 
@@ -63,7 +80,8 @@ async function signedRequestRecorder(): Promise<{ url: string; requests: SignedR
       requests.push({ accessKeyId: m[1], region: m[2], service: m[3], securityToken: typeof token === 'string' ? token : undefined });
     }
     req.resume();
-    const body = '<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>recorded by the test</Message></Error></Errors><RequestID>test</RequestID></Response>';
+    const body =
+      '<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>recorded by the test</Message></Error></Errors><RequestID>test</RequestID></Response>';
     res.writeHead(403, { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   });

@@ -7,7 +7,17 @@
 import t, { type Test } from 'tap';
 import { roleArnFor, startStack } from './helpers/stack.js';
 import { assertPresent, needs, tool } from './helpers/tools.js';
-import { EmptyHome, assertClientGot, cleanEnv, containerUri, daemonUrl, imdsEndpoint, parseCredentials, runChild, type ClientCredentials } from './helpers/clients.js';
+import {
+  EmptyHome,
+  assertClientGot,
+  cleanEnv,
+  containerUri,
+  daemonUrl,
+  imdsEndpoint,
+  parseCredentials,
+  runChild,
+  type ClientCredentials,
+} from './helpers/clients.js';
 
 /** Where the package is, resolved from this file as the children will import it; undefined if absent. */
 function resolveSdk(): string | undefined {
@@ -45,7 +55,8 @@ async function inChild(credentials: string, vars: Record<string, string>): Promi
   return parseCredentials(await runChild(process.execPath, ['--input-type=module', '-e', script], cleanEnv(home, vars), home.dir));
 }
 
-const check = (tt: Test, got: ClientCredentials | Error, what: string, roleArn?: string): void => assertClientGot(tt, stack, got, what, roleArn);
+const check = (tt: Test, got: ClientCredentials | Error, what: string, roleArn?: string): void =>
+  assertClientGot(tt, stack, got, what, roleArn);
 const IMDS = 'new AWS.EC2MetadataCredentials({ maxRetries: 0 })';
 const ECS = 'new AWS.RemoteCredentials({ maxRetries: 0 })';
 const CHAIN = 'new AWS.CredentialProviderChain().resolvePromise()';
@@ -62,7 +73,10 @@ t.test('EC2MetadataCredentials with the endpoint as AWS documents it (no trailin
 
 t.test('RemoteCredentials with the full URI and the token inline', needs(jsSdkV2), async (tt) => {
   if (!assertPresent(tt, jsSdkV2)) return;
-  const got = await inChild(ECS, { AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack), AWS_CONTAINER_AUTHORIZATION_TOKEN: stack.token() });
+  const got = await inChild(ECS, {
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack),
+    AWS_CONTAINER_AUTHORIZATION_TOKEN: stack.token(),
+  });
   check(tt, got, 'JS v2 container, inline token');
 });
 
@@ -77,7 +91,10 @@ t.test('ECSCredentials with the full URI and the token file, for a named profile
 
 t.test('the default CredentialProviderChain finds either endpoint from the environment', needs(jsSdkV2), async (tt) => {
   if (!assertPresent(tt, jsSdkV2)) return;
-  const container = await inChild(CHAIN, { AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack), AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: stack.config.daemon.tokenFile });
+  const container = await inChild(CHAIN, {
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack),
+    AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: stack.config.daemon.tokenFile,
+  });
   check(tt, container, 'JS v2 chain, container');
   check(tt, await inChild(CHAIN, { AWS_EC2_METADATA_SERVICE_ENDPOINT: imdsEndpoint(stack) }), 'JS v2 chain, IMDS');
 });
@@ -85,6 +102,9 @@ t.test('the default CredentialProviderChain finds either endpoint from the envir
 t.test('a wrong container token gets nothing', needs(jsSdkV2), async (tt) => {
   // The control: the same SDK and environment, refused by the daemon, has no credentials.
   if (!assertPresent(tt, jsSdkV2)) return;
-  const got = await inChild(ECS, { AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack), AWS_CONTAINER_AUTHORIZATION_TOKEN: 'not-the-token' });
+  const got = await inChild(ECS, {
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack),
+    AWS_CONTAINER_AUTHORIZATION_TOKEN: 'not-the-token',
+  });
   tt.ok(got instanceof Error, 'no credentials with a wrong token');
 });

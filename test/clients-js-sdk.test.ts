@@ -57,7 +57,8 @@ async function inChild(provider: string, vars: Record<string, string>): Promise<
   return parseCredentials(r);
 }
 
-const check = (tt: Test, got: ClientCredentials | Error, what: string, roleArn?: string): void => assertClientGot(tt, stack, got, what, roleArn);
+const check = (tt: Test, got: ClientCredentials | Error, what: string, roleArn?: string): void =>
+  assertClientGot(tt, stack, got, what, roleArn);
 
 const containerVars = (): Record<string, string> => ({
   AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack),
@@ -70,21 +71,30 @@ t.test('fromHttp with a full URI and the token inline', async (tt) => {
 });
 
 t.test('fromHttp with a full URI and the token file', async (tt) => {
-  const c = await fromHttp({ awsContainerCredentialsFullUri: containerUri(stack), awsContainerAuthorizationTokenFile: stack.config.daemon.tokenFile })();
+  const c = await fromHttp({
+    awsContainerCredentialsFullUri: containerUri(stack),
+    awsContainerAuthorizationTokenFile: stack.config.daemon.tokenFile,
+  })();
   check(tt, toClient(c), 'fromHttp token file');
 });
 
-t.test('fromHttp with a named profile gets that profile\'s role', async (tt) => {
+t.test("fromHttp with a named profile gets that profile's role", async (tt) => {
   const token = stack.token();
-  const dev = toClient(await fromHttp({ awsContainerCredentialsFullUri: containerUri(stack, 'dev'), awsContainerAuthorizationToken: token })());
+  const dev = toClient(
+    await fromHttp({ awsContainerCredentialsFullUri: containerUri(stack, 'dev'), awsContainerAuthorizationToken: token })(),
+  );
   check(tt, dev, 'fromHttp /v1/credentials/dev', roleArnFor('role-dev'));
   const def = toClient(await fromHttp({ awsContainerCredentialsFullUri: containerUri(stack), awsContainerAuthorizationToken: token })());
   tt.not(dev.accessKeyId, def.accessKeyId, 'the named profile and the default are different credentials');
 });
 
-t.test('fromHttp with a wrong token is refused with the daemon\'s error code', async (tt) => {
+t.test("fromHttp with a wrong token is refused with the daemon's error code", async (tt) => {
   // The control for the tests above: the SDK does not get credentials from a daemon that refuses it.
-  const failed = await fromHttp({ awsContainerCredentialsFullUri: containerUri(stack), awsContainerAuthorizationToken: 'not-the-token', maxRetries: 0 })().then(
+  const failed = await fromHttp({
+    awsContainerCredentialsFullUri: containerUri(stack),
+    awsContainerAuthorizationToken: 'not-the-token',
+    maxRetries: 0,
+  })().then(
     () => undefined,
     (err: unknown) => err as { Code?: string },
   );
@@ -129,7 +139,11 @@ t.test('default node chain with a named profile in the container URI', async (tt
 });
 
 t.test('default node chain with only the IMDS endpoint variable', async (tt) => {
-  check(tt, await inChild('m.fromNodeProviderChain()', { AWS_EC2_METADATA_SERVICE_ENDPOINT: imdsEndpoint(stack) }), 'fromNodeProviderChain, IMDS');
+  check(
+    tt,
+    await inChild('m.fromNodeProviderChain()', { AWS_EC2_METADATA_SERVICE_ENDPOINT: imdsEndpoint(stack) }),
+    'fromNodeProviderChain, IMDS',
+  );
 });
 
 t.test('the child environment really is empty of credentials', async (tt) => {

@@ -7,7 +7,16 @@ import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { ACCOUNT, roleArnFor, startStack } from './helpers/stack.js';
 import { assertPresent, debianBoto3, needs, pipBoto3 } from './helpers/tools.js';
-import { EmptyHome, assertClientGot, cleanEnv, containerUri, imdsEndpoint, parseCredentials, runChild, type ClientCredentials } from './helpers/clients.js';
+import {
+  EmptyHome,
+  assertClientGot,
+  cleanEnv,
+  containerUri,
+  imdsEndpoint,
+  parseCredentials,
+  runChild,
+  type ClientCredentials,
+} from './helpers/clients.js';
 
 // What a user's script would do. `method` is botocore's public name for the source that answered
 // ('container-role' for the ECS endpoint, 'iam-role' for IMDS), so the test knows which path was taken.

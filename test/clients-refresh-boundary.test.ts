@@ -32,13 +32,22 @@ interface Received {
 
 /** The JS SDK's container provider, new for each call so nothing is cached on the client side. */
 async function viaFromHttp(stack: Stack): Promise<Received> {
-  const c = await fromHttp({ awsContainerCredentialsFullUri: containerUri(stack), awsContainerAuthorizationToken: stack.token(), maxRetries: 0 })();
+  const c = await fromHttp({
+    awsContainerCredentialsFullUri: containerUri(stack),
+    awsContainerAuthorizationToken: stack.token(),
+    maxRetries: 0,
+  })();
   const at = Date.now();
   if (!c.expiration || !c.sessionToken) throw new Error('fromHttp returned credentials without expiration or session token');
   return {
     via: 'fromHttp',
     at,
-    creds: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: c.expiration.toISOString() },
+    creds: {
+      accessKeyId: c.accessKeyId,
+      secretAccessKey: c.secretAccessKey,
+      sessionToken: c.sessionToken,
+      expiration: c.expiration.toISOString(),
+    },
   };
 }
 
@@ -47,7 +56,13 @@ async function viaImds(stack: Stack): Promise<Received> {
   const { status, body } = await imdsCredentials(daemonUrl(stack));
   const at = Date.now();
   const { AccessKeyId: id, SecretAccessKey: secret, Token: token, Expiration: expiration } = body;
-  if (status !== 200 || typeof id !== 'string' || typeof secret !== 'string' || typeof token !== 'string' || typeof expiration !== 'string') {
+  if (
+    status !== 200 ||
+    typeof id !== 'string' ||
+    typeof secret !== 'string' ||
+    typeof token !== 'string' ||
+    typeof expiration !== 'string'
+  ) {
     throw new Error(`IMDS answered ${status}: ${JSON.stringify(body).slice(0, 300)}`);
   }
   return { via: 'imds', at, creds: { accessKeyId: id, secretAccessKey: secret, sessionToken: token, expiration } };
@@ -120,7 +135,11 @@ t.test('across ~20 s of refreshes, clients only ever receive credentials with at
       issued.expiration.getTime() !== new Date(r.creds.expiration).getTime()
     );
   });
-  tt.same(notIssued.map((r) => `${r.via}: ${r.creds.accessKeyId}`), [], 'every credential a client received is exactly one the emulator issued');
+  tt.same(
+    notIssued.map((r) => `${r.via}: ${r.creds.accessKeyId}`),
+    [],
+    'every credential a client received is exactly one the emulator issued',
+  );
 
   const ids = new Set(received.map((r) => r.creds.accessKeyId));
   // 8-second credentials are replaced every 3-4 s, so 20 s holds five or more; three is a safe floor.
@@ -141,7 +160,11 @@ t.test('200 concurrent requests on a cold profile cost exactly one STS call', as
   tt.ok(refresher?.status().refreshing, 'its first fetch is in flight');
 
   const answers = await Promise.all(Array.from({ length: 200 }, () => ecsGet(stack)));
-  tt.same(answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${JSON.stringify(a.body)}`), [], 'all 200 requests were answered 200');
+  tt.same(
+    answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${JSON.stringify(a.body)}`),
+    [],
+    'all 200 requests were answered 200',
+  );
   const ids = new Set(answers.filter((a) => a.status === 200).map((a) => ecsCreds(a).accessKeyId));
   tt.equal(ids.size, 1, 'all 200 got the same access key');
   const first = answers[0];
@@ -196,7 +219,11 @@ t.test('STS down: last good credentials until they are too old, then 503 {Code, 
     [],
     `no request was served the last good credentials with ${MARGIN_SECONDS} s or less left`,
   );
-  tt.same(servedLastGood.filter((a) => goodExpiresAt <= a.at).map((a) => new Date(a.at).toISOString()), [], 'no client received them expired');
+  tt.same(
+    servedLastGood.filter((a) => goodExpiresAt <= a.at).map((a) => new Date(a.at).toISOString()),
+    [],
+    'no client received them expired',
+  );
 
   tt.ok(unavailable, 'once the credentials were too old, the daemon stopped serving them');
   if (!unavailable) return;

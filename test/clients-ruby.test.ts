@@ -11,7 +11,16 @@ import t, { type Test } from 'tap';
 import { existsSync } from 'node:fs';
 import { roleArnFor, startStack } from './helpers/stack.js';
 import { assertPresent, needs, tool } from './helpers/tools.js';
-import { EmptyHome, assertClientGot, cleanEnv, daemonUrl, imdsEndpoint, parseCredentials, runChild, type ClientCredentials } from './helpers/clients.js';
+import {
+  EmptyHome,
+  assertClientGot,
+  cleanEnv,
+  daemonUrl,
+  imdsEndpoint,
+  parseCredentials,
+  runChild,
+  type ClientCredentials,
+} from './helpers/clients.js';
 
 const RUBY = '/usr/bin/ruby';
 const rubySdk = tool(
@@ -49,7 +58,8 @@ function check(tt: Test, got: ClientCredentials | Error, what: string): void {
   if (!(got instanceof Error)) tt.equal(got.source, 'Aws::InstanceProfileCredentials', `${what}: the SDK used InstanceProfileCredentials`);
 }
 
-const imds = (endpoint: string): string => `Aws::InstanceProfileCredentials.new(endpoint: ${JSON.stringify(endpoint)}, port: ${stack.daemon!.port}, retries: 0)`;
+const imds = (endpoint: string): string =>
+  `Aws::InstanceProfileCredentials.new(endpoint: ${JSON.stringify(endpoint)}, port: ${stack.daemon!.port}, retries: 0)`;
 
 t.test('Ruby SDK v3, InstanceProfileCredentials with the endpoint `credport env --imds` prints', needs(rubySdk), async (tt) => {
   if (!assertPresent(tt, rubySdk)) return;
@@ -64,6 +74,8 @@ t.test('Ruby SDK v3, InstanceProfileCredentials with the endpoint as AWS documen
 t.test('Ruby SDK v3 ECSCredentials, which sends no token, gets nothing from the container endpoint', needs(rubySdk), async (tt) => {
   if (!assertPresent(tt, rubySdk)) return;
   const port = stack.daemon!.port;
-  const got = await ruby(`Aws::ECSCredentials.new(ip_address: '127.0.0.1', port: ${port}, credential_path: '/v1/credentials', retries: 0, backoff: 0)`);
+  const got = await ruby(
+    `Aws::ECSCredentials.new(ip_address: '127.0.0.1', port: ${port}, credential_path: '/v1/credentials', retries: 0, backoff: 0)`,
+  );
   tt.ok(got instanceof Error, 'no credentials without the daemon token');
 });

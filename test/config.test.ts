@@ -46,7 +46,11 @@ t.test('location: --config, then CREDPORT_CONFIG, then XDG_CONFIG_HOME, then ~/.
   t.equal(configPath(undefined, { CREDPORT_CONFIG: '/x/env.toml', XDG_CONFIG_HOME: '/xdg' }), '/x/env.toml');
   t.equal(configPath(undefined, { XDG_CONFIG_HOME: '/xdg', HOME: '/h' }), '/xdg/credport/config.toml');
   t.equal(configPath(undefined, { HOME: '/h' }), '/h/.config/credport/config.toml');
-  t.equal(configPath(undefined, { HOME: '/h', XDG_CONFIG_HOME: 'relative' }), '/h/.config/credport/config.toml', 'relative XDG ignored, per spec');
+  t.equal(
+    configPath(undefined, { HOME: '/h', XDG_CONFIG_HOME: 'relative' }),
+    '/h/.config/credport/config.toml',
+    'relative XDG ignored, per spec',
+  );
 });
 
 t.test('paths expand ~ and XDG variables, relative to the config dir', async (t) => {
@@ -76,16 +80,30 @@ t.test('missing file says how to create one', async (t) => {
 });
 
 t.test('errors name the key and what was expected', async (t) => {
-  t.same(problems(`${VALID}\n[daemon]\nlisten = 80\n`), ['daemon.listen: expected HOST:PORT with a loopback host, e.g. "127.0.0.1:80", "[::1]:8080" or "localhost:80", got number 80']);
+  t.same(problems(`${VALID}\n[daemon]\nlisten = 80\n`), [
+    'daemon.listen: expected HOST:PORT with a loopback host, e.g. "127.0.0.1:80", "[::1]:8080" or "localhost:80", got number 80',
+  ]);
   t.same(problems(`${VALID}\n[daemon]\nlisen = "127.0.0.1:80"\n`), ['daemon.lisen: unknown key']);
   t.same(problems(`${VALID}duration_seconds = 60\n`), ['profiles.default.duration_seconds: expected a number >= 900, got number 60']);
-  t.same(problems(`${VALID}duration_seconds = 50000\n`), ['profiles.default.duration_seconds: expected a number <= 43200, got number 50000']);
-  t.match(problems(VALID.replace('arn:aws:iam::111122223333:role/dev', 'arn:aws:iam::1:role/dev'))[0], /^profiles\.default\.role_arn: expected an IAM role ARN/);
-  t.match(problems(VALID.replace('type = "aws-oidc"', 'type = "gcp"'))[0], /^profiles\.default\.type: expected one of "aws-oidc", "aws-rolesanywhere", "aws-assume-role", "gcp-wif", got "gcp"/);
+  t.same(problems(`${VALID}duration_seconds = 50000\n`), [
+    'profiles.default.duration_seconds: expected a number <= 43200, got number 50000',
+  ]);
+  t.match(
+    problems(VALID.replace('arn:aws:iam::111122223333:role/dev', 'arn:aws:iam::1:role/dev'))[0],
+    /^profiles\.default\.role_arn: expected an IAM role ARN/,
+  );
+  t.match(
+    problems(VALID.replace('type = "aws-oidc"', 'type = "gcp"'))[0],
+    /^profiles\.default\.type: expected one of "aws-oidc", "aws-rolesanywhere", "aws-assume-role", "gcp-wif", got "gcp"/,
+  );
   t.match(problems(`${VALID}role_session_name = "has/slash"\n`)[0], /^profiles\.default\.role_session_name: expected 2-64 characters/);
   t.same(problems(`${VALID}\n[key]\nbackend = "tpm"\n`), ['key.backend: expected one of "file", "pkcs11", "secure-enclave", got "tpm"']);
-  t.same(problems(`${VALID}\n[daemon]\nlog_level = "loud"\n`), ['daemon.log_level: expected one of fatal, error, warn, info, debug, trace, got "loud"']);
-  t.same(problems(VALID.replace('[profiles.default]', '[profiles."bad name"]')), ['profiles."bad name": invalid profile name; use letters, digits and _ . - (up to 64, starting with a letter or digit)']);
+  t.same(problems(`${VALID}\n[daemon]\nlog_level = "loud"\n`), [
+    'daemon.log_level: expected one of fatal, error, warn, info, debug, trace, got "loud"',
+  ]);
+  t.same(problems(VALID.replace('[profiles.default]', '[profiles."bad name"]')), [
+    'profiles."bad name": invalid profile name; use letters, digits and _ . - (up to 64, starting with a letter or digit)',
+  ]);
   t.same(problems('[oidc]\nissuer = "https://x.example"\n'), ['profiles: missing (required)']);
 });
 
@@ -100,8 +118,15 @@ t.test('checks beyond the schema', async (t) => {
   t.match(problems(`${VALID}\n[daemon]\nlisten = "0.0.0.0:80"\n`)[0], /^daemon\.listen: .*not a loopback address/);
   t.match(problems(`${VALID}\n[daemon]\nlisten = "192.168.1.5:80"\n`)[0], /not a loopback address/);
   t.match(problems(`${VALID}\n[daemon]\nlisten = "example.com:80"\n`)[0], /not an IP address or localhost/);
-  t.match(problems(VALID.replace('https://d111111abcdef8.cloudfront.net', 'http://issuer.example.com'))[0], /^oidc\.issuer: must use https/);
-  t.same(problems(VALID.replace('https://d111111abcdef8.cloudfront.net', 'http://127.0.0.1:9000/oidc')), [], 'http allowed for a loopback issuer');
+  t.match(
+    problems(VALID.replace('https://d111111abcdef8.cloudfront.net', 'http://issuer.example.com'))[0],
+    /^oidc\.issuer: must use https/,
+  );
+  t.same(
+    problems(VALID.replace('https://d111111abcdef8.cloudfront.net', 'http://127.0.0.1:9000/oidc')),
+    [],
+    'http allowed for a loopback issuer',
+  );
   t.match(problems(VALID.replace('d111111abcdef8.cloudfront.net', 'x.example/?a=1'))[0], /query or fragment/);
   t.match(problems(VALID.replace('[oidc]\nissuer = "https://d111111abcdef8.cloudfront.net"\n', ''))[0], /^oidc: missing/);
   t.match(problems(`${VALID}sts_endpoint = "not a url"\n`)[0], /^profiles\.default\.sts_endpoint: expected a URL/);
@@ -115,17 +140,31 @@ t.test('checks beyond the schema', async (t) => {
 t.test('key backends: each checked against its own keys', async (t) => {
   const pk = `${VALID}\n[key]\nbackend = "pkcs11"\nmodule = "/usr/lib/softhsm/libsofthsm2.so"\ntoken_label = "credport"\nkey_label = "device"\npin_file = "~/pin"\n`;
   const cfg = loadConfig(write('pk.toml', pk), env);
-  t.same(cfg.key, { backend: 'pkcs11', module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'credport', keyLabel: 'device', pin: { file: '/home/u/pin' } });
+  t.same(cfg.key, {
+    backend: 'pkcs11',
+    module: '/usr/lib/softhsm/libsofthsm2.so',
+    tokenLabel: 'credport',
+    keyLabel: 'device',
+    pin: { file: '/home/u/pin' },
+  });
   t.same(problems(`${pk}path = "/x"\n`), ['key.path: unknown key'], 'a file-backend key in a pkcs11 table is named as unknown');
-  t.same(problems(pk.replace('pin_file = "~/pin"', 'pin_file = "~/pin"\npin_env = "PIN"')), ['key: give exactly one of pin_file and pin_env (PINs are never read from the command line)']);
-  t.same(problems(pk.replace('pin_file = "~/pin"\n', '')), ['key: give exactly one of pin_file and pin_env (PINs are never read from the command line)']);
+  t.same(problems(pk.replace('pin_file = "~/pin"', 'pin_file = "~/pin"\npin_env = "PIN"')), [
+    'key: give exactly one of pin_file and pin_env (PINs are never read from the command line)',
+  ]);
+  t.same(problems(pk.replace('pin_file = "~/pin"\n', '')), [
+    'key: give exactly one of pin_file and pin_env (PINs are never read from the command line)',
+  ]);
   t.same(problems(pk.replace('token_label = "credport"\n', '')), ['key: give token_label or uri to say which token holds the key']);
-  t.same(problems(pk.replace('token_label = "credport"', 'uri = "pkcs11:token=credport;object=device?pin-value=1234"')), ['key.uri: must not contain a PIN (pin-value / pin-source); use pin_file or pin_env']);
+  t.same(problems(pk.replace('token_label = "credport"', 'uri = "pkcs11:token=credport;object=device?pin-value=1234"')), [
+    'key.uri: must not contain a PIN (pin-value / pin-source); use pin_file or pin_env',
+  ]);
   t.same(problems(pk.replace('module = "/usr/lib/softhsm/libsofthsm2.so"\n', '')), ['key.module: missing (required)']);
   t.match(problems(`${pk}key_id = "xyz"\n`)[0], /^key\.key_id: expected hex bytes/);
   const se = loadConfig(write('se.toml', `${VALID}\n[key]\nbackend = "secure-enclave"\nuser_presence = true\n`), env);
   t.same(se.key, { backend: 'secure-enclave', tag: 'dev.credport.device', userPresence: true });
-  t.same(problems(`${VALID}\n[key]\nbackend = "secure-enclave"\nuser_presence = "yes"\n`), ['key.user_presence: expected a value of type boolean, got "yes"']);
+  t.same(problems(`${VALID}\n[key]\nbackend = "secure-enclave"\nuser_presence = "yes"\n`), [
+    'key.user_presence: expected a value of type boolean, got "yes"',
+  ]);
 });
 
 t.test('profile types: rolesanywhere and assume-role, each checked against its own keys', async (t) => {
@@ -136,18 +175,38 @@ t.test('profile types: rolesanywhere and assume-role, each checked against its o
   const edge = cfg.profiles.get('edge') as AwsRolesAnywhereProfileConfig | undefined;
   t.equal(edge?.type, 'aws-rolesanywhere');
   t.equal(edge?.type === 'aws-rolesanywhere' ? edge.certificate : '', '/home/u/device.pem', 'paths expanded');
-  t.same(problems(`${ra}region = "eu-west-1"\n`), ['profiles.edge.region: unknown key'], 'an aws-oidc key in a rolesanywhere table is unknown');
-  t.match(problems(ra.replace(PR, PR.replace('eu-west-1', 'us-east-1')))[0], /^profiles\.edge\.profile_arn: its region \(us-east-1\) differs from the trust anchor's \(eu-west-1\)/);
-  t.match(problems(ra.replace(TA, 'arn:aws:rolesanywhere:eu-west-1:1:trust-anchor/x'))[0], /^profiles\.edge\.trust_anchor_arn: expected a Roles Anywhere trust anchor ARN/);
-  t.same(problems(`${ra}private_key_passphrase_env = "PASS"\n`), ['profiles.edge: a passphrase is set but private_key is not (the device key has no passphrase)']);
+  t.same(
+    problems(`${ra}region = "eu-west-1"\n`),
+    ['profiles.edge.region: unknown key'],
+    'an aws-oidc key in a rolesanywhere table is unknown',
+  );
+  t.match(
+    problems(ra.replace(PR, PR.replace('eu-west-1', 'us-east-1')))[0],
+    /^profiles\.edge\.profile_arn: its region \(us-east-1\) differs from the trust anchor's \(eu-west-1\)/,
+  );
+  t.match(
+    problems(ra.replace(TA, 'arn:aws:rolesanywhere:eu-west-1:1:trust-anchor/x'))[0],
+    /^profiles\.edge\.trust_anchor_arn: expected a Roles Anywhere trust anchor ARN/,
+  );
+  t.same(problems(`${ra}private_key_passphrase_env = "PASS"\n`), [
+    'profiles.edge: a passphrase is set but private_key is not (the device key has no passphrase)',
+  ]);
   t.same(problems(ra.replace('certificate = "~/device.pem"\n', '')), ['profiles.edge.certificate: missing (required)']);
   const chain = `${ra}\n[profiles.cross]\ntype = "aws-assume-role"\nsource_profile = "edge"\nrole_arn = "arn:aws:iam::444455556666:role/x"\n`;
   t.same(problems(chain), [], 'assume-role onto a rolesanywhere profile');
-  t.same(problems(chain.replace('source_profile = "edge"', 'source_profile = "nope"')), ['profiles.cross.source_profile: no profile named nope']);
-  t.match(problems(`${chain}duration_seconds = 7200\n`)[0], /^profiles\.cross\.duration_seconds: expected a number <= 3600/, 'chained sessions are capped at one hour');
+  t.same(problems(chain.replace('source_profile = "edge"', 'source_profile = "nope"')), [
+    'profiles.cross.source_profile: no profile named nope',
+  ]);
+  t.match(
+    problems(`${chain}duration_seconds = 7200\n`)[0],
+    /^profiles\.cross\.duration_seconds: expected a number <= 3600/,
+    'chained sessions are capped at one hour',
+  );
   const cycle = `${VALID}\n[profiles.a]\ntype = "aws-assume-role"\nsource_profile = "b"\nrole_arn = "arn:aws:iam::111122223333:role/a"\n[profiles.b]\ntype = "aws-assume-role"\nsource_profile = "a"\nrole_arn = "arn:aws:iam::111122223333:role/b"\n`;
   t.match(problems(cycle).join('\n'), /profiles\.a\.source_profile: the chain a -> b -> a is a cycle/);
-  t.same(problems(`${VALID}\n[profiles.x]\ntype = "gcp"\n`), ['profiles.x.type: expected one of "aws-oidc", "aws-rolesanywhere", "aws-assume-role", "gcp-wif", got "gcp"']);
+  t.same(problems(`${VALID}\n[profiles.x]\ntype = "gcp"\n`), [
+    'profiles.x.type: expected one of "aws-oidc", "aws-rolesanywhere", "aws-assume-role", "gcp-wif", got "gcp"',
+  ]);
 });
 
 t.test('TOML syntax errors give line and column', async (t) => {

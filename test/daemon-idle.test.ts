@@ -26,10 +26,14 @@ function recordTimers(): { list: Recorded[]; restore(): void } {
   const g = globalThis as unknown as Record<string, unknown>;
   g.setTimeout = (fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
     const r: Recorded = { kind: 'timeout', ms: ms ?? 0, active: true, stack: new Error().stack ?? '' };
-    const h = orig.setTimeout((...a: unknown[]) => {
-      r.active = false;
-      fn(...a);
-    }, ms, ...args);
+    const h = orig.setTimeout(
+      (...a: unknown[]) => {
+        r.active = false;
+        fn(...a);
+      },
+      ms,
+      ...args,
+    );
     list.push(r);
     byHandle.set(h, r);
     return h;
@@ -93,8 +97,12 @@ t.test('an idle daemon has no timer below 1 s and no event-loop monitor', async 
   }
   const pending = daemonTimers(timers.list).filter((x) => x.active);
   const fast = pending.filter((x) => x.ms < 1000);
-  t.same(fast.map((x) => `${x.kind} ${x.ms} ms at ${x.stack.split('\n')[2]?.trim()}`), [], 'no pending daemon timer is shorter than 1 s');
-  t.ok(pending.length > 0 || daemonTimers(timers.list).length > 0, 'the recorder did see the daemon\'s timers (refresh, watchdog)');
+  t.same(
+    fast.map((x) => `${x.kind} ${x.ms} ms at ${x.stack.split('\n')[2]?.trim()}`),
+    [],
+    'no pending daemon timer is shorter than 1 s',
+  );
+  t.ok(pending.length > 0 || daemonTimers(timers.list).length > 0, "the recorder did see the daemon's timers (refresh, watchdog)");
   const interval = (d.server.server as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval;
   t.ok(interval >= 1000, `node's own connection check is no more often than once a second (${interval} ms)`);
 });

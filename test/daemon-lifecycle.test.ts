@@ -26,9 +26,16 @@ async function getCreds(port: number, token: string, profile = ''): Promise<{ st
   return { status: r.status, body: (await r.json()) as Record<string, string> };
 }
 
-async function withDaemon(t: Test, opts: Parameters<typeof startStack>[0] = {}): Promise<{ stack: Stack; port: number; env: Record<string, string>; d: Spawned }> {
+async function withDaemon(
+  t: Test,
+  opts: Parameters<typeof startStack>[0] = {},
+): Promise<{ stack: Stack; port: number; env: Record<string, string>; d: Spawned }> {
   const port = await freePort();
-  const stack = await startStack({ ...opts, startDaemon: false, daemon: { listen: `127.0.0.1:${port}`, log_level: 'debug', ...opts.daemon } });
+  const stack = await startStack({
+    ...opts,
+    startDaemon: false,
+    daemon: { listen: `127.0.0.1:${port}`, log_level: 'debug', ...opts.daemon },
+  });
   t.teardown(() => stack.close());
   const env = { CREDPORT_CONFIG: stack.configFile };
   const d = spawnCli(['serve'], env);
@@ -41,10 +48,16 @@ t.test('one instance per lock file; another process on the port is named', async
   await serving(port);
   const second = await runCliAsync(['serve'], env);
   t.equal(second.status, 1);
-  t.match(second.stderr, new RegExp(`already running \\(pid ${d.child.pid}, lock ${stack.config.daemon.lockFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
+  t.match(
+    second.stderr,
+    new RegExp(`already running \\(pid ${d.child.pid}, lock ${stack.config.daemon.lockFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`),
+  );
   // Same port, different lock: the port error names the process holding it.
   const other = join(stack.dir, 'other.toml');
-  writeFileSync(other, readFileSync(stack.configFile, 'utf8').replace(/lock_file = "[^"]+"/, `lock_file = "${join(stack.dir, 'other.pid')}"`));
+  writeFileSync(
+    other,
+    readFileSync(stack.configFile, 'utf8').replace(/lock_file = "[^"]+"/, `lock_file = "${join(stack.dir, 'other.pid')}"`),
+  );
   const clash = await runCliAsync(['serve'], { CREDPORT_CONFIG: other });
   t.equal(clash.status, 1);
   t.match(clash.stderr, new RegExp(`127\\.0\\.0\\.1:${port} is already in use by pid ${d.child.pid} \\(`));
@@ -62,7 +75,12 @@ t.test('reload: a new profile is served; a broken config is rejected and the old
   t.equal(first.status, 200);
   stack.emulator.createRole({
     arn: roleArnFor('role-extra'),
-    trust: { providerUrl: stack.emulator.issuerBaseUrl, conditions: { StringEquals: { [`${stack.emulator.issuerBaseUrl.replace(/^http:\/\//, '')}:sub`]: `device:${stack.signer.thumbprint}` } } },
+    trust: {
+      providerUrl: stack.emulator.issuerBaseUrl,
+      conditions: {
+        StringEquals: { [`${stack.emulator.issuerBaseUrl.replace(/^http:\/\//, '')}:sub`]: `device:${stack.signer.thumbprint}` },
+      },
+    },
   });
   const good = readFileSync(stack.configFile, 'utf8');
   writeFileSync(
@@ -77,7 +95,11 @@ t.test('reload: a new profile is served; a broken config is rejected and the old
     return c.status === 200 ? c : undefined;
   });
   t.equal(stack.emulator.issued(extra.body.AccessKeyId ?? '')?.roleArn, roleArnFor('role-extra'), 'the new profile is served');
-  t.equal((await getCreds(port, token)).body.AccessKeyId, first.body.AccessKeyId, 'an unchanged profile keeps its credentials (no needless refresh)');
+  t.equal(
+    (await getCreds(port, token)).body.AccessKeyId,
+    first.body.AccessKeyId,
+    'an unchanged profile keeps its credentials (no needless refresh)',
+  );
 
   writeFileSync(stack.configFile, `${good}\n[daemon\nbroken`);
   const bad = await runCliAsync(['reload'], env);
@@ -94,7 +116,10 @@ t.test('reload: a new profile is served; a broken config is rejected and the old
   t.equal((await getCreds(port, token)).status, 200, 'still serving');
   t.equal((await getCreds(port, token, 'extra')).status, 200, 'with the last good config');
   // status needs a readable config to find the daemon; with the file fixed, it still reports the rejection.
-  writeFileSync(stack.configFile, `${good}\n[profiles.extra]\ntype = "aws-oidc"\nrole_arn = "${roleArnFor('role-extra')}"\nsts_endpoint = "${stack.emulator.stsEndpoint}"\n`);
+  writeFileSync(
+    stack.configFile,
+    `${good}\n[profiles.extra]\ntype = "aws-oidc"\nrole_arn = "${roleArnFor('role-extra')}"\nsts_endpoint = "${stack.emulator.stsEndpoint}"\n`,
+  );
   const status = await runCliAsync(['status'], env);
   t.match(status.stdout, /last reload REJECTED .* \(running config kept\)/);
 });
@@ -117,7 +142,12 @@ t.test('SIGTERM with 100 requests in flight loses none', async (t) => {
         res.on('end', () => resolve(Number(/credport_peer_lookups_total\{result="identified"\} (\d+)/.exec(body)?.[1] ?? 0)));
       }).on('error', reject);
     });
-  await waitFor(() => identified().then(() => true, () => undefined));
+  await waitFor(() =>
+    identified().then(
+      () => true,
+      () => undefined,
+    ),
+  );
   const token = stack.token();
   const before = await identified();
   const inflight = Array.from({ length: 100 }, () => getCreds(port, token));
@@ -148,7 +178,9 @@ t.test('SIGKILL during a refresh: the next start takes over the stale lock and s
 });
 
 t.test('metrics, rotating log files, credport logs and doctor', async (t) => {
-  const { stack, port, env, d } = await withDaemon(t, { daemon: { log_file: 'logs/credport.log', log_max_size: '1k', log_files: 2, log_level: 'trace' } });
+  const { stack, port, env, d } = await withDaemon(t, {
+    daemon: { log_file: 'logs/credport.log', log_max_size: '1k', log_files: 2, log_level: 'trace' },
+  });
   await serving(port);
   const token = stack.token();
   for (let i = 0; i < 30; i++) await getCreds(port, token);
@@ -163,7 +195,8 @@ t.test('metrics, rotating log files, credport logs and doctor', async (t) => {
 
   const doctor = await runCliAsync(['doctor'], { ...env, AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEEXAMPLE12' });
   t.equal(doctor.status, 0, `${doctor.stdout}\ndaemon stderr: ${d.stderr()}`);
-  for (const name of ['config', 'key', 'token file', 'daemon', 'clock']) t.match(doctor.stdout, new RegExp(`^\\[ok  \\] ${name}`, 'm'), `${name} ok`);
+  for (const name of ['config', 'key', 'token file', 'daemon', 'clock'])
+    t.match(doctor.stdout, new RegExp(`^\\[ok  \\] ${name}`, 'm'), `${name} ok`);
   t.match(doctor.stdout, /^\[warn\] shell\s+AWS_ACCESS_KEY_ID is set/m, 'warns about a shell variable that would shadow credport');
   t.match(doctor.stdout, /fix: unset AWS_ACCESS_KEY_ID/);
 
@@ -175,11 +208,20 @@ t.test('metrics, rotating log files, credport logs and doctor', async (t) => {
   t.ok(files.length <= 3, 'retention: at most log_files old files plus the current one');
   const logs = await runCliAsync(['logs', '-n', '5'], env);
   t.equal(logs.status, 0, logs.stderr);
-  t.equal(logs.stdout.trim().split('\n').filter((l) => /^\[/.test(l)).length, 5, 'five pretty lines');
+  t.equal(
+    logs.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => /^\[/.test(l)).length,
+    5,
+    'five pretty lines',
+  );
   t.match(logs.stdout, /credport daemon stopped/);
   const json = await runCliAsync(['logs', '-n', '3', '--json'], env);
   for (const line of json.stdout.trim().split('\n')) t.doesNotThrow(() => JSON.parse(line));
-  const all = readdirSync(logDir).map((f) => readFileSync(join(logDir, f), 'utf8')).join('\n');
+  const all = readdirSync(logDir)
+    .map((f) => readFileSync(join(logDir, f), 'utf8'))
+    .join('\n');
   t.notOk(all.includes(token), 'no token in the log files');
 
   const down = await runCliAsync(['doctor'], env);

@@ -10,7 +10,14 @@ import { join } from 'node:path';
 import t from 'tap';
 import { runCliAsync, spawnCli, waitFor } from './helpers/cli.js';
 import { EmptyHome } from './helpers/clients.js';
-import { debianGoogleAuth, googleAuthLibrary, googleEnv, metadataEnv, runNodeGoogleAuth, runPythonGoogleAuth } from './helpers/google-clients.js';
+import {
+  debianGoogleAuth,
+  googleAuthLibrary,
+  googleEnv,
+  metadataEnv,
+  runNodeGoogleAuth,
+  runPythonGoogleAuth,
+} from './helpers/google-clients.js';
 import { assertPresent, debianAws, needs } from './helpers/tools.js';
 
 t.test('credport demo: the pasted lines work with the Debian AWS CLI', needs(debianAws), async (t) => {
@@ -55,8 +62,14 @@ t.test('credport demo: the pasted lines work with the Debian AWS CLI', needs(deb
   const gHome = new EmptyHome();
   t.teardown(() => gHome.remove());
   if (googleAuthLibrary.present) {
-    const viaFile = await runNodeGoogleAuth(googleEnv(gHome, { GOOGLE_APPLICATION_CREDENTIALS: credentials!, GOOGLE_CLOUD_PROJECT: 'credport-demo' }));
-    t.match(viaFile.accessToken, /^gcpemu-sa\./, `google-auth-library got a service-account token through the external_account file ${viaFile.error ?? ''}`);
+    const viaFile = await runNodeGoogleAuth(
+      googleEnv(gHome, { GOOGLE_APPLICATION_CREDENTIALS: credentials!, GOOGLE_CLOUD_PROJECT: 'credport-demo' }),
+    );
+    t.match(
+      viaFile.accessToken,
+      /^gcpemu-sa\./,
+      `google-auth-library got a service-account token through the external_account file ${viaFile.error ?? ''}`,
+    );
   } else t.fail('google-auth-library is not installed (npm install)');
   t.match(out, /credport env --profile gcp --metadata --config /, 'prints the metadata-server line');
   const mEnv = await runCliAsync(['env', '--profile', 'gcp', '--metadata', '--config', configFile!]);

@@ -81,7 +81,11 @@ t.test('der: P-521 signatures use the long length form', async (t) => {
 });
 
 t.test('der: real signatures from node:crypto convert and still verify (P-256, P-384, P-521)', async (t) => {
-  for (const [curve, size] of [['P-256', 32], ['P-384', 48], ['P-521', 66]] as const) {
+  for (const [curve, size] of [
+    ['P-256', 32],
+    ['P-384', 48],
+    ['P-521', 66],
+  ] as const) {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
     for (let i = 0; i < 40; i++) {
       const data = randomBytes(20);
@@ -130,11 +134,24 @@ t.test('der: malformed input is refused by both', async (t) => {
     ['not an INTEGER', '3006 030101 020102'],
     ['empty input', ''],
   ];
-  t.equal(codeOf(() => derToRaw(hex(good), 32)), undefined, 'the well-formed one parses');
+  t.equal(
+    codeOf(() => derToRaw(hex(good), 32)),
+    undefined,
+    'the well-formed one parses',
+  );
   for (const [name, input] of bad) {
     const bytes = hex(input);
-    t.equal(codeOf(() => derToRaw(bytes, 32)), 'INVALID_ARGUMENT', `TS refuses: ${name}`);
-    if (nativeAddon && bytes.length > 0) t.equal(codeOf(() => nativeAddon.der.toRaw(bytes, 32)), 'INVALID_ARGUMENT', `native refuses: ${name}`);
+    t.equal(
+      codeOf(() => derToRaw(bytes, 32)),
+      'INVALID_ARGUMENT',
+      `TS refuses: ${name}`,
+    );
+    if (nativeAddon && bytes.length > 0)
+      t.equal(
+        codeOf(() => nativeAddon.der.toRaw(bytes, 32)),
+        'INVALID_ARGUMENT',
+        `native refuses: ${name}`,
+      );
   }
   t.throws(() => rawToDer(randomBytes(63)), KeyBackendError, 'odd raw length');
   t.throws(() => rawToDer(new Uint8Array(0)), KeyBackendError, 'empty raw');
@@ -148,9 +165,25 @@ t.test('der: CKA_EC_POINT as a DER OCTET STRING or bare (native)', needs(enclave
   t.same(unwrap(Buffer.concat([hex('0441'), point])), point, 'DER OCTET STRING (what the specification says)');
   t.same(unwrap(point), point, 'the bare point (what some tokens return)');
   t.same(unwrap(Buffer.concat([hex('048141'), point])), point, 'the BER long form some tokens use');
-  t.match(codeOf(() => unwrap(Buffer.concat([hex('0421'), Buffer.from([0x02]), randomBytes(32)]))), 'INVALID_ARGUMENT', 'compressed point refused');
+  t.match(
+    codeOf(() => unwrap(Buffer.concat([hex('0421'), Buffer.from([0x02]), randomBytes(32)]))),
+    'INVALID_ARGUMENT',
+    'compressed point refused',
+  );
   t.throws(() => unwrap(Buffer.concat([hex('0421'), Buffer.from([0x03]), randomBytes(32)])), /compressed/, 'and says why');
-  t.equal(codeOf(() => unwrap(Buffer.concat([hex('0442'), point]))), 'INVALID_ARGUMENT', 'wrong OCTET STRING length');
-  t.equal(codeOf(() => unwrap(Buffer.concat([hex('0461'), Buffer.from([0x04]), randomBytes(96)]))), 'INVALID_ARGUMENT', 'a P-384 point');
-  t.equal(codeOf(() => unwrap(hex('0500'))), 'INVALID_ARGUMENT', 'not an OCTET STRING');
+  t.equal(
+    codeOf(() => unwrap(Buffer.concat([hex('0442'), point]))),
+    'INVALID_ARGUMENT',
+    'wrong OCTET STRING length',
+  );
+  t.equal(
+    codeOf(() => unwrap(Buffer.concat([hex('0461'), Buffer.from([0x04]), randomBytes(96)]))),
+    'INVALID_ARGUMENT',
+    'a P-384 point',
+  );
+  t.equal(
+    codeOf(() => unwrap(hex('0500'))),
+    'INVALID_ARGUMENT',
+    'not an OCTET STRING',
+  );
 });

@@ -21,7 +21,13 @@ import { describePkcs11Target } from '../daemon/keys/pkcs11/signer.js';
 import { CLI, withoutSdkNodeNotice } from './helpers/cli.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const PAGES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+const PAGES = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => `docs/${f}`),
+];
 
 interface Block {
   page: string;
@@ -65,8 +71,14 @@ const BASE: Table = {
 
 t.test('there are examples to check (the extraction itself works)', async (t) => {
   t.ok(ALL.filter((b) => b.lang === 'toml').length >= 8, 'toml blocks found');
-  t.ok(ALL.some((b) => b.page === 'README.md' && b.lang === 'toml'), 'the README has a config example');
-  t.ok(ALL.filter((b) => b.optOut).every((b) => b.optOut!.length >= 10), 'every opt-out gives a reason');
+  t.ok(
+    ALL.some((b) => b.page === 'README.md' && b.lang === 'toml'),
+    'the README has a config example',
+  );
+  t.ok(
+    ALL.filter((b) => b.optOut).every((b) => b.optOut!.length >= 10),
+    'every opt-out gives a reason',
+  );
 });
 
 t.test('every TOML example is a config the loader accepts', async (t) => {
@@ -95,7 +107,10 @@ t.test('every TOML example is a config the loader accepts', async (t) => {
         t.pass(`${where} loads`);
         if (cfg.key.backend === 'pkcs11') {
           const target = describePkcs11Target(cfg.key, env);
-          t.ok(target.keyLabel !== undefined || target.keyId !== undefined, `${where}: the pkcs11 key is named (${JSON.stringify(target)})`);
+          t.ok(
+            target.keyLabel !== undefined || target.keyId !== undefined,
+            `${where}: the pkcs11 key is named (${JSON.stringify(target)})`,
+          );
         }
       } catch (err) {
         t.fail(`${where} is refused: ${err instanceof ConfigError ? err.problems.join('; ') : (err as Error).message}`);
@@ -105,7 +120,10 @@ t.test('every TOML example is a config the loader accepts', async (t) => {
 });
 
 t.test('a pkcs11 [key] without key_label or key_id selects the key labelled "device", as the reference says', async (t) => {
-  const target = describePkcs11Target({ module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'credport', pin: { env: 'CREDPORT_PIN' } }, {});
+  const target = describePkcs11Target(
+    { module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'credport', pin: { env: 'CREDPORT_PIN' } },
+    {},
+  );
   t.same(target, { tokenLabel: 'credport', keyLabel: 'device' });
   const byId = describePkcs11Target({ module: '/m.so', tokenLabel: 'credport', keyId: '0A', pin: { env: 'P' } }, {});
   t.same(byId, { tokenLabel: 'credport', keyId: '0a' }, 'an id alone selects by id, with no label added');
@@ -113,14 +131,24 @@ t.test('a pkcs11 [key] without key_label or key_id selects the key labelled "dev
 
 /** Commands the pages show that cannot run in a test, and why. Matched against the start of the command. */
 const CANNOT_RUN: [RegExp, string][] = [
-  [/^credport init\b.*--system\b/, 'writes /etc/credport, /var/lib/credport and creates an account (test/service.test.ts runs it in a temp dir)'],
+  [
+    /^credport init\b.*--system\b/,
+    'writes /etc/credport, /var/lib/credport and creates an account (test/service.test.ts runs it in a temp dir)',
+  ],
   [/^credport serve\b/, 'runs until stopped (the daemon tests run it)'],
   [/^credport (status|reload|auth)\b/, 'asks a running daemon that holds cloud credentials'],
   [/^credport service\b/, 'drives launchd or systemd (test/service.test.ts runs it against stand-ins)'],
   [/^credport env --profile gcp\b/, 'needs the [profiles.gcp] the page has the reader add to the config'],
 ];
 /** Commands safe offline: they touch only files under HOME and the working directory. */
-const RUNS = [/^credport init(?!.*--system)\b/, /^credport oidc export\b/, /^credport env$/, /^credport key show$/, /^credport (ca init|ca issue|cert csr)\b/, /^credport [a-z ]*--help$/];
+const RUNS = [
+  /^credport init(?!.*--system)\b/,
+  /^credport oidc export\b/,
+  /^credport env$/,
+  /^credport key show$/,
+  /^credport (ca init|ca issue|cert csr)\b/,
+  /^credport [a-z ]*--help$/,
+];
 
 function commands(text: string): string[] {
   const joined = text.replace(/\s*\\\n\s*/g, ' ');
@@ -155,7 +183,8 @@ t.test('the credport commands in README and docs run offline, in order, in a fre
     for (const { b, cmd } of cmds) {
       {
         const where = `${b.page}:${b.line}: ${cmd}`;
-        const reason = CANNOT_RUN.find(([re]) => re.test(cmd))?.[1] ?? (/--system\b|\/etc\/|\/var\/lib\//.test(cmd) ? 'names a system path' : undefined);
+        const reason =
+          CANNOT_RUN.find(([re]) => re.test(cmd))?.[1] ?? (/--system\b|\/etc\/|\/var\/lib\//.test(cmd) ? 'names a system path' : undefined);
         if (reason) {
           t.comment(`${where}: not run (${reason})`);
           continue;
@@ -174,7 +203,11 @@ t.test('the credport commands in README and docs run offline, in order, in a fre
   // The README's own sequence, checked for what it promises: init then env points SDKs at the daemon.
   const readmeHome = join(root, 'README_md');
   const env = spawnSync(join(bin, 'credport'), ['env'], { env: { HOME: readmeHome, PATH: process.env.PATH }, encoding: 'utf8' });
-  t.match(env.stdout, /AWS_CONTAINER_CREDENTIALS_FULL_URI='?http:\/\/127\.0\.0\.1(:\d+)?\/v1\/credentials/, 'credport env after the README\'s init');
+  t.match(
+    env.stdout,
+    /AWS_CONTAINER_CREDENTIALS_FULL_URI='?http:\/\/127\.0\.0\.1(:\d+)?\/v1\/credentials/,
+    "credport env after the README's init",
+  );
 });
 
 t.test('the command extraction can fail: an unclassified command is caught', async (t) => {
@@ -184,6 +217,12 @@ t.test('the command extraction can fail: an unclassified command is caught', asy
     'credport frobnicate',
   ]);
   t.notOk(RUNS.some((re) => re.test('credport frobnicate')) || CANNOT_RUN.some(([re]) => re.test('credport frobnicate')));
-  t.ok(CANNOT_RUN.some(([re]) => re.test('credport init --system --issuer https://x')), 'init --system is never run: it writes /etc');
-  t.notOk(RUNS.some((re) => re.test('credport init --system')), 'and is not in RUNS');
+  t.ok(
+    CANNOT_RUN.some(([re]) => re.test('credport init --system --issuer https://x')),
+    'init --system is never run: it writes /etc',
+  );
+  t.notOk(
+    RUNS.some((re) => re.test('credport init --system')),
+    'and is not in RUNS',
+  );
 });

@@ -39,7 +39,11 @@ const emulator = await startEmulator({ issuerDir, now: () => clock });
 const issuer = emulator.issuerBaseUrl;
 const hostPath = issuer.replace(/^http:\/\//, '');
 
-interface SigningKey { privateKey: CryptoKey; jwk: JWK; kid: string }
+interface SigningKey {
+  privateKey: CryptoKey;
+  jwk: JWK;
+  kid: string;
+}
 async function makeKey(alg: 'ES256' | 'RS256'): Promise<SigningKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg);
   const jwk = await exportJWK(publicKey);
@@ -111,22 +115,35 @@ async function mintToken(options: TokenOptions = {}): Promise<string> {
     .sign(key.privateKey);
 }
 
-function assume(token: string, input: { RoleArn?: string; RoleSessionName?: string; DurationSeconds?: number } = {}): Promise<AssumeRoleWithWebIdentityCommandOutput> {
-  return client.send(new AssumeRoleWithWebIdentityCommand({
-    RoleArn: ROLE_ARN,
-    RoleSessionName: 'credport-test',
-    WebIdentityToken: token,
-    ...input,
-  }));
+function assume(
+  token: string,
+  input: { RoleArn?: string; RoleSessionName?: string; DurationSeconds?: number } = {},
+): Promise<AssumeRoleWithWebIdentityCommandOutput> {
+  return client.send(
+    new AssumeRoleWithWebIdentityCommand({
+      RoleArn: ROLE_ARN,
+      RoleSessionName: 'credport-test',
+      WebIdentityToken: token,
+      ...input,
+    }),
+  );
 }
 
 /** The shape tap matches a rejected SDK call against. */
-interface StsErrorMatch { name: string; message: RegExp | string; $metadata: { httpStatusCode: number } }
+interface StsErrorMatch {
+  name: string;
+  message: RegExp | string;
+  $metadata: { httpStatusCode: number };
+}
 function stsError(name: string, message: RegExp | string, status = 400): StsErrorMatch {
   return { name, message, $metadata: { httpStatusCode: status } };
 }
 
-interface RawResponse { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
 /** Sends a request with the path exactly as given: fetch() would normalise the dot segments away. */
 function raw(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<RawResponse> {
   const { hostname, port } = new URL(emulator.url);
@@ -178,73 +195,108 @@ t.test('DurationSeconds, role maximum and RS256 keys', async (t) => {
   const rsa = await assume(await mintToken({ key: rsaKey }));
   t.ok(rsa.Credentials?.AccessKeyId, 'an RS256 token from the same JWKS is accepted');
 
-  await t.rejects(assume(await mintToken(), { DurationSeconds: 7200 }),
-    stsError('ValidationError', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.'));
+  await t.rejects(
+    assume(await mintToken(), { DurationSeconds: 7200 }),
+    stsError('ValidationError', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.'),
+  );
   const long = await assume(await mintToken(), { RoleArn: WILDCARD_ROLE_ARN, DurationSeconds: 7200 });
   t.equal(long.Credentials?.Expiration?.getTime(), nowSeconds() * 1000 + 7200_000, 'a role with a higher maximum allows it');
-  t.equal(long.AssumedRoleUser?.Arn, `arn:aws:sts::${ACCOUNT}:assumed-role/credport-fleet/credport-test`, 'the role path is not part of the session ARN');
+  t.equal(
+    long.AssumedRoleUser?.Arn,
+    `arn:aws:sts::${ACCOUNT}:assumed-role/credport-fleet/credport-test`,
+    'the role path is not part of the session ARN',
+  );
 
-  await t.rejects(assume(await mintToken(), { DurationSeconds: 899 }), stsError('ValidationError', /durationSeconds.*greater than or equal to 900/));
+  await t.rejects(
+    assume(await mintToken(), { DurationSeconds: 899 }),
+    stsError('ValidationError', /durationSeconds.*greater than or equal to 900/),
+  );
   await t.rejects(assume(await mintToken(), { DurationSeconds: 43201 }), stsError('ValidationError', /less than or equal to 43200/));
 });
 
 t.test('signature and key selection', async (t) => {
-  await t.rejects(assume(await mintToken({ kid: 'no-such-kid' })),
-    stsError('InvalidIdentityTokenException', /No key with kid no-such-kid/));
-  await t.rejects(assume(await mintToken({ key: strangerKey, kid: deviceKey.kid, alg: 'ES256' })),
-    stsError('InvalidIdentityTokenException', /signature does not verify/));
+  await t.rejects(
+    assume(await mintToken({ kid: 'no-such-kid' })),
+    stsError('InvalidIdentityTokenException', /No key with kid no-such-kid/),
+  );
+  await t.rejects(
+    assume(await mintToken({ key: strangerKey, kid: deviceKey.kid, alg: 'ES256' })),
+    stsError('InvalidIdentityTokenException', /signature does not verify/),
+  );
   // The RSA key's kid with an ES256 signature: the key exists but cannot verify that algorithm.
-  await t.rejects(assume(await mintToken({ key: deviceKey, kid: rsaKey.kid })),
-    stsError('InvalidIdentityTokenException', /No key with kid/));
+  await t.rejects(
+    assume(await mintToken({ key: deviceKey, kid: rsaKey.kid })),
+    stsError('InvalidIdentityTokenException', /No key with kid/),
+  );
 
   const [h, p] = (await mintToken()).split('.');
   const b64 = (v: object): string => Buffer.from(JSON.stringify(v)).toString('base64url');
-  await t.rejects(assume(`${b64({ alg: 'none', kid: deviceKey.kid })}.${p}.`),
-    stsError('InvalidIdentityTokenException', /JWT in compact form/), 'an unsigned token');
-  await t.rejects(assume(`${b64({ alg: 'HS256', kid: deviceKey.kid })}.${p}.c2ln`),
-    stsError('InvalidIdentityTokenException', /Unsupported token signing algorithm HS256/));
-  await t.rejects(assume(`${b64({ alg: 'ES256' })}.${p}.c2ln`),
-    stsError('InvalidIdentityTokenException', /no kid/));
-  await t.rejects(assume(`${h}.${b64({ sub: SUB, aud: AUD })}.c2ln`),
-    stsError('InvalidIdentityTokenException', /no iss claim/));
+  await t.rejects(
+    assume(`${b64({ alg: 'none', kid: deviceKey.kid })}.${p}.`),
+    stsError('InvalidIdentityTokenException', /JWT in compact form/),
+    'an unsigned token',
+  );
+  await t.rejects(
+    assume(`${b64({ alg: 'HS256', kid: deviceKey.kid })}.${p}.c2ln`),
+    stsError('InvalidIdentityTokenException', /Unsupported token signing algorithm HS256/),
+  );
+  await t.rejects(assume(`${b64({ alg: 'ES256' })}.${p}.c2ln`), stsError('InvalidIdentityTokenException', /no kid/));
+  await t.rejects(assume(`${h}.${b64({ sub: SUB, aud: AUD })}.c2ln`), stsError('InvalidIdentityTokenException', /no iss claim/));
 });
 
 t.test('issuer, audience and required claims', async (t) => {
-  await t.rejects(assume(await mintToken({ claims: { iss: 'https://unregistered.example.com' } })),
-    stsError('InvalidIdentityTokenException', 'No OpenIDConnect provider found in your account for https://unregistered.example.com'));
-  await t.rejects(assume(await mintToken({ claims: { aud: 'someone-else' } })),
-    stsError('InvalidIdentityTokenException', /Incorrect token audience: "someone-else".*client IDs: sts\.amazonaws\.com/));
+  await t.rejects(
+    assume(await mintToken({ claims: { iss: 'https://unregistered.example.com' } })),
+    stsError('InvalidIdentityTokenException', 'No OpenIDConnect provider found in your account for https://unregistered.example.com'),
+  );
+  await t.rejects(
+    assume(await mintToken({ claims: { aud: 'someone-else' } })),
+    stsError('InvalidIdentityTokenException', /Incorrect token audience: "someone-else".*client IDs: sts\.amazonaws\.com/),
+  );
   const multi = await assume(await mintToken({ claims: { aud: ['someone-else', AUD] } }));
   t.equal(multi.Audience, AUD, 'an audience list passes when one entry is a client ID');
 
   for (const claim of ['sub', 'exp', 'iat', 'aud']) {
-    await t.rejects(assume(await mintToken({ omit: [claim] })),
-      stsError('InvalidIdentityTokenException', `The token is missing the required ${claim} claim`));
+    await t.rejects(
+      assume(await mintToken({ omit: [claim] })),
+      stsError('InvalidIdentityTokenException', `The token is missing the required ${claim} claim`),
+    );
   }
-  await t.rejects(assume(await mintToken({ claims: { iss: liarIssuer } })),
-    stsError('InvalidIdentityTokenException', /names issuer https:\/\/issuer\.example\.com, not the token's iss/));
+  await t.rejects(
+    assume(await mintToken({ claims: { iss: liarIssuer } })),
+    stsError('InvalidIdentityTokenException', /names issuer https:\/\/issuer\.example\.com, not the token's iss/),
+  );
 });
 
 t.test('time claims follow the injected clock with 60 s of skew', async (t) => {
   const now = nowSeconds();
-  await t.rejects(assume(await mintToken({ claims: { iat: now - 600, exp: now - 61 } })),
-    stsError('ExpiredTokenException', `Token expired: current date/time ${now} must be before the expiration date/time ${now - 61}`));
+  await t.rejects(
+    assume(await mintToken({ claims: { iat: now - 600, exp: now - 61 } })),
+    stsError('ExpiredTokenException', `Token expired: current date/time ${now} must be before the expiration date/time ${now - 61}`),
+  );
   t.ok(await assume(await mintToken({ claims: { iat: now - 600, exp: now - 30 } })), 'expired within the skew still passes');
 
   const token = await mintToken();
   clock += 3600_000;
   try {
-    await t.rejects(assume(token), stsError('ExpiredTokenException', /^Token expired: current date\/time \d+ must be before/),
-      'a token goes stale when the emulator clock moves past exp');
+    await t.rejects(
+      assume(token),
+      stsError('ExpiredTokenException', /^Token expired: current date\/time \d+ must be before/),
+      'a token goes stale when the emulator clock moves past exp',
+    );
   } finally {
     clock = startClock;
   }
 
-  await t.rejects(assume(await mintToken({ claims: { nbf: now + 120 } })),
-    stsError('InvalidIdentityTokenException', /not valid yet: nbf \d+ is later than the current date\/time/));
+  await t.rejects(
+    assume(await mintToken({ claims: { nbf: now + 120 } })),
+    stsError('InvalidIdentityTokenException', /not valid yet: nbf \d+ is later than the current date\/time/),
+  );
   t.ok(await assume(await mintToken({ claims: { nbf: now + 30 } })), 'nbf within the skew passes');
-  await t.rejects(assume(await mintToken({ claims: { iat: now + 120, exp: now + 600 } })),
-    stsError('InvalidIdentityTokenException', /issued in the future/));
+  await t.rejects(
+    assume(await mintToken({ claims: { iat: now + 120, exp: now + 600 } })),
+    stsError('InvalidIdentityTokenException', /issued in the future/),
+  );
 });
 
 t.test('trust policy', async (t) => {
@@ -256,12 +308,19 @@ t.test('trust policy', async (t) => {
   t.ok(await assume(await mintToken({ claims: { sub: 'device:beta' } }), { RoleArn: WILDCARD_ROLE_ARN }), 'StringLike *');
   t.ok(await assume(await mintToken({ claims: { sub: 'laptop-42' } }), { RoleArn: WILDCARD_ROLE_ARN }), 'StringLike ?');
   await t.rejects(assume(await mintToken({ claims: { sub: 'laptop-420' } }), { RoleArn: WILDCARD_ROLE_ARN }), denied, '? is one character');
-  await t.rejects(assume(await mintToken({ claims: { sub: 'Device:beta' } }), { RoleArn: WILDCARD_ROLE_ARN }), denied, 'values are case-sensitive');
+  await t.rejects(
+    assume(await mintToken({ claims: { sub: 'Device:beta' } }), { RoleArn: WILDCARD_ROLE_ARN }),
+    denied,
+    'values are case-sensitive',
+  );
 });
 
 t.test('parameter validation', async (t) => {
   const token = await mintToken();
-  await t.rejects(assume(token, { RoleSessionName: 'has space' }), stsError('ValidationError', /'has space' at 'roleSessionName'.*regular expression pattern/));
+  await t.rejects(
+    assume(token, { RoleSessionName: 'has space' }),
+    stsError('ValidationError', /'has space' at 'roleSessionName'.*regular expression pattern/),
+  );
   await t.rejects(assume(token, { RoleSessionName: 'a' }), stsError('ValidationError', /length greater than or equal to 2/));
   await t.rejects(assume(token, { RoleSessionName: 'x'.repeat(65) }), stsError('ValidationError', /length less than or equal to 64/));
   await t.rejects(assume(token, { RoleSessionName: 'a/b' }), stsError('ValidationError', /roleSessionName/));
@@ -270,7 +329,10 @@ t.test('parameter validation', async (t) => {
   const missing = await raw('POST', '/', form({ Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15' }), FORM);
   t.equal(missing.status, 400);
   t.match(missing.body, /<Code>ValidationError<\/Code>/);
-  t.match(missing.body, /3 validation errors detected: Value null at &apos;roleArn&apos;.*&apos;roleSessionName&apos;.*&apos;webIdentityToken&apos;/);
+  t.match(
+    missing.body,
+    /3 validation errors detected: Value null at &apos;roleArn&apos;.*&apos;roleSessionName&apos;.*&apos;webIdentityToken&apos;/,
+  );
 
   const unknown = await raw('POST', '/', form({ Action: 'GetFederationToken', Version: '2011-06-15' }), FORM);
   t.equal(unknown.status, 400);
@@ -278,9 +340,18 @@ t.test('parameter validation', async (t) => {
   const noAction = await raw('POST', '/', form({ Version: '2011-06-15' }), FORM);
   t.match(noAction.body, /<Code>MissingAction<\/Code>/);
 
-  const escaped = await raw('POST', '/', form({
-    Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: ROLE_ARN, RoleSessionName: '<b>&"x"</b>', WebIdentityToken: token,
-  }), FORM);
+  const escaped = await raw(
+    'POST',
+    '/',
+    form({
+      Action: 'AssumeRoleWithWebIdentity',
+      Version: '2011-06-15',
+      RoleArn: ROLE_ARN,
+      RoleSessionName: '<b>&"x"</b>',
+      WebIdentityToken: token,
+    }),
+    FORM,
+  );
   t.equal(escaped.status, 400);
   t.match(escaped.headers['content-type'], 'text/xml');
   t.match(escaped.body, /^<ErrorResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/">\s*<Error>\s*<Type>Sender<\/Type>/);
@@ -296,27 +367,55 @@ t.test('parameter validation', async (t) => {
 });
 
 t.test('the success body is shaped like STS', async (t) => {
-  const res = await raw('POST', '/', form({
-    Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: ROLE_ARN, RoleSessionName: 'raw', WebIdentityToken: await mintToken(),
-  }), FORM);
+  const res = await raw(
+    'POST',
+    '/',
+    form({
+      Action: 'AssumeRoleWithWebIdentity',
+      Version: '2011-06-15',
+      RoleArn: ROLE_ARN,
+      RoleSessionName: 'raw',
+      WebIdentityToken: await mintToken(),
+    }),
+    FORM,
+  );
   t.equal(res.status, 200);
   t.match(res.headers['content-type'], 'text/xml');
   t.match(res.headers['x-amzn-requestid'], /^[0-9a-f-]{36}$/);
   t.match(res.headers.date, new Date(clock).toUTCString(), 'the Date header follows the injected clock');
-  const order = ['<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">', '<AssumeRoleWithWebIdentityResult>',
-    '<SubjectFromWebIdentityToken>', '<Audience>', '<AssumedRoleUser>', '<Arn>', '<AssumedRoleId>', '<Credentials>', '<SessionToken>',
-    '<SecretAccessKey>', '<Expiration>', '<AccessKeyId>', '<Provider>', '<ResponseMetadata>', '<RequestId>'];
+  const order = [
+    '<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">',
+    '<AssumeRoleWithWebIdentityResult>',
+    '<SubjectFromWebIdentityToken>',
+    '<Audience>',
+    '<AssumedRoleUser>',
+    '<Arn>',
+    '<AssumedRoleId>',
+    '<Credentials>',
+    '<SessionToken>',
+    '<SecretAccessKey>',
+    '<Expiration>',
+    '<AccessKeyId>',
+    '<Provider>',
+    '<ResponseMetadata>',
+    '<RequestId>',
+  ];
   const positions = order.map((tag) => res.body.indexOf(tag));
   t.notOk(positions.includes(-1), 'every element is present');
-  t.same(positions, [...positions].sort((a, b) => a - b), 'in the order STS writes them');
+  t.same(
+    positions,
+    [...positions].sort((a, b) => a - b),
+    'in the order STS writes them',
+  );
   t.match(res.body, /<Expiration>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ<\/Expiration>/);
 });
 
 t.test('identity provider failures are IDPCommunicationError', async (t) => {
-  await t.rejects(assume(await mintToken({ claims: { iss: deadIssuer } })),
-    stsError('IDPCommunicationErrorException', /Could not fetch the OpenID configuration from .*: ECONNREFUSED/));
-  await t.rejects(assume(await mintToken({ claims: { iss: emptyIssuer } })),
-    stsError('IDPCommunicationErrorException', /HTTP 404/));
+  await t.rejects(
+    assume(await mintToken({ claims: { iss: deadIssuer } })),
+    stsError('IDPCommunicationErrorException', /Could not fetch the OpenID configuration from .*: ECONNREFUSED/),
+  );
+  await t.rejects(assume(await mintToken({ claims: { iss: emptyIssuer } })), stsError('IDPCommunicationErrorException', /HTTP 404/));
 
   // A JWKS that is not JSON, then one that is not a key set.
   const jwksPath = join(issuerDir, '.well-known', 'jwks.json');
@@ -345,8 +444,11 @@ t.test('broken issuer documents', async (t) => {
   await writeDiscovery({ issuer: oddIssuer });
   await t.rejects(assume(await odd()), stsError('IDPCommunicationErrorException', /has no jwks_uri/));
   await writeDiscovery({ issuer: oddIssuer, jwks_uri: 'http://keys.example.com/jwks.json' });
-  await t.rejects(assume(await odd()), stsError('IDPCommunicationErrorException', /must be https \(or http on loopback\)/),
-    'a discovery document cannot send the emulator to fetch from the network');
+  await t.rejects(
+    assume(await odd()),
+    stsError('IDPCommunicationErrorException', /must be https \(or http on loopback\)/),
+    'a discovery document cannot send the emulator to fetch from the network',
+  );
   await writeDiscovery({ issuer: oddIssuer, jwks_uri: `${oddIssuer}/.well-known/jwks.json` });
 
   // Two keys under one kid is the fleet bug of one device overwriting another's entry; never guess.
@@ -356,17 +458,24 @@ t.test('broken issuer documents', async (t) => {
   const oddHost = oddIssuer.replace(/^http:\/\//, '');
   const oddRole = `arn:aws:iam::${ACCOUNT}:role/odd`;
   emulator.createRole({ arn: oddRole, trust: { providerUrl: oddIssuer, conditions: { StringLike: { [`${oddHost}:sub`]: 'device:*' } } } });
-  const stranger = await assume(await mintToken({ key: strangerKey, claims: { iss: oddIssuer, sub: 'device:stranger' } }), { RoleArn: oddRole });
+  const stranger = await assume(await mintToken({ key: strangerKey, claims: { iss: oddIssuer, sub: 'device:stranger' } }), {
+    RoleArn: oddRole,
+  });
   t.equal(stranger.SubjectFromWebIdentityToken, 'device:stranger', 'a fleet JWKS serves every device');
   t.ok(await assume(await odd(), { RoleArn: oddRole }), 'and the first device still works');
 
   // A condition on a key the request does not carry is false, as in IAM.
   const emailRole = `arn:aws:iam::${ACCOUNT}:role/odd-email`;
-  emulator.createRole({ arn: emailRole, trust: { providerUrl: oddIssuer, conditions: { StringEquals: { [`${oddHost}:email`]: 'a@example.com' } } } });
+  emulator.createRole({
+    arn: emailRole,
+    trust: { providerUrl: oddIssuer, conditions: { StringEquals: { [`${oddHost}:email`]: 'a@example.com' } } },
+  });
   await t.rejects(assume(await odd(), { RoleArn: emailRole }), stsError('AccessDenied', /Not authorized/, 403));
 
-  await t.rejects(assume(await mintToken({ claims: JSON.parse('{"iat":"yesterday"}') as JWTPayload })),
-    stsError('InvalidIdentityTokenException', /iat claim is invalid/));
+  await t.rejects(
+    assume(await mintToken({ claims: JSON.parse('{"iat":"yesterday"}') as JWTPayload })),
+    stsError('InvalidIdentityTokenException', /iat claim is invalid/),
+  );
 });
 
 t.test('faults', async (t) => {
@@ -377,7 +486,12 @@ t.test('faults', async (t) => {
   await t.rejects(assume(token), { name: /./ }, 'unavailable');
 
   emulator.setFault({ kind: 'error', status: 503, code: 'ServiceUnavailable', message: 'Rate exceeded', type: 'Receiver' }, { times: 1 });
-  await t.rejects(assume(token), { name: 'ServiceUnavailable', message: 'Rate exceeded', $fault: 'server', $metadata: { httpStatusCode: 503 } });
+  await t.rejects(assume(token), {
+    name: 'ServiceUnavailable',
+    message: 'Rate exceeded',
+    $fault: 'server',
+    $metadata: { httpStatusCode: 503 },
+  });
 
   emulator.setFault({ kind: 'error', status: 400, code: 'IDPRejectedClaim', message: 'rejected' }, { times: 1 });
   await t.rejects(assume(token), stsError('IDPRejectedClaimException', 'rejected'), 'modelled codes map to SDK exception classes');
@@ -475,16 +589,36 @@ t.test('setup is validated', async (t) => {
   await t.rejects(startEmulator({ host: 'localhost' }), { code: 'InvalidHost' });
   await t.rejects(startEmulator({ issuerDir: join(base, 'nope') }), { code: 'InvalidIssuerDir' });
   t.throws(() => emulator.createOpenIDConnectProvider({ url: issuer, clientIds: [AUD] }), { code: 'EntityAlreadyExists' });
-  t.throws(() => emulator.createOpenIDConnectProvider({ url: 'http://issuer.example.com', clientIds: [AUD] }), { code: 'ValidationError' },
-    'plain http only to loopback');
+  t.throws(
+    () => emulator.createOpenIDConnectProvider({ url: 'http://issuer.example.com', clientIds: [AUD] }),
+    { code: 'ValidationError' },
+    'plain http only to loopback',
+  );
   t.throws(() => emulator.createRole({ arn: 'arn:aws:iam::1234:role/x', trust: { providerUrl: issuer } }), { code: 'ValidationError' });
-  t.throws(() => emulator.createRole({ arn: `arn:aws:iam::${ACCOUNT}:role/x`, maxSessionDurationSeconds: 100, trust: { providerUrl: issuer } }),
-    { code: 'ValidationError' });
+  t.throws(
+    () => emulator.createRole({ arn: `arn:aws:iam::${ACCOUNT}:role/x`, maxSessionDurationSeconds: 100, trust: { providerUrl: issuer } }),
+    { code: 'ValidationError' },
+  );
 
-  const bad = (trust: object): (() => void) => () => emulator.createRole({ arn: `arn:aws:iam::${ACCOUNT}:role/bad`, trust } as never);
-  t.throws(bad({ providerUrl: issuer, conditions: { StringEquals: { sub: 'x' } } }), { code: 'ValidationError' }, 'condition key without issuer prefix');
-  t.throws(bad({ providerUrl: issuer, conditions: { StringNotEquals: { [`${hostPath}:sub`]: 'x' } } }), { code: 'ValidationError' }, 'unsupported operator');
-  t.throws(bad({ providerUrl: issuer, conditions: { StringEquals: { [`${hostPath}:sub`]: [] } } }), { code: 'ValidationError' }, 'no values');
+  const bad =
+    (trust: object): (() => void) =>
+    () =>
+      emulator.createRole({ arn: `arn:aws:iam::${ACCOUNT}:role/bad`, trust } as never);
+  t.throws(
+    bad({ providerUrl: issuer, conditions: { StringEquals: { sub: 'x' } } }),
+    { code: 'ValidationError' },
+    'condition key without issuer prefix',
+  );
+  t.throws(
+    bad({ providerUrl: issuer, conditions: { StringNotEquals: { [`${hostPath}:sub`]: 'x' } } }),
+    { code: 'ValidationError' },
+    'unsupported operator',
+  );
+  t.throws(
+    bad({ providerUrl: issuer, conditions: { StringEquals: { [`${hostPath}:sub`]: [] } } }),
+    { code: 'ValidationError' },
+    'no values',
+  );
   t.throws(bad({ providerUrl: 'ftp://x' }), { code: 'ValidationError' }, 'provider URL scheme');
   t.throws(() => emulator.createRole({ arn: ROLE_ARN, trust: { providerUrl: issuer } }), { code: 'EntityAlreadyExists' });
   t.throws(() => emulator.createOpenIDConnectProvider({ url: `${issuer}/x`, clientIds: [''] }), { code: 'ValidationError' });
@@ -502,8 +636,13 @@ t.test('close() ends calls held by a delay fault', async (t) => {
   const heldClient = new STSClient({ endpoint: held.stsEndpoint, region: 'us-east-1', maxAttempts: 1 });
   t.teardown(() => heldClient.destroy());
   held.setFault({ kind: 'delay', ms: 60_000 });
-  const call = heldClient.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: ROLE_ARN, RoleSessionName: 'held', WebIdentityToken: await mintToken() }));
-  const outcome = call.then(() => 'answered', () => 'failed');
+  const call = heldClient.send(
+    new AssumeRoleWithWebIdentityCommand({ RoleArn: ROLE_ARN, RoleSessionName: 'held', WebIdentityToken: await mintToken() }),
+  );
+  const outcome = call.then(
+    () => 'answered',
+    () => 'failed',
+  );
   await new Promise((resolve) => setTimeout(resolve, 20));
   const started = performance.now();
   await held.close();

@@ -31,7 +31,7 @@ t.test('every ProviderError credport raises with a literal code is catalogued', 
   t.ok(seen > 20, `the scan found the provider errors (${seen})`);
 });
 
-t.test("every endpoint error body names a catalogued code, through serverError", async (t) => {
+t.test('every endpoint error body names a catalogued code, through serverError', async (t) => {
   const used = new Set<string>();
   for (const { p, text } of files) {
     for (const m of text.matchAll(/serverError\(\s*'([A-Za-z]+)'/g)) {
@@ -41,7 +41,11 @@ t.test("every endpoint error body names a catalogued code, through serverError",
     // A body built by hand would bypass the catalogue's status.
     t.notMatch(text.replace(/Code: 'Success'/g, ''), /\bCode: '[A-Za-z]+'/, `${p}: no {Code: '...'} literal outside the catalogue`);
   }
-  t.same(Object.keys(SERVER_ERRORS).filter((c) => !used.has(c)), [], 'every catalogued code is answered somewhere');
+  t.same(
+    Object.keys(SERVER_ERRORS).filter((c) => !used.has(c)),
+    [],
+    'every catalogued code is answered somewhere',
+  );
 });
 
 t.test('docs/errors.md is generated from the catalogue', async (t) => {

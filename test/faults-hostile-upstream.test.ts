@@ -46,7 +46,10 @@ interface Answer {
 }
 
 async function ecs(s: Stack, profile: string, timeoutMs = CLIENT_TIMEOUT_MS): Promise<Answer> {
-  const res = await fetch(`${s.daemon!.url}/v1/credentials/${profile}`, { headers: { authorization: s.token() }, signal: AbortSignal.timeout(timeoutMs) });
+  const res = await fetch(`${s.daemon!.url}/v1/credentials/${profile}`, {
+    headers: { authorization: s.token() },
+    signal: AbortSignal.timeout(timeoutMs),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -120,9 +123,21 @@ const CASES: Case[] = [
   { name: 'Date: 1970', mode: { kind: 'date', date: 'Thu, 01 Jan 1970 00:00:00 GMT' }, code: () => 'ImplausibleClockSkew' },
   { name: 'Date: far future', mode: { kind: 'date', date: 'Sun, 31 Dec 2190 23:59:59 GMT' }, code: () => 'ImplausibleClockSkew' },
   { name: 'Expiration 9999-12-31', mode: { kind: 'expiration', value: '9999-12-31T23:59:59Z' }, code: () => 'ImplausibleExpiration' },
-  { name: 'a 10,000-character code and message', mode: { kind: 'error', status: 400, code: 'C'.repeat(10_000), message: 'M'.repeat(10_000) }, code: () => 'UpstreamError' },
-  { name: 'ANSI escapes and newlines in code and message', mode: { kind: 'error', status: 400, code: ANSI_CODE, message: ANSI_MESSAGE }, code: () => 'UpstreamError' },
-  { name: 'the request echoed in the error message', mode: { kind: 'echo' }, code: (p) => (ra(p) ? 'ValidationException' : 'ValidationError') },
+  {
+    name: 'a 10,000-character code and message',
+    mode: { kind: 'error', status: 400, code: 'C'.repeat(10_000), message: 'M'.repeat(10_000) },
+    code: () => 'UpstreamError',
+  },
+  {
+    name: 'ANSI escapes and newlines in code and message',
+    mode: { kind: 'error', status: 400, code: ANSI_CODE, message: ANSI_MESSAGE },
+    code: () => 'UpstreamError',
+  },
+  {
+    name: 'the request echoed in the error message',
+    mode: { kind: 'echo' },
+    code: (p) => (ra(p) ? 'ValidationException' : 'ValidationError'),
+  },
 ];
 
 async function setUp(t: Test): Promise<{ s: Stack; subjects: Subject[]; served: Set<string> }> {
@@ -143,8 +158,23 @@ async function setUp(t: Test): Promise<{ s: Stack; subjects: Subject[]; served: 
     profiles: {
       oidc: { sts_endpoint: hOidc.url, default: true },
       src: {},
-      chained: { type: 'aws-assume-role', source_profile: 'src', role_arn: CHAIN_ROLE, region: 'us-east-1', duration_seconds: 3600, sts_endpoint: hChain.url },
-      ra: { type: 'aws-rolesanywhere', certificate: cert.path!, trust_anchor_arn: TA, profile_arn: RA_PROFILE, role_arn: RA_ROLE, duration_seconds: 3600, endpoint: hRa.url },
+      chained: {
+        type: 'aws-assume-role',
+        source_profile: 'src',
+        role_arn: CHAIN_ROLE,
+        region: 'us-east-1',
+        duration_seconds: 3600,
+        sts_endpoint: hChain.url,
+      },
+      ra: {
+        type: 'aws-rolesanywhere',
+        certificate: cert.path!,
+        trust_anchor_arn: TA,
+        profile_arn: RA_PROFILE,
+        role_arn: RA_ROLE,
+        duration_seconds: 3600,
+        endpoint: hRa.url,
+      },
     },
     beforeStart: (e) => {
       for (const h of [hOidc, hChain, hRa]) h.target = e.url;
@@ -188,7 +218,9 @@ async function hostileCase(t: Test, s: Stack, subj: Subject, c: Case, served: Se
   const outcome = await within(refreshing, 10_000);
   t.not(outcome, 'still running', 'the refresh ended: the deadline holds');
   t.equal(outcome === 'still running' ? undefined : outcome?.code, c.code(profile), 'the refresh failed with the expected code');
-  const health = JSON.parse(await healthText(s)) as { profiles: Record<string, { refreshing: boolean; state: string; lastError: { code: string; message: string } | null }> };
+  const health = JSON.parse(await healthText(s)) as {
+    profiles: Record<string, { refreshing: boolean; state: string; lastError: { code: string; message: string } | null }>;
+  };
   const p = health.profiles[profile]!;
   t.equal(p.refreshing, false, '/health: not refreshing any more');
   t.equal(p.state, 'failing', '/health: failing, still served');
@@ -199,7 +231,13 @@ async function hostileCase(t: Test, s: Stack, subj: Subject, c: Case, served: Se
   t.equal(again.status, 200, 'still served after the failure');
   // Recovery: the upstream is healthy again, the next refresh succeeds.
   upstream.mode = { kind: 'pass' };
-  const recovered = await within(r.refreshNow().then(() => 'ok', (err: unknown) => `failed: ${(err as Error).message}`), 10_000);
+  const recovered = await within(
+    r.refreshNow().then(
+      () => 'ok',
+      (err: unknown) => `failed: ${(err as Error).message}`,
+    ),
+    10_000,
+  );
   t.equal(recovered, 'ok', 'recovers once the upstream is healthy');
   const after = await ecs(s, profile);
   t.equal(after.status, 200);
@@ -241,23 +279,38 @@ t.test('every provider against every hostile mode', async (t) => {
 
 t.test('codes the upstream invents do not create metric series', async (t) => {
   const { s, subjects } = await setUp(t);
-  const seriesOf = async (): Promise<string[]> => (await metricsText(s)).split('\n').filter((l) => l.startsWith('credport_credential_refreshes_total{'));
+  const seriesOf = async (): Promise<string[]> =>
+    (await metricsText(s)).split('\n').filter((l) => l.startsWith('credport_credential_refreshes_total{'));
   const codes: string[] = [];
   for (let i = 0; i < 8; i++) {
     const code = `Invented${randomBytes(6).toString('hex')}`;
     codes.push(code);
     for (const subj of subjects) subj.upstream.mode = { kind: 'error', status: 400, code, message: `failure ${i}` };
-    await Promise.all(subjects.map((subj) => refresher(s, subj.profile).refreshNow().catch(() => undefined)));
+    await Promise.all(
+      subjects.map((subj) =>
+        refresher(s, subj.profile)
+          .refreshNow()
+          .catch(() => undefined),
+      ),
+    );
   }
   const series = await seriesOf();
   t.ok(series.length <= 4 * 2, `a handful of series (${series.length}), not one per failure`);
-  for (const code of codes) t.notOk(series.some((l) => l.includes(code)), `${code} is not a label`);
-  for (const subj of subjects) t.ok(series.some((l) => l.includes(`profile="${subj.profile}"`) && l.includes('code="other"')), `${subj.profile}: counted under "other"`);
+  for (const code of codes)
+    t.notOk(
+      series.some((l) => l.includes(code)),
+      `${code} is not a label`,
+    );
+  for (const subj of subjects)
+    t.ok(
+      series.some((l) => l.includes(`profile="${subj.profile}"`) && l.includes('code="other"')),
+      `${subj.profile}: counted under "other"`,
+    );
   const health = JSON.parse(await healthText(s)) as { profiles: Record<string, { lastError: { code: string } | null }> };
   t.equal(health.profiles.oidc?.lastError?.code, codes.at(-1), '/health keeps the (well-formed) code itself');
 });
 
-t.test('a cold profile: 503 within the client\'s patience, one upstream call, the upstream\'s code once known', async (t) => {
+t.test("a cold profile: 503 within the client's patience, one upstream call, the upstream's code once known", async (t) => {
   const cold = await startHostileUpstream({ kind: 'stall', bodyBytes: 200 });
   t.teardown(() => cold.close());
   // The deadline is longer than a client waits, so the first answers come from the wait bound.
@@ -281,7 +334,7 @@ t.test('a cold profile: 503 within the client\'s patience, one upstream call, th
   t.equal(code, 'UpstreamTimeout', '/health: the stalled call was abandoned at its deadline');
   const after = await ecs(s, 'cold');
   t.equal(after.status, 503);
-  t.equal(after.body.Code, 'UpstreamTimeout', 'the 503 carries the upstream\'s last error code');
+  t.equal(after.body.Code, 'UpstreamTimeout', "the 503 carries the upstream's last error code");
   cold.mode = { kind: 'pass' };
   let ok: Answer | undefined;
   // Requests may retry the upstream once per retry_base (2 s): bounded, a few seconds of real time.

@@ -79,16 +79,22 @@ function checkServed(t: Test, answers: Served[], good: Map<string, string>, what
   for (const { profile, at, a } of answers) {
     if (a.status !== 200) continue;
     problems.push(...credentialProblems(a.body, at, MARGIN_MS).map((p) => `${profile}: ${p}`));
-    if (a.body.AccessKeyId !== good.get(profile)) problems.push(`${profile}: served ${String(a.body.AccessKeyId)}, not the last good credentials`);
+    if (a.body.AccessKeyId !== good.get(profile))
+      problems.push(`${profile}: served ${String(a.body.AccessKeyId)}, not the last good credentials`);
   }
   t.same(problems, [], `${what}: every 200 carried the last good credentials, complete, at least the margin left`);
-  const unexpected = answers.filter(({ a }) => a.status !== 200 && a.status !== 503).map(({ profile, a }) => `${profile}: ${a.status} ${a.text.slice(0, 200)}`);
+  const unexpected = answers
+    .filter(({ a }) => a.status !== 200 && a.status !== 503)
+    .map(({ profile, a }) => `${profile}: ${a.status} ${a.text.slice(0, 200)}`);
   t.same(unexpected, [], `${what}: nothing but 200 and 503`);
   for (const profile of PROFILES) {
     const mine = answers.filter((x) => x.profile === profile);
     const first503 = mine.findIndex(({ a }) => a.status === 503);
     t.ok(first503 > 10, `${what}: ${profile} served its last good credentials for a while (${first503} requests)`);
-    t.ok(first503 >= 0 && mine.slice(first503).every(({ a }) => a.status === 503), `${what}: ${profile}: once 503, 503 until recovery (never expired credentials)`);
+    t.ok(
+      first503 >= 0 && mine.slice(first503).every(({ a }) => a.status === 503),
+      `${what}: ${profile}: once 503, 503 until recovery (never expired credentials)`,
+    );
   }
 }
 
@@ -108,7 +114,10 @@ async function goodCredentials(t: Test, s: FaultStack): Promise<Map<string, stri
 async function checkRecovery(t: Test, s: FaultStack, good: Map<string, string>, what: string): Promise<void> {
   const health = await s.health();
   const nexts = PROFILES.map((p) => Date.parse(health.profiles[p]?.nextRefresh ?? ''));
-  t.ok(nexts.every((n) => n > s.clock.now() && n - s.clock.now() <= RETRY_MAX_MS), `${what}: retries scheduled within one backoff step`);
+  t.ok(
+    nexts.every((n) => n > s.clock.now() && n - s.clock.now() <= RETRY_MAX_MS),
+    `${what}: retries scheduled within one backoff step`,
+  );
   await s.advanceTo(Math.max(...nexts));
   const after = await s.health();
   for (const profile of PROFILES) {
@@ -161,52 +170,69 @@ t.test('token pulled out mid-run, then put back', needs(...TOOLS), async (t) => 
   await checkRecovery(t, s, good, 'token back');
 });
 
-t.test('wrong PIN after the token comes back: PIN_INCORRECT, no PIN anywhere, recovery once the PIN file is fixed', needs(...TOOLS), async (t) => {
-  if (!assertPresent(t, ...TOOLS) || !hsm) return;
-  const pinFile = join(hsm.dir, 'pin-wrong');
-  const s = await tokenStack(hsm, pinFile);
-  t.teardown(() => s.close());
-  const good = await goodCredentials(t, s);
+t.test(
+  'wrong PIN after the token comes back: PIN_INCORRECT, no PIN anywhere, recovery once the PIN file is fixed',
+  needs(...TOOLS),
+  async (t) => {
+    if (!assertPresent(t, ...TOOLS) || !hsm) return;
+    const pinFile = join(hsm.dir, 'pin-wrong');
+    const s = await tokenStack(hsm, pinFile);
+    t.teardown(() => s.close());
+    const good = await goodCredentials(t, s);
 
-  // The daemon logs in once per session; to make it log in again, the token goes away and comes back
-  // (a replug), while the PIN file holds a wrong PIN.
-  writeFileSync(pinFile, `${WRONG_PIN}\n`, { mode: 0o600 });
-  const restore = hsm.removeToken();
-  const seen: CodeSeen[] = [];
-  const record = failureRecorder(s, seen);
-  const gone = await walk(s, PROFILES, s.clock.now() + 2 * HOUR, MIN, async () => {
-    await record();
-    return PROFILES.every((p) => s.status(p).consecutiveFailures > 0);
-  });
-  t.ok(PROFILES.every((p) => s.status(p).consecutiveFailures > 0), 'both profiles noticed the token was gone');
-  restore();
-  const seenAfter: CodeSeen[] = [];
-  const answers = [...gone, ...(await walkToOutage(s, 3 * HOUR, seenAfter))];
-  checkServed(t, answers, good, 'wrong PIN');
-  for (const profile of PROFILES) {
-    const mine = seenAfter.filter((x) => x.profile === profile);
-    t.ok(mine.length >= 3, `${profile}: refreshes failed and were retried (${mine.length} failures in /health)`);
-    t.same(
-      [...new Set(mine.filter((x) => !BAD_PIN.includes(x.code ?? '')).map((x) => x.code))],
-      [],
-      `${profile}: with the token back, /health lastError.code is ${BAD_PIN.join(' or ')} at every failure`,
+    // The daemon logs in once per session; to make it log in again, the token goes away and comes back
+    // (a replug), while the PIN file holds a wrong PIN.
+    writeFileSync(pinFile, `${WRONG_PIN}\n`, { mode: 0o600 });
+    const restore = hsm.removeToken();
+    const seen: CodeSeen[] = [];
+    const record = failureRecorder(s, seen);
+    const gone = await walk(s, PROFILES, s.clock.now() + 2 * HOUR, MIN, async () => {
+      await record();
+      return PROFILES.every((p) => s.status(p).consecutiveFailures > 0);
+    });
+    t.ok(
+      PROFILES.every((p) => s.status(p).consecutiveFailures > 0),
+      'both profiles noticed the token was gone',
     );
-    const first503 = answers.find((x) => x.profile === profile && x.a.status === 503);
-    t.ok(BAD_PIN.includes(String(first503?.a.body.Code)), `${profile}: the 503 Code says the PIN was refused (${String(first503?.a.body.Code)})`);
-    // The scenario really reached a login with the wrong PIN (and the guard that stops offering it again).
-    t.match(String(first503?.a.body.Message), /PIN/, `${profile}: the Message says the PIN was refused`);
-  }
+    restore();
+    const seenAfter: CodeSeen[] = [];
+    const answers = [...gone, ...(await walkToOutage(s, 3 * HOUR, seenAfter))];
+    checkServed(t, answers, good, 'wrong PIN');
+    for (const profile of PROFILES) {
+      const mine = seenAfter.filter((x) => x.profile === profile);
+      t.ok(mine.length >= 3, `${profile}: refreshes failed and were retried (${mine.length} failures in /health)`);
+      t.same(
+        [...new Set(mine.filter((x) => !BAD_PIN.includes(x.code ?? '')).map((x) => x.code))],
+        [],
+        `${profile}: with the token back, /health lastError.code is ${BAD_PIN.join(' or ')} at every failure`,
+      );
+      const first503 = answers.find((x) => x.profile === profile && x.a.status === 503);
+      t.ok(
+        BAD_PIN.includes(String(first503?.a.body.Code)),
+        `${profile}: the 503 Code says the PIN was refused (${String(first503?.a.body.Code)})`,
+      );
+      // The scenario really reached a login with the wrong PIN (and the guard that stops offering it again).
+      t.match(String(first503?.a.body.Message), /PIN/, `${profile}: the Message says the PIN was refused`);
+    }
 
-  const bodies = [...answers.map((x) => x.a.text), JSON.stringify(await s.health()), (await s.imds()).text];
-  for (const [name, pin] of [
-    ['the PIN', PIN],
-    ['the wrong PIN', WRONG_PIN],
-  ] as const) {
-    t.same(s.logs.filter((l) => l.includes(pin)), [], `${name} is in no log line (${s.logs.length} lines)`);
-    t.same(bodies.filter((b) => b.includes(pin)), [], `${name} is in no response body (${bodies.length} bodies)`);
-  }
+    const bodies = [...answers.map((x) => x.a.text), JSON.stringify(await s.health()), (await s.imds()).text];
+    for (const [name, pin] of [
+      ['the PIN', PIN],
+      ['the wrong PIN', WRONG_PIN],
+    ] as const) {
+      t.same(
+        s.logs.filter((l) => l.includes(pin)),
+        [],
+        `${name} is in no log line (${s.logs.length} lines)`,
+      );
+      t.same(
+        bodies.filter((b) => b.includes(pin)),
+        [],
+        `${name} is in no response body (${bodies.length} bodies)`,
+      );
+    }
 
-  writeFileSync(pinFile, `${PIN}\n`, { mode: 0o600 });
-  await checkRecovery(t, s, good, 'PIN file fixed');
-});
-
+    writeFileSync(pinFile, `${PIN}\n`, { mode: 0o600 });
+    await checkRecovery(t, s, good, 'PIN file fixed');
+  },
+);

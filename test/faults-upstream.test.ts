@@ -130,7 +130,14 @@ async function outage(t: Test, c: OutageCase): Promise<void> {
     if (failures !== lastFailures) {
       lastFailures = failures;
       const p = (await s.health()).profiles[profile];
-      if (p) seen.push({ failures: p.consecutiveFailures, code: p.lastError?.code, at: Date.parse(p.lastError?.at ?? ''), next: Date.parse(p.nextRefresh ?? ''), state: p.state });
+      if (p)
+        seen.push({
+          failures: p.consecutiveFailures,
+          code: p.lastError?.code,
+          at: Date.parse(p.lastError?.at ?? ''),
+          next: Date.parse(p.nextRefresh ?? ''),
+          state: p.state,
+        });
     }
   }
 
@@ -141,10 +148,23 @@ async function outage(t: Test, c: OutageCase): Promise<void> {
 
   t.ok(seen.length >= 3, `refreshes failed and were retried (${seen.length} failures seen in /health)`);
   t.same([...new Set(seen.map((f) => f.code))], [c.code], `/health lastError.code is ${c.code} throughout`);
-  t.ok(seen.every((f, i) => i === 0 || f.failures > (seen[i - 1]?.failures ?? 0)), 'consecutiveFailures counts up');
-  t.ok(seen.every((f) => f.next > f.at && f.next - f.at <= RETRY_MAX_MS), 'nextRefresh is after each failure, at most retry_max later');
-  t.same(seen.slice(0, 4).map((f) => f.next - f.at), [2000, 4000, 8000, 16000], 'backoff doubles from retry_base (jitter pinned)');
-  t.ok(seen.some((f) => f.state === 'failing'), '/health says failing while the last good credentials are served');
+  t.ok(
+    seen.every((f, i) => i === 0 || f.failures > (seen[i - 1]?.failures ?? 0)),
+    'consecutiveFailures counts up',
+  );
+  t.ok(
+    seen.every((f) => f.next > f.at && f.next - f.at <= RETRY_MAX_MS),
+    'nextRefresh is after each failure, at most retry_max later',
+  );
+  t.same(
+    seen.slice(0, 4).map((f) => f.next - f.at),
+    [2000, 4000, 8000, 16000],
+    'backoff doubles from retry_base (jitter pinned)',
+  );
+  t.ok(
+    seen.some((f) => f.state === 'failing'),
+    '/health says failing while the last good credentials are served',
+  );
 
   t.ok(first503, 'a 503 once the last good credentials were too old');
   if (!first503) return;
@@ -153,7 +173,11 @@ async function outage(t: Test, c: OutageCase): Promise<void> {
   t.match(String(first503.a.body.Message), c.message, 'Message names the failure');
   t.match(String(first503.a.body.Message), new RegExp(`profile ${profile}\\b`), 'and the profile');
   t.notOk('AccessKeyId' in first503.a.body || 'Token' in first503.a.body, 'no credentials in the 503');
-  t.same(later.map((a) => a.body.Code), [c.code, c.code], 'later requests: 503 with the same Code');
+  t.same(
+    later.map((a) => a.body.Code),
+    [c.code, c.code],
+    'later requests: 503 with the same Code',
+  );
   const h = await s.health();
   t.equal(h.httpStatus, 503, '/health answers 503');
   t.equal(h.profiles[profile]?.state, 'unavailable');
@@ -189,23 +213,116 @@ for (const service of ['sts', 'rolesanywhere'] as const) {
   const fault = (f: Parameters<FaultStack['emulator']['setFault']>[0]) => (s: FaultStack) => s.emulator.setFault(f, { service });
   const clear = (s: FaultStack) => s.emulator.setFault(null);
   CASES.push(
-    { name: 'connection reset', service, begin: fault({ kind: 'unavailable' }), end: clear, code: 'UpstreamUnreachable', message: new RegExp(`cannot reach ${who}`) },
-    { name: 'connection refused (upstream down, then back on the same port)', service, begin: (s) => s.stopEmulator(), end: (s) => s.restartEmulator(), code: 'UpstreamUnreachable', message: /ECONNREFUSED/ },
+    {
+      name: 'connection reset',
+      service,
+      begin: fault({ kind: 'unavailable' }),
+      end: clear,
+      code: 'UpstreamUnreachable',
+      message: new RegExp(`cannot reach ${who}`),
+    },
+    {
+      name: 'connection refused (upstream down, then back on the same port)',
+      service,
+      begin: (s) => s.stopEmulator(),
+      end: (s) => s.restartEmulator(),
+      code: 'UpstreamUnreachable',
+      message: /ECONNREFUSED/,
+    },
     // Ten-minute credentials: each attempt costs the request timeout in real time, so fewer attempts.
-    { name: 'slower than the request timeout', service, lifetimeSeconds: 600, timeoutMs: SHORT_TIMEOUT_MS, begin: fault({ kind: 'delay', ms: 10 * SHORT_TIMEOUT_MS }), end: clear, code: 'UpstreamTimeout', message: new RegExp(`${who} did not answer in time`) },
+    {
+      name: 'slower than the request timeout',
+      service,
+      lifetimeSeconds: 600,
+      timeoutMs: SHORT_TIMEOUT_MS,
+      begin: fault({ kind: 'delay', ms: 10 * SHORT_TIMEOUT_MS }),
+      end: clear,
+      code: 'UpstreamTimeout',
+      message: new RegExp(`${who} did not answer in time`),
+    },
     sts
-      ? { name: '5xx', service, begin: fault({ ...error(500, 'InternalFailure', 'injected: internal failure'), type: 'Receiver' }), end: clear, code: 'InternalFailure', message: /injected: internal failure/ }
-      : { name: '5xx', service, begin: fault(error(500, 'InternalServerException', 'injected: internal failure')), end: clear, code: 'InternalServerException', message: /injected: internal failure/ },
+      ? {
+          name: '5xx',
+          service,
+          begin: fault({ ...error(500, 'InternalFailure', 'injected: internal failure'), type: 'Receiver' }),
+          end: clear,
+          code: 'InternalFailure',
+          message: /injected: internal failure/,
+        }
+      : {
+          name: '5xx',
+          service,
+          begin: fault(error(500, 'InternalServerException', 'injected: internal failure')),
+          end: clear,
+          code: 'InternalServerException',
+          message: /injected: internal failure/,
+        },
     sts
-      ? { name: '503', service, begin: fault({ ...error(503, 'ServiceUnavailable', 'injected: service unavailable'), type: 'Receiver' }), end: clear, code: 'ServiceUnavailable', message: /injected: service unavailable/ }
-      : { name: '503', service, begin: fault(error(503, 'ServiceUnavailableException', 'injected: service unavailable')), end: clear, code: 'ServiceUnavailableException', message: /injected: service unavailable/ },
+      ? {
+          name: '503',
+          service,
+          begin: fault({ ...error(503, 'ServiceUnavailable', 'injected: service unavailable'), type: 'Receiver' }),
+          end: clear,
+          code: 'ServiceUnavailable',
+          message: /injected: service unavailable/,
+        }
+      : {
+          name: '503',
+          service,
+          begin: fault(error(503, 'ServiceUnavailableException', 'injected: service unavailable')),
+          end: clear,
+          code: 'ServiceUnavailableException',
+          message: /injected: service unavailable/,
+        },
     sts
-      ? { name: 'throttling', service, begin: fault(error(400, 'Throttling', 'Rate exceeded')), end: clear, code: 'Throttling', message: /Rate exceeded/ }
-      : { name: 'throttling', service, begin: fault(error(429, 'ThrottlingException', 'Rate exceeded')), end: clear, code: 'ThrottlingException', message: /Rate exceeded/ },
-    { name: 'malformed body', service, begin: fault({ kind: 'malformed' }), end: clear, code: 'MalformedResponse', message: /could not be read/ },
-    { name: 'truncated body', service, begin: fault({ kind: 'truncated' }), end: clear, code: 'MalformedResponse', message: /could not be read|incomplete|truncated/ },
-    { name: 'credentials already expired (lifetime 0)', service, begin: (s) => s.emulator.setCredentialLifetime(0), end: (s) => s.emulator.setCredentialLifetime(null), code: 'ExpiredCredentials', message: /expiry margin/ },
-    { name: 'credentials expired an hour ago (lifetime -3600)', service, begin: (s) => s.emulator.setCredentialLifetime(-3600), end: (s) => s.emulator.setCredentialLifetime(null), code: 'ExpiredCredentials', message: /expiry margin/ },
+      ? {
+          name: 'throttling',
+          service,
+          begin: fault(error(400, 'Throttling', 'Rate exceeded')),
+          end: clear,
+          code: 'Throttling',
+          message: /Rate exceeded/,
+        }
+      : {
+          name: 'throttling',
+          service,
+          begin: fault(error(429, 'ThrottlingException', 'Rate exceeded')),
+          end: clear,
+          code: 'ThrottlingException',
+          message: /Rate exceeded/,
+        },
+    {
+      name: 'malformed body',
+      service,
+      begin: fault({ kind: 'malformed' }),
+      end: clear,
+      code: 'MalformedResponse',
+      message: /could not be read/,
+    },
+    {
+      name: 'truncated body',
+      service,
+      begin: fault({ kind: 'truncated' }),
+      end: clear,
+      code: 'MalformedResponse',
+      message: /could not be read|incomplete|truncated/,
+    },
+    {
+      name: 'credentials already expired (lifetime 0)',
+      service,
+      begin: (s) => s.emulator.setCredentialLifetime(0),
+      end: (s) => s.emulator.setCredentialLifetime(null),
+      code: 'ExpiredCredentials',
+      message: /expiry margin/,
+    },
+    {
+      name: 'credentials expired an hour ago (lifetime -3600)',
+      service,
+      begin: (s) => s.emulator.setCredentialLifetime(-3600),
+      end: (s) => s.emulator.setCredentialLifetime(null),
+      code: 'ExpiredCredentials',
+      message: /expiry margin/,
+    },
   );
 }
 // STS cannot correct a skewed clock (the call is unsigned; the JWT carries the device's time): the
@@ -262,9 +379,20 @@ t.test('rolesanywhere: a skewed device clock is corrected by the provider; refre
     }
     const label = `service clock ${skew > 0 ? 'ahead of' : 'behind'} the device by 10 min`;
     tt.same([...new Set(failures)], [0], `${label}: no refresh ever failed`);
-    tt.ok(s.emulator.stats.rolesAnywhereFailures - refusedBefore >= 1, `${label}: the emulator did refuse the skewed signature (and the provider re-signed)`);
-    tt.same(answers.filter(({ a }) => a.status !== 200).map(({ a }) => a.text), [], `${label}: every request got credentials`);
-    tt.same(answers.flatMap(({ a, at }) => credentialProblems(a.body, at, MARGIN_MS)), [], `${label}: complete and fresh by the device's clock`);
+    tt.ok(
+      s.emulator.stats.rolesAnywhereFailures - refusedBefore >= 1,
+      `${label}: the emulator did refuse the skewed signature (and the provider re-signed)`,
+    );
+    tt.same(
+      answers.filter(({ a }) => a.status !== 200).map(({ a }) => a.text),
+      [],
+      `${label}: every request got credentials`,
+    );
+    tt.same(
+      answers.flatMap(({ a, at }) => credentialProblems(a.body, at, MARGIN_MS)),
+      [],
+      `${label}: complete and fresh by the device's clock`,
+    );
     tt.same(staleByService(s, answers), [], `${label}: and by the service's clock`);
     tt.ok(new Set(answers.map(({ a }) => fields(a.body))).size >= 4, `${label}: refreshed on schedule throughout`);
   }
@@ -278,20 +406,30 @@ for (const [service, skew] of [
   ['rolesanywhere', 10 * MIN],
   ['sts', 4 * MIN],
 ] as const) {
-  t.test(`${service}: outage while the device clock is ${skew / MIN} min slow: what is served still works by the service's clock`, async (tt) => {
-    const s = await startFaultStack({ services: [service], tuning: { maxAttempts: 1, requestTimeoutMs: TIMEOUT_MS } });
-    tt.teardown(() => s.close());
-    const profile = PROFILE_OF[service];
-    await s.idle();
-    s.skewMs = skew;
-    await s.advance(HOUR); // refreshes under skew
-    tt.equal(s.status(profile).consecutiveFailures, 0, 'refreshing under skew');
-    s.emulator.setFault({ kind: 'unavailable' }, { service });
-    const answers = await walk(s, [profile], s.clock.now() + 2 * HOUR, MIN);
-    tt.ok(answers.some(({ a }) => a.status === 503), 'the outage outlived the credentials');
-    tt.same(answers.flatMap(({ a, at }) => (a.status === 200 ? credentialProblems(a.body, at, MARGIN_MS) : [])), [], 'by the device clock, nothing stale was served');
-    tt.same(staleByService(s, answers), [], 'by the service clock, nothing stale was served either');
-  });
+  t.test(
+    `${service}: outage while the device clock is ${skew / MIN} min slow: what is served still works by the service's clock`,
+    async (tt) => {
+      const s = await startFaultStack({ services: [service], tuning: { maxAttempts: 1, requestTimeoutMs: TIMEOUT_MS } });
+      tt.teardown(() => s.close());
+      const profile = PROFILE_OF[service];
+      await s.idle();
+      s.skewMs = skew;
+      await s.advance(HOUR); // refreshes under skew
+      tt.equal(s.status(profile).consecutiveFailures, 0, 'refreshing under skew');
+      s.emulator.setFault({ kind: 'unavailable' }, { service });
+      const answers = await walk(s, [profile], s.clock.now() + 2 * HOUR, MIN);
+      tt.ok(
+        answers.some(({ a }) => a.status === 503),
+        'the outage outlived the credentials',
+      );
+      tt.same(
+        answers.flatMap(({ a, at }) => (a.status === 200 ? credentialProblems(a.body, at, MARGIN_MS) : [])),
+        [],
+        'by the device clock, nothing stale was served',
+      );
+      tt.same(staleByService(s, answers), [], 'by the service clock, nothing stale was served either');
+    },
+  );
 }
 
 t.test('transient throttling: fresh credentials at the next retry, no 503, nothing stale', async (tt) => {
@@ -303,7 +441,10 @@ t.test('transient throttling: fresh credentials at the next retry, no 503, nothi
     const good = await s.ecs(profile);
     const goodId = fields(good.body);
     // Three refreshes fail, the fourth works: fresh credentials arrive 2 + 4 + 8 s after the first failure.
-    s.emulator.setFault(service === 'sts' ? error(400, 'Throttling', 'Rate exceeded') : error(429, 'ThrottlingException', 'Rate exceeded'), { times: 3, service });
+    s.emulator.setFault(
+      service === 'sts' ? error(400, 'Throttling', 'Rate exceeded') : error(429, 'ThrottlingException', 'Rate exceeded'),
+      { times: 3, service },
+    );
     const scheduled = Date.parse(s.status(profile).nextRefresh ?? '');
     await s.advanceTo(scheduled);
     tt.equal(s.status(profile).consecutiveFailures, 1, `${service}: the scheduled refresh failed`);
@@ -319,4 +460,3 @@ t.test('transient throttling: fresh credentials at the next retry, no 503, nothi
     tt.ok(Date.parse(String(after.body.Expiration)) - s.clock.now() > 50 * MIN, `${service}: a full lifetime ahead`);
   }
 });
-

@@ -10,7 +10,14 @@ import t from 'tap';
 import { defaultSubject, mintIdentityToken } from '../daemon/identity/jwt.js';
 import { freePort, runCliAsync } from './helpers/cli.js';
 import { EmptyHome } from './helpers/clients.js';
-import { debianGoogleAuth, googleAuthLibrary, googleEnv, metadataEnv, runNodeGoogleAuth, runPythonGoogleAuth } from './helpers/google-clients.js';
+import {
+  debianGoogleAuth,
+  googleAuthLibrary,
+  googleEnv,
+  metadataEnv,
+  runNodeGoogleAuth,
+  runPythonGoogleAuth,
+} from './helpers/google-clients.js';
 import { createUser, curlAs, rootForUsers } from './helpers/second-user.js';
 import { startStack } from './helpers/stack.js';
 import { needs } from './helpers/tools.js';
@@ -38,7 +45,12 @@ const stack = await startStack({
     },
   },
   beforeStart: (e) => {
-    const provider = e.createWorkloadIdentityPoolProvider({ projectNumber: PROJECT_NUMBER, poolId: 'devices', providerId: 'credport', issuerUri: e.issuerBaseUrl });
+    const provider = e.createWorkloadIdentityPoolProvider({
+      projectNumber: PROJECT_NUMBER,
+      poolId: 'devices',
+      providerId: 'credport',
+      issuerUri: e.issuerBaseUrl,
+    });
     e.bindServiceAccount(SA, provider.principalSet);
   },
 });
@@ -106,7 +118,9 @@ t.test('google-auth-library through the external_account file credport env write
 });
 
 t.test('google-auth-library through the metadata server gets the daemon token', needs(googleAuthLibrary), async (t) => {
-  const mine = JSON.parse((await runCliAsync(['auth', '--profile', 'gcp', '--config', stack.configFile])).stdout) as { access_token: string };
+  const mine = JSON.parse((await runCliAsync(['auth', '--profile', 'gcp', '--config', stack.configFile])).stdout) as {
+    access_token: string;
+  };
   const got = await runNodeGoogleAuth(googleEnv(home, { ...metadataEnv(hostPort), GOOGLE_CLOUD_PROJECT: 'my-project' }));
   t.notOk(got.error, got.error ?? '');
   t.equal(got.accessToken, mine.access_token, 'the pre-refreshed token the daemon holds');
@@ -151,22 +165,41 @@ t.test('another local user gets no Google token by any route, even with the secr
 t.test('the metadata server refuses requests without Metadata-Flavor or through a proxy', async (t) => {
   const path = `${base}/computeMetadata/v1/instance/service-accounts/default/token`;
   t.equal((await fetch(path)).status, 403, 'no Metadata-Flavor: 403');
-  t.equal((await fetch(path, { headers: { 'metadata-flavor': 'Google', 'x-forwarded-for': '10.0.0.1' } })).status, 403, 'X-Forwarded-For: 403');
-  t.equal((await fetch(path, { headers: { 'metadata-flavor': 'Google', 'x-real-ip': '10.0.0.1' } })).status, 403, 'X-Real-IP: 403, as on the IMDS token PUT');
+  t.equal(
+    (await fetch(path, { headers: { 'metadata-flavor': 'Google', 'x-forwarded-for': '10.0.0.1' } })).status,
+    403,
+    'X-Forwarded-For: 403',
+  );
+  t.equal(
+    (await fetch(path, { headers: { 'metadata-flavor': 'Google', 'x-real-ip': '10.0.0.1' } })).status,
+    403,
+    'X-Real-IP: 403, as on the IMDS token PUT',
+  );
   const ok = await fetch(path, { headers: { 'metadata-flavor': 'Google' } });
   t.equal(ok.status, 200);
   t.equal(ok.headers.get('metadata-flavor'), 'Google');
 });
 
-t.test("the JWKS credport oidc export writes works uploaded to a Google provider (jwksJson)", async (t) => {
+t.test('the JWKS credport oidc export writes works uploaded to a Google provider (jwksJson)', async (t) => {
   const out = `${stack.dir}/exported`;
   const r = await runCliAsync(['oidc', 'export', out, '--config', stack.configFile]);
   t.equal(r.status, 0, r.stderr);
   const jwksJson = readFileSync(`${out}/.well-known/jwks.json`, 'utf8');
   // An issuer URL nothing answers at: the keys can only come from the upload.
   const issuer = 'https://issuer.invalid';
-  const uploaded = stack.emulator.createWorkloadIdentityPoolProvider({ projectNumber: PROJECT_NUMBER, poolId: 'uploaded', providerId: 'jwks', issuerUri: issuer, jwksJson });
-  const { token } = await mintIdentityToken(stack.signer, { issuer, subject: defaultSubject(stack.signer), audience: uploaded.resourceName, lifetimeSeconds: 300 });
+  const uploaded = stack.emulator.createWorkloadIdentityPoolProvider({
+    projectNumber: PROJECT_NUMBER,
+    poolId: 'uploaded',
+    providerId: 'jwks',
+    issuerUri: issuer,
+    jwksJson,
+  });
+  const { token } = await mintIdentityToken(stack.signer, {
+    issuer,
+    subject: defaultSubject(stack.signer),
+    audience: uploaded.resourceName,
+    lifetimeSeconds: 300,
+  });
   const res = await fetch(`${stack.emulator.gcpStsEndpoint}/v1/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },

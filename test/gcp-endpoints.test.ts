@@ -23,7 +23,16 @@ import type { GcpProfileInfo, GcpServing } from '../daemon/clouds/gcp/endpoints/
 import { SUBJECT_TOKEN_SECRET_HEADER, subjectTokenPath, subjectTokenRoutes } from '../daemon/clouds/gcp/endpoints/subject-token-routes.js';
 import { hostAllowlist, registerGuards, type Binding } from '../daemon/server/guards.js';
 import { EmptyHome } from './helpers/clients.js';
-import { debianGoogleAuth, gcloudPresent, googleAuthLibrary, googleEnv, metadataEnv, runGcloud, runNodeGoogleAuth, runPythonGoogleAuth } from './helpers/google-clients.js';
+import {
+  debianGoogleAuth,
+  gcloudPresent,
+  googleAuthLibrary,
+  googleEnv,
+  metadataEnv,
+  runGcloud,
+  runNodeGoogleAuth,
+  runPythonGoogleAuth,
+} from './helpers/google-clients.js';
 import { needs } from './helpers/tools.js';
 
 const rand = (what: string) => `${what}-${randomBytes(24).toString('base64url')}`;
@@ -51,11 +60,13 @@ class TestServing implements GcpServing {
   async accessToken(profile: string) {
     const token = this.accessTokens.get(profile);
     const info = this.profiles.get(profile);
-    if (token === undefined || info === undefined) return { ok: false as const, status: 404, body: { error: 'not_found', error_description: `no profile ${profile}` } };
+    if (token === undefined || info === undefined)
+      return { ok: false as const, status: 404, body: { error: 'not_found', error_description: `no profile ${profile}` } };
     return { ok: true as const, value: { accessToken: token, expiration: new Date(Date.now() + 3_000_000), scopes: info.scopes } };
   }
   async subjectToken(profile: string) {
-    if (!this.profiles.has(profile)) return { ok: false as const, status: 404, body: { error: 'not_found', error_description: `no profile ${profile}` } };
+    if (!this.profiles.has(profile))
+      return { ok: false as const, status: 404, body: { error: 'not_found', error_description: `no profile ${profile}` } };
     // JWT-shaped: three base64url parts, as a device-signed token is.
     const token = `${rand('eyJhbGciOiJFUzI1NiJ9')}.${randomBytes(48).toString('base64url')}.${randomBytes(64).toString('base64url')}`;
     this.minted.push(token);
@@ -83,12 +94,17 @@ interface Served {
 async function serve(): Promise<Served> {
   const serving = new TestServing();
   // The daemon's router options (daemon/server/app.ts): trailing and doubled slashes ignored.
-  const app = Fastify({ routerOptions: { maxParamLength: 100, caseSensitive: true, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true } });
+  const app = Fastify({
+    routerOptions: { maxParamLength: 100, caseSensitive: true, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
+  });
   const requests: string[] = [];
   const unguarded: string[] = [];
   // The daemon's request guards (loopback peer, Host, no browser headers): every client must pass them too.
   let binding: Binding = { port: 0, addresses: ['127.0.0.1'] };
-  registerGuards(app, hostAllowlist(() => binding));
+  registerGuards(
+    app,
+    hostAllowlist(() => binding),
+  );
   app.addHook('onRoute', (r) => {
     if ((r.config as { access?: string } | undefined)?.access !== 'credentials') unguarded.push(`${String(r.method)} ${r.url}`);
   });
@@ -129,7 +145,14 @@ async function standIn(): Promise<{ server: Server; url: string; seen: Exchange[
       res.setHeader('content-type', 'application/json');
       if (req.method === 'POST' && path === '/v1/token') {
         seen.push({ path, form: new URLSearchParams(text) });
-        res.end(JSON.stringify({ access_token: stsToken, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: 3599 }));
+        res.end(
+          JSON.stringify({
+            access_token: stsToken,
+            issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+            token_type: 'Bearer',
+            expires_in: 3599,
+          }),
+        );
         return;
       }
       if (req.method === 'POST' && path === `/v1/projects/-/serviceAccounts/${SA}:generateAccessToken`) {
@@ -187,14 +210,23 @@ t.test('google-auth-library via the metadata server gets the profile token and p
   s.requests.length = 0;
   const scoped = await runNodeGoogleAuth(env, { scopes: [CLOUD_PLATFORM_SCOPE, STORAGE_RO] });
   t.equal(scoped.accessToken, s.serving.accessTokens.get('gcp'), 'scopes cloud-platform covers are served the same token');
-  t.ok(s.requests.some((r) => r.startsWith('GET /computeMetadata/v1/instance/service-accounts/default/token?scopes=')), 'the scopes went in ?scopes=');
+  t.ok(
+    s.requests.some((r) => r.startsWith('GET /computeMetadata/v1/instance/service-accounts/default/token?scopes=')),
+    'the scopes went in ?scopes=',
+  );
 
   // A profile without cloud-platform: a scope it lacks is refused rather than handed a token that cannot work.
   s.serving.metadata = 'narrow';
   const uncovered = await runNodeGoogleAuth(env, { scopes: [CLOUD_PLATFORM_SCOPE] });
   t.equal(uncovered.accessToken, undefined, 'no token for a scope the profile lacks');
-  t.match(uncovered.error ?? '', /Forbidden error.*invalid_scope.*does not cover https:\/\/www.googleapis.com\/auth\/cloud-platform/s, 'the client reports the 403 and why');
-  const covered = await runNodeGoogleAuth(googleEnv(home, { ...metadataEnv(s.hostPort), GOOGLE_CLOUD_PROJECT: 'from-env' }), { scopes: [STORAGE_RO] });
+  t.match(
+    uncovered.error ?? '',
+    /Forbidden error.*invalid_scope.*does not cover https:\/\/www.googleapis.com\/auth\/cloud-platform/s,
+    'the client reports the 403 and why',
+  );
+  const covered = await runNodeGoogleAuth(googleEnv(home, { ...metadataEnv(s.hostPort), GOOGLE_CLOUD_PROJECT: 'from-env' }), {
+    scopes: [STORAGE_RO],
+  });
   t.equal(covered.accessToken, s.serving.accessTokens.get('narrow'), 'a scope the profile has is served');
   t.equal(covered.projectId, 'from-env', 'GOOGLE_CLOUD_PROJECT wins over the metadata server');
 });
@@ -219,7 +251,10 @@ t.test('python3-google-auth 1.5.1 via the metadata server gets the profile token
   t.equal(adc.projectId, PROJECT, 'google.auth.default(): the project id comes from the metadata server');
   t.equal(adc.email, SA, 'the credentials settled on the service account email');
   t.ok(s.requests.includes('GET /'), 'the client pinged GET /');
-  t.ok(s.requests.includes('GET /computeMetadata/v1/instance/service-accounts/default/?recursive=true'), 'read the account info recursively');
+  t.ok(
+    s.requests.includes('GET /computeMetadata/v1/instance/service-accounts/default/?recursive=true'),
+    'read the account info recursively',
+  );
   t.ok(s.requests.includes(`GET /computeMetadata/v1/instance/service-accounts/${SA}/token`), 'asked for the token under the email');
   t.comment(`python3-google-auth requested: ${[...new Set(s.requests)].join(', ')}`);
 
@@ -236,24 +271,25 @@ t.test('python3-google-auth 1.5.1 via the metadata server gets the profile token
 
 // gcloud is not a Debian package, so the test set-up cannot install it: where it is present it runs;
 // elsewhere the test is not registered at all (a skip would count as a failure in CI).
-if (gcloudPresent) t.test('gcloud via the metadata server gets the profile token, project and account', async (t) => {
-  const s = await serve();
-  t.teardown(() => s.app.close());
-  const r = await runGcloud(googleEnv(home, metadataEnv(s.hostPort)));
-  t.equal(r.error, undefined, 'no error');
-  t.equal(r.accessToken, s.serving.accessTokens.get('gcp'), 'the access token is the one the profile holds');
-  t.equal(r.projectId, PROJECT, 'the project');
-  t.equal(r.email, SA, 'the account is the service account');
-  t.ok(s.requests.includes('GET /computeMetadata/v1/project/numeric-project-id'), 'gcloud decides it is on GCE from numeric-project-id');
-  t.comment(`gcloud requested: ${[...new Set(s.requests)].join(', ')}`);
+if (gcloudPresent)
+  t.test('gcloud via the metadata server gets the profile token, project and account', async (t) => {
+    const s = await serve();
+    t.teardown(() => s.app.close());
+    const r = await runGcloud(googleEnv(home, metadataEnv(s.hostPort)));
+    t.equal(r.error, undefined, 'no error');
+    t.equal(r.accessToken, s.serving.accessTokens.get('gcp'), 'the access token is the one the profile holds');
+    t.equal(r.projectId, PROJECT, 'the project');
+    t.equal(r.email, SA, 'the account is the service account');
+    t.ok(s.requests.includes('GET /computeMetadata/v1/project/numeric-project-id'), 'gcloud decides it is on GCE from numeric-project-id');
+    t.comment(`gcloud requested: ${[...new Set(s.requests)].join(', ')}`);
 
-  // Without a project number gcloud does not believe it is on GCE (a fresh config dir: gcloud caches the answer there).
-  s.serving.profiles.set('gcp', { projectId: PROJECT, serviceAccount: SA, scopes: [CLOUD_PLATFORM_SCOPE] });
-  const other = new EmptyHome();
-  t.teardown(() => other.remove());
-  const without = await runGcloud(googleEnv(other, metadataEnv(s.hostPort)));
-  t.equal(without.accessToken, undefined, 'no project number: gcloud finds no credentials');
-});
+    // Without a project number gcloud does not believe it is on GCE (a fresh config dir: gcloud caches the answer there).
+    s.serving.profiles.set('gcp', { projectId: PROJECT, serviceAccount: SA, scopes: [CLOUD_PLATFORM_SCOPE] });
+    const other = new EmptyHome();
+    t.teardown(() => other.remove());
+    const without = await runGcloud(googleEnv(other, metadataEnv(s.hostPort)));
+    t.equal(without.accessToken, undefined, 'no project number: gcloud finds no credentials');
+  });
 
 t.test('google-auth-library with an external_account file fetches the subject token from our URL', needs(googleAuthLibrary), async (t) => {
   const s = await serve();
@@ -265,7 +301,10 @@ t.test('google-auth-library with an external_account file fetches the subject to
   const d = dir();
 
   const direct = join(d, 'direct.json');
-  writeExternalAccountFile(direct, externalAccountJson({ daemonUrl: s.base, profile: 'gcp', audience: AUDIENCE, secret: s.serving.secret, stsEndpoint: sts.url }));
+  writeExternalAccountFile(
+    direct,
+    externalAccountJson({ daemonUrl: s.base, profile: 'gcp', audience: AUDIENCE, secret: s.serving.secret, stsEndpoint: sts.url }),
+  );
   const r = await runNodeGoogleAuth(googleEnv(home, { GOOGLE_APPLICATION_CREDENTIALS: direct, GOOGLE_CLOUD_PROJECT: PROJECT }));
   t.equal(r.error, undefined, 'no error');
   t.equal(r.accessToken, sts.stsToken, "the client's token is the one STS answered");
@@ -283,7 +322,16 @@ t.test('google-auth-library with an external_account file fetches the subject to
   const impersonating = join(d, 'impersonating.json');
   writeExternalAccountFile(
     impersonating,
-    externalAccountJson({ daemonUrl: s.base, profile: 'gcp', audience: AUDIENCE, secret: s.serving.secret, serviceAccount: SA, stsEndpoint: sts.url, iamcredentialsEndpoint: sts.url, lifetimeSeconds: 1800 }),
+    externalAccountJson({
+      daemonUrl: s.base,
+      profile: 'gcp',
+      audience: AUDIENCE,
+      secret: s.serving.secret,
+      serviceAccount: SA,
+      stsEndpoint: sts.url,
+      iamcredentialsEndpoint: sts.url,
+      lifetimeSeconds: 1800,
+    }),
   );
   const imp = await runNodeGoogleAuth(googleEnv(home, { GOOGLE_APPLICATION_CREDENTIALS: impersonating, GOOGLE_CLOUD_PROJECT: PROJECT }));
   t.equal(imp.error, undefined, 'no error');
@@ -295,7 +343,10 @@ t.test('google-auth-library with an external_account file fetches the subject to
   // The wrong secret in the file: the client fails and STS is never called.
   sts.seen.length = 0;
   const wrong = join(d, 'wrong.json');
-  writeExternalAccountFile(wrong, externalAccountJson({ daemonUrl: s.base, profile: 'gcp', audience: AUDIENCE, secret: 'not-the-secret', stsEndpoint: sts.url }));
+  writeExternalAccountFile(
+    wrong,
+    externalAccountJson({ daemonUrl: s.base, profile: 'gcp', audience: AUDIENCE, secret: 'not-the-secret', stsEndpoint: sts.url }),
+  );
   const refused = await runNodeGoogleAuth(googleEnv(home, { GOOGLE_APPLICATION_CREDENTIALS: wrong, GOOGLE_CLOUD_PROJECT: PROJECT }));
   t.equal(refused.accessToken, undefined, 'no token with the wrong secret');
   t.match(refused.error ?? '', /401|unauthorized/i, 'the client reports the refusal');
@@ -304,8 +355,19 @@ t.test('google-auth-library with an external_account file fetches the subject to
 
 t.test('the executable response has the documented format', async (t) => {
   const exp = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 999));
-  t.strictSame(executableResponse('eyJ.x.y', exp), { version: 1, success: true, token_type: 'urn:ietf:params:oauth:token-type:jwt', id_token: 'eyJ.x.y', expiration_time: 1893456000 });
-  t.strictSame(executableFailure('NoProfile', 'no such profile'), { version: 1, success: false, code: 'NoProfile', message: 'no such profile' });
+  t.strictSame(executableResponse('eyJ.x.y', exp), {
+    version: 1,
+    success: true,
+    token_type: 'urn:ietf:params:oauth:token-type:jwt',
+    id_token: 'eyJ.x.y',
+    expiration_time: 1893456000,
+  });
+  t.strictSame(executableFailure('NoProfile', 'no such profile'), {
+    version: 1,
+    success: false,
+    code: 'NoProfile',
+    message: 'no such profile',
+  });
 });
 
 t.test('google-auth-library runs an executable that prints the executable response', needs(googleAuthLibrary), async (t) => {
@@ -315,7 +377,10 @@ t.test('google-auth-library runs an executable that prints the executable respon
   const token = `${rand('eyJhbGciOiJFUzI1NiJ9')}.${rand('payload')}.${rand('sig')}`;
   const script = join(d, 'exec.mjs');
   const module = new URL('../daemon/clouds/gcp/endpoints/executable-response.js', import.meta.url).href;
-  writeFileSync(script, `import { executableResponse } from ${JSON.stringify(module)};\nprocess.stdout.write(JSON.stringify(executableResponse(process.env.CREDPORT_TEST_SUBJECT, new Date(Date.now() + 600000))));\n`);
+  writeFileSync(
+    script,
+    `import { executableResponse } from ${JSON.stringify(module)};\nprocess.stdout.write(JSON.stringify(executableResponse(process.env.CREDPORT_TEST_SUBJECT, new Date(Date.now() + 600000))));\n`,
+  );
   const file = join(d, 'exec.json');
   writeFileSync(
     file,
@@ -329,7 +394,12 @@ t.test('google-auth-library runs an executable that prints the executable respon
     { mode: 0o600 },
   );
   const r = await runNodeGoogleAuth(
-    googleEnv(home, { GOOGLE_APPLICATION_CREDENTIALS: file, GOOGLE_CLOUD_PROJECT: PROJECT, GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES: '1', CREDPORT_TEST_SUBJECT: token }),
+    googleEnv(home, {
+      GOOGLE_APPLICATION_CREDENTIALS: file,
+      GOOGLE_CLOUD_PROJECT: PROJECT,
+      GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES: '1',
+      CREDPORT_TEST_SUBJECT: token,
+    }),
   );
   t.equal(r.error, undefined, 'no error');
   t.equal(r.accessToken, sts.stsToken, 'the client exchanged the token');
@@ -382,7 +452,10 @@ t.test('the metadata server refuses what GCE refuses and names its flavor', asyn
   const b = (await ok.json()) as Record<string, unknown>;
   t.equal(b.access_token, s.serving.accessTokens.get('gcp'));
   t.equal(b.token_type, 'Bearer');
-  t.ok(Number.isInteger(b.expires_in) && (b.expires_in as number) > 2900 && (b.expires_in as number) <= 3000, 'expires_in is the seconds left');
+  t.ok(
+    Number.isInteger(b.expires_in) && (b.expires_in as number) > 2900 && (b.expires_in as number) <= 3000,
+    'expires_in is the seconds left',
+  );
 
   for (const [what, headers] of [
     ['no Metadata-Flavor', {}],
@@ -397,13 +470,26 @@ t.test('the metadata server refuses what GCE refuses and names its flavor', asyn
   }
   t.match(await (await fetch(`${s.base}/`, {})).text(), /Missing Metadata-Flavor/, 'the probe without the header is told why');
 
-  t.equal(await (await fetch(`${s.base}/computeMetadata/v1/project/numeric-project-id`, { headers: flavor })).text(), '123456789', 'the project number, when known');
+  t.equal(
+    await (await fetch(`${s.base}/computeMetadata/v1/project/numeric-project-id`, { headers: flavor })).text(),
+    '123456789',
+    'the project number, when known',
+  );
   s.serving.profiles.set('narrow', { scopes: [STORAGE_RO] });
   s.serving.metadata = 'narrow';
-  t.equal((await fetch(`${s.base}/computeMetadata/v1/project/numeric-project-id`, { headers: flavor })).status, 404, 'no project number: 404');
+  t.equal(
+    (await fetch(`${s.base}/computeMetadata/v1/project/numeric-project-id`, { headers: flavor })).status,
+    404,
+    'no project number: 404',
+  );
   t.equal((await fetch(`${s.base}/computeMetadata/v1/project/project-id`, { headers: flavor })).status, 404, 'no project id: 404');
   s.serving.metadata = 'gcp';
-  for (const path of ['/computeMetadata/v1/instance/attributes/', '/computeMetadata/v1/instance/service-accounts/default/identity?audience=x', '/computeMetadata/v1/instance/service-accounts/other@x.iam.gserviceaccount.com/token', '/computeMetadata/v1beta1/instance']) {
+  for (const path of [
+    '/computeMetadata/v1/instance/attributes/',
+    '/computeMetadata/v1/instance/service-accounts/default/identity?audience=x',
+    '/computeMetadata/v1/instance/service-accounts/other@x.iam.gserviceaccount.com/token',
+    '/computeMetadata/v1beta1/instance',
+  ]) {
     const r = await fetch(`${s.base}${path}`, { headers: flavor });
     t.equal(r.status, 404, `${path}: 404`);
     t.equal(r.headers.get('metadata-flavor'), 'Google', `${path}: with the flavor`);
@@ -434,7 +520,13 @@ t.test('uncoveredScopes', async (t) => {
 
 t.test('the external_account file', async (t) => {
   const d = dir();
-  const json = externalAccountJson({ daemonUrl: 'http://127.0.0.1:9911/', profile: 'my gcp', audience: AUDIENCE, secret: 's3cret', serviceAccount: SA });
+  const json = externalAccountJson({
+    daemonUrl: 'http://127.0.0.1:9911/',
+    profile: 'my gcp',
+    audience: AUDIENCE,
+    secret: 's3cret',
+    serviceAccount: SA,
+  });
   t.strictSame(json, {
     type: 'external_account',
     audience: AUDIENCE,
@@ -447,9 +539,25 @@ t.test('the external_account file', async (t) => {
     },
     service_account_impersonation_url: `https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/${SA}:generateAccessToken`,
   });
-  t.throws(() => externalAccountJson({ daemonUrl: 'http://127.0.0.1:1', profile: 'p', audience: AUDIENCE, secret: 's', serviceAccount: 'a:b@c' }), /email/);
-  t.throws(() => externalAccountJson({ daemonUrl: 'http://127.0.0.1:1', profile: 'p', audience: AUDIENCE, secret: 's', serviceAccount: `${'a'.repeat(200)}@x.iam.gserviceaccount.com` }), /256/);
-  t.throws(() => externalAccountJson({ daemonUrl: 'http://127.0.0.1:1', profile: 'p', audience: AUDIENCE, secret: 's', stsEndpoint: 'ftp://x' }), /http or https/);
+  t.throws(
+    () => externalAccountJson({ daemonUrl: 'http://127.0.0.1:1', profile: 'p', audience: AUDIENCE, secret: 's', serviceAccount: 'a:b@c' }),
+    /email/,
+  );
+  t.throws(
+    () =>
+      externalAccountJson({
+        daemonUrl: 'http://127.0.0.1:1',
+        profile: 'p',
+        audience: AUDIENCE,
+        secret: 's',
+        serviceAccount: `${'a'.repeat(200)}@x.iam.gserviceaccount.com`,
+      }),
+    /256/,
+  );
+  t.throws(
+    () => externalAccountJson({ daemonUrl: 'http://127.0.0.1:1', profile: 'p', audience: AUDIENCE, secret: 's', stsEndpoint: 'ftp://x' }),
+    /http or https/,
+  );
 
   const path = join(d, 'sub', 'gcp.json');
   writeExternalAccountFile(path, json);

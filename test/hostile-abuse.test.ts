@@ -33,7 +33,14 @@ import type { ProfileEntry } from '../daemon/profiles/profile-set.js';
 import { freePort, runCliAsync, waitFor } from './helpers/cli.js';
 import { spawnDaemon, type DaemonProcess } from './helpers/hostile-daemon.js';
 import { CREDENTIAL_SHAPE, exchange, secretsIn, slowClient, type Exchange, type RawResponse } from './helpers/hostile-http.js';
-import { createLinkPair, destroyLinkPair, linkPairNames, probeFromNamespace, setRouteLocalnet, type LinkPair } from './helpers/hostile-netns.js';
+import {
+  createLinkPair,
+  destroyLinkPair,
+  linkPairNames,
+  probeFromNamespace,
+  setRouteLocalnet,
+  type LinkPair,
+} from './helpers/hostile-netns.js';
 import { startStack } from './helpers/stack.js';
 import { slowClientGuardOf } from '../daemon/server/slow-clients.js';
 
@@ -58,10 +65,18 @@ const codeOf = (res: RawResponse | undefined): string => {
     return '(not JSON)';
   }
 };
-const corsHeaders = (res: RawResponse | undefined): string[] => [...(res?.headers.keys() ?? [])].filter((h) => h.startsWith('access-control-'));
+const corsHeaders = (res: RawResponse | undefined): string[] =>
+  [...(res?.headers.keys() ?? [])].filter((h) => h.startsWith('access-control-'));
 
 async function imdsTokenOf(d: DaemonProcess): Promise<string> {
-  const r = await exchange(d.port, request('PUT', '/latest/api/token', [['Host', d.goodHost], ['X-aws-ec2-metadata-token-ttl-seconds', '21600'], ['Connection', 'close']]));
+  const r = await exchange(
+    d.port,
+    request('PUT', '/latest/api/token', [
+      ['Host', d.goodHost],
+      ['X-aws-ec2-metadata-token-ttl-seconds', '21600'],
+      ['Connection', 'close'],
+    ]),
+  );
   const res = finalResponse(r);
   if (res?.status !== 200) throw new Error(`IMDS token PUT answered ${res?.status}`);
   return res.body.toString('utf8');
@@ -103,7 +118,14 @@ t.test('slowloris: one byte a second is disconnected; 200 slow clients do not st
   await waitFor(() => (many.every((c) => c.open()) ? true : undefined), 100);
   await new Promise((r) => setTimeout(r, 2000));
   const heldWhileServing = many.filter((c) => c.open()).length;
-  const ecs = await exchange(d.port, request('GET', '/v1/credentials', [['Host', d.goodHost], ['Authorization', d.token], ['Connection', 'close']]));
+  const ecs = await exchange(
+    d.port,
+    request('GET', '/v1/credentials', [
+      ['Host', d.goodHost],
+      ['Authorization', d.token],
+      ['Connection', 'close'],
+    ]),
+  );
   t.equal(finalResponse(ecs)?.status, 200, `a normal request is served while ${heldWhileServing} slow clients are connected`);
   t.ok(heldWhileServing >= 190, `the slow clients were still connected at that moment (${heldWhileServing}/200)`);
   t.equal(await d.health(), 200, '/health too');
@@ -111,15 +133,25 @@ t.test('slowloris: one byte a second is disconnected; 200 slow clients do not st
   // The server must hang up on each of them by itself. Only that it does is asserted, not how fast:
   // node checks request timeouts on a timer (connectionsCheckingInterval), so the moment varies.
   const [r1, rb, ...rm] = await Promise.all([one.done, body.done, ...many.map((c) => c.done)]);
-  for (const [what, r] of [['headers at one byte a second', r1], ['a body at one byte a second', rb]] as const) {
+  for (const [what, r] of [
+    ['headers at one byte a second', r1],
+    ['a body at one byte a second', rb],
+  ] as const) {
     if (!r) continue;
-    t.ok(r.closedByServer, `${what}: the server closed the connection (after ${(r.elapsedMs / 1000).toFixed(1)} s, ${r.bytesSent} bytes sent; requestTimeout is 10 s)`);
+    t.ok(
+      r.closedByServer,
+      `${what}: the server closed the connection (after ${(r.elapsedMs / 1000).toFixed(1)} s, ${r.bytesSent} bytes sent; requestTimeout is 10 s)`,
+    );
     t.notMatch(r.raw.toString('latin1'), CREDENTIAL_SHAPE, `${what}: nothing credential-like was sent back`);
     const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(r.raw.toString('latin1'))?.[1] ?? 0);
     t.ok(status === 0 || (status >= 400 && status < 500), `${what}: closed with no answer or a 4xx (${status || 'none'})`);
   }
   const closed = rm.filter((r) => r.closedByServer);
-  t.equal(closed.length, 200, `all 200 slow clients were disconnected by the server (slowest after ${(Math.max(...rm.map((r) => r.elapsedMs)) / 1000).toFixed(1)} s)`);
+  t.equal(
+    closed.length,
+    200,
+    `all 200 slow clients were disconnected by the server (slowest after ${(Math.max(...rm.map((r) => r.elapsedMs)) / 1000).toFixed(1)} s)`,
+  );
   t.ok(d.alive(), 'the daemon is still running');
   t.equal(await d.health(), 200, 'and healthy');
 });
@@ -134,14 +166,20 @@ t.test('request timeouts are enforced by the server at the documented 10 s (its 
   const server = stack.daemon?.server.server;
   if (!server) throw new Error('no daemon');
   t.equal(server.requestTimeout, 10_000, 'requestTimeout is 10 s');
-  t.ok(server.headersTimeout > 0 && server.headersTimeout <= server.requestTimeout, `headersTimeout (${server.headersTimeout} ms) is no longer than requestTimeout`);
+  t.ok(
+    server.headersTimeout > 0 && server.headersTimeout <= server.requestTimeout,
+    `headersTimeout (${server.headersTimeout} ms) is no longer than requestTimeout`,
+  );
   const guard = slowClientGuardOf(server);
-  t.ok(guard, 'the daemon\'s own slow-client check watches the server');
+  t.ok(guard, "the daemon's own slow-client check watches the server");
   t.equal(guard?.headersMs, server.headersTimeout, 'with the same headers limit');
   t.equal(guard?.requestMs, server.requestTimeout, 'and the same request limit');
   // The property exists at run time (node >= 18.12) but @types/node 20 does not declare it.
   const interval = (server as unknown as { connectionsCheckingInterval?: number }).connectionsCheckingInterval;
-  t.ok(interval !== undefined && interval <= 30_000, `node's own check backs it up at least every 30 s (connectionsCheckingInterval ${interval} ms)`);
+  t.ok(
+    interval !== undefined && interval <= 30_000,
+    `node's own check backs it up at least every 30 s (connectionsCheckingInterval ${interval} ms)`,
+  );
 });
 
 t.test('DNS rebinding: requests exactly as browsers send them are refused on every endpoint', async (t) => {
@@ -156,10 +194,20 @@ t.test('DNS rebinding: requests exactly as browsers send them are refused on eve
     { name: 'ECS', method: 'GET', path: '/v1/credentials', extra: [['Authorization', d.token]] },
     { name: 'ECS by profile', method: 'GET', path: '/v1/credentials/default', extra: [['Authorization', d.token]] },
     { name: 'IMDS token', method: 'PUT', path: '/latest/api/token', extra: [['X-aws-ec2-metadata-token-ttl-seconds', '21600']] },
-    { name: 'IMDS role name', method: 'GET', path: '/latest/meta-data/iam/security-credentials/', extra: [['X-aws-ec2-metadata-token', mainImds]] },
+    {
+      name: 'IMDS role name',
+      method: 'GET',
+      path: '/latest/meta-data/iam/security-credentials/',
+      extra: [['X-aws-ec2-metadata-token', mainImds]],
+    },
     { name: 'IMDS credentials', method: 'GET', path: CREDS_PATH, extra: [['X-aws-ec2-metadata-token', mainImds]] },
     { name: 'IMDS info', method: 'GET', path: '/latest/meta-data/iam/info', extra: [['X-aws-ec2-metadata-token', mainImds]] },
-    { name: 'IMDS identity document', method: 'GET', path: '/latest/dynamic/instance-identity/document', extra: [['X-aws-ec2-metadata-token', mainImds]] },
+    {
+      name: 'IMDS identity document',
+      method: 'GET',
+      path: '/latest/dynamic/instance-identity/document',
+      extra: [['X-aws-ec2-metadata-token', mainImds]],
+    },
     { name: 'unknown path', method: 'GET', path: '/', extra: [] },
   ];
   // Names a page can rebind to 127.0.0.1; the port is the daemon's (a rebinding page keeps its port).
@@ -216,7 +264,14 @@ t.test('DNS rebinding: requests exactly as browsers send them are refused on eve
         t.equal(codeOf(res), 'ForbiddenHost', `${what}: refused for its Host`);
         const text = r.raw.toString('latin1');
         t.notMatch(text, CREDENTIAL_SHAPE, `${what}: no credentials`);
-        t.same(secretsIn(text, [['daemon token', d.token], ['IMDS token', mainImds]]), [], `${what}: no token echoed`);
+        t.same(
+          secretsIn(text, [
+            ['daemon token', d.token],
+            ['IMDS token', mainImds],
+          ]),
+          [],
+          `${what}: no token echoed`,
+        );
         t.same(corsHeaders(res), [], `${what}: no Access-Control-* headers`);
         cases++;
       }
@@ -271,7 +326,14 @@ t.test('CORS and Private Network Access preflights are refused and never answere
   }
   // Not from a browser (no Origin, no Fetch Metadata): still no CORS grant, and not a success.
   for (const x of targets) {
-    const r = await exchange(d.port, request('OPTIONS', x.path, [['Host', d.goodHost], ['Access-Control-Request-Method', x.method], ['Connection', 'close']]));
+    const r = await exchange(
+      d.port,
+      request('OPTIONS', x.path, [
+        ['Host', d.goodHost],
+        ['Access-Control-Request-Method', x.method],
+        ['Connection', 'close'],
+      ]),
+    );
     const res = finalResponse(r);
     t.ok(res && res.status >= 400, `bare OPTIONS ${x.name}: not a success (${res?.status})`);
     t.same(corsHeaders(res), [], `bare OPTIONS ${x.name}: no Access-Control-* header`);
@@ -284,7 +346,12 @@ const peerTestName = link
 
 t.test(peerTestName, async (t) => {
   const d = main;
-  const validRequest = (path: string) => request('GET', path, [['Host', d.goodHost], ['Authorization', d.token], ['Connection', 'close']]);
+  const validRequest = (path: string) =>
+    request('GET', path, [
+      ['Host', d.goodHost],
+      ['Authorization', d.token],
+      ['Connection', 'close'],
+    ]);
   if (!link) {
     // Without CAP_NET_ADMIN: show what is bound, from the kernel's own table, and that config refuses this
     // machine's real non-loopback addresses. No traffic goes to them.
@@ -297,10 +364,13 @@ t.test(peerTestName, async (t) => {
     });
     const portHex = d.port.toString(16).toUpperCase().padStart(4, '0');
     const mine = listening.map((l) => l.trim().split(/\s+/)).filter((c) => c[1]?.endsWith(`:${portHex}`) && c[3] === '0A');
-    t.ok(mine.length > 0, 'the daemon\'s listening socket is in /proc/net/tcp*');
+    t.ok(mine.length > 0, "the daemon's listening socket is in /proc/net/tcp*");
     // 0100007F is 127.0.0.1 in the kernel's byte order.
     for (const c of mine) t.equal(c[1], `0100007F:${portHex}`, `bound to ${c[1]} (127.0.0.1) only`);
-    const own = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address ?? '192.0.2.1';
+    const own =
+      Object.values(networkInterfaces())
+        .flat()
+        .find((a) => a && !a.internal && a.family === 'IPv4')?.address ?? '192.0.2.1';
     const file = join(d.stack.dir, 'nonloopback.toml');
     writeFileSync(file, readFileSync(d.stack.configFile, 'utf8').replace(/listen = "[^"]+"/, `listen = "${own}:${await freePort()}"`));
     const r = await runCliAsync(['serve'], { CREDPORT_CONFIG: file });
@@ -334,8 +404,26 @@ t.test(peerTestName, async (t) => {
     const routedIn = await probeFromNamespace(p.ns, [
       { host: '127.0.0.1', port: d.port, payload: validRequest('/v1/credentials'), timeoutMs: 3000 },
       { host: '127.0.0.1', port: d.port, payload: validRequest('/health'), timeoutMs: 3000 },
-      { host: '127.0.0.1', port: d.port, payload: request('PUT', '/latest/api/token', [['Host', d.goodHost], ['X-aws-ec2-metadata-token-ttl-seconds', '60'], ['Connection', 'close']]), timeoutMs: 3000 },
-      { host: '127.0.0.1', port: d.port, payload: request('GET', CREDS_PATH, [['Host', d.goodHost], ['X-aws-ec2-metadata-token', mainImds], ['Connection', 'close']]), timeoutMs: 3000 },
+      {
+        host: '127.0.0.1',
+        port: d.port,
+        payload: request('PUT', '/latest/api/token', [
+          ['Host', d.goodHost],
+          ['X-aws-ec2-metadata-token-ttl-seconds', '60'],
+          ['Connection', 'close'],
+        ]),
+        timeoutMs: 3000,
+      },
+      {
+        host: '127.0.0.1',
+        port: d.port,
+        payload: request('GET', CREDS_PATH, [
+          ['Host', d.goodHost],
+          ['X-aws-ec2-metadata-token', mainImds],
+          ['Connection', 'close'],
+        ]),
+        timeoutMs: 3000,
+      },
     ]);
     t.ok(routedIn[0]?.connected, `with route_localnet the other host does reach the daemon (it would without the peer check)`);
     for (const [i, what] of ['ECS with the real token', '/health', 'IMDS token PUT', 'IMDS credentials with a live token'].entries()) {
@@ -343,7 +431,14 @@ t.test(peerTestName, async (t) => {
       t.match(resp, /^HTTP\/1\.1 403 /, `${what} from ${p.nsAddr}: 403`);
       t.match(resp, /"Code":"ForbiddenPeer"/, `${what} from ${p.nsAddr}: ForbiddenPeer`);
       t.notMatch(resp, CREDENTIAL_SHAPE, `${what} from ${p.nsAddr}: no credentials`);
-      t.equal(secretsIn(resp, [['daemon token', d.token], ['IMDS token', mainImds]]).length, 0, `${what}: no token`);
+      t.equal(
+        secretsIn(resp, [
+          ['daemon token', d.token],
+          ['IMDS token', mainImds],
+        ]).length,
+        0,
+        `${what}: no token`,
+      );
     }
   } finally {
     setRouteLocalnet(p, false);
@@ -354,7 +449,11 @@ t.test(peerTestName, async (t) => {
   t.equal(codeOf(finalResponse(fromLinkAddr)), 'ForbiddenPeer', 'ForbiddenPeer');
   t.notMatch(fromLinkAddr.raw.toString('latin1'), CREDENTIAL_SHAPE, 'no credentials');
   await waitFor(() => (d.output().includes(p.nsAddr) ? true : undefined), 50);
-  t.match(d.output(), new RegExp(`"code":"ForbiddenPeer","peer":"${p.nsAddr.replace(/\./g, '\\.')}"`), 'the refusal is logged with the peer address');
+  t.match(
+    d.output(),
+    new RegExp(`"code":"ForbiddenPeer","peer":"${p.nsAddr.replace(/\./g, '\\.')}"`),
+    'the refusal is logged with the peer address',
+  );
 
   // 4. A daemon told to listen on the link's (real, bindable: see the control listener) address, or on
   // every address, is refused before it binds, and nothing appears there.
@@ -403,7 +502,9 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
     fc.string({ maxLength: 100 }),
     fc.string({ unit: 'binary', maxLength: 100 }),
     fc.nat({ max: expected.length }).map((n) => expected.slice(0, n)),
-    fc.tuple(fc.nat({ max: expected.length - 1 }), fc.string({ minLength: 1, maxLength: 1 })).map(([i, c]) => expected.slice(0, i) + c + expected.slice(i + 1)),
+    fc
+      .tuple(fc.nat({ max: expected.length - 1 }), fc.string({ minLength: 1, maxLength: 1 }))
+      .map(([i, c]) => expected.slice(0, i) + c + expected.slice(i + 1)),
     fc.integer({ min: 1000, max: 20_000 }).map((n) => 'x'.repeat(n)),
   );
   const details = await fc.check(
@@ -415,8 +516,10 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
       if (compared.length !== 1) throw new Error(`${compared.length} timingSafeEqual calls`);
       const [a, b] = compared[0] ?? [Buffer.alloc(0), Buffer.alloc(0)];
       if (a.length !== 32 || b.length !== 32) throw new Error(`compared ${a.length} and ${b.length} bytes, not two SHA-256 digests`);
-      if (!a.equals(nodeCrypto.createHash('sha256').update(p, 'utf8').digest())) throw new Error('the presented side is not SHA-256 of the presented token');
-      if (!b.equals(nodeCrypto.createHash('sha256').update(expected, 'utf8').digest())) throw new Error('the expected side is not SHA-256 of the token');
+      if (!a.equals(nodeCrypto.createHash('sha256').update(p, 'utf8').digest()))
+        throw new Error('the presented side is not SHA-256 of the presented token');
+      if (!b.equals(nodeCrypto.createHash('sha256').update(expected, 'utf8').digest()))
+        throw new Error('the expected side is not SHA-256 of the token');
       // One digest of the presented token per call; the expected token's digest is made once and reused.
       if (digests.length < 1 || digests.length > 2 || digests.some((x) => x !== 'sha256')) throw new Error(`digests: ${digests.join(',')}`);
     }),
@@ -429,16 +532,24 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
   // length check) would show here.
   let verdict = false;
   const calls: [string, string][] = [];
-  const { ecsRoutes } = await t.mockImport<typeof import('../daemon/clouds/aws/endpoints/ecs-routes.js')>('../daemon/clouds/aws/endpoints/ecs-routes.js', {
-    '../daemon/server/token.js': {
-      ...token,
-      tokensEqual: (a: string, b: string) => {
-        calls.push([a, b]);
-        return verdict;
+  const { ecsRoutes } = await t.mockImport<typeof import('../daemon/clouds/aws/endpoints/ecs-routes.js')>(
+    '../daemon/clouds/aws/endpoints/ecs-routes.js',
+    {
+      '../daemon/server/token.js': {
+        ...token,
+        tokensEqual: (a: string, b: string) => {
+          calls.push([a, b]);
+          return verdict;
+        },
       },
     },
-  });
-  const creds: AwsCredentials = { accessKeyId: 'ASIAFAKEFAKEFAKEFAKE', secretAccessKey: 'fake', sessionToken: 'fake', expiration: new Date(Date.now() + 3600_000) };
+  );
+  const creds: AwsCredentials = {
+    accessKeyId: 'ASIAFAKEFAKEFAKEFAKE',
+    secretAccessKey: 'fake',
+    sessionToken: 'fake',
+    expiration: new Date(Date.now() + 3600_000),
+  };
   // lookupCredentials only calls get(); the rest of a ProfileRefresher is not reached from this route.
   const refresher = { get: async () => creds, credentialId: (c: AwsCredentials) => c.accessKeyId } as unknown as ProfileRefresher;
   const ctx: ServerContext = {
@@ -454,7 +565,11 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
     },
     now: Date.now,
     // The peer gate is not registered here: this test is about the token comparison alone.
-    access: { identifier: new PeerIdentifier({ lookup: () => undefined }), policy: () => new AccessPolicy({ ownerUid: 0, allowUids: [], monitorUids: [] }), refused: () => undefined },
+    access: {
+      identifier: new PeerIdentifier({ lookup: () => undefined }),
+      policy: () => new AccessPolicy({ ownerUid: 0, allowUids: [], monitorUids: [] }),
+      refused: () => undefined,
+    },
     audit: { enabled: false, record: () => undefined },
     metrics: new DaemonMetrics(),
   };
@@ -480,13 +595,26 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
       return super.get(k);
     }
   }
-  const imds = await t.mockImport<typeof import('../daemon/clouds/aws/endpoints/imds-tokens.js')>('../daemon/clouds/aws/endpoints/imds-tokens.js', { '../daemon/util/lru.js': { Lru: RecordingCache } });
+  const imds = await t.mockImport<typeof import('../daemon/clouds/aws/endpoints/imds-tokens.js')>(
+    '../daemon/clouds/aws/endpoints/imds-tokens.js',
+    { '../daemon/util/lru.js': { Lru: RecordingCache } },
+  );
   const store = new imds.ImdsTokenStore();
   const issued = store.issue(60);
   t.ok(store.isValid(issued), 'an issued token is valid');
   t.notOk(store.isValid(`${issued.slice(0, -1)}x`), 'a near-miss is not');
   t.equal(lookups.length, 2, 'two lookups');
-  t.same(lookups, [nodeCrypto.createHash('sha256').update(issued, 'utf8').digest('base64'), nodeCrypto.createHash('sha256').update(`${issued.slice(0, -1)}x`, 'utf8').digest('base64')], 'each by the SHA-256 of the presented token');
+  t.same(
+    lookups,
+    [
+      nodeCrypto.createHash('sha256').update(issued, 'utf8').digest('base64'),
+      nodeCrypto
+        .createHash('sha256')
+        .update(`${issued.slice(0, -1)}x`, 'utf8')
+        .digest('base64'),
+    ],
+    'each by the SHA-256 of the presented token',
+  );
   t.notOk(lookups.includes(issued), 'never by the token itself');
 });
 
@@ -519,13 +647,17 @@ t.test(holdName, { timeout: 120_000 }, async (t) => {
   // In batches, so the listen backlog is never the limit being tested.
   for (let opened = 0; opened < HOLD; opened += 500) {
     await Promise.all(
-      Array.from({ length: Math.min(500, HOLD - opened) }, () => new Promise<void>((resolve, reject) => {
-        const s = connect(d.port, '127.0.0.1');
-        sockets.push(s);
-        s.once('connect', () => resolve());
-        s.once('error', reject);
-        s.once('close', () => closedByServer++);
-      })),
+      Array.from(
+        { length: Math.min(500, HOLD - opened) },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const s = connect(d.port, '127.0.0.1');
+            sockets.push(s);
+            s.once('connect', () => resolve());
+            s.once('error', reject);
+            s.once('close', () => closedByServer++);
+          }),
+      ),
     );
   }
   const fdsHeld = d.openFds();
@@ -535,14 +667,30 @@ t.test(holdName, { timeout: 120_000 }, async (t) => {
   // Idle connections are dropped after connectionTimeout (15 s); opening them took less than that.
   t.ok(HOLD - closedByServer >= HOLD * 0.95, `${HOLD - closedByServer} of ${HOLD} still open`);
 
-  const ecs = await exchange(d.port, request('GET', '/v1/credentials', [['Host', d.goodHost], ['Authorization', d.token], ['Connection', 'close']]));
+  const ecs = await exchange(
+    d.port,
+    request('GET', '/v1/credentials', [
+      ['Host', d.goodHost],
+      ['Authorization', d.token],
+      ['Connection', 'close'],
+    ]),
+  );
   t.equal(finalResponse(ecs)?.status, 200, 'ECS credentials are served meanwhile');
   const imdsToken = await imdsTokenOf(d);
-  const imds = await exchange(d.port, request('GET', CREDS_PATH, [['Host', d.goodHost], ['X-aws-ec2-metadata-token', imdsToken], ['Connection', 'close']]));
+  const imds = await exchange(
+    d.port,
+    request('GET', CREDS_PATH, [
+      ['Host', d.goodHost],
+      ['X-aws-ec2-metadata-token', imdsToken],
+      ['Connection', 'close'],
+    ]),
+  );
   t.equal(finalResponse(imds)?.status, 200, 'IMDS credentials are served meanwhile');
   t.equal(await d.health(), 200, '/health answers meanwhile');
   const rssHeld = await d.rssBytes();
-  t.comment(`RSS ${(rssBefore / MIB).toFixed(1)} MiB before, ${(rssHeld / MIB).toFixed(1)} MiB with ${HOLD - closedByServer} idle connections`);
+  t.comment(
+    `RSS ${(rssBefore / MIB).toFixed(1)} MiB before, ${(rssHeld / MIB).toFixed(1)} MiB with ${HOLD - closedByServer} idle connections`,
+  );
   // Generous: a node socket costs a few KiB; what must not happen is growth without bound.
   t.ok(rssHeld - rssBefore < 256 * MIB, `RSS grew by less than 256 MiB (${((rssHeld - rssBefore) / MIB).toFixed(1)} MiB)`);
 
@@ -563,7 +711,8 @@ t.test('secrets: a full flow at trace, then all the process wrote and every resp
     waitHealthy: false,
     stack: {
       refresh: { retry_base_seconds: 0.1, retry_max_seconds: 0.3 },
-      beforeStart: (e) => e.setFault({ kind: 'error', status: 400, code: 'InvalidIdentityToken', message: 'injected: the identity token was rejected' }),
+      beforeStart: (e) =>
+        e.setFault({ kind: 'error', status: 400, code: 'InvalidIdentityToken', message: 'injected: the identity token was rejected' }),
     },
   });
   t.teardown(() => d.stop());
@@ -584,11 +733,24 @@ t.test('secrets: a full flow at trace, then all the process wrote and every resp
     if (m?.[1]) accessKeyIds.add(m[1]);
     const issuedImds = what.startsWith('IMDS token') && res?.status === 200 ? body : undefined;
     if (issuedImds) imdsTokens.push(issuedImds);
-    replies.push({ what, status: res?.status ?? 0, text: r.raw.toString('latin1'), body, credentialBody, ...(issuedImds ? { issuedImds } : {}) });
+    replies.push({
+      what,
+      status: res?.status ?? 0,
+      text: r.raw.toString('latin1'),
+      body,
+      credentialBody,
+      ...(issuedImds ? { issuedImds } : {}),
+    });
     return res;
   }
   const get = (path: string, headers: Headers = []) => request('GET', path, [['Host', host], ...headers, ['Connection', 'close']]);
-  const putToken = (headers: Headers = [], body = '') => request('PUT', '/latest/api/token', [['Host', host], ['X-aws-ec2-metadata-token-ttl-seconds', '21600'], ...headers, ['Connection', 'close']], body);
+  const putToken = (headers: Headers = [], body = '') =>
+    request(
+      'PUT',
+      '/latest/api/token',
+      [['Host', host], ['X-aws-ec2-metadata-token-ttl-seconds', '21600'], ...headers, ['Connection', 'close']],
+      body,
+    );
   const failuresAfter = async (n: number) => waitFor(() => (em.stats.stsFailures > n ? true : undefined), 100);
 
   // 1. Upstream refuses: every endpoint while no credentials exist.
@@ -602,7 +764,12 @@ t.test('secrets: a full flow at trace, then all the process wrote and every resp
   await ask('metrics while unavailable', get('/metrics'));
 
   // 2. Every way STS can fail, each seen by the retrying refresher.
-  for (const fault of [{ kind: 'malformed' as const }, { kind: 'truncated' as const }, { kind: 'unavailable' as const }, { kind: 'error' as const, status: 403, code: 'AccessDenied', message: 'injected: not authorized' }]) {
+  for (const fault of [
+    { kind: 'malformed' as const },
+    { kind: 'truncated' as const },
+    { kind: 'unavailable' as const },
+    { kind: 'error' as const, status: 403, code: 'AccessDenied', message: 'injected: not authorized' },
+  ]) {
     const before = em.stats.stsFailures;
     em.setFault(fault);
     await failuresAfter(before);
@@ -616,7 +783,15 @@ t.test('secrets: a full flow at trace, then all the process wrote and every resp
   t.equal((await ask('ECS by profile', get('/v1/credentials/default', [['Authorization', d.token]])))?.status, 200, 'ECS by profile');
   imds = (await ask('IMDS token (2)', putToken()))?.body.toString('utf8') ?? '';
   const withImds: Headers = [['X-aws-ec2-metadata-token', imds]];
-  for (const path of ['/latest/meta-data/iam/security-credentials/', CREDS_PATH, '/latest/meta-data/iam/info', '/latest/meta-data/placement/region', '/latest/meta-data/placement/availability-zone', '/latest/dynamic/instance-identity/document', '/latest/meta-data/iam/security-credentials-extended/']) {
+  for (const path of [
+    '/latest/meta-data/iam/security-credentials/',
+    CREDS_PATH,
+    '/latest/meta-data/iam/info',
+    '/latest/meta-data/placement/region',
+    '/latest/meta-data/placement/availability-zone',
+    '/latest/dynamic/instance-identity/document',
+    '/latest/meta-data/iam/security-credentials-extended/',
+  ]) {
     await ask(`IMDS ${path}`, get(path, withImds));
   }
   t.equal(replies.find((r) => r.what === `IMDS ${CREDS_PATH}`)?.status, 200, 'IMDS credentials served');
@@ -624,26 +799,67 @@ t.test('secrets: a full flow at trace, then all the process wrote and every resp
   await ask('metrics', get('/metrics'));
 
   // 4. Errors of every kind, each carrying real secrets where a careless log of headers would copy them.
-  const loaded: Headers = [['Authorization', d.token], ['X-aws-ec2-metadata-token', imds]];
+  const loaded: Headers = [
+    ['Authorization', d.token],
+    ['X-aws-ec2-metadata-token', imds],
+  ];
   await ask('ECS wrong token', get('/v1/credentials', [['Authorization', `${d.token.slice(0, -1)}x`]]));
   await ask('ECS no token', get('/v1/credentials'));
   await ask('ECS token as IMDS token', get(CREDS_PATH, [['X-aws-ec2-metadata-token', d.token]]));
   await ask('IMDS unknown token', get(CREDS_PATH, [['X-aws-ec2-metadata-token', `${imds.slice(0, -2)}xx`]]));
   await ask('IMDS wrong role', get('/latest/meta-data/iam/security-credentials/other', withImds));
   await ask('ECS unknown profile', get('/v1/credentials/nobody', loaded));
-  await ask('foreign Host with a query', request('GET', `/v1/credentials?X-Amz-Security-Token=${QUERY_MARKER}`, [['Host', 'attacker.example'], ...loaded, ['Connection', 'close']]));
-  await ask('browser', request('GET', CREDS_PATH, [['Host', host], ...loaded, ['Origin', 'http://attacker.example'], ['Sec-Fetch-Site', 'cross-site'], ['Connection', 'close']]));
+  await ask(
+    'foreign Host with a query',
+    request('GET', `/v1/credentials?X-Amz-Security-Token=${QUERY_MARKER}`, [
+      ['Host', 'attacker.example'],
+      ...loaded,
+      ['Connection', 'close'],
+    ]),
+  );
+  await ask(
+    'browser',
+    request('GET', CREDS_PATH, [
+      ['Host', host],
+      ...loaded,
+      ['Origin', 'http://attacker.example'],
+      ['Sec-Fetch-Site', 'cross-site'],
+      ['Connection', 'close'],
+    ]),
+  );
   await ask('IMDS token with X-Forwarded-For', putToken([...loaded, ['X-Forwarded-For', '10.0.0.1']]));
-  await ask('IMDS token with a bad TTL', request('PUT', '/latest/api/token', [['Host', host], ['X-aws-ec2-metadata-token-ttl-seconds', '0'], ...loaded, ['Connection', 'close']]));
-  await ask('IMDS token with an oversize body', putToken([...loaded, ['Content-Type', 'application/json']], `{"a":"${d.token}${'x'.repeat(2000)}"}`));
+  await ask(
+    'IMDS token with a bad TTL',
+    request('PUT', '/latest/api/token', [
+      ['Host', host],
+      ['X-aws-ec2-metadata-token-ttl-seconds', '0'],
+      ...loaded,
+      ['Connection', 'close'],
+    ]),
+  );
+  await ask(
+    'IMDS token with an oversize body',
+    putToken([...loaded, ['Content-Type', 'application/json']], `{"a":"${d.token}${'x'.repeat(2000)}"}`),
+  );
   await ask('IMDS token with an unknown body type', putToken([...loaded, ['Content-Type', 'application/x-secret']], d.token));
   await ask('IMDS token with a broken JSON body', putToken([...loaded, ['Content-Type', 'application/json']], `{"token":"${d.token}"`));
-  await ask('malformed HTTP carrying the token', `GET /v1/credentials HTTP/1.1\r\nHost: ${host}\r\nAuthorization: ${d.token}\r\nX-Bad: a\rb\r\n\r\n`);
+  await ask(
+    'malformed HTTP carrying the token',
+    `GET /v1/credentials HTTP/1.1\r\nHost: ${host}\r\nAuthorization: ${d.token}\r\nX-Bad: a\rb\r\n\r\n`,
+  );
   // The token in the headers, not the URL: fastify echoes an undecodable URL back (pinned in
   // hostile-fuzz.test.ts); this is about what reaches the log.
   await ask('undecodable URL', get('/v1/credentials/%zz', loaded));
   await ask('unknown path carrying the token', get(`/nope/${d.token}`, loaded));
-  await ask('POST with the token', request('POST', '/v1/credentials', [['Host', host], ...loaded, ['Content-Type', 'application/json'], ['Connection', 'close']], `{"t":"${d.token}"}`));
+  await ask(
+    'POST with the token',
+    request(
+      'POST',
+      '/v1/credentials',
+      [['Host', host], ...loaded, ['Content-Type', 'application/json'], ['Connection', 'close']],
+      `{"t":"${d.token}"}`,
+    ),
+  );
   t.ok(replies.filter((r) => r.status >= 400).length >= 18, 'error answers were collected');
 
   // 5. A refresh that fails after a reload (SIGHUP, as systemd's ExecReload sends), then one that succeeds.
@@ -658,7 +874,11 @@ t.test('secrets: a full flow at trace, then all the process wrote and every resp
   em.setFault(null);
   await waitFor(() => (em.stats.stsSuccesses > before ? true : undefined), 100);
   await waitFor(async () => ((await d.health()) === 200 ? true : undefined), 100);
-  t.equal((await ask('ECS after recovery', get('/v1/credentials', [['Authorization', d.token]])))?.status, 200, 'new credentials served after the reload');
+  t.equal(
+    (await ask('ECS after recovery', get('/v1/credentials', [['Authorization', d.token]])))?.status,
+    200,
+    'new credentials served after the reload',
+  );
 
   // Key material to search for, read before stop() removes the stack's directory.
   const pem = readFileSync(join(d.stack.dir, 'device-key.pem'), 'utf8');
@@ -669,15 +889,23 @@ t.test('secrets: a full flow at trace, then all the process wrote and every resp
 
   t.ok(output.length > 0, 'the process wrote logs');
   const lines = output.split('\n').filter((l) => l.trim());
-  const levels = new Set(lines.map((l) => {
-    try {
-      return (JSON.parse(l) as { level?: number }).level;
-    } catch {
-      return undefined;
-    }
-  }));
+  const levels = new Set(
+    lines.map((l) => {
+      try {
+        return (JSON.parse(l) as { level?: number }).level;
+      } catch {
+        return undefined;
+      }
+    }),
+  );
   t.ok(levels.has(10) || levels.has(20), 'trace/debug lines were written');
-  for (const msg of ['credential refresh failed', 'credentials refreshed', 'request refused', 'configuration reloaded', 'credport daemon stopped']) {
+  for (const msg of [
+    'credential refresh failed',
+    'credentials refreshed',
+    'request refused',
+    'configuration reloaded',
+    'credport daemon stopped',
+  ]) {
     t.ok(output.includes(msg), `the log has "${msg}"`);
   }
   // Every credential that existed was seen, so every one is searched for by value.
@@ -691,11 +919,17 @@ t.test('secrets: a full flow at trace, then all the process wrote and every resp
     }
     creds.push([`secret access key of ${id}`, issued.secretAccessKey], [`session token of ${id}`, issued.sessionToken]);
     // A cut-off copy is as bad.
-    creds.push([`start of the secret access key of ${id}`, issued.secretAccessKey.slice(0, 24)], [`start of the session token of ${id}`, issued.sessionToken.slice(0, 24)]);
+    creds.push(
+      [`start of the secret access key of ${id}`, issued.secretAccessKey.slice(0, 24)],
+      [`start of the session token of ${id}`, issued.sessionToken.slice(0, 24)],
+    );
   }
   const privateD = nodeCrypto.createPrivateKey(pem).export({ format: 'jwk' }).d ?? 'no-d';
   const pemLines = pem.split('\n').filter((l) => l.length >= 16 && !l.startsWith('-----'));
-  const keySecrets: [string, string][] = [...pemLines.map((v, i): [string, string] => [`PEM line ${i}`, v]), ['the private scalar d', privateD]];
+  const keySecrets: [string, string][] = [
+    ...pemLines.map((v, i): [string, string] => [`PEM line ${i}`, v]),
+    ['the private scalar d', privateD],
+  ];
   const tokens: [string, string][] = [['the daemon token', d.token], ...imdsTokens.map((v, i): [string, string] => [`IMDS token ${i}`, v])];
   t.ok(imdsTokens.length >= 2, `IMDS tokens were issued (${imdsTokens.length})`);
 
@@ -708,7 +942,7 @@ t.test('secrets: a full flow at trace, then all the process wrote and every resp
   // The process's output: nothing at all.
   for (const name of secretsIn(output, [...tokens, ...creds, ...keySecrets])) leaks.push(`${name} in the process output`);
   generic('the process output', output);
-  if (output.includes(QUERY_MARKER)) leaks.push('a refused request\'s query string in the process output');
+  if (output.includes(QUERY_MARKER)) leaks.push("a refused request's query string in the process output");
   // Responses: the daemon token never; an IMDS token only in the answer that issued it; credentials only
   // in credential answers; key material and JWTs never.
   for (const r of replies) {

@@ -44,8 +44,13 @@ async function must200(what: string, req: string): Promise<string> {
 }
 
 // What exists to be leaked: the credentials the daemon holds, its token and a live IMDS session token.
-const served = JSON.parse(await must200('ECS', `GET /v1/credentials HTTP/1.1\r\nHost: ${goodHost}\r\nAuthorization: ${token}\r\nConnection: close\r\n\r\n`)) as Record<string, string>;
-const imdsToken = await must200('IMDS token', `PUT /latest/api/token HTTP/1.1\r\nHost: ${goodHost}\r\nX-aws-ec2-metadata-token-ttl-seconds: 21600\r\nConnection: close\r\n\r\n`);
+const served = JSON.parse(
+  await must200('ECS', `GET /v1/credentials HTTP/1.1\r\nHost: ${goodHost}\r\nAuthorization: ${token}\r\nConnection: close\r\n\r\n`),
+) as Record<string, string>;
+const imdsToken = await must200(
+  'IMDS token',
+  `PUT /latest/api/token HTTP/1.1\r\nHost: ${goodHost}\r\nX-aws-ec2-metadata-token-ttl-seconds: 21600\r\nConnection: close\r\n\r\n`,
+);
 const credentialSecrets: [string, string][] = [
   ['AccessKeyId', served.AccessKeyId ?? ''],
   ['SecretAccessKey', served.SecretAccessKey ?? ''],
@@ -68,7 +73,12 @@ const FORBIDDEN_IN_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const asDelivered = (v: string): string => Buffer.from(v, 'utf8').toString('latin1');
 
 /** What each property saw, reported as comments so a reader can tell the cases reached past the parser. */
-interface Seen { exchanges: number; byStatus: Map<number, number>; noAnswer: number; credentialsServed: number }
+interface Seen {
+  exchanges: number;
+  byStatus: Map<number, number>;
+  noAnswer: number;
+  credentialsServed: number;
+}
 const seen = new Map<string, Seen>();
 function count(name: string, r: Exchange): Seen {
   const s = seen.get(name) ?? { exchanges: 0, byStatus: new Map<number, number>(), noAnswer: 0, credentialsServed: 0 };
@@ -80,7 +90,10 @@ function count(name: string, r: Exchange): Seen {
 }
 function summary(s: Seen | undefined): string {
   if (!s) return 'nothing seen';
-  const statuses = [...s.byStatus.entries()].sort(([a], [b]) => a - b).map(([k, n]) => `${k}:${n}`).join(' ');
+  const statuses = [...s.byStatus.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([k, n]) => `${k}:${n}`)
+    .join(' ');
   return `${s.exchanges} exchanges; statuses ${statuses}; no answer ${s.noAnswer}; credentials to valid requests ${s.credentialsServed}`;
 }
 
@@ -108,7 +121,9 @@ let firstDownAfter: Buffer | undefined;
 async function checkAlive(after: Buffer): Promise<void> {
   if (!d.alive()) {
     firstDownAfter ??= after;
-    throw new Error(`the daemon exited (${d.proc.child.exitCode ?? d.proc.child.signalCode}) after ${show(after)}\n${d.output().slice(-2000)}`);
+    throw new Error(
+      `the daemon exited (${d.proc.child.exitCode ?? d.proc.child.signalCode}) after ${show(after)}\n${d.output().slice(-2000)}`,
+    );
   }
   const h = await d.health();
   if (h !== 200) {
@@ -128,11 +143,45 @@ function leaksCredentials(r: Exchange): boolean {
 /** Single characters that break things: separators, whitespace HTTP does and does not strip, controls,
  * percent signs, non-ASCII that reaches the daemon as latin1. */
 const trickyChar = fc.oneof(
-  fc.constantFrom(' ', '\t', '.', ':', '/', '@', '[', ']', '%', '+', '=', ',', ';', '\0', '\r', '\n', '\v', '\f', '\u00a0', '\u00e9', '\u0130', '\u212a', 'A', 'a', 'z', '0', '9', '-', '_'),
+  fc.constantFrom(
+    ' ',
+    '\t',
+    '.',
+    ':',
+    '/',
+    '@',
+    '[',
+    ']',
+    '%',
+    '+',
+    '=',
+    ',',
+    ';',
+    '\0',
+    '\r',
+    '\n',
+    '\v',
+    '\f',
+    '\u00a0',
+    '\u00e9',
+    '\u0130',
+    '\u212a',
+    'A',
+    'a',
+    'z',
+    '0',
+    '9',
+    '-',
+    '_',
+  ),
   fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 1 }),
 );
 
-type Edit = { op: 'set' | 'insert'; at: number; c: string } | { op: 'delete' | 'case'; at: number } | { op: 'truncate'; at: number } | { op: 'append'; s: string };
+type Edit =
+  | { op: 'set' | 'insert'; at: number; c: string }
+  | { op: 'delete' | 'case'; at: number }
+  | { op: 'truncate'; at: number }
+  | { op: 'append'; s: string };
 const edit: fc.Arbitrary<Edit> = fc.oneof(
   fc.record({ op: fc.constantFrom('set' as const, 'insert' as const), at: fc.nat(), c: trickyChar }),
   fc.record({ op: fc.constantFrom('delete' as const, 'case' as const, 'truncate' as const), at: fc.nat() }),
@@ -141,7 +190,7 @@ const edit: fc.Arbitrary<Edit> = fc.oneof(
 function applyEdits(base: string, edits: Edit[]): string {
   let s = base;
   for (const e of edits) {
-    const at = s.length === 0 ? 0 : ('at' in e ? e.at % s.length : 0);
+    const at = s.length === 0 ? 0 : 'at' in e ? e.at % s.length : 0;
     switch (e.op) {
       case 'set':
         s = s.slice(0, at) + e.c + s.slice(at + 1);
@@ -205,7 +254,17 @@ const tokenLike = (real: string): fc.Arbitrary<string> =>
 
 /** Host values: the allowed names, every spelling that might pass for loopback, near-misses, noise. */
 const hostValue: fc.Arbitrary<string> = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom(`127.0.0.1:${P}`, `localhost:${P}`, `[::1]:${P}`, `LOCALHOST:${P}`, `LocalHost:${P}`, `[::1]:${P}`.toUpperCase()) },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom(
+      `127.0.0.1:${P}`,
+      `localhost:${P}`,
+      `[::1]:${P}`,
+      `LOCALHOST:${P}`,
+      `LocalHost:${P}`,
+      `[::1]:${P}`.toUpperCase(),
+    ),
+  },
   {
     weight: 6,
     arbitrary: fc.constantFrom(
@@ -288,8 +347,32 @@ const target: fc.Arbitrary<string> = fc.oneof(
     arbitrary: fc
       .tuple(
         fc.constantFrom('/latest/meta-data/', '/health/', '/v1/', '/', '/metrics/', '/latest/api/token/'),
-        fc.array(fc.constantFrom('../', '..%2f', '%2e%2e/', '%2E%2E%2F', '%252e%252e%252f', '..\\', './', '//', '.%00./', '%c0%ae%c0%ae/', ';/', '%2f', '..;/'), { minLength: 1, maxLength: 4 }),
-        fc.constantFrom('v1/credentials', 'v1/credentials/default', `latest/meta-data/iam/security-credentials/${ROLE}`, 'health', 'etc/passwd', ''),
+        fc.array(
+          fc.constantFrom(
+            '../',
+            '..%2f',
+            '%2e%2e/',
+            '%2E%2E%2F',
+            '%252e%252e%252f',
+            '..\\',
+            './',
+            '//',
+            '.%00./',
+            '%c0%ae%c0%ae/',
+            ';/',
+            '%2f',
+            '..;/',
+          ),
+          { minLength: 1, maxLength: 4 },
+        ),
+        fc.constantFrom(
+          'v1/credentials',
+          'v1/credentials/default',
+          `latest/meta-data/iam/security-credentials/${ROLE}`,
+          'health',
+          'etc/passwd',
+          '',
+        ),
       )
       .map(([a, ups, b]) => a + ups.join('') + b),
   },
@@ -300,13 +383,38 @@ const target: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 1000, max: 64 * 1024 }).map((n) => `/${'a'.repeat(n)}`) },
   { weight: 1, arbitrary: fc.integer({ min: 90, max: 130 }).map((n) => `/v1/credentials/${'p'.repeat(n)}`) },
   // Unicode, raw (UTF-8 bytes on the wire) or percent-encoded.
-  { weight: 2, arbitrary: fc.tuple(knownPath, fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }), fc.boolean()).map(([p, s, enc]) => `${p}${p.endsWith('/') ? '' : '/'}${enc ? encodeURIComponent(s) : s}`) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(knownPath, fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }), fc.boolean())
+      .map(([p, s, enc]) => `${p}${p.endsWith('/') ? '' : '/'}${enc ? encodeURIComponent(s) : s}`),
+  },
   // NUL and bad percent-encoding.
-  { weight: 2, arbitrary: fc.tuple(knownPath, fc.constantFrom('\0', '%00', '%', '%zz', '%E0%A4%A', '%ff', '%2', '%u0041', '%%', '%0d%0a', '%0aX-Injected:%20y')).map(([p, s]) => p + s) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(knownPath, fc.constantFrom('\0', '%00', '%', '%zz', '%E0%A4%A', '%ff', '%2', '%u0041', '%%', '%0d%0a', '%0aX-Injected:%20y'))
+      .map(([p, s]) => p + s),
+  },
   // Percent-encoded letters that must decode to the same route (or not at all).
-  { weight: 1, arbitrary: fc.tuple(knownPath, fc.nat()).map(([p, i]) => { const at = 1 + (i % Math.max(1, p.length - 1)); const ch = p[at] ?? 'a'; return p.slice(0, at) + `%${ch.charCodeAt(0).toString(16)}` + p.slice(at + 1); }) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(knownPath, fc.nat()).map(([p, i]) => {
+      const at = 1 + (i % Math.max(1, p.length - 1));
+      const ch = p[at] ?? 'a';
+      return p.slice(0, at) + `%${ch.charCodeAt(0).toString(16)}` + p.slice(at + 1);
+    }),
+  },
   // Absolute-form and asterisk-form targets.
-  { weight: 1, arbitrary: fc.tuple(fc.constantFrom('http://attacker.example', `http://127.0.0.1:${P}`, 'http://localhost', 'https://x:1', 'HTTP://[::1]'), knownPath).map(([a, p]) => a + p) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom('http://attacker.example', `http://127.0.0.1:${P}`, 'http://localhost', 'https://x:1', 'HTTP://[::1]'),
+        knownPath,
+      )
+      .map(([a, p]) => a + p),
+  },
   { weight: 1, arbitrary: fc.constantFrom('*', '', 'v1/credentials', '?', '#', '/health#x', '/health?x=%00%ff') },
   { weight: 1, arbitrary: fc.tuple(knownPath, fc.string({ maxLength: 30 })).map(([p, q]) => `${p}?${q}`) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 30 }).map((s) => `/${s}`) },
@@ -314,7 +422,25 @@ const target: fc.Arbitrary<string> = fc.oneof(
 
 const method: fc.Arbitrary<string> = fc.oneof(
   { weight: 10, arbitrary: fc.constantFrom('GET', 'PUT', 'POST', 'HEAD', 'OPTIONS', 'DELETE', 'PATCH') },
-  { weight: 2, arbitrary: fc.constantFrom('get', 'Get', 'put', 'TRACE', 'CONNECT', 'PRI', 'PROPFIND', 'M-SEARCH', 'SOURCE', 'QUERY', 'GET ', ' GET', 'G\0ET', '') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      'get',
+      'Get',
+      'put',
+      'TRACE',
+      'CONNECT',
+      'PRI',
+      'PROPFIND',
+      'M-SEARCH',
+      'SOURCE',
+      'QUERY',
+      'GET ',
+      ' GET',
+      'G\0ET',
+      '',
+    ),
+  },
   { weight: 1, arbitrary: fc.stringMatching(/^[A-Z]{1,12}$/) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary-ascii', maxLength: 12 }) },
   { weight: 1, arbitrary: fc.integer({ min: 100, max: 20_000 }).map((n) => 'A'.repeat(n)) },
@@ -323,7 +449,10 @@ const method: fc.Arbitrary<string> = fc.oneof(
 const version: fc.Arbitrary<string> = fc.oneof(
   { weight: 12, arbitrary: fc.constant('HTTP/1.1') },
   { weight: 2, arbitrary: fc.constant('HTTP/1.0') },
-  { weight: 1, arbitrary: fc.constantFrom('HTTP/2.0', 'HTTP/1.2', 'http/1.1', 'HTTP/1.1 x', '', 'HTTP/0.9', 'HTTP/1.10', 'HTTP/9.9', 'HTTP/1.1\0') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('HTTP/2.0', 'HTTP/1.2', 'http/1.1', 'HTTP/1.1 x', '', 'HTTP/0.9', 'HTTP/1.10', 'HTTP/9.9', 'HTTP/1.1\0'),
+  },
 );
 
 const headerValue: fc.Arbitrary<string> = fc.oneof(
@@ -332,14 +461,36 @@ const headerValue: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 1000, max: 20_000 }).map((n) => 'v'.repeat(n)) },
   // Obsolete line folding, CR/LF injection (a header, or a whole second request), bare CR, LF, NUL.
   { weight: 1, arbitrary: fc.tuple(fc.string({ maxLength: 10 }), fc.string({ maxLength: 10 })).map(([a, b]) => `${a}\r\n ${b}`) },
-  { weight: 1, arbitrary: fc.tuple(fc.string({ maxLength: 10 }), fc.constantFrom(`Authorization: ${token}`, `Host: ${goodHost}`, 'Host: attacker.example', 'Transfer-Encoding: chunked', 'Content-Length: 5')).map(([a, h]) => `${a}\r\n${h}`) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(
+        fc.string({ maxLength: 10 }),
+        fc.constantFrom(
+          `Authorization: ${token}`,
+          `Host: ${goodHost}`,
+          'Host: attacker.example',
+          'Transfer-Encoding: chunked',
+          'Content-Length: 5',
+        ),
+      )
+      .map(([a, h]) => `${a}\r\n${h}`),
+  },
   { weight: 1, arbitrary: fc.string({ maxLength: 10 }).map((a) => `${a}\r\n\r\nGET /v1/credentials HTTP/1.1\r\nHost: ${goodHost}`) },
-  { weight: 1, arbitrary: fc.tuple(fc.string({ maxLength: 10 }), fc.constantFrom('\r', '\n', '\0', '\x7f', '\x1b'), fc.string({ maxLength: 10 })).map(([a, c, b]) => a + c + b) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.string({ maxLength: 10 }), fc.constantFrom('\r', '\n', '\0', '\x7f', '\x1b'), fc.string({ maxLength: 10 }))
+      .map(([a, c, b]) => a + c + b),
+  },
 );
 const headerName: fc.Arbitrary<string> = fc.oneof(
   { weight: 4, arbitrary: fc.stringMatching(/^[A-Za-z0-9-]{1,30}$/) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary-ascii', maxLength: 20 }) },
-  { weight: 1, arbitrary: fc.constantFrom('Host ', ' Host', 'Ho st', 'Host\t', 'Authorization ', 'Content-Length ', 'X-aws-ec2-metadata-token ', '') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('Host ', ' Host', 'Ho st', 'Host\t', 'Authorization ', 'Content-Length ', 'X-aws-ec2-metadata-token ', ''),
+  },
 );
 
 type Header = [string, string];
@@ -359,24 +510,77 @@ function headerArb(dirty: boolean): fc.Arbitrary<Header> {
   return fc.oneof(
     { weight: 3, arbitrary: fc.tuple(fc.constantFrom('Host', 'host', 'HOST', 'hOsT'), host) },
     { weight: 2, arbitrary: fc.tuple(fc.constantFrom('Authorization', 'authorization'), fc.oneof(fc.constant(token), ecs)) },
-    { weight: 2, arbitrary: fc.tuple(fc.constantFrom('X-aws-ec2-metadata-token', 'x-aws-ec2-metadata-token'), fc.oneof(fc.constant(imdsToken), imds)) },
-    { weight: 1, arbitrary: fc.tuple(fc.constant('X-aws-ec2-metadata-token-ttl-seconds'), fc.oneof(fc.constantFrom('1', '21600', '0', '21601', '60 ', '-1', '', '1e3', '00060', '99999999999999999999'), fc.string({ unit: 'grapheme-ascii', maxLength: 8 }))) },
+    {
+      weight: 2,
+      arbitrary: fc.tuple(fc.constantFrom('X-aws-ec2-metadata-token', 'x-aws-ec2-metadata-token'), fc.oneof(fc.constant(imdsToken), imds)),
+    },
     {
       weight: 1,
       arbitrary: fc.tuple(
-        fc.constantFrom('Origin', 'Sec-Fetch-Site', 'Sec-Fetch-Mode', 'Sec-Fetch-Dest', 'Sec-Fetch-User', 'Access-Control-Request-Method', 'Access-Control-Request-Headers', 'Access-Control-Request-Private-Network', 'Referer'),
-        fc.constantFrom('http://attacker.example', `http://127.0.0.1:${P}`, 'null', 'same-origin', 'cross-site', 'none', 'cors', 'no-cors', 'empty', '?1', 'GET', 'authorization', 'true'),
+        fc.constant('X-aws-ec2-metadata-token-ttl-seconds'),
+        fc.oneof(
+          fc.constantFrom('1', '21600', '0', '21601', '60 ', '-1', '', '1e3', '00060', '99999999999999999999'),
+          fc.string({ unit: 'grapheme-ascii', maxLength: 8 }),
+        ),
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(
+        fc.constantFrom(
+          'Origin',
+          'Sec-Fetch-Site',
+          'Sec-Fetch-Mode',
+          'Sec-Fetch-Dest',
+          'Sec-Fetch-User',
+          'Access-Control-Request-Method',
+          'Access-Control-Request-Headers',
+          'Access-Control-Request-Private-Network',
+          'Referer',
+        ),
+        fc.constantFrom(
+          'http://attacker.example',
+          `http://127.0.0.1:${P}`,
+          'null',
+          'same-origin',
+          'cross-site',
+          'none',
+          'cors',
+          'no-cors',
+          'empty',
+          '?1',
+          'GET',
+          'authorization',
+          'true',
+        ),
       ),
     },
     {
       weight: 2,
       arbitrary: fc.oneof(
-        fc.tuple(fc.constant('Connection'), fc.constantFrom('close', 'keep-alive', 'Upgrade', 'close, close', 'TE', 'x-aws-ec2-metadata-token', 'host')),
+        fc.tuple(
+          fc.constant('Connection'),
+          fc.constantFrom('close', 'keep-alive', 'Upgrade', 'close, close', 'TE', 'x-aws-ec2-metadata-token', 'host'),
+        ),
         fc.tuple(fc.constant('Expect'), fc.constantFrom('100-continue', '100-Continue', 'weird', '')),
         fc.tuple(fc.constant('Upgrade'), fc.constantFrom('websocket', 'h2c', 'HTTP/2.0')),
         fc.tuple(fc.constant('X-Forwarded-For'), fc.constantFrom('127.0.0.1', '10.0.0.1', '', 'unknown')),
-        fc.tuple(fc.constantFrom('X-Forwarded-Host', 'Forwarded', 'X-Real-IP', 'X-Original-URL', 'X-Rewrite-URL', 'X-HTTP-Method-Override'), fc.constantFrom(goodHost, 'attacker.example', 'for=127.0.0.1;host=attacker.example', '/v1/credentials', 'GET', 'PUT')),
-        fc.tuple(fc.constant('Content-Type'), fc.constantFrom('application/json', 'text/plain', 'application/json; charset=utf-16', ';;;', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', '')),
+        fc.tuple(
+          fc.constantFrom('X-Forwarded-Host', 'Forwarded', 'X-Real-IP', 'X-Original-URL', 'X-Rewrite-URL', 'X-HTTP-Method-Override'),
+          fc.constantFrom(goodHost, 'attacker.example', 'for=127.0.0.1;host=attacker.example', '/v1/credentials', 'GET', 'PUT'),
+        ),
+        fc.tuple(
+          fc.constant('Content-Type'),
+          fc.constantFrom(
+            'application/json',
+            'text/plain',
+            'application/json; charset=utf-16',
+            ';;;',
+            'multipart/form-data; boundary=x',
+            'application/x-www-form-urlencoded',
+            '',
+          ),
+        ),
         fc.tuple(fc.constant('Content-Encoding'), fc.constantFrom('gzip', 'br', 'identity', 'x')),
       ),
     },
@@ -384,7 +588,10 @@ function headerArb(dirty: boolean): fc.Arbitrary<Header> {
     {
       weight: dirty ? 1 : 0,
       arbitrary: fc.oneof(
-        fc.tuple(fc.constant('Transfer-Encoding'), fc.constantFrom('chunked', 'gzip', 'chunked, chunked', ' chunked', 'identity', 'gzip, chunked', 'Chunked', 'chunked\t')),
+        fc.tuple(
+          fc.constant('Transfer-Encoding'),
+          fc.constantFrom('chunked', 'gzip', 'chunked, chunked', ' chunked', 'identity', 'gzip, chunked', 'Chunked', 'chunked\t'),
+        ),
         fc.tuple(fc.constant('Content-Length'), fc.constantFrom('0', '-1', '1e3', '99999999999999999999', ' 5', '5, 5', '0x10', '')),
       ),
     },
@@ -408,11 +615,26 @@ const bodyText: fc.Arbitrary<string> = fc.oneof(
 const cleanFraming: fc.Arbitrary<Framing> = fc.oneof(
   { weight: 6, arbitrary: fc.constant({ kind: 'none' as const }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('length' as const), body: bodyText, declared: fc.constant('exact' as const) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('chunked' as const), chunks: fc.array(bodyText, { maxLength: 3 }), sizeGarbage: fc.constant(null), terminated: fc.constant(true) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('chunked' as const),
+      chunks: fc.array(bodyText, { maxLength: 3 }),
+      sizeGarbage: fc.constant(null),
+      terminated: fc.constant(true),
+    }),
+  },
 );
 const dirtyFraming: fc.Arbitrary<Framing> = fc.oneof(
   { weight: 3, arbitrary: fc.constant({ kind: 'none' as const }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('length' as const), body: bodyText, declared: fc.constantFrom('exact' as const, 'short' as const, 'long' as const) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('length' as const),
+      body: bodyText,
+      declared: fc.constantFrom('exact' as const, 'short' as const, 'long' as const),
+    }),
+  },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -436,7 +658,16 @@ interface RawRequest {
   framing: Framing;
   bareLf: boolean;
 }
-const lead = fc.constantFrom('good-host' as const, 'good-host' as const, 'good-host' as const, 'good-host' as const, 'none' as const, 'bad-host' as const, 'good-then-bad' as const, 'bad-then-good' as const);
+const lead = fc.constantFrom(
+  'good-host' as const,
+  'good-host' as const,
+  'good-host' as const,
+  'good-host' as const,
+  'none' as const,
+  'bad-host' as const,
+  'good-then-bad' as const,
+  'bad-then-good' as const,
+);
 const auth = fc.constantFrom('none' as const, 'ecs' as const, 'ecs' as const, 'imds' as const, 'imds' as const, 'both' as const);
 /** Well-formed requests with hostile content: they reach the router, the guards and the handlers. */
 const cleanRequest: fc.Arbitrary<RawRequest> = fc.record({
@@ -470,8 +701,14 @@ function render(r: RawRequest): { bytes: Buffer; complete: boolean; head: boolea
     'good-host': [['Host', goodHost]] as Header[],
     none: [] as Header[],
     'bad-host': [['Host', `attacker.example:${P}`]] as Header[],
-    'good-then-bad': [['Host', goodHost], ['Host', 'attacker.example']] as Header[],
-    'bad-then-good': [['Host', 'attacker.example'], ['Host', goodHost]] as Header[],
+    'good-then-bad': [
+      ['Host', goodHost],
+      ['Host', 'attacker.example'],
+    ] as Header[],
+    'bad-then-good': [
+      ['Host', 'attacker.example'],
+      ['Host', goodHost],
+    ] as Header[],
   }[r.lead];
   if (r.auth === 'ecs' || r.auth === 'both') lead.push(['Authorization', token]);
   if (r.auth === 'imds' || r.auth === 'both') lead.push(['X-aws-ec2-metadata-token', imdsToken]);
@@ -487,7 +724,8 @@ function render(r: RawRequest): { bytes: Buffer; complete: boolean; head: boolea
     if (f.declared === 'long') complete = false;
   } else if (f.kind === 'chunked') {
     lines.push('Transfer-Encoding: chunked');
-    body = f.chunks.map((c) => `${f.sizeGarbage ?? Buffer.byteLength(c).toString(16)}\r\n${c}\r\n`).join('') + (f.terminated ? '0\r\n\r\n' : '');
+    body =
+      f.chunks.map((c) => `${f.sizeGarbage ?? Buffer.byteLength(c).toString(16)}\r\n${c}\r\n`).join('') + (f.terminated ? '0\r\n\r\n' : '');
     if (!f.terminated || f.sizeGarbage !== null) complete = false;
   } else if (f.kind === 'both') {
     lines.push('Transfer-Encoding: chunked', `Content-Length: ${Buffer.byteLength(f.body)}`);
@@ -504,16 +742,21 @@ function render(r: RawRequest): { bytes: Buffer; complete: boolean; head: boolea
  */
 function mayHaveCredentials(bytes: Buffer): boolean {
   const lines = bytes.toString('latin1').split(/\r\n|\n|\r/);
-  const value = (name: string) => lines.filter((l) => l.toLowerCase().startsWith(`${name}:`)).map((l) => stripOws(l.slice(name.length + 1)));
+  const value = (name: string) =>
+    lines.filter((l) => l.toLowerCase().startsWith(`${name}:`)).map((l) => stripOws(l.slice(name.length + 1)));
   const hostOk = value('host').some((h) => allowedHosts.has(h.toLowerCase()));
   const tokenOk = value('authorization').includes(token) || value('x-aws-ec2-metadata-token').includes(imdsToken);
   return hostOk && tokenOk;
 }
 
-
 /** Runs a property and reports it through tap, counterexample and seed included. */
 async function check<T>(tt: Test, name: string, runs: number, arb: fc.Arbitrary<T>, predicate: (v: T) => Promise<void>): Promise<void> {
-  const details = await fc.check(fc.asyncProperty(arb, predicate), { seed: SEED, numRuns: runs, interruptAfterTimeLimit: TIME_LIMIT_MS, markInterruptAsFailure: false });
+  const details = await fc.check(fc.asyncProperty(arb, predicate), {
+    seed: SEED,
+    numRuns: runs,
+    interruptAfterTimeLimit: TIME_LIMIT_MS,
+    markInterruptAsFailure: false,
+  });
   tt.comment(`${name}: ${details.numRuns} runs (seed ${SEED})${details.interrupted ? ', stopped by the time limit' : ''}`);
   if (details.failed) {
     tt.fail(`${name}\n${fc.defaultReportMessage(details) ?? ''}`);
@@ -536,7 +779,8 @@ t.test('arbitrary raw requests: no crash, no 500, no credentials without a valid
     const r = await exchange(port, bytes, { expectResponse: complete, head, maxMs: 2000 });
     const s = checkCommon('raw requests', bytes, r);
     if (leaksCredentials(r)) {
-      if (!mayHaveCredentials(bytes)) throw new Error(`credentials answered to a request without a valid token and Host: ${show(bytes)} -> ${show(r.raw, 300)}`);
+      if (!mayHaveCredentials(bytes))
+        throw new Error(`credentials answered to a request without a valid token and Host: ${show(bytes)} -> ${show(r.raw, 300)}`);
       s.credentialsServed++;
     }
     await checkAlive(bytes);
@@ -562,12 +806,14 @@ t.test('near-misses of the real tokens: only the exact token (modulo HTTP whites
     const status = r.responses.find((x) => x.status >= 200)?.status ?? 0;
     const valid = !FORBIDDEN_IN_VALUE.test(value) && stripOws(asDelivered(value)) === real;
     if (valid) {
-      if (status !== 200 || !leaksCredentials(r)) throw new Error(`${kind}: the real token ${JSON.stringify(value)} was refused: ${status}`);
+      if (status !== 200 || !leaksCredentials(r))
+        throw new Error(`${kind}: the real token ${JSON.stringify(value)} was refused: ${status}`);
       served200++;
     } else {
       // A missing or empty token is 401 too; a value the parser rejects is 400.
       const expected = FORBIDDEN_IN_VALUE.test(value) ? [400, 401] : [401];
-      if (!expected.includes(status)) throw new Error(`${kind}: near-miss ${JSON.stringify(value)} answered ${status}, expected ${expected.join(' or ')}`);
+      if (!expected.includes(status))
+        throw new Error(`${kind}: near-miss ${JSON.stringify(value)} answered ${status}, expected ${expected.join(' or ')}`);
       if (leaksCredentials(r)) throw new Error(`${kind}: credentials for near-miss ${JSON.stringify(value)}`);
       refused++;
     }
@@ -582,7 +828,10 @@ t.test('Host spellings: credentials exactly when Host is an allowed name with th
   let accepted = 0;
   let refused = 0;
   await check(t, 'Host spellings', RUNS.hosts, hostValue, async (host) => {
-    const bytes = Buffer.from(`GET /v1/credentials HTTP/1.1\r\nHost: ${host}\r\nAuthorization: ${token}\r\nConnection: close\r\n\r\n`, 'utf8');
+    const bytes = Buffer.from(
+      `GET /v1/credentials HTTP/1.1\r\nHost: ${host}\r\nAuthorization: ${token}\r\nConnection: close\r\n\r\n`,
+      'utf8',
+    );
     const r = await exchange(port, bytes);
     checkCommon('Host spellings', bytes, r);
     const status = r.responses.find((x) => x.status >= 200)?.status ?? 0;
@@ -606,7 +855,10 @@ t.test('Host spellings: credentials exactly when Host is an allowed name with th
 t.test('after the fuzz: still listening, memory flat', async (t) => {
   t.ok(d.alive(), 'the daemon process is still running');
   t.equal(await d.health(), 200, '/health answers 200');
-  const ecs = await exchange(port, `GET /v1/credentials HTTP/1.1\r\nHost: ${goodHost}\r\nAuthorization: ${token}\r\nConnection: close\r\n\r\n`);
+  const ecs = await exchange(
+    port,
+    `GET /v1/credentials HTTP/1.1\r\nHost: ${goodHost}\r\nAuthorization: ${token}\r\nConnection: close\r\n\r\n`,
+  );
   t.equal(ecs.responses[0]?.status, 200, 'credentials are still served to a valid request');
   // Every credential that existed during the run was scanned for: no refresh minted one we did not know.
   t.equal(d.stack.emulator.stats.stsSuccesses, 1, 'one set of credentials existed during the run');
@@ -623,7 +875,11 @@ t.test('after the fuzz: still listening, memory flat', async (t) => {
 t.test('a request with two Host headers is refused (RFC 9112 3.2), whichever comes first', async (t) => {
   // node keeps the first Host and drops the rest, so the daemon checks one and a proxy in front may use
   // the other. RFC 9112 3.2: a server MUST answer 400 to more than one Host field line.
-  for (const [first, second] of [[goodHost, 'attacker.example'], ['attacker.example', goodHost], [goodHost, goodHost]] as const) {
+  for (const [first, second] of [
+    [goodHost, 'attacker.example'],
+    ['attacker.example', goodHost],
+    [goodHost, goodHost],
+  ] as const) {
     const req = `GET /v1/credentials HTTP/1.1\r\nHost: ${first}\r\nHost: ${second}\r\nAuthorization: ${token}\r\nConnection: close\r\n\r\n`;
     const r = await exchange(port, req);
     const status = r.responses.find((x) => x.status >= 200)?.status ?? 0;
@@ -636,9 +892,18 @@ t.test('an absolute-form request target naming another host is refused', async (
   // RFC 9112 3.2.2: with an absolute-form target the server MUST ignore Host and use the target's
   // authority. The daemon checks Host only, so the effective host (attacker.example) goes unchecked.
   const cases = [
-    ['ECS', `GET http://attacker.example:${P}/v1/credentials HTTP/1.1\r\nHost: ${goodHost}\r\nAuthorization: ${token}\r\nConnection: close\r\n\r\n`],
-    ['IMDS token', `PUT http://attacker.example/latest/api/token HTTP/1.1\r\nHost: ${goodHost}\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\nConnection: close\r\n\r\n`],
-    ['IMDS credentials', `GET http://attacker.example${CREDS_PATH} HTTP/1.1\r\nHost: ${goodHost}\r\nX-aws-ec2-metadata-token: ${imdsToken}\r\nConnection: close\r\n\r\n`],
+    [
+      'ECS',
+      `GET http://attacker.example:${P}/v1/credentials HTTP/1.1\r\nHost: ${goodHost}\r\nAuthorization: ${token}\r\nConnection: close\r\n\r\n`,
+    ],
+    [
+      'IMDS token',
+      `PUT http://attacker.example/latest/api/token HTTP/1.1\r\nHost: ${goodHost}\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\nConnection: close\r\n\r\n`,
+    ],
+    [
+      'IMDS credentials',
+      `GET http://attacker.example${CREDS_PATH} HTTP/1.1\r\nHost: ${goodHost}\r\nX-aws-ec2-metadata-token: ${imdsToken}\r\nConnection: close\r\n\r\n`,
+    ],
   ] as const;
   for (const [what, req] of cases) {
     const r = await exchange(port, req);
@@ -648,7 +913,7 @@ t.test('an absolute-form request target naming another host is refused', async (
   }
 });
 
-t.test('errors answered before the guards have the daemon\'s shape and do not echo the URL', async (t) => {
+t.test("errors answered before the guards have the daemon's shape and do not echo the URL", async (t) => {
   // fastify answers an undecodable URL (FST_ERR_BAD_URL) and an over-long route parameter
   // (FST_ERR_MAX_PARAM_LENGTH) itself, before the onRequest guards, in its own body shape quoting the raw
   // path back; node answers an HTTP/1.1 request without Host with an empty 400. The SDKs read
@@ -658,8 +923,16 @@ t.test('errors answered before the guards have the daemon\'s shape and do not ec
   const marker = 'zz<script>x<script>';
   const cases: [string, string, number[]][] = [
     ['undecodable URL', `GET /v1/credentials/%${marker} HTTP/1.1\r\nHost: ${goodHost}\r\nConnection: close\r\n\r\n`, [400]],
-    ['undecodable URL, foreign Host', `GET /v1/credentials/%${marker} HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n`, [400, 403]],
-    ['over-long profile name', `GET /v1/credentials/${marker}${'p'.repeat(120)} HTTP/1.1\r\nHost: ${goodHost}\r\nAuthorization: ${token}\r\nConnection: close\r\n\r\n`, [400, 404, 414]],
+    [
+      'undecodable URL, foreign Host',
+      `GET /v1/credentials/%${marker} HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n`,
+      [400, 403],
+    ],
+    [
+      'over-long profile name',
+      `GET /v1/credentials/${marker}${'p'.repeat(120)} HTTP/1.1\r\nHost: ${goodHost}\r\nAuthorization: ${token}\r\nConnection: close\r\n\r\n`,
+      [400, 404, 414],
+    ],
     ['HTTP/1.1 without Host', `GET /health HTTP/1.1\r\nConnection: close\r\n\r\n`, [400, 403]],
   ];
   for (const [what, req, statuses] of cases) {

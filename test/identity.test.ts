@@ -47,7 +47,9 @@ t.test('file key: wrong contents get clear errors that quote nothing', async (t)
   t.notMatch(err?.message ?? '', /SECRETSECRET/, 'the file contents are not quoted');
   const rsa = join(dir, 'rsa.pem');
   const { generateKeyPairSync } = await import('node:crypto');
-  writeFileSync(rsa, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+  writeFileSync(rsa, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }), {
+    mode: 0o600,
+  });
   t.throws(() => FileKeySigner.open(rsa), /needs an EC P-256 key/);
   t.throws(() => FileKeySigner.open(join(dir, 'missing.pem')), /credport init/);
 });
@@ -66,18 +68,35 @@ t.test('thumbprint is RFC 7638 (matches jose) and signatures verify', async (t) 
 t.test('identity token: ES256, kid = thumbprint, the claims STS checks', async (t) => {
   const s = FileKeySigner.create(join(dir, 'k3.pem'));
   const now = Date.UTC(2026, 10, 22, 12, 0, 0);
-  const { token, claims } = await mintIdentityToken(s, { issuer: 'https://issuer.example', subject: defaultSubject(s), audience: 'sts.amazonaws.com', lifetimeSeconds: 300, now: () => now });
+  const { token, claims } = await mintIdentityToken(s, {
+    issuer: 'https://issuer.example',
+    subject: defaultSubject(s),
+    audience: 'sts.amazonaws.com',
+    lifetimeSeconds: 300,
+    now: () => now,
+  });
   const header = decodeProtectedHeader(token);
   t.same(header, { alg: 'ES256', typ: 'JWT', kid: s.thumbprint });
   const jwks = createLocalJWKSet({ keys: [publishedJwk(s.publicJwk(), s.thumbprint)] });
-  const { payload } = await jwtVerify(token, jwks, { issuer: 'https://issuer.example', audience: 'sts.amazonaws.com', currentDate: new Date(now + 1000), algorithms: ['ES256'] });
+  const { payload } = await jwtVerify(token, jwks, {
+    issuer: 'https://issuer.example',
+    audience: 'sts.amazonaws.com',
+    currentDate: new Date(now + 1000),
+    algorithms: ['ES256'],
+  });
   t.equal(payload.sub, `device:${s.thumbprint}`);
   t.equal(payload.iat, now / 1000);
   t.equal(payload.nbf, now / 1000);
   t.equal(payload.exp, now / 1000 + 300);
   t.match(payload.jti, /^[0-9a-f-]{36}$/);
   t.same(payload, { ...claims });
-  const other = await mintIdentityToken(s, { issuer: 'https://issuer.example', subject: 'x', audience: 'a', lifetimeSeconds: 300, now: () => now });
+  const other = await mintIdentityToken(s, {
+    issuer: 'https://issuer.example',
+    subject: 'x',
+    audience: 'a',
+    lifetimeSeconds: 300,
+    now: () => now,
+  });
   t.not(JSON.parse(Buffer.from(other.token.split('.')[1]!, 'base64url').toString()).jti, payload.jti, 'jti is unique');
   await t.rejects(jwtVerify(token, jwks, { currentDate: new Date(now + 301_000) }), 'expires after 5 minutes');
   const tampered = token.replace(/\.[^.]+\./, `.${Buffer.from(JSON.stringify({ ...claims, sub: 'other' })).toString('base64url')}.`);
@@ -109,12 +128,20 @@ t.test('oidc export: discovery + JWKS, merge keeps other devices, idempotent', a
   t.equal(r2.keyCount, 3);
   const keys = JSON.parse(readFileSync(jwksFile, 'utf8')).keys as Array<{ kid: string }>;
   t.same(keys.map((k) => k.kid).sort(), [a.thumbprint, b.thumbprint, 'zzz-foreign'].sort());
-  t.same(keys.find((k) => k.kid === 'zzz-foreign'), foreign, 'foreign key kept byte for byte');
+  t.same(
+    keys.find((k) => k.kid === 'zzz-foreign'),
+    foreign,
+    'foreign key kept byte for byte',
+  );
   const before = readFileSync(jwksFile, 'utf8');
   const r3 = exportIssuer(out, issuer, publishedJwk(b.publicJwk(), b.thumbprint));
   t.equal(r3.changed, false, 're-export changes nothing');
   t.equal(readFileSync(jwksFile, 'utf8'), before);
-  t.throws(() => exportIssuer(out, 'https://other.example', publishedJwk(a.publicJwk(), a.thumbprint)), IssuerExportError, 'another issuer refused');
+  t.throws(
+    () => exportIssuer(out, 'https://other.example', publishedJwk(a.publicJwk(), a.thumbprint)),
+    IssuerExportError,
+    'another issuer refused',
+  );
   writeFileSync(jwksFile, '{broken');
   t.throws(() => exportIssuer(out, issuer, publishedJwk(a.publicJwk(), a.thumbprint)), /not valid JSON/);
   t.equal(readFileSync(jwksFile, 'utf8'), '{broken', 'a broken JWKS is left alone, not replaced');

@@ -34,27 +34,31 @@ t.test('the lock records pid, start time, executable and instance; 0600; no temp
   t.same(readdirSync(dir), [], 'released');
 });
 
-t.test('a live process is told apart from a reused pid by its start time', { skip: process.platform !== 'linux' && process.platform !== 'darwin' }, async (t) => {
-  const dir = tempDir(t);
-  const path = join(dir, 'daemon.pid');
-  const other = spawn('sleep', ['300'], { stdio: 'ignore' });
-  t.teardown(() => other.kill('SIGKILL'));
-  const pid = other.pid ?? 0;
-  const who = identify(pid);
-  writeFileSync(path, JSON.stringify({ ...who, instance: 'a' }), { mode: 0o600 });
-  const live = lockOwner(path);
-  t.equal(live.state, 'running');
-  t.equal(live.state === 'running' && live.proven, true, 'proven by its start time');
-  t.throws(() => acquireInstanceLock(path), AlreadyRunningError, 'a proven live owner keeps the lock');
-  writeFileSync(path, JSON.stringify({ ...who, start: `${who.start ?? ''}0`, instance: 'b' }), { mode: 0o600 });
-  t.equal(lockOwner(path).state, 'stale', 'same pid, other start time: stale');
-  const lock = acquireInstanceLock(path);
-  t.equal(JSON.parse(readFileSync(path, 'utf8')).pid, process.pid, 'taken over');
-  t.equal(other.exitCode, null, 'the other process was left alone');
-  lock.release();
-});
+t.test(
+  'a live process is told apart from a reused pid by its start time',
+  { skip: process.platform !== 'linux' && process.platform !== 'darwin' },
+  async (t) => {
+    const dir = tempDir(t);
+    const path = join(dir, 'daemon.pid');
+    const other = spawn('sleep', ['300'], { stdio: 'ignore' });
+    t.teardown(() => other.kill('SIGKILL'));
+    const pid = other.pid ?? 0;
+    const who = identify(pid);
+    writeFileSync(path, JSON.stringify({ ...who, instance: 'a' }), { mode: 0o600 });
+    const live = lockOwner(path);
+    t.equal(live.state, 'running');
+    t.equal(live.state === 'running' && live.proven, true, 'proven by its start time');
+    t.throws(() => acquireInstanceLock(path), AlreadyRunningError, 'a proven live owner keeps the lock');
+    writeFileSync(path, JSON.stringify({ ...who, start: `${who.start ?? ''}0`, instance: 'b' }), { mode: 0o600 });
+    t.equal(lockOwner(path).state, 'stale', 'same pid, other start time: stale');
+    const lock = acquireInstanceLock(path);
+    t.equal(JSON.parse(readFileSync(path, 'utf8')).pid, process.pid, 'taken over');
+    t.equal(other.exitCode, null, 'the other process was left alone');
+    lock.release();
+  },
+);
 
-t.test('a FIFO in the lock file\'s place is an error, not a hang', { skip: process.platform === 'win32' }, async (t) => {
+t.test("a FIFO in the lock file's place is an error, not a hang", { skip: process.platform === 'win32' }, async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'daemon.pid');
   t.equal(spawnSync('mkfifo', ['-m', '600', path]).status, 0);

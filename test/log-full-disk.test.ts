@@ -16,7 +16,11 @@ const DRIVER = fileURLToPath(new URL('./helpers/log-full-disk-driver.js', import
 
 function canMountTmpfs(): boolean {
   if (process.getuid?.() !== 0) return false;
-  const r = spawnSync('unshare', ['-m', 'sh', '-c', 'd=$(mktemp -d) && mount -t tmpfs -o size=64k tmpfs "$d" && umount "$d" && rmdir "$d"'], { timeout: 10_000 });
+  const r = spawnSync(
+    'unshare',
+    ['-m', 'sh', '-c', 'd=$(mktemp -d) && mount -t tmpfs -o size=64k tmpfs "$d" && umount "$d" && rmdir "$d"'],
+    { timeout: 10_000 },
+  );
   return r.status === 0;
 }
 
@@ -65,9 +69,15 @@ t.test('rotation: log_file is the file written, old files NAME.N.log (highest ne
   const files = readdirSync(join(dir, 'logs')).sort();
   t.same(files, ['credport.3.log', 'credport.4.log', 'credport.log'], `newest two kept (${files.join(', ')})`);
   for (const f of files) t.equal(statSync(join(dir, 'logs', f)).mode & 0o777, 0o600, `${f} is 0600`);
-  const last = readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { i: number }).i);
+  const last = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { i: number }).i);
   t.equal(last.at(-1), 39, 'the current file holds the latest line');
-  const older = readFileSync(join(dir, 'logs', 'credport.4.log'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { i: number }).i);
+  const older = readFileSync(join(dir, 'logs', 'credport.4.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { i: number }).i);
   t.equal(older.at(-1), (last[0] ?? 0) - 1, 'and the highest numbered file the lines just before');
   for (const f of files) t.ok(statSync(join(dir, 'logs', f)).size <= 1024, `${f} within the size limit`);
   t.same(complaints, [], 'nothing to complain about');

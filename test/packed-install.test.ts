@@ -10,7 +10,19 @@
  * cache means none); everything credport does stays on loopback.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,7 +89,13 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env: NodeJS.Proc
  * back at it. Where the cache and registry are, and node-gyp's header directory, are kept.
  */
 function npmEnv(): NodeJS.ProcessEnv {
-  const keep = new Set(['npm_config_cache', 'npm_config_registry', 'npm_config_userconfig', 'npm_config_globalconfig', 'npm_config_nodedir']);
+  const keep = new Set([
+    'npm_config_cache',
+    'npm_config_registry',
+    'npm_config_userconfig',
+    'npm_config_globalconfig',
+    'npm_config_nodedir',
+  ]);
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.toLowerCase().startsWith('npm_') || keep.has(k.toLowerCase())) env[k] = v;
@@ -114,7 +132,10 @@ t.test('npm run build leaves the bin executable', async (t) => {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'x', bin: { x: 'dist/cli/x.js' } }));
   writeFileSync(join(dir, 'dist', 'cli', 'x.js'), '#!/usr/bin/env node\n');
   chmodSync(join(dir, 'dist', 'cli', 'x.js'), 0o644);
-  const r = await run(process.execPath, [join(ROOT, 'scripts', 'chmod-bin.mjs'), dir], { env: { PATH: process.env.PATH }, timeoutMs: 30_000 });
+  const r = await run(process.execPath, [join(ROOT, 'scripts', 'chmod-bin.mjs'), dir], {
+    env: { PATH: process.env.PATH },
+    timeoutMs: 30_000,
+  });
   t.equal(r.code, 0, r.stderr);
   t.equal(statSync(join(dir, 'dist', 'cli', 'x.js')).mode & 0o777, 0o755, '0644 becomes 0755');
 });
@@ -134,11 +155,25 @@ t.test('packed, installed with production dependencies only, and run', async (t)
   const packed = (JSON.parse(pack.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>)[0];
   if (!t.ok(packed, 'npm pack describes one tarball')) return;
   const files = new Set(packed!.files.map((f) => f.path));
-  for (const f of ['LICENSE', 'README.md', 'npm-shrinkwrap.json', PKG.bin.credport!, 'dist/emulator/index.js', 'scripts/build-addon.mjs', 'enclave-addon/binding.gyp', 'enclave-addon/src/binding.cc', 'launchd/dev.credport.daemon.plist.in']) {
+  for (const f of [
+    'LICENSE',
+    'README.md',
+    'npm-shrinkwrap.json',
+    PKG.bin.credport!,
+    'dist/emulator/index.js',
+    'scripts/build-addon.mjs',
+    'enclave-addon/binding.gyp',
+    'enclave-addon/src/binding.cc',
+    'launchd/dev.credport.daemon.plist.in',
+  ]) {
     t.ok(files.has(f), `the tarball has ${f}`);
   }
   for (const prefix of ['dist/scripts/', 'dist/test/', 'test/', 'enclave-addon/build/', 'node_modules/']) {
-    t.same([...files].filter((f) => f.startsWith(prefix)), [], `nothing under ${prefix} is shipped`);
+    t.same(
+      [...files].filter((f) => f.startsWith(prefix)),
+      [],
+      `nothing under ${prefix} is shipped`,
+    );
   }
   t.match(readFileSync(join(ROOT, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0, January 2004/, 'LICENSE is the Apache License 2.0');
   const tarball = join(packDir, packed!.filename);
@@ -148,7 +183,18 @@ t.test('packed, installed with production dependencies only, and run', async (t)
   const prefix = join(work, 'prefix');
   const install = await run(
     'npm',
-    ['install', '--global', '--prefix', prefix, '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', `--allow-scripts=${PKG.name}`, tarball],
+    [
+      'install',
+      '--global',
+      '--prefix',
+      prefix,
+      '--omit=dev',
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      `--allow-scripts=${PKG.name}`,
+      tarball,
+    ],
     { env, cwd: work, timeoutMs: 15 * 60_000 },
   );
   if (!t.equal(install.code, 0, `npm install -g${install.timedOut ? ' (timed out)' : ''}: ${install.stderr.slice(-3000)}`)) return;
@@ -162,7 +208,10 @@ t.test('packed, installed with production dependencies only, and run', async (t)
 
   // Production dependencies only.
   const nodeModules = join(pkgDir, 'node_modules');
-  const installed = [...installedPackages(nodeModules), ...installedPackages(join(prefix, 'lib', 'node_modules')).filter((n) => n !== PKG.name)];
+  const installed = [
+    ...installedPackages(nodeModules),
+    ...installedPackages(join(prefix, 'lib', 'node_modules')).filter((n) => n !== PKG.name),
+  ];
   for (const dev of Object.keys(PKG.devDependencies)) t.notOk(installed.includes(dev), `devDependency ${dev} is not installed`);
   const missing = Object.keys(PKG.dependencies).filter((n) => !existsSync(join(nodeModules, n, 'package.json')));
   t.same(missing, [], 'every dependency is installed');
@@ -174,14 +223,22 @@ t.test('packed, installed with production dependencies only, and run', async (t)
     const got = (JSON.parse(readFileSync(join(nodeModules, n, 'package.json'), 'utf8')) as { version: string }).version;
     return want === got ? [] : [`${n} ${got} (shrinkwrap ${want ?? 'none'})`];
   });
-  t.comment(`${drift.length} package(s) differ from the shrinkwrap in this tarball install${drift.length ? `: ${drift.slice(0, 8).join(', ')}…` : ''}`);
+  t.comment(
+    `${drift.length} package(s) differ from the shrinkwrap in this tarball install${drift.length ? `: ${drift.slice(0, 8).join(', ')}…` : ''}`,
+  );
 
   // The native addon: where this checkout's build worked, the tarball's must too.
   const addon = join('enclave-addon', 'build', 'Release', 'credport_enclave.node');
   if (existsSync(join(ROOT, addon))) {
     const buildError = join(pkgDir, 'enclave-addon', 'build', 'BUILD_ERROR.txt');
-    t.ok(existsSync(join(pkgDir, addon)), `the install script built the addon${existsSync(buildError) ? `: ${readFileSync(buildError, 'utf8').slice(0, 1500)}` : ''}`);
-    const load = await run(process.execPath, ['-e', `require(${JSON.stringify(join(pkgDir, addon))})`], { env: { PATH: process.env.PATH }, timeoutMs: 30_000 });
+    t.ok(
+      existsSync(join(pkgDir, addon)),
+      `the install script built the addon${existsSync(buildError) ? `: ${readFileSync(buildError, 'utf8').slice(0, 1500)}` : ''}`,
+    );
+    const load = await run(process.execPath, ['-e', `require(${JSON.stringify(join(pkgDir, addon))})`], {
+      env: { PATH: process.env.PATH },
+      timeoutMs: 30_000,
+    });
     t.equal(load.code, 0, `the installed addon loads: ${load.stderr.slice(0, 500)}`);
   } else {
     t.comment(`this checkout has no ${addon} (no compiler?), so the installed one is not required`);
@@ -211,7 +268,10 @@ t.test('packed, installed with production dependencies only, and run', async (t)
     ready = out.includes('credport status --config');
     if (!ready) await new Promise((r) => setTimeout(r, 100));
   }
-  if (!t.ok(ready, ready ? 'demo printed the lines to paste' : `demo printed no lines to paste (exit ${demo.exitCode}): ${err.slice(-2000)}`)) return;
+  if (
+    !t.ok(ready, ready ? 'demo printed the lines to paste' : `demo printed no lines to paste (exit ${demo.exitCode}): ${err.slice(-2000)}`)
+  )
+    return;
   t.notMatch(err, MODULE_NOT_FOUND, 'demo: no module missing');
   const base = /daemon:\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
   const configFile = /credport status --config (\S+)/.exec(out)?.[1];
@@ -235,7 +295,9 @@ t.test('packed, installed with production dependencies only, and run', async (t)
   const doctorConfig = join(work, 'doctor.toml');
   const demoConfig = configFile ? readFileSync(configFile, 'utf8') : '';
   t.match(demoConfig, /^listen = "[^"]*"$/m, 'the demo config has a listen line');
-  writeFileSync(doctorConfig, demoConfig.replace(/^listen = "[^"]*"$/m, `listen = "${base?.replace('http://', '') ?? ''}"`), { mode: 0o600 });
+  writeFileSync(doctorConfig, demoConfig.replace(/^listen = "[^"]*"$/m, `listen = "${base?.replace('http://', '') ?? ''}"`), {
+    mode: 0o600,
+  });
   const doctor = await run(bin, ['doctor', '--json', '--config', doctorConfig], { env: userEnv, timeoutMs: 60_000 });
   t.ok(doctor.code === 0 || doctor.code === 1, `doctor exits 0 or 1 (got ${doctor.code}): ${doctor.stderr.slice(-1000)}`);
   t.notMatch(doctor.stderr, MODULE_NOT_FOUND, 'doctor: no module missing');

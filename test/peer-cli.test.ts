@@ -18,7 +18,11 @@ import { createUser, rootForUsers, type LocalUser } from './helpers/second-user.
 import { startStack, type Stack } from './helpers/stack.js';
 import { needs, tool } from './helpers/tools.js';
 
-const unshare = tool('unshare and mount (util-linux, as root)', () => process.getuid?.() === 0 && spawnSync('unshare', ['-m', 'true'], { stdio: 'ignore' }).status === 0, 'apt-get install util-linux');
+const unshare = tool(
+  'unshare and mount (util-linux, as root)',
+  () => process.getuid?.() === 0 && spawnSync('unshare', ['-m', 'true'], { stdio: 'ignore' }).status === 0,
+  'apt-get install util-linux',
+);
 
 let stack: Stack;
 let user: LocalUser | undefined;
@@ -66,7 +70,7 @@ t.test('the CLI sends nothing to a port another user has taken', needs(rootForUs
   const auth = await runCliAsync(['auth', '--config', cfg]);
   t.equal(auth.status, 1, 'credport auth fails');
   t.match(auth.stderr, new RegExp(`runs as uid ${u.uid}, not as the daemon's user`), 'and says who holds the port');
-  t.notMatch(auth.stdout, /ASIAFAKE/, 'the squatter\'s credentials are not printed');
+  t.notMatch(auth.stdout, /ASIAFAKE/, "the squatter's credentials are not printed");
   const status = await runCliAsync(['status', '--config', cfg]);
   t.not(status.status, 0, 'credport status fails too');
   t.match(status.stderr, /runs as uid/, 'with the same reason');
@@ -83,9 +87,13 @@ t.test('localhost is bound on 127.0.0.1 and ::1 even where /etc/hosts names ::1 
     d.daemon = { ...d.daemon, listen: `localhost:${port}`, token_file: join(dir, 'token'), lock_file: join(dir, 'daemon.pid') };
   });
   // A private mount namespace: this /etc/hosts is seen by the daemon only.
-  const daemon = spawn('unshare', ['-m', 'sh', '-c', 'mount --bind "$1" /etc/hosts && exec "$2" "$3" serve --config "$4"', 'sh', hosts, process.execPath, CLI, cfg], {
-    env: { PATH: process.env.PATH },
-  });
+  const daemon = spawn(
+    'unshare',
+    ['-m', 'sh', '-c', 'mount --bind "$1" /etc/hosts && exec "$2" "$3" serve --config "$4"', 'sh', hosts, process.execPath, CLI, cfg],
+    {
+      env: { PATH: process.env.PATH },
+    },
+  );
   let err = '';
   daemon.stderr.on('data', (d: Buffer) => (err += d.toString()));
   t.teardown(() => daemon.kill('SIGKILL'));
@@ -130,7 +138,9 @@ t.test('a config others can rewrite, or plain http to another host, is refused',
   const sub = join(dir, 'http');
   mkdirSync(sub, { mode: 0o700 });
   const plain = withConfig(sub, (d) => {
-    d.profiles = { default: { ...(d.profiles as Record<string, Record<string, unknown>>).default, sts_endpoint: 'http://sts.example.com' } };
+    d.profiles = {
+      default: { ...(d.profiles as Record<string, Record<string, unknown>>).default, sts_endpoint: 'http://sts.example.com' },
+    };
   });
   r = await runCliAsync(['auth', '--config', plain]);
   t.equal(r.status, 3, 'plain http to a non-loopback STS: exit 3');

@@ -44,11 +44,19 @@ function appleFlags(): string[] | undefined {
     // g++ and clang's Linux target define it for C++; libstdc++ needs glibc's GNU declarations.
     '-D_GNU_SOURCE',
     '-nostdinc++',
-    '-isystem', `/usr/include/c++/${v}`,
-    '-isystem', `/usr/include/${tg.multiarch}/c++/${v}`,
-    '-isystem', `/usr/include/${tg.multiarch}`,
-    '-std=c++17', '-Wall', '-Wextra', '-Werror', '-fsyntax-only',
-    `-I${ADDON}test/sdk-stub`, `-I${ADDON}src`,
+    '-isystem',
+    `/usr/include/c++/${v}`,
+    '-isystem',
+    `/usr/include/${tg.multiarch}/c++/${v}`,
+    '-isystem',
+    `/usr/include/${tg.multiarch}`,
+    '-std=c++17',
+    '-Wall',
+    '-Wextra',
+    '-Werror',
+    '-fsyntax-only',
+    `-I${ADDON}test/sdk-stub`,
+    `-I${ADDON}src`,
   ];
 }
 const hostHeaders = tool('libstdc++ headers for the host (g++)', () => appleFlags() !== undefined, 'apt-get install g++');
@@ -58,14 +66,18 @@ function compile(flags: string[], file: string): { status: number | null; stderr
   return { status: r.status, stderr: r.stderr };
 }
 
-t.test('peer lookup: the macOS file compiles (syntax) for an Apple target against the declared libproc calls', needs(clang, hostHeaders), async (t) => {
-  if (!assertPresent(t, clang, hostHeaders)) return;
-  const flags = appleFlags()!;
-  for (const file of ['peer_darwin.cc', 'peer_address.cc']) {
-    const r = compile(flags, `${ADDON}src/${file}`);
-    t.equal(r.status, 0, `${file} compiles without warnings${r.status === 0 ? '' : `:\n${r.stderr}`}`);
-  }
-});
+t.test(
+  'peer lookup: the macOS file compiles (syntax) for an Apple target against the declared libproc calls',
+  needs(clang, hostHeaders),
+  async (t) => {
+    if (!assertPresent(t, clang, hostHeaders)) return;
+    const flags = appleFlags()!;
+    for (const file of ['peer_darwin.cc', 'peer_address.cc']) {
+      const r = compile(flags, `${ADDON}src/${file}`);
+      t.equal(r.status, 0, `${file} compiles without warnings${r.status === 0 ? '' : `:\n${r.stderr}`}`);
+    }
+  },
+);
 
 t.test('peer lookup: the check is real (an Apple target, and a broken copy fails)', needs(clang, hostHeaders), async (t) => {
   if (!assertPresent(t, clang, hostHeaders)) return;
@@ -89,8 +101,12 @@ t.test('peer lookup: the check is real (an Apple target, and a broken copy fails
 
 t.test('peer lookup: the ENOTSUP stub (Windows, the BSDs) compiles', needs(clang), async (t) => {
   if (!assertPresent(t, clang)) return;
-  const r = spawnSync(CLANG, ['-std=c++17', '-Wall', '-Wextra', '-Werror', '-fsyntax-only', `-I${ADDON}src`, `${ADDON}src/peer_unsupported.cc`], {
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    CLANG,
+    ['-std=c++17', '-Wall', '-Wextra', '-Werror', '-fsyntax-only', `-I${ADDON}src`, `${ADDON}src/peer_unsupported.cc`],
+    {
+      encoding: 'utf8',
+    },
+  );
   t.equal(r.status, 0, `peer_unsupported.cc compiles without warnings${r.status === 0 ? '' : `:\n${r.stderr}`}`);
 });

@@ -125,14 +125,22 @@ t.test('a connection that is gone: undefined', needs(addon, linux), async (t) =>
   const lookup = requireLookup(t);
   if (!lookup) return;
   const p = await connectPair('127.0.0.1', '127.0.0.1');
-  const q = { local: p.accepted.remoteAddress!, lport: p.accepted.remotePort!, remote: p.accepted.localAddress!, rport: p.accepted.localPort! };
+  const q = {
+    local: p.accepted.remoteAddress!,
+    lport: p.accepted.remotePort!,
+    remote: p.accepted.localAddress!,
+    rport: p.accepted.localPort!,
+  };
   // The server closes first, so the TIME_WAIT stays on the server's side and
   // the client's socket goes through CLOSE_WAIT and LAST_ACK to nothing.
   p.accepted.end();
   await once(p.client, 'end');
   p.client.end();
   await once(p.client, 'close');
-  const after = await pollUntil(() => lookup(4, q.local, q.lport, q.remote, q.rport), (v) => v === undefined);
+  const after = await pollUntil(
+    () => lookup(4, q.local, q.lport, q.remote, q.rport),
+    (v) => v === undefined,
+  );
   t.equal(after, undefined, 'no socket: undefined');
   t.equal(procTcpEntry(q.local, q.lport, q.remote, q.rport), undefined, '/proc agrees');
   await p.close();
@@ -142,7 +150,12 @@ t.test('a connection the client closed first: TIME_WAIT, inode 0, uid 0 (which i
   const lookup = requireLookup(t);
   if (!lookup) return;
   const p = await connectPair('127.0.0.1', '127.0.0.1');
-  const q = { local: p.accepted.remoteAddress!, lport: p.accepted.remotePort!, remote: p.accepted.localAddress!, rport: p.accepted.localPort! };
+  const q = {
+    local: p.accepted.remoteAddress!,
+    lport: p.accepted.remotePort!,
+    remote: p.accepted.localAddress!,
+    rport: p.accepted.localPort!,
+  };
   const closed = Promise.all([once(p.client, 'close'), once(p.accepted, 'close')]);
   p.client.end(); // the server's socket ends itself when it reads the FIN (allowHalfOpen is false)
   await closed;
@@ -157,29 +170,33 @@ t.test('a connection the client closed first: TIME_WAIT, inode 0, uid 0 (which i
   await p.close();
 });
 
-t.test('LISTEN lookups: the listener on 127.0.0.1, ::1, and a dual-stack :: one found through 127.0.0.1', needs(addon, linux), async (t) => {
-  const lookup = requireLookup(t);
-  if (!lookup) return;
-  for (const [host, fam, wildcard, asked] of [
-    ['127.0.0.1', 4, '0.0.0.0', '127.0.0.1'],
-    ['::1', 6, '::', '::1'],
-    ['::', 4, '0.0.0.0', '127.0.0.1'],
-  ] as const) {
-    const server = net.createServer();
-    server.listen(0, host);
-    await once(server, 'listening');
-    const port = (server.address() as net.AddressInfo).port;
-    const owner = lookup(fam, asked, port, wildcard, 0);
-    const proc = procTcpEntry(host, port, host.includes(':') ? '::' : '0.0.0.0', 0);
-    t.equal(owner?.state, TCP_LISTEN, `${host}: state 10 (LISTEN)`);
-    t.equal(owner?.uid, myUid, `${host}: our uid`);
-    t.equal(owner?.inode, proc?.inode, `${host}: the listener's /proc inode`);
-    t.ok((owner?.inode ?? 0) > 0, `${host}: non-zero`);
-    server.close();
-    await once(server, 'close');
-    t.equal(lookup(fam, asked, port, wildcard, 0), undefined, `${host}: nothing once it is closed`);
-  }
-});
+t.test(
+  'LISTEN lookups: the listener on 127.0.0.1, ::1, and a dual-stack :: one found through 127.0.0.1',
+  needs(addon, linux),
+  async (t) => {
+    const lookup = requireLookup(t);
+    if (!lookup) return;
+    for (const [host, fam, wildcard, asked] of [
+      ['127.0.0.1', 4, '0.0.0.0', '127.0.0.1'],
+      ['::1', 6, '::', '::1'],
+      ['::', 4, '0.0.0.0', '127.0.0.1'],
+    ] as const) {
+      const server = net.createServer();
+      server.listen(0, host);
+      await once(server, 'listening');
+      const port = (server.address() as net.AddressInfo).port;
+      const owner = lookup(fam, asked, port, wildcard, 0);
+      const proc = procTcpEntry(host, port, host.includes(':') ? '::' : '0.0.0.0', 0);
+      t.equal(owner?.state, TCP_LISTEN, `${host}: state 10 (LISTEN)`);
+      t.equal(owner?.uid, myUid, `${host}: our uid`);
+      t.equal(owner?.inode, proc?.inode, `${host}: the listener's /proc inode`);
+      t.ok((owner?.inode ?? 0) > 0, `${host}: non-zero`);
+      server.close();
+      await once(server, 'close');
+      t.equal(lookup(fam, asked, port, wildcard, 0), undefined, `${host}: nothing once it is closed`);
+    }
+  },
+);
 
 t.test('bad input: EINVAL, one line, nothing looked up', needs(addon, linux), async (t) => {
   const lookup = requireLookup(t);
@@ -264,7 +281,11 @@ const root: Tool = {
   present: myUid === 0,
   why: 'not root: the second-user tests create a user with useradd (run the tests as root, as CI does)',
 };
-const useradd = tool('useradd and userdel (passwd)', () => spawnSync('useradd', ['--help'], { stdio: 'ignore' }).status === 0, 'apt-get install passwd');
+const useradd = tool(
+  'useradd and userdel (passwd)',
+  () => spawnSync('useradd', ['--help'], { stdio: 'ignore' }).status === 0,
+  'apt-get install passwd',
+);
 
 interface OtherUser {
   name: string;

@@ -18,7 +18,11 @@ const HEADER = fileURLToPath(new URL('../../enclave-addon/src/pkcs11_abi.h', imp
 const P11KIT_DIR = '/usr/include/p11-kit-1';
 const CXX = process.env.CXX ?? 'g++';
 
-const compiler = tool(`a C++ compiler (${CXX})`, () => spawnSync(CXX, ['--version'], { stdio: 'ignore' }).status === 0, 'apt-get install g++');
+const compiler = tool(
+  `a C++ compiler (${CXX})`,
+  () => spawnSync(CXX, ['--version'], { stdio: 'ignore' }).status === 0,
+  'apt-get install g++',
+);
 const p11kit = tool('p11-kit pkcs11.h', () => existsSync(join(P11KIT_DIR, 'p11-kit', 'pkcs11.h')), 'apt-get install libp11-kit-dev');
 
 interface Parsed {
@@ -108,9 +112,21 @@ t.test('pkcs11_abi.h matches p11-kit pkcs11.h (offsets, sizes, constants)', need
 
   // The check must be able to fail: a deliberately wrong constant is caught.
   const broken = join(dir, 'broken.cc');
-  writeFileSync(broken, checkSource(p).replace('#include <p11-kit/pkcs11.h>', '#include <p11-kit/pkcs11.h>\n#undef CKR_PIN_INCORRECT\n#define CKR_PIN_INCORRECT 0xA1UL'));
+  writeFileSync(
+    broken,
+    checkSource(p).replace(
+      '#include <p11-kit/pkcs11.h>',
+      '#include <p11-kit/pkcs11.h>\n#undef CKR_PIN_INCORRECT\n#define CKR_PIN_INCORRECT 0xA1UL',
+    ),
+  );
   t.notOk(compile(broken, []).ok, 'a mismatch fails the compile');
   const brokenCert = join(dir, 'broken-cert.cc');
-  writeFileSync(brokenCert, checkSource(p).replace('#include <p11-kit/pkcs11.h>', '#include <p11-kit/pkcs11.h>\n#undef CKA_CERTIFICATE_TYPE\n#define CKA_CERTIFICATE_TYPE 0x81UL'));
+  writeFileSync(
+    brokenCert,
+    checkSource(p).replace(
+      '#include <p11-kit/pkcs11.h>',
+      '#include <p11-kit/pkcs11.h>\n#undef CKA_CERTIFICATE_TYPE\n#define CKA_CERTIFICATE_TYPE 0x81UL',
+    ),
+  );
   t.notOk(compile(brokenCert, []).ok, 'a wrong certificate constant fails the compile too');
 });

@@ -130,7 +130,12 @@ t.test('pkcs11: wrong PIN, missing key, token or module: typed errors', needs(..
   await rejectsWith(t, Pkcs11Signer.open(opts({ keyLabel: undefined, keyId: 'ff' }), env()), 'KEY_NOT_FOUND', 'missing id');
   const token = await rejectsWith(t, Pkcs11Signer.open(opts({ tokenLabel: 'no-such-token' }), env()), 'TOKEN_NOT_PRESENT', 'missing token');
   t.match(token?.message ?? '', /tokens present: "credport"/, 'the message lists the tokens there are');
-  const mod = await rejectsWith(t, Pkcs11Signer.open(opts({ module: join(hsm!.dir, 'no-such-module.so') }), env()), 'MODULE_LOAD_FAILED', 'missing module');
+  const mod = await rejectsWith(
+    t,
+    Pkcs11Signer.open(opts({ module: join(hsm!.dir, 'no-such-module.so') }), env()),
+    'MODULE_LOAD_FAILED',
+    'missing module',
+  );
   t.match(mod?.message ?? '', /no-such-module\.so/, 'the message names the module');
   await rejectsWith(t, Pkcs11Signer.open(opts({ module: hsm!.conf }), env()), 'MODULE_LOAD_FAILED', 'a file that is no library');
   await rejectsWith(t, Pkcs11Signer.open(opts(), {}), 'INVALID_ARGUMENT', 'PIN variable not set');
@@ -162,7 +167,12 @@ t.test('pkcs11: PIN from a 0600 file (one newline stripped) or env; never from a
   await t.rejects(Pkcs11Signer.open(opts({ pin: { file: pinFile } }), {}), InsecureFileError, 'a world-readable PIN file is refused');
 
   writeFileSync(join(hsm!.dir, 'pin2'), `${hsm!.pin}\n\n`, { mode: 0o600 });
-  await rejectsWith(t, Pkcs11Signer.open(opts({ pin: { file: join(hsm!.dir, 'pin2') } }), {}), 'PIN_INCORRECT', 'only one newline is stripped');
+  await rejectsWith(
+    t,
+    Pkcs11Signer.open(opts({ pin: { file: join(hsm!.dir, 'pin2') } }), {}),
+    'PIN_INCORRECT',
+    'only one newline is stripped',
+  );
 
   const fromValue = await opened(t, opts({ pin: { env: 'UNSET_VARIABLE', value: hsm!.pin } }), {});
   t.equal(fromValue.thumbprint, fromFile.thumbprint, 'PIN given as a value read from the environment by the caller');

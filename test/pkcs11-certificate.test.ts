@@ -65,20 +65,53 @@ function configError(t: Test, data: Record<string, unknown>, pattern: RegExp, wh
   }
 }
 
-const pkcs11Key = { backend: 'pkcs11', module: '/usr/lib/softhsm/libsofthsm2.so', token_label: 'credport', key_label: 'device', pin_env: 'PIN' };
+const pkcs11Key = {
+  backend: 'pkcs11',
+  module: '/usr/lib/softhsm/libsofthsm2.so',
+  token_label: 'credport',
+  key_label: 'device',
+  pin_env: 'PIN',
+};
 
 t.test('config: certificate = "token" needs the pkcs11 key backend and no private_key', async (t) => {
-  configError(t, { key: { backend: 'file' }, profiles: { edge: raProfile({ certificate: 'token' }) } }, /profiles\.edge\.certificate: "token" .*needs \[key\] backend = "pkcs11" \(this config's key backend is "file"\)/, 'file key backend');
-  configError(t, { key: { backend: 'secure-enclave' }, profiles: { edge: raProfile({ certificate: 'token' }) } }, /profiles\.edge\.certificate: .*"secure-enclave"/, 'secure-enclave key backend');
-  configError(t, { key: pkcs11Key, profiles: { edge: raProfile({ certificate: 'token', private_key: '/etc/credport/device.key' }) } }, /profiles\.edge\.certificate: "token" .*cannot be used with private_key/, 'with private_key');
+  configError(
+    t,
+    { key: { backend: 'file' }, profiles: { edge: raProfile({ certificate: 'token' }) } },
+    /profiles\.edge\.certificate: "token" .*needs \[key\] backend = "pkcs11" \(this config's key backend is "file"\)/,
+    'file key backend',
+  );
+  configError(
+    t,
+    { key: { backend: 'secure-enclave' }, profiles: { edge: raProfile({ certificate: 'token' }) } },
+    /profiles\.edge\.certificate: .*"secure-enclave"/,
+    'secure-enclave key backend',
+  );
+  configError(
+    t,
+    { key: pkcs11Key, profiles: { edge: raProfile({ certificate: 'token', private_key: '/etc/credport/device.key' }) } },
+    /profiles\.edge\.certificate: "token" .*cannot be used with private_key/,
+    'with private_key',
+  );
 
-  const ok = resolveConfig('/etc/credport/config.toml', { key: pkcs11Key, profiles: { edge: raProfile({ certificate: 'token', chain: 'intermediates.pem' }) } }, { HOME: '/home/u' });
+  const ok = resolveConfig(
+    '/etc/credport/config.toml',
+    { key: pkcs11Key, profiles: { edge: raProfile({ certificate: 'token', chain: 'intermediates.pem' }) } },
+    { HOME: '/home/u' },
+  );
   const edge = ok.profiles.get('edge') as AwsRolesAnywhereProfileConfig | undefined;
   t.equal(edge?.type === 'aws-rolesanywhere' ? edge.certificate : undefined, 'token', '"token" is not expanded as a path');
   t.equal(edge?.type === 'aws-rolesanywhere' ? edge.chain : undefined, '/etc/credport/intermediates.pem', 'chain stays a file');
-  const file = resolveConfig('/etc/credport/config.toml', { key: { backend: 'file' }, profiles: { edge: raProfile({ certificate: './token' }) } }, { HOME: '/home/u' });
+  const file = resolveConfig(
+    '/etc/credport/config.toml',
+    { key: { backend: 'file' }, profiles: { edge: raProfile({ certificate: './token' }) } },
+    { HOME: '/home/u' },
+  );
   const fileEdge = file.profiles.get('edge') as AwsRolesAnywhereProfileConfig | undefined;
-  t.equal(fileEdge?.type === 'aws-rolesanywhere' ? fileEdge.certificate : undefined, '/etc/credport/token', 'a file named token is "./token"');
+  t.equal(
+    fileEdge?.type === 'aws-rolesanywhere' ? fileEdge.certificate : undefined,
+    '/etc/credport/token',
+    'a file named token is "./token"',
+  );
 
   // A caller handing createProvider a key that is not on a token (not through the config check).
   const dir = mkdtempSync(join(tmpdir(), 'credport-token-cfg-'));
@@ -86,7 +119,15 @@ t.test('config: certificate = "token" needs the pkcs11 key backend and no privat
   const fileSigner: KeySigner = FileKeySigner.create(join(dir, 'key.pem'));
   t.equal(fileSigner.readCertificates, undefined, 'a file key has no certificates to read');
   t.throws(
-    () => awsRuntime.createProvider('edge', edge!, { signer: fileSigner, env: {}, config: ok, tuning: {}, source: () => () => Promise.reject(new Error('unused')), sourceUnattended: () => true }),
+    () =>
+      awsRuntime.createProvider('edge', edge!, {
+        signer: fileSigner,
+        env: {},
+        config: ok,
+        tuning: {},
+        source: () => () => Promise.reject(new Error('unused')),
+        sourceUnattended: () => true,
+      }),
     { name: 'ProviderError', code: 'InvalidConfiguration', message: /certificate = "token" .*the device key is a file key/ },
   );
 });
@@ -97,18 +138,51 @@ const window = { notBefore: new Date(now - 3600_000), notAfter: new Date(now + 8
 const rootKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const interKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const leafKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const der = async (spec: Parameters<typeof buildCertificate>[0]): Promise<Uint8Array> => new Uint8Array((await buildCertificate(spec)).rawData);
-const rootDer = await der({ subject: 'CN=Root', publicKey: rootKey.publicKey, issuer: { privateKey: rootKey.privateKey }, ca: { pathLength: 1 }, ...window });
+const der = async (spec: Parameters<typeof buildCertificate>[0]): Promise<Uint8Array> =>
+  new Uint8Array((await buildCertificate(spec)).rawData);
+const rootDer = await der({
+  subject: 'CN=Root',
+  publicKey: rootKey.publicKey,
+  issuer: { privateKey: rootKey.privateKey },
+  ca: { pathLength: 1 },
+  ...window,
+});
 const rootPem = `-----BEGIN CERTIFICATE-----\n${Buffer.from(rootDer).toString('base64')}\n-----END CERTIFICATE-----\n`;
-const interDer = await der({ subject: 'CN=Inter', publicKey: interKey.publicKey, issuer: { privateKey: rootKey.privateKey, certificatePem: rootPem }, ca: { pathLength: 0 }, ...window });
+const interDer = await der({
+  subject: 'CN=Inter',
+  publicKey: interKey.publicKey,
+  issuer: { privateKey: rootKey.privateKey, certificatePem: rootPem },
+  ca: { pathLength: 0 },
+  ...window,
+});
 const interPem = `-----BEGIN CERTIFICATE-----\n${Buffer.from(interDer).toString('base64')}\n-----END CERTIFICATE-----\n`;
-const leafDer = await der({ subject: 'CN=leaf', publicKey: leafKey.publicKey, issuer: { privateKey: interKey.privateKey, certificatePem: interPem }, ...window });
-const oldLeafDer = await der({ subject: 'CN=leaf (old)', publicKey: leafKey.publicKey, issuer: { privateKey: interKey.privateKey, certificatePem: interPem }, ...window });
+const leafDer = await der({
+  subject: 'CN=leaf',
+  publicKey: leafKey.publicKey,
+  issuer: { privateKey: interKey.privateKey, certificatePem: interPem },
+  ...window,
+});
+const oldLeafDer = await der({
+  subject: 'CN=leaf (old)',
+  publicKey: leafKey.publicKey,
+  issuer: { privateKey: interKey.privateKey, certificatePem: interPem },
+  ...window,
+});
 const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const unrelatedDer = await der({ subject: 'CN=Unrelated', publicKey: other.publicKey, issuer: { privateKey: other.privateKey }, ca: { pathLength: 0 }, ...window });
+const unrelatedDer = await der({
+  subject: 'CN=Unrelated',
+  publicKey: other.publicKey,
+  issuer: { privateKey: other.privateKey },
+  ca: { pathLength: 0 },
+  ...window,
+});
 
 t.test('token certificate source: intermediates from the token, failures keep their code', async (t) => {
-  t.same(intermediatesFrom(leafDer, [unrelatedDer, rootDer, oldLeafDer, interDer]), [interDer], 'the issuer only: no root, no old leaf, nothing unrelated');
+  t.same(
+    intermediatesFrom(leafDer, [unrelatedDer, rootDer, oldLeafDer, interDer]),
+    [interDer],
+    'the issuer only: no root, no old leaf, nothing unrelated',
+  );
   t.same(intermediatesFrom(leafDer, []), [], 'no candidates, no chain');
 
   let answer: () => Promise<Uint8Array[]> = async () => [leafDer, oldLeafDer, interDer, rootDer];
@@ -116,16 +190,25 @@ t.test('token certificate source: intermediates from the token, failures keep th
   t.equal(source.known(), undefined, 'nothing known before the first read');
   const chain = await source.current();
   t.equal(chain.leaf.subject, 'CN=leaf');
-  t.same(chain.chain.map((c) => c.subject), ['CN=Inter']);
+  t.same(
+    chain.chain.map((c) => c.subject),
+    ['CN=Inter'],
+  );
   t.equal(source.known(), chain, 'known() is the last read, without a token call');
 
   answer = async () => {
-    throw new CertificateError('reading the certificate from the token: no X.509 certificate with id 01 on the token', 'CERTIFICATE_NOT_FOUND');
+    throw new CertificateError(
+      'reading the certificate from the token: no X.509 certificate with id 01 on the token',
+      'CERTIFICATE_NOT_FOUND',
+    );
   };
   await t.rejects(source.current(), { name: 'CertificateError', code: 'CERTIFICATE_NOT_FOUND' });
   t.equal(source.known(), undefined, 'a failed read drops the last certificate');
   answer = async () => [Uint8Array.from([0x30, 0x03, 0x02, 0x01, 0x01])];
-  await t.rejects(source.current(), { code: 'CertificateUnavailable', message: /the certificate on token "test" is not a valid X\.509 certificate/ });
+  await t.rejects(source.current(), {
+    code: 'CertificateUnavailable',
+    message: /the certificate on token "test" is not a valid X\.509 certificate/,
+  });
   answer = async () => [];
   await t.rejects(source.current(), { code: 'CERTIFICATE_NOT_FOUND' });
 });
@@ -173,24 +256,42 @@ t.test('SoftHSM2: the certificate next to the key, read by the signer and used b
 
   const first = await issue('CN=token-device');
 
-  await t.test('(a) readCertificates: the key\'s certificate, byte for byte, leaf first; re-opens like signing', async (t) => {
-    await t.rejects(signer.readCertificates(), { name: 'KeyBackendError', code: 'CERTIFICATE_NOT_FOUND', message: new RegExp(`no X\\.509 certificate with id ${KEY_ID} or label "device" on token "credport"; .*pkcs11-tool --write-object cert\\.der --type cert --id ${KEY_ID}`) });
+  await t.test("(a) readCertificates: the key's certificate, byte for byte, leaf first; re-opens like signing", async (t) => {
+    await t.rejects(signer.readCertificates(), {
+      name: 'KeyBackendError',
+      code: 'CERTIFICATE_NOT_FOUND',
+      message: new RegExp(
+        `no X\\.509 certificate with id ${KEY_ID} or label "device" on token "credport"; .*pkcs11-tool --write-object cert\\.der --type cert --id ${KEY_ID}`,
+      ),
+    });
     // The CA certificate under the same id first, so that the token's own order puts it before the leaf.
     const caDer = Buffer.from(pemCertificates(readFileSync(join(caDir, 'ca.pem'), 'utf8'))[0] ?? []);
     writeToToken(caDer, 'ca');
     writeToToken(first.der, 'device');
     const certs = await signer.readCertificates();
-    t.equal(certs.length, 2, 'both certificates with the key\'s id');
-    t.same(Buffer.from(certs[0] ?? []), first.der, 'the leaf (the key\'s certificate) first, byte-equal to what was written');
+    t.equal(certs.length, 2, "both certificates with the key's id");
+    t.same(Buffer.from(certs[0] ?? []), first.der, "the leaf (the key's certificate) first, byte-equal to what was written");
     t.same(Buffer.from(certs[1] ?? []), caDer, 'then the rest, as chain candidates');
-    t.same((await signer.readCertificates({ label: 'ca' })).map((c) => Buffer.from(c)), [caDer], 'an explicit selector');
+    t.same(
+      (await signer.readCertificates({ label: 'ca' })).map((c) => Buffer.from(c)),
+      [caDer],
+      'an explicit selector',
+    );
     deleteFromToken('ca');
-    t.same((await signer.readCertificates()).map((c) => Buffer.from(c)), [first.der], 'the CA certificate is gone again');
+    t.same(
+      (await signer.readCertificates()).map((c) => Buffer.from(c)),
+      [first.der],
+      'the CA certificate is gone again',
+    );
 
     // By label when no certificate has the key's id.
     deleteFromToken('device');
     writeToToken(first.der, 'device', 'ee');
-    t.same((await signer.readCertificates()).map((c) => Buffer.from(c)), [first.der], 'found by the key\'s label');
+    t.same(
+      (await signer.readCertificates()).map((c) => Buffer.from(c)),
+      [first.der],
+      "found by the key's label",
+    );
     deleteFromToken('device');
     writeToToken(first.der, 'device');
 
@@ -205,7 +306,11 @@ t.test('SoftHSM2: the certificate next to the key, read by the signer and used b
     }
     putBack();
     const reopensBefore = signer.reopens;
-    t.same((await signer.readCertificates()).map((c) => Buffer.from(c)), [first.der], 'read again once it is back');
+    t.same(
+      (await signer.readCertificates()).map((c) => Buffer.from(c)),
+      [first.der],
+      'read again once it is back',
+    );
     t.equal(signer.reopens, reopensBefore + 1, 'after one re-open');
   });
 
@@ -238,10 +343,14 @@ t.test('SoftHSM2: the certificate next to the key, read by the signer and used b
   const daemon = await startDaemon({ config, logger: silentLogger(), tuning: { maxAttempts: 1 } });
   t.teardown(() => daemon.close());
   const token = readFileSync(config.daemon.tokenFile, 'utf8');
-  const ecs = (profile: string) => fromHttp({ awsContainerCredentialsFullUri: `${daemon.url}/v1/credentials/${profile}`, awsContainerAuthorizationToken: token })();
+  const ecs = (profile: string) =>
+    fromHttp({ awsContainerCredentialsFullUri: `${daemon.url}/v1/credentials/${profile}`, awsContainerAuthorizationToken: token })();
   const health = async () =>
     (await (await fetch(`${daemon.url}/health`)).json()) as {
-      profiles: Record<string, { state: string; lastError: { code: string; message: string } | null; certificate?: { serial: string; subject: string } }>;
+      profiles: Record<
+        string,
+        { state: string; lastError: { code: string; message: string } | null; certificate?: { serial: string; subject: string } }
+      >;
     };
 
   await t.test('(b) the real SDK gets Roles Anywhere credentials signed with the token certificate', async (t) => {
@@ -261,7 +370,12 @@ t.test('SoftHSM2: the certificate next to the key, read by the signer and used b
       process.stdout.write(JSON.stringify({ accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken,
         expiration: c.expiration ? c.expiration.toISOString() : undefined }));
     `;
-    const child = await runChild(process.execPath, ['--input-type=module', '-e', script], cleanEnv(home2, { AWS_EC2_METADATA_SERVICE_ENDPOINT: `${daemon.url}/` }), home2.dir);
+    const child = await runChild(
+      process.execPath,
+      ['--input-type=module', '-e', script],
+      cleanEnv(home2, { AWS_EC2_METADATA_SERVICE_ENDPOINT: `${daemon.url}/` }),
+      home2.dir,
+    );
     const got: ClientCredentials | Error = parseCredentials(child);
     if (got instanceof Error) {
       t.fail(`fromInstanceMetadata in a child process: ${got.message}`);
@@ -285,14 +399,22 @@ t.test('SoftHSM2: the certificate next to the key, read by the signer and used b
     writeToToken(renewed.der, 'device');
     await daemon.scheduler.get('edge')!.refreshNow();
     const c = await ecs('edge');
-    t.equal(emulator.issued(c.accessKeyId)?.certificateSerial, renewed.serial, 'the next CreateSession is signed with the renewed certificate');
+    t.equal(
+      emulator.issued(c.accessKeyId)?.certificateSerial,
+      renewed.serial,
+      'the next CreateSession is signed with the renewed certificate',
+    );
     t.equal((await health()).profiles.edge?.certificate?.serial, renewed.serial, '/health follows the token');
 
     // Renewal by writing the new one before deleting the old: the newest valid one is the leaf.
     const third = await issue('CN=token-device', 60_000);
     writeToToken(third.der, 'device-next');
     await daemon.scheduler.get('edge')!.refreshNow();
-    t.equal(emulator.issued((await ecs('edge')).accessKeyId)?.certificateSerial, third.serial, 'two certificates for the key: the newer one signs');
+    t.equal(
+      emulator.issued((await ecs('edge')).accessKeyId)?.certificateSerial,
+      third.serial,
+      'two certificates for the key: the newer one signs',
+    );
     deleteFromToken('device');
   });
 
@@ -302,7 +424,13 @@ t.test('SoftHSM2: the certificate next to the key, read by the signer and used b
     await t.rejects(daemon.scheduler.get('edge')!.refreshNow(), { code: 'CERTIFICATE_NOT_FOUND' });
     const h = await health();
     t.equal(h.profiles.edge?.lastError?.code, 'CERTIFICATE_NOT_FOUND');
-    t.match(h.profiles.edge?.lastError?.message, new RegExp(`no X\\.509 certificate with id ${KEY_ID} or label "device" on token "credport"; store the key's certificate there with pkcs11-tool --write-object`), 'the message says what is missing and how to put it there');
+    t.match(
+      h.profiles.edge?.lastError?.message,
+      new RegExp(
+        `no X\\.509 certificate with id ${KEY_ID} or label "device" on token "credport"; store the key's certificate there with pkcs11-tool --write-object`,
+      ),
+      'the message says what is missing and how to put it there',
+    );
     t.equal(h.profiles.edge?.state, 'failing', 'still serving the last good credentials');
     t.equal(h.profiles.edge?.certificate, undefined, 'no stale certificate in /health');
     t.equal((await ecs('edge')).accessKeyId, before.accessKeyId, 'the last good credentials are still served');

@@ -21,7 +21,11 @@ import { createSoftHsm, enclaveAddon, softhsm2, type SoftHsm } from './helpers/s
 import { assertPresent, needs, tool } from './helpers/tools.js';
 
 const CXX = process.env.CXX ?? 'g++';
-const compiler = tool(`a C++ compiler (${CXX})`, () => spawnSync(CXX, ['--version'], { stdio: 'ignore' }).status === 0, 'apt-get install g++');
+const compiler = tool(
+  `a C++ compiler (${CXX})`,
+  () => spawnSync(CXX, ['--version'], { stdio: 'ignore' }).status === 0,
+  'apt-get install g++',
+);
 const TOOLS = [softhsm2, enclaveAddon, compiler];
 const hsm: SoftHsm | undefined = TOOLS.every((x) => x.present) ? createSoftHsm() : undefined;
 t.teardown(() => hsm?.cleanup());
@@ -33,11 +37,9 @@ const DELAY_MS = 2;
 t.test('pkcs11: 200 concurrent signatures verify and the event loop stays responsive', needs(...TOOLS), async (t) => {
   if (!assertPresent(t, ...TOOLS)) return;
   const slow = join(hsm!.dir, 'slow-pkcs11.so');
-  const cc = spawnSync(
-    CXX,
-    ['-std=c++17', '-shared', '-fPIC', `-I${ADDON}src`, '-o', slow, `${ADDON}test/slow_module.cc`, '-ldl'],
-    { encoding: 'utf8' },
-  );
+  const cc = spawnSync(CXX, ['-std=c++17', '-shared', '-fPIC', `-I${ADDON}src`, '-o', slow, `${ADDON}test/slow_module.cc`, '-ldl'], {
+    encoding: 'utf8',
+  });
   t.equal(cc.status, 0, `the slow token module builds${cc.status === 0 ? '' : `:\n${cc.stderr}`}`);
   if (cc.status !== 0) return;
   // Read by the slow module when it is loaded.

@@ -39,7 +39,25 @@ t.test('OIDC and Roles Anywhere with the device key on SoftHSM2', needs(softhsm2
   const env = { HOME: home, XDG_CONFIG_HOME: join(home, 'cfg'), XDG_STATE_HOME: join(home, 'state'), SOFTHSM2_CONF: hsm.conf };
 
   const init = await runCliAsync(
-    ['init', '--backend', 'pkcs11', '--module', hsm.module, '--token-label', hsm.tokenLabel, '--key-label', 'device', '--pin-file', pinFile, '--issuer', emulator.issuerBaseUrl, '--role-arn', OIDC_ROLE, '--listen', '127.0.0.1:0'],
+    [
+      'init',
+      '--backend',
+      'pkcs11',
+      '--module',
+      hsm.module,
+      '--token-label',
+      hsm.tokenLabel,
+      '--key-label',
+      'device',
+      '--pin-file',
+      pinFile,
+      '--issuer',
+      emulator.issuerBaseUrl,
+      '--role-arn',
+      OIDC_ROLE,
+      '--listen',
+      '127.0.0.1:0',
+    ],
     env,
   );
   t.equal(init.status, 0, init.stderr);
@@ -67,7 +85,10 @@ t.test('OIDC and Roles Anywhere with the device key on SoftHSM2', needs(softhsm2
 
   const issuerHost = emulator.issuerBaseUrl.replace(/^http:\/\//, '');
   emulator.createOpenIDConnectProvider({ url: emulator.issuerBaseUrl, clientIds: ['sts.amazonaws.com'] });
-  emulator.createRole({ arn: OIDC_ROLE, trust: { providerUrl: emulator.issuerBaseUrl, conditions: { StringEquals: { [`${issuerHost}:sub`]: `device:${key.thumbprint}` } } } });
+  emulator.createRole({
+    arn: OIDC_ROLE,
+    trust: { providerUrl: emulator.issuerBaseUrl, conditions: { StringEquals: { [`${issuerHost}:sub`]: `device:${key.thumbprint}` } } },
+  });
   emulator.createTrustAnchor({ arn: TA, caCertificatePem: readFileSync(join(caDir, 'ca.pem'), 'utf8') });
   emulator.createRolesAnywhereProfile({ arn: RA_PROFILE, roleArns: [EDGE_ROLE] });
   emulator.createRole({ arn: EDGE_ROLE, trust: { rolesAnywhere: true } });
@@ -91,12 +112,21 @@ t.test('OIDC and Roles Anywhere with the device key on SoftHSM2', needs(softhsm2
     ['default', OIDC_ROLE],
     ['edge', EDGE_ROLE],
   ] as const) {
-    const c = await fromHttp({ awsContainerCredentialsFullUri: `${daemon.url}/v1/credentials/${profile}`, awsContainerAuthorizationToken: token })();
+    const c = await fromHttp({
+      awsContainerCredentialsFullUri: `${daemon.url}/v1/credentials/${profile}`,
+      awsContainerAuthorizationToken: token,
+    })();
     const issued = emulator.issued(c.accessKeyId);
     t.equal(issued?.roleArn, role, `${profile}: credentials for ${role}, signed on the token`);
     t.equal(c.secretAccessKey, issued?.secretAccessKey);
   }
-  t.equal(emulator.issued((await fromHttp({ awsContainerCredentialsFullUri: `${daemon.url}/v1/credentials/edge`, awsContainerAuthorizationToken: token })()).accessKeyId)?.certificateSerial !== undefined, true);
+  t.equal(
+    emulator.issued(
+      (await fromHttp({ awsContainerCredentialsFullUri: `${daemon.url}/v1/credentials/edge`, awsContainerAuthorizationToken: token })())
+        .accessKeyId,
+    )?.certificateSerial !== undefined,
+    true,
+  );
   const health = (await (await fetch(`${daemon.url}/health`)).json()) as { status: string; key: { backend: string; location: string } };
   t.equal(health.status, 'ok');
   t.match(health.key.location, /token "credport"/);

@@ -60,7 +60,10 @@ t.test('pkcs11: token removed and re-inserted; the same signer signs again (one 
   restore();
   const messages = Array.from({ length: 20 }, (_, i) => Buffer.from(`back ${i}`));
   const sigs = await Promise.all(messages.map((m) => s.sign(m)));
-  t.ok(sigs.every((sig, i) => verifies(s, messages[i]!, sig)), 'all 20 concurrent signatures after re-insertion verify');
+  t.ok(
+    sigs.every((sig, i) => verifies(s, messages[i]!, sig)),
+    'all 20 concurrent signatures after re-insertion verify',
+  );
   t.equal(s.reopens, 1, 'the 20 signatures shared one re-open');
   t.equal(s.thumbprint, thumbprint, 'still the same key');
   t.match(s.describe().location, /token "credport"/);

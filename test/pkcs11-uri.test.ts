@@ -31,9 +31,17 @@ t.test('uri: the examples of RFC 7512 section 3.3', async (t) => {
   t.equal(full.type, 'cert');
   t.same(Buffer.from(full.id!), Buffer.from('69953e5cf4bdec91', 'hex'), 'id decoded to raw bytes');
   t.equal(full.serial, '', 'an empty value is kept as empty');
-  t.equal(parsePkcs11Uri('pkcs11:token=A%20name%20with%20a%20substring%20%25%3B;object=my-certificate;type=cert').token, 'A name with a substring %;');
-  t.equal(parsePkcs11Uri('pkcs11:token=Name%20with%20a%20small%20A%20with%20acute:%20%C3%A1;object=my-certificate;type=cert').token, 'Name with a small A with acute: á');
-  const lib = parsePkcs11Uri('pkcs11:slot-description=Sun%20Metaslot;library-manufacturer=Snake%20Oil,%20Inc.;library-version=1.0;slot-id=1');
+  t.equal(
+    parsePkcs11Uri('pkcs11:token=A%20name%20with%20a%20substring%20%25%3B;object=my-certificate;type=cert').token,
+    'A name with a substring %;',
+  );
+  t.equal(
+    parsePkcs11Uri('pkcs11:token=Name%20with%20a%20small%20A%20with%20acute:%20%C3%A1;object=my-certificate;type=cert').token,
+    'Name with a small A with acute: á',
+  );
+  const lib = parsePkcs11Uri(
+    'pkcs11:slot-description=Sun%20Metaslot;library-manufacturer=Snake%20Oil,%20Inc.;library-version=1.0;slot-id=1',
+  );
   t.equal(lib.slotDescription, 'Sun Metaslot');
   t.equal(lib.libraryManufacturer, 'Snake Oil, Inc.');
   t.equal(lib.libraryVersion, '1.0');

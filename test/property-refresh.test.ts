@@ -40,8 +40,25 @@ import { FakeClock, settle } from './helpers/fake-clock.js';
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 // The daemon's defaults.
-const policy: RefreshPolicy = { fraction: 0.5, jitter: 0.1, minRemainingMs: 15 * MIN, expiryMarginMs: MIN, retryBaseMs: 2000, retryMaxMs: 5 * MIN };
-const CODES = ['Throttling', 'InternalFailure', 'ServiceUnavailable', 'UpstreamUnreachable', 'UpstreamTimeout', 'MalformedResponse', 'InvalidIdentityToken', 'AccessDeniedException', 'TOKEN_NOT_PRESENT'];
+const policy: RefreshPolicy = {
+  fraction: 0.5,
+  jitter: 0.1,
+  minRemainingMs: 15 * MIN,
+  expiryMarginMs: MIN,
+  retryBaseMs: 2000,
+  retryMaxMs: 5 * MIN,
+};
+const CODES = [
+  'Throttling',
+  'InternalFailure',
+  'ServiceUnavailable',
+  'UpstreamUnreachable',
+  'UpstreamTimeout',
+  'MalformedResponse',
+  'InvalidIdentityToken',
+  'AccessDeniedException',
+  'TOKEN_NOT_PRESENT',
+];
 const OWN_CODES = ['ExpiredCredentials', 'CredentialsUnavailable'];
 
 interface Produced {
@@ -79,7 +96,14 @@ class ScriptedUpstream implements CredentialProvider {
       const seq = this.produced.length + 1;
       // Whole seconds, as STS and Roles Anywhere give them (and the fake clock may stand between milliseconds).
       const expiresAt = Math.floor((this.clock.now() + this.lifetimeMs) / 1000) * 1000;
-      const p: Produced = { seq, id: `ASIAPROP${String(seq).padStart(8, '0')}`, secret: `secret-${seq}`, token: `token-${seq}`, producedAt: this.clock.now(), expiresAt };
+      const p: Produced = {
+        seq,
+        id: `ASIAPROP${String(seq).padStart(8, '0')}`,
+        secret: `secret-${seq}`,
+        token: `token-${seq}`,
+        producedAt: this.clock.now(),
+        expiresAt,
+      };
       this.produced.push(p);
       return { accessKeyId: p.id, secretAccessKey: p.secret, sessionToken: p.token, expiration: new Date(p.expiresAt) };
     } finally {
@@ -94,7 +118,12 @@ class ScriptedUpstream implements CredentialProvider {
   }
 
   describe(): ProviderDescription {
-    return { type: 'test', source: 'script', principal: 'arn:aws:iam::111122223333:role/p', details: { roleArn: 'arn:aws:iam::111122223333:role/p', region: 'us-east-1' } };
+    return {
+      type: 'test',
+      source: 'script',
+      principal: 'arn:aws:iam::111122223333:role/p',
+      details: { roleArn: 'arn:aws:iam::111122223333:role/p', region: 'us-east-1' },
+    };
   }
 }
 
@@ -139,7 +168,11 @@ function steps(jump: fc.Arbitrary<number>): fc.Arbitrary<Step[]> {
     // past it), with timers firing on the way, or asleep (no timers: only requests and the watchdog act).
     {
       weight: 3,
-      arbitrary: fc.record({ kind: fc.constant('age' as const), fraction: fc.double({ min: 0.5, max: 1.05, noNaN: true }), asleep: fc.boolean() }),
+      arbitrary: fc.record({
+        kind: fc.constant('age' as const),
+        fraction: fc.double({ min: 0.5, max: 1.05, noNaN: true }),
+        asleep: fc.boolean(),
+      }),
     },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('jump' as const), ms: jump }) },
     { weight: 1, arbitrary: fc.constant({ kind: 'hold' as const }) },
@@ -186,7 +219,8 @@ async function run(jitterSeed: number, script: Step[], checkLiveness: boolean): 
       const st = r.status();
       stepEnd = st.consecutiveFailures > 0 && st.nextRefresh !== null ? Math.max(clock.now(), Date.parse(st.nextRefresh)) : clock.now();
       // "One retry step" is the refresher's own schedule; it must itself be at most retry_max away.
-      if (checkLiveness && stepEnd - clock.now() > policy.retryMaxMs) violations.push(`P4 at ${at()}: the next retry is ${(stepEnd - clock.now()) / 1000} s away, more than retry_max`);
+      if (checkLiveness && stepEnd - clock.now() > policy.retryMaxMs)
+        violations.push(`P4 at ${at()}: the next retry is ${(stepEnd - clock.now()) / 1000} s away, more than retry_max`);
       epoch++;
     } else if (!healthy() && healthySince !== undefined) {
       healthySince = undefined;
@@ -195,7 +229,8 @@ async function run(jitterSeed: number, script: Step[], checkLiveness: boolean): 
   };
 
   /** The credentials the refresher holds now, as the model sees them: the latest usable production. */
-  const latestUsable = (): Produced | undefined => [...up.produced].reverse().find((p) => p.expiresAt - p.producedAt > policy.expiryMarginMs);
+  const latestUsable = (): Produced | undefined =>
+    [...up.produced].reverse().find((p) => p.expiresAt - p.producedAt > policy.expiryMarginMs);
 
   const onServed = (c: AwsCredentials, live: boolean): void => {
     seen.served++;
@@ -210,12 +245,20 @@ async function run(jitterSeed: number, script: Step[], checkLiveness: boolean): 
     const threshold = demandThresholdMs(policy, p.producedAt, p.expiresAt);
     if (remaining < threshold) {
       seen.belowThreshold++;
-      const fresher = up.produced.filter((x) => x.seq > p.seq && x.expiresAt - x.producedAt > policy.expiryMarginMs && x.expiresAt > p.expiresAt);
-      if (fresher.length > 0) violations.push(`P2 at ${at()}: served ${p.id} with ${remaining / 1000} s left (threshold ${threshold / 1000} s) though ${fresher.map((x) => x.id).join(', ')} expire later`);
+      const fresher = up.produced.filter(
+        (x) => x.seq > p.seq && x.expiresAt - x.producedAt > policy.expiryMarginMs && x.expiresAt > p.expiresAt,
+      );
+      if (fresher.length > 0)
+        violations.push(
+          `P2 at ${at()}: served ${p.id} with ${remaining / 1000} s left (threshold ${threshold / 1000} s) though ${fresher.map((x) => x.id).join(', ')} expire later`,
+        );
     }
     if (live) {
       seen.liveChecks++;
-      if (remaining < threshold) violations.push(`P4 at ${at()}: upstream healthy since ${new Date(healthySince ?? 0).toISOString()}, yet served ${p.id} with only ${remaining / 1000} s left`);
+      if (remaining < threshold)
+        violations.push(
+          `P4 at ${at()}: upstream healthy since ${new Date(healthySince ?? 0).toISOString()}, yet served ${p.id} with only ${remaining / 1000} s left`,
+        );
     }
   };
 
@@ -225,12 +268,16 @@ async function run(jitterSeed: number, script: Step[], checkLiveness: boolean): 
       violations.push(`P5 at ${at()}: rejected with ${String(err)}, not a NoCredentialsError`);
       return;
     }
-    if (![...CODES, ...OWN_CODES].includes(err.code)) violations.push(`P5 at ${at()}: error code ${err.code} is neither the upstream's nor the refresher's`);
+    if (![...CODES, ...OWN_CODES].includes(err.code))
+      violations.push(`P5 at ${at()}: error code ${err.code} is neither the upstream's nor the refresher's`);
     const held = latestUsable();
-    if (held && held.expiresAt - clock.now() > policy.expiryMarginMs) violations.push(`P5 at ${at()}: ${err.code} although ${held.id} (${(held.expiresAt - clock.now()) / 1000} s left) was held`);
+    if (held && held.expiresAt - clock.now() > policy.expiryMarginMs)
+      violations.push(`P5 at ${at()}: ${err.code} although ${held.id} (${(held.expiresAt - clock.now()) / 1000} s left) was held`);
     if (live) {
       seen.liveChecks++;
-      violations.push(`P4 at ${at()}: upstream healthy since ${new Date(healthySince ?? 0).toISOString()}, yet the request failed with ${err.code}`);
+      violations.push(
+        `P4 at ${at()}: upstream healthy since ${new Date(healthySince ?? 0).toISOString()}, yet the request failed with ${err.code}`,
+      );
     }
   };
 
@@ -301,7 +348,11 @@ async function run(jitterSeed: number, script: Step[], checkLiveness: boolean): 
 
 function params(examples: Array<[number, Step[]]> = []): fc.Parameters<[number, Step[]]> {
   const seed = process.env.PROPERTY_SEED;
-  return { numRuns: 200, examples, ...(seed ? { seed: Number(seed), ...(process.env.PROPERTY_PATH ? { path: process.env.PROPERTY_PATH } : {}) } : {}) };
+  return {
+    numRuns: 200,
+    examples,
+    ...(seed ? { seed: Number(seed), ...(process.env.PROPERTY_PATH ? { path: process.env.PROPERTY_PATH } : {}) } : {}),
+  };
 }
 
 /**
@@ -310,7 +361,16 @@ function params(examples: Array<[number, Step[]]> = []): fc.Parameters<[number, 
  * valid again; the refresh fails and the request is refused although they could be served.
  */
 const BACKWARD_EXAMPLES: Array<[number, Step[]]> = [
-  [0, [{ kind: 'fail', code: 'Throttling' }, { kind: 'advance', ms: 3_542_000 }, { kind: 'hold' }, { kind: 'request', n: 1 }, { kind: 'jump', ms: -2001 }]],
+  [
+    0,
+    [
+      { kind: 'fail', code: 'Throttling' },
+      { kind: 'advance', ms: 3_542_000 },
+      { kind: 'hold' },
+      { kind: 'request', n: 1 },
+      { kind: 'jump', ms: -2001 },
+    ],
+  ],
 ];
 
 t.test('refresher under random schedules, clock jumping forward: P1-P6', async (t) => {
@@ -319,7 +379,10 @@ t.test('refresher under random schedules, clock jumping forward: P1-P6', async (
     params(),
   );
   t.ok(seen.served > 0 && seen.errors > 0, `requests were served (${seen.served}) and refused (${seen.errors})`);
-  t.ok(seen.belowThreshold > 0, `credentials below the demand threshold were served (${seen.belowThreshold} times) and checked against fresher ones`);
+  t.ok(
+    seen.belowThreshold > 0,
+    `credentials below the demand threshold were served (${seen.belowThreshold} times) and checked against fresher ones`,
+  );
   t.ok(seen.liveChecks > 0, `requests after recovery were checked for freshness (${seen.liveChecks})`);
   t.ok(seen.joinedHeld > 0, `requests arrived while an upstream call was held open (${seen.joinedHeld})`);
 });

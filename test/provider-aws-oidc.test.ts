@@ -36,7 +36,10 @@ t.test('aws-oidc against the emulator', async (t) => {
   exportIssuer(join(dir, 'issuer'), issuer, publishedJwk(signer.publicJwk(), signer.thumbprint));
   emulator.createOpenIDConnectProvider({ url: issuer, clientIds: ['sts.amazonaws.com'] });
   const host = issuer.replace(/^http:\/\//, '');
-  emulator.createRole({ arn: ROLE, trust: { providerUrl: issuer, conditions: { StringEquals: { [`${host}:sub`]: defaultSubject(signer) } } } });
+  emulator.createRole({
+    arn: ROLE,
+    trust: { providerUrl: issuer, conditions: { StringEquals: { [`${host}:sub`]: defaultSubject(signer) } } },
+  });
 
   const make = (over: Partial<ConstructorParameters<typeof AwsOidcProvider>[0]> = {}) => {
     const p = new AwsOidcProvider({
@@ -67,7 +70,7 @@ t.test('aws-oidc against the emulator', async (t) => {
     throw new Error('expected a failure');
   };
 
-  t.test('success: the emulator\'s credentials, account and role', async (t) => {
+  t.test("success: the emulator's credentials, account and role", async (t) => {
     const c = await make().fetch();
     const issued = emulator.issued(c.accessKeyId);
     t.ok(issued, 'issued by the emulator');

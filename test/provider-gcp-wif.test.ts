@@ -48,7 +48,12 @@ const json = (res: ServerResponse, status: number, body: unknown, headers: Recor
 };
 
 const stsOk: Handler = (_req, res) =>
-  json(res, 200, { access_token: STS_TOKEN, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: 3599 });
+  json(res, 200, {
+    access_token: STS_TOKEN,
+    issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    token_type: 'Bearer',
+    expires_in: 3599,
+  });
 const iamOk: Handler = (_req, res) => json(res, 200, { accessToken: SA_TOKEN, expireTime: new Date(Date.now() + 3600_000).toISOString() });
 
 /** Google STS and IAM Credentials on loopback; handlers are replaced per test. */
@@ -75,7 +80,13 @@ async function fakeGoogle(t: Test) {
       }),
   );
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { base, seen, state, sts: () => seen.filter((s) => s.path === '/v1/token'), iam: () => seen.filter((s) => s.path !== '/v1/token') };
+  return {
+    base,
+    seen,
+    state,
+    sts: () => seen.filter((s) => s.path === '/v1/token'),
+    iam: () => seen.filter((s) => s.path !== '/v1/token'),
+  };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'credport-gcp-'));
@@ -128,9 +139,15 @@ t.test('without a service account: the federated token, and exactly what STS exp
   const before = Date.now();
   const token = await p.fetch();
   t.equal(token.accessToken, STS_TOKEN);
-  t.equal(token.principal, `principal://iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/devices/subject/${SUBJECT}`);
+  t.equal(
+    token.principal,
+    `principal://iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/devices/subject/${SUBJECT}`,
+  );
   t.same(token.scopes, scopes);
-  t.ok(token.expiration.getTime() >= before + 3599_000 && token.expiration.getTime() <= Date.now() + 3599_000, 'expires_in counted from the request');
+  t.ok(
+    token.expiration.getTime() >= before + 3599_000 && token.expiration.getTime() <= Date.now() + 3599_000,
+    'expires_in counted from the request',
+  );
   t.equal(g.seen.length, 1, 'no impersonation call');
   const [req] = g.sts();
   t.equal(req?.method, 'POST');
@@ -148,7 +165,12 @@ t.test('without a service account: the federated token, and exactly what STS exp
   t.ok(claims.iat <= now - IAT_MARGIN_SECONDS + 1, 'iat back-dated by the margin');
   t.ok(claims.iat >= now - IAT_MARGIN_SECONDS - 5, 'and no more without a skew');
   t.ok(claims.exp >= now + 300 - 2 && claims.exp <= now + 300 + 1, 'exp is the lifetime from the real now');
-  t.same(p.describe(), { type: 'gcp-wif', source: `STS token exchange at ${new URL(g.base).host}`, principal: token.principal, audience: AUDIENCE });
+  t.same(p.describe(), {
+    type: 'gcp-wif',
+    source: `STS token exchange at ${new URL(g.base).host}`,
+    principal: token.principal,
+    audience: AUDIENCE,
+  });
   t.equal(p.unattended, true);
 });
 
@@ -170,15 +192,23 @@ t.test('with a service account: STS for cloud-platform, then generateAccessToken
   t.equal(iam?.headers.authorization, `Bearer ${STS_TOKEN}`);
   t.match(iam?.headers['content-type'], /^application\/json/);
   t.same(JSON.parse(iam?.body ?? '{}'), { scope: scopes, lifetime: '1800s' });
-  t.same(p.describe(), { type: 'gcp-wif', source: `STS token exchange at ${new URL(g.base).host} + generateAccessToken for ${SA}`, principal: SA, audience: AUDIENCE });
+  t.same(p.describe(), {
+    type: 'gcp-wif',
+    source: `STS token exchange at ${new URL(g.base).host} + generateAccessToken for ${SA}`,
+    principal: SA,
+    audience: AUDIENCE,
+  });
 });
 
-t.test('Google\'s errors keep their code and message', async (t) => {
+t.test("Google's errors keep their code and message", async (t) => {
   const g = await fakeGoogle(t);
   let subjectToken = '';
   g.state.sts = (req, res) => {
     subjectToken = new URLSearchParams(req.body).get('subject_token') ?? '';
-    json(res, 400, { error: 'invalid_grant', error_description: `The audience in ID Token [${subjectToken}] does not match the expected audience.` });
+    json(res, 400, {
+      error: 'invalid_grant',
+      error_description: `The audience in ID Token [${subjectToken}] does not match the expected audience.`,
+    });
   };
   const e = await failure(provider(g.base, { maxAttempts: 3 }));
   t.equal(e.code, 'invalid_grant');
@@ -190,7 +220,13 @@ t.test('Google\'s errors keep their code and message', async (t) => {
 
   g.state.sts = stsOk;
   g.state.iam = (_req, res) =>
-    json(res, 403, { error: { code: 403, message: "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).", status: 'PERMISSION_DENIED' } });
+    json(res, 403, {
+      error: {
+        code: 403,
+        message: "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
+        status: 'PERMISSION_DENIED',
+      },
+    });
   const denied = await failure(provider(g.base, { serviceAccount: SA, maxAttempts: 3 }));
   t.equal(denied.code, 'PERMISSION_DENIED');
   t.equal(denied.message, "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).");
@@ -202,14 +238,15 @@ t.test('Google\'s errors keep their code and message', async (t) => {
     res.end('<html><body>Bad Gateway</body></html>');
   };
   const proxy = await failure(provider(g.base, { serviceAccount: SA }));
-  t.equal(proxy.code, 'INTERNAL', 'a page without Google\'s body is named by its status');
+  t.equal(proxy.code, 'INTERNAL', "a page without Google's body is named by its status");
   t.equal(proxy.retryable, true);
 });
 
 t.test('5xx and 429 are retried per call; a call that succeeded is not repeated', async (t) => {
   const g = await fakeGoogle(t);
   let stsCalls = 0;
-  g.state.sts = (req, res) => (++stsCalls === 1 ? json(res, 503, { error: 'temporarily_unavailable', error_description: 'try later' }) : stsOk(req, res));
+  g.state.sts = (req, res) =>
+    ++stsCalls === 1 ? json(res, 503, { error: 'temporarily_unavailable', error_description: 'try later' }) : stsOk(req, res);
   let iamCalls = 0;
   g.state.iam = (req, res) =>
     ++iamCalls < 3 ? json(res, 429, { error: { code: 429, message: 'Quota exceeded', status: 'RESOURCE_EXHAUSTED' } }) : iamOk(req, res);
@@ -333,7 +370,8 @@ t.test('a Google clock behind ours: the refusal teaches the skew, iat moves back
     const googleNow = Date.now() - behindMs;
     const iat = decodeJwt(new URLSearchParams(req.body).get('subject_token') ?? '').iat ?? 0;
     const date = { date: new Date(googleNow).toUTCString() };
-    if (iat * 1000 > googleNow + 5_000) return json(res, 400, { error: 'invalid_grant', error_description: 'The iat claim is in the future.' }, date);
+    if (iat * 1000 > googleNow + 5_000)
+      return json(res, 400, { error: 'invalid_grant', error_description: 'The iat claim is in the future.' }, date);
     json(res, 200, { access_token: STS_TOKEN, token_type: 'Bearer', expires_in: 3600 }, date);
   };
   const p = provider(g.base);
@@ -367,7 +405,7 @@ t.test('a Google clock ahead of ours: exp covers the lifetime by its clock', asy
   const claims = decodeJwt(token);
   const now = Math.floor(Date.now() / 1000);
   t.not(token, new URLSearchParams(g.sts()[0]?.body).get('subject_token'), 're-minted once the skew is known');
-  t.ok((claims.exp ?? 0) >= now + aheadMs / 1000 + 300 - 3, 'exp is lifetime after Google\'s now');
+  t.ok((claims.exp ?? 0) >= now + aheadMs / 1000 + 300 - 3, "exp is lifetime after Google's now");
   t.ok((claims.iat ?? Infinity) <= now - IAT_MARGIN_SECONDS + 1, 'iat is still in the past by our clock');
 });
 
@@ -433,16 +471,28 @@ t.test('settings that can never work are refused at construction', async (t) => 
   refused({ stsEndpoint: 'http://sts.example.com' }, 'plain http off loopback');
   refused({ iamCredentialsEndpoint: 'ftp://127.0.0.1' }, 'not http(s)');
   refused({ stsEndpoint: 'https://sts.example.com/?x=1' }, 'a query');
-  refused({ audience: 'https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x' }, 'not a provider name');
+  refused(
+    { audience: 'https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x' },
+    'not a provider name',
+  );
   refused({ scopes: [] }, 'no scope');
   refused({ scopes: ['a b'] }, 'a scope with a space');
   refused({ lifetimeSeconds: 599 }, 'lifetime too short');
-  t.doesNotThrow(() => provider(g.base, { stsEndpoint: 'http://localhost:1/', iamCredentialsEndpoint: 'http://[::1]:1' }), 'loopback http is fine');
-  t.equal(new URL(`https://${provider(g.base, { stsEndpoint: 'https://sts.example.com/' }).describe().source.split(' at ')[1]}`).host, 'sts.example.com');
-  t.equal(federatedPrincipal(AUDIENCE, 'device:x'), 'principal://iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/devices/subject/device:x');
+  t.doesNotThrow(
+    () => provider(g.base, { stsEndpoint: 'http://localhost:1/', iamCredentialsEndpoint: 'http://[::1]:1' }),
+    'loopback http is fine',
+  );
+  t.equal(
+    new URL(`https://${provider(g.base, { stsEndpoint: 'https://sts.example.com/' }).describe().source.split(' at ')[1]}`).host,
+    'sts.example.com',
+  );
+  t.equal(
+    federatedPrincipal(AUDIENCE, 'device:x'),
+    'principal://iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/devices/subject/device:x',
+  );
 });
 
-t.test('the profile schema: defaults, Google\'s naming rules, nothing unknown', async (t) => {
+t.test("the profile schema: defaults, Google's naming rules, nothing unknown", async (t) => {
   const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
   ajv.addKeyword({ keyword: 'expect', schemaType: 'string' });
   const validate = ajv.compile(GcpWifProfile);
@@ -459,7 +509,17 @@ t.test('the profile schema: defaults, Google\'s naming rules, nothing unknown', 
   });
   const ok = (over: Record<string, unknown>, why: string) => t.ok(validate({ type: 'gcp-wif', audience: AUDIENCE, ...over }), why);
   const bad = (over: Record<string, unknown>, why: string) => t.notOk(validate({ type: 'gcp-wif', audience: AUDIENCE, ...over }), why);
-  ok({ service_account: SA, project_id: 'my-project', lifetime_seconds: 43200, metadata_server: true, default: true, allow_executables: ['/usr/bin/gcloud'] }, 'everything');
+  ok(
+    {
+      service_account: SA,
+      project_id: 'my-project',
+      lifetime_seconds: 43200,
+      metadata_server: true,
+      default: true,
+      allow_executables: ['/usr/bin/gcloud'],
+    },
+    'everything',
+  );
   ok({ service_account: '123456789012-compute@developer.gserviceaccount.com' }, 'Compute Engine default service account');
   ok({ service_account: 'my-project@appspot.gserviceaccount.com' }, 'App Engine default service account');
   ok({ service_account: 'sa-name@my-project.example.com.iam.gserviceaccount.com' }, 'a domain-scoped project');
@@ -485,23 +545,41 @@ t.test('from a profile and [oidc] to the provider, and the rules across profiles
   const g = await fakeGoogle(t);
   const ajv = new Ajv({ useDefaults: true, strict: true });
   ajv.addKeyword({ keyword: 'expect', schemaType: 'string' });
-  const profile: Record<string, unknown> = { type: 'gcp-wif', audience: AUDIENCE, service_account: SA, sts_endpoint: g.base, iamcredentials_endpoint: g.base };
+  const profile: Record<string, unknown> = {
+    type: 'gcp-wif',
+    audience: AUDIENCE,
+    service_account: SA,
+    sts_endpoint: g.base,
+    iamcredentials_endpoint: g.base,
+  };
   t.ok(ajv.compile(GcpWifProfile)(profile));
-  const opts = gcpWifProviderOptions('gcp', profile as GcpWifProfileConfig, { issuer: ISSUER, token_lifetime_seconds: 300 }, signer, { maxAttempts: 1 });
+  const opts = gcpWifProviderOptions('gcp', profile as GcpWifProfileConfig, { issuer: ISSUER, token_lifetime_seconds: 300 }, signer, {
+    maxAttempts: 1,
+  });
   t.equal(opts.subject, SUBJECT, 'the default subject');
   t.equal(opts.lifetimeSeconds, 3600);
   t.same(opts.scopes, [CLOUD_PLATFORM]);
   const token = await new GcpWifProvider(opts).fetch();
   t.equal(token.accessToken, SA_TOKEN, 'a provider built from the profile works');
   await verifyJwt(t, new URLSearchParams(g.sts()[0]?.body).get('subject_token') ?? '');
-  t.throws(() => gcpWifProviderOptions('gcp', profile as GcpWifProfileConfig, undefined, signer), { code: 'InvalidConfiguration', message: /profile gcp: gcp-wif needs an \[oidc\] table/ });
+  t.throws(() => gcpWifProviderOptions('gcp', profile as GcpWifProfileConfig, undefined, signer), {
+    code: 'InvalidConfiguration',
+    message: /profile gcp: gcp-wif needs an \[oidc\] table/,
+  });
 
   const aws = ['prod', { type: 'aws-oidc' }] as const;
   t.same(checkGcpProfiles([aws, ['gcp', { type: 'gcp-wif', metadata_server: true }]], { oidc: true }), []);
   t.same(checkGcpProfiles([aws], { oidc: false }), [], 'no gcp profile, no rule');
   t.match(checkGcpProfiles([['gcp', { type: 'gcp-wif' }]], { oidc: false }), [/profiles gcp: gcp-wif needs an \[oidc\] table/]);
   t.match(
-    checkGcpProfiles([['a', { type: 'gcp-wif', metadata_server: true }], ['b', { type: 'gcp-wif', metadata_server: false }], ['c', { type: 'gcp-wif', metadata_server: true }]], { oidc: true }),
+    checkGcpProfiles(
+      [
+        ['a', { type: 'gcp-wif', metadata_server: true }],
+        ['b', { type: 'gcp-wif', metadata_server: false }],
+        ['c', { type: 'gcp-wif', metadata_server: true }],
+      ],
+      { oidc: true },
+    ),
     [/^profiles a, c all set metadata_server = true; at most one/],
   );
 });

@@ -13,7 +13,14 @@ import { RefreshScheduler } from '../daemon/refresh/scheduler.js';
 import { FakeClock, settle } from './helpers/fake-clock.js';
 
 const MIN = 60_000;
-const policy: RefreshPolicy = { fraction: 0.5, jitter: 0.1, minRemainingMs: 15 * MIN, expiryMarginMs: MIN, retryBaseMs: 2000, retryMaxMs: 5 * MIN };
+const policy: RefreshPolicy = {
+  fraction: 0.5,
+  jitter: 0.1,
+  minRemainingMs: 15 * MIN,
+  expiryMarginMs: MIN,
+  retryBaseMs: 2000,
+  retryMaxMs: 5 * MIN,
+};
 
 /** A provider whose answers the test scripts; it counts calls and can hold them open. */
 class ScriptedProvider implements CredentialProvider {
@@ -36,7 +43,12 @@ class ScriptedProvider implements CredentialProvider {
     };
   }
   describe() {
-    return { type: 'test', source: 'script', principal: 'arn:aws:iam::111122223333:role/t', details: { roleArn: 'arn:aws:iam::111122223333:role/t', region: 'us-east-1' } };
+    return {
+      type: 'test',
+      source: 'script',
+      principal: 'arn:aws:iam::111122223333:role/t',
+      details: { roleArn: 'arn:aws:iam::111122223333:role/t', region: 'us-east-1' },
+    };
   }
 }
 

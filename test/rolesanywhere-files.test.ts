@@ -29,9 +29,32 @@ const root = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const inter = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const leafKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const window = { notBefore: new Date(now - 3600_000), notAfter: new Date(now + 86_400_000) };
-const rootPem = (await buildCertificate({ subject: 'CN=Root', publicKey: root.publicKey, issuer: { privateKey: root.privateKey }, ca: { pathLength: 1 }, ...window })).toString('pem');
-const interPem = (await buildCertificate({ subject: 'CN=Inter', publicKey: inter.publicKey, issuer: { privateKey: root.privateKey, certificatePem: rootPem }, ca: { pathLength: 0 }, ...window })).toString('pem');
-const leafPem = (await buildCertificate({ subject: 'CN=leaf, O=Example', publicKey: leafKey.publicKey, issuer: { privateKey: inter.privateKey, certificatePem: interPem }, ...window })).toString('pem');
+const rootPem = (
+  await buildCertificate({
+    subject: 'CN=Root',
+    publicKey: root.publicKey,
+    issuer: { privateKey: root.privateKey },
+    ca: { pathLength: 1 },
+    ...window,
+  })
+).toString('pem');
+const interPem = (
+  await buildCertificate({
+    subject: 'CN=Inter',
+    publicKey: inter.publicKey,
+    issuer: { privateKey: root.privateKey, certificatePem: rootPem },
+    ca: { pathLength: 0 },
+    ...window,
+  })
+).toString('pem');
+const leafPem = (
+  await buildCertificate({
+    subject: 'CN=leaf, O=Example',
+    publicKey: leafKey.publicKey,
+    issuer: { privateKey: inter.privateKey, certificatePem: interPem },
+    ...window,
+  })
+).toString('pem');
 const file = (name: string, text: string): string => {
   const p = join(dir, name);
   writeFileSync(p, text);
@@ -45,7 +68,7 @@ async function signsAndVerifies(t: Test, path: string, publicKey: KeyObject, alg
   t.equal(key.algorithm, algorithm, `${algorithm}`);
   const sig = await key.sign(data);
   t.ok(cryptoVerify('sha256', data, publicKey, sig), 'the signature verifies with SHA-256 (DER for ECDSA)');
-  t.same(Buffer.from(key.publicKeySpki?.() ?? []), publicKey.export({ type: 'spki', format: 'der' }), 'the SPKI is the key\'s');
+  t.same(Buffer.from(key.publicKeySpki?.() ?? []), publicKey.export({ type: 'spki', format: 'der' }), "the SPKI is the key's");
 }
 
 t.test('every key form aws_signing_helper reads', async (t) => {
@@ -64,7 +87,9 @@ t.test('every key form aws_signing_helper reads', async (t) => {
   const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
   await signsAndVerifies(t, secretFile(p384.privateKey.export({ type: 'pkcs8', format: 'pem' })), p384.publicKey, 'AWS4-X509-ECDSA-SHA256');
 
-  const encrypted = secretFile(p384.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'correct horse' }));
+  const encrypted = secretFile(
+    p384.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'correct horse' }),
+  );
   await signsAndVerifies(t, encrypted, p384.publicKey, 'AWS4-X509-ECDSA-SHA256', 'correct horse');
   t.throws(() => fromKeyFile(encrypted), { name: 'X509KeyError', message: /is encrypted; configure its passphrase/ });
   t.throws(() => fromKeyFile(encrypted, 'wrong'), { name: 'X509KeyError', message: /could not be decrypted/ });
@@ -93,7 +118,11 @@ t.test('keys Roles Anywhere cannot use are refused, and messages never quote the
   t.match(err?.message ?? '', /is not a PEM private key/);
 
   const good = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-  t.throws(() => fromKeyFile(secretFile(good, 0o644)), { name: 'InsecureFileError', message: /chmod 600/ }, 'a key others can read is refused');
+  t.throws(
+    () => fromKeyFile(secretFile(good, 0o644)),
+    { name: 'InsecureFileError', message: /chmod 600/ },
+    'a key others can read is refused',
+  );
   t.throws(() => fromKeyFile(join(dir, 'missing.key')), { name: 'SecretFileNotFoundError' });
 });
 
@@ -125,7 +154,10 @@ t.test('raw r||s to DER', async (t) => {
   const r = Buffer.alloc(32, 0);
   r[31] = 1;
   const s = Buffer.alloc(32, 0xff);
-  t.same(Buffer.from(ecdsaRawToDer(Buffer.concat([r, s]))), Buffer.concat([Buffer.from([0x30, 0x26, 0x02, 0x01, 0x01, 0x02, 0x21, 0x00]), s]));
+  t.same(
+    Buffer.from(ecdsaRawToDer(Buffer.concat([r, s]))),
+    Buffer.concat([Buffer.from([0x30, 0x26, 0x02, 0x01, 0x01, 0x02, 0x21, 0x00]), s]),
+  );
   t.same(Buffer.from(ecdsaRawToDer(Buffer.alloc(64, 0))), Buffer.from([0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00]));
   const big = ecdsaRawToDer(Buffer.alloc(96, 0x80));
   t.equal(big[1], 0x66, 'P-384: 2 × (2 + 49) content bytes');
@@ -144,12 +176,20 @@ t.test('certificate and chain files', async (t) => {
   t.equal(full.chain.length, 1, 'a fullchain.pem: the certificates after the leaf are its chain');
   t.throws(() => loadCertificateChain(join(dir, 'fullchain.pem'), join(dir, 'chain.pem')), { message: /use one or the other/ });
 
-  t.throws(() => loadCertificateChain(join(dir, 'leaf.pem'), file('with-leaf.pem', `${interPem}\n${leafPem}`)), { message: /contains the device certificate itself/ });
-  t.throws(() => loadCertificateChain(join(dir, 'leaf.pem'), file('reversed.pem', `${rootPem}\n${interPem}`)), { message: /not in order: the device certificate \(CN=leaf, O=Example\) is not issued by the next certificate \(CN=Root\)/ });
-  t.throws(() => loadCertificateChain(join(dir, 'leaf.pem'), file('twice.pem', `${interPem}\n${interPem}`)), { message: /same intermediate certificate twice/ });
+  t.throws(() => loadCertificateChain(join(dir, 'leaf.pem'), file('with-leaf.pem', `${interPem}\n${leafPem}`)), {
+    message: /contains the device certificate itself/,
+  });
+  t.throws(() => loadCertificateChain(join(dir, 'leaf.pem'), file('reversed.pem', `${rootPem}\n${interPem}`)), {
+    message: /not in order: the device certificate \(CN=leaf, O=Example\) is not issued by the next certificate \(CN=Root\)/,
+  });
+  t.throws(() => loadCertificateChain(join(dir, 'leaf.pem'), file('twice.pem', `${interPem}\n${interPem}`)), {
+    message: /same intermediate certificate twice/,
+  });
   t.throws(() => loadCertificateChain(file('empty.pem', 'nothing here\n')), { message: /holds no PEM CERTIFICATE block/ });
   t.throws(() => loadCertificateChain(join(dir, 'nope.pem')), { message: /does not exist/ });
-  t.throws(() => loadCertificateChain(file('bad.pem', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')), { message: /not a valid X\.509 certificate/ });
+  t.throws(() => loadCertificateChain(file('bad.pem', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')), {
+    message: /not a valid X\.509 certificate/,
+  });
 });
 
 t.test('CertificateSource re-reads changed files and drops a broken one', async (t) => {
@@ -157,7 +197,14 @@ t.test('CertificateSource re-reads changed files and drops a broken one', async 
   const source = new CertificateSource(path);
   const first = source.current();
   t.equal(source.current(), first, 'unchanged files are not parsed again');
-  const other = (await buildCertificate({ subject: 'CN=renewed', publicKey: leafKey.publicKey, issuer: { privateKey: inter.privateKey, certificatePem: interPem }, ...window })).toString('pem');
+  const other = (
+    await buildCertificate({
+      subject: 'CN=renewed',
+      publicKey: leafKey.publicKey,
+      issuer: { privateKey: inter.privateKey, certificatePem: interPem },
+      ...window,
+    })
+  ).toString('pem');
   writeFileSync(path, other);
   t.equal(source.current().leaf.subject, 'CN=renewed', 'the renewed certificate is used');
   writeFileSync(path, 'half-written');

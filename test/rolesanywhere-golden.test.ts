@@ -60,7 +60,11 @@ const input: SigV4X509Input = {
   serial: chain.leaf.serialDecimal,
 };
 
-const python = tool('python3 with botocore', () => spawnSync('python3', ['-c', 'import botocore.auth'], { stdio: 'ignore' }).status === 0, 'apt-get install python3-botocore');
+const python = tool(
+  'python3 with botocore',
+  () => spawnSync('python3', ['-c', 'import botocore.auth'], { stdio: 'ignore' }).status === 0,
+  'apt-get install python3-botocore',
+);
 const openssl = tool('openssl', () => spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0, 'apt-get install openssl');
 
 t.test('the fixture is what the vectors claim', async (t) => {
@@ -91,7 +95,11 @@ t.test('canonical request, string to sign, signature and Authorization match byt
   t.equal(signed.headers['x-amz-x509'], Buffer.from(chain.leaf.der).toString('base64'));
   t.equal(signed.headers['x-amz-x509-chain'], Buffer.from(chain.chain[0]?.der ?? []).toString('base64'));
   t.notMatch(signed.headers['x-amz-x509-chain'] ?? '', signed.headers['x-amz-x509'] ?? 'x', 'the chain header does not contain the leaf');
-  t.match(signed.queryString, /^profileArn=arn%3Aaws%3Arolesanywhere%3Aeu-west-1%3A111122223333%3Aprofile%2F.*&roleArn=.*&trustAnchorArn=/, 'query: SigV4-encoded, sorted');
+  t.match(
+    signed.queryString,
+    /^profileArn=arn%3Aaws%3Arolesanywhere%3Aeu-west-1%3A111122223333%3Aprofile%2F.*&roleArn=.*&trustAnchorArn=/,
+    'query: SigV4-encoded, sorted',
+  );
 });
 
 t.test('no chain: no X-Amz-X509-Chain header and it is not signed', async (t) => {
@@ -103,20 +111,38 @@ t.test('no chain: no X-Amz-X509-Chain header and it is not signed', async (t) =>
 t.test('the signature verifies with the certificate public key (node crypto)', async (t) => {
   const cert = new X509Certificate(read('device.pem'));
   t.ok(cryptoVerify('sha256', Buffer.from(expected.stringToSign), cert.publicKey, Buffer.from(expected.signature, 'hex')));
-  t.notOk(cryptoVerify('sha256', Buffer.from(`${expected.stringToSign} `), cert.publicKey, Buffer.from(expected.signature, 'hex')), 'and only for that string');
+  t.notOk(
+    cryptoVerify('sha256', Buffer.from(`${expected.stringToSign} `), cert.publicKey, Buffer.from(expected.signature, 'hex')),
+    'and only for that string',
+  );
 });
 
 t.test('the emulator rebuilds the same canonical request from the wire', async (t) => {
   const signed = await signRequest(input, key);
   const headers = new Map<string, string[]>(Object.entries(signed.headers).map(([k, v]) => [k, [v]]));
-  const arrived: ArrivedRequest = { method: 'POST', rawUrl: `${request.path}?${signed.queryString}`, headers, body: Buffer.from(request.body) };
+  const arrived: ArrivedRequest = {
+    method: 'POST',
+    rawUrl: `${request.path}?${signed.queryString}`,
+    headers,
+    body: Buffer.from(request.body),
+  };
   const names = expected.authorization.match(/SignedHeaders=([^,]+)/)?.[1]?.split(';') ?? [];
   const canonical = canonicalRequestOf(arrived, names);
   t.equal(canonical, expected.canonicalRequest, 'server-side canonicalization agrees');
-  t.equal(stringToSignOf(input.algorithm, request.amzDate, credentialScope(request.amzDate, request.region), canonical), expected.stringToSign);
+  t.equal(
+    stringToSignOf(input.algorithm, request.amzDate, credentialScope(request.amzDate, request.region), canonical),
+    expected.stringToSign,
+  );
   // A query in another order and with lower-case escapes still canonicalizes the same way.
-  const shuffled = Object.entries(request.query).reverse().map(([k, v]) => `${k}=${encodeURIComponent(v).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())}`).join('&');
-  t.equal(canonicalRequestOf({ ...arrived, rawUrl: `${request.path}?${shuffled}` }, names), expected.canonicalRequest, 'query order and escape case do not matter');
+  const shuffled = Object.entries(request.query)
+    .reverse()
+    .map(([k, v]) => `${k}=${encodeURIComponent(v).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())}`)
+    .join('&');
+  t.equal(
+    canonicalRequestOf({ ...arrived, rawUrl: `${request.path}?${shuffled}` }, names),
+    expected.canonicalRequest,
+    'query order and escape case do not matter',
+  );
 });
 
 // botocore builds SigV4 canonical requests for every AWS service; with the same headers and parameters
@@ -157,9 +183,26 @@ t.test('openssl verifies the signature over the string to sign', needs(openssl),
   writeFileSync(join(work, 'pub.pem'), pub);
   writeFileSync(join(work, 'sts.txt'), expected.stringToSign);
   writeFileSync(join(work, 'sig.bin'), Buffer.from(expected.signature, 'hex'));
-  const run = spawnSync('openssl', ['dgst', '-sha256', '-verify', join(work, 'pub.pem'), '-signature', join(work, 'sig.bin'), join(work, 'sts.txt')], { encoding: 'utf8' });
+  const run = spawnSync(
+    'openssl',
+    ['dgst', '-sha256', '-verify', join(work, 'pub.pem'), '-signature', join(work, 'sig.bin'), join(work, 'sts.txt')],
+    { encoding: 'utf8' },
+  );
   t.equal(run.status, 0, run.stderr);
   t.match(run.stdout, /Verified OK/);
-  const chainCheck = spawnSync('openssl', ['verify', '-CAfile', join(FIXTURES, 'root.pem'), '-untrusted', join(FIXTURES, 'intermediate.pem'), '-attime', String(Date.parse('2024-05-01T12:00:00Z') / 1000), join(FIXTURES, 'device.pem')], { encoding: 'utf8' });
+  const chainCheck = spawnSync(
+    'openssl',
+    [
+      'verify',
+      '-CAfile',
+      join(FIXTURES, 'root.pem'),
+      '-untrusted',
+      join(FIXTURES, 'intermediate.pem'),
+      '-attime',
+      String(Date.parse('2024-05-01T12:00:00Z') / 1000),
+      join(FIXTURES, 'device.pem'),
+    ],
+    { encoding: 'utf8' },
+  );
   t.equal(chainCheck.status, 0, `the fixture chain is valid: ${chainCheck.stderr}`);
 });

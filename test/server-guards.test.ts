@@ -58,7 +58,11 @@ function sendRaw(port: number, text: string): Promise<Reply> {
         const i = l.indexOf(':');
         if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
       }
-      resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0), headers, body: split === -1 ? '' : all.slice(split + 4) });
+      resolve({
+        status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0),
+        headers,
+        body: split === -1 ? '' : all.slice(split + 4),
+      });
     });
   });
 }
@@ -80,7 +84,10 @@ const goodHost = `127.0.0.1:${port}`;
 
 /** An IMDSv2 session token, the way an SDK gets one. */
 async function imdsToken(ttl = '21600'): Promise<string> {
-  const r = await send(port, '/latest/api/token', { method: 'PUT', headers: { host: goodHost, 'x-aws-ec2-metadata-token-ttl-seconds': ttl } });
+  const r = await send(port, '/latest/api/token', {
+    method: 'PUT',
+    headers: { host: goodHost, 'x-aws-ec2-metadata-token-ttl-seconds': ttl },
+  });
   if (r.status !== 200) throw new Error(`token PUT answered ${r.status}: ${r.body}`);
   return r.body;
 }
@@ -123,7 +130,12 @@ t.test('Host header allowlist', async (t) => {
     { name: 'ECS', method: 'GET', path: '/v1/credentials', headers: { authorization: token } },
     { name: 'ECS profile', method: 'GET', path: '/v1/credentials/default', headers: { authorization: token } },
     { name: 'IMDS token PUT', method: 'PUT', path: '/latest/api/token', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '21600' } },
-    { name: 'IMDS credentials', method: 'GET', path: `/latest/meta-data/iam/security-credentials/${ROLE}`, headers: { 'x-aws-ec2-metadata-token': imds } },
+    {
+      name: 'IMDS credentials',
+      method: 'GET',
+      path: `/latest/meta-data/iam/security-credentials/${ROLE}`,
+      headers: { 'x-aws-ec2-metadata-token': imds },
+    },
     { name: 'unknown path', method: 'GET', path: '/nope', headers: {} },
   ];
   const otherPort = port === 65535 ? port - 1 : port + 1;
@@ -152,7 +164,9 @@ t.test('Host header allowlist', async (t) => {
       assertNoCredentials(t, r, what);
     }
     // HTTP/1.0 lets a client leave Host out altogether; node:http cannot, so this goes over a raw socket.
-    const extra = Object.entries(target.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    const extra = Object.entries(target.headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
     const r = await sendRaw(port, `${target.method} ${target.path} HTTP/1.0\r\n${extra}\r\n`);
     assertJsonError(t, r, 403, 'ForbiddenHost', `${target.name} without Host`);
     assertNoCredentials(t, r, `${target.name} without Host`);
@@ -179,18 +193,28 @@ const canBind127002 = await new Promise<boolean>((resolve) => {
   probe.listen(0, '127.0.0.2', () => probe.close(() => resolve(true)));
 });
 
-t.test('the Host of the daemon\'s own URL is accepted whatever loopback address it binds', { skip: canBind127002 ? false : '127.0.0.2 is not configured on this machine' }, async (t) => {
-  const other = await startDaemon({ config: stack.config, signer: stack.signer, logger: silentLogger(), listen: { host: '127.0.0.2', port: 0 }, tuning: { maxAttempts: 1 } });
-  t.teardown(() => other.close());
-  const authority = new URL(other.url).host;
-  t.equal(authority, `127.0.0.2:${other.port}`, 'the advertised URL names the bound address');
-  // Every start writes a new token: this daemon checks the one now in the file.
-  const otherToken = readFileSync(stack.config.daemon.tokenFile, 'utf8');
-  const r = await send(other.port, '/v1/credentials', { host: '127.0.0.2', headers: { host: authority, authorization: otherToken } });
-  t.equal(r.status, 200, `Host ${authority} (the daemon's own URL) is served: got ${r.status} ${r.body}`);
-  const h = await send(other.port, '/health', { host: '127.0.0.2', headers: { host: authority } });
-  t.equal(h.status, 200, `/health through the daemon's own URL: got ${h.status}`);
-});
+t.test(
+  "the Host of the daemon's own URL is accepted whatever loopback address it binds",
+  { skip: canBind127002 ? false : '127.0.0.2 is not configured on this machine' },
+  async (t) => {
+    const other = await startDaemon({
+      config: stack.config,
+      signer: stack.signer,
+      logger: silentLogger(),
+      listen: { host: '127.0.0.2', port: 0 },
+      tuning: { maxAttempts: 1 },
+    });
+    t.teardown(() => other.close());
+    const authority = new URL(other.url).host;
+    t.equal(authority, `127.0.0.2:${other.port}`, 'the advertised URL names the bound address');
+    // Every start writes a new token: this daemon checks the one now in the file.
+    const otherToken = readFileSync(stack.config.daemon.tokenFile, 'utf8');
+    const r = await send(other.port, '/v1/credentials', { host: '127.0.0.2', headers: { host: authority, authorization: otherToken } });
+    t.equal(r.status, 200, `Host ${authority} (the daemon's own URL) is served: got ${r.status} ${r.body}`);
+    const h = await send(other.port, '/health', { host: '127.0.0.2', headers: { host: authority } });
+    t.equal(h.status, 200, `/health through the daemon's own URL: got ${h.status}`);
+  },
+);
 
 t.test('browser headers are refused on every path', async (t) => {
   const imds = await imdsToken();
@@ -198,7 +222,12 @@ t.test('browser headers are refused on every path', async (t) => {
     { name: '/health', method: 'GET', path: '/health', headers: {} },
     { name: 'ECS', method: 'GET', path: '/v1/credentials', headers: { authorization: token } },
     { name: 'IMDS token PUT', method: 'PUT', path: '/latest/api/token', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '21600' } },
-    { name: 'IMDS credentials', method: 'GET', path: `/latest/meta-data/iam/security-credentials/${ROLE}`, headers: { 'x-aws-ec2-metadata-token': imds } },
+    {
+      name: 'IMDS credentials',
+      method: 'GET',
+      path: `/latest/meta-data/iam/security-credentials/${ROLE}`,
+      headers: { 'x-aws-ec2-metadata-token': imds },
+    },
   ];
   // What a browser adds to a request for http://127.0.0.1:PORT (a potentially trustworthy origin, so Fetch
   // Metadata is sent): Origin on CORS and non-GET requests, and Sec-Fetch-Site/-Mode/-Dest on every one.
@@ -289,7 +318,11 @@ t.test('ECS endpoint: the bearer token', async (t) => {
   t.match(r.headers['content-type'] ?? '', /^application\/json/);
   t.equal(r.headers['cache-control'], 'no-store', 'credentials are not cacheable');
   const body = JSON.parse(r.body) as Record<string, unknown>;
-  t.same(Object.keys(body).sort(), ['AccessKeyId', 'AccountId', 'Expiration', 'RoleArn', 'SecretAccessKey', 'Token'], 'exactly the ECS keys');
+  t.same(
+    Object.keys(body).sort(),
+    ['AccessKeyId', 'AccountId', 'Expiration', 'RoleArn', 'SecretAccessKey', 'Token'],
+    'exactly the ECS keys',
+  );
   for (const k of ['AccessKeyId', 'SecretAccessKey', 'Token', 'Expiration']) t.type(body[k], 'string', `${k} is a string`);
   t.match(body.Expiration, AWS_TIME, 'Expiration is YYYY-MM-DDTHH:MM:SSZ (botocore parses nothing else)');
   t.equal(body.AccountId, ACCOUNT);
@@ -340,13 +373,20 @@ t.test('IMDSv2 token PUT', async (t) => {
   // IMDS refuses forwarded token requests so that a proxy on the box cannot fetch tokens for others.
   r = await put({ [TTL]: '21600', 'x-forwarded-for': '127.0.0.1' });
   t.equal(r.status, 400, 'X-Forwarded-For: 400');
-  const probe = await send(port, '/latest/meta-data/placement/region', { headers: { host: goodHost, 'x-aws-ec2-metadata-token': r.body.trim() } });
+  const probe = await send(port, '/latest/meta-data/placement/region', {
+    headers: { host: goodHost, 'x-aws-ec2-metadata-token': r.body.trim() },
+  });
   t.equal(probe.status, 401, 'X-Forwarded-For: whatever the body holds, it is not a session token');
 });
 
 t.test('IMDSv2 metadata needs a live session token', async (t) => {
   const credsPath = `/latest/meta-data/iam/security-credentials/${ROLE}`;
-  const paths = ['/latest/meta-data/iam/security-credentials/', credsPath, '/latest/meta-data/iam/info', '/latest/meta-data/placement/region'];
+  const paths = [
+    '/latest/meta-data/iam/security-credentials/',
+    credsPath,
+    '/latest/meta-data/iam/info',
+    '/latest/meta-data/placement/region',
+  ];
   const get = (p: string, headers: Record<string, string>): Promise<Reply> => send(port, p, { headers: { host: goodHost, ...headers } });
 
   for (const p of paths) {
@@ -441,7 +481,12 @@ t.test('IMDSv2 metadata documents', async (t) => {
 t.test('other methods on credential paths never return credentials', async (t) => {
   const imds = await imdsToken();
   const authed = { host: goodHost, authorization: token, 'x-aws-ec2-metadata-token': imds, 'content-length': '0' };
-  const paths = ['/v1/credentials', '/v1/credentials/default', `/latest/meta-data/iam/security-credentials/${ROLE}`, '/latest/meta-data/iam/security-credentials/'];
+  const paths = [
+    '/v1/credentials',
+    '/v1/credentials/default',
+    `/latest/meta-data/iam/security-credentials/${ROLE}`,
+    '/latest/meta-data/iam/security-credentials/',
+  ];
   for (const p of paths) {
     for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
       const r = await send(port, p, { method, headers: authed });
@@ -467,7 +512,10 @@ t.test('peers and bind addresses are loopback only', async (t) => {
   const inject = (remoteAddress: string, url: string, headers: Record<string, string> = {}) =>
     daemon.server.inject({ method: 'GET', url, remoteAddress, headers: { host: goodHost, ...headers } });
   for (const peer of ['10.0.0.5', '192.168.1.5', '::ffff:10.0.0.5', 'fe80::1', '2001:db8::1', '0.0.0.0', '::']) {
-    for (const [url, headers] of [['/health', {}], ['/v1/credentials', { authorization: token }]] as const) {
+    for (const [url, headers] of [
+      ['/health', {}],
+      ['/v1/credentials', { authorization: token }],
+    ] as const) {
       const r = await inject(peer, url, headers);
       t.equal(r.statusCode, 403, `peer ${peer} on ${url}: 403`);
       const body = r.json<{ Code: string; Message: string }>();
@@ -485,11 +533,21 @@ t.test('peers and bind addresses are loopback only', async (t) => {
   }
 
   // `listen = "localhost:PORT"` binds every loopback address localhost names, and nothing else.
-  const both = await startDaemon({ config: stack.config, signer: stack.signer, logger: silentLogger(), listen: { host: 'localhost', port: 0 }, tuning: { maxAttempts: 1 } });
+  const both = await startDaemon({
+    config: stack.config,
+    signer: stack.signer,
+    logger: silentLogger(),
+    listen: { host: 'localhost', port: 0 },
+    tuning: { maxAttempts: 1 },
+  });
   t.teardown(() => both.close());
   for (const a of both.server.addresses()) t.ok(isLoopbackIp(ip(a)), `localhost: bound to ${ip(a)}`);
   const bothToken = readFileSync(stack.config.daemon.tokenFile, 'utf8');
-  for (const [addr, hostHeader] of [['127.0.0.1', `127.0.0.1:${both.port}`], ['::1', `[::1]:${both.port}`], ['127.0.0.1', `localhost:${both.port}`]] as const) {
+  for (const [addr, hostHeader] of [
+    ['127.0.0.1', `127.0.0.1:${both.port}`],
+    ['::1', `[::1]:${both.port}`],
+    ['127.0.0.1', `localhost:${both.port}`],
+  ] as const) {
     const r = await send(both.port, '/v1/credentials', { host: addr, headers: { host: hostHeader, authorization: bothToken } });
     t.equal(r.status, 200, `localhost binds ${addr} too: served with Host ${hostHeader}`);
   }
@@ -537,7 +595,11 @@ t.test('token file', async (t) => {
 
   // A token others could read is as good as published: refuse to start, and say how to fix it.
   chmodSync(file, 0o640);
-  await t.rejects(start(), { message: new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*chmod 600`) }, 'group-readable token file: start fails naming the file and the chmod fix');
+  await t.rejects(
+    start(),
+    { message: new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*chmod 600`) },
+    'group-readable token file: start fails naming the file and the chmod fix',
+  );
   chmodSync(file, 0o604);
   await t.rejects(start(), /chmod 600/, 'world-readable token file: start fails');
   chmodSync(file, 0o600);
@@ -556,7 +618,11 @@ t.test('token file', async (t) => {
   const link = join(stack.dir, 'token-link');
   symlinkSync(file, link);
   await t.rejects(
-    startDaemon({ config: { ...stack.config, daemon: { ...stack.config.daemon, tokenFile: link } }, signer: stack.signer, logger: silentLogger() }),
+    startDaemon({
+      config: { ...stack.config, daemon: { ...stack.config.daemon, tokenFile: link } },
+      signer: stack.signer,
+      logger: silentLogger(),
+    }),
     /is a symbolic link; refusing it/,
     'a symlinked token file is refused',
   );

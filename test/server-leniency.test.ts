@@ -104,7 +104,7 @@ t.test('paths with doubled slashes (JS SDK v2 with an endpoint ending in "/") ar
   const ecs = await raw('GET', '//v1/credentials', [`Authorization: ${stack.token()}`]);
   tt.equal(ecs.status, 200, 'GET //v1/credentials: 200');
   const body = JSON.parse(ecs.body.toString('utf8')) as { AccessKeyId: string; SecretAccessKey: string };
-  tt.equal(stack.emulator.issued(body.AccessKeyId)?.secretAccessKey, body.SecretAccessKey, 'ECS: the emulator\'s credentials');
+  tt.equal(stack.emulator.issued(body.AccessKeyId)?.secretAccessKey, body.SecretAccessKey, "ECS: the emulator's credentials");
 });
 
 t.test('the leniencies loosen no security check', async (tt) => {
@@ -132,7 +132,10 @@ t.test('the leniencies loosen no security check', async (tt) => {
   const noAuth = await raw('GET', '//v1/credentials', ['Content-Type: application/json']);
   tt.equal(noAuth.status, 401, '//v1/credentials without Authorization: 401');
 
-  const wrongHost = await exchange(port(), `PUT //latest/api/token HTTP/1.1\r\nHost: evil.example:${port()}\r\n${TTL}\r\n${form}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  const wrongHost = await exchange(
+    port(),
+    `PUT //latest/api/token HTTP/1.1\r\nHost: evil.example:${port()}\r\n${TTL}\r\n${form}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+  );
   tt.equal(wrongHost.responses[0]?.status, 403, '//latest/api/token with a foreign Host: 403');
   const browser = await putToken('//latest/api/token', ['Origin: http://evil.example', form, 'Content-Length: 0']);
   tt.equal(browser.status, 403, '//latest/api/token with an Origin: 403');
@@ -150,7 +153,15 @@ t.test('the peer gate still refuses another user on the lenient forms', needs(ro
 });
 
 t.test('the fast path collapses slashes the way the router does, and only in the path', async (tt) => {
-  tt.equal(collapseSlashes('/latest/meta-data/iam/security-credentials/r'), '/latest/meta-data/iam/security-credentials/r', 'a normal path is unchanged');
-  tt.equal(collapseSlashes('//latest//meta-data///iam/security-credentials/r'), '/latest/meta-data/iam/security-credentials/r', 'runs of slashes become one');
+  tt.equal(
+    collapseSlashes('/latest/meta-data/iam/security-credentials/r'),
+    '/latest/meta-data/iam/security-credentials/r',
+    'a normal path is unchanged',
+  );
+  tt.equal(
+    collapseSlashes('//latest//meta-data///iam/security-credentials/r'),
+    '/latest/meta-data/iam/security-credentials/r',
+    'runs of slashes become one',
+  );
   tt.equal(collapseSlashes('//v1/credentials?x=a//b'), '/v1/credentials?x=a//b', 'the query is left as sent');
 });

@@ -46,82 +46,97 @@ case "$1" in
 esac
 exit 0`;
 
-t.test('launchd (stand-in launchctl; launchctl does not exist on Linux): install, idempotence, upgrade, errors', needs(plistutil), async (t) => {
-  if (!assertPresent(t, plistutil)) return;
-  const s = setup('launchctl', LAUNCHCTL);
-  const env = { ...s.env, CREDPORT_SERVICE_MANAGER: 'launchd' };
-  const plist = join(s.home, 'Library', 'LaunchAgents', 'dev.credport.daemon.plist');
+t.test(
+  'launchd (stand-in launchctl; launchctl does not exist on Linux): install, idempotence, upgrade, errors',
+  needs(plistutil),
+  async (t) => {
+    if (!assertPresent(t, plistutil)) return;
+    const s = setup('launchctl', LAUNCHCTL);
+    const env = { ...s.env, CREDPORT_SERVICE_MANAGER: 'launchd' };
+    const plist = join(s.home, 'Library', 'LaunchAgents', 'dev.credport.daemon.plist');
 
-  const install = await runCliAsync(['service', 'install'], env);
-  t.equal(install.status, 0, install.stderr);
-  t.ok(existsSync(plist), 'plist written to ~/Library/LaunchAgents');
-  const uid = String(process.getuid?.() ?? 0);
-  t.same(s.calls(), [`print gui/${uid}/dev.credport.daemon`, `bootstrap gui/${uid} ${plist}`], 'checks, then bootstraps into gui/<uid>');
+    const install = await runCliAsync(['service', 'install'], env);
+    t.equal(install.status, 0, install.stderr);
+    t.ok(existsSync(plist), 'plist written to ~/Library/LaunchAgents');
+    const uid = String(process.getuid?.() ?? 0);
+    t.same(s.calls(), [`print gui/${uid}/dev.credport.daemon`, `bootstrap gui/${uid} ${plist}`], 'checks, then bootstraps into gui/<uid>');
 
-  // plistutil (libplist, the parser Apple's format is checked with here) must read it and convert it to
-  // binary; Python's plistlib then reads that binary back, so the values are checked by two parsers.
-  const bin = join(s.root, 'plist.bin');
-  const conv = spawnSync('plistutil', ['-i', plist, '-o', bin, '-f', 'bin'], { encoding: 'utf8' });
-  // plistutil 2.2 exits 0 even when it fails; the output file and its stderr tell.
-  t.ok(conv.status === 0 && existsSync(bin) && !/ERROR/.test(conv.stdout + conv.stderr), `plistutil parses the plist: ${conv.stdout}${conv.stderr}`);
-  const json = spawnSync('python3', ['-c', 'import plistlib, json, sys; print(json.dumps(plistlib.load(open(sys.argv[1], "rb"))))', bin], { encoding: 'utf8' });
-  t.equal(json.status, 0, json.stderr);
-  const p = JSON.parse(json.stdout) as Record<string, unknown>;
-  t.equal(p.Label, 'dev.credport.daemon');
-  const args = p.ProgramArguments as string[];
-  t.equal(args[0], process.execPath, 'absolute node');
-  t.match(args[1], /\/daemon\/cli\/credport\.js$/, 'compiled entry point, no transpiler');
-  t.same(args.slice(2), ['serve', '--config', s.config], 'config path with spaces kept as one argument');
-  t.equal(p.RunAtLoad, true);
-  t.same(p.KeepAlive, { SuccessfulExit: false }, 'restart on crash, not after a clean stop');
-  t.type(p.ThrottleInterval, 'number');
-  t.equal(p.ProcessType, 'Background');
-  t.equal(p.LowPriorityIO, true);
-  t.equal(p.Umask, 63, 'umask 077');
-  t.equal(p.StandardOutPath, join(s.home, 'Library', 'Logs', 'credport', 'credport.out.log'));
-  t.equal(p.StandardErrorPath, join(s.home, 'Library', 'Logs', 'credport', 'credport.err.log'));
-  t.same(Object.keys(p.EnvironmentVariables as object).sort(), ['HOME', 'PATH'], 'minimal environment');
+    // plistutil (libplist, the parser Apple's format is checked with here) must read it and convert it to
+    // binary; Python's plistlib then reads that binary back, so the values are checked by two parsers.
+    const bin = join(s.root, 'plist.bin');
+    const conv = spawnSync('plistutil', ['-i', plist, '-o', bin, '-f', 'bin'], { encoding: 'utf8' });
+    // plistutil 2.2 exits 0 even when it fails; the output file and its stderr tell.
+    t.ok(
+      conv.status === 0 && existsSync(bin) && !/ERROR/.test(conv.stdout + conv.stderr),
+      `plistutil parses the plist: ${conv.stdout}${conv.stderr}`,
+    );
+    const json = spawnSync(
+      'python3',
+      ['-c', 'import plistlib, json, sys; print(json.dumps(plistlib.load(open(sys.argv[1], "rb"))))', bin],
+      { encoding: 'utf8' },
+    );
+    t.equal(json.status, 0, json.stderr);
+    const p = JSON.parse(json.stdout) as Record<string, unknown>;
+    t.equal(p.Label, 'dev.credport.daemon');
+    const args = p.ProgramArguments as string[];
+    t.equal(args[0], process.execPath, 'absolute node');
+    t.match(args[1], /\/daemon\/cli\/credport\.js$/, 'compiled entry point, no transpiler');
+    t.same(args.slice(2), ['serve', '--config', s.config], 'config path with spaces kept as one argument');
+    t.equal(p.RunAtLoad, true);
+    t.same(p.KeepAlive, { SuccessfulExit: false }, 'restart on crash, not after a clean stop');
+    t.type(p.ThrottleInterval, 'number');
+    t.equal(p.ProcessType, 'Background');
+    t.equal(p.LowPriorityIO, true);
+    t.equal(p.Umask, 63, 'umask 077');
+    t.equal(p.StandardOutPath, join(s.home, 'Library', 'Logs', 'credport', 'credport.out.log'));
+    t.equal(p.StandardErrorPath, join(s.home, 'Library', 'Logs', 'credport', 'credport.err.log'));
+    t.same(Object.keys(p.EnvironmentVariables as object).sort(), ['HOME', 'PATH'], 'minimal environment');
 
-  const again = await runCliAsync(['service', 'install'], env);
-  t.equal(again.status, 0);
-  t.match(again.stdout, /up to date[\s\S]*already loaded/);
-  t.equal(s.calls().filter((c) => c.startsWith('bootstrap')).length, 1, 're-running install does not reload an unchanged plist');
+    const again = await runCliAsync(['service', 'install'], env);
+    t.equal(again.status, 0);
+    t.match(again.stdout, /up to date[\s\S]*already loaded/);
+    t.equal(s.calls().filter((c) => c.startsWith('bootstrap')).length, 1, 're-running install does not reload an unchanged plist');
 
-  // An older plist on disk is upgraded in place: unloaded, rewritten, loaded.
-  writeFileSync(plist, readFileSync(plist, 'utf8').replace('<integer>10</integer>', '<integer>30</integer>'));
-  const upgrade = await runCliAsync(['service', 'install'], env);
-  t.equal(upgrade.status, 0, upgrade.stderr);
-  t.match(upgrade.stdout, /updated/);
-  t.match(readFileSync(plist, 'utf8'), /<integer>10<\/integer>/);
-  t.same(s.calls().slice(-3), [`print gui/${uid}/dev.credport.daemon`, `bootout gui/${uid}/dev.credport.daemon`, `bootstrap gui/${uid} ${plist}`]);
+    // An older plist on disk is upgraded in place: unloaded, rewritten, loaded.
+    writeFileSync(plist, readFileSync(plist, 'utf8').replace('<integer>10</integer>', '<integer>30</integer>'));
+    const upgrade = await runCliAsync(['service', 'install'], env);
+    t.equal(upgrade.status, 0, upgrade.stderr);
+    t.match(upgrade.stdout, /updated/);
+    t.match(readFileSync(plist, 'utf8'), /<integer>10<\/integer>/);
+    t.same(s.calls().slice(-3), [
+      `print gui/${uid}/dev.credport.daemon`,
+      `bootout gui/${uid}/dev.credport.daemon`,
+      `bootstrap gui/${uid} ${plist}`,
+    ]);
 
-  // bootstrap error 5 ("already loaded" in launchd's terms): unload and retry once.
-  writeFileSync(plist, 'stale');
-  writeFileSync(join(s.root, 'state.fail5'), '');
-  const retry = await runCliAsync(['service', 'install'], env);
-  t.equal(retry.status, 0, retry.stderr);
-  t.same(s.calls().slice(-2), [`bootout gui/${uid}/dev.credport.daemon`, `bootstrap gui/${uid} ${plist}`]);
+    // bootstrap error 5 ("already loaded" in launchd's terms): unload and retry once.
+    writeFileSync(plist, 'stale');
+    writeFileSync(join(s.root, 'state.fail5'), '');
+    const retry = await runCliAsync(['service', 'install'], env);
+    t.equal(retry.status, 0, retry.stderr);
+    t.same(s.calls().slice(-2), [`bootout gui/${uid}/dev.credport.daemon`, `bootstrap gui/${uid} ${plist}`]);
 
-  const status = await runCliAsync(['service', 'status'], env);
-  t.match(status.stdout, /loaded:\s+yes/);
-  t.match(status.stdout, /running:\s+yes \(pid 4242\)/);
-  t.match(status.stdout, /last exit: 0/);
-  t.match(status.stdout, /health:\s+not reachable/);
-  t.equal(status.status, 1, 'running but not healthy: exit 1');
+    const status = await runCliAsync(['service', 'status'], env);
+    t.match(status.stdout, /loaded:\s+yes/);
+    t.match(status.stdout, /running:\s+yes \(pid 4242\)/);
+    t.match(status.stdout, /last exit: 0/);
+    t.match(status.stdout, /health:\s+not reachable/);
+    t.equal(status.status, 1, 'running but not healthy: exit 1');
 
-  t.equal((await runCliAsync(['service', 'restart'], env)).status, 0);
-  t.equal(s.calls().at(-1), `kickstart -k gui/${uid}/dev.credport.daemon`);
-  t.equal((await runCliAsync(['service', 'stop'], env)).status, 0);
-  t.equal(s.calls().at(-1), `kill SIGTERM gui/${uid}/dev.credport.daemon`);
+    t.equal((await runCliAsync(['service', 'restart'], env)).status, 0);
+    t.equal(s.calls().at(-1), `kickstart -k gui/${uid}/dev.credport.daemon`);
+    t.equal((await runCliAsync(['service', 'stop'], env)).status, 0);
+    t.equal(s.calls().at(-1), `kill SIGTERM gui/${uid}/dev.credport.daemon`);
 
-  const un = await runCliAsync(['service', 'uninstall'], env);
-  t.equal(un.status, 0);
-  t.notOk(existsSync(plist), 'plist removed');
-  const notLoaded = await runCliAsync(['service', 'start'], env);
-  t.equal(notLoaded.status, 1);
-  t.match(notLoaded.stderr, /not loaded; run 'credport service install'/, 'service not found: a clear error');
-  t.equal((await runCliAsync(['service', 'install', '--system'], env)).status, 2, '--system is refused on launchd');
-});
+    const un = await runCliAsync(['service', 'uninstall'], env);
+    t.equal(un.status, 0);
+    t.notOk(existsSync(plist), 'plist removed');
+    const notLoaded = await runCliAsync(['service', 'start'], env);
+    t.equal(notLoaded.status, 1);
+    t.match(notLoaded.stderr, /not loaded; run 'credport service install'/, 'service not found: a clear error');
+    t.equal((await runCliAsync(['service', 'install', '--system'], env)).status, 2, '--system is refused on launchd');
+  },
+);
 
 const SYSTEMCTL = `
 args="$*"
@@ -142,12 +157,35 @@ t.test('systemd: user and system units pass systemd-analyze verify; commands go 
   t.same(s.calls(), ['--user daemon-reload', '--user enable credport.service', '--user restart credport.service']);
   const text = readFileSync(unit, 'utf8');
   t.notMatch(text, /network-online/, 'no network-online.target in a user unit (a user manager has none)');
-  t.match(text, new RegExp(`^ExecStart="[^"]+" "${CLI.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}" `, 'm'), 'the path credport was run by, as given');
-  t.match(text, new RegExp(`^Environment="XDG_CONFIG_HOME=${join(s.home, '.config').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"$`, 'm'), 'the CLI\'s XDG_CONFIG_HOME');
-  for (const line of ['RestartPreventExitStatus=2 3', 'StartLimitIntervalSec=60', 'StartLimitBurst=5', 'Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'PrivateTmp=yes', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX', 'UMask=0077', 'WantedBy=default.target']) {
+  t.match(
+    text,
+    new RegExp(`^ExecStart="[^"]+" "${CLI.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}" `, 'm'),
+    'the path credport was run by, as given',
+  );
+  t.match(
+    text,
+    new RegExp(`^Environment="XDG_CONFIG_HOME=${join(s.home, '.config').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"$`, 'm'),
+    "the CLI's XDG_CONFIG_HOME",
+  );
+  for (const line of [
+    'RestartPreventExitStatus=2 3',
+    'StartLimitIntervalSec=60',
+    'StartLimitBurst=5',
+    'Restart=on-failure',
+    'NoNewPrivileges=yes',
+    'ProtectSystem=strict',
+    'PrivateTmp=yes',
+    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
+    'UMask=0077',
+    'WantedBy=default.target',
+  ]) {
     t.match(text, new RegExp(`^${line}$`, 'm'), line);
   }
-  t.match(text, new RegExp(`^ReadWritePaths="${join(s.home, 'state').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"$`, 'm'), 'state dir writable, quoted because of the space');
+  t.match(
+    text,
+    new RegExp(`^ReadWritePaths="${join(s.home, 'state').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"$`, 'm'),
+    'state dir writable, quoted because of the space',
+  );
   t.match(text, /^ExecStart="[^"]+node[^"]*" "[^"]+credport\.js" serve --config "[^"]+credport config\.toml"$/m);
   const verify = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
   t.equal(verify.status, 0, `systemd-analyze verify (user unit): ${verify.stderr}`);
@@ -163,11 +201,29 @@ t.test('systemd: user and system units pass systemd-analyze verify; commands go 
   const { SystemdManager, renderUnit } = await import('../daemon/service/systemd.js');
   const sysDir = join(s.root, 'etc-systemd-system');
   mkdirSync(sysDir);
-  const ctx = { node: process.execPath, entry: join(process.cwd(), 'dist/daemon/cli/credport.js'), config: '/etc/credport/config.toml', home: '/var/lib/credport', uid: 0, version: 't', templatePath: '', writablePaths: ['/var/lib/credport'] };
+  const ctx = {
+    node: process.execPath,
+    entry: join(process.cwd(), 'dist/daemon/cli/credport.js'),
+    config: '/etc/credport/config.toml',
+    home: '/var/lib/credport',
+    uid: 0,
+    version: 't',
+    templatePath: '',
+    writablePaths: ['/var/lib/credport'],
+  };
   const sys = renderUnit(ctx, true);
   t.match(sys, /^After=network-online\.target$/m, 'a system unit waits for the network');
-  t.notMatch(sys, /^Environment=/m, 'a system unit takes the account\'s own environment');
-  for (const line of ['RestartPreventExitStatus=2 3', 'StartLimitBurst=5', 'User=credport', 'AmbientCapabilities=CAP_NET_BIND_SERVICE', 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE', 'ProtectHome=yes', 'WantedBy=multi-user.target', 'StateDirectory=credport']) {
+  t.notMatch(sys, /^Environment=/m, "a system unit takes the account's own environment");
+  for (const line of [
+    'RestartPreventExitStatus=2 3',
+    'StartLimitBurst=5',
+    'User=credport',
+    'AmbientCapabilities=CAP_NET_BIND_SERVICE',
+    'CapabilityBoundingSet=CAP_NET_BIND_SERVICE',
+    'ProtectHome=yes',
+    'WantedBy=multi-user.target',
+    'StateDirectory=credport',
+  ]) {
     t.match(sys, new RegExp(`^${line}$`, 'm'), line);
   }
   const m = new SystemdManager(ctx, true, sysDir);
@@ -243,7 +299,11 @@ t.test('service install binds the listen address once first: a taken port instal
   for (const manager of ['systemd', 'launchd']) {
     const r = await runCliAsync(['service', 'install'], { ...s.env, CREDPORT_SERVICE_MANAGER: manager });
     t.equal(r.status, 3, `${manager}: exit 3 (config)`);
-    t.match(r.stderr, new RegExp(`not installed: 127\\.0\\.0\\.1:${port} is already in use.*set \\[daemon\\] listen in`), `${manager}: says why and what to do`);
+    t.match(
+      r.stderr,
+      new RegExp(`not installed: 127\\.0\\.0\\.1:${port} is already in use.*set \\[daemon\\] listen in`),
+      `${manager}: says why and what to do`,
+    );
     t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
   }
   t.same(s.calls(), [], 'systemctl never called');
@@ -276,32 +336,42 @@ function nobodyHome(): string {
 }
 
 function runAs(uid: number, args: string[], env: NodeJS.ProcessEnv) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { uid, gid: uid, env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    uid,
+    gid: uid,
+    env: { PATH: process.env.PATH, ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-t.test('init as a user who may not bind port 80 writes a port that user can bind; service install refuses port 80', needs(asNobody), async (t) => {
-  if (!assertPresent(t, asNobody)) return;
-  const home = nobodyHome();
-  const env = { HOME: home, CREDPORT_SERVICE_MANAGER: 'systemd' };
-  const init = runAs(NOBODY, ['init'], env);
-  t.equal(init.status, 0, init.stderr);
-  t.match(init.stdout, /listen:\s+127\.0\.0\.1:9911, because this user may not bind port 80 \(docs\/setup-linux\.md/);
-  const config = join(home, '.config', 'credport', 'config.toml');
-  t.match(readFileSync(config, 'utf8'), /^listen = "127\.0\.0\.1:9911"$/m);
+t.test(
+  'init as a user who may not bind port 80 writes a port that user can bind; service install refuses port 80',
+  needs(asNobody),
+  async (t) => {
+    if (!assertPresent(t, asNobody)) return;
+    const home = nobodyHome();
+    const env = { HOME: home, CREDPORT_SERVICE_MANAGER: 'systemd' };
+    const init = runAs(NOBODY, ['init'], env);
+    t.equal(init.status, 0, init.stderr);
+    t.match(init.stdout, /listen:\s+127\.0\.0\.1:9911, because this user may not bind port 80 \(docs\/setup-linux\.md/);
+    const config = join(home, '.config', 'credport', 'config.toml');
+    t.match(readFileSync(config, 'utf8'), /^listen = "127\.0\.0\.1:9911"$/m);
 
-  writeFileSync(config, readFileSync(config, 'utf8').replace('127.0.0.1:9911', '127.0.0.1:80'));
-  const r = runAs(NOBODY, ['service', 'install'], { ...env, PATH: '/nonexistent' });
-  t.equal(r.status, 3, r.stderr);
-  t.match(r.stderr, /not installed: this user may not listen on 127\.0\.0\.1:80: ports below 1024 need privileges/);
-  t.notOk(existsSync(join(home, '.config', 'systemd')), 'no unit written');
+    writeFileSync(config, readFileSync(config, 'utf8').replace('127.0.0.1:9911', '127.0.0.1:80'));
+    const r = runAs(NOBODY, ['service', 'install'], { ...env, PATH: '/nonexistent' });
+    t.equal(r.status, 3, r.stderr);
+    t.match(r.stderr, /not installed: this user may not listen on 127\.0\.0\.1:80: ports below 1024 need privileges/);
+    t.notOk(existsSync(join(home, '.config', 'systemd')), 'no unit written');
 
-  // root may bind 80: its default stays 80, so `curl localhost/health` works.
-  const rootHome = mkdtempSync(join(tmpdir(), 'credport-root-'));
-  const asRoot = spawnSync(process.execPath, [CLI, 'init'], { env: { PATH: process.env.PATH, HOME: rootHome }, encoding: 'utf8' });
-  t.equal(asRoot.status, 0, asRoot.stderr);
-  t.match(readFileSync(join(rootHome, '.config', 'credport', 'config.toml'), 'utf8'), /^listen = "127\.0\.0\.1:80"$/m);
-});
+    // root may bind 80: its default stays 80, so `curl localhost/health` works.
+    const rootHome = mkdtempSync(join(tmpdir(), 'credport-root-'));
+    const asRoot = spawnSync(process.execPath, [CLI, 'init'], { env: { PATH: process.env.PATH, HOME: rootHome }, encoding: 'utf8' });
+    t.equal(asRoot.status, 0, asRoot.stderr);
+    t.match(readFileSync(join(rootHome, '.config', 'credport', 'config.toml'), 'utf8'), /^listen = "127\.0\.0\.1:80"$/m);
+  },
+);
 
 t.test('init --system: the key, token and lock in a state directory the service account owns', needs(asNobody), async (t) => {
   if (!assertPresent(t, asNobody)) return;
@@ -317,7 +387,12 @@ t.test('init --system: the key, token and lock in a state directory the service 
   t.match(r.stdout, /owned by nobody/);
   t.match(r.stdout, `credport service install --system --config ${config} --user nobody`);
   const text = readFileSync(config, 'utf8');
-  for (const [k, f] of [['path', 'device-key.pem'], ['token_file', 'token'], ['lock_file', 'daemon.pid'], ['audit_file', 'audit.log']]) {
+  for (const [k, f] of [
+    ['path', 'device-key.pem'],
+    ['token_file', 'token'],
+    ['lock_file', 'daemon.pid'],
+    ['audit_file', 'audit.log'],
+  ]) {
     t.match(text, `${k} = "${join(state, f!)}"`, `${k} in the state directory`);
   }
   t.match(text, /^listen = "127\.0\.0\.1:80"$/m, 'port 80: the system unit has CAP_NET_BIND_SERVICE');
@@ -340,5 +415,9 @@ t.test('init --system: the key, token and lock in a state directory the service 
   t.equal(again.status, 0, again.stderr);
   t.match(again.stdout, /config:.*\(kept\)[\s\S]*key:.*\(kept, file backend, owned by nobody\)/);
 
-  t.equal(spawnSync(process.execPath, [CLI, 'init', '--user', 'nobody'], { encoding: 'utf8' }).status, 2, '--user without --system is a usage error');
+  t.equal(
+    spawnSync(process.execPath, [CLI, 'init', '--user', 'nobody'], { encoding: 'utf8' }).status,
+    2,
+    '--user without --system is a usage error',
+  );
 });

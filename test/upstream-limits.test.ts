@@ -23,8 +23,16 @@ import { refreshFailureLabel } from '../daemon/server/metrics.js';
 import { FakeClock, settle } from './helpers/fake-clock.js';
 
 const MIN = 60_000;
-const policy: RefreshPolicy = { fraction: 0.5, jitter: 0.1, minRemainingMs: 15 * MIN, expiryMarginMs: MIN, retryBaseMs: 2000, retryMaxMs: 5 * MIN };
-const JWT = 'eyJhbGciOiJFUzI1NiIsImtpZCI6IngifQ.eyJzdWIiOiJkZXZpY2UiLCJhdWQiOiJzdHMuYW1hem9uYXdzLmNvbSJ9.c2lnbmF0dXJlLXBhcnQtb2YtdGhlLXRva2Vu';
+const policy: RefreshPolicy = {
+  fraction: 0.5,
+  jitter: 0.1,
+  minRemainingMs: 15 * MIN,
+  expiryMarginMs: MIN,
+  retryBaseMs: 2000,
+  retryMaxMs: 5 * MIN,
+};
+const JWT =
+  'eyJhbGciOiJFUzI1NiIsImtpZCI6IngifQ.eyJzdWIiOiJkZXZpY2UiLCJhdWQiOiJzdHMuYW1hem9uYXdzLmNvbSJ9.c2lnbmF0dXJlLXBhcnQtb2YtdGhlLXRva2Vu';
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 
 t.test('upstream error text: bounded, one line, no escapes, no tokens', async (t) => {
@@ -38,12 +46,20 @@ t.test('upstream error text: bounded, one line, no escapes, no tokens', async (t
   t.notMatch(m, /[\u0000-\u001f\u007f]/, 'no control characters');
   t.match(m, /^bad token \[redacted\] with key \[redacted\] red \{"level":50\}$/);
   t.ok(sanitizeMessage('M'.repeat(10_000)).length <= 300, 'bounded');
-  t.equal(sanitizeMessage('User: arn:aws:sts::111122223333:assumed-role/source/edge-source is not authorized'), 'User: arn:aws:sts::111122223333:assumed-role/source/edge-source is not authorized', 'ordinary text kept');
+  t.equal(
+    sanitizeMessage('User: arn:aws:sts::111122223333:assumed-role/source/edge-source is not authorized'),
+    'User: arn:aws:sts::111122223333:assumed-role/source/edge-source is not authorized',
+    'ordinary text kept',
+  );
   const path = 'certificate /tmp/credport-test-x1Y2z3/device-certificate.pem cannot be read (EACCES)';
   t.equal(sanitizeMessage(path), path, 'a temp path with a random suffix is not token-shaped');
   const arn = 'trust anchor arn:aws:rolesanywhere:eu-west-1:111122223333:trust-anchor/11111111-2222-3333-4444-555555555555';
   t.equal(sanitizeMessage(arn), arn, 'nor an ARN');
-  t.notMatch(sanitizeMessage(`token ${Buffer.from('a session token of some length, random enough').toString('base64')}`), /c2Vzc2lvbi/, 'a base64 session token is');
+  t.notMatch(
+    sanitizeMessage(`token ${Buffer.from('a session token of some length, random enough').toString('base64')}`),
+    /c2Vzc2lvbi/,
+    'a base64 session token is',
+  );
   const e = new ProviderError('\u001b[1m' + 'X'.repeat(100), `echo: WebIdentityToken=${JWT}`, true);
   t.equal(e.code, 'UpstreamError', 'ProviderError sanitizes its code');
   t.notMatch(e.message, /eyJ/, 'and its message');
@@ -80,14 +96,28 @@ class HangingProvider implements CredentialProvider {
     return this.answer ? Promise.resolve(this.answer()) : new Promise<never>(() => undefined);
   }
   describe() {
-    return { type: 'test', source: 'hang', principal: 'arn:aws:iam::111122223333:role/t', details: { roleArn: 'arn:aws:iam::111122223333:role/t', region: 'us-east-1' } };
+    return {
+      type: 'test',
+      source: 'hang',
+      principal: 'arn:aws:iam::111122223333:role/t',
+      details: { roleArn: 'arn:aws:iam::111122223333:role/t', region: 'us-east-1' },
+    };
   }
 }
 
 t.test('a fetch past its deadline is abandoned: the next refresh and tick() are not blocked', async (t) => {
   const clock = new FakeClock();
   const provider = new HangingProvider();
-  const r = new ProfileRefresher({ name: 'p', provider, policy, clock, logger: silentLogger(), random: () => 1, attemptDeadlineMs: 30_000, requestWaitMs: 1000 });
+  const r = new ProfileRefresher({
+    name: 'p',
+    provider,
+    policy,
+    clock,
+    logger: silentLogger(),
+    random: () => 1,
+    attemptDeadlineMs: 30_000,
+    requestWaitMs: 1000,
+  });
   const scheduler = new RefreshScheduler(new Map([['p', r]]), clock, 30_000);
   scheduler.start();
   t.teardown(() => scheduler.stop());
@@ -106,7 +136,12 @@ t.test('a fetch past its deadline is abandoned: the next refresh and tick() are 
   t.equal(r.status().lastError?.code, 'UpstreamTimeout');
   t.equal(provider.aborted, 1, 'and cancelled');
   // The retry (2 s backoff) starts a new call rather than joining the abandoned one.
-  provider.answer = () => ({ accessKeyId: 'ASIANEW', secretAccessKey: 's', sessionToken: 't', expiration: new Date(clock.now() + 3600_000) });
+  provider.answer = () => ({
+    accessKeyId: 'ASIANEW',
+    secretAccessKey: 's',
+    sessionToken: 't',
+    expiration: new Date(clock.now() + 3600_000),
+  });
   await clock.advance(5000);
   t.equal(provider.calls, 2, 'a new upstream call');
   t.equal((await r.get()).accessKeyId, 'ASIANEW', 'and it serves');
@@ -115,7 +150,12 @@ t.test('a fetch past its deadline is abandoned: the next refresh and tick() are 
 t.test('the refresher refuses an Expiration no upstream gives, and schedules nothing absurd', async (t) => {
   const clock = new FakeClock();
   const provider = new HangingProvider();
-  provider.answer = () => ({ accessKeyId: 'ASIAFAR', secretAccessKey: 's', sessionToken: 't', expiration: new Date('9999-12-31T23:59:59Z') });
+  provider.answer = () => ({
+    accessKeyId: 'ASIAFAR',
+    secretAccessKey: 's',
+    sessionToken: 't',
+    expiration: new Date('9999-12-31T23:59:59Z'),
+  });
   const r = new ProfileRefresher({ name: 'p', provider, policy, clock, logger: silentLogger(), random: () => 1 });
   await t.rejects(r.refreshNow(), { code: 'ImplausibleExpiration' });
   t.equal(r.hasValidCredentials(), false, 'nothing held');
@@ -152,20 +192,42 @@ t.test('boundedFetch: one deadline for headers and body, a cap while streaming',
     server.close();
   });
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  await t.rejects(boundedFetch(`${base}/stall`, { method: 'GET', headers: {} }, { service: 'Test', limits: { deadlineMs: 300, maxBodyBytes: 256 * 1024 } }), {
-    code: 'UpstreamTimeout',
-    message: /Test did not answer in time/,
-  });
-  await t.rejects(boundedFetch(`${base}/flood`, { method: 'GET', headers: {} }, { service: 'Test', limits: { deadlineMs: 10_000, maxBodyBytes: 256 * 1024 } }), { code: 'ResponseTooLarge' });
+  await t.rejects(
+    boundedFetch(
+      `${base}/stall`,
+      { method: 'GET', headers: {} },
+      { service: 'Test', limits: { deadlineMs: 300, maxBodyBytes: 256 * 1024 } },
+    ),
+    {
+      code: 'UpstreamTimeout',
+      message: /Test did not answer in time/,
+    },
+  );
+  await t.rejects(
+    boundedFetch(
+      `${base}/flood`,
+      { method: 'GET', headers: {} },
+      { service: 'Test', limits: { deadlineMs: 10_000, maxBodyBytes: 256 * 1024 } },
+    ),
+    { code: 'ResponseTooLarge' },
+  );
   t.ok(written < 64 * 1024 * 1024, `the flood was cut off (${written} bytes written)`);
   const cancel = new AbortController();
-  const cancelled = boundedFetch(`${base}/stall`, { method: 'GET', headers: {} }, { service: 'Test', limits: { deadlineMs: 10_000, maxBodyBytes: 1024 }, signal: cancel.signal });
+  const cancelled = boundedFetch(
+    `${base}/stall`,
+    { method: 'GET', headers: {} },
+    { service: 'Test', limits: { deadlineMs: 10_000, maxBodyBytes: 1024 }, signal: cancel.signal },
+  );
   cancel.abort();
   await t.rejects(cancelled, { code: 'Aborted' });
   // Cancelled before it starts (a refresher stopped mid-retry): Aborted, and the request's own abort
   // error must not surface as an unhandled rejection (tap fails the file if it does).
   await t.rejects(
-    boundedFetch(`${base}/stall`, { method: 'GET', headers: {} }, { service: 'Test', limits: { deadlineMs: 10_000, maxBodyBytes: 1024 }, signal: AbortSignal.abort() }),
+    boundedFetch(
+      `${base}/stall`,
+      { method: 'GET', headers: {} },
+      { service: 'Test', limits: { deadlineMs: 10_000, maxBodyBytes: 1024 }, signal: AbortSignal.abort() },
+    ),
     { code: 'Aborted' },
   );
   await new Promise((r) => setTimeout(r, 50));

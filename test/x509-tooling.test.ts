@@ -99,7 +99,10 @@ t.test('ca init: a key only we can read and a CA certificate with the right exte
   t.ok(Math.abs(cert.notAfter.getTime() - (before + 3650 * 86_400_000)) < 60_000);
   t.equal(cert.publicKey.algorithm.name, 'ECDSA');
 
-  await t.rejects(initCa({ dir: caDir, subject: caSubject, days: 10 }), { name: 'CaError', message: /already exists; credport never overwrites a CA/ });
+  await t.rejects(initCa({ dir: caDir, subject: caSubject, days: 10 }), {
+    name: 'CaError',
+    message: /already exists; credport never overwrites a CA/,
+  });
   t.equal(readFileSync(ca.certPath, 'utf8'), `${ca.certificatePem}\n`, 'the first CA is untouched');
   const rsaCa = await initCa({ dir: join(dir, 'rsa-ca'), subject: 'CN=RSA CA', days: 30, keyType: 'rsa-2048' });
   t.equal(new X509Certificate(rsaCa.certificatePem).publicKey.algorithm.name, 'RSASSA-PKCS1-v1_5');
@@ -117,12 +120,16 @@ t.test('ca issue: a device certificate from a CSR', async (t) => {
   t.equal(cert.subject, 'CN=edge-17, O=Example');
   t.equal(cert.issuer, caSubject);
   t.ok(await cert.verify({ publicKey: ca.publicKey, signatureOnly: true }), 'signed by the CA');
-  t.same(Buffer.from(cert.publicKey.rawData), signerSpki, 'for the CSR\'s key');
+  t.same(Buffer.from(cert.publicKey.rawData), signerSpki, "for the CSR's key");
   t.match(cert.getExtension(BasicConstraintsExtension), { ca: false, critical: true });
   t.match(cert.getExtension(KeyUsagesExtension), { usages: KeyUsageFlags.digitalSignature, critical: true });
   t.same(cert.getExtension(ExtendedKeyUsageExtension)?.usages, ['1.3.6.1.5.5.7.3.2'], 'clientAuth');
   t.ok(cert.getExtension(SubjectKeyIdentifierExtension)?.keyId);
-  t.equal(cert.getExtension(AuthorityKeyIdentifierExtension)?.keyId, ca.getExtension(SubjectKeyIdentifierExtension)?.keyId, 'AKI = the CA\'s SKI');
+  t.equal(
+    cert.getExtension(AuthorityKeyIdentifierExtension)?.keyId,
+    ca.getExtension(SubjectKeyIdentifierExtension)?.keyId,
+    "AKI = the CA's SKI",
+  );
   t.match(issued.serialHex, /^[0-7][0-9a-f]{31}$/, 'a positive 128-bit serial');
   t.equal(issued.serialDecimal, BigInt(`0x${issued.serialHex}`).toString(10));
   t.ok(Math.abs(cert.notBefore.getTime() - (now - 5 * 60_000)) < 5_000, 'notBefore five minutes back');
@@ -130,15 +137,27 @@ t.test('ca issue: a device certificate from a CSR', async (t) => {
   const again = await issueCertificate({ caDir, csrPem: csr.pem, days: 90 });
   t.not(again.serialHex, issued.serialHex, 'every certificate gets its own serial');
 
-  await t.rejects(issueCertificate({ caDir, csrPem: csr.pem, days: 90, outPath }), { name: 'CaError', message: /already exists/ }, 'never overwrites');
+  await t.rejects(
+    issueCertificate({ caDir, csrPem: csr.pem, days: 90, outPath }),
+    { name: 'CaError', message: /already exists/ },
+    'never overwrites',
+  );
   const der = Buffer.from(csr.pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
   const last = der.length - 1;
   der[last] = (der[last] ?? 0) ^ 0x01;
-  await t.rejects(issueCertificate({ caDir, csrPem: der.toString('base64'), days: 1 }), { name: 'CaError', message: /signature does not verify/ }, 'a CSR whose signature is broken');
+  await t.rejects(
+    issueCertificate({ caDir, csrPem: der.toString('base64'), days: 1 }),
+    { name: 'CaError', message: /signature does not verify/ },
+    'a CSR whose signature is broken',
+  );
   await t.rejects(issueCertificate({ caDir, csrPem: 'garbage', days: 1 }), { name: 'CaError' });
 
   chmodSync(join(caDir, CA_KEY_FILE), 0o640);
-  await t.rejects(issueCertificate({ caDir, csrPem: csr.pem, days: 1 }), { name: 'InsecureFileError', message: /chmod 600/ }, 'a CA key others can read is refused');
+  await t.rejects(
+    issueCertificate({ caDir, csrPem: csr.pem, days: 1 }),
+    { name: 'InsecureFileError', message: /chmod 600/ },
+    'a CA key others can read is refused',
+  );
   chmodSync(join(caDir, CA_KEY_FILE), 0o600);
   const longer = await issueCertificate({ caDir, csrPem: csr.pem, days: 10000 });
   t.ok(longer.notAfter.getTime() <= ca.notAfter.getTime(), 'never outlives the CA');
@@ -173,7 +192,11 @@ t.test('describeCertificate and checkChain', async (t) => {
   t.equal(d.serialDecimal, BigInt(`0x${d.serialHex}`).toString(10));
   t.ok(d.notBefore < d.notAfter);
   t.equal(describeCertificate(pem, { spki: signerSpki }).matchesKey, true);
-  t.equal(describeCertificate(pem, { spki: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }) }).matchesKey, false);
+  t.equal(
+    describeCertificate(pem, { spki: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }) })
+      .matchesKey,
+    false,
+  );
   t.match(describeCertificate(caPem), { isCa: true, pathLength: 0, keyUsage: ['keyCertSign', 'cRLSign'], selfSigned: true });
   t.throws(() => describeCertificate('no pem here'));
 
@@ -188,15 +211,42 @@ t.test('describeCertificate and checkChain', async (t) => {
   const leaf = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const now = Date.now();
   const span = { notBefore: new Date(now - 86_400_000), notAfter: new Date(now + 86_400_000) };
-  const rootPem = (await buildCertificate({ subject: 'CN=R', publicKey: root.publicKey, issuer: { privateKey: root.privateKey }, ca: {}, ...span })).toString('pem');
-  const interPem = (await buildCertificate({ subject: 'CN=I', publicKey: inter.publicKey, issuer: { privateKey: root.privateKey, certificatePem: rootPem }, ca: {}, ...span })).toString('pem');
-  const leafPem = (await buildCertificate({ subject: 'CN=L', publicKey: leaf.publicKey, issuer: { privateKey: inter.privateKey, certificatePem: interPem }, ...span })).toString('pem');
+  const rootPem = (
+    await buildCertificate({ subject: 'CN=R', publicKey: root.publicKey, issuer: { privateKey: root.privateKey }, ca: {}, ...span })
+  ).toString('pem');
+  const interPem = (
+    await buildCertificate({
+      subject: 'CN=I',
+      publicKey: inter.publicKey,
+      issuer: { privateKey: root.privateKey, certificatePem: rootPem },
+      ca: {},
+      ...span,
+    })
+  ).toString('pem');
+  const leafPem = (
+    await buildCertificate({
+      subject: 'CN=L',
+      publicKey: leaf.publicKey,
+      issuer: { privateKey: inter.privateKey, certificatePem: interPem },
+      ...span,
+    })
+  ).toString('pem');
   t.same(checkChain(leafPem, `${interPem}\n${rootPem}`), { ordered: true, problems: [] });
   const reversed = checkChain(leafPem, `${rootPem}\n${interPem}`);
   t.equal(reversed.ordered, false);
   t.match(reversed.problems[0], /the leaf \(CN=L\) is not issued by chain certificate 1 \(CN=R\)/);
-  t.match(checkChain(leafPem, `${interPem}\n${rootPem}`, { at: new Date(now + 2 * 86_400_000) }).problems.join('\n'), /the leaf \(CN=L\) expired at/);
-  const notCa = (await buildCertificate({ subject: 'CN=I', publicKey: inter.publicKey, issuer: { privateKey: root.privateKey, certificatePem: rootPem }, ...span })).toString('pem');
+  t.match(
+    checkChain(leafPem, `${interPem}\n${rootPem}`, { at: new Date(now + 2 * 86_400_000) }).problems.join('\n'),
+    /the leaf \(CN=L\) expired at/,
+  );
+  const notCa = (
+    await buildCertificate({
+      subject: 'CN=I',
+      publicKey: inter.publicKey,
+      issuer: { privateKey: root.privateKey, certificatePem: rootPem },
+      ...span,
+    })
+  ).toString('pem');
   t.match(checkChain(leafPem, notCa).problems.join('\n'), /chain certificate 1 \(CN=I\) is not a CA certificate/);
   t.ok(existsSync(join(dir, 'edge-17.pem')));
 });
@@ -209,11 +259,19 @@ t.test('end to end: credport CA as the trust anchor, device key through a CSR', 
   const role = 'arn:aws:iam::111122223333:role/edge';
   emulator.createTrustAnchor({ arn: ta, caCertificatePem: readFileSync(join(caDir, CA_CERT_FILE), 'utf8') });
   emulator.createRolesAnywhereProfile({ arn: profile, roleArns: [role] });
-  emulator.createRole({ arn: role, trust: { rolesAnywhere: true, rolesAnywhereConditions: { StringEquals: { 'aws:PrincipalTag/x509Subject/CN': 'edge-17' } } } });
+  emulator.createRole({
+    arn: role,
+    trust: { rolesAnywhere: true, rolesAnywhereConditions: { StringEquals: { 'aws:PrincipalTag/x509Subject/CN': 'edge-17' } } },
+  });
   const p = new AwsRolesAnywhereProvider({
-    key: fromKeySigner(signer), certificate: join(dir, 'edge-17.pem'),
-    trustAnchorArn: ta, profileArn: profile, roleArn: role, durationSeconds: 3600,
-    endpoint: emulator.rolesAnywhereEndpoint, maxAttempts: 1,
+    key: fromKeySigner(signer),
+    certificate: join(dir, 'edge-17.pem'),
+    trustAnchorArn: ta,
+    profileArn: profile,
+    roleArn: role,
+    durationSeconds: 3600,
+    endpoint: emulator.rolesAnywhereEndpoint,
+    maxAttempts: 1,
   });
   const creds = await p.fetch();
   t.equal(emulator.issued(creds.accessKeyId)?.roleArn, role);

@@ -58,7 +58,9 @@ function checkDir(dir: string): void {
     throw new Error(`${WHAT} directory ${dir} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to write there`);
   }
   if ((st.mode & 0o022) !== 0) {
-    throw new Error(`${WHAT} directory ${dir} is writable by others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 700 '${dir}'`);
+    throw new Error(
+      `${WHAT} directory ${dir} is writable by others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 700 '${dir}'`,
+    );
   }
 }
 

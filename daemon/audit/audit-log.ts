@@ -194,7 +194,9 @@ export class AuditLog implements HandoutRecorder {
       while (this.queue.length > 0) {
         await this.ensureOpen();
         const batch = this.queue.splice(0, 1000);
-        const text = batch.map((l) => (typeof l === 'string' ? l : formatDropped({ time: new Date(l.time).toISOString(), dropped: l.dropped })));
+        const text = batch.map((l) =>
+          typeof l === 'string' ? l : formatDropped({ time: new Date(l.time).toISOString(), dropped: l.dropped }),
+        );
         this.lines -= batch.filter((l) => typeof l === 'string').length;
         const progress = { lines: 0 };
         try {

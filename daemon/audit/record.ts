@@ -133,7 +133,9 @@ export function parseLine(line: string): AuditEntry | DroppedNote | undefined {
   const o = v as Record<string, unknown>;
   if (!isTime(o.time)) return undefined;
   if ('dropped' in o) {
-    return typeof o.dropped === 'number' && Number.isSafeInteger(o.dropped) && o.dropped > 0 ? { time: o.time, dropped: o.dropped } : undefined;
+    return typeof o.dropped === 'number' && Number.isSafeInteger(o.dropped) && o.dropped > 0
+      ? { time: o.time, dropped: o.dropped }
+      : undefined;
   }
   if (!isText(o.profile) || !isText(o.endpoint) || !isText(o.accessKeyId)) return undefined;
   if (!(o.expiration === null || isTime(o.expiration))) return undefined;

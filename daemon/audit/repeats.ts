@@ -39,7 +39,10 @@ export class RepeatSummariser {
   private readonly seen: Lru<string, Seen>;
 
   /** `emit` receives every line to write, handouts and summaries, in order. */
-  constructor(private readonly emit: (e: AuditEntry) => void, maxEntries = DEFAULT_MAX_ENTRIES) {
+  constructor(
+    private readonly emit: (e: AuditEntry) => void,
+    maxEntries = DEFAULT_MAX_ENTRIES,
+  ) {
     // Only an eviction loses an entry with counts; replacement and close are handled where they happen.
     this.seen = new Lru<string, Seen>(maxEntries, (s) => {
       if (s.repeats > 0) this.emit(summaryOf(s));

@@ -23,7 +23,12 @@ export function parseFlags<O extends Options>(command: string, argv: string[], o
     throw new FlagsCaptured();
   }
   try {
-    const parsed = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: allowPositionals > 0, strict: true });
+    const parsed = parseArgs({
+      args: argv,
+      options: { ...COMMON_OPTIONS, ...options },
+      allowPositionals: allowPositionals > 0,
+      strict: true,
+    });
     if (parsed.positionals.length > allowPositionals) {
       throw new CliError(`unexpected argument "${parsed.positionals[allowPositionals]}"`, EXIT.usage, `see 'credport ${command} --help'`);
     }

@@ -16,7 +16,11 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 /** An error the CLI prints as one line (plus an optional hint) and exits with. */
 export class CliError extends Error {
   override readonly name = 'CliError';
-  constructor(message: string, readonly exitCode: ExitCode, readonly hint?: string) {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode,
+    readonly hint?: string,
+  ) {
     super(message);
   }
 }

@@ -4,27 +4,107 @@ import type { CommandEntry } from './command.js';
 export type { CommandEntry } from './command.js';
 
 export const COMMANDS: CommandEntry[] = [
-  { name: 'init', summary: 'create the device key and a starter config', load: async () => (await import('./commands/init.js')).initCommand },
+  {
+    name: 'init',
+    summary: 'create the device key and a starter config',
+    load: async () => (await import('./commands/init.js')).initCommand,
+  },
   { name: 'serve', summary: 'run the daemon in the foreground', load: async () => (await import('./commands/serve.js')).serveCommand },
-  { name: 'auth', summary: 'print credentials (credential_process, env or json)', load: async () => (await import('./commands/auth.js')).authCommand },
-  { name: 'env', summary: 'print the exports that point SDKs at the daemon', load: async () => (await import('./commands/env.js')).envCommand },
-  { name: 'exec', summary: 'run a command whose AWS SDK gets credentials from the daemon', load: async () => (await import('./commands/exec.js')).execCommand },
-  { name: 'configure aws', summary: 'write a credential_process profile into ~/.aws/config', load: async () => (await import('./commands/configure-aws.js')).configureAwsCommand },
-  { name: 'profiles', summary: 'list profiles with their type, endpoint URLs and state', load: async () => (await import('./commands/profiles.js')).profilesCommand },
+  {
+    name: 'auth',
+    summary: 'print credentials (credential_process, env or json)',
+    load: async () => (await import('./commands/auth.js')).authCommand,
+  },
+  {
+    name: 'env',
+    summary: 'print the exports that point SDKs at the daemon',
+    load: async () => (await import('./commands/env.js')).envCommand,
+  },
+  {
+    name: 'exec',
+    summary: 'run a command whose AWS SDK gets credentials from the daemon',
+    load: async () => (await import('./commands/exec.js')).execCommand,
+  },
+  {
+    name: 'configure aws',
+    summary: 'write a credential_process profile into ~/.aws/config',
+    load: async () => (await import('./commands/configure-aws.js')).configureAwsCommand,
+  },
+  {
+    name: 'profiles',
+    summary: 'list profiles with their type, endpoint URLs and state',
+    load: async () => (await import('./commands/profiles.js')).profilesCommand,
+  },
   { name: 'status', summary: "show the daemon's state", load: async () => (await import('./commands/status.js')).statusCommand },
-  { name: 'reload', summary: 'make the running daemon re-read its config', load: async () => (await import('./commands/reload.js')).reloadCommand },
+  {
+    name: 'reload',
+    summary: 'make the running daemon re-read its config',
+    load: async () => (await import('./commands/reload.js')).reloadCommand,
+  },
   { name: 'logs', summary: "print (and follow) the daemon's log", load: async () => (await import('./commands/logs.js')).logsCommand },
-  { name: 'audit', summary: 'show which process got which credentials (the audit log)', load: async () => (await import('./commands/audit.js')).auditCommand },
-  { name: 'doctor', summary: 'check config, key, token, daemon, clock and the shell, with fixes', load: async () => (await import('./commands/doctor.js')).doctorCommand },
-  { name: 'service', summary: 'install/uninstall/start/stop/restart/status the launchd or systemd service', load: async () => (await import('./commands/service.js')).serviceCommand },
-  { name: 'key show', summary: 'print the public key, its thumbprint and where it lives', load: async () => (await import('./commands/key.js')).keyShowCommand },
-  { name: 'key delete', summary: 'destroy the device key (asks first)', load: async () => (await import('./commands/key.js')).keyDeleteCommand },
-  { name: 'cert csr', summary: 'write a CSR for the device key (signed inside its backend)', load: async () => (await import('./commands/cert.js')).certCsrCommand },
-  { name: 'cert import', summary: 'check a certificate against the device key and install it', load: async () => (await import('./commands/cert.js')).certImportCommand },
-  { name: 'cert show', summary: 'describe certificates: subject, serial, validity, key match, chain', load: async () => (await import('./commands/cert.js')).certShowCommand },
-  { name: 'ca init', summary: 'create a small local CA (its certificate is the trust anchor)', load: async () => (await import('./commands/ca.js')).caInitCommand },
-  { name: 'ca issue', summary: 'issue a device certificate from a CSR', load: async () => (await import('./commands/ca.js')).caIssueCommand },
-  { name: 'oidc export', summary: 'write the issuer discovery document and JWKS for publishing', load: async () => (await import('./commands/oidc-export.js')).oidcExportCommand },
-  { name: 'demo', summary: 'run daemon + local AWS emulator end to end, no cloud account needed', load: async () => (await import('./commands/demo.js')).demoCommand },
-  { name: 'completion', summary: 'print the bash, zsh or fish completion script', load: async () => (await import('./commands/completion.js')).completionCommand(() => COMMANDS) },
+  {
+    name: 'audit',
+    summary: 'show which process got which credentials (the audit log)',
+    load: async () => (await import('./commands/audit.js')).auditCommand,
+  },
+  {
+    name: 'doctor',
+    summary: 'check config, key, token, daemon, clock and the shell, with fixes',
+    load: async () => (await import('./commands/doctor.js')).doctorCommand,
+  },
+  {
+    name: 'service',
+    summary: 'install/uninstall/start/stop/restart/status the launchd or systemd service',
+    load: async () => (await import('./commands/service.js')).serviceCommand,
+  },
+  {
+    name: 'key show',
+    summary: 'print the public key, its thumbprint and where it lives',
+    load: async () => (await import('./commands/key.js')).keyShowCommand,
+  },
+  {
+    name: 'key delete',
+    summary: 'destroy the device key (asks first)',
+    load: async () => (await import('./commands/key.js')).keyDeleteCommand,
+  },
+  {
+    name: 'cert csr',
+    summary: 'write a CSR for the device key (signed inside its backend)',
+    load: async () => (await import('./commands/cert.js')).certCsrCommand,
+  },
+  {
+    name: 'cert import',
+    summary: 'check a certificate against the device key and install it',
+    load: async () => (await import('./commands/cert.js')).certImportCommand,
+  },
+  {
+    name: 'cert show',
+    summary: 'describe certificates: subject, serial, validity, key match, chain',
+    load: async () => (await import('./commands/cert.js')).certShowCommand,
+  },
+  {
+    name: 'ca init',
+    summary: 'create a small local CA (its certificate is the trust anchor)',
+    load: async () => (await import('./commands/ca.js')).caInitCommand,
+  },
+  {
+    name: 'ca issue',
+    summary: 'issue a device certificate from a CSR',
+    load: async () => (await import('./commands/ca.js')).caIssueCommand,
+  },
+  {
+    name: 'oidc export',
+    summary: 'write the issuer discovery document and JWKS for publishing',
+    load: async () => (await import('./commands/oidc-export.js')).oidcExportCommand,
+  },
+  {
+    name: 'demo',
+    summary: 'run daemon + local AWS emulator end to end, no cloud account needed',
+    load: async () => (await import('./commands/demo.js')).demoCommand,
+  },
+  {
+    name: 'completion',
+    summary: 'print the bash, zsh or fish completion script',
+    load: async () => (await import('./commands/completion.js')).completionCommand(() => COMMANDS),
+  },
 ];

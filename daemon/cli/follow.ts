@@ -114,13 +114,16 @@ export async function followFiles(o: FollowOptions): Promise<void> {
     }
   };
   await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      try {
-        tick();
-      } catch {
-        // A file vanishing between the steps of a tick: the next tick sees the new state.
-      }
-    }, Math.max(250, o.intervalMs ?? 250));
+    const timer = setInterval(
+      () => {
+        try {
+          tick();
+        } catch {
+          // A file vanishing between the steps of a tick: the next tick sees the new state.
+        }
+      },
+      Math.max(250, o.intervalMs ?? 250),
+    );
     const stop = () => {
       clearInterval(timer);
       process.removeListener('SIGINT', stop);

@@ -65,7 +65,11 @@ Run 'credport ${group} SUBCOMMAND --help' for a subcommand's options.
 function unknownCommand(word: string): CliError {
   const words = new Set(COMMANDS.map((c) => c.name.split(' ')[0]!));
   const near = closest(word, [...words, 'help', 'version']);
-  return new CliError(`unknown command '${word}'`, EXIT.usage, `${near ? `did you mean '${near}'? ` : ''}run 'credport --help' for the list`);
+  return new CliError(
+    `unknown command '${word}'`,
+    EXIT.usage,
+    `${near ? `did you mean '${near}'? ` : ''}run 'credport --help' for the list`,
+  );
 }
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
@@ -98,7 +102,11 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         const subs = group.map((c) => c.name.slice(first.length + 1));
         const near = sub !== undefined && !sub.startsWith('-') ? closest(sub, subs) : undefined;
         const what = sub !== undefined && !sub.startsWith('-') ? `unknown subcommand '${first} ${sub}'` : `'${first}' needs a subcommand`;
-        throw new CliError(`${what}: ${group.map((c) => c.name).join(', ')}`, EXIT.usage, near ? `did you mean '${first} ${near}'?` : `see 'credport ${first} --help'`);
+        throw new CliError(
+          `${what}: ${group.map((c) => c.name).join(', ')}`,
+          EXIT.usage,
+          near ? `did you mean '${first} ${near}'?` : `see 'credport ${first} --help'`,
+        );
       }
       throw unknownCommand(first);
     }

@@ -9,7 +9,11 @@ export function requireProfile(cfg: ResolvedConfig, name: string): void {
   if (cfg.profiles.has(name)) return;
   const names = [...cfg.profiles.keys()];
   const near = closest(name, names);
-  throw new CliError(`no profile named ${name} in ${cfg.file}`, EXIT.usage, `${near ? `did you mean '${near}'? ` : ''}profiles: ${names.join(', ')}`);
+  throw new CliError(
+    `no profile named ${name} in ${cfg.file}`,
+    EXIT.usage,
+    `${near ? `did you mean '${near}'? ` : ''}profiles: ${names.join(', ')}`,
+  );
 }
 
 /** The CLI half of the cloud a profile belongs to (loaded on demand). */

@@ -16,7 +16,8 @@ export function loadCliConfig(flag: string | undefined, io: CliIo): ResolvedConf
     return loadConfig(file, io.env);
   } catch (err) {
     if (err instanceof ConfigNotFoundError) throw new CliError(err.message, EXIT.config);
-    if (err instanceof ConfigError) throw new CliError(err.message, EXIT.config, `fix the file; 'credport init --help' shows a working example`);
+    if (err instanceof ConfigError)
+      throw new CliError(err.message, EXIT.config, `fix the file; 'credport init --help' shows a working example`);
     throw err;
   }
 }
@@ -57,7 +58,13 @@ const MAX_REPLY_BYTES = 1024 * 1024;
  * `expectUid` before a byte is sent (see peer/verify-listener.ts); a refused connection means
  * "not running", an impostor on the port is an error.
  */
-export async function askDaemon(base: string, path: string, headers: Record<string, string> = {}, timeoutMs = 3000, expectUid = process.getuid?.() ?? -1): Promise<DaemonReply> {
+export async function askDaemon(
+  base: string,
+  path: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 3000,
+  expectUid = process.getuid?.() ?? -1,
+): Promise<DaemonReply> {
   const url = new URL(base);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = Number(url.port || 80);
@@ -66,31 +73,45 @@ export async function askDaemon(base: string, path: string, headers: Record<stri
   try {
     socket = await connectVerified(host, port, expectUid, timeoutMs);
   } catch (err) {
-    if (err instanceof ListenerNotVerifiedError) throw new CliError(err.message, EXIT.failure, "check who holds the port ('credport doctor'), then restart credport");
+    if (err instanceof ListenerNotVerifiedError)
+      throw new CliError(err.message, EXIT.failure, "check who holds the port ('credport doctor'), then restart credport");
     return { reachable: false, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).name ?? 'error' };
   }
   return new Promise((resolve) => {
-    const req = httpRequest({ host, port, path, headers: { ...headers, host: url.host }, createConnection: () => socket, timeout: Math.max(1, deadline - Date.now()) }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_REPLY_BYTES) req.destroy(new Error('reply too large'));
-        else chunks.push(c);
-      });
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // not JSON: keep the text
-        }
-        resolve({ reachable: true, status: res.statusCode ?? 0, body });
-      });
-      res.on('error', () => resolve({ reachable: false, reason: 'ECONNRESET' }));
-    });
-    const timer = setTimeout(() => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })), Math.max(1, deadline - Date.now()));
+    const req = httpRequest(
+      {
+        host,
+        port,
+        path,
+        headers: { ...headers, host: url.host },
+        createConnection: () => socket,
+        timeout: Math.max(1, deadline - Date.now()),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_REPLY_BYTES) req.destroy(new Error('reply too large'));
+          else chunks.push(c);
+        });
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            // not JSON: keep the text
+          }
+          resolve({ reachable: true, status: res.statusCode ?? 0, body });
+        });
+        res.on('error', () => resolve({ reachable: false, reason: 'ECONNRESET' }));
+      },
+    );
+    const timer = setTimeout(
+      () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })),
+      Math.max(1, deadline - Date.now()),
+    );
     req.on('close', () => clearTimeout(timer));
     req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
     req.on('error', (err: NodeJS.ErrnoException) => resolve({ reachable: false, reason: err.code ?? err.name }));

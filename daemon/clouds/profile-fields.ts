@@ -12,7 +12,7 @@ export const allowExecutablesField = () =>
       minItems: 1,
       maxItems: 64,
       description:
-        'Only processes running one of these executables (absolute paths, as /proc/PID/exe names them) get this profile\'s credentials. Attribution hygiene, not a boundary: a process of an allowed user can pose as any executable (docs/security.md).',
+        "Only processes running one of these executables (absolute paths, as /proc/PID/exe names them) get this profile's credentials. Attribution hygiene, not a boundary: a process of an allowed user can pose as any executable (docs/security.md).",
       expect: 'a list of absolute executable paths, e.g. ["/usr/bin/aws"]',
     }),
   );

@@ -31,14 +31,19 @@ export function configPermissionProblems(file: string, uid = process.getuid?.() 
     }
   }
   const trusted = (s: Stats) => s.uid === uid || s.uid === 0;
-  if (!trusted(st)) problems.push(`${file} is owned by ${describeOwner(st)}, not by this user or root; another user controls where credentials go`);
-  if ((st.mode & 0o022) !== 0) problems.push(`${file} is writable by other users (mode ${(st.mode & 0o777).toString(8)}); run: chmod go-w ${file}`);
+  if (!trusted(st))
+    problems.push(`${file} is owned by ${describeOwner(st)}, not by this user or root; another user controls where credentials go`);
+  if ((st.mode & 0o022) !== 0)
+    problems.push(`${file} is writable by other users (mode ${(st.mode & 0o777).toString(8)}); run: chmod go-w ${file}`);
   const dir = dirname(file);
   try {
     const d = statSync(dir);
     const sticky = (d.mode & 0o1000) !== 0;
     if (!trusted(d)) problems.push(`its folder ${dir} is owned by ${describeOwner(d)}, who could replace the config`);
-    else if ((d.mode & 0o022) !== 0 && !sticky) problems.push(`its folder ${dir} is writable by other users (mode ${(d.mode & 0o777).toString(8)}), who could replace the config; run: chmod go-w ${dir}`);
+    else if ((d.mode & 0o022) !== 0 && !sticky)
+      problems.push(
+        `its folder ${dir} is writable by other users (mode ${(d.mode & 0o777).toString(8)}), who could replace the config; run: chmod go-w ${dir}`,
+      );
   } catch {
     // the folder vanished; reading the file will fail next
   }

@@ -27,7 +27,8 @@ export function parseListen(value: string): ListenAddress {
   const port = Number(m[3]);
   if (port > 65535) throw new ListenAddressError(`port ${port} is out of range`);
   if (host === 'localhost') return { host, port };
-  if (isIP(host) === 0) throw new ListenAddressError(`"${host}" is not an IP address or localhost; names other than localhost are not resolved`);
+  if (isIP(host) === 0)
+    throw new ListenAddressError(`"${host}" is not an IP address or localhost; names other than localhost are not resolved`);
   if (!isLoopbackIp(host)) {
     throw new ListenAddressError(`"${host}" is not a loopback address; credport serves credentials on loopback only (127.0.0.1, ::1)`);
   }

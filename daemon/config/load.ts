@@ -67,7 +67,13 @@ function resolveProfilePaths(p: ProfileConfig, env: Env, baseDir: string): Profi
   return spec?.resolvePaths ? spec.resolvePaths(p, (v) => expandPath(v, env, baseDir)) : p;
 }
 
-function checkProfile(name: string, p: ProfileConfig, all: Record<string, ProfileConfig>, keyBackend: KeyConfig['backend'], problems: string[]): void {
+function checkProfile(
+  name: string,
+  p: ProfileConfig,
+  all: Record<string, ProfileConfig>,
+  keyBackend: KeyConfig['backend'],
+  problems: string[],
+): void {
   const spec = profileType(p.type)?.spec;
   if (!spec) return; // the schema step already refused an unknown type
   spec.check?.(name, p, { profiles: all, keyBackend }, problems);
@@ -129,8 +135,10 @@ function resolveKey(k: KeyConfig, env: Env, baseDir: string, problems: string[])
       if ((k.pin_file === undefined) === (k.pin_env === undefined)) {
         problems.push('key: give exactly one of pin_file and pin_env (PINs are never read from the command line)');
       }
-      if (k.token_label === undefined && k.uri === undefined) problems.push('key: give token_label or uri to say which token holds the key');
-      if (k.uri && /[?&;]pin-(value|source)=/.test(k.uri)) problems.push('key.uri: must not contain a PIN (pin-value / pin-source); use pin_file or pin_env');
+      if (k.token_label === undefined && k.uri === undefined)
+        problems.push('key: give token_label or uri to say which token holds the key');
+      if (k.uri && /[?&;]pin-(value|source)=/.test(k.uri))
+        problems.push('key.uri: must not contain a PIN (pin-value / pin-source); use pin_file or pin_env');
       return {
         backend: 'pkcs11',
         module: expandPath(k.module, env, baseDir),
@@ -158,7 +166,9 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
     problems.push(`daemon.listen: ${err.message}`);
   }
 
-  const profileEntries = Object.entries(cfg.profiles).map(([name, p]) => [name, resolveProfilePaths(p, env, baseDir)] as [string, ProfileConfig]);
+  const profileEntries = Object.entries(cfg.profiles).map(
+    ([name, p]) => [name, resolveProfilePaths(p, env, baseDir)] as [string, ProfileConfig],
+  );
   const oidcTypes = [...new Set(profileEntries.map(([, p]) => p.type).filter((t) => profileType(t)?.spec.usesOidc))];
   if (oidcTypes.length > 0 && !cfg.oidc) {
     problems.push(`oidc: missing; ${oidcTypes.join(' and ')} profiles need an [oidc] table with at least issuer = "https://..."`);

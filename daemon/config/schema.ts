@@ -14,7 +14,9 @@ import type { ProfileBase } from '../clouds/spec-types.js';
 
 const userList = (description: string) =>
   Type.Array(
-    Type.Union([Type.Integer({ minimum: 0, maximum: 4294967294 }), Type.String({ pattern: '^[a-z_][a-z0-9_.-]{0,31}\\$?$' })], { expect: 'a uid or a user name' }),
+    Type.Union([Type.Integer({ minimum: 0, maximum: 4294967294 }), Type.String({ pattern: '^[a-z_][a-z0-9_.-]{0,31}\\$?$' })], {
+      expect: 'a uid or a user name',
+    }),
     { default: [], maxItems: 256, uniqueItems: true, description, expect: 'a list of uids or user names, e.g. [1001, "deploy"]' },
   );
 
@@ -27,10 +29,10 @@ const DaemonSection = Type.Object(
       expect: 'HOST:PORT with a loopback host, e.g. "127.0.0.1:80", "[::1]:8080" or "localhost:80"',
     }),
     allow_uids: userList(
-      'Users besides the daemon\'s own whose processes may get credentials (ECS, IMDS and every credential endpoint). Every other local user is refused with 403, even with the right token. Names are looked up when the config is loaded.',
+      "Users besides the daemon's own whose processes may get credentials (ECS, IMDS and every credential endpoint). Every other local user is refused with 403, even with the right token. Names are looked up when the config is loaded.",
     ),
     monitor_uids: userList(
-      'Users that may read /metrics and the full /health (profile names, role ARNs, errors) but get no credentials, e.g. a monitoring agent. Anyone on loopback gets /health\'s overall status.',
+      "Users that may read /metrics and the full /health (profile names, role ARNs, errors) but get no credentials, e.g. a monitoring agent. Anyone on loopback gets /health's overall status.",
     ),
     token_file: Type.String({
       default: '$XDG_STATE_HOME/credport/token',
@@ -40,7 +42,11 @@ const DaemonSection = Type.Object(
     }),
     log_level: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace'].map((l) => Type.Literal(l)),
-      { default: 'info', description: 'Log level. Secrets are redacted at every level.', expect: 'one of fatal, error, warn, info, debug, trace' },
+      {
+        default: 'info',
+        description: 'Log level. Secrets are redacted at every level.',
+        expect: 'one of fatal, error, warn, info, debug, trace',
+      },
     ),
     log_file: Type.Optional(
       Type.String({
@@ -114,17 +120,36 @@ export const FileKeySection = Type.Object(
 
 export const Pkcs11KeySection = Type.Object(
   {
-    backend: backendField('pkcs11', 'A non-extractable P-256 key on a PKCS#11 token: YubiKey (ykcs11, opensc-pkcs11), HSM, TPM (tpm2-pkcs11), SoftHSM2.'),
-    module: Type.String({ minLength: 1, description: 'Path of the PKCS#11 module (shared library) to load.' }),
-    token_label: Type.Optional(Type.String({ minLength: 1, maxLength: 32, description: 'Label of the token holding the key (or give `uri`).' })),
-    uri: Type.Optional(
-      Type.String({ pattern: '^pkcs11:', description: 'RFC 7512 URI naming the token and/or key, e.g. `pkcs11:token=credport;object=device`. A PIN in the URI is refused.', expect: 'a pkcs11: URI' }),
+    backend: backendField(
+      'pkcs11',
+      'A non-extractable P-256 key on a PKCS#11 token: YubiKey (ykcs11, opensc-pkcs11), HSM, TPM (tpm2-pkcs11), SoftHSM2.',
     ),
-    key_label: Type.Optional(Type.String({ minLength: 1, description: 'CKA_LABEL of the key (default "device" when neither a label nor an id is given).' })),
-    key_id: Type.Optional(Type.String({ pattern: '^([0-9a-fA-F]{2})+$', description: 'CKA_ID of the key, hex.', expect: 'hex bytes, e.g. "0a1b"' })),
-    pin_file: Type.Optional(Type.String({ minLength: 1, description: 'File holding the user PIN (mode 0600; one trailing newline is ignored).' })),
+    module: Type.String({ minLength: 1, description: 'Path of the PKCS#11 module (shared library) to load.' }),
+    token_label: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 32, description: 'Label of the token holding the key (or give `uri`).' }),
+    ),
+    uri: Type.Optional(
+      Type.String({
+        pattern: '^pkcs11:',
+        description: 'RFC 7512 URI naming the token and/or key, e.g. `pkcs11:token=credport;object=device`. A PIN in the URI is refused.',
+        expect: 'a pkcs11: URI',
+      }),
+    ),
+    key_label: Type.Optional(
+      Type.String({ minLength: 1, description: 'CKA_LABEL of the key (default "device" when neither a label nor an id is given).' }),
+    ),
+    key_id: Type.Optional(
+      Type.String({ pattern: '^([0-9a-fA-F]{2})+$', description: 'CKA_ID of the key, hex.', expect: 'hex bytes, e.g. "0a1b"' }),
+    ),
+    pin_file: Type.Optional(
+      Type.String({ minLength: 1, description: 'File holding the user PIN (mode 0600; one trailing newline is ignored).' }),
+    ),
     pin_env: Type.Optional(
-      Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Environment variable holding the user PIN. PINs are never taken from the command line.', expect: 'an environment variable name' }),
+      Type.String({
+        pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+        description: 'Environment variable holding the user PIN. PINs are never taken from the command line.',
+        expect: 'an environment variable name',
+      }),
     ),
   },
   { additionalProperties: false },
@@ -133,10 +158,16 @@ export const Pkcs11KeySection = Type.Object(
 export const SecureEnclaveKeySection = Type.Object(
   {
     backend: backendField('secure-enclave', 'A P-256 key created inside the macOS Secure Enclave; it never leaves the chip.'),
-    tag: Type.String({ default: 'dev.credport.device', minLength: 1, maxLength: 128, description: 'Application tag naming the key in the keychain.' }),
+    tag: Type.String({
+      default: 'dev.credport.device',
+      minLength: 1,
+      maxLength: 128,
+      description: 'Application tag naming the key in the keychain.',
+    }),
     user_presence: Type.Boolean({
       default: false,
-      description: 'Require Touch ID / password for every signature. Such profiles refresh only on demand (nobody is there to touch the sensor at 3 a.m.).',
+      description:
+        'Require Touch ID / password for every signature. Such profiles refresh only on demand (nobody is there to touch the sensor at 3 a.m.).',
     }),
   },
   { additionalProperties: false },
@@ -158,7 +189,7 @@ const OidcSection = Type.Object(
     audience: Type.String({
       default: 'sts.amazonaws.com',
       minLength: 1,
-      description: 'JWT `aud`; must be in the IAM OIDC provider\'s client-id list.',
+      description: "JWT `aud`; must be in the IAM OIDC provider's client-id list.",
     }),
     token_lifetime_seconds: Type.Integer({
       default: 300,
@@ -176,7 +207,8 @@ const RefreshSection = Type.Object(
       default: 0.5,
       exclusiveMinimum: 0,
       maximum: 0.9,
-      description: 'Refresh when this fraction of a credential\'s lifetime has passed (before jitter). 0.5 of one hour leaves about 30 minutes, well above every SDK\'s own refresh window.',
+      description:
+        "Refresh when this fraction of a credential's lifetime has passed (before jitter). 0.5 of one hour leaves about 30 minutes, well above every SDK's own refresh window.",
     }),
     jitter: Type.Number({
       default: 0.1,
@@ -189,7 +221,7 @@ const RefreshSection = Type.Object(
       minimum: 0,
       maximum: 43200,
       description:
-        'A request finding less than this left (or less than half the credential\'s lifetime, if smaller) waits for a refresh, at most 1 s (what SDK clients wait); if the refresh fails or takes longer, the cached credentials are served while still valid.',
+        "A request finding less than this left (or less than half the credential's lifetime, if smaller) waits for a refresh, at most 1 s (what SDK clients wait); if the refresh fails or takes longer, the cached credentials are served while still valid.",
     }),
     expiry_margin_seconds: Type.Integer({
       default: 60,
@@ -197,7 +229,12 @@ const RefreshSection = Type.Object(
       maximum: 3600,
       description: 'Credentials with less than this left count as expired: never served; 503 instead.',
     }),
-    retry_base_seconds: Type.Number({ default: 2, exclusiveMinimum: 0, maximum: 3600, description: 'First retry delay after a failed refresh; doubles per failure, with equal jitter (between half and all of the delay).' }),
+    retry_base_seconds: Type.Number({
+      default: 2,
+      exclusiveMinimum: 0,
+      maximum: 3600,
+      description: 'First retry delay after a failed refresh; doubles per failure, with equal jitter (between half and all of the delay).',
+    }),
     retry_max_seconds: Type.Number({ default: 300, exclusiveMinimum: 0, maximum: 86400, description: 'Upper bound of the retry delay.' }),
   },
   { additionalProperties: false, default: {} },
@@ -214,7 +251,12 @@ function profileSchema(type: string): TSchema {
 
 /** Validated first, to pick the profile type's own schema (as for [key]). */
 const ProfileSelector = Type.Object(
-  { type: Type.Union(PROFILE_TYPES.map((p) => Type.Literal(p)), { expect: `one of ${PROFILE_TYPES.map((x) => `"${x}"`).join(', ')}` }) },
+  {
+    type: Type.Union(
+      PROFILE_TYPES.map((p) => Type.Literal(p)),
+      { expect: `one of ${PROFILE_TYPES.map((x) => `"${x}"`).join(', ')}` },
+    ),
+  },
   { additionalProperties: true },
 );
 
@@ -249,13 +291,24 @@ export type RefreshConfig = Static<typeof RefreshSection>;
 export const CONFIG_SECTIONS: ReadonlyArray<{ table: string; schema: TSchema; summary: string }> = [
   { table: 'daemon', schema: DaemonSection, summary: 'The local server.' },
   { table: 'key` with `backend = "file"', schema: FileKeySection, summary: 'The device key in a file (the default).' },
-  { table: 'key` with `backend = "pkcs11"', schema: Pkcs11KeySection, summary: 'The device key on a PKCS#11 token. Give the token by `token_label` or `uri`, the key by `key_label`, `key_id` or the URI\'s `object`/`id`, and the PIN by exactly one of `pin_file` and `pin_env`. See docs/key-backends.md.' },
-  { table: 'key` with `backend = "secure-enclave"', schema: SecureEnclaveKeySection, summary: 'The device key in the macOS Secure Enclave. See docs/key-backends.md.' },
+  {
+    table: 'key` with `backend = "pkcs11"',
+    schema: Pkcs11KeySection,
+    summary:
+      "The device key on a PKCS#11 token. Give the token by `token_label` or `uri`, the key by `key_label`, `key_id` or the URI's `object`/`id`, and the PIN by exactly one of `pin_file` and `pin_env`. See docs/key-backends.md.",
+  },
+  {
+    table: 'key` with `backend = "secure-enclave"',
+    schema: SecureEnclaveKeySection,
+    summary: 'The device key in the macOS Secure Enclave. See docs/key-backends.md.',
+  },
   {
     table: 'oidc',
     schema: OidcSection,
     summary: `The OIDC identity the key signs (required by ${CLOUD_SPECS.flatMap((c) => c.profileTypes.filter((t) => t.usesOidc).map((t) => t.type)).join(' and ')} profiles).`,
   },
   { table: 'refresh', schema: RefreshSection, summary: 'When credentials are refreshed and how failures are retried.' },
-  ...CLOUD_SPECS.flatMap((c) => c.profileTypes.map((t) => ({ table: `profiles.NAME\` with \`type = "${t.type}"`, schema: profileSchema(t.type), summary: t.summary }))),
+  ...CLOUD_SPECS.flatMap((c) =>
+    c.profileTypes.map((t) => ({ table: `profiles.NAME\` with \`type = "${t.type}"`, schema: profileSchema(t.type), summary: t.summary })),
+  ),
 ];

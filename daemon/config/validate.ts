@@ -8,7 +8,10 @@ import * as generated from './validators.generated.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
-  constructor(readonly file: string, readonly problems: string[]) {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
     super(problems.length === 1 ? `${file}: ${problems[0]}` : `${file}:\n  ${problems.join('\n  ')}`);
   }
 }
@@ -26,7 +29,10 @@ const validateProfile = generated.PROFILE_VALIDATORS as Record<string, Validator
 
 /** TOML key path for an ajv instance path: /profiles/dev/role_arn -> profiles.dev.role_arn */
 function keyPath(instancePath: string, extra?: string): string {
-  const parts = instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const parts = instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (extra !== undefined) parts.push(extra);
   return parts.map((p) => (/^[A-Za-z0-9_-]+$/.test(p) ? p : JSON.stringify(p))).join('.') || '(top level)';
 }
@@ -104,7 +110,10 @@ export function validateConfig(file: string, data: unknown): Config {
   for (const err of errors) {
     // A union of literals reports each branch; the parent's anyOf error says it once.
     if (err.keyword === 'const' && unionPaths.has(err.instancePath)) continue;
-    const msg = err.keyword === 'anyOf' ? `${keyPath(err.instancePath)}: expected ${expectation(err)}, got ${describeValue(err.data)}` : formatError(err);
+    const msg =
+      err.keyword === 'anyOf'
+        ? `${keyPath(err.instancePath)}: expected ${expectation(err)}, got ${describeValue(err.data)}`
+        : formatError(err);
     if (msg && !seen.has(msg)) {
       seen.add(msg);
       problems.push(msg);

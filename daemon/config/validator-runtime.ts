@@ -17,7 +17,8 @@ export function ucs2length(str: string): number {
 /** Deep equality of parsed config values (uniqueItems): primitives, arrays, tables and TOML dates. */
 export function equal(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return typeof a === 'number' && typeof b === 'number' && Number.isNaN(a) && Number.isNaN(b);
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null)
+    return typeof a === 'number' && typeof b === 'number' && Number.isNaN(a) && Number.isNaN(b);
   if (a.constructor !== b.constructor) return false;
   if (Array.isArray(a)) {
     const bs = b as unknown[];
@@ -26,5 +27,10 @@ export function equal(a: unknown, b: unknown): boolean {
   if (a instanceof Date) return a.getTime() === (b as Date).getTime();
   const ka = Object.keys(a);
   const kb = Object.keys(b);
-  return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && equal((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  return (
+    ka.length === kb.length &&
+    ka.every(
+      (k) => Object.prototype.hasOwnProperty.call(b, k) && equal((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+    )
+  );
 }

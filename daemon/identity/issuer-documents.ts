@@ -74,12 +74,15 @@ function readDocument(path: string, what: string): string {
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
-    throw new IssuerExportError(`${what} ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); fix or remove it first`);
+    throw new IssuerExportError(
+      `${what} ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); fix or remove it first`,
+    );
   }
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new IssuerExportError(`${what} ${path} is not a regular file; remove it first`);
-    if (st.size > MAX_DOCUMENT_BYTES) throw new IssuerExportError(`${what} ${path} is larger than ${MAX_DOCUMENT_BYTES} bytes; fix or remove it first`);
+    if (st.size > MAX_DOCUMENT_BYTES)
+      throw new IssuerExportError(`${what} ${path} is larger than ${MAX_DOCUMENT_BYTES} bytes; fix or remove it first`);
     return readFileSync(fd, 'utf8');
   } finally {
     closeSync(fd);
@@ -93,10 +96,14 @@ function readJsonObject(path: string, what: string): Record<string, unknown> {
     v = JSON.parse(readDocument(path, what));
   } catch (err) {
     if (err instanceof IssuerExportError) throw err;
-    throw new IssuerExportError(`${what} ${path} exists but is not valid JSON (${oneLine((err as Error).message)}); fix or remove it first`);
+    throw new IssuerExportError(
+      `${what} ${path} exists but is not valid JSON (${oneLine((err as Error).message)}); fix or remove it first`,
+    );
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    throw new IssuerExportError(`${what} ${path} is not a JSON object (found ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}); fix or remove it first`);
+    throw new IssuerExportError(
+      `${what} ${path} is not a JSON object (found ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}); fix or remove it first`,
+    );
   }
   return v as Record<string, unknown>;
 }
@@ -108,10 +115,13 @@ function readJwks(path: string): Jwks {
   if (!Array.isArray(keys)) throw new IssuerExportError(`JWKS ${path} has no "keys" array; fix or remove it first`);
   keys.forEach((k, i) => {
     if (typeof k !== 'object' || k === null || Array.isArray(k)) {
-      throw new IssuerExportError(`JWKS ${path}: keys[${i}] is not a JSON object (found ${k === null ? 'null' : Array.isArray(k) ? 'an array' : typeof k}); fix or remove it first`);
+      throw new IssuerExportError(
+        `JWKS ${path}: keys[${i}] is not a JSON object (found ${k === null ? 'null' : Array.isArray(k) ? 'an array' : typeof k}); fix or remove it first`,
+      );
     }
     const kid = (k as Record<string, unknown>).kid;
-    if (kid !== undefined && typeof kid !== 'string') throw new IssuerExportError(`JWKS ${path}: keys[${i}].kid is not a string; fix or remove it first`);
+    if (kid !== undefined && typeof kid !== 'string')
+      throw new IssuerExportError(`JWKS ${path}: keys[${i}].kid is not a string; fix or remove it first`);
   });
   return { keys: keys as Jwks['keys'] };
 }
@@ -144,7 +154,8 @@ export function exportIssuer(dir: string, issuer: string, key: PublishedJwk): Ex
   if (existsSync(discoveryFile)) {
     const current = readJsonObject(discoveryFile, 'discovery document') as Partial<DiscoveryDocument>;
     if (current.issuer !== issuer) {
-      const found = typeof current.issuer === 'string' ? oneLine(current.issuer) : `(${current.issuer === undefined ? 'none' : 'not a string'})`;
+      const found =
+        typeof current.issuer === 'string' ? oneLine(current.issuer) : `(${current.issuer === undefined ? 'none' : 'not a string'})`;
       throw new IssuerExportError(`${discoveryFile} belongs to issuer ${found}, not ${issuer}; export to another directory`);
     }
     // Keep a jwks_uri someone chose on purpose, as long as it maps into this directory.
@@ -159,8 +170,10 @@ export function exportIssuer(dir: string, issuer: string, key: PublishedJwk): Ex
   const jwksText = `${JSON.stringify(merged, null, 2)}\n`;
   const discoveryText = `${JSON.stringify(discovery, null, 2)}\n`;
   const unchanged =
-    existsSync(jwksFile) && readDocument(jwksFile, 'JWKS') === jwksText &&
-    existsSync(discoveryFile) && readDocument(discoveryFile, 'discovery document') === discoveryText;
+    existsSync(jwksFile) &&
+    readDocument(jwksFile, 'JWKS') === jwksText &&
+    existsSync(discoveryFile) &&
+    readDocument(discoveryFile, 'discovery document') === discoveryText;
   if (!unchanged) {
     // Public documents: world-readable on purpose.
     writeFileAtomic(jwksFile, jwksText, 0o644);

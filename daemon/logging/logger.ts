@@ -74,7 +74,18 @@ export function createLogger(setup: LoggerSetup): Logger {
     return pino(options, writer as unknown as DestinationStream);
   }
   if (setup.pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: colourAllowed(process.env), translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', destination: setup.fd ?? 1 } } });
+    return pino({
+      ...options,
+      transport: {
+        target: 'pino-pretty',
+        options: {
+          colorize: colourAllowed(process.env),
+          translateTime: 'SYS:HH:MM:ss',
+          ignore: 'pid,hostname',
+          destination: setup.fd ?? 1,
+        },
+      },
+    });
   }
   return pino(options, pino.destination({ dest: setup.fd ?? 1, sync: false }));
 }

@@ -200,7 +200,9 @@ export class RotatingFileWriter {
       }
     } catch (err) {
       // Could not rotate (permissions on the directory): keep appending to the current file rather than lose lines.
-      this.#complain(`credport: cannot rotate the log file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); it keeps growing\n`);
+      this.#complain(
+        `credport: cannot rotate the log file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); it keeps growing\n`,
+      );
       return;
     }
     this.#closeFd();

@@ -51,4 +51,3 @@ function probe(): SocketOwnerLookup | undefined {
   return (family, localAddress, localPort, remoteAddress, remotePort) =>
     addon.socketOwner(family, localAddress, localPort, remoteAddress, remotePort) ?? undefined;
 }
-

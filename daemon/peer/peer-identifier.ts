@@ -26,13 +26,19 @@ function tupleOf(socket: Socket): SocketTuple | undefined {
   if (!remoteAddress || !remotePort || !localAddress || !localPort) return undefined;
   const family = socket.remoteFamily === 'IPv6' && unmapIPv4(remoteAddress) === remoteAddress ? 6 : 4;
   // The peer's own socket: bound to its address, connected to ours.
-  return { family, localAddress: unmapIPv4(remoteAddress), localPort: remotePort, remoteAddress: unmapIPv4(localAddress), remotePort: localPort };
+  return {
+    family,
+    localAddress: unmapIPv4(remoteAddress),
+    localPort: remotePort,
+    remoteAddress: unmapIPv4(localAddress),
+    remotePort: localPort,
+  };
 }
 
 function judge(owner: SocketOwner | undefined): PeerResult {
-  if (!owner) return { ok: false, reason: 'the peer\'s socket was not found (it closed first?)' };
+  if (!owner) return { ok: false, reason: "the peer's socket was not found (it closed first?)" };
   if (owner.state === TCP_TIME_WAIT || (owner.inode === 0 && owner.pid === undefined)) {
-    return { ok: false, reason: 'the peer\'s socket is closing and has no owner' };
+    return { ok: false, reason: "the peer's socket is closing and has no owner" };
   }
   return { ok: true, uid: owner.uid, owner };
 }
@@ -90,7 +96,9 @@ export class PeerIdentifier {
       return settle({ ok: false, reason: `the peer could not be identified: ${(err as Error).message}` });
     }
     if (!(answer instanceof Promise)) return settle(judge(answer));
-    e.pending = answer.then(judge, (err: Error) => ({ ok: false as const, reason: `the peer could not be identified: ${err.message}` })).then(settle);
+    e.pending = answer
+      .then(judge, (err: Error) => ({ ok: false as const, reason: `the peer could not be identified: ${err.message}` }))
+      .then(settle);
     return e.pending;
   }
 
@@ -100,7 +108,8 @@ export class PeerIdentifier {
     if (e.process) return e.process;
     e.process = Promise.resolve(this.identify(socket)).then(async (r) => {
       if (!r.ok) return undefined;
-      if (r.owner.pid !== undefined) return process.platform === 'linux' ? describeProcess(r.owner.pid) : describeOtherPlatform(r.owner.pid);
+      if (r.owner.pid !== undefined)
+        return process.platform === 'linux' ? describeProcess(r.owner.pid) : describeOtherPlatform(r.owner.pid);
       return this.#finder.find(r.owner.inode, r.uid);
     });
     void e.process.then((p) => {

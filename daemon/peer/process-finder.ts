@@ -51,7 +51,11 @@ export function describeProcess(pid: number, procRoot = '/proc'): PeerProcess {
   try {
     const raw = readFileSync(`${procRoot}/${pid}/cmdline`);
     const end = raw.indexOf(0);
-    argv0 = raw.subarray(0, end < 0 ? Math.min(raw.length, 4096) : end).toString('utf8').slice(0, 256) || null;
+    argv0 =
+      raw
+        .subarray(0, end < 0 ? Math.min(raw.length, 4096) : end)
+        .toString('utf8')
+        .slice(0, 256) || null;
   } catch {
     // gone
   }

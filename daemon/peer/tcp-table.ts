@@ -20,7 +20,10 @@ export function unmapIPv4(addr: string): string {
 /** The kernel prints each 32-bit word of an address in host byte order. */
 function word(bytes: number[]): string {
   const ordered = LITTLE ? [...bytes].reverse() : bytes;
-  return ordered.map((b) => b.toString(16).padStart(2, '0')).join('').toUpperCase();
+  return ordered
+    .map((b) => b.toString(16).padStart(2, '0'))
+    .join('')
+    .toUpperCase();
 }
 
 function ipv6Bytes(addr: string): number[] {
@@ -55,7 +58,10 @@ export function findInTable(text: string, t: SocketTuple, asMapped = false): Soc
   const at = text.indexOf(needle);
   if (at < 0) return undefined;
   const end = text.indexOf('\n', at);
-  const f = text.slice(at, end < 0 ? undefined : end).trim().split(/\s+/);
+  const f = text
+    .slice(at, end < 0 ? undefined : end)
+    .trim()
+    .split(/\s+/);
   // local remote st tx:rx tr:when retrnsmt uid timeout inode
   const state = parseInt(f[2] ?? '', 16);
   const uid = Number(f[6]);

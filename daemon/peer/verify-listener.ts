@@ -19,11 +19,23 @@ async function ownerOfServerEnd(socket: Socket): Promise<SocketOwner | undefined
   const lookup = chooseOwnerLookup().lookup;
   const server = unmapIPv4(socket.remoteAddress ?? '');
   const family = server.includes(':') ? 6 : 4;
-  const conn: SocketTuple = { family, localAddress: server, localPort: socket.remotePort ?? 0, remoteAddress: unmapIPv4(socket.localAddress ?? ''), remotePort: socket.localPort ?? 0 };
+  const conn: SocketTuple = {
+    family,
+    localAddress: server,
+    localPort: socket.remotePort ?? 0,
+    remoteAddress: unmapIPv4(socket.localAddress ?? ''),
+    remotePort: socket.localPort ?? 0,
+  };
   const found = await lookup(conn);
   // A connection the daemon has not accepted yet has no inode; the listening socket then says who it is.
   if (found && found.inode !== 0) return found;
-  const listener = await lookup({ family, localAddress: server, localPort: conn.localPort, remoteAddress: family === 4 ? '0.0.0.0' : '::', remotePort: 0 });
+  const listener = await lookup({
+    family,
+    localAddress: server,
+    localPort: conn.localPort,
+    remoteAddress: family === 4 ? '0.0.0.0' : '::',
+    remotePort: 0,
+  });
   return listener?.state === TCP_LISTEN ? listener : found;
 }
 

@@ -17,7 +17,10 @@ export type { CertificateInfo, ManagedProvider } from './types.js';
 
 /** The refresher's backstop deadline for one fetch, from the provider tuning. */
 export function refreshDeadlineMs(tuning: ProviderTuning): number {
-  return tuning.refreshDeadlineMs ?? (tuning.requestTimeoutMs ?? DEFAULT_UPSTREAM_LIMITS.deadlineMs) * Math.max(1, tuning.maxAttempts ?? 3) + 15_000;
+  return (
+    tuning.refreshDeadlineMs ??
+    (tuning.requestTimeoutMs ?? DEFAULT_UPSTREAM_LIMITS.deadlineMs) * Math.max(1, tuning.maxAttempts ?? 3) + 15_000
+  );
 }
 
 /** The runtimes of the clouds a config uses, loaded once; providers are then built synchronously. */
@@ -36,14 +39,20 @@ export class CloudRuntimes {
     const runtime = this.byCloud.get(found.cloud.name);
     if (!runtime) {
       // A cloud's endpoints are routes, and routes are fixed once the server listens.
-      throw new ProviderError('RestartRequired', `profile ${name}: the daemon started without ${found.cloud.title} profiles; restart it to serve them`, false);
+      throw new ProviderError(
+        'RestartRequired',
+        `profile ${name}: the daemon started without ${found.cloud.title} profiles; restart it to serve them`,
+        false,
+      );
     }
     return runtime.createProvider(name, p, deps);
   }
 
   /** Clouds a config needs that were not loaded (a reload that adds a cloud's first profile). */
   missing(cfg: ResolvedConfig): string[] {
-    const clouds = new Set([...cfg.profiles.values()].map((p) => profileType(p.type)?.cloud.name).filter((c): c is string => c !== undefined));
+    const clouds = new Set(
+      [...cfg.profiles.values()].map((p) => profileType(p.type)?.cloud.name).filter((c): c is string => c !== undefined),
+    );
     return [...clouds].filter((c) => !this.byCloud.has(c));
   }
 }

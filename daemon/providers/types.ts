@@ -65,4 +65,3 @@ export interface CertificateInfo {
   serial: string;
   notAfter: Date;
 }
-

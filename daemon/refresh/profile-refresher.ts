@@ -20,7 +20,11 @@ import { demandThresholdMs, retryDelayMs, scheduledRefreshAt, type RefreshPolicy
 /** No valid credentials to hand out; carries the upstream's last error. */
 export class NoCredentialsError extends Error {
   override readonly name = 'NoCredentialsError';
-  constructor(readonly profile: string, readonly code: string, message: string) {
+  constructor(
+    readonly profile: string,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -31,7 +35,6 @@ export interface HeldCredentials<C extends Credentials = Credentials> {
   fetchedAt: number;
   expiresAt: number;
 }
-
 
 /** What SDK clients wait for a credentials answer (the JS SDK's ECS timeout is 1 s). */
 export const DEFAULT_REQUEST_WAIT_MS = 1000;
@@ -226,7 +229,8 @@ export class ProfileRefresher<C extends Credentials = Credentials> {
   peek(): C | undefined {
     const now = this.#clock.now();
     const held = this.#held;
-    if (this.#valid(held, now) && held.expiresAt - now >= demandThresholdMs(this.#policy, held.fetchedAt, held.expiresAt)) return held.credentials;
+    if (this.#valid(held, now) && held.expiresAt - now >= demandThresholdMs(this.#policy, held.fetchedAt, held.expiresAt))
+      return held.credentials;
     return undefined;
   }
 
@@ -320,10 +324,7 @@ export class ProfileRefresher<C extends Credentials = Credentials> {
     this.#onAttempt?.(this.name, true);
     const next = scheduledRefreshAt(this.#policy, held.fetchedAt, held.expiresAt, this.#random);
     this.#schedule(next);
-    this.#log.info(
-      { expiration: held.credentials.expiration.toISOString(), nextRefresh: iso(next), tookMs },
-      'credentials refreshed',
-    );
+    this.#log.info({ expiration: held.credentials.expiration.toISOString(), nextRefresh: iso(next), tookMs }, 'credentials refreshed');
   }
 
   #failed(err: ProviderError): void {
@@ -334,7 +335,8 @@ export class ProfileRefresher<C extends Credentials = Credentials> {
     let next = now + retryDelayMs(this.#policy, this.#failures, this.#random);
     // Retry at least once more before the last good credentials stop being served.
     const held = this.#held;
-    if (held && held.expiresAt - this.#policy.expiryMarginMs > now) next = Math.min(next, Math.max(now + 1000, held.expiresAt - this.#policy.expiryMarginMs - 1000));
+    if (held && held.expiresAt - this.#policy.expiryMarginMs > now)
+      next = Math.min(next, Math.max(now + 1000, held.expiresAt - this.#policy.expiryMarginMs - 1000));
     this.#schedule(next);
     const stillServing = this.#valid(this.#held, now);
     this.#log.warn(

@@ -95,7 +95,9 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
       if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
       const body = JSON.stringify(serverError('BadRequest', 'malformed HTTP request').body);
-      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     },
   });
 
@@ -114,13 +116,20 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) req.log.error({ code: err.code }, 'request failed');
     // fastify's own status (413, 415, ...) is kept; the code says which side is at fault.
-    const e = status >= 500 ? serverError('InternalError', 'unexpected error; see the daemon log') : serverError('BadRequest', 'the request could not be handled');
+    const e =
+      status >= 500
+        ? serverError('InternalError', 'unexpected error; see the daemon log')
+        : serverError('BadRequest', 'the request could not be handled');
     return reply.code(status).send(e.body);
   });
 
   app.addHook('onResponse', (req, reply, done) => {
     o.metrics.request(endpointLabel(req.routeOptions.url, o.endpoints), reply.statusCode);
-    if (o.logger.isLevelEnabled('debug')) req.log.debug({ method: req.method, path: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    if (o.logger.isLevelEnabled('debug'))
+      req.log.debug(
+        { method: req.method, path: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+        'request',
+      );
     done();
   });
 

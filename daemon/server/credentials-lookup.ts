@@ -6,7 +6,6 @@ export type { ErrorBody } from '../errors.js';
 import { NoCredentialsError } from '../refresh/profile-refresher.js';
 import type { ServerContext } from './context.js';
 
-
 export type Lookup<C extends Credentials = Credentials> = { ok: true; credentials: C } | { ok: false; status: number; body: ErrorBody };
 
 /** `cloud`: the endpoint's cloud; another cloud's profile is not found here (an ECS URL cannot serve Google tokens). */

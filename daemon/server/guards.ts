@@ -51,7 +51,7 @@ export function checkRequest(req: IncomingMessage, allowed: Set<string>): GuardF
   if (hosts > 1) return serverError('BadRequest', 'more than one Host header');
   const host = req.headers.host;
   if (typeof host !== 'string' || !allowed.has(host.toLowerCase())) {
-    return serverError('ForbiddenHost', 'Host header must be a loopback address with the daemon\'s port');
+    return serverError('ForbiddenHost', "Host header must be a loopback address with the daemon's port");
   }
   for (const name of Object.keys(req.headers)) {
     if (BROWSER_HEADERS.has(name)) {
@@ -81,7 +81,10 @@ export function registerGuards(app: FastifyInstance, allowed: () => Set<string>)
     const failure = checkRequest(req.raw, allowed());
     if (failure) {
       // The path only: a query string is the caller's and may carry anything.
-      req.log.warn({ code: failure.body.Code, peer: req.socket.remoteAddress, path: (req.url.split('?', 1)[0] ?? '').slice(0, 200) }, 'request refused');
+      req.log.warn(
+        { code: failure.body.Code, peer: req.socket.remoteAddress, path: (req.url.split('?', 1)[0] ?? '').slice(0, 200) },
+        'request refused',
+      );
       void reply.code(failure.status).header('connection', 'close').send(failure.body);
       return;
     }

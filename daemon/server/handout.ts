@@ -68,7 +68,14 @@ function flushRepeats(ctx: ServerContext, socket: Socket, h: LastHandout): void 
   h.flushedAt = ctx.now();
 }
 
-function record(ctx: ServerContext, socket: Socket, profile: string, endpoint: string, c: Credentials, found: PeerProcess | null | undefined): void {
+function record(
+  ctx: ServerContext,
+  socket: Socket,
+  profile: string,
+  endpoint: string,
+  c: Credentials,
+  found: PeerProcess | null | undefined,
+): void {
   const now = ctx.now();
   // Unknown is null whichever path asked (the fast path's "looked up, not found" or the routes').
   const p = found ?? null;
@@ -82,7 +89,17 @@ function record(ctx: ServerContext, socket: Socket, profile: string, endpoint: s
     return;
   }
   if (last) flushRepeats(ctx, socket, last);
-  const h: LastHandout = { credentials: c, credentialId: ctx.profiles.get(profile)?.refresher.credentialId(c) ?? 'unknown', profile, endpoint, process: p, counter: ctx.metrics.handoutCounter(profile, p?.exe ?? null), repeats: 0, lastAt: now, flushedAt: now };
+  const h: LastHandout = {
+    credentials: c,
+    credentialId: ctx.profiles.get(profile)?.refresher.credentialId(c) ?? 'unknown',
+    profile,
+    endpoint,
+    process: p,
+    counter: ctx.metrics.handoutCounter(profile, p?.exe ?? null),
+    repeats: 0,
+    lastAt: now,
+    flushedAt: now,
+  };
   lastHandouts.set(socket, h);
   if (!last && !socket.destroyed) {
     let open = openHandouts.get(ctx);

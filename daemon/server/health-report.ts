@@ -24,7 +24,9 @@ export interface HealthReport {
   profiles: Record<string, ProfileHealth>;
 }
 
-export type ProfileHealth = { type: string; source: string; principal: string; [detail: string]: unknown } & ProfileStatus & { certificate?: CertificateHealth };
+export type ProfileHealth = { type: string; source: string; principal: string; [detail: string]: unknown } & ProfileStatus & {
+    certificate?: CertificateHealth;
+  };
 
 export interface CertificateHealth {
   subject: string;

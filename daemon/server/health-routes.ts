@@ -15,6 +15,10 @@ export const healthRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (a
     reply.code(code).header('cache-control', 'no-store');
     const peer = await ctx.access.identifier.identify(req.raw.socket);
     if (decide(peer, 'monitor', ctx.access.policy()).ok) return reply.send(report);
-    return reply.send({ status: report.status, version: report.version, detail: 'profile detail is shown to the daemon\'s user and monitor_uids only' });
+    return reply.send({
+      status: report.status,
+      version: report.version,
+      detail: "profile detail is shown to the daemon's user and monitor_uids only",
+    });
   });
 };

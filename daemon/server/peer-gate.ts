@@ -27,9 +27,19 @@ export interface PeerAccess {
 export type AccessDecision = { ok: true; uid: number } | { ok: false; status: number; body: ErrorBody; reason: Refusal; uid?: number };
 
 export function decide(result: PeerResult, cls: AccessClass, policy: AccessPolicy): AccessDecision {
-  if (!result.ok) return { ok: false, ...serverError('UnidentifiedPeer', 'the connecting process could not be identified; refused'), reason: 'unidentified' };
+  if (!result.ok)
+    return {
+      ok: false,
+      ...serverError('UnidentifiedPeer', 'the connecting process could not be identified; refused'),
+      reason: 'unidentified',
+    };
   if (!policy.allows(cls, result.uid)) {
-    return { ok: false, ...serverError('ForbiddenUser', 'this user may not use this endpoint (see [daemon] allow_uids)'), reason: 'uid', uid: result.uid };
+    return {
+      ok: false,
+      ...serverError('ForbiddenUser', 'this user may not use this endpoint (see [daemon] allow_uids)'),
+      reason: 'uid',
+      uid: result.uid,
+    };
   }
   return { ok: true, uid: result.uid };
 }
@@ -40,7 +50,13 @@ export function allowedNow(a: PeerAccess, socket: Socket, cls: AccessClass): boo
   return r !== undefined && decide(r, cls, a.policy()).ok;
 }
 
-export function refuse(a: PeerAccess, log: Logger, reply: FastifyReply, d: Extract<AccessDecision, { ok: false }>, path: string): FastifyReply {
+export function refuse(
+  a: PeerAccess,
+  log: Logger,
+  reply: FastifyReply,
+  d: Extract<AccessDecision, { ok: false }>,
+  path: string,
+): FastifyReply {
   a.refused(d.reason);
   log.warn({ code: d.body.Code, peerUid: d.uid ?? null, path: path.split('?', 1)[0]?.slice(0, 200) }, 'request refused: peer not allowed');
   return reply.code(d.status).send(d.body);

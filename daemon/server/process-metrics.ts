@@ -51,7 +51,11 @@ export function registerProcessMetrics(registry: Registry, prefix: string): void
       this.inc((cpu.user + cpu.system) / 1e6);
     },
   });
-  new Gauge({ name: `${prefix}process_start_time_seconds`, help: 'Start time of the process since the Unix epoch, in seconds', registers }).set(startTimeSeconds);
+  new Gauge({
+    name: `${prefix}process_start_time_seconds`,
+    help: 'Start time of the process since the Unix epoch, in seconds',
+    registers,
+  }).set(startTimeSeconds);
   new Gauge({
     name: `${prefix}process_resident_memory_bytes`,
     help: 'Resident memory size, in bytes',
@@ -83,6 +87,20 @@ export function registerProcessMetrics(registry: Registry, prefix: string): void
       this.set(heap.used);
     },
   });
-  new Gauge({ name: `${prefix}nodejs_heap_size_total_bytes`, help: 'V8 heap allocated, in bytes', registers, collect() { this.set(heap.total); } });
-  new Gauge({ name: `${prefix}nodejs_external_memory_bytes`, help: 'Memory of C++ objects bound to JavaScript objects, in bytes', registers, collect() { this.set(heap.external); } });
+  new Gauge({
+    name: `${prefix}nodejs_heap_size_total_bytes`,
+    help: 'V8 heap allocated, in bytes',
+    registers,
+    collect() {
+      this.set(heap.total);
+    },
+  });
+  new Gauge({
+    name: `${prefix}nodejs_external_memory_bytes`,
+    help: 'Memory of C++ objects bound to JavaScript objects, in bytes',
+    registers,
+    collect() {
+      this.set(heap.external);
+    },
+  });
 }

@@ -59,10 +59,14 @@ export function rotateTokenFile(path: string): string {
 export function readTokenFile(path: string): string {
   const raw = readSecretFile(path, 'token file', "it is created when 'credport serve' starts").toString('utf8');
   if (/[\r\n]/.test(raw)) {
-    throw new TokenFileError(`token file ${path} contains a line break; SDKs reject such tokens. Remove the file and restart credport to create a new one`);
+    throw new TokenFileError(
+      `token file ${path} contains a line break; SDKs reject such tokens. Remove the file and restart credport to create a new one`,
+    );
   }
   if (!/^[\x21-\x7e]+$/.test(raw) || raw.length < Math.ceil((MIN_TOKEN_BYTES * 4) / 3)) {
-    throw new TokenFileError(`token file ${path} does not hold a token of at least 256 bits of printable characters; remove it and restart credport to create a new one`);
+    throw new TokenFileError(
+      `token file ${path} does not hold a token of at least 256 bits of printable characters; remove it and restart credport to create a new one`,
+    );
   }
   return raw;
 }
@@ -76,7 +80,8 @@ let expectedCache: { token: string; digest: Buffer } | undefined;
 export function tokensEqual(presented: string, expected: string): boolean {
   const a = createHash('sha256').update(presented, 'utf8').digest();
   // The expected token is the same on every request: its digest is computed once (a hash per request saved).
-  if (expectedCache?.token !== expected) expectedCache = { token: expected, digest: createHash('sha256').update(expected, 'utf8').digest() };
+  if (expectedCache?.token !== expected)
+    expectedCache = { token: expected, digest: createHash('sha256').update(expected, 'utf8').digest() };
   return timingSafeEqual(a, expectedCache.digest);
 }
 

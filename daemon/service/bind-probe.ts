@@ -14,7 +14,9 @@ export const UNPRIVILEGED_LISTEN = '127.0.0.1:9911';
 function bindOnce(host: string, port: number): Promise<BindProbe> {
   return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', (err: NodeJS.ErrnoException) => resolve({ ok: false, code: err.code ?? 'EUNKNOWN', address: formatListen({ host, port }) }));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      resolve({ ok: false, code: err.code ?? 'EUNKNOWN', address: formatListen({ host, port }) }),
+    );
     // exclusive: a cluster primary must not share the socket; the probe wants the kernel's own answer.
     server.listen({ host, port, exclusive: true }, () => server.close(() => resolve({ ok: true })));
   });

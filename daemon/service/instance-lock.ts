@@ -14,7 +14,10 @@ import { matchProcess, selfIdentity, type Match } from './process-identity.js';
 
 export class AlreadyRunningError extends Error {
   override readonly name = 'AlreadyRunningError';
-  constructor(readonly pid: number, readonly lockFile: string) {
+  constructor(
+    readonly pid: number,
+    readonly lockFile: string,
+  ) {
     super(`credport is already running (pid ${pid}, lock ${lockFile}); stop it first, or use 'credport reload' to apply a new config`);
   }
 }

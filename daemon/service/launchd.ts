@@ -119,7 +119,11 @@ export class LaunchdManager implements ServiceManager {
     const r = await runTool('launchctl', args);
     if (r.code !== 0) {
       const notFound = /could not find service|no such process|not found/i.test(r.stderr) || r.code === 113;
-      throw new Error(notFound ? `${LAUNCHD_LABEL} is not loaded; run 'credport service install'` : `launchctl ${args[0]} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+      throw new Error(
+        notFound
+          ? `${LAUNCHD_LABEL} is not loaded; run 'credport service install'`
+          : `launchctl ${args[0]} failed: ${r.stderr.trim() || `exit ${r.code}`}`,
+      );
     }
   }
 }

@@ -56,7 +56,7 @@ export function runTool(cmd: string, args: string[]): Promise<ToolResult> {
         resolve({ code: 127, stdout: '', stderr: `${cmd} not found on PATH` });
         return;
       }
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
   });

@@ -47,12 +47,16 @@ function linuxOwner(port: number): string | undefined {
       }
     }
   }
-  return 'another user\'s process';
+  return "another user's process";
 }
 
 function lsofOwner(port: number): string | undefined {
   try {
-    const out = execFileSync('lsof', ['-nP', `-iTCP:${port}`, '-sTCP:LISTEN', '-Fpc'], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('lsof', ['-nP', `-iTCP:${port}`, '-sTCP:LISTEN', '-Fpc'], {
+      encoding: 'utf8',
+      timeout: 2000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const pid = /^p(\d+)$/m.exec(out)?.[1];
     const cmd = /^c(.+)$/m.exec(out)?.[1];
     return pid ? `pid ${pid}${cmd ? ` (${cmd})` : ''}` : undefined;

@@ -57,7 +57,11 @@ function linuxExe(pid: number): string | undefined {
 }
 
 function ps(pid: number, field: string): string | undefined {
-  const r = spawnSync('ps', ['-o', `${field}=`, '-p', String(pid)], { encoding: 'utf8', timeout: 2000, env: { PATH: '/bin:/usr/bin', LC_ALL: 'C' } });
+  const r = spawnSync('ps', ['-o', `${field}=`, '-p', String(pid)], {
+    encoding: 'utf8',
+    timeout: 2000,
+    env: { PATH: '/bin:/usr/bin', LC_ALL: 'C' },
+  });
   const out = r.status === 0 ? r.stdout.trim() : '';
   return out === '' ? undefined : out;
 }

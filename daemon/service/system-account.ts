@@ -14,7 +14,10 @@ export interface Account {
 
 export class AccountError extends Error {
   override readonly name = 'AccountError';
-  constructor(message: string, readonly hint?: string) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
     super(message);
   }
 }
@@ -30,7 +33,8 @@ export async function ensureAccount(name: string, home: string, notes: string[])
   const found = await lookup(name);
   if (found) return found;
   const add = ['--system', '--home-dir', home, '--no-create-home', '--shell', '/usr/sbin/nologin', name];
-  if (process.getuid?.() !== 0) throw new AccountError(`the account ${name} does not exist and only root can create it`, `sudo useradd ${add.join(' ')}`);
+  if (process.getuid?.() !== 0)
+    throw new AccountError(`the account ${name} does not exist and only root can create it`, `sudo useradd ${add.join(' ')}`);
   const r = await runTool('useradd', add);
   if (r.code !== 0) throw new AccountError(`useradd ${name} failed: ${r.stderr.trim()}`);
   notes.push(`created system account ${name}`);

@@ -88,7 +88,9 @@ export class SystemdManager implements ServiceManager {
   }
 
   unitPath(): string {
-    return this.system ? join(this.systemDir, UNIT_NAME) : join(this.c.userUnitDir ?? join(this.c.home, '.config', 'systemd', 'user'), UNIT_NAME);
+    return this.system
+      ? join(this.systemDir, UNIT_NAME)
+      : join(this.c.userUnitDir ?? join(this.c.home, '.config', 'systemd', 'user'), UNIT_NAME);
   }
 
   async install(): Promise<string[]> {
@@ -131,7 +133,12 @@ export class SystemdManager implements ServiceManager {
 
   async status(): Promise<ServiceStatus> {
     const r = await this.#ctl(['show', UNIT_NAME, '-p', 'LoadState,ActiveState,MainPID,ExecMainStatus']);
-    const props = Object.fromEntries(r.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const props = Object.fromEntries(
+      r.stdout
+        .split('\n')
+        .filter((l) => l.includes('='))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
     const pid = Number(props.MainPID ?? 0);
     return {
       installed: existsSync(this.unitPath()),
@@ -144,6 +151,7 @@ export class SystemdManager implements ServiceManager {
 
   async #must(args: string[]): Promise<void> {
     const r = await this.#ctl(args);
-    if (r.code !== 0) throw new Error(`systemctl ${this.system ? '' : '--user '}${args.join(' ')} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+    if (r.code !== 0)
+      throw new Error(`systemctl ${this.system ? '' : '--user '}${args.join(' ')} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
   }
 }

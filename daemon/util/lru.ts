@@ -6,7 +6,10 @@ export class Lru<K, V> {
   readonly #map = new Map<K, V>();
 
   /** `onEvict` hears of an entry pushed out by a newer one (not of a replaced or deleted one). */
-  constructor(readonly max: number, private readonly onEvict?: (value: V, key: K) => void) {
+  constructor(
+    readonly max: number,
+    private readonly onEvict?: (value: V, key: K) => void,
+  ) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`Lru: max must be a positive integer, got ${max}`);
   }
 

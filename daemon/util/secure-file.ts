@@ -8,17 +8,22 @@ import { dirname } from 'node:path';
 
 export class InsecureFileError extends Error {
   override readonly name = 'InsecureFileError';
-  constructor(readonly path: string, readonly mode: number, what: string) {
-    super(
-      `${what} ${path} is readable by others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); ` +
-        `run: chmod 600 '${path}'`,
-    );
+  constructor(
+    readonly path: string,
+    readonly mode: number,
+    what: string,
+  ) {
+    super(`${what} ${path} is readable by others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); ` + `run: chmod 600 '${path}'`);
   }
 }
 
 export class SecretFileNotFoundError extends Error {
   override readonly name = 'SecretFileNotFoundError';
-  constructor(readonly path: string, what: string, hint: string) {
+  constructor(
+    readonly path: string,
+    what: string,
+    hint: string,
+  ) {
     super(`${what} ${path} does not exist; ${hint}`);
   }
 }
@@ -45,7 +50,8 @@ export function readSecretFile(path: string, what: string, missingHint: string):
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new SecretFileNotFoundError(path, what, missingHint);
     if (code === 'ELOOP') throw new UnsafeFileError(`${what} ${path} is a symbolic link; refusing it (point the config at the real file)`);
-    if (code === 'EACCES' || code === 'EPERM') throw new UnsafeFileError(`${what} ${path} cannot be opened by this user (${code}); it must belong to this user, mode 0600`);
+    if (code === 'EACCES' || code === 'EPERM')
+      throw new UnsafeFileError(`${what} ${path} cannot be opened by this user (${code}); it must belong to this user, mode 0600`);
     if (code === 'ENXIO' || code === 'EISDIR') throw new UnsafeFileError(`${what} ${path} is not a regular file`);
     throw err;
   }
@@ -119,7 +125,7 @@ export function createSecretFile(path: string, data: string | Uint8Array): void 
   ensurePrivateDir(dirname(path));
   const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
-    writeSync(fd, typeof data === "string" ? Buffer.from(data, "utf8") : data);
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -132,7 +138,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode: n
   const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   try {
-    writeSync(fd, typeof data === "string" ? Buffer.from(data, "utf8") : data);
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -20,7 +20,9 @@ export function checkUrl(value: string, key: string, problems: string[]): void {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     problems.push(`${key}: expected an http(s) URL, got "${value}"`);
   } else if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-    problems.push(`${key}: must use https (plain http is accepted only for loopback hosts, such as a local emulator): the JWT and credentials would cross the network unencrypted, got "${value}"`);
+    problems.push(
+      `${key}: must use https (plain http is accepted only for loopback hosts, such as a local emulator): the JWT and credentials would cross the network unencrypted, got "${value}"`,
+    );
   }
   if (url.search || url.hash) problems.push(`${key}: must not have a query or fragment`);
   if (url.username || url.password) problems.push(`${key}: must not contain credentials`);

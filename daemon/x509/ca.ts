@@ -161,7 +161,8 @@ function loadCa(caDir: string): { key: KeyObject; cert: X509Certificate; certPem
 /** Issues a device (end-entity) certificate for a CSR whose signature verifies. */
 export async function issueCertificate(opts: IssueOptions): Promise<IssueResult> {
   checkDays(opts.days);
-  if (opts.outPath !== undefined && existsSync(opts.outPath)) throw new CaError(`${opts.outPath} already exists; credport never overwrites it`);
+  if (opts.outPath !== undefined && existsSync(opts.outPath))
+    throw new CaError(`${opts.outPath} already exists; credport never overwrites it`);
   let csr: Pkcs10CertificateRequest;
   try {
     csr = new Pkcs10CertificateRequest(opts.csrPem);

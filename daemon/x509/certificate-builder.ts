@@ -17,7 +17,14 @@ import {
   type Extension,
 } from './x509-lib.js';
 
-export type KeyUsageName = 'digitalSignature' | 'nonRepudiation' | 'keyEncipherment' | 'dataEncipherment' | 'keyAgreement' | 'keyCertSign' | 'cRLSign';
+export type KeyUsageName =
+  | 'digitalSignature'
+  | 'nonRepudiation'
+  | 'keyEncipherment'
+  | 'dataEncipherment'
+  | 'keyAgreement'
+  | 'keyCertSign'
+  | 'cRLSign';
 
 export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
@@ -48,7 +55,10 @@ export function randomSerialHex(): string {
 }
 
 /** The WebCrypto algorithm that signs with this key, SHA-256 in every case. */
-function signingAlgorithm(key: KeyObject): { import: webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams; sign: { name: string; hash: string } } {
+function signingAlgorithm(key: KeyObject): {
+  import: webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams;
+  sign: { name: string; hash: string };
+} {
   if (key.asymmetricKeyType === 'rsa') {
     return { import: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, sign: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } };
   }
@@ -91,7 +101,13 @@ export async function buildCertificate(spec: CertificateSpec): Promise<X509Certi
   const extensions: Extension[] = [];
   extensions.push(new BasicConstraintsExtension(isCa, isCa && spec.ca ? spec.ca.pathLength : undefined, true));
   const usages = spec.keyUsage ?? (isCa ? ['keyCertSign', 'cRLSign'] : ['digitalSignature']);
-  if (usages.length > 0) extensions.push(new KeyUsagesExtension(usages.reduce((flags, u) => flags | USAGE_FLAGS[u], 0), true));
+  if (usages.length > 0)
+    extensions.push(
+      new KeyUsagesExtension(
+        usages.reduce((flags, u) => flags | USAGE_FLAGS[u], 0),
+        true,
+      ),
+    );
   const eku = spec.extendedKeyUsage ?? (isCa ? [] : [EKU_CLIENT_AUTH]);
   if (eku.length > 0) extensions.push(new ExtendedKeyUsageExtension(eku, false));
   extensions.push(await SubjectKeyIdentifierExtension.create(publicKey));

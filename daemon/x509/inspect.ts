@@ -3,13 +3,7 @@
  * lists every problem at once (instead of the first AccessDenied the service would give).
  */
 import { createHash, createPublicKey, X509Certificate as NodeX509Certificate, type JsonWebKey } from 'node:crypto';
-import {
-  BasicConstraintsExtension,
-  ExtendedKeyUsageExtension,
-  KeyUsageFlags,
-  KeyUsagesExtension,
-  X509Certificate,
-} from './x509-lib.js';
+import { BasicConstraintsExtension, ExtendedKeyUsageExtension, KeyUsageFlags, KeyUsagesExtension, X509Certificate } from './x509-lib.js';
 import { pemCertificates } from './pem.js';
 
 export interface CertificateDescription {
@@ -75,9 +69,12 @@ export function describeCertificate(input: string | Uint8Array, key?: PublicKeyI
     selfSigned = false;
   }
   const keyDetails = node.publicKey.asymmetricKeyDetails;
-  const keyType = node.publicKey.asymmetricKeyType === 'rsa'
-    ? `RSA-${keyDetails?.modulusLength ?? '?'}`
-    : node.publicKey.asymmetricKeyType === 'ec' ? `EC ${keyDetails?.namedCurve ?? '?'}` : node.publicKey.asymmetricKeyType ?? 'unknown';
+  const keyType =
+    node.publicKey.asymmetricKeyType === 'rsa'
+      ? `RSA-${keyDetails?.modulusLength ?? '?'}`
+      : node.publicKey.asymmetricKeyType === 'ec'
+        ? `EC ${keyDetails?.namedCurve ?? '?'}`
+        : (node.publicKey.asymmetricKeyType ?? 'unknown');
   return {
     subject: cert.subject,
     issuer: cert.issuer,
@@ -122,10 +119,12 @@ export function checkChain(leaf: string | Uint8Array, chain: string | readonly U
   const problems: string[] = [];
   const nodes = [leafDer, ...chainDers].map((d) => new NodeX509Certificate(d));
   const descriptions = [leafDer, ...chainDers].map((d) => describeCertificate(d));
-  const label = (i: number): string => (i === 0 ? `the leaf (${descriptions[0]?.subject ?? '?'})` : `chain certificate ${i} (${descriptions[i]?.subject ?? '?'})`);
+  const label = (i: number): string =>
+    i === 0 ? `the leaf (${descriptions[0]?.subject ?? '?'})` : `chain certificate ${i} (${descriptions[i]?.subject ?? '?'})`;
 
   chainDers.forEach((d, i) => {
-    if (Buffer.from(d).equals(Buffer.from(leafDer))) problems.push(`chain certificate ${i + 1} is the leaf itself; the chain holds intermediates only`);
+    if (Buffer.from(d).equals(Buffer.from(leafDer)))
+      problems.push(`chain certificate ${i + 1} is the leaf itself; the chain holds intermediates only`);
     const first = chainDers.findIndex((other) => Buffer.from(other).equals(Buffer.from(d)));
     if (first !== i) problems.push(`chain certificate ${i + 1} repeats chain certificate ${first + 1}`);
   });
@@ -140,10 +139,12 @@ export function checkChain(leaf: string | Uint8Array, chain: string | readonly U
     if (at < d.notBefore) problems.push(`${label(i)} is not valid before ${d.notBefore.toISOString()}`);
     if (at > d.notAfter) problems.push(`${label(i)} expired at ${d.notAfter.toISOString()}`);
     if (i > 0 && !d.isCa) problems.push(`${label(i)} is not a CA certificate`);
-    if (i > 0 && d.keyUsage.length > 0 && !d.keyUsage.includes('keyCertSign')) problems.push(`${label(i)} may not sign certificates (no keyCertSign)`);
+    if (i > 0 && d.keyUsage.length > 0 && !d.keyUsage.includes('keyCertSign'))
+      problems.push(`${label(i)} may not sign certificates (no keyCertSign)`);
   });
   const leafDesc = descriptions[0];
   if (leafDesc?.isCa) problems.push('the leaf is a CA certificate; Roles Anywhere needs an end-entity certificate');
-  if (leafDesc && !leafDesc.keyUsage.includes('digitalSignature')) problems.push('the leaf does not allow digitalSignature, which Roles Anywhere requires');
+  if (leafDesc && !leafDesc.keyUsage.includes('digitalSignature'))
+    problems.push('the leaf does not allow digitalSignature, which Roles Anywhere requires');
   return { ordered, problems };
 }

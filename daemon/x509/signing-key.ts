@@ -52,7 +52,12 @@ export function fromKeySigner(signer: KeySigner): X509SigningKey {
   };
 }
 
-interface LoadedKey { key: KeyObject; algorithm: X509SigningAlgorithm; spki: Uint8Array; stamp: string }
+interface LoadedKey {
+  key: KeyObject;
+  algorithm: X509SigningAlgorithm;
+  spki: Uint8Array;
+  stamp: string;
+}
 
 const SUPPORTED_CURVES = new Set(['prime256v1', 'secp384r1']);
 
@@ -84,13 +89,17 @@ function loadKeyFile(path: string, passphrase: string | Uint8Array | undefined):
       key: pem,
       format: 'pem',
       // An empty passphrase would make OpenSSL prompt on a terminal; a plain key needs none.
-      ...(encrypted && passphrase !== undefined ? { passphrase: typeof passphrase === 'string' ? passphrase : Buffer.from(passphrase) } : {}),
+      ...(encrypted && passphrase !== undefined
+        ? { passphrase: typeof passphrase === 'string' ? passphrase : Buffer.from(passphrase) }
+        : {}),
     });
   } catch {
     // OpenSSL's message can quote the input; say only what kind of problem it is.
-    throw new X509KeyError(encrypted
-      ? `private key file ${path} could not be decrypted: wrong passphrase or unsupported encryption`
-      : `private key file ${path} is not a PEM private key (PKCS#1 RSA, SEC1 EC or PKCS#8)`);
+    throw new X509KeyError(
+      encrypted
+        ? `private key file ${path} could not be decrypted: wrong passphrase or unsupported encryption`
+        : `private key file ${path} is not a PEM private key (PKCS#1 RSA, SEC1 EC or PKCS#8)`,
+    );
   }
   let algorithm: X509SigningAlgorithm;
   if (key.asymmetricKeyType === 'rsa') {
@@ -102,7 +111,9 @@ function loadKeyFile(path: string, passphrase: string | Uint8Array | undefined):
     if (!SUPPORTED_CURVES.has(curve)) throw new X509KeyError(`private key file ${path} holds an EC key on ${curve}; use P-256 or P-384`);
     algorithm = 'AWS4-X509-ECDSA-SHA256';
   } else {
-    throw new X509KeyError(`private key file ${path} holds a ${key.asymmetricKeyType ?? 'unknown'} key; Roles Anywhere signs with RSA or ECDSA`);
+    throw new X509KeyError(
+      `private key file ${path} holds a ${key.asymmetricKeyType ?? 'unknown'} key; Roles Anywhere signs with RSA or ECDSA`,
+    );
   }
   const spki = new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
   return { key, algorithm, spki, stamp };
@@ -132,9 +143,11 @@ export function fromKeyFile(path: string, passphrase?: string | Uint8Array): X50
     },
     async sign(data) {
       const { key, algorithm } = fresh();
-      return new Uint8Array(algorithm === 'AWS4-X509-RSA-SHA256'
-        ? cryptoSign('sha256', data, { key, padding: constants.RSA_PKCS1_PADDING })
-        : cryptoSign('sha256', data, { key, dsaEncoding: 'der' }));
+      return new Uint8Array(
+        algorithm === 'AWS4-X509-RSA-SHA256'
+          ? cryptoSign('sha256', data, { key, padding: constants.RSA_PKCS1_PADDING })
+          : cryptoSign('sha256', data, { key, dsaEncoding: 'der' }),
+      );
     },
     describe() {
       return `key file ${path}`;

@@ -8,24 +8,26 @@ import type { ServerResponse } from 'node:http';
 /** An STS refusal: an OAuth error code (invalid_grant, invalid_request, invalid_target, ...) and a description. */
 export class OAuthError extends Error {
   override readonly name = 'OAuthError';
-  constructor(readonly status: number, readonly error: string, description: string) {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    description: string,
+  ) {
     super(description);
   }
 }
 
 /** The canonical google.rpc codes IAM Credentials answers with, as far as the emulator uses them. */
-export type GoogleRpcStatus =
-  | 'INVALID_ARGUMENT'
-  | 'UNAUTHENTICATED'
-  | 'PERMISSION_DENIED'
-  | 'NOT_FOUND'
-  | 'UNAVAILABLE'
-  | 'INTERNAL';
+export type GoogleRpcStatus = 'INVALID_ARGUMENT' | 'UNAUTHENTICATED' | 'PERMISSION_DENIED' | 'NOT_FOUND' | 'UNAVAILABLE' | 'INTERNAL';
 
 /** An IAM Credentials refusal: HTTP status, canonical status name and message. */
 export class GoogleApiError extends Error {
   override readonly name = 'GoogleApiError';
-  constructor(readonly code: number, readonly status: GoogleRpcStatus, message: string) {
+  constructor(
+    readonly code: number,
+    readonly status: GoogleRpcStatus,
+    message: string,
+  ) {
     super(message);
   }
 }

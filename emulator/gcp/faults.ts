@@ -21,9 +21,10 @@ export function writeGoogleFault(req: IncomingMessage, res: ServerResponse, serv
       req.socket.destroy();
       return;
     case 'error': {
-      const body = service === 'gcp-sts'
-        ? { error: fault.code, error_description: fault.message }
-        : { error: { code: fault.status, message: fault.message, status: fault.code } };
+      const body =
+        service === 'gcp-sts'
+          ? { error: fault.code, error_description: fault.message }
+          : { error: { code: fault.status, message: fault.message, status: fault.code } };
       send(fault.status, 'application/json; charset=utf-8', JSON.stringify(body));
       return;
     }
@@ -32,9 +33,15 @@ export function writeGoogleFault(req: IncomingMessage, res: ServerResponse, serv
       send(200, 'text/html; charset=utf-8', '<html><body>not Google</body></html>\n');
       return;
     case 'truncated': {
-      const full = service === 'gcp-sts'
-        ? JSON.stringify({ access_token: 'gcpemu-placeholder', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: 3600 })
-        : JSON.stringify({ accessToken: 'gcpemu-placeholder', expireTime: '1970-01-01T00:00:00Z' });
+      const full =
+        service === 'gcp-sts'
+          ? JSON.stringify({
+              access_token: 'gcpemu-placeholder',
+              issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+              token_type: 'Bearer',
+              expires_in: 3600,
+            })
+          : JSON.stringify({ accessToken: 'gcpemu-placeholder', expireTime: '1970-01-01T00:00:00Z' });
       send(200, 'application/json; charset=utf-8', full.slice(0, full.length >> 1));
       return;
     }

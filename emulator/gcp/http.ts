@@ -5,5 +5,5 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 /** The media type of a Content-Type header, lower-cased, without parameters; '' when absent. */
 export function mediaType(header: string | string[] | undefined): string {
-  return typeof header === 'string' ? header.split(';')[0]?.trim().toLowerCase() ?? '' : '';
+  return typeof header === 'string' ? (header.split(';')[0]?.trim().toLowerCase() ?? '') : '';
 }

@@ -46,7 +46,11 @@ function authenticate(req: IncomingMessage, ctx: GoogleContext): FederatedTokenR
   if (record === undefined) throw unauthenticated('The access token is not one this service issued');
   if (record.expiresAt.getTime() <= ctx.now()) throw unauthenticated('The access token has expired');
   if (!record.scopes.some((s) => CALLER_SCOPES.includes(s))) {
-    throw new GoogleApiError(403, 'PERMISSION_DENIED', `The access token's scopes are insufficient; it needs ${CALLER_SCOPES.join(' or ')}`);
+    throw new GoogleApiError(
+      403,
+      'PERMISSION_DENIED',
+      `The access token's scopes are insufficient; it needs ${CALLER_SCOPES.join(' or ')}`,
+    );
   }
   if (record.kind !== 'federated') {
     // Chained impersonation (serviceAccountTokenCreator) is not modelled: only pool identities may call.
@@ -55,7 +59,10 @@ function authenticate(req: IncomingMessage, ctx: GoogleContext): FederatedTokenR
   return record;
 }
 
-interface TokenRequest { scopes: string[]; lifetimeSeconds: number }
+interface TokenRequest {
+  scopes: string[];
+  lifetimeSeconds: number;
+}
 
 function parseRequest(text: string): TokenRequest {
   let doc: unknown;
@@ -64,16 +71,22 @@ function parseRequest(text: string): TokenRequest {
   } catch {
     throw invalidArgument('Invalid JSON payload: the body is not JSON');
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw invalidArgument('Invalid JSON payload: the body must be a JSON object');
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw invalidArgument('Invalid JSON payload: the body must be a JSON object');
   const body = doc as Record<string, unknown>;
   for (const key of Object.keys(body)) {
-    if (key !== 'scope' && key !== 'lifetime' && key !== 'delegates') throw invalidArgument(`Invalid JSON payload: unknown field "${key.slice(0, 64)}"`);
+    if (key !== 'scope' && key !== 'lifetime' && key !== 'delegates')
+      throw invalidArgument(`Invalid JSON payload: unknown field "${key.slice(0, 64)}"`);
   }
   if (body.delegates !== undefined && !(Array.isArray(body.delegates) && body.delegates.length === 0)) {
     throw invalidArgument('Delegation chains (delegates) are not modelled by the emulator');
   }
   const scope = body.scope;
-  if (!Array.isArray(scope) || scope.length === 0 || !scope.every((s): s is string => typeof s === 'string' && s.length > 0 && s.length <= 1024)) {
+  if (
+    !Array.isArray(scope) ||
+    scope.length === 0 ||
+    !scope.every((s): s is string => typeof s === 'string' && s.length > 0 && s.length <= 1024)
+  ) {
     throw invalidArgument('scope must be a non-empty array of OAuth scope strings');
   }
   let lifetimeSeconds = DEFAULT_LIFETIME_SECONDS;
@@ -97,18 +110,30 @@ function rfc3339(seconds: number): string {
 }
 
 /** Answers one generateAccessToken request for `email`; never throws. Resolves true on success. */
-export async function handleGenerateAccessToken(req: IncomingMessage, res: ServerResponse, email: string, ctx: GoogleContext): Promise<boolean> {
+export async function handleGenerateAccessToken(
+  req: IncomingMessage,
+  res: ServerResponse,
+  email: string,
+  ctx: GoogleContext,
+): Promise<boolean> {
   try {
     if (req.method !== 'POST') throw new GoogleApiError(404, 'NOT_FOUND', 'generateAccessToken is served on POST only');
     const caller = authenticate(req, ctx);
     const type = mediaType(req.headers['content-type']);
     if (type !== 'application/json') throw invalidArgument('The request body must be application/json');
-    const raw = await readBody(req, MAX_BODY_BYTES, () => new GoogleApiError(413, 'INVALID_ARGUMENT', `The request body exceeds ${MAX_BODY_BYTES} bytes`));
+    const raw = await readBody(
+      req,
+      MAX_BODY_BYTES,
+      () => new GoogleApiError(413, 'INVALID_ARGUMENT', `The request body exceeds ${MAX_BODY_BYTES} bytes`),
+    );
     const request = parseRequest(raw.toString('utf8'));
     // Unknown account and unbound account answer alike, so callers cannot probe which accounts exist.
     if (!ctx.registry.mayImpersonate(email, caller)) {
-      throw new GoogleApiError(403, 'PERMISSION_DENIED',
-        `The caller lacks iam.serviceAccounts.getAccessToken on service account ${email.slice(0, 256)}, or the account does not exist`);
+      throw new GoogleApiError(
+        403,
+        'PERMISSION_DENIED',
+        `The caller lacks iam.serviceAccounts.getAccessToken on service account ${email.slice(0, 256)}, or the account does not exist`,
+      );
     }
     const lifetime = ctx.tokenLifetimeSeconds() ?? request.lifetimeSeconds;
     const expiresSeconds = Math.floor(ctx.now() / 1000) + lifetime;

@@ -8,7 +8,13 @@ import type { JSONWebKeySet } from 'jose';
 import { EmulatorConfigError } from '../iam.js';
 import { isAllowedIdpUrl } from '../idp-url.js';
 import {
-  POOL_OR_PROVIDER_ID, PROJECT_NUMBER, parsePoolMember, poolPath, principalOf, principalSetOf, providerResourceName,
+  POOL_OR_PROVIDER_ID,
+  PROJECT_NUMBER,
+  parsePoolMember,
+  poolPath,
+  principalOf,
+  principalSetOf,
+  providerResourceName,
 } from './resource-names.js';
 import type { PoolMember } from './resource-names.js';
 
@@ -63,8 +69,12 @@ const SERVICE_ACCOUNT_EMAIL = /^[a-z0-9][a-z0-9._-]{0,99}@[a-z0-9][a-z0-9.-]{0,2
 const invalid = (message: string): EmulatorConfigError => new EmulatorConfigError('ValidationError', message);
 
 function stringList(value: unknown, what: string, max: number): string[] {
-  if (!Array.isArray(value) || value.length === 0 || value.length > max
-    || !value.every((v): v is string => typeof v === 'string' && v.length > 0 && v.length <= 1024)) {
+  if (
+    !Array.isArray(value) ||
+    value.length === 0 ||
+    value.length > max ||
+    !value.every((v): v is string => typeof v === 'string' && v.length > 0 && v.length <= 1024)
+  ) {
     throw invalid(`${what} must be a non-empty array of at most ${max} non-empty strings`);
   }
   return [...new Set(value)];
@@ -123,7 +133,10 @@ export class WorkloadIdentityRegistry {
     if (typeof spec !== 'object' || spec === null) throw invalid('A provider needs a spec');
     const projectNumber = String(spec.projectNumber);
     if (!PROJECT_NUMBER.test(projectNumber)) throw invalid(`projectNumber must be a project number (digits), not ${projectNumber}`);
-    for (const [what, id] of [['poolId', spec.poolId], ['providerId', spec.providerId]] as const) {
+    for (const [what, id] of [
+      ['poolId', spec.poolId],
+      ['providerId', spec.providerId],
+    ] as const) {
       if (typeof id !== 'string' || !POOL_OR_PROVIDER_ID.test(id)) {
         throw invalid(`${what} must be 4-32 lowercase letters, digits or hyphens, not starting with gcp-: ${String(id)}`);
       }
@@ -131,9 +144,10 @@ export class WorkloadIdentityRegistry {
     const issuerUri = checkIssuerUri(spec.issuerUri);
     const jwks = spec.jwksJson === undefined ? undefined : checkJwks(spec.jwksJson);
     const resourceName = providerResourceName(projectNumber, spec.poolId, spec.providerId);
-    const allowedAudiences = spec.allowedAudiences === undefined
-      ? [resourceName, `https:${resourceName}`]
-      : stringList(spec.allowedAudiences, 'allowedAudiences', MAX_AUDIENCES);
+    const allowedAudiences =
+      spec.allowedAudiences === undefined
+        ? [resourceName, `https:${resourceName}`]
+        : stringList(spec.allowedAudiences, 'allowedAudiences', MAX_AUDIENCES);
     let allowedSubjects: string[] | undefined;
     if (spec.attributeCondition !== undefined) {
       allowedSubjects = stringList(spec.attributeCondition?.allowedSubjects, 'attributeCondition.allowedSubjects', 1000);
@@ -169,7 +183,9 @@ export class WorkloadIdentityRegistry {
     const account = checkEmail(email);
     const parsed = typeof member === 'string' ? parsePoolMember(member) : undefined;
     if (parsed === undefined) {
-      throw invalid(`member must be principal://iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/subject/SUB or principalSet://.../workloadIdentityPools/P/*: ${String(member)}`);
+      throw invalid(
+        `member must be principal://iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/subject/SUB or principalSet://.../workloadIdentityPools/P/*: ${String(member)}`,
+      );
     }
     if ('unsupported' in parsed) {
       throw invalid(`The emulator models only subject principals and whole-pool principalSets, not ${parsed.unsupported}`);

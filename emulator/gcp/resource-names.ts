@@ -11,7 +11,8 @@ export const PROJECT_NUMBER = /^[1-9]\d{0,18}$/;
 export const POOL_OR_PROVIDER_ID = /^(?!gcp-)[a-z0-9-]{4,32}$/;
 
 const POOL_PATH = /^projects\/([1-9]\d{0,18})\/locations\/global\/workloadIdentityPools\/((?!gcp-)[a-z0-9-]{4,32})$/;
-const PROVIDER_AUDIENCE = /^\/\/iam\.googleapis\.com\/projects\/([^/]+)\/locations\/global\/workloadIdentityPools\/([^/]+)\/providers\/([^/]+)$/;
+const PROVIDER_AUDIENCE =
+  /^\/\/iam\.googleapis\.com\/projects\/([^/]+)\/locations\/global\/workloadIdentityPools\/([^/]+)\/providers\/([^/]+)$/;
 
 /** projects/N/locations/global/workloadIdentityPools/P: the pool, as principals name it. */
 export function poolPath(projectNumber: string, poolId: string): string {
@@ -38,9 +39,7 @@ export function principalSetOf(pool: string): string {
 }
 
 /** An IAM member the emulator can bind to a service account. */
-export type PoolMember =
-  | { kind: 'principal'; pool: string; subject: string }
-  | { kind: 'principalSet'; pool: string };
+export type PoolMember = { kind: 'principal'; pool: string; subject: string } | { kind: 'principalSet'; pool: string };
 
 /**
  * Parses principal://.../subject/SUB and principalSet://.../*. Google has more member kinds (group/,

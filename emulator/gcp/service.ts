@@ -5,7 +5,12 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GoogleContext } from './context.js';
-import { generateAccessTokenTarget, handleGenerateAccessToken, sendIamCredentialsInvalid, sendIamCredentialsNotFound } from './iamcredentials.js';
+import {
+  generateAccessTokenTarget,
+  handleGenerateAccessToken,
+  sendIamCredentialsInvalid,
+  sendIamCredentialsNotFound,
+} from './iamcredentials.js';
 import { OAuthError, sendOAuthError } from './errors.js';
 import { STS_TOKEN_PATH, handleGoogleStsRequest } from './sts.js';
 import type { GoogleTokenRecord } from './token-store.js';

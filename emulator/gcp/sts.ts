@@ -21,7 +21,7 @@ const SUBJECT_TOKEN_TYPES = ['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:p
 const FEDERATED_TOKEN_SECONDS = 3600;
 
 const PARAMETERS = ['grant_type', 'audience', 'scope', 'requested_token_type', 'subject_token', 'subject_token_type', 'options'] as const;
-type Parameter = typeof PARAMETERS[number];
+type Parameter = (typeof PARAMETERS)[number];
 type Parameters = Partial<Record<Parameter, string>>;
 
 const invalidRequest = (message: string): OAuthError => new OAuthError(400, 'invalid_request', message);
@@ -64,7 +64,8 @@ function checkOptions(options: string | undefined): void {
   } catch {
     throw invalidRequest('The value of "options" must be a serialized JSON object');
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw invalidRequest('The value of "options" must be a serialized JSON object');
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw invalidRequest('The value of "options" must be a serialized JSON object');
 }
 
 async function exchange(params: Parameters, ctx: GoogleContext): Promise<Record<string, unknown>> {
@@ -79,16 +80,23 @@ async function exchange(params: Parameters, ctx: GoogleContext): Promise<Record<
   }
   if (params.subject_token === undefined || params.subject_token === '') throw invalidRequest('The "subject_token" parameter is required');
   const audience = params.audience;
-  if (audience === undefined || audience === '') throw invalidRequest('The "audience" parameter is required: the full resource name of the provider');
+  if (audience === undefined || audience === '')
+    throw invalidRequest('The "audience" parameter is required: the full resource name of the provider');
   if (!looksLikeProviderAudience(audience)) {
-    throw invalidRequest('The value of "audience" must be a provider\'s full resource name, //iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/X');
+    throw invalidRequest(
+      'The value of "audience" must be a provider\'s full resource name, //iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/X',
+    );
   }
   const scopes = (params.scope ?? '').split(/\s+/).filter((s) => s !== '');
   if (scopes.length === 0) throw invalidRequest('The "scope" parameter is required');
   checkOptions(params.options);
   const provider = ctx.registry.findProvider(audience);
   if (provider === undefined) {
-    throw new OAuthError(400, 'invalid_target', 'The "audience" names no workload identity pool provider (it does not exist, or is disabled or deleted)');
+    throw new OAuthError(
+      400,
+      'invalid_target',
+      'The "audience" names no workload identity pool provider (it does not exist, or is disabled or deleted)',
+    );
   }
 
   const { subject } = await verifySubjectToken(params.subject_token, provider, ctx);
@@ -118,7 +126,11 @@ export async function handleGoogleStsRequest(req: IncomingMessage, res: ServerRe
     if (type !== 'application/x-www-form-urlencoded' && type !== 'application/json') {
       throw invalidRequest('The request body must be application/x-www-form-urlencoded or application/json');
     }
-    const raw = await readBody(req, MAX_BODY_BYTES, () => new OAuthError(413, 'invalid_request', `The request body exceeds ${MAX_BODY_BYTES} bytes`));
+    const raw = await readBody(
+      req,
+      MAX_BODY_BYTES,
+      () => new OAuthError(413, 'invalid_request', `The request body exceeds ${MAX_BODY_BYTES} bytes`),
+    );
     const text = raw.toString('utf8');
     const params = type === 'application/json' ? fromJson(text) : fromForm(text);
     sendJson(res, 200, await exchange(params, ctx));

@@ -39,9 +39,12 @@ function keySource(provider: WorkloadIdentityPoolProvider): string {
 }
 
 function mapJoseError(err: unknown, provider: WorkloadIdentityPoolProvider, kid: string): OAuthError {
-  if (err instanceof errors.JWKSNoMatchingKey) return invalidGrant(`No key with kid ${echo(kid)} for the token's algorithm in ${keySource(provider)}`);
-  if (err instanceof errors.JWKSMultipleMatchingKeys) return invalidGrant(`More than one key with kid ${echo(kid)} in ${keySource(provider)}`);
-  if (err instanceof errors.JWSSignatureVerificationFailed) return invalidGrant(`The token signature does not verify with key ${echo(kid)}`);
+  if (err instanceof errors.JWKSNoMatchingKey)
+    return invalidGrant(`No key with kid ${echo(kid)} for the token's algorithm in ${keySource(provider)}`);
+  if (err instanceof errors.JWKSMultipleMatchingKeys)
+    return invalidGrant(`More than one key with kid ${echo(kid)} in ${keySource(provider)}`);
+  if (err instanceof errors.JWSSignatureVerificationFailed)
+    return invalidGrant(`The token signature does not verify with key ${echo(kid)}`);
   if (err instanceof errors.JWTExpired) return invalidGrant('The subject token has expired (exp is in the past)');
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.reason === 'missing') return invalidGrant(`The subject token has no ${err.claim} claim`);
@@ -56,7 +59,8 @@ function mapJoseError(err: unknown, provider: WorkloadIdentityPoolProvider, kid:
         return invalidGrant(`The subject token's ${err.claim} claim is invalid`);
     }
   }
-  if (err instanceof errors.JWKSInvalid || err instanceof errors.JWKInvalid) return invalidGrant(`${keySource(provider)} is not a usable JSON Web Key Set`);
+  if (err instanceof errors.JWKSInvalid || err instanceof errors.JWKInvalid)
+    return invalidGrant(`${keySource(provider)} is not a usable JSON Web Key Set`);
   if (err instanceof errors.JOSEError) return invalidGrant(`The subject token is invalid: ${err.message}`);
   // jose reports keys it cannot use (wrong curve, tiny RSA modulus) as TypeError.
   if (err instanceof TypeError) return invalidGrant(`Key ${echo(kid)} cannot verify the subject token`);
@@ -121,22 +125,27 @@ export async function verifySubjectToken(
   }
 
   // jose checks iat against the clock only with a maximum age; Google refuses both ends itself.
-  if (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat)) throw invalidGrant('The subject token\'s iat must be a NumericDate');
+  if (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat)) throw invalidGrant("The subject token's iat must be a NumericDate");
   if (claims.iat > nowSeconds + skew) {
-    throw invalidGrant(`The subject token was issued in the future: iat ${claims.iat} is more than ${skew}s after the current time ${nowSeconds}`);
+    throw invalidGrant(
+      `The subject token was issued in the future: iat ${claims.iat} is more than ${skew}s after the current time ${nowSeconds}`,
+    );
   }
   if (nowSeconds - claims.iat > MAX_TOKEN_AGE_SECONDS) {
     throw invalidGrant(`The subject token was issued more than 24 hours ago (iat ${claims.iat}, current time ${nowSeconds})`);
   }
   const subject = claims.sub;
-  if (typeof subject !== 'string' || subject.length === 0) throw invalidGrant('The subject token\'s sub must be a non-empty string');
+  if (typeof subject !== 'string' || subject.length === 0) throw invalidGrant("The subject token's sub must be a non-empty string");
   const subjectBytes = Buffer.byteLength(subject, 'utf8');
   if (subjectBytes > MAX_SUBJECT_BYTES) {
-    throw new OAuthError(400, 'invalid_request',
-      `The mapped attribute google.subject is ${subjectBytes} bytes; the limit is ${MAX_SUBJECT_BYTES} bytes`);
+    throw new OAuthError(
+      400,
+      'invalid_request',
+      `The mapped attribute google.subject is ${subjectBytes} bytes; the limit is ${MAX_SUBJECT_BYTES} bytes`,
+    );
   }
   if (provider.allowedSubjects !== undefined && !provider.allowedSubjects.includes(subject)) {
-    throw new OAuthError(400, 'unauthorized_client', 'The provider\'s attribute condition rejects this credential');
+    throw new OAuthError(400, 'unauthorized_client', "The provider's attribute condition rejects this credential");
   }
   return { subject, claims };
 }

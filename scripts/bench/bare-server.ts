@@ -28,7 +28,9 @@ function main(): void {
   const file = process.argv[2];
   if (!file) throw new Error('usage: bare-server.js SPEC.json');
   const spec = JSON.parse(readFileSync(file, 'utf8')) as BareServerSpec;
-  const routes = new Map(spec.routes.map((r) => [r.path, { status: r.status, headers: r.headers.flat(), body: Buffer.from(r.bodyBase64, 'base64') }]));
+  const routes = new Map(
+    spec.routes.map((r) => [r.path, { status: r.status, headers: r.headers.flat(), body: Buffer.from(r.bodyBase64, 'base64') }]),
+  );
   const notFound = Buffer.from('Not Found\n');
   const server = createServer((req, res) => {
     const route = routes.get(req.url ?? '');

@@ -73,9 +73,10 @@ export function ensureNginx(log: (line: string) => void): NginxBinary {
   const found = findOnPath('nginx');
   if (found) return { path: found };
   if (process.platform !== 'linux') return { skipped: 'nginx is not installed (install it to get this baseline)' };
-  if (process.getuid?.() !== 0) return { skipped: 'nginx is not installed and we are not root (apt-get install nginx to get this baseline)' };
+  if (process.getuid?.() !== 0)
+    return { skipped: 'nginx is not installed and we are not root (apt-get install nginx to get this baseline)' };
   if (!findOnPath('apt-get')) return { skipped: 'nginx is not installed and there is no apt-get to install it' };
-  log('nginx is missing: installing Debian\'s nginx with apt-get (once; needed for the nginx baseline)...');
+  log("nginx is missing: installing Debian's nginx with apt-get (once; needed for the nginx baseline)...");
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const install = () =>
     spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'nginx'], { env, encoding: 'utf8', timeout: 240_000 });

@@ -42,7 +42,11 @@ export interface CliResults {
 /** One run of `argv` under bash: its exit status, wall time and CPU (user + system of the reaped child). */
 function timed(argv: string[], env: NodeJS.ProcessEnv): { status: number; cpuS: number; wallMs: number } {
   const t0 = performance.now();
-  const r = spawnSync('bash', ['-c', '"$@" >/dev/null 2>&1; s=$?; times; exit $s', 'bench', ...argv], { encoding: 'utf8', env, timeout: 60_000 });
+  const r = spawnSync('bash', ['-c', '"$@" >/dev/null 2>&1; s=$?; times; exit $s', 'bench', ...argv], {
+    encoding: 'utf8',
+    env,
+    timeout: 60_000,
+  });
   const wallMs = performance.now() - t0;
   // `times` prints the shell's own user/sys, then its children's: "0m0.081s 0m0.012s".
   const line = r.stdout.trim().split('\n').at(-1) ?? '';
@@ -70,7 +74,15 @@ export async function runCliCommands(o: { runs: number; log: (line: string) => v
       // One warm-up of each: the page cache, not the code, is what a first run measures.
       timed(argv, childEnv);
       timed(floor, childEnv);
-      const row: CliRow = { command: `credport ${args.join(' ')}`, target: CLI_TARGETS[name]!, cpuS: [], nodeCpuS: [], ratios: [], wallMs: [], nodeWallMs: [] };
+      const row: CliRow = {
+        command: `credport ${args.join(' ')}`,
+        target: CLI_TARGETS[name]!,
+        cpuS: [],
+        nodeCpuS: [],
+        ratios: [],
+        wallMs: [],
+        nodeWallMs: [],
+      };
       for (let i = 0; i < o.runs; i++) {
         const a = timed(argv, childEnv);
         if (a.status !== 0) throw new Error(`${row.command} exited ${a.status}`);
@@ -81,7 +93,9 @@ export async function runCliCommands(o: { runs: number; log: (line: string) => v
         row.wallMs.push(a.wallMs);
         row.nodeWallMs.push(b.wallMs);
       }
-      o.log(`  ${row.command}: CPU ${(median(row.cpuS) * 1000).toFixed(0)} ms vs node -e 0 ${(median(row.nodeCpuS) * 1000).toFixed(0)} ms: ${median(row.ratios).toFixed(2)}× (target ≤ ${row.target}×)`);
+      o.log(
+        `  ${row.command}: CPU ${(median(row.cpuS) * 1000).toFixed(0)} ms vs node -e 0 ${(median(row.nodeCpuS) * 1000).toFixed(0)} ms: ${median(row.ratios).toFixed(2)}× (target ≤ ${row.target}×)`,
+      );
       rows.push(row);
     }
     return rows;
@@ -93,7 +107,10 @@ export async function runCliCommands(o: { runs: number; log: (line: string) => v
 
 function run(cmd: string, args: string[], cwd: string, timeoutMs: number): string {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, npm_config_loglevel: 'error' } });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`);
+  if (r.status !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`,
+    );
   return r.stdout;
 }
 
@@ -114,11 +131,19 @@ export function measureInstall(log: (line: string) => void): InstallSize {
   const dir = mkdtempSync(join(tmpdir(), 'credport-bench-install-'));
   try {
     // --ignore-scripts: the build is already there, and the addon's compile is not part of the size asked about.
-    const packed = run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], repoRoot(), 300_000).trim().split('\n').at(-1)!;
+    const packed = run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], repoRoot(), 300_000)
+      .trim()
+      .split('\n')
+      .at(-1)!;
     const project = join(dir, 'project');
     mkdirSync(project);
     writeFileSync(join(project, 'package.json'), '{"name":"bench-install","version":"1.0.0","private":true}\n');
-    run('npm', ['install', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', join(dir, packed)], project, 600_000);
+    run(
+      'npm',
+      ['install', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', join(dir, packed)],
+      project,
+      600_000,
+    );
     const nodeModules = join(project, 'node_modules');
     const packages = packagesOf(nodeModules);
     const sized = packages.map((name) => ({ name, bytes: duBytes(join(nodeModules, name)) })).sort((a, b) => b.bytes - a.bytes);

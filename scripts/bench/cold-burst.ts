@@ -49,20 +49,24 @@ export async function runColdBurst(o: ColdBurstOptions): Promise<ColdBurstResult
         { length: o.requests },
         () =>
           new Promise<void>((resolve) => {
-            const req = request(`${env.url}/v1/credentials`, { headers: { authorization: token }, agent: false, timeout: 30_000 }, (res) => {
-              const chunks: Buffer[] = [];
-              res.on('data', (c: Buffer) => chunks.push(c));
-              res.on('end', () => {
-                const status = res.statusCode ?? 0;
-                statuses.set(status, (statuses.get(status) ?? 0) + 1);
-                if (status === 200) digests.add(createHash('sha256').update(Buffer.concat(chunks)).digest('hex'));
-                resolve();
-              });
-              res.on('error', () => {
-                errors++;
-                resolve();
-              });
-            });
+            const req = request(
+              `${env.url}/v1/credentials`,
+              { headers: { authorization: token }, agent: false, timeout: 30_000 },
+              (res) => {
+                const chunks: Buffer[] = [];
+                res.on('data', (c: Buffer) => chunks.push(c));
+                res.on('end', () => {
+                  const status = res.statusCode ?? 0;
+                  statuses.set(status, (statuses.get(status) ?? 0) + 1);
+                  if (status === 200) digests.add(createHash('sha256').update(Buffer.concat(chunks)).digest('hex'));
+                  resolve();
+                });
+                res.on('error', () => {
+                  errors++;
+                  resolve();
+                });
+              },
+            );
             req.on('finish', () => {
               if (env.emulator.stats.stsSuccesses === 0) sentWhileInFlight++;
             });
@@ -84,9 +88,11 @@ export async function runColdBurst(o: ColdBurstOptions): Promise<ColdBurstResult
     for (const [s, n] of statuses) if (s !== 200) otherStatus[String(s)] = n;
     const failures: string[] = [];
     if (stsCalls !== 1) failures.push(`expected exactly 1 upstream (STS) call, saw ${stsCalls}`);
-    if (ok200 !== o.requests) failures.push(`expected ${o.requests} answers 200, got ${ok200} (${JSON.stringify(otherStatus)}, ${errors} connection errors)`);
+    if (ok200 !== o.requests)
+      failures.push(`expected ${o.requests} answers 200, got ${ok200} (${JSON.stringify(otherStatus)}, ${errors} connection errors)`);
     if (digests.size !== 1) failures.push(`expected every request to get the same credentials, saw ${digests.size} distinct bodies`);
-    if (sentWhileInFlight === 0) failures.push('no request was sent while the first fetch was in flight: the burst did not test single flight (raise the delay)');
+    if (sentWhileInFlight === 0)
+      failures.push('no request was sent while the first fetch was in flight: the burst did not test single flight (raise the delay)');
     return {
       requests: o.requests,
       delayMs: o.delayMs,

@@ -62,13 +62,16 @@ export async function runIdle(o: { windowS: number; settleS: number; log: (line:
     try {
       await waitFor200(`${env.url}/health`, { child: daemon, pollMs: 5 });
       await waitFor200(`${env.url}/v1/credentials`, { headers: { authorization: env.token() }, child: daemon, pollMs: 5 });
-      const bare = await startBareServer(env.dir, [{ path: '/', status: 200, headers: [['content-type', 'application/json']], body: Buffer.from('{}') }]);
+      const bare = await startBareServer(env.dir, [
+        { path: '/', status: 200, headers: [['content-type', 'application/json']], body: Buffer.from('{}') },
+      ]);
       try {
         await waitFor200(bare.url, { child: bare.child, pollMs: 5 });
         // Start-up work (JIT, GC of start-up garbage, the first connections' keep-alive) is over first.
         await sleep(o.settleS * 1000);
         const [d, b] = await watch([daemon.pid, bare.child.pid], o.windowS);
-        const fmt = (f: IdleFigures) => `${f.wakeupsPerS?.toFixed(2) ?? '?'} wake-ups/s, RSS ${f.rssBytes === undefined ? '?' : (f.rssBytes / 2 ** 20).toFixed(1)} MiB`;
+        const fmt = (f: IdleFigures) =>
+          `${f.wakeupsPerS?.toFixed(2) ?? '?'} wake-ups/s, RSS ${f.rssBytes === undefined ? '?' : (f.rssBytes / 2 ** 20).toFixed(1)} MiB`;
         o.log(`  idle ${o.windowS} s: credport ${fmt(d!)}; bare node:http ${fmt(b!)}`);
         return { windowS: o.windowS, daemon: d!, bare: b! };
       } finally {

@@ -122,7 +122,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     errors: r.errors,
     timeouts: r.timeouts,
     wallS: wall,
-    ...(cpu !== undefined && requests > 0 ? { serverCpuS: cpu, serverCpuMsPer1k: (cpu * 1000 * 1000) / requests, serverCpuCores: cpu / wall } : {}),
+    ...(cpu !== undefined && requests > 0
+      ? { serverCpuS: cpu, serverCpuMsPer1k: (cpu * 1000 * 1000) / requests, serverCpuCores: cpu / wall }
+      : {}),
     statusCodes,
   };
 }

@@ -81,10 +81,17 @@ async function main(): Promise<number> {
     return 0;
   }
   const quick = values.quick === true;
-  const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const s of only ?? []) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--only: unknown section ${s} (sections: ${SECTIONS.join(', ')})`);
+  const only = values.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const s of only ?? [])
+    if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--only: unknown section ${s} (sections: ${SECTIONS.join(', ')})`);
   const run = (s: Section): boolean => only === undefined || only.includes(s);
-  const requests = positiveInt(values.requests, '--requests') ?? positiveInt(process.env.CREDPORT_BENCH_REQUESTS, 'CREDPORT_BENCH_REQUESTS') ?? (quick ? 100_000 : 1_000_000);
+  const requests =
+    positiveInt(values.requests, '--requests') ??
+    positiveInt(process.env.CREDPORT_BENCH_REQUESTS, 'CREDPORT_BENCH_REQUESTS') ??
+    (quick ? 100_000 : 1_000_000);
   if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: build first (npm run build)`);
 
   const started = performance.now();
@@ -159,7 +166,10 @@ async function main(): Promise<number> {
   if (report.serving) {
     for (const ep of ['ecs', 'imds'] as const) {
       const v = servingVerdict(report.serving, ep);
-      if (v && !v.met) log(`NOTE: the serving target is not met for ${ep} (${v.ratio.toFixed(2)}× bare node, p99 ${v.p99Ms.toFixed(3)} ms); this is reported, not failed.`);
+      if (v && !v.met)
+        log(
+          `NOTE: the serving target is not met for ${ep} (${v.ratio.toFixed(2)}× bare node, p99 ${v.p99Ms.toFixed(3)} ms); this is reported, not failed.`,
+        );
     }
   }
   let status = 0;

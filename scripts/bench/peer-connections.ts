@@ -44,7 +44,13 @@ function median(v: number[]): number {
 }
 
 /** wrk runs in its own process; the daemon's CPU is this process's, measured around the run. */
-function wrkNewConnections(wrk: string, script: string, url: string, connections: number, seconds: number): Promise<{ rps: number; cpuUs: number; requests: number }> {
+function wrkNewConnections(
+  wrk: string,
+  script: string,
+  url: string,
+  connections: number,
+  seconds: number,
+): Promise<{ rps: number; cpuUs: number; requests: number }> {
   return new Promise((resolve, reject) => {
     const before = process.cpuUsage();
     const child = spawn(wrk, ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, url], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -62,7 +68,12 @@ function wrkNewConnections(wrk: string, script: string, url: string, connections
   });
 }
 
-export async function runPeerConnections(o: { seconds: number; rounds: number; connections: number; log: (l: string) => void }): Promise<PeerConnectionsResult> {
+export async function runPeerConnections(o: {
+  seconds: number;
+  rounds: number;
+  connections: number;
+  log: (l: string) => void;
+}): Promise<PeerConnectionsResult> {
   const wrk = which('wrk');
   if (!wrk) return { rows: [], seconds: o.seconds, connections: o.connections, skipped: 'wrk is not installed (apt-get install wrk)' };
   const env = await createBenchEnv();
@@ -74,9 +85,25 @@ export async function runPeerConnections(o: { seconds: number; rounds: number; c
     const native = nativeOwnerLookup();
     const variants: { name: string; lookup: OwnerQuery; audit: boolean }[] = [
       { name: 'no peer lookup (baseline)', lookup: constant, audit: false },
-      ...(native ? [{ name: 'native lookup (netlink)', lookup: ((t) => native(t.family, t.localAddress, t.localPort, t.remoteAddress, t.remotePort)) as OwnerQuery, audit: false }] : []),
+      ...(native
+        ? [
+            {
+              name: 'native lookup (netlink)',
+              lookup: ((t) => native(t.family, t.localAddress, t.localPort, t.remoteAddress, t.remotePort)) as OwnerQuery,
+              audit: false,
+            },
+          ]
+        : []),
       { name: '/proc/net/tcp lookup (fallback)', lookup: rationedTableLookup(), audit: false },
-      ...(native ? [{ name: 'native lookup + process scan (audit on)', lookup: ((t) => native(t.family, t.localAddress, t.localPort, t.remoteAddress, t.remotePort)) as OwnerQuery, audit: true }] : []),
+      ...(native
+        ? [
+            {
+              name: 'native lookup + process scan (audit on)',
+              lookup: ((t) => native(t.family, t.localAddress, t.localPort, t.remoteAddress, t.remotePort)) as OwnerQuery,
+              audit: true,
+            },
+          ]
+        : []),
     ];
     for (const [i, v] of variants.entries()) {
       // Each its own token file: every start writes a new token.
@@ -102,8 +129,16 @@ export async function runPeerConnections(o: { seconds: number; rounds: number; c
         rows.get(name)!.cpu.push(r.cpuUs / r.requests);
       }
     }
-    const result = [...rows].map(([variant, v]) => ({ variant, connectionsPerSecond: median(v.rps), cpuUsPerConnection: median(v.cpu), rounds: v.rps }));
-    for (const r of result) o.log(`  ${r.variant.padEnd(42)} ${Math.round(r.connectionsPerSecond).toString().padStart(6)} conn/s  ${r.cpuUsPerConnection.toFixed(0).padStart(5)} µs CPU/conn`);
+    const result = [...rows].map(([variant, v]) => ({
+      variant,
+      connectionsPerSecond: median(v.rps),
+      cpuUsPerConnection: median(v.cpu),
+      rounds: v.rps,
+    }));
+    for (const r of result)
+      o.log(
+        `  ${r.variant.padEnd(42)} ${Math.round(r.connectionsPerSecond).toString().padStart(6)} conn/s  ${r.cpuUsPerConnection.toFixed(0).padStart(5)} µs CPU/conn`,
+      );
     return { rows: result, seconds: o.seconds, connections: o.connections };
   } finally {
     for (const { d } of daemons) await d.close();

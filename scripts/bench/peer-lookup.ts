@@ -90,7 +90,10 @@ function procKey(address: string, port: number): string {
   if (!m) throw new Error(`the benchmark uses IPv4 loopback only, not ${address}`);
   const bytes = m.slice(1, 5).map(Number);
   const ordered = endianness() === 'LE' ? bytes.reverse() : bytes;
-  const hex = ordered.map((b) => b.toString(16).padStart(2, '0')).join('').toUpperCase();
+  const hex = ordered
+    .map((b) => b.toString(16).padStart(2, '0'))
+    .join('')
+    .toUpperCase();
   return `${hex}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
@@ -129,7 +132,12 @@ function timeLoop(budgetMs: number, maxCalls: number, fn: (i: number) => void): 
   return { us: ns / 1000 / calls, cpuUs: (used.user + used.system) / calls, calls };
 }
 
-async function measureAt(n: number, lookup: SocketOwnerLookup | undefined, budgetMs: number, maxLookups: number): Promise<PeerLookupFigures> {
+async function measureAt(
+  n: number,
+  lookup: SocketOwnerLookup | undefined,
+  budgetMs: number,
+  maxLookups: number,
+): Promise<PeerLookupFigures> {
   const { conns, close } = await openConnections(n);
   try {
     const args = conns.map(({ accepted: s }) => ({
@@ -201,9 +209,13 @@ export function renderPeerLookup(figures: PeerLookupFigures[]): string {
 }
 
 async function main(): Promise<void> {
-  const counts = process.argv.slice(2).map(Number).filter((n) => Number.isInteger(n) && n > 0 && n <= 5000);
+  const counts = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0 && n <= 5000);
   const figures = await measurePeerLookup(counts.length ? { connections: counts } : {});
-  if (figures.some((f) => f.nativeUs === undefined)) process.stdout.write('native lookup: not available here (addon not built, or ENOTSUP)\n');
+  if (figures.some((f) => f.nativeUs === undefined))
+    process.stdout.write('native lookup: not available here (addon not built, or ENOTSUP)\n');
   process.stdout.write(`${renderPeerLookup(figures)}\n`);
 }
 

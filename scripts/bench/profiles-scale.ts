@@ -78,7 +78,9 @@ async function measure(n: number, lifetimeS: number): Promise<Omit<ScalePoint, '
     const before = env.emulator.stats;
     if (before.stsSuccesses !== n || before.stsCalls !== n) {
       if (before.stsCalls > n) throw new LifetimeTooShort(`the refresh round began before all ${n} profiles were fetched`);
-      throw new Error(`expected ${n} successful upstream calls by the time every profile was fetched, saw ${before.stsSuccesses} of ${before.stsCalls}`);
+      throw new Error(
+        `expected ${n} successful upstream calls by the time every profile was fetched, saw ${before.stsSuccesses} of ${before.stsCalls}`,
+      );
     }
     await sleep(200);
     const rssBytes = readRssBytes(daemon.pid);

@@ -104,7 +104,10 @@ function cell(s: ServingResults, ep: Endpoint, c: number, target: string): Servi
 }
 
 /** Whether the issue's target is met for one endpoint; undefined if there is nothing to judge. */
-export function servingVerdict(s: ServingResults, ep: Endpoint): { met: boolean; ratio: number; p99Ms: number; cpuRatio: number | undefined } | undefined {
+export function servingVerdict(
+  s: ServingResults,
+  ep: Endpoint,
+): { met: boolean; ratio: number; p99Ms: number; cpuRatio: number | undefined } | undefined {
   const c = cell(s, ep, TARGET.connections, 'credport');
   const b = cell(s, ep, TARGET.connections, 'bare node');
   if (!c || !b) return undefined;
@@ -155,13 +158,20 @@ function servingSection(s: ServingResults): string {
       }
     }
     out.push(
-      table(['conns', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU/req µs', 'busy', 'credport / bare node', 'credport / nginx', 'failures'], rows, ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']),
+      table(
+        ['conns', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU/req µs', 'busy', 'credport / bare node', 'credport / nginx', 'failures'],
+        rows,
+        ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+      ),
       '',
     );
     const cpuC = cell(s, ep, TARGET.connections, 'credport')?.result.serverCpuMsPer1k;
     const cpuB = cell(s, ep, TARGET.connections, 'bare node')?.result.serverCpuMsPer1k;
     if (cpuC !== undefined && cpuB !== undefined) {
-      out.push(`At ${TARGET.connections} connections credport spends ${(cpuC / cpuB).toFixed(1)}× the CPU per request of the bare node server.`, '');
+      out.push(
+        `At ${TARGET.connections} connections credport spends ${(cpuC / cpuB).toFixed(1)}× the CPU per request of the bare node server.`,
+        '',
+      );
     }
   }
   for (const [name, why] of Object.entries(s.skipped)) out.push(`- ${name} baseline skipped: ${why}`);
@@ -173,7 +183,12 @@ function servingSection(s: ServingResults): string {
       const b = wrk.find((x) => x.target === 'bare node' && x.endpoint === w.endpoint);
       return w.target === 'credport' && b ? ratio(w.rps / b.rps) : '';
     };
-    out.push(table(['endpoint', 'server', 'req/s', 'p50 ms', 'p99 ms', 'credport / bare node'], wrk.map((w) => [w.endpoint, w.target, int(w.rps), ms(w.p50Ms, 3), ms(w.p99Ms, 3), vsBare(w)])));
+    out.push(
+      table(
+        ['endpoint', 'server', 'req/s', 'p50 ms', 'p99 ms', 'credport / bare node'],
+        wrk.map((w) => [w.endpoint, w.target, int(w.rps), ms(w.p50Ms, 3), ms(w.p99Ms, 3), vsBare(w)]),
+      ),
+    );
   } else {
     out.push(`- wrk cross-check skipped: ${s.wrk.skipped}`);
   }
@@ -201,7 +216,10 @@ function coldBurstSection(c: ColdBurstResults): string {
       ['check', 'result'],
       [
         ['upstream (STS) calls', `${c.stsCalls} (expected 1)`],
-        ['answers 200', `${int(c.ok200)} / ${int(c.requests)}${Object.keys(c.otherStatus).length ? ` (others: ${JSON.stringify(c.otherStatus)})` : ''}${c.errors ? `, ${c.errors} connection errors` : ''}`],
+        [
+          'answers 200',
+          `${int(c.ok200)} / ${int(c.requests)}${Object.keys(c.otherStatus).length ? ` (others: ${JSON.stringify(c.otherStatus)})` : ''}${c.errors ? `, ${c.errors} connection errors` : ''}`,
+        ],
         ['distinct credentials served', String(c.distinctCredentials)],
         ['requests sent while the fetch was in flight', `${int(c.sentWhileInFlight)} / ${int(c.requests)}`],
         ['first request sent to last answer', `${int(c.burstMs)} ms`],
@@ -245,15 +263,23 @@ function startupSection(s: StartupResults): string {
     '## Start-up and memory',
     '',
     `From just before the process is spawned (\`node dist/daemon/cli/credport.js serve\`, file key, local emulator) to each event; median of ${s.runs.length} starts, ` +
-      'interleaved with starts of the bare node:http server (the floor: node\'s own start).',
+      "interleaved with starts of the bare node:http server (the floor: node's own start).",
     '',
     table(
       ['event', 'median ms', 'all runs ms'],
       [
         ['port accepts connections', ms(m.listenMs, 0), s.runs.map((r) => r.listenMs.toFixed(0)).join(', ')],
-        ['first credentials served (GET /v1/credentials 200)', ms(m.firstCredentialsMs, 0), s.runs.map((r) => r.firstCredentialsMs.toFixed(0)).join(', ')],
+        [
+          'first credentials served (GET /v1/credentials 200)',
+          ms(m.firstCredentialsMs, 0),
+          s.runs.map((r) => r.firstCredentialsMs.toFixed(0)).join(', '),
+        ],
         ['GET /health 200', ms(m.healthMs, 0), s.runs.map((r) => r.healthMs.toFixed(0)).join(', ')],
-        ['baseline: bare node:http server, first 200', ms(s.bareNodeMedianMs, 0), s.bareNodeFirstResponseMs.map((x) => x.toFixed(0)).join(', ')],
+        [
+          'baseline: bare node:http server, first 200',
+          ms(s.bareNodeMedianMs, 0),
+          s.bareNodeFirstResponseMs.map((x) => x.toFixed(0)).join(', '),
+        ],
       ],
       ['l', 'r', 'l'],
     ),
@@ -286,7 +312,16 @@ function scaleSection(s: ScaleResults): string {
       "cost of reading /metrics and less the idle daemon's CPU over the same time (measured just before).",
     '',
     table(
-      ['profiles', 'all fetched after ms', 'RSS MiB', 'RSS per extra profile KiB', 'refresh round CPU ms', 'CPU per profile ms', 'round wall ms', 'idle CPU ms/s'],
+      [
+        'profiles',
+        'all fetched after ms',
+        'RSS MiB',
+        'RSS per extra profile KiB',
+        'refresh round CPU ms',
+        'CPU per profile ms',
+        'round wall ms',
+        'idle CPU ms/s',
+      ],
       s.points.map((p) => [
         int(p.profiles),
         int(p.allFetchedMs),
@@ -311,9 +346,15 @@ function signingSection(s: SigningResults): string {
     '## Signing',
     '',
     `Identity tokens (ES256 JWT, the header and claims credport sends) minted per second in one process, ${s.secondsEach} s per figure; ` +
-      'each signer\'s first token is verified with jose before timing.',
+      "each signer's first token is verified with jose before timing.",
     '',
-    table(['signer', 'per s, one at a time', `per s, ${s.concurrency} in flight`, 'vs jose (file key)', 'note'], rows, ['l', 'r', 'r', 'r', 'l']),
+    table(['signer', 'per s, one at a time', `per s, ${s.concurrency} in flight`, 'vs jose (file key)', 'note'], rows, [
+      'l',
+      'r',
+      'r',
+      'r',
+      'l',
+    ]),
     '',
   ];
   for (const [name, why] of Object.entries(s.skipped)) out.push(`- ${name} skipped: ${why}`, '');
@@ -323,19 +364,24 @@ function signingSection(s: SigningResults): string {
 function peerSection(p: NonNullable<BenchReport['peer']>): string {
   const c = p.connections;
   const base = c.rows[0];
-  const rows = c.rows.map((r) => [r.variant, int(r.connectionsPerSecond), base ? ratio(r.connectionsPerSecond / base.connectionsPerSecond) : '', r.cpuUsPerConnection.toFixed(0)]);
+  const rows = c.rows.map((r) => [
+    r.variant,
+    int(r.connectionsPerSecond),
+    base ? ratio(r.connectionsPerSecond / base.connectionsPerSecond) : '',
+    r.cpuUsPerConnection.toFixed(0),
+  ]);
   const out = [
     '## Peer identification',
     '',
     'Who owns the other end of a connection, asked once per connection. Per lookup, with N client connections open ' +
-      '(the native addon\'s netlink query against reading /proc/net/tcp and tcp6, which walks the kernel\'s whole TCP table):',
+      "(the native addon's netlink query against reading /proc/net/tcp and tcp6, which walks the kernel's whole TCP table):",
     '',
     renderPeerLookup(p.lookups),
     '',
     `New connections per second, each a credentials GET with \`Connection: close\` from wrk (${c.connections} connections, ${c.seconds} s per round, ` +
       'rounds alternating), against in-process daemons that differ only in the lookup. The /proc fallback is rationed to one read of the tables ' +
       'per 100 ms, shared by every connection waiting, so a flood costs a bounded share of a core; the audit row adds the /proc/PID/fd scan ' +
-      'that names the process. CPU is the benchmark process\'s (daemons and emulator), per connection:',
+      "that names the process. CPU is the benchmark process's (daemons and emulator), per connection:",
     '',
   ];
   if (c.skipped) out.push(`- skipped: ${c.skipped}`, '');
@@ -364,15 +410,24 @@ export function renderMarkdown(r: BenchReport): string {
       }
     }
   }
-  if (r.coldBurst) summary.push(`- Cold burst, one upstream call for ${int(r.coldBurst.requests)} requests: ${r.coldBurst.passed ? 'pass' : '**FAIL**'}`);
-  if (r.startup) summary.push(`- Start to first credentials: ${ms(r.startup.median.firstCredentialsMs, 0)} ms; RSS after ${int(r.startup.requests)} requests: ${ratio(r.startup.rssGrowth)} of warmed-up (${r.startup.flat ? 'flat' : '**grew**'})`);
+  if (r.coldBurst)
+    summary.push(`- Cold burst, one upstream call for ${int(r.coldBurst.requests)} requests: ${r.coldBurst.passed ? 'pass' : '**FAIL**'}`);
+  if (r.startup)
+    summary.push(
+      `- Start to first credentials: ${ms(r.startup.median.firstCredentialsMs, 0)} ms; RSS after ${int(r.startup.requests)} requests: ${ratio(r.startup.rssGrowth)} of warmed-up (${r.startup.flat ? 'flat' : '**grew**'})`,
+    );
   if (r.idle) {
     const w = r.idle.daemon.wakeupsPerS;
     const rss = r.idle.daemon.rssBytes === undefined ? undefined : r.idle.daemon.rssBytes / 2 ** 20;
     const met = w !== undefined && rss !== undefined && w <= IDLE_TARGET.wakeupsPerS && rss <= IDLE_TARGET.rssMiB;
-    summary.push(`- Idle: ${w?.toFixed(2) ?? 'n/a'} wake-ups/s, RSS ${rss?.toFixed(1) ?? 'n/a'} MiB (bare node: ${r.idle.bare.wakeupsPerS?.toFixed(2) ?? 'n/a'}/s, ${mib(r.idle.bare.rssBytes)} MiB): ${met ? 'met' : '**not met**'}`);
+    summary.push(
+      `- Idle: ${w?.toFixed(2) ?? 'n/a'} wake-ups/s, RSS ${rss?.toFixed(1) ?? 'n/a'} MiB (bare node: ${r.idle.bare.wakeupsPerS?.toFixed(2) ?? 'n/a'}/s, ${mib(r.idle.bare.rssBytes)} MiB): ${met ? 'met' : '**not met**'}`,
+    );
   }
-  if (r.scale) summary.push(`- Profiles: CPU growth at most linear: ${r.scale.cpuLinear ? 'yes' : '**no**'}; RSS: ${r.scale.rssLinear ? 'yes' : '**no**'}`);
+  if (r.scale)
+    summary.push(
+      `- Profiles: CPU growth at most linear: ${r.scale.cpuLinear ? 'yes' : '**no**'}; RSS: ${r.scale.rssLinear ? 'yes' : '**no**'}`,
+    );
   for (const [section, err] of Object.entries(r.errors)) summary.push(`- **${section} failed to run**: ${err.split('\n')[0]}`);
   if (summary.length) out.push('## Summary', '', ...summary, '');
   if (r.serving) out.push(servingSection(r.serving));

@@ -71,11 +71,26 @@ interface Target {
 }
 
 /** wrk, only if installed: a second, C load generator as a cross-check of autocannon's figures. */
-function runWrk(binary: string, dir: string, url: string, headers: Record<string, string>, connections: number, seconds: number): { rps: number; p50Ms: number; p99Ms: number } | undefined {
+function runWrk(
+  binary: string,
+  dir: string,
+  url: string,
+  headers: Record<string, string>,
+  connections: number,
+  seconds: number,
+): { rps: number; p50Ms: number; p99Ms: number } | undefined {
   // Headers go through a Lua script, not argv, so the token is not visible in the process list.
   const script = join(dir, 'wrk-headers.lua');
-  writePrivate(script, Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`).join('\n') + '\n');
-  const r = spawnSync(binary, ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  writePrivate(
+    script,
+    Object.entries(headers)
+      .map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+      .join('\n') + '\n',
+  );
+  const r = spawnSync(binary, ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url], {
+    encoding: 'utf8',
+    timeout: (seconds + 30) * 1000,
+  });
   if (r.status !== 0) return undefined;
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1];
   const toMs = (v: string | undefined, unit: string | undefined): number => {
@@ -104,12 +119,18 @@ export async function runServing(o: ServingOptions): Promise<ServingResults> {
   try {
     await waitFor200(`${env.url}/health`, { child: daemon, pollMs: 20 });
     const ecsHeaders = { authorization: env.token() };
-    const put = await httpRequest(`${env.url}/latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '21600' } });
+    const put = await httpRequest(`${env.url}/latest/api/token`, {
+      method: 'PUT',
+      headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '21600' },
+    });
     if (put.status !== 200) throw new Error(`IMDS token request answered ${put.status}`);
     const imdsHeaders = { 'x-aws-ec2-metadata-token': put.body.toString('utf8') };
     const role = await httpRequest(`${env.url}/latest/meta-data/iam/security-credentials/`, { headers: imdsHeaders });
     if (role.status !== 200) throw new Error(`IMDS role listing answered ${role.status}`);
-    const paths: Record<Endpoint, string> = { ecs: '/v1/credentials', imds: `/latest/meta-data/iam/security-credentials/${role.body.toString('utf8')}` };
+    const paths: Record<Endpoint, string> = {
+      ecs: '/v1/credentials',
+      imds: `/latest/meta-data/iam/security-credentials/${role.body.toString('utf8')}`,
+    };
     const headers: Record<Endpoint, Record<string, string>> = { ecs: ecsHeaders, imds: imdsHeaders };
 
     // What credport answers, byte for byte, is what the baselines will answer.
@@ -135,14 +156,23 @@ export async function runServing(o: ServingOptions): Promise<ServingResults> {
         o.log(`nginx baseline skipped: ${skipped.nginx}`);
       }
     }
-    const targets: Target[] = [{ name: 'credport', url: env.url, pid: daemon.pid }, ...baselines.map((b) => ({ name: b.name, url: b.url, pid: b.child.pid }))];
+    const targets: Target[] = [
+      { name: 'credport', url: env.url, pid: daemon.pid },
+      ...baselines.map((b) => ({ name: b.name, url: b.url, pid: b.child.pid })),
+    ];
 
     const cells: ServingCell[] = [];
     let rotation = 0;
     for (const connections of o.connections) {
       for (const ep of ['ecs', 'imds'] as const) {
         const load = (t: Target, durationS: number, pid?: number) =>
-          runLoad({ url: `${t.url}${paths[ep]}`, connections, headers: headers[ep], durationS, ...(pid !== undefined ? { serverPid: pid } : {}) });
+          runLoad({
+            url: `${t.url}${paths[ep]}`,
+            connections,
+            headers: headers[ep],
+            durationS,
+            ...(pid !== undefined ? { serverPid: pid } : {}),
+          });
         for (const t of targets) await load(t, o.warmupS);
         const rounds = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
         for (let round = 0; round < o.rounds; round++) {

@@ -95,9 +95,18 @@ export async function createBenchEnv(o: BenchEnvOptions = {}): Promise<BenchEnv>
       emulator.createRole({
         arn: roleArn,
         maxSessionDurationSeconds: 43200,
-        trust: { providerUrl: issuer, conditions: { StringEquals: { [`${host}:sub`]: defaultSubject(signer), [`${host}:aud`]: 'sts.amazonaws.com' } } },
+        trust: {
+          providerUrl: issuer,
+          conditions: { StringEquals: { [`${host}:sub`]: defaultSubject(signer), [`${host}:aud`]: 'sts.amazonaws.com' } },
+        },
       });
-      profiles[name] = { type: 'aws-oidc', role_arn: roleArn, region: 'us-east-1', duration_seconds: 3600, sts_endpoint: emulator.stsEndpoint };
+      profiles[name] = {
+        type: 'aws-oidc',
+        role_arn: roleArn,
+        region: 'us-east-1',
+        duration_seconds: 3600,
+        sts_endpoint: emulator.stsEndpoint,
+      };
     }
     const port = await freePort();
     const tokenFile = join(dir, 'token');
@@ -107,7 +116,13 @@ export async function createBenchEnv(o: BenchEnvOptions = {}): Promise<BenchEnv>
       stringify({
         // warn: the daemon logs nothing per request or per refresh, as a production daemon at its default
         // (info) logs nothing per request either; this keeps stdout from being part of what is measured.
-        daemon: { listen: `127.0.0.1:${port}`, token_file: tokenFile, lock_file: join(dir, 'daemon.pid'), audit_file: join(dir, 'audit.log'), log_level: 'warn' },
+        daemon: {
+          listen: `127.0.0.1:${port}`,
+          token_file: tokenFile,
+          lock_file: join(dir, 'daemon.pid'),
+          audit_file: join(dir, 'audit.log'),
+          log_level: 'warn',
+        },
         key: { backend: 'file', path: keyPath },
         oidc: { issuer },
         refresh: { ...o.refresh },
@@ -201,12 +216,17 @@ export interface HttpResult {
 }
 
 /** One request on its own connection (no agent), so nothing is shared between measurements. */
-export function httpRequest(url: string, o: { method?: string; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<HttpResult> {
+export function httpRequest(
+  url: string,
+  o: { method?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: o.method ?? 'GET', headers: o.headers, agent: false, timeout: o.timeoutMs ?? 15_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }),
+      );
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`timeout: ${o.method ?? 'GET'} ${new URL(url).pathname}`)));
@@ -227,8 +247,10 @@ export async function waitForPort(port: number, child: Child | undefined, timeou
       s.once('error', () => resolve(false));
     });
     if (ok) return performance.now();
-    if (child && child.proc.exitCode !== null) throw new Error(`process exited (${child.proc.exitCode}) before listening:\n${child.output()}`);
-    if (performance.now() > deadline) throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms${child ? `:\n${child.output()}` : ''}`);
+    if (child && child.proc.exitCode !== null)
+      throw new Error(`process exited (${child.proc.exitCode}) before listening:\n${child.output()}`);
+    if (performance.now() > deadline)
+      throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms${child ? `:\n${child.output()}` : ''}`);
     await sleep(pollMs);
   }
 }
@@ -252,7 +274,8 @@ export async function waitFor200(
       last = (err as Error).message;
     }
     if (o.child && o.child.proc.exitCode !== null) throw new Error(`process exited (${o.child.proc.exitCode}):\n${o.child.output()}`);
-    if (performance.now() > deadline) throw new Error(`${new URL(url).pathname} did not answer 200 (last: ${last})${o.child ? `:\n${o.child.output()}` : ''}`);
+    if (performance.now() > deadline)
+      throw new Error(`${new URL(url).pathname} did not answer 200 (last: ${last})${o.child ? `:\n${o.child.output()}` : ''}`);
     await sleep(o.pollMs ?? 2);
   }
 }

@@ -50,7 +50,12 @@ export interface SigningOptions {
 
 export const CONCURRENCY = 8;
 
-const MINT: MintOptions = { issuer: 'https://issuer.example', subject: 'device:bench', audience: 'sts.amazonaws.com', lifetimeSeconds: 300 };
+const MINT: MintOptions = {
+  issuer: 'https://issuer.example',
+  subject: 'device:bench',
+  audience: 'sts.amazonaws.com',
+  lifetimeSeconds: 300,
+};
 
 /** Runs `fn` for `seconds` with `concurrency` calls in flight; returns completed calls per second. */
 async function rate(seconds: number, concurrency: number, fn: () => Promise<unknown>): Promise<number> {
@@ -76,7 +81,15 @@ function mintWith(signer: KeySigner): () => Promise<string> {
 function joseMint(key: Awaited<ReturnType<typeof importPKCS8>>, kid: string): () => Promise<string> {
   return () => {
     const iat = Math.floor(Date.now() / 1000);
-    return new SignJWT({ iss: MINT.issuer, sub: MINT.subject, aud: MINT.audience, iat, nbf: iat, exp: iat + MINT.lifetimeSeconds, jti: randomUUID() })
+    return new SignJWT({
+      iss: MINT.issuer,
+      sub: MINT.subject,
+      aud: MINT.audience,
+      iat,
+      nbf: iat,
+      exp: iat + MINT.lifetimeSeconds,
+      jti: randomUUID(),
+    })
       .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid })
       .sign(key);
   };
@@ -87,7 +100,12 @@ async function verifies(token: string, signer: KeySigner): Promise<void> {
   await jwtVerify(token, key, { issuer: MINT.issuer, audience: MINT.audience });
 }
 
-const SOFTHSM_MODULES = ['/usr/lib/softhsm/libsofthsm2.so', '/usr/lib64/pkcs11/libsofthsm2.so', '/usr/local/lib/softhsm/libsofthsm2.so', '/opt/homebrew/lib/softhsm/libsofthsm2.so'];
+const SOFTHSM_MODULES = [
+  '/usr/lib/softhsm/libsofthsm2.so',
+  '/usr/lib64/pkcs11/libsofthsm2.so',
+  '/usr/local/lib/softhsm/libsofthsm2.so',
+  '/opt/homebrew/lib/softhsm/libsofthsm2.so',
+];
 
 /** A throwaway SoftHSM2 token in its own directory (never the machine's tokens), or why there is none. */
 function softHsmToken(dir: string): { module: string; label: string; pin: string } | { skipped: string } {
@@ -103,7 +121,10 @@ function softHsmToken(dir: string): { module: string; label: string; pin: string
   process.env.SOFTHSM2_CONF = conf;
   const label = 'credport-bench';
   const pin = '1234';
-  const r = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', '5678'], { env: process.env, encoding: 'utf8' });
+  const r = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', '5678'], {
+    env: process.env,
+    encoding: 'utf8',
+  });
   if (r.error) return { skipped: `softhsm2-util is not available: ${r.error.message}` };
   if (r.status !== 0) return { skipped: `softhsm2-util --init-token failed: ${(r.stderr || r.stdout).trim()}` };
   return { module, label, pin };
@@ -116,7 +137,9 @@ export async function runSigning(o: SigningOptions): Promise<SigningResults> {
   const measure = async (name: string, fn: () => Promise<unknown>): Promise<SigningRow> => {
     const serial = await rate(o.secondsEach, 1, fn);
     const concurrent = await rate(o.secondsEach, CONCURRENCY, fn);
-    o.log(`  ${name.padEnd(48)} ${Math.round(serial).toString().padStart(6)} /s one at a time, ${Math.round(concurrent).toString().padStart(6)} /s with ${CONCURRENCY} in flight`);
+    o.log(
+      `  ${name.padEnd(48)} ${Math.round(serial).toString().padStart(6)} /s one at a time, ${Math.round(concurrent).toString().padStart(6)} /s with ${CONCURRENCY} in flight`,
+    );
     return { name, serial, concurrent };
   };
   try {
@@ -141,7 +164,12 @@ export async function runSigning(o: SigningOptions): Promise<SigningResults> {
       skipped.softhsm = token.skipped;
       o.log(`  SoftHSM2 skipped: ${token.skipped}`);
     } else {
-      const hsm = await Pkcs11Signer.create({ module: token.module, tokenLabel: token.label, keyLabel: 'bench', pin: { env: 'CREDPORT_BENCH_PIN', value: token.pin } });
+      const hsm = await Pkcs11Signer.create({
+        module: token.module,
+        tokenLabel: token.label,
+        keyLabel: 'bench',
+        pin: { env: 'CREDPORT_BENCH_PIN', value: token.pin },
+      });
       try {
         const hsmMint = mintWith(hsm);
         await verifies(await hsmMint(), hsm);

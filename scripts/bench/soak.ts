@@ -30,7 +30,13 @@ interface CredentialCheck {
 }
 
 function checker(): { check: CredentialCheck; onResponse: (status: number, body: string) => void } {
-  const check: CredentialCheck = { checked: 0, expired: 0, unreadable: 0, minRemainingMs: Number.POSITIVE_INFINITY, distinctExpirations: new Set() };
+  const check: CredentialCheck = {
+    checked: 0,
+    expired: 0,
+    unreadable: 0,
+    minRemainingMs: Number.POSITIVE_INFINITY,
+    distinctExpirations: new Set(),
+  };
   return {
     check,
     onResponse(status, body) {
@@ -66,7 +72,9 @@ async function main(): Promise<number> {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('Usage: npm run soak [-- --seconds N (default 60, or CREDPORT_SOAK_SECONDS)] [--lifetime S (credential lifetime; default a third of the run, 8 to 20 s)]\n');
+    process.stdout.write(
+      'Usage: npm run soak [-- --seconds N (default 60, or CREDPORT_SOAK_SECONDS)] [--lifetime S (credential lifetime; default a third of the run, 8 to 20 s)]\n',
+    );
     return 0;
   }
   const seconds = positiveInt(values.seconds, '--seconds') ?? positiveInt(process.env.CREDPORT_SOAK_SECONDS, 'CREDPORT_SOAK_SECONDS') ?? 60;
@@ -84,7 +92,10 @@ async function main(): Promise<number> {
   let sampler: NodeJS.Timeout | undefined;
   try {
     await waitFor200(`${env.url}/health`, { child: daemon, pollMs: 20 });
-    const put = await httpRequest(`${env.url}/latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '21600' } });
+    const put = await httpRequest(`${env.url}/latest/api/token`, {
+      method: 'PUT',
+      headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '21600' },
+    });
     if (put.status !== 200) throw new Error(`IMDS token request answered ${put.status}`);
     const imdsHeaders = { 'x-aws-ec2-metadata-token': put.body.toString('utf8') };
     const role = await httpRequest(`${env.url}/latest/meta-data/iam/security-credentials/`, { headers: imdsHeaders });
@@ -100,8 +111,25 @@ async function main(): Promise<number> {
     const ecs = checker();
     const imds = checker();
     const [ecsLoad, imdsLoad, healthLoad] = await Promise.all([
-      runLoad({ url: env.url, connections: 32, durationS: seconds, requests: [{ method: 'GET', path: '/v1/credentials', headers: { authorization: env.token() }, onResponse: ecs.onResponse }] }),
-      runLoad({ url: env.url, connections: 16, durationS: seconds, requests: [{ method: 'GET', path: `/latest/meta-data/iam/security-credentials/${role.body.toString('utf8')}`, headers: imdsHeaders, onResponse: imds.onResponse }] }),
+      runLoad({
+        url: env.url,
+        connections: 32,
+        durationS: seconds,
+        requests: [{ method: 'GET', path: '/v1/credentials', headers: { authorization: env.token() }, onResponse: ecs.onResponse }],
+      }),
+      runLoad({
+        url: env.url,
+        connections: 16,
+        durationS: seconds,
+        requests: [
+          {
+            method: 'GET',
+            path: `/latest/meta-data/iam/security-credentials/${role.body.toString('utf8')}`,
+            headers: imdsHeaders,
+            onResponse: imds.onResponse,
+          },
+        ],
+      }),
       runLoad({ url: `${env.url}/health`, connections: 4, durationS: seconds }),
     ]);
     clearInterval(sampler);
@@ -117,11 +145,18 @@ async function main(): Promise<number> {
     const rssRatio = rssEarly !== undefined && rssLate !== undefined ? rssLate / rssEarly : undefined;
 
     const failures: string[] = [];
-    for (const [name, r] of [['ECS', ecsLoad], ['IMDS', imdsLoad], ['health', healthLoad]] as const) {
+    for (const [name, r] of [
+      ['ECS', ecsLoad],
+      ['IMDS', imdsLoad],
+      ['health', healthLoad],
+    ] as const) {
       if (r.non2xx > 0) failures.push(`${name}: ${r.non2xx} non-2xx answers (${JSON.stringify(r.statusCodes)})`);
       if (r.errors > 0 || r.timeouts > 0) failures.push(`${name}: ${r.errors} connection errors, ${r.timeouts} timeouts`);
     }
-    for (const [name, c] of [['ECS', ecs.check], ['IMDS', imds.check]] as const) {
+    for (const [name, c] of [
+      ['ECS', ecs.check],
+      ['IMDS', imds.check],
+    ] as const) {
       if (c.expired > 0) failures.push(`${name}: ${c.expired} responses carried expired credentials`);
       if (c.unreadable > 0) failures.push(`${name}: ${c.unreadable} responses without a readable Expiration`);
       if (c.checked === 0) failures.push(`${name}: no credentials response was checked`);
@@ -134,14 +169,18 @@ async function main(): Promise<number> {
     const line = (name: string, r: LoadResult, c?: CredentialCheck) =>
       `  ${name.padEnd(7)} ${r.requests.toLocaleString('en-US').padStart(10)} requests  ${Math.round(r.rps).toString().padStart(6)} req/s  p99 ${r.p99Ms.toFixed(2)} ms  ` +
       `non-2xx ${r.non2xx}  errors ${r.errors + r.timeouts}` +
-      (c ? `  checked ${c.checked.toLocaleString('en-US')}, expired ${c.expired}, least time left ${(c.minRemainingMs / 1000).toFixed(1)} s, ${c.distinctExpirations.size} distinct expirations` : '');
+      (c
+        ? `  checked ${c.checked.toLocaleString('en-US')}, expired ${c.expired}, least time left ${(c.minRemainingMs / 1000).toFixed(1)} s, ${c.distinctExpirations.size} distinct expirations`
+        : '');
     const report = [
       `credport soak: ${seconds} s, credentials living ${lifetimeS} s, ${refreshes} refreshes during the run`,
       line('ECS', ecsLoad, ecs.check),
       line('IMDS', imdsLoad, imds.check),
       line('health', healthLoad),
       `  RSS: ${mib(rssEarly)} early (5-15 s) -> ${mib(rssLate)} at the end (${rssRatio?.toFixed(2) ?? 'n/a'}×), max ${mib(Math.max(...rss.map((s) => s.bytes)))}`,
-      failures.length ? `FAIL:\n${failures.map((f) => `  - ${f}`).join('\n')}` : 'PASS: no errors, no expired credentials, refreshes under load, RSS flat',
+      failures.length
+        ? `FAIL:\n${failures.map((f) => `  - ${f}`).join('\n')}`
+        : 'PASS: no errors, no expired credentials, refreshes under load, RSS flat',
     ].join('\n');
     process.stdout.write(`${report}\n`);
     const jsonFile = join(OUT_ROOT, 'soak-results.json');
@@ -153,7 +192,10 @@ async function main(): Promise<number> {
           lifetimeS,
           refreshes,
           loads: { ecs: ecsLoad, imds: imdsLoad, health: healthLoad },
-          checks: { ecs: { ...ecs.check, distinctExpirations: ecs.check.distinctExpirations.size }, imds: { ...imds.check, distinctExpirations: imds.check.distinctExpirations.size } },
+          checks: {
+            ecs: { ...ecs.check, distinctExpirations: ecs.check.distinctExpirations.size },
+            imds: { ...imds.check, distinctExpirations: imds.check.distinctExpirations.size },
+          },
           rss,
           rssRatio,
           failures,

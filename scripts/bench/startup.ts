@@ -97,7 +97,9 @@ export async function runStartup(o: StartupOptions): Promise<StartupResults> {
       firstCredentialsMs: median(runs.map((r) => r.firstCredentialsMs)),
       healthMs: median(runs.map((r) => r.healthMs)),
     };
-    o.log(`  start: listening ${med.listenMs.toFixed(0)} ms, first credentials ${med.firstCredentialsMs.toFixed(0)} ms, /health 200 ${med.healthMs.toFixed(0)} ms (bare node first 200: ${median(bare).toFixed(0)} ms)`);
+    o.log(
+      `  start: listening ${med.listenMs.toFixed(0)} ms, first credentials ${med.firstCredentialsMs.toFixed(0)} ms, /health 200 ${med.healthMs.toFixed(0)} ms (bare node first 200: ${median(bare).toFixed(0)} ms)`,
+    );
 
     // Memory under a long run.
     const daemon = spawnDaemon(env.configFile);
@@ -113,7 +115,9 @@ export async function runStartup(o: StartupOptions): Promise<StartupResults> {
       o.log(`  ${o.requests.toLocaleString('en-US')} requests at 64 connections...`);
       const load = await runLoad({ url: `${env.url}/v1/credentials`, connections: 64, amount: o.requests, headers, serverPid: daemon.pid });
       await sleep(1000);
-      memory.push(await memoryPoint(`after ${(warm + o.requests).toLocaleString('en-US')} requests`, daemon.pid, env.url, warm + load.requests));
+      memory.push(
+        await memoryPoint(`after ${(warm + o.requests).toLocaleString('en-US')} requests`, daemon.pid, env.url, warm + load.requests),
+      );
       const [idle, warmed, end] = [memory[0]!.rssBytes, memory[1]!.rssBytes, memory[2]!.rssBytes];
       const rssGrowth = warmed !== undefined && end !== undefined ? end / warmed : undefined;
       const rssVsIdle = idle !== undefined && end !== undefined ? end / idle : undefined;
@@ -139,7 +143,9 @@ export async function runStartup(o: StartupOptions): Promise<StartupResults> {
 
 /** Spawn of the bare node:http server to its first 200. */
 async function bareFirstResponse(dir: string): Promise<number> {
-  const b = await startBareServer(dir, [{ path: '/', status: 200, headers: [['content-type', 'application/json; charset=utf-8']], body: Buffer.from('{}') }]);
+  const b = await startBareServer(dir, [
+    { path: '/', status: 200, headers: [['content-type', 'application/json; charset=utf-8']], body: Buffer.from('{}') },
+  ]);
   try {
     const r = await waitFor200(b.url, { child: b.child, pollMs: 1 });
     return r.at - b.child.spawnedAt;

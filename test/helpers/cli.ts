@@ -24,7 +24,11 @@ export interface RunResult {
 }
 
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): RunResult {
-  const r = spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { status: r.status, stdout: r.stdout, stderr: withoutSdkNodeNotice(r.stderr) };
 }
 

@@ -45,7 +45,13 @@ export function assertIssued(t: Test, stack: Stack, got: ClientCredentials, what
  * What a client run produced (credentials, or why there were none) checked against the emulator's
  * record, including that they belong to the role of the profile the client asked for.
  */
-export function assertClientGot(t: Test, stack: Stack, got: ClientCredentials | Error, what: string, roleArn = roleArnFor('role-default')): void {
+export function assertClientGot(
+  t: Test,
+  stack: Stack,
+  got: ClientCredentials | Error,
+  what: string,
+  roleArn = roleArnFor('role-default'),
+): void {
   if (got instanceof Error) {
     t.fail(`${what}: ${got.message}`);
     return;
@@ -131,7 +137,9 @@ export function parseCredentials(r: ChildResult): ClientCredentials | Error {
       ...(typeof o.accountId === 'string' ? { accountId: o.accountId } : {}),
     };
   } catch (err) {
-    return new Error(`client printed no credentials (${(err as Error).message}): stdout ${r.stdout.slice(0, 500)} stderr ${r.stderr.slice(-2000)}`);
+    return new Error(
+      `client printed no credentials (${(err as Error).message}): stdout ${r.stdout.slice(0, 500)} stderr ${r.stderr.slice(-2000)}`,
+    );
   }
 }
 
@@ -165,7 +173,9 @@ export async function imdsCredentials(baseUrl: string, role = DEFAULT_ROLE): Pro
   const put = await fetch(`${baseUrl}/latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } });
   if (put.status !== 200) return { status: put.status, body: { text: await put.text() } };
   const token = await put.text();
-  const res = await fetch(`${baseUrl}/latest/meta-data/iam/security-credentials/${role}`, { headers: { 'x-aws-ec2-metadata-token': token } });
+  const res = await fetch(`${baseUrl}/latest/meta-data/iam/security-credentials/${role}`, {
+    headers: { 'x-aws-ec2-metadata-token': token },
+  });
   const text = await res.text();
   try {
     return { status: res.status, body: JSON.parse(text) as Record<string, unknown> };

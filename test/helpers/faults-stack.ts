@@ -144,7 +144,8 @@ async function answer(res: Response): Promise<Answer> {
   let body: Record<string, unknown>;
   try {
     const parsed: unknown = JSON.parse(text);
-    body = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : { value: parsed };
+    body =
+      typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : { value: parsed };
   } catch {
     body = {};
   }
@@ -199,7 +200,10 @@ async function setUp(o: FaultStackOptions, dir: string, emulators: Emulator[]): 
       e.createRole({
         arn: STS_ROLE,
         maxSessionDurationSeconds: 43200,
-        trust: { providerUrl: issuer, conditions: { StringEquals: { [`${host}:sub`]: defaultSubject(signer), [`${host}:aud`]: 'sts.amazonaws.com' } } },
+        trust: {
+          providerUrl: issuer,
+          conditions: { StringEquals: { [`${host}:sub`]: defaultSubject(signer), [`${host}:aud`]: 'sts.amazonaws.com' } },
+        },
       });
     }
     if (o.services.includes('rolesanywhere')) {
@@ -215,14 +219,28 @@ async function setUp(o: FaultStackOptions, dir: string, emulators: Emulator[]): 
     const table =
       s === 'sts'
         ? { type: 'aws-oidc', role_arn: STS_ROLE, region: 'us-east-1', duration_seconds: 3600, sts_endpoint: emulator.stsEndpoint }
-        : { type: 'aws-rolesanywhere', certificate: certPath, trust_anchor_arn: TRUST_ANCHOR, profile_arn: RA_PROFILE, role_arn: RA_ROLE, duration_seconds: 3600, endpoint: emulator.rolesAnywhereEndpoint };
+        : {
+            type: 'aws-rolesanywhere',
+            certificate: certPath,
+            trust_anchor_arn: TRUST_ANCHOR,
+            profile_arn: RA_PROFILE,
+            role_arn: RA_ROLE,
+            duration_seconds: 3600,
+            endpoint: emulator.rolesAnywhereEndpoint,
+          };
     profiles[PROFILE_OF[s]] = { ...table, ...(i === 0 && o.services.length > 1 ? { default: true } : {}) };
   });
   const configFile = join(dir, 'config.toml');
   writeFileSync(
     configFile,
     stringify({
-      daemon: { listen: '127.0.0.1:0', token_file: join(dir, 'token'), lock_file: join(dir, 'daemon.pid'), audit_file: join(dir, 'audit.log'), log_level: 'trace' },
+      daemon: {
+        listen: '127.0.0.1:0',
+        token_file: join(dir, 'token'),
+        lock_file: join(dir, 'daemon.pid'),
+        audit_file: join(dir, 'audit.log'),
+        log_level: 'trace',
+      },
       key: keyTable,
       oidc: { issuer },
       refresh: { ...o.refresh },
@@ -302,10 +320,17 @@ async function setUp(o: FaultStackOptions, dir: string, emulators: Emulator[]): 
       return answer(await fetch(`${daemon.url}/v1/credentials/${profile}`, { headers: { authorization: token } }));
     },
     async imds() {
-      const put = await fetch(`${daemon.url}/latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } });
+      const put = await fetch(`${daemon.url}/latest/api/token`, {
+        method: 'PUT',
+        headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' },
+      });
       const t = await put.text();
-      const role = await (await fetch(`${daemon.url}/latest/meta-data/iam/security-credentials/`, { headers: { 'x-aws-ec2-metadata-token': t } })).text();
-      return answer(await fetch(`${daemon.url}/latest/meta-data/iam/security-credentials/${role}`, { headers: { 'x-aws-ec2-metadata-token': t } }));
+      const role = await (
+        await fetch(`${daemon.url}/latest/meta-data/iam/security-credentials/`, { headers: { 'x-aws-ec2-metadata-token': t } })
+      ).text();
+      return answer(
+        await fetch(`${daemon.url}/latest/meta-data/iam/security-credentials/${role}`, { headers: { 'x-aws-ec2-metadata-token': t } }),
+      );
     },
     async health() {
       const a = await answer(await fetch(`${daemon.url}/health`));
@@ -385,6 +410,9 @@ export function credentialProblems(body: Record<string, unknown>, nowMs: number,
   }
   const exp = typeof body.Expiration === 'string' ? Date.parse(body.Expiration) : Number.NaN;
   if (Number.isNaN(exp)) out.push(`Expiration ${JSON.stringify(body.Expiration)} does not parse`);
-  else if (exp - nowMs < marginMs) out.push(`Expiration ${String(body.Expiration)} is ${(exp - nowMs) / 1000} s away at ${new Date(nowMs).toISOString()}, under the ${marginMs / 1000} s margin`);
+  else if (exp - nowMs < marginMs)
+    out.push(
+      `Expiration ${String(body.Expiration)} is ${(exp - nowMs) / 1000} s away at ${new Date(nowMs).toISOString()}, under the ${marginMs / 1000} s margin`,
+    );
   return out;
 }

@@ -8,7 +8,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { EmptyHome, assertClientGot, cleanEnv, containerUri, daemonUrl, imdsEndpoint, parseCredentials, runChild, type ClientCredentials } from './clients.js';
+import {
+  EmptyHome,
+  assertClientGot,
+  cleanEnv,
+  containerUri,
+  daemonUrl,
+  imdsEndpoint,
+  parseCredentials,
+  runChild,
+  type ClientCredentials,
+} from './clients.js';
 import { GO_SOURCE, buildGoClient } from './go-client.js';
 import { roleArnFor, startStack } from './stack.js';
 import { assertPresent, needs, type Tool } from './tools.js';
@@ -34,11 +44,19 @@ export async function goSdkSuite(label: string, fixture: 'go-sdk-v1' | 'go-sdk-v
 
   t.test(`${label}, container endpoint, inline token`, needs(sdk), async (tt) => {
     if (!assertPresent(tt, sdk)) return;
-    check(tt, await run({ AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack), AWS_CONTAINER_AUTHORIZATION_TOKEN: stack.token() }), GO_SOURCE.ecs, `${label} container`);
+    check(
+      tt,
+      await run({ AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack), AWS_CONTAINER_AUTHORIZATION_TOKEN: stack.token() }),
+      GO_SOURCE.ecs,
+      `${label} container`,
+    );
   });
   t.test(`${label}, container endpoint, named profile`, needs(sdk), async (tt) => {
     if (!assertPresent(tt, sdk)) return;
-    const got = await run({ AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack, 'dev'), AWS_CONTAINER_AUTHORIZATION_TOKEN: stack.token() });
+    const got = await run({
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack, 'dev'),
+      AWS_CONTAINER_AUTHORIZATION_TOKEN: stack.token(),
+    });
     check(tt, got, GO_SOURCE.ecs, `${label} /v1/credentials/dev`, roleArnFor('role-dev'));
   });
   t.test(`${label}, IMDS endpoint as \`credport env --imds\` prints it and as AWS documents it`, needs(sdk), async (tt) => {
@@ -50,7 +68,11 @@ export async function goSdkSuite(label: string, fixture: 'go-sdk-v1' | 'go-sdk-v
     // The control: the same binary, refused by the daemon, has no credentials (IMDS off so it does not
     // wait on 169.254.169.254).
     if (!assertPresent(tt, sdk)) return;
-    const got = await run({ AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack), AWS_CONTAINER_AUTHORIZATION_TOKEN: 'not-the-token', AWS_EC2_METADATA_DISABLED: 'true' });
+    const got = await run({
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: containerUri(stack),
+      AWS_CONTAINER_AUTHORIZATION_TOKEN: 'not-the-token',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
     tt.ok(got instanceof Error, 'no credentials with a wrong token');
   });
 }

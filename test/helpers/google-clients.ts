@@ -25,7 +25,9 @@ export const GCLOUD = '/usr/bin/gcloud';
 export const gcloudPresent = existsSync(GCLOUD);
 export const debianGoogleAuth = tool(
   'Debian python3-google-auth',
-  () => existsSync('/usr/bin/python3') && spawnSync('/usr/bin/python3', ['-c', 'import google.auth.compute_engine'], { stdio: 'ignore' }).status === 0,
+  () =>
+    existsSync('/usr/bin/python3') &&
+    spawnSync('/usr/bin/python3', ['-c', 'import google.auth.compute_engine'], { stdio: 'ignore' }).status === 0,
   'apt-get install python3-google-auth',
 );
 
@@ -92,7 +94,10 @@ function parse(run: ChildResult): GoogleClientResult {
       ...(s('error') !== undefined ? { error: s('error') } : {}),
     };
   } catch {
-    return { run, error: `client printed no JSON (exit ${String(run.code)}): stdout ${run.stdout.slice(0, 500)} stderr ${run.stderr.slice(-1500)}` };
+    return {
+      run,
+      error: `client printed no JSON (exit ${String(run.code)}): stdout ${run.stdout.slice(0, 500)} stderr ${run.stderr.slice(-1500)}`,
+    };
   }
 }
 
@@ -119,12 +124,23 @@ export function metadataEnv(hostPort: string): Record<string, string> {
   return { GCE_METADATA_HOST: hostPort, GCE_METADATA_IP: hostPort, GCE_METADATA_ROOT: hostPort };
 }
 
-export async function runNodeGoogleAuth(env: NodeJS.ProcessEnv, o: { scopes?: string[]; email?: boolean; timeoutMs?: number } = {}): Promise<GoogleClientResult> {
-  const vars = { ...env, ...(o.scopes ? { CREDPORT_TEST_SCOPES: JSON.stringify(o.scopes) } : {}), ...(o.email ? { CREDPORT_TEST_EMAIL: '1' } : {}) };
+export async function runNodeGoogleAuth(
+  env: NodeJS.ProcessEnv,
+  o: { scopes?: string[]; email?: boolean; timeoutMs?: number } = {},
+): Promise<GoogleClientResult> {
+  const vars = {
+    ...env,
+    ...(o.scopes ? { CREDPORT_TEST_SCOPES: JSON.stringify(o.scopes) } : {}),
+    ...(o.email ? { CREDPORT_TEST_EMAIL: '1' } : {}),
+  };
   return parse(await runChild(process.execPath, ['-e', NODE_SCRIPT], vars, REPO_ROOT, o.timeoutMs ?? 30_000));
 }
 
-export async function runPythonGoogleAuth(env: NodeJS.ProcessEnv, mode: 'default' | 'compute', timeoutMs = 30_000): Promise<GoogleClientResult> {
+export async function runPythonGoogleAuth(
+  env: NodeJS.ProcessEnv,
+  mode: 'default' | 'compute',
+  timeoutMs = 30_000,
+): Promise<GoogleClientResult> {
   return parse(await runChild('/usr/bin/python3', ['-c', PYTHON_SCRIPT, mode], env, REPO_ROOT, timeoutMs));
 }
 
@@ -134,9 +150,18 @@ export async function runPythonGoogleAuth(env: NodeJS.ProcessEnv, mode: 'default
  * PATH; its config dir is the empty one in googleEnv.
  */
 export async function runGcloud(env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<GoogleClientResult> {
-  const run = await runChild(GCLOUD, ['config', 'config-helper', '--format', 'json'], { ...env, PATH: '/usr/bin:/bin' }, REPO_ROOT, timeoutMs);
+  const run = await runChild(
+    GCLOUD,
+    ['config', 'config-helper', '--format', 'json'],
+    { ...env, PATH: '/usr/bin:/bin' },
+    REPO_ROOT,
+    timeoutMs,
+  );
   try {
-    const o = JSON.parse(run.stdout) as { configuration?: { properties?: { core?: { account?: string; project?: string } } }; credential?: { access_token?: string } };
+    const o = JSON.parse(run.stdout) as {
+      configuration?: { properties?: { core?: { account?: string; project?: string } } };
+      credential?: { access_token?: string };
+    };
     const core = o.configuration?.properties?.core;
     return {
       run,

@@ -85,7 +85,7 @@ export async function spawnDaemon(o: SpawnDaemonOptions = {}): Promise<DaemonPro
       const r = await exchange(port, `GET /metrics HTTP/1.1\r\nHost: ${goodHost}\r\nConnection: close\r\n\r\n`);
       const text = r.responses[0]?.body.toString('utf8') ?? '';
       const m = /^credport_process_resident_memory_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
-      if (!m?.[1]) throw new Error('cannot read the daemon\'s RSS from /proc or /metrics');
+      if (!m?.[1]) throw new Error("cannot read the daemon's RSS from /proc or /metrics");
       return Number(m[1]);
     },
     openFds() {

@@ -93,7 +93,8 @@ export function parseResponses(buf: Buffer, head = false, closed = false): Parse
           p = trailerEnd + 2;
           break;
         }
-        if (p + size + 2 > buf.length) return { responses: [...responses, { status, headers, body: Buffer.concat(chunks) }], complete: false };
+        if (p + size + 2 > buf.length)
+          return { responses: [...responses, { status, headers, body: Buffer.concat(chunks) }], complete: false };
         chunks.push(buf.subarray(p, p + size));
         p += size + 2;
       }
@@ -104,7 +105,8 @@ export function parseResponses(buf: Buffer, head = false, closed = false): Parse
       continue;
     } else if (cl !== undefined) {
       const n = Number(cl);
-      if (bodyStart + n > buf.length) return { responses: [...responses, { status, headers, body: buf.subarray(bodyStart) }], complete: false };
+      if (bodyStart + n > buf.length)
+        return { responses: [...responses, { status, headers, body: buf.subarray(bodyStart) }], complete: false };
       body = buf.subarray(bodyStart, bodyStart + n);
       bodyStart += n;
     } else {

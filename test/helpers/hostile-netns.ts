@@ -39,7 +39,10 @@ function freeSubnet(): number {
 /** Removes everything createLinkPair made; safe to call on a partial setup or twice. */
 export function destroyLinkPair(p: Pick<LinkPair, 'ns' | 'hostIf'>): void {
   // Deleting one end of a veth pair deletes the other; deleting the namespace would too.
-  for (const args of [['link', 'del', p.hostIf], ['netns', 'del', p.ns]]) {
+  for (const args of [
+    ['link', 'del', p.hostIf],
+    ['netns', 'del', p.ns],
+  ]) {
     try {
       ip(...args);
     } catch {
@@ -90,7 +93,14 @@ export function setRouteLocalnet(p: LinkPair, on: boolean): void {
   const v = on ? '1' : '0';
   writeFileSync(`/proc/sys/net/ipv4/conf/${p.hostIf}/route_localnet`, v);
   // Inside the namespace, the sending side must also be allowed to put 127.0.0.1 on the wire.
-  execFileSync('ip', ['netns', 'exec', p.ns, 'sh', '-c', `echo ${v} > /proc/sys/net/ipv4/conf/all/route_localnet && echo ${v} > /proc/sys/net/ipv4/conf/${p.nsIf}/route_localnet`]);
+  execFileSync('ip', [
+    'netns',
+    'exec',
+    p.ns,
+    'sh',
+    '-c',
+    `echo ${v} > /proc/sys/net/ipv4/conf/all/route_localnet && echo ${v} > /proc/sys/net/ipv4/conf/${p.nsIf}/route_localnet`,
+  ]);
 }
 
 export interface Probe {
@@ -111,7 +121,15 @@ export interface ProbeResult {
 /** Runs the probes from inside the namespace (one node process, probes in parallel). */
 export function probeFromNamespace(ns: string, probes: Probe[]): Promise<ProbeResult[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, fileURLToPath(import.meta.url), '--hostile-probe', JSON.stringify(probes)]);
+    const child = spawn('ip', [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      fileURLToPath(import.meta.url),
+      '--hostile-probe',
+      JSON.stringify(probes),
+    ]);
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

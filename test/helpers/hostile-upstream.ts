@@ -63,7 +63,9 @@ function errorAnswer(path: string, _status: number, code: string, message: strin
 }
 
 function rewriteExpiration(body: string, value: string): string {
-  return body.replace(/<Expiration>[^<]*<\/Expiration>/g, `<Expiration>${value}</Expiration>`).replace(/"expiration"\s*:\s*"[^"]*"/g, `"expiration":"${value}"`);
+  return body
+    .replace(/<Expiration>[^<]*<\/Expiration>/g, `<Expiration>${value}</Expiration>`)
+    .replace(/"expiration"\s*:\s*"[^"]*"/g, `"expiration":"${value}"`);
 }
 
 const MAX_FLOOD_CHUNKS = 1_000_000;
@@ -133,7 +135,12 @@ export async function startHostileUpstream(initial: HostileMode = { kind: 'pass'
     for await (const c of incoming) chunks.push(c as Buffer);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(incoming.headers)) if (typeof v === 'string') headers[k] = v;
-    const req: ReceivedRequest = { method: incoming.method ?? 'GET', path: incoming.url ?? '/', headers, body: Buffer.concat(chunks).toString('utf8') };
+    const req: ReceivedRequest = {
+      method: incoming.method ?? 'GET',
+      path: incoming.url ?? '/',
+      headers,
+      body: Buffer.concat(chunks).toString('utf8'),
+    };
     received.push(req);
     const mode = state.mode;
     switch (mode.kind) {

@@ -42,7 +42,12 @@ export interface AsUserResult {
 /** Runs a program as the user (not through a shell), with a clean environment and a time bound. */
 export function runAs(user: LocalUser, file: string, args: string[], timeoutMs = 20_000): Promise<AsUserResult> {
   return new Promise((resolve) => {
-    const child = spawn(file, args, { uid: user.uid, gid: user.gid, cwd: '/', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/' } });
+    const child = spawn(file, args, {
+      uid: user.uid,
+      gid: user.gid,
+      cwd: '/',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

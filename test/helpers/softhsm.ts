@@ -20,8 +20,7 @@ const MODULE_CANDIDATES = [
   '/usr/local/opt/softhsm/lib/softhsm/libsofthsm2.so',
 ];
 
-export const SOFTHSM_MODULE =
-  process.env.SOFTHSM2_MODULE ?? MODULE_CANDIDATES.find((p) => existsSync(p)) ?? MODULE_CANDIDATES[0]!;
+export const SOFTHSM_MODULE = process.env.SOFTHSM2_MODULE ?? MODULE_CANDIDATES.find((p) => existsSync(p)) ?? MODULE_CANDIDATES[0]!;
 
 const succeeds = (cmd: string, args: string[]): boolean => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
 
@@ -72,11 +71,10 @@ export function createSoftHsm(opts: { label?: string; pin?: string; soPin?: stri
   // Must precede the module's first C_Initialize in this process.
   process.env.SOFTHSM2_CONF = conf;
   mkdirSync(tokenDir, { recursive: true }); // softhsm2-util wants it to exist
-  const init = spawnSync(
-    'softhsm2-util',
-    ['--init-token', '--free', '--label', tokenLabel, '--pin', pin, '--so-pin', soPin],
-    { env, encoding: 'utf8' },
-  );
+  const init = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', tokenLabel, '--pin', pin, '--so-pin', soPin], {
+    env,
+    encoding: 'utf8',
+  });
   if (init.status !== 0) throw new Error(`softhsm2-util --init-token failed: ${init.stderr}${init.stdout}`);
 
   const run = (args: string[]): string => {

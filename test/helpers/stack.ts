@@ -88,15 +88,32 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     emulator.createRole({
       arn: roleArn,
       maxSessionDurationSeconds: 43200,
-      trust: { providerUrl: issuer, conditions: { StringEquals: { [`${host}:sub`]: defaultSubject(signer), [`${host}:aud`]: 'sts.amazonaws.com' } } },
+      trust: {
+        providerUrl: issuer,
+        conditions: { StringEquals: { [`${host}:sub`]: defaultSubject(signer), [`${host}:aud`]: 'sts.amazonaws.com' } },
+      },
     });
-    profileTables[name] = { type: 'aws-oidc', role_arn: roleArn, region: 'us-east-1', duration_seconds: 3600, sts_endpoint: emulator.stsEndpoint, ...extra };
+    profileTables[name] = {
+      type: 'aws-oidc',
+      role_arn: roleArn,
+      region: 'us-east-1',
+      duration_seconds: 3600,
+      sts_endpoint: emulator.stsEndpoint,
+      ...extra,
+    };
   }
   const configFile = join(dir, 'config.toml');
   writeFileSync(
     configFile,
     stringify({
-      daemon: { listen: '127.0.0.1:0', token_file: join(dir, 'token'), lock_file: join(dir, 'daemon.pid'), audit_file: join(dir, 'audit.log'), log_level: 'trace', ...o.daemon },
+      daemon: {
+        listen: '127.0.0.1:0',
+        token_file: join(dir, 'token'),
+        lock_file: join(dir, 'daemon.pid'),
+        audit_file: join(dir, 'audit.log'),
+        log_level: 'trace',
+        ...o.daemon,
+      },
       key: { backend: 'file', path: keyPath },
       oidc: { issuer },
       refresh: { ...o.refresh },

@@ -30,7 +30,9 @@ export const debianBoto3 = tool(
 );
 export const pipBoto3 = tool(
   'boto3 from pip (python3 on PATH)',
-  () => spawnSync('python3', ['-c', 'import boto3, sys; sys.exit(0 if sys.executable != "/usr/bin/python3" else 1)'], { stdio: 'ignore' }).status === 0,
+  () =>
+    spawnSync('python3', ['-c', 'import boto3, sys; sys.exit(0 if sys.executable != "/usr/bin/python3" else 1)'], { stdio: 'ignore' })
+      .status === 0,
   'pip install boto3',
 );
 
@@ -50,4 +52,8 @@ export function assertPresent(t: { fail: (msg: string) => void }, ...tools: Tool
 }
 
 export const plistutil = tool('plistutil (libplist-utils)', () => existsSync('/usr/bin/plistutil'), 'apt-get install libplist-utils');
-export const systemdAnalyze = tool('systemd-analyze (systemd)', () => existsSync('/usr/bin/systemd-analyze') || existsSync('/bin/systemd-analyze'), 'apt-get install systemd');
+export const systemdAnalyze = tool(
+  'systemd-analyze (systemd)',
+  () => existsSync('/usr/bin/systemd-analyze') || existsSync('/bin/systemd-analyze'),
+  'apt-get install systemd',
+);

@@ -60,7 +60,10 @@ const COLUMNS = [
 ] as const;
 
 function row(cells: string[]): string {
-  return `${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(COLUMNS[i]![1]))).join(' ').trimEnd()}\n`;
+  return `${cells
+    .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(COLUMNS[i]![1])))
+    .join(' ')
+    .trimEnd()}\n`;
 }
 
 function tableRow(r: AuditEntry | DroppedNote): string {
@@ -132,7 +135,8 @@ export const auditCommand: Command = {
     };
     const cfg = loadCliConfig(values.config, io);
     const file = cfg.daemon.auditFile;
-    if (!file) throw new CliError('audit log is off in this config ([daemon] audit_file = "off")', EXIT.config, 'remove that line to turn it on');
+    if (!file)
+      throw new CliError('audit log is off in this config ([daemon] audit_file = "off")', EXIT.config, 'remove that line to turn it on');
 
     const out = printer(io, Boolean(values.json), filter);
     const files = auditFiles(file);

@@ -33,7 +33,14 @@ Options:
 
 The output holds secrets: do not paste it anywhere.`;
 
-const FILE_ERRORS = new Set(['InsecureFileError', 'UnsafeFileError', 'SecretFileNotFoundError', 'X509KeyError', 'CertificateError', 'KeyBackendError']);
+const FILE_ERRORS = new Set([
+  'InsecureFileError',
+  'UnsafeFileError',
+  'SecretFileNotFoundError',
+  'X509KeyError',
+  'CertificateError',
+  'KeyBackendError',
+]);
 
 async function direct(cfg: ResolvedConfig, profile: string): Promise<Credentials> {
   // Loaded here: the common path (a running daemon) needs neither the key nor the STS client.
@@ -64,7 +71,11 @@ async function direct(cfg: ResolvedConfig, profile: string): Promise<Credentials
  * Credentials for a profile, as `credport auth` prints them: from the running daemon's cache, or
  * (no daemon, or `direct`) fetched with the device key. `command` names the asker in the audit log.
  */
-export async function fetchCredentials(cfg: ResolvedConfig, profile: string, opts: { direct?: boolean; command?: string } = {}): Promise<Credentials> {
+export async function fetchCredentials(
+  cfg: ResolvedConfig,
+  profile: string,
+  opts: { direct?: boolean; command?: string } = {},
+): Promise<Credentials> {
   const { cli } = await cloudCliOf(cfg, profile);
   const ctx = cliContext(cfg, process.env);
   return (!opts.direct ? await cli.fromDaemon(ctx, profile, opts.command ?? 'auth') : undefined) ?? (await direct(cfg, profile));
@@ -74,7 +85,11 @@ export const authCommand: Command = {
   name: 'auth',
   help: HELP,
   async run(argv, io) {
-    const { values } = parseFlags('auth', argv, { profile: { type: 'string', short: 'p' }, format: { type: 'string', short: 'f' }, direct: { type: 'boolean' } });
+    const { values } = parseFlags('auth', argv, {
+      profile: { type: 'string', short: 'p' },
+      format: { type: 'string', short: 'f' },
+      direct: { type: 'boolean' },
+    });
     if (values.help) {
       io.stdout(`${HELP}\n`);
       return EXIT.ok;

@@ -43,17 +43,30 @@ export const caInitCommand: Command = {
   name: 'ca init',
   help: INIT_HELP,
   async run(argv, io) {
-    const { values } = parseFlags('ca init', argv, { dir: { type: 'string' }, subject: { type: 'string' }, days: { type: 'string' }, 'key-type': { type: 'string' } });
+    const { values } = parseFlags('ca init', argv, {
+      dir: { type: 'string' },
+      subject: { type: 'string' },
+      days: { type: 'string' },
+      'key-type': { type: 'string' },
+    });
     if (values.help) {
       io.stdout(`${INIT_HELP}\n`);
       return EXIT.ok;
     }
     if (!values.dir) throw new CliError('--dir is required', EXIT.usage, "see 'credport ca init --help'");
     const keyType = values['key-type'] ?? 'ec-p256';
-    if (!['ec-p256', 'rsa-2048', 'rsa-3072'].includes(keyType)) throw new CliError('--key-type: expected ec-p256, rsa-2048 or rsa-3072', EXIT.usage);
+    if (!['ec-p256', 'rsa-2048', 'rsa-3072'].includes(keyType))
+      throw new CliError('--key-type: expected ec-p256, rsa-2048 or rsa-3072', EXIT.usage);
     try {
-      const r = await initCa({ dir: resolve(values.dir), subject: values.subject ?? 'CN=credport device CA', days: days(values.days, 3650), keyType: keyType as 'ec-p256' });
-      io.stdout(`CA key:         ${r.keyPath} (0600)\nCA certificate: ${r.certPath}\nsubject:        ${r.subject}\nexpires:        ${r.notAfter.toISOString()}\n\nRegister ${r.certPath} as the trust anchor (docs/rolesanywhere.md).\n`);
+      const r = await initCa({
+        dir: resolve(values.dir),
+        subject: values.subject ?? 'CN=credport device CA',
+        days: days(values.days, 3650),
+        keyType: keyType as 'ec-p256',
+      });
+      io.stdout(
+        `CA key:         ${r.keyPath} (0600)\nCA certificate: ${r.certPath}\nsubject:        ${r.subject}\nexpires:        ${r.notAfter.toISOString()}\n\nRegister ${r.certPath} as the trust anchor (docs/rolesanywhere.md).\n`,
+      );
     } catch (err) {
       if (err instanceof CaError) throw new CliError(err.message, EXIT.failure);
       throw err;
@@ -66,7 +79,12 @@ export const caIssueCommand: Command = {
   name: 'ca issue',
   help: ISSUE_HELP,
   async run(argv, io) {
-    const { values } = parseFlags('ca issue', argv, { dir: { type: 'string' }, csr: { type: 'string' }, days: { type: 'string' }, out: { type: 'string' } });
+    const { values } = parseFlags('ca issue', argv, {
+      dir: { type: 'string' },
+      csr: { type: 'string' },
+      days: { type: 'string' },
+      out: { type: 'string' },
+    });
     if (values.help) {
       io.stdout(`${ISSUE_HELP}\n`);
       return EXIT.ok;
@@ -79,7 +97,12 @@ export const caIssueCommand: Command = {
       throw new CliError(`cannot read ${values.csr}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXIT.usage);
     }
     try {
-      const r = await issueCertificate({ caDir: resolve(values.dir), csrPem, days: days(values.days, 365), ...(values.out ? { outPath: resolve(values.out) } : {}) });
+      const r = await issueCertificate({
+        caDir: resolve(values.dir),
+        csrPem,
+        days: days(values.days, 365),
+        ...(values.out ? { outPath: resolve(values.out) } : {}),
+      });
       if (r.path) io.stderr(`issued ${r.subject}, serial ${r.serialDecimal}, valid to ${r.notAfter.toISOString()}: ${r.path}\n`);
       else io.stdout(r.certificatePem);
     } catch (err) {

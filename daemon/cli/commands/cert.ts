@@ -172,7 +172,8 @@ export const certShowCommand: Command = {
     const { cfg, signer } = await openConfiguredSigner(values.config, io);
     const jwk = signer.publicJwk();
     const targets: Array<{ title: string; cert: string; chain?: string }> = [];
-    if (positionals[0] !== undefined) targets.push({ title: positionals[0], cert: positionals[0], ...(values.chain ? { chain: values.chain } : {}) });
+    if (positionals[0] !== undefined)
+      targets.push({ title: positionals[0], cert: positionals[0], ...(values.chain ? { chain: values.chain } : {}) });
     else {
       for (const [name, p] of cfg.profiles) {
         if (p.type !== 'aws-rolesanywhere') continue;
@@ -182,7 +183,11 @@ export const certShowCommand: Command = {
     }
     if (targets.length === 0) {
       await signer.close();
-      throw new CliError('no certificate given and no aws-rolesanywhere profile in the config', EXIT.usage, "see 'credport cert show --help'");
+      throw new CliError(
+        'no certificate given and no aws-rolesanywhere profile in the config',
+        EXIT.usage,
+        "see 'credport cert show --help'",
+      );
     }
     let bad = false;
     try {
@@ -191,7 +196,8 @@ export const certShowCommand: Command = {
         if (target.cert === 'token' && positionals[0] === undefined) {
           // certificate = "token": the certificate stored next to the key on the PKCS#11 token.
           const ders = (await signer.readCertificates?.()) ?? [];
-          if (ders[0] === undefined) throw new CliError(`no certificate on the token next to the key (${signer.describe().location})`, EXIT.failure);
+          if (ders[0] === undefined)
+            throw new CliError(`no certificate on the token next to the key (${signer.describe().location})`, EXIT.failure);
           cert = ders[0];
         } else {
           cert = readPem(target.cert, 'certificate');

@@ -39,7 +39,19 @@ Options:
   -h, --help          show this help`;
 
 /** Keys that make AWS tools ignore credential_process or use it for something else. */
-const CONFLICTING = ['aws_access_key_id', 'aws_secret_access_key', 'aws_session_token', 'role_arn', 'source_profile', 'credential_source', 'web_identity_token_file', 'sso_session', 'sso_start_url', 'sso_account_id', 'login_session'];
+const CONFLICTING = [
+  'aws_access_key_id',
+  'aws_secret_access_key',
+  'aws_session_token',
+  'role_arn',
+  'source_profile',
+  'credential_source',
+  'web_identity_token_file',
+  'sso_session',
+  'sso_start_url',
+  'sso_account_id',
+  'login_session',
+];
 
 function home(io: CliIo): string {
   return io.env.HOME && io.env.HOME.length > 0 ? io.env.HOME : homedir();
@@ -89,16 +101,21 @@ export const configureAwsCommand: Command = {
       throw new CliError(
         'AWS config files cannot point a profile at a container-credentials endpoint (SDKs read it only from AWS_CONTAINER_* variables; credential_source = EcsContainer needs them too)',
         EXIT.usage,
-        "run the tool under 'credport exec --profile NAME -- CMD', or eval \"$(credport env --profile NAME)\"",
+        'run the tool under \'credport exec --profile NAME -- CMD\', or eval "$(credport env --profile NAME)"',
       );
     }
-    if (method !== 'credential_process') throw new CliError(`--method: expected credential_process or container, got "${method}"`, EXIT.usage);
+    if (method !== 'credential_process')
+      throw new CliError(`--method: expected credential_process or container, got "${method}"`, EXIT.usage);
     const cfg = loadCliConfig(values.config, io);
     const profile = values.profile ?? cfg.defaultProfile;
     requireProfile(cfg, profile);
     const awsProfile = values['aws-profile'] ?? profile;
     if (!isSafeProfileName(awsProfile)) {
-      throw new CliError(`--aws-profile: "${awsProfile}" is not a usable AWS profile name`, EXIT.usage, 'use letters, digits and _ . @ + -');
+      throw new CliError(
+        `--aws-profile: "${awsProfile}" is not a usable AWS profile name`,
+        EXIT.usage,
+        'use letters, digits and _ . @ + -',
+      );
     }
 
     const args = ['auth', '--profile', profile];
@@ -118,10 +135,14 @@ export const configureAwsCommand: Command = {
       mode = statSync(target).mode & 0o777;
       exists = true;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CliError(`cannot read ${file}: ${(err as Error).message}`, EXIT.config);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new CliError(`cannot read ${file}: ${(err as Error).message}`, EXIT.config);
     }
     const edit = upsertProfile(original, awsProfile, { credential_process: commandLine }, CONFLICTING);
-    const warn = edit.conflicts.length > 0 ? `warning: ${sectionHeader(awsProfile)} also sets ${edit.conflicts.join(', ')}, which AWS tools use instead of (or together with) credential_process; remove them if that is not what you want\n` : '';
+    const warn =
+      edit.conflicts.length > 0
+        ? `warning: ${sectionHeader(awsProfile)} also sets ${edit.conflicts.join(', ')}, which AWS tools use instead of (or together with) credential_process; remove them if that is not what you want\n`
+        : '';
     if (values['dry-run']) {
       io.stdout(edit.section);
       if (warn) io.stderr(warn);
@@ -137,7 +158,9 @@ export const configureAwsCommand: Command = {
       }
     }
     if (warn) io.stderr(warn);
-    io.stdout(`${edit.changed ? (exists ? 'updated' : 'created') : 'unchanged'}: ${sectionHeader(awsProfile)} in ${file}\ntry: aws sts get-caller-identity --profile ${awsProfile}\n`);
+    io.stdout(
+      `${edit.changed ? (exists ? 'updated' : 'created') : 'unchanged'}: ${sectionHeader(awsProfile)} in ${file}\ntry: aws sts get-caller-identity --profile ${awsProfile}\n`,
+    );
     return EXIT.ok;
   },
 };

@@ -75,18 +75,33 @@ export const demoCommand: Command = {
       });
       // Google Cloud: a workload identity pool provider trusting the same issuer, and a service account
       // every identity of the pool may impersonate.
-      const wif = emulator.createWorkloadIdentityPoolProvider({ projectNumber: DEMO_PROJECT_NUMBER, poolId: 'devices', providerId: 'credport', issuerUri: issuer });
+      const wif = emulator.createWorkloadIdentityPoolProvider({
+        projectNumber: DEMO_PROJECT_NUMBER,
+        poolId: 'devices',
+        providerId: 'credport',
+        issuerUri: issuer,
+      });
       emulator.bindServiceAccount(DEMO_SERVICE_ACCOUNT, wif.principalSet);
       const configFile = join(dir, 'config.toml');
       const writeConfig = (port: number) =>
         writeFileSync(
           configFile,
           `# written by credport demo\n${stringify({
-            daemon: { listen: `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`, token_file: join(dir, 'token'), audit_file: join(dir, 'audit.log') },
+            daemon: {
+              listen: `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`,
+              token_file: join(dir, 'token'),
+              audit_file: join(dir, 'audit.log'),
+            },
             key: { backend: 'file', path: join(dir, 'device-key.pem') },
             oidc: { issuer },
             profiles: {
-              default: { type: 'aws-oidc', role_arn: DEMO_ROLE, region: 'us-east-1', duration_seconds: 3600, sts_endpoint: emulator.stsEndpoint },
+              default: {
+                type: 'aws-oidc',
+                role_arn: DEMO_ROLE,
+                region: 'us-east-1',
+                duration_seconds: 3600,
+                sts_endpoint: emulator.stsEndpoint,
+              },
               gcp: {
                 type: 'gcp-wif',
                 audience: wif.resourceName,
@@ -122,7 +137,7 @@ export const demoCommand: Command = {
           '',
           `  export AWS_CONTAINER_CREDENTIALS_FULL_URI=${base}/v1/credentials`,
           `  export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=${join(dir, 'token')}`,
-          '  # older SDKs and CLIs (e.g. Debian 12\'s awscli 2.9, botocore 1.29) read only the inline token:',
+          "  # older SDKs and CLIs (e.g. Debian 12's awscli 2.9, botocore 1.29) read only the inline token:",
           `  export AWS_CONTAINER_AUTHORIZATION_TOKEN="$(cat ${join(dir, 'token')})"`,
           '  aws configure export-credentials --format env',
           '',

@@ -32,16 +32,35 @@ async function keyCheck(cfg: ResolvedConfig): Promise<Check> {
     try {
       const data = Buffer.from(`credport doctor ${Date.now()}`);
       const sig = await signer.sign(data);
-      const ok = verify('sha256', data, { key: createPublicKey({ key: { ...signer.publicJwk() }, format: 'jwk' }), dsaEncoding: 'ieee-p1363' }, sig);
+      const ok = verify(
+        'sha256',
+        data,
+        { key: createPublicKey({ key: { ...signer.publicJwk() }, format: 'jwk' }), dsaEncoding: 'ieee-p1363' },
+        sig,
+      );
       const d = signer.describe();
       return ok
-        ? { name: 'key', status: 'ok', detail: `${d.backend}: ${d.location}; test signature verified (kid ${signer.thumbprint.slice(0, 12)}…)` }
-        : { name: 'key', status: 'fail', detail: 'the test signature did not verify against the public key', fix: 'the backend returned a bad signature; check the token or module' };
+        ? {
+            name: 'key',
+            status: 'ok',
+            detail: `${d.backend}: ${d.location}; test signature verified (kid ${signer.thumbprint.slice(0, 12)}…)`,
+          }
+        : {
+            name: 'key',
+            status: 'fail',
+            detail: 'the test signature did not verify against the public key',
+            fix: 'the backend returned a bad signature; check the token or module',
+          };
     } finally {
       await signer.close();
     }
   } catch (err) {
-    return { name: 'key', status: 'fail', detail: `${keyLocation(cfg.key)}: ${(err as Error).message}`, fix: "create it with 'credport init', or fix the [key] table" };
+    return {
+      name: 'key',
+      status: 'fail',
+      detail: `${keyLocation(cfg.key)}: ${(err as Error).message}`,
+      fix: "create it with 'credport init', or fix the [key] table",
+    };
   }
 }
 
@@ -51,7 +70,12 @@ function tokenCheck(cfg: ResolvedConfig): Check {
     return { name: 'token file', status: 'ok', detail: `${cfg.daemon.tokenFile}: 0600, ≥ 256 bits, no newline` };
   } catch (err) {
     const missing = (err as Error).name === 'SecretFileNotFoundError';
-    return { name: 'token file', status: missing ? 'warn' : 'fail', detail: (err as Error).message, fix: missing ? "it is created when 'credport serve' starts" : 'fix the mode or remove the file and restart the daemon' };
+    return {
+      name: 'token file',
+      status: missing ? 'warn' : 'fail',
+      detail: (err as Error).message,
+      fix: missing ? "it is created when 'credport serve' starts" : 'fix the mode or remove the file and restart the daemon',
+    };
   }
 }
 
@@ -62,18 +86,44 @@ async function daemonCheck(cfg: ResolvedConfig): Promise<{ check: Check; health?
     r = await askDaemon(base, '/health', {}, 3000, expectedDaemonUid(cfg));
   } catch (err) {
     // Someone other than the daemon's user holds the port.
-    if (err instanceof CliError) return { check: { name: 'daemon', status: 'fail', detail: err.message, fix: 'stop that process, then start credport' } };
+    if (err instanceof CliError)
+      return { check: { name: 'daemon', status: 'fail', detail: err.message, fix: 'stop that process, then start credport' } };
     throw err;
   }
-  if (!r.reachable) return { check: { name: 'daemon', status: 'fail', detail: `not listening at ${base} (${r.reason})`, fix: "credport serve, or credport service install" } };
+  if (!r.reachable)
+    return {
+      check: {
+        name: 'daemon',
+        status: 'fail',
+        detail: `not listening at ${base} (${r.reason})`,
+        fix: 'credport serve, or credport service install',
+      },
+    };
   const h = r.body as HealthReport;
-  if (typeof h !== 'object' || h === null || !('profiles' in h)) return { check: { name: 'daemon', status: 'fail', detail: `${base} answers, but not as credport (HTTP ${r.status})`, fix: 'another program holds the port; change [daemon] listen' } };
+  if (typeof h !== 'object' || h === null || !('profiles' in h))
+    return {
+      check: {
+        name: 'daemon',
+        status: 'fail',
+        detail: `${base} answers, but not as credport (HTTP ${r.status})`,
+        fix: 'another program holds the port; change [daemon] listen',
+      },
+    };
   const bad = Object.entries(h.profiles).filter(([, p]) => p.state === 'unavailable' || p.state === 'failing');
   return {
     health: h,
     check: bad.length
-      ? { name: 'daemon', status: h.status === 'ok' ? 'warn' : 'fail', detail: `${base}: ${bad.map(([n, p]) => `${n} ${p.state}${p.lastError ? ` (${p.lastError.code}: ${p.lastError.message})` : ''}`).join('; ')}`, fix: 'see the error; credport logs shows more' }
-      : { name: 'daemon', status: 'ok', detail: `${base}: ${h.status}, ${Object.keys(h.profiles).length} profile(s), version ${h.version}` },
+      ? {
+          name: 'daemon',
+          status: h.status === 'ok' ? 'warn' : 'fail',
+          detail: `${base}: ${bad.map(([n, p]) => `${n} ${p.state}${p.lastError ? ` (${p.lastError.code}: ${p.lastError.message})` : ''}`).join('; ')}`,
+          fix: 'see the error; credport logs shows more',
+        }
+      : {
+          name: 'daemon',
+          status: 'ok',
+          detail: `${base}: ${h.status}, ${Object.keys(h.profiles).length} profile(s), version ${h.version}`,
+        },
   };
 }
 
@@ -92,7 +142,12 @@ export const doctorCommand: Command = {
       cfg = loadCliConfig(values.config, io);
       checks.push({ name: 'config', status: 'ok', detail: `${cfg.file}: valid, ${cfg.profiles.size} profile(s)` });
     } catch (err) {
-      checks.push({ name: 'config', status: 'fail', detail: (err as Error).message, fix: "credport init, or fix the file (docs/config-reference.md)" });
+      checks.push({
+        name: 'config',
+        status: 'fail',
+        detail: (err as Error).message,
+        fix: 'credport init, or fix the file (docs/config-reference.md)',
+      });
       io.stdout(values.json ? `${JSON.stringify(checks, null, 2)}\n` : render(checks));
       return EXIT.failure;
     }

@@ -34,7 +34,12 @@ export const envCommand: Command = {
   name: 'env',
   help: HELP,
   async run(argv, io) {
-    const { values } = parseFlags('env', argv, { profile: { type: 'string' }, 'inline-token': { type: 'boolean' }, imds: { type: 'boolean' }, metadata: { type: 'boolean' } });
+    const { values } = parseFlags('env', argv, {
+      profile: { type: 'string' },
+      'inline-token': { type: 'boolean' },
+      imds: { type: 'boolean' },
+      metadata: { type: 'boolean' },
+    });
     if (values.help) {
       io.stdout(`${HELP}\n`);
       return EXIT.ok;

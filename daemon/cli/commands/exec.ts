@@ -45,8 +45,21 @@ is not found, 126 when it cannot be run. SIGINT, SIGTERM and SIGHUP sent to
 credport are passed on to COMMAND.`;
 
 /** Variables that would take precedence over (or confuse) what exec sets. */
-const SHADOWING = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_SECURITY_TOKEN', 'AWS_CREDENTIAL_EXPIRATION', 'AWS_PROFILE', 'AWS_DEFAULT_PROFILE'];
-const CONTAINER = ['AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN', 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE'];
+const SHADOWING = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_SECURITY_TOKEN',
+  'AWS_CREDENTIAL_EXPIRATION',
+  'AWS_PROFILE',
+  'AWS_DEFAULT_PROFILE',
+];
+const CONTAINER = [
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
+];
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 function splitAtDashes(argv: string[]): { flags: string[]; command: string[] } {
@@ -108,7 +121,11 @@ export const execCommand: Command = {
     requireProfile(cfg, profile);
     const { cloud } = await cloudCliOf(cfg, profile);
     if (cloud.name !== 'aws') {
-      throw new CliError(`profile ${profile} is a ${cloud.title} profile; exec sets AWS variables`, EXIT.usage, `for ${cloud.title}, eval "$(credport env --profile ${profile})"`);
+      throw new CliError(
+        `profile ${profile} is a ${cloud.title} profile; exec sets AWS variables`,
+        EXIT.usage,
+        `for ${cloud.title}, eval "$(credport env --profile ${profile})"`,
+      );
     }
 
     let set: Record<string, string>;
@@ -124,7 +141,10 @@ export const execCommand: Command = {
       const base = clientBaseUrl(cfg.daemon.listen);
       // Not fatal (the daemon may be starting), but the SDK's own error would not say why.
       const health = await askDaemon(base, '/health', {}, 2000, expectedDaemonUid(cfg));
-      if (!health.reachable) io.stderr(`credport: warning: the daemon is not running at ${base}; COMMAND will get no credentials until it is ('credport serve')\n`);
+      if (!health.reachable)
+        io.stderr(
+          `credport: warning: the daemon is not running at ${base}; COMMAND will get no credentials until it is ('credport serve')\n`,
+        );
       set = {
         AWS_CONTAINER_CREDENTIALS_FULL_URI: credentialsUrl(cfg, profile),
         AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: cfg.daemon.tokenFile,

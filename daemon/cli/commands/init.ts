@@ -10,7 +10,15 @@ import { defaultSubject } from '../../identity/jwt.js';
 import { createKey, keyExists, openSigner } from '../../keys/open-signer.js';
 import type { KeySigner } from '../../keys/signer.js';
 import { probeBind, UNPRIVILEGED_LISTEN } from '../../service/bind-probe.js';
-import { AccountError, ensureAccount, ensureStateDir, SYSTEM_ACCOUNT, SYSTEM_CONFIG, SYSTEM_STATE_DIR, type Account } from '../../service/system-account.js';
+import {
+  AccountError,
+  ensureAccount,
+  ensureStateDir,
+  SYSTEM_ACCOUNT,
+  SYSTEM_CONFIG,
+  SYSTEM_STATE_DIR,
+  type Account,
+} from '../../service/system-account.js';
 import { writeFileAtomic } from '../../util/secure-file.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
@@ -66,7 +74,18 @@ function actAs(account: Account): () => void {
   };
 }
 
-const KEY_FLAGS = ['key-path', 'module', 'token-label', 'uri', 'key-label', 'key-id', 'pin-file', 'pin-env', 'tag', 'user-presence'] as const;
+const KEY_FLAGS = [
+  'key-path',
+  'module',
+  'token-label',
+  'uri',
+  'key-label',
+  'key-id',
+  'pin-file',
+  'pin-env',
+  'tag',
+  'user-presence',
+] as const;
 
 function keyTable(backend: string, v: Record<string, string | boolean | undefined>, stateDir: string): Record<string, unknown> {
   const pick = (flag: string, key: string) => (v[flag] !== undefined ? { [key]: v[flag] } : {});
@@ -116,13 +135,23 @@ export const initCommand: Command = {
     }
     const system = values.system ?? false;
     if (!system && (values.user !== undefined || values['state-dir'] !== undefined)) {
-      throw new CliError(`--${values.user !== undefined ? 'user' : 'state-dir'} applies only with --system`, EXIT.usage, "see 'credport init --help'");
+      throw new CliError(
+        `--${values.user !== undefined ? 'user' : 'state-dir'} applies only with --system`,
+        EXIT.usage,
+        "see 'credport init --help'",
+      );
     }
     const notes: string[] = [];
     let account: Account | undefined;
     if (system) {
-      if (process.platform !== 'linux' && !io.env.CREDPORT_SERVICE_MANAGER) throw new CliError('--system is for systemd on Linux', EXIT.usage);
-      if (process.getuid?.() !== 0) throw new CliError('init --system writes a system config and a key for the service account: run it as root', EXIT.usage, 'sudo credport init --system');
+      if (process.platform !== 'linux' && !io.env.CREDPORT_SERVICE_MANAGER)
+        throw new CliError('--system is for systemd on Linux', EXIT.usage);
+      if (process.getuid?.() !== 0)
+        throw new CliError(
+          'init --system writes a system config and a key for the service account: run it as root',
+          EXIT.usage,
+          'sudo credport init --system',
+        );
     }
     const file = system ? resolvePath(values.config ?? SYSTEM_CONFIG) : configPath(values.config, io.env);
     const stateDir = system ? resolvePath(values['state-dir'] ?? SYSTEM_STATE_DIR) : join(xdgStateHome(io.env), 'credport');
@@ -138,9 +167,15 @@ export const initCommand: Command = {
     let pendingConfig: string | undefined;
 
     if (existsSync(file)) {
-      const given = [...KEY_FLAGS, 'backend', 'issuer', 'role-arn', 'region', 'listen', 'state-dir'].filter((f) => (values as Record<string, unknown>)[f] !== undefined);
+      const given = [...KEY_FLAGS, 'backend', 'issuer', 'role-arn', 'region', 'listen', 'state-dir'].filter(
+        (f) => (values as Record<string, unknown>)[f] !== undefined,
+      );
       if (given.length > 0) {
-        throw new CliError(`${file} already exists; --${given[0]} applies only when init creates the config`, EXIT.usage, `edit ${file} instead`);
+        throw new CliError(
+          `${file} already exists; --${given[0]} applies only when init creates the config`,
+          EXIT.usage,
+          `edit ${file} instead`,
+        );
       }
       try {
         key = loadConfig(file, io.env).key;
@@ -161,14 +196,20 @@ export const initCommand: Command = {
         key: keyTable(values.backend ?? 'file', values, stateDir),
         oidc: { issuer: values.issuer ?? 'https://issuer.example.com' },
         profiles: {
-          default: { type: 'aws-oidc', role_arn: values['role-arn'] ?? 'arn:aws:iam::111122223333:role/credport', region: values.region ?? 'us-east-1', duration_seconds: 3600 },
+          default: {
+            type: 'aws-oidc',
+            role_arn: values['role-arn'] ?? 'arn:aws:iam::111122223333:role/credport',
+            region: values.region ?? 'us-east-1',
+            duration_seconds: 3600,
+          },
         },
       };
       try {
         // Validate before touching anything, so a bad flag leaves nothing behind.
         key = resolveConfig(file, structuredClone(data), io.env).key;
       } catch (err) {
-        if (err instanceof ConfigError) throw new CliError(`invalid value: ${err.problems.join('; ')}`, EXIT.usage, "see 'credport init --help'");
+        if (err instanceof ConfigError)
+          throw new CliError(`invalid value: ${err.problems.join('; ')}`, EXIT.usage, "see 'credport init --help'");
         throw err;
       }
       const placeholders = !values.issuer || !values['role-arn'];
@@ -211,7 +252,9 @@ export const initCommand: Command = {
         'Next steps:',
         `  credport oidc export ${system ? `--config ${file} ` : ''}${join(system ? stateDir : dirname(file), 'issuer')}   # discovery document + JWKS to publish at the issuer URL`,
         '  # create the IAM OIDC provider and role: docs/setup-aws.md',
-        system ? `  credport service install --system --config ${file}${account && account.name !== SYSTEM_ACCOUNT ? ` --user ${account.name}` : ''}` : '  credport serve',
+        system
+          ? `  credport service install --system --config ${file}${account && account.name !== SYSTEM_ACCOUNT ? ` --user ${account.name}` : ''}`
+          : '  credport serve',
         '',
       ].join('\n'),
     );

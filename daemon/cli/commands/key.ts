@@ -42,7 +42,9 @@ export const keyShowCommand: Command = {
       const d = signer.describe();
       const jwk = publishedJwk(signer.publicJwk(), signer.thumbprint);
       if (values.json) {
-        io.stdout(`${JSON.stringify({ thumbprint: signer.thumbprint, backend: d.backend, location: d.location, userPresence: d.userPresence, jwk }, null, 2)}\n`);
+        io.stdout(
+          `${JSON.stringify({ thumbprint: signer.thumbprint, backend: d.backend, location: d.location, userPresence: d.userPresence, jwk }, null, 2)}\n`,
+        );
       } else {
         io.stdout(
           [
@@ -76,7 +78,12 @@ export const keyDeleteCommand: Command = {
     const where = signer.describe().location;
     await signer.close();
     if (!values.yes) {
-      if (!process.stdin.isTTY) throw new CliError('refusing to delete the key without a terminal to confirm on', EXIT.usage, 'pass --yes to delete without asking');
+      if (!process.stdin.isTTY)
+        throw new CliError(
+          'refusing to delete the key without a terminal to confirm on',
+          EXIT.usage,
+          'pass --yes to delete without asking',
+        );
       const rl = createInterface({ input: process.stdin, output: process.stderr });
       const answer = await rl.question(`Delete the key at ${where} (kid ${thumbprint})?\nType ${thumbprint.slice(0, 8)} to confirm: `);
       rl.close();

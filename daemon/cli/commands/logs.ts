@@ -30,7 +30,10 @@ export function logFiles(logFile: string): string[] {
   const stem = basename(logFile, extname(logFile));
   if (!existsSync(dir)) return [];
   const numbered = readdirSync(dir)
-    .map((f) => ({ f, m: new RegExp(`^${stem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(?:[^.]+\\.)?(\\d+)${ext.replace('.', '\\.')}$`).exec(f) }))
+    .map((f) => ({
+      f,
+      m: new RegExp(`^${stem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(?:[^.]+\\.)?(\\d+)${ext.replace('.', '\\.')}$`).exec(f),
+    }))
     .filter((x): x is { f: string; m: RegExpExecArray } => x.m !== null)
     .sort((a, b) => Number(a.m[1]) - Number(b.m[1]))
     .map((x) => join(dir, x.f));
@@ -42,7 +45,11 @@ export const logsCommand: Command = {
   name: 'logs',
   help: HELP,
   async run(argv, io) {
-    const { values } = parseFlags('logs', argv, { lines: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } });
+    const { values } = parseFlags('logs', argv, {
+      lines: { type: 'string', short: 'n' },
+      follow: { type: 'boolean', short: 'f' },
+      json: { type: 'boolean' },
+    });
     if (values.help) {
       io.stdout(`${HELP}\n`);
       return EXIT.ok;
@@ -51,16 +58,29 @@ export const logsCommand: Command = {
     if (!Number.isInteger(n) || n < 0) throw new CliError('--lines: expected a whole number', EXIT.usage);
     const cfg = loadCliConfig(values.config, io);
     if (!cfg.daemon.logFile) {
-      throw new CliError('this config has no [daemon] log_file: the daemon logs to its stdout', EXIT.usage, "systemd: journalctl --user -u credport; launchd: ~/Library/Logs/credport/");
+      throw new CliError(
+        'this config has no [daemon] log_file: the daemon logs to its stdout',
+        EXIT.usage,
+        'systemd: journalctl --user -u credport; launchd: ~/Library/Logs/credport/',
+      );
     }
     const files = logFiles(cfg.daemon.logFile);
-    if (files.length === 0) throw new CliError(`no log files at ${cfg.daemon.logFile} yet`, EXIT.failure, 'has the daemon run with this config?');
-    const pretty = prettyFactory({ colorize: io.isTty && colourAllowed(io.env), translateTime: 'SYS:yyyy-mm-dd HH:MM:ss', ignore: 'pid,hostname' });
+    if (files.length === 0)
+      throw new CliError(`no log files at ${cfg.daemon.logFile} yet`, EXIT.failure, 'has the daemon run with this config?');
+    const pretty = prettyFactory({
+      colorize: io.isTty && colourAllowed(io.env),
+      translateTime: 'SYS:yyyy-mm-dd HH:MM:ss',
+      ignore: 'pid,hostname',
+    });
     const show = (line: string) => {
       if (!line.trim()) return;
       io.stdout(values.json ? `${line}\n` : pretty(line));
     };
-    const lines = files.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter((l) => l.trim()));
+    const lines = files.flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim()),
+    );
     for (const l of lines.slice(Math.max(0, lines.length - n))) show(l);
     if (!values.follow) return EXIT.ok;
 

@@ -49,9 +49,16 @@ export const profilesCommand: Command = {
     const cfg = loadCliConfig(values.config, io);
     const base = clientBaseUrl(cfg.daemon.listen);
     const reply = await askDaemon(base, '/health', {}, 3000, expectedDaemonUid(cfg));
-    const report = reply.reachable && reply.status === 200 && typeof reply.body === 'object' && reply.body !== null && 'profiles' in reply.body ? (reply.body as HealthReport) : undefined;
+    const report =
+      reply.reachable && reply.status === 200 && typeof reply.body === 'object' && reply.body !== null && 'profiles' in reply.body
+        ? (reply.body as HealthReport)
+        : undefined;
     const ctx = { config: cfg, env: io.env, baseUrl: base };
-    const clis = new Map(await Promise.all([...new Set([...cfg.profiles.values()].map((p) => cloudOfType(p.type)))].map(async (c) => [c?.name, await c?.cli()] as const)));
+    const clis = new Map(
+      await Promise.all(
+        [...new Set([...cfg.profiles.values()].map((p) => cloudOfType(p.type)))].map(async (c) => [c?.name, await c?.cli()] as const),
+      ),
+    );
     const listing: ProfileListing[] = [...cfg.profiles].map(([name, p]) => {
       const live = report?.profiles[name];
       const found = profileType(p.type);
@@ -68,7 +75,9 @@ export const profilesCommand: Command = {
       };
     });
     if (values.json) {
-      io.stdout(`${JSON.stringify({ config: cfg.file, daemon: { url: base, running: reply.reachable }, defaultProfile: cfg.defaultProfile, profiles: listing }, null, 2)}\n`);
+      io.stdout(
+        `${JSON.stringify({ config: cfg.file, daemon: { url: base, running: reply.reachable }, defaultProfile: cfg.defaultProfile, profiles: listing }, null, 2)}\n`,
+      );
       return EXIT.ok;
     }
     const rows = [['PROFILE', 'TYPE', 'STATE', 'ENDPOINTS']];

@@ -40,7 +40,11 @@ export const reloadCommand: Command = {
       );
     }
     if (!owner.proven) {
-      throw new CliError(`cannot prove that pid ${owner.record.pid} (lock ${lock}) is credport on this system; not signalling it`, EXIT.failure, 'restart the daemon instead');
+      throw new CliError(
+        `cannot prove that pid ${owner.record.pid} (lock ${lock}) is credport on this system; not signalling it`,
+        EXIT.failure,
+        'restart the daemon instead',
+      );
     }
     const pid = owner.record.pid;
     const before = await askDaemon(base, '/health', {}, 3000, expectedDaemonUid(cfg));

@@ -34,7 +34,14 @@ const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace']);
 /** In-flight requests get this long to finish on shutdown before the process exits anyway. */
 const SHUTDOWN_BOUND_MS = 10_000;
 
-const CONFIG_ERRORS = new Set(['InsecureFileError', 'UnsafeFileError', 'SecretFileNotFoundError', 'KeyFileError', 'TokenFileError', 'KeyBackendError']);
+const CONFIG_ERRORS = new Set([
+  'InsecureFileError',
+  'UnsafeFileError',
+  'SecretFileNotFoundError',
+  'KeyFileError',
+  'TokenFileError',
+  'KeyBackendError',
+]);
 
 function onReload(daemon: RunningDaemon, file: string, io: CliIo, log: Logger): void {
   try {

@@ -77,7 +77,11 @@ function chooseManager(ctx: ServiceContext, system: boolean, env: CliIo['env']):
     return new LaunchdManager(ctx);
   }
   if (kind === 'systemd') return new SystemdManager(ctx, system);
-  throw new CliError(`no service manager support for ${forced ?? process.platform}`, EXIT.usage, 'run credport serve under your own supervisor');
+  throw new CliError(
+    `no service manager support for ${forced ?? process.platform}`,
+    EXIT.usage,
+    'run credport serve under your own supervisor',
+  );
 }
 
 async function ensureSystemUser(name: string): Promise<string[]> {
@@ -123,9 +127,14 @@ export const serviceCommand: Command = {
       return EXIT.ok;
     }
     const action = positionals[0] as Action | undefined;
-    if (!action || !ACTIONS.includes(action)) throw new CliError(`expected one of ${ACTIONS.join(', ')}`, EXIT.usage, "see 'credport service --help'");
+    if (!action || !ACTIONS.includes(action))
+      throw new CliError(`expected one of ${ACTIONS.join(', ')}`, EXIT.usage, "see 'credport service --help'");
     const cfg = loadCliConfig(values.config, io);
-    const writable = new Set([dirname(cfg.daemon.tokenFile), dirname(cfg.daemon.lockFile), ...(cfg.daemon.logFile ? [dirname(cfg.daemon.logFile)] : [])]);
+    const writable = new Set([
+      dirname(cfg.daemon.tokenFile),
+      dirname(cfg.daemon.lockFile),
+      ...(cfg.daemon.logFile ? [dirname(cfg.daemon.logFile)] : []),
+    ]);
     const ctx: ServiceContext = {
       node: process.execPath,
       entry: installedEntry(),

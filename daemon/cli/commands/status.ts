@@ -21,7 +21,12 @@ function ago(iso: string | null, now: number): string {
   if (!iso) return '-';
   const s = Math.round((new Date(iso).getTime() - now) / 1000);
   const abs = Math.abs(s);
-  const text = abs >= 3600 ? `${Math.floor(abs / 3600)}h${Math.floor((abs % 3600) / 60)}m` : abs >= 60 ? `${Math.floor(abs / 60)}m${abs % 60}s` : `${abs}s`;
+  const text =
+    abs >= 3600
+      ? `${Math.floor(abs / 3600)}h${Math.floor((abs % 3600) / 60)}m`
+      : abs >= 60
+        ? `${Math.floor(abs / 60)}m${abs % 60}s`
+        : `${abs}s`;
   return s >= 0 ? `in ${text}` : `${text} ago`;
 }
 
@@ -41,8 +46,12 @@ export function renderStatus(h: HealthReport, now: number): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   const table = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
   const warnings = (h.warnings ?? []).map((w) => `warning: ${w}\n`).join('');
-  const reload = h.config?.lastError ? `\nlast reload REJECTED at ${h.config.lastError.at} (running config kept): ${h.config.lastError.message}\n` : '';
-  const restart = h.config?.needsRestart?.length ? `\nrestart needed: ${h.config.needsRestart.join(', ')} changed in the config; the daemon still runs with the old value until 'credport service restart' (or a restart of 'credport serve')\n` : '';
+  const reload = h.config?.lastError
+    ? `\nlast reload REJECTED at ${h.config.lastError.at} (running config kept): ${h.config.lastError.message}\n`
+    : '';
+  const restart = h.config?.needsRestart?.length
+    ? `\nrestart needed: ${h.config.needsRestart.join(', ')} changed in the config; the daemon still runs with the old value until 'credport service restart' (or a restart of 'credport serve')\n`
+    : '';
   return `credport ${h.version}: ${h.status}, up ${h.uptimeSeconds}s, key ${h.key.backend} (${h.key.thumbprint.slice(0, 12)}…)\n\n${table}\n\n* default profile (for AWS: served at /v1/credentials and through IMDS)\n${restart}${reload}${warnings ? `\n${warnings}` : ''}`;
 }
 
@@ -61,7 +70,11 @@ export const statusCommand: Command = {
     const reply = await askDaemon(base, '/health', {}, 3000, expectedDaemonUid(cfg));
     if (!reply.reachable) {
       if (owner.state === 'running') {
-        throw new CliError(`the daemon (pid ${owner.record.pid}) holds ${cfg.daemon.lockFile} but does not answer at ${base} (${reply.reason})`, EXIT.daemonDown, 'it may still be starting; see its log');
+        throw new CliError(
+          `the daemon (pid ${owner.record.pid}) holds ${cfg.daemon.lockFile} but does not answer at ${base} (${reply.reason})`,
+          EXIT.daemonDown,
+          'it may still be starting; see its log',
+        );
       }
       throw new CliError(`the daemon is not running at ${base} (${reply.reason})`, EXIT.daemonDown, "start it with 'credport serve'");
     }

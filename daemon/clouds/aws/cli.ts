@@ -39,7 +39,9 @@ interface Wire {
 
 function isWire(v: unknown): v is Wire {
   const o = v as Partial<Wire> | null;
-  return typeof o === 'object' && o !== null && [o.AccessKeyId, o.SecretAccessKey, o.Token, o.Expiration].every((x) => typeof x === 'string');
+  return (
+    typeof o === 'object' && o !== null && [o.AccessKeyId, o.SecretAccessKey, o.Token, o.Expiration].every((x) => typeof x === 'string')
+  );
 }
 
 async function fromDaemon({ config: cfg }: CliContext, profile: string, command: string): Promise<AwsCredentials | undefined> {
@@ -49,7 +51,13 @@ async function fromDaemon({ config: cfg }: CliContext, profile: string, command:
   } catch {
     return undefined; // no token yet: the daemon has never run here
   }
-  const reply = await askDaemon(clientBaseUrl(cfg.daemon.listen), `/v1/credentials/${encodeURIComponent(profile)}`, { authorization: token, 'x-credport-command': command }, 3000, expectedDaemonUid(cfg));
+  const reply = await askDaemon(
+    clientBaseUrl(cfg.daemon.listen),
+    `/v1/credentials/${encodeURIComponent(profile)}`,
+    { authorization: token, 'x-credport-command': command },
+    3000,
+    expectedDaemonUid(cfg),
+  );
   if (!reply.reachable) return undefined;
   if (reply.status === 200 && isWire(reply.body)) {
     const b = reply.body;
@@ -98,7 +106,9 @@ function render(credentials: Credentials, format: string | undefined): string {
 
 function version(cmd: string, args: string[]): Promise<string | undefined> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 5000, encoding: 'utf8' }, (err, stdout, stderr) => resolve(err ? undefined : `${stdout}${stderr}`.trim().split('\n')[0]));
+    execFile(cmd, args, { timeout: 5000, encoding: 'utf8' }, (err, stdout, stderr) =>
+      resolve(err ? undefined : `${stdout}${stderr}`.trim().split('\n')[0]),
+    );
   });
 }
 
@@ -115,25 +125,57 @@ async function clockCheck(cfg: ResolvedConfig): Promise<Check> {
     // Date has one-second resolution; compare against the middle of the round trip.
     const skew = Math.round((new Date(date).getTime() - (before + after) / 2) / 1000);
     return Math.abs(skew) > 60
-      ? { name: 'clock', status: 'fail', detail: `this clock is ${Math.abs(skew)} s ${skew > 0 ? 'behind' : 'ahead of'} ${endpoint}`, fix: 'enable time sync (timedatectl set-ntp true / System Settings > Date & Time)' }
+      ? {
+          name: 'clock',
+          status: 'fail',
+          detail: `this clock is ${Math.abs(skew)} s ${skew > 0 ? 'behind' : 'ahead of'} ${endpoint}`,
+          fix: 'enable time sync (timedatectl set-ntp true / System Settings > Date & Time)',
+        }
       : { name: 'clock', status: 'ok', detail: `within ${Math.max(1, Math.abs(skew))} s of ${endpoint}` };
   } catch (err) {
-    return { name: 'clock', status: 'warn', detail: `could not reach ${endpoint} (${(err as Error).message})`, fix: 'check network access to STS' };
+    return {
+      name: 'clock',
+      status: 'warn',
+      detail: `could not reach ${endpoint} (${(err as Error).message})`,
+      fix: 'check network access to STS',
+    };
   }
 }
 
 function envCheck(cfg: ResolvedConfig, e: CliContext['env']): Check[] {
   const out: Check[] = [];
-  if (e.AWS_ACCESS_KEY_ID) out.push({ name: 'shell', status: 'warn', detail: 'AWS_ACCESS_KEY_ID is set: SDKs use it before credport', fix: 'unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN' });
-  if (e.AWS_PROFILE) out.push({ name: 'shell', status: 'warn', detail: `AWS_PROFILE=${e.AWS_PROFILE}: SDKs read that profile from ~/.aws before the container endpoint`, fix: 'unset AWS_PROFILE, or give that profile credential_process = credport auth' });
+  if (e.AWS_ACCESS_KEY_ID)
+    out.push({
+      name: 'shell',
+      status: 'warn',
+      detail: 'AWS_ACCESS_KEY_ID is set: SDKs use it before credport',
+      fix: 'unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN',
+    });
+  if (e.AWS_PROFILE)
+    out.push({
+      name: 'shell',
+      status: 'warn',
+      detail: `AWS_PROFILE=${e.AWS_PROFILE}: SDKs read that profile from ~/.aws before the container endpoint`,
+      fix: 'unset AWS_PROFILE, or give that profile credential_process = credport auth',
+    });
   const uri = e.AWS_CONTAINER_CREDENTIALS_FULL_URI;
   const base = clientBaseUrl(cfg.daemon.listen);
   if (!uri && !e.AWS_EC2_METADATA_SERVICE_ENDPOINT) {
     out.push({ name: 'shell', status: 'warn', detail: 'this shell does not point SDKs at credport', fix: 'eval "$(credport env)"' });
   } else if (uri && !uri.startsWith(`${base}/v1/credentials`)) {
-    out.push({ name: 'shell', status: 'warn', detail: `AWS_CONTAINER_CREDENTIALS_FULL_URI=${uri} is not this daemon (${base})`, fix: 'eval "$(credport env)"' });
+    out.push({
+      name: 'shell',
+      status: 'warn',
+      detail: `AWS_CONTAINER_CREDENTIALS_FULL_URI=${uri} is not this daemon (${base})`,
+      fix: 'eval "$(credport env)"',
+    });
   } else if (uri && !e.AWS_CONTAINER_AUTHORIZATION_TOKEN && !e.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) {
-    out.push({ name: 'shell', status: 'fail', detail: 'the container URI is set without a token variable: every request will be refused', fix: 'eval "$(credport env)"' });
+    out.push({
+      name: 'shell',
+      status: 'fail',
+      detail: 'the container URI is set without a token variable: every request will be refused',
+      fix: 'eval "$(credport env)"',
+    });
   } else {
     out.push({ name: 'shell', status: 'ok', detail: `SDKs are pointed at ${uri ?? e.AWS_EC2_METADATA_SERVICE_ENDPOINT}` });
   }
@@ -161,20 +203,39 @@ async function certificateChecks(cfg: ResolvedConfig, health: HealthReport | und
         notAfter = d.notAfter;
         subject = d.subject;
       } catch (err) {
-        out.push({ name: 'certificate', status: 'fail', detail: `profile ${name}: ${p.certificate}: ${(err as Error).message}`, fix: "install one with 'credport cert import'" });
+        out.push({
+          name: 'certificate',
+          status: 'fail',
+          detail: `profile ${name}: ${p.certificate}: ${(err as Error).message}`,
+          fix: "install one with 'credport cert import'",
+        });
         continue;
       }
     }
     if (!notAfter) {
-      out.push({ name: 'certificate', status: 'warn', detail: `profile ${name}: the certificate is on the token; start the daemon to see its expiry` });
+      out.push({
+        name: 'certificate',
+        status: 'warn',
+        detail: `profile ${name}: the certificate is on the token; start the daemon to see its expiry`,
+      });
       continue;
     }
     const left = Math.floor((notAfter.getTime() - Date.now()) / 86_400_000);
     out.push(
       left < 0
-        ? { name: 'certificate', status: 'fail', detail: `profile ${name}: ${subject} expired on ${notAfter.toISOString().slice(0, 10)}`, fix: 'credport cert csr, have it signed, credport cert import' }
+        ? {
+            name: 'certificate',
+            status: 'fail',
+            detail: `profile ${name}: ${subject} expired on ${notAfter.toISOString().slice(0, 10)}`,
+            fix: 'credport cert csr, have it signed, credport cert import',
+          }
         : left < days
-          ? { name: 'certificate', status: 'warn', detail: `profile ${name}: ${subject} expires in ${left} day(s)`, fix: 'renew it now: credport cert csr, then cert import' }
+          ? {
+              name: 'certificate',
+              status: 'warn',
+              detail: `profile ${name}: ${subject} expires in ${left} day(s)`,
+              fix: 'renew it now: credport cert csr, then cert import',
+            }
           : { name: 'certificate', status: 'ok', detail: `profile ${name}: ${subject}, ${left} days left` },
     );
   }
@@ -202,7 +263,6 @@ async function clientChecks(): Promise<Check[]> {
   }
   return out;
 }
-
 
 const shq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -243,6 +303,11 @@ export const awsCli: CloudCli = {
   fromDaemon,
   async doctor(ctx, health) {
     const [clock, clients] = await Promise.all([clockCheck(ctx.config), clientChecks()]);
-    return [clock, ...(await certificateChecks(ctx.config, health as HealthReport | undefined)), ...envCheck(ctx.config, ctx.env), ...clients];
+    return [
+      clock,
+      ...(await certificateChecks(ctx.config, health as HealthReport | undefined)),
+      ...envCheck(ctx.config, ctx.env),
+      ...clients,
+    ];
   },
 };

@@ -19,7 +19,9 @@ export function checkRolesAnywhereProfile(name: string, p: AwsRolesAnywhereProfi
   const key = `profiles.${name}`;
   if (p.endpoint !== undefined) checkUrl(p.endpoint, `${key}.endpoint`, problems);
   if (arnRegion(p.trust_anchor_arn) !== arnRegion(p.profile_arn)) {
-    problems.push(`${key}.profile_arn: its region (${arnRegion(p.profile_arn)}) differs from the trust anchor's (${arnRegion(p.trust_anchor_arn)}); Roles Anywhere needs both in one region`);
+    problems.push(
+      `${key}.profile_arn: its region (${arnRegion(p.profile_arn)}) differs from the trust anchor's (${arnRegion(p.trust_anchor_arn)}); Roles Anywhere needs both in one region`,
+    );
   }
   if (p.private_key_passphrase_file !== undefined && p.private_key_passphrase_env !== undefined) {
     problems.push(`${key}: give at most one of private_key_passphrase_file and private_key_passphrase_env`);
@@ -30,10 +32,14 @@ export function checkRolesAnywhereProfile(name: string, p: AwsRolesAnywhereProfi
   if (p.certificate === CERTIFICATE_ON_TOKEN) {
     // The certificate on the token belongs to the key next to it, which only the pkcs11 backend holds.
     if (view.keyBackend !== 'pkcs11') {
-      problems.push(`${key}.certificate: "${CERTIFICATE_ON_TOKEN}" reads the certificate stored next to the device key on its PKCS#11 token, so it needs [key] backend = "pkcs11" (this config's key backend is "${view.keyBackend}"); give a certificate file instead`);
+      problems.push(
+        `${key}.certificate: "${CERTIFICATE_ON_TOKEN}" reads the certificate stored next to the device key on its PKCS#11 token, so it needs [key] backend = "pkcs11" (this config's key backend is "${view.keyBackend}"); give a certificate file instead`,
+      );
     }
     if (p.private_key !== undefined) {
-      problems.push(`${key}.certificate: "${CERTIFICATE_ON_TOKEN}" is the certificate of the [key] backend's key and cannot be used with private_key; remove private_key, or give the key file's certificate as a file`);
+      problems.push(
+        `${key}.certificate: "${CERTIFICATE_ON_TOKEN}" is the certificate of the [key] backend's key and cannot be used with private_key; remove private_key, or give the key file's certificate as a file`,
+      );
     }
   }
 }
@@ -43,7 +49,10 @@ export function checkAssumeRoleProfile(name: string, p: AwsAssumeRoleProfileConf
 }
 
 /** The files a Roles Anywhere profile names, made absolute; "token" is a source, not a path. */
-export function resolveRolesAnywherePaths(p: AwsRolesAnywhereProfileConfig, expand: (path: string) => string): AwsRolesAnywhereProfileConfig {
+export function resolveRolesAnywherePaths(
+  p: AwsRolesAnywhereProfileConfig,
+  expand: (path: string) => string,
+): AwsRolesAnywhereProfileConfig {
   const x = (v: string | undefined) => (v === undefined ? undefined : expand(v));
   return {
     ...p,

@@ -21,11 +21,18 @@ import type { AwsProfileConfig, AwsRolesAnywhereProfileConfig } from './schema.j
 function passphrase(p: AwsRolesAnywhereProfileConfig, env: Env): string | undefined {
   if (p.private_key_passphrase_file !== undefined) {
     // One trailing newline is what an editor leaves; it is not part of the passphrase.
-    return readSecretFile(p.private_key_passphrase_file, 'passphrase file', 'create it with mode 0600').toString('utf8').replace(/\r?\n$/, '');
+    return readSecretFile(p.private_key_passphrase_file, 'passphrase file', 'create it with mode 0600')
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
   }
   if (p.private_key_passphrase_env !== undefined) {
     const v = env[p.private_key_passphrase_env];
-    if (v === undefined) throw new ProviderError('InvalidConfiguration', `environment variable ${p.private_key_passphrase_env} (private_key_passphrase_env) is not set`, false);
+    if (v === undefined)
+      throw new ProviderError(
+        'InvalidConfiguration',
+        `environment variable ${p.private_key_passphrase_env} (private_key_passphrase_env) is not set`,
+        false,
+      );
     return v;
   }
   return undefined;
@@ -88,7 +95,11 @@ function createProvider(name: string, profile: ProfileBase, deps: ProviderDeps):
       const onToken = p.certificate === CERTIFICATE_ON_TOKEN;
       if (onToken && p.private_key !== undefined) {
         // Config validation refuses this too; here for callers that build profiles themselves.
-        throw new ProviderError('InvalidConfiguration', `profile ${name}: certificate = "${CERTIFICATE_ON_TOKEN}" belongs to the device key; it cannot be used with private_key`, false);
+        throw new ProviderError(
+          'InvalidConfiguration',
+          `profile ${name}: certificate = "${CERTIFICATE_ON_TOKEN}" belongs to the device key; it cannot be used with private_key`,
+          false,
+        );
       }
       return new AwsRolesAnywhereProvider({
         key: p.private_key !== undefined ? fromKeyFile(p.private_key, passphrase(p, deps.env)) : fromKeySigner(signer),

@@ -12,15 +12,36 @@ const awsDefault = () => defaultField('Serve this profile at /v1/credentials and
 
 export const AwsOidcProfile = Type.Object(
   {
-    type: Type.Literal('aws-oidc', { description: 'Credentials from STS AssumeRoleWithWebIdentity with a JWT signed by the device key.', expect: '"aws-oidc"' }),
-    role_arn: Type.String({ pattern: ROLE_ARN, description: 'Role to assume.', expect: 'an IAM role ARN like arn:aws:iam::111122223333:role/NAME' }),
-    region: Type.String({ pattern: REGION, default: 'us-east-1', description: 'STS region (regional endpoint).', expect: 'an AWS region like us-east-1' }),
-    duration_seconds: Type.Integer({ default: 3600, minimum: 900, maximum: 43200, description: 'Requested session length; must not exceed the role\'s maximum session duration.' }),
+    type: Type.Literal('aws-oidc', {
+      description: 'Credentials from STS AssumeRoleWithWebIdentity with a JWT signed by the device key.',
+      expect: '"aws-oidc"',
+    }),
+    role_arn: Type.String({
+      pattern: ROLE_ARN,
+      description: 'Role to assume.',
+      expect: 'an IAM role ARN like arn:aws:iam::111122223333:role/NAME',
+    }),
+    region: Type.String({
+      pattern: REGION,
+      default: 'us-east-1',
+      description: 'STS region (regional endpoint).',
+      expect: 'an AWS region like us-east-1',
+    }),
+    duration_seconds: Type.Integer({
+      default: 3600,
+      minimum: 900,
+      maximum: 43200,
+      description: "Requested session length; must not exceed the role's maximum session duration.",
+    }),
     sts_endpoint: Type.Optional(
       Type.String({ minLength: 1, description: 'STS endpoint override (VPC endpoint, FIPS, local emulator).', expect: 'an http(s) URL' }),
     ),
     role_session_name: Type.Optional(
-      Type.String({ pattern: SESSION_NAME, description: 'RoleSessionName. Default: `credport-<host>-<key thumbprint prefix>`, which identifies the device in CloudTrail.', expect: '2-64 characters of letters, digits and +=,.@_-' }),
+      Type.String({
+        pattern: SESSION_NAME,
+        description: 'RoleSessionName. Default: `credport-<host>-<key thumbprint prefix>`, which identifies the device in CloudTrail.',
+        expect: '2-64 characters of letters, digits and +=,.@_-',
+      }),
     ),
     allow_executables: allowExecutablesField(),
     default: awsDefault(),
@@ -30,26 +51,74 @@ export const AwsOidcProfile = Type.Object(
 
 export const AwsRolesAnywhereProfile = Type.Object(
   {
-    type: Type.Literal('aws-rolesanywhere', { description: 'Credentials from IAM Roles Anywhere CreateSession, signed (SigV4-X509) with the key of an X.509 certificate.', expect: '"aws-rolesanywhere"' }),
+    type: Type.Literal('aws-rolesanywhere', {
+      description: 'Credentials from IAM Roles Anywhere CreateSession, signed (SigV4-X509) with the key of an X.509 certificate.',
+      expect: '"aws-rolesanywhere"',
+    }),
     certificate: Type.String({
       minLength: 1,
       description:
         'PEM file of the device certificate (re-read when it changes on disk), or exactly `"token"`: the X.509 certificate stored on the PKCS#11 token next to the [key] backend\'s key (same CKA_ID, else same label), read from the token before every CreateSession (docs/rolesanywhere.md). `"token"` needs `[key] backend = "pkcs11"` and no `private_key`; a file named token is `"./token"`.',
     }),
-    chain: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the intermediate CA certificates, in order, leaf excluded. Without it, with `certificate = "token"`: the intermediates among the certificates read with the leaf from the token.' })),
+    chain: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'PEM file of the intermediate CA certificates, in order, leaf excluded. Without it, with `certificate = "token"`: the intermediates among the certificates read with the leaf from the token.',
+      }),
+    ),
     private_key: Type.Optional(
-      Type.String({ minLength: 1, description: 'Key file of the certificate (PKCS#1, SEC1, PKCS#8, encrypted PKCS#8; mode 0600). Default: the [key] backend\'s device key.' }),
+      Type.String({
+        minLength: 1,
+        description:
+          "Key file of the certificate (PKCS#1, SEC1, PKCS#8, encrypted PKCS#8; mode 0600). Default: the [key] backend's device key.",
+      }),
     ),
-    private_key_passphrase_file: Type.Optional(Type.String({ minLength: 1, description: 'File (0600) holding the passphrase of an encrypted private_key.' })),
+    private_key_passphrase_file: Type.Optional(
+      Type.String({ minLength: 1, description: 'File (0600) holding the passphrase of an encrypted private_key.' }),
+    ),
     private_key_passphrase_env: Type.Optional(
-      Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Environment variable holding the passphrase of an encrypted private_key.', expect: 'an environment variable name' }),
+      Type.String({
+        pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+        description: 'Environment variable holding the passphrase of an encrypted private_key.',
+        expect: 'an environment variable name',
+      }),
     ),
-    trust_anchor_arn: Type.String({ pattern: TRUST_ANCHOR_ARN, description: 'Trust anchor; its region is where CreateSession is called.', expect: 'a Roles Anywhere trust anchor ARN' }),
-    profile_arn: Type.String({ pattern: RA_PROFILE_ARN, description: 'Roles Anywhere profile (same region as the trust anchor).', expect: 'a Roles Anywhere profile ARN' }),
-    role_arn: Type.String({ pattern: ROLE_ARN, description: 'Role to assume; the profile must list it.', expect: 'an IAM role ARN like arn:aws:iam::111122223333:role/NAME' }),
-    duration_seconds: Type.Integer({ default: 3600, minimum: 900, maximum: 43200, description: 'Requested session length; the Roles Anywhere profile caps it.' }),
-    role_session_name: Type.Optional(Type.String({ pattern: SESSION_NAME, description: 'Honoured only when the Roles Anywhere profile accepts custom session names.', expect: '2-64 characters of letters, digits and +=,.@_-' })),
-    endpoint: Type.Optional(Type.String({ minLength: 1, description: 'CreateSession endpoint override (FIPS, VPC endpoint, local emulator).', expect: 'an http(s) URL' })),
+    trust_anchor_arn: Type.String({
+      pattern: TRUST_ANCHOR_ARN,
+      description: 'Trust anchor; its region is where CreateSession is called.',
+      expect: 'a Roles Anywhere trust anchor ARN',
+    }),
+    profile_arn: Type.String({
+      pattern: RA_PROFILE_ARN,
+      description: 'Roles Anywhere profile (same region as the trust anchor).',
+      expect: 'a Roles Anywhere profile ARN',
+    }),
+    role_arn: Type.String({
+      pattern: ROLE_ARN,
+      description: 'Role to assume; the profile must list it.',
+      expect: 'an IAM role ARN like arn:aws:iam::111122223333:role/NAME',
+    }),
+    duration_seconds: Type.Integer({
+      default: 3600,
+      minimum: 900,
+      maximum: 43200,
+      description: 'Requested session length; the Roles Anywhere profile caps it.',
+    }),
+    role_session_name: Type.Optional(
+      Type.String({
+        pattern: SESSION_NAME,
+        description: 'Honoured only when the Roles Anywhere profile accepts custom session names.',
+        expect: '2-64 characters of letters, digits and +=,.@_-',
+      }),
+    ),
+    endpoint: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'CreateSession endpoint override (FIPS, VPC endpoint, local emulator).',
+        expect: 'an http(s) URL',
+      }),
+    ),
     allow_executables: allowExecutablesField(),
     default: awsDefault(),
   },
@@ -58,13 +127,34 @@ export const AwsRolesAnywhereProfile = Type.Object(
 
 export const AwsAssumeRoleProfile = Type.Object(
   {
-    type: Type.Literal('aws-assume-role', { description: 'Credentials from STS AssumeRole, signed with another profile\'s credentials (role chaining, e.g. into other accounts).', expect: '"aws-assume-role"' }),
-    source_profile: Type.String({ pattern: PROFILE_NAME_PATTERN, description: 'The profile whose credentials sign the AssumeRole call; refreshed first.' }),
-    role_arn: Type.String({ pattern: ROLE_ARN, description: 'Role to assume; its trust policy must allow the source role.', expect: 'an IAM role ARN like arn:aws:iam::111122223333:role/NAME' }),
+    type: Type.Literal('aws-assume-role', {
+      description: "Credentials from STS AssumeRole, signed with another profile's credentials (role chaining, e.g. into other accounts).",
+      expect: '"aws-assume-role"',
+    }),
+    source_profile: Type.String({
+      pattern: PROFILE_NAME_PATTERN,
+      description: 'The profile whose credentials sign the AssumeRole call; refreshed first.',
+    }),
+    role_arn: Type.String({
+      pattern: ROLE_ARN,
+      description: 'Role to assume; its trust policy must allow the source role.',
+      expect: 'an IAM role ARN like arn:aws:iam::111122223333:role/NAME',
+    }),
     region: Type.String({ pattern: REGION, default: 'us-east-1', description: 'STS region.', expect: 'an AWS region like us-east-1' }),
-    duration_seconds: Type.Integer({ default: 3600, minimum: 900, maximum: 3600, description: 'Session length; AWS caps chained sessions at one hour.' }),
-    role_session_name: Type.Optional(Type.String({ pattern: SESSION_NAME, description: 'RoleSessionName. Default: as for aws-oidc.', expect: '2-64 characters of letters, digits and +=,.@_-' })),
-    external_id: Type.Optional(Type.String({ minLength: 2, maxLength: 1224, description: 'ExternalId the role\'s trust policy requires.' })),
+    duration_seconds: Type.Integer({
+      default: 3600,
+      minimum: 900,
+      maximum: 3600,
+      description: 'Session length; AWS caps chained sessions at one hour.',
+    }),
+    role_session_name: Type.Optional(
+      Type.String({
+        pattern: SESSION_NAME,
+        description: 'RoleSessionName. Default: as for aws-oidc.',
+        expect: '2-64 characters of letters, digits and +=,.@_-',
+      }),
+    ),
+    external_id: Type.Optional(Type.String({ minLength: 2, maxLength: 1224, description: "ExternalId the role's trust policy requires." })),
     sts_endpoint: Type.Optional(Type.String({ minLength: 1, description: 'STS endpoint override.', expect: 'an http(s) URL' })),
     allow_executables: allowExecutablesField(),
     default: awsDefault(),

@@ -13,7 +13,12 @@ export function accountFromArn(arn: string | undefined): string | undefined {
  * STS may answer 200 with parts missing (a proxy's page that happens to parse);
  * such an answer is a failure, never credentials with an empty field.
  */
-export function credentialsFromSts(c: Credentials | undefined, roleArn: string, assumedRoleArn: string | undefined, status: number | undefined): AwsCredentials {
+export function credentialsFromSts(
+  c: Credentials | undefined,
+  roleArn: string,
+  assumedRoleArn: string | undefined,
+  status: number | undefined,
+): AwsCredentials {
   if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !(c.Expiration instanceof Date) || Number.isNaN(c.Expiration.getTime())) {
     throw new ProviderError('MalformedResponse', 'STS answered without complete credentials', true, status);
   }

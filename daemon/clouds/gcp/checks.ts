@@ -16,6 +16,7 @@ export function checkGcpProfiles(profiles: Iterable<readonly [string, ProfileLik
     problems.push(`profiles ${gcp.map(([n]) => n).join(', ')}: gcp-wif needs an [oidc] table (the issuer Google's provider trusts)`);
   }
   const served = gcp.filter(([, p]) => p.metadata_server === true).map(([n]) => n);
-  if (served.length > 1) problems.push(`profiles ${served.join(', ')} all set metadata_server = true; at most one profile can be the metadata server's`);
+  if (served.length > 1)
+    problems.push(`profiles ${served.join(', ')} all set metadata_server = true; at most one profile can be the metadata server's`);
   return problems;
 }

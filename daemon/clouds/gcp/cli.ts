@@ -33,16 +33,28 @@ const metadataHost = (baseUrl: string): string => baseUrl.replace(/^http:\/\//, 
 
 /** The metadata-server variables: Node reads GCE_METADATA_HOST; Python GCE_METADATA_IP (newer) or GCE_METADATA_ROOT (1.x). */
 function metadataLines(ctx: CliContext, profile: string, p: GcpWifProfileConfig): string[] {
-  if (!p.metadata_server) throw new CliError(`profile ${profile} is not served by the metadata server`, EXIT.usage, `set metadata_server = true in [profiles.${profile}] and run 'credport reload'`);
+  if (!p.metadata_server)
+    throw new CliError(
+      `profile ${profile} is not served by the metadata server`,
+      EXIT.usage,
+      `set metadata_server = true in [profiles.${profile}] and run 'credport reload'`,
+    );
   const host = metadataHost(ctx.baseUrl);
   // A credential file wins over the metadata server, and Python google-auth 1.x fails on one of this type.
-  return ['unset GOOGLE_APPLICATION_CREDENTIALS', `export GCE_METADATA_HOST=${shq(host)}`, `export GCE_METADATA_IP=${shq(host)}`, `export GCE_METADATA_ROOT=${shq(host)}`];
+  return [
+    'unset GOOGLE_APPLICATION_CREDENTIALS',
+    `export GCE_METADATA_HOST=${shq(host)}`,
+    `export GCE_METADATA_IP=${shq(host)}`,
+    `export GCE_METADATA_ROOT=${shq(host)}`,
+  ];
 }
 
 function envLines(ctx: CliContext, profile: string, flags: Readonly<Record<string, unknown>>): string[] {
   const p = profileOf(ctx, profile);
   // Offline, Google's libraries cannot look the project up; with it set they never try.
-  const project = p.project_id ? [`export GOOGLE_CLOUD_PROJECT=${shq(p.project_id)}`, `export CLOUDSDK_CORE_PROJECT=${shq(p.project_id)}`] : [];
+  const project = p.project_id
+    ? [`export GOOGLE_CLOUD_PROJECT=${shq(p.project_id)}`, `export CLOUDSDK_CORE_PROJECT=${shq(p.project_id)}`]
+    : [];
   if (flags.metadata) return [...metadataLines(ctx, profile, p), ...project];
   let secret: string;
   try {
@@ -68,7 +80,9 @@ function envLines(ctx: CliContext, profile: string, flags: Readonly<Record<strin
 
 function isAccessTokenBody(v: unknown): v is AccessTokenBody {
   const o = v as Partial<AccessTokenBody> | null;
-  return typeof o === 'object' && o !== null && typeof o.access_token === 'string' && typeof o.expires_at === 'string' && Array.isArray(o.scopes);
+  return (
+    typeof o === 'object' && o !== null && typeof o.access_token === 'string' && typeof o.expires_at === 'string' && Array.isArray(o.scopes)
+  );
 }
 
 async function fromDaemon(ctx: CliContext, profile: string, command: string): Promise<GcpAccessToken | undefined> {
@@ -78,14 +92,29 @@ async function fromDaemon(ctx: CliContext, profile: string, command: string): Pr
   } catch {
     return undefined; // the daemon has never run here
   }
-  const reply = await askDaemon(ctx.baseUrl, accessTokenPath(profile), { authorization: token, 'x-credport-command': command }, 3000, expectedDaemonUid(ctx.config));
+  const reply = await askDaemon(
+    ctx.baseUrl,
+    accessTokenPath(profile),
+    { authorization: token, 'x-credport-command': command },
+    3000,
+    expectedDaemonUid(ctx.config),
+  );
   if (!reply.reachable) return undefined;
   if (reply.status === 200 && isAccessTokenBody(reply.body)) {
     const b = reply.body;
-    return { accessToken: b.access_token, expiration: new Date(b.expires_at), scopes: b.scopes, principal: profileOf(ctx, profile).service_account ?? '' };
+    return {
+      accessToken: b.access_token,
+      expiration: new Date(b.expires_at),
+      scopes: b.scopes,
+      principal: profileOf(ctx, profile).service_account ?? '',
+    };
   }
   const body = reply.body as { error?: string; error_description?: string };
-  throw new CliError(`daemon: ${body.error ?? reply.status}: ${body.error_description ?? 'unexpected answer'}`, EXIT.failure, "see 'credport status'");
+  throw new CliError(
+    `daemon: ${body.error ?? reply.status}: ${body.error_description ?? 'unexpected answer'}`,
+    EXIT.failure,
+    "see 'credport status'",
+  );
 }
 
 function render(c: Credentials, format: string | undefined): string {
@@ -104,9 +133,16 @@ async function subjectToken(ctx: CliContext, profile: string, direct: boolean): 
       secret = undefined;
     }
     if (secret !== undefined) {
-      const reply = await askDaemon(ctx.baseUrl, subjectTokenPath(profile), { [SUBJECT_TOKEN_SECRET_HEADER]: secret }, 3000, expectedDaemonUid(ctx.config));
+      const reply = await askDaemon(
+        ctx.baseUrl,
+        subjectTokenPath(profile),
+        { [SUBJECT_TOKEN_SECRET_HEADER]: secret },
+        3000,
+        expectedDaemonUid(ctx.config),
+      );
       const b = reply.reachable && reply.status === 200 ? (reply.body as Partial<SubjectTokenBody>) : undefined;
-      if (b && typeof b.id_token === 'string' && typeof b.expiration_time === 'number') return { token: b.id_token, expiration: new Date(b.expiration_time * 1000) };
+      if (b && typeof b.id_token === 'string' && typeof b.expiration_time === 'number')
+        return { token: b.id_token, expiration: new Date(b.expiration_time * 1000) };
       if (reply.reachable) {
         const e = reply.body as { error?: string; error_description?: string };
         throw new CliError(`daemon: ${e.error ?? reply.status}: ${e.error_description ?? 'unexpected answer'}`, EXIT.failure);

@@ -33,7 +33,11 @@ export function manageGcpProvider(provider: GcpWifProvider, profile: GcpWifProfi
         type,
         source,
         principal,
-        details: { audience, ...(profile.project_id ? { projectId: profile.project_id } : {}), ...(profile.metadata_server ? { metadataServer: 'yes' } : {}) },
+        details: {
+          audience,
+          ...(profile.project_id ? { projectId: profile.project_id } : {}),
+          ...(profile.metadata_server ? { metadataServer: 'yes' } : {}),
+        },
       };
     },
   };

@@ -33,7 +33,8 @@ const googleEndpoints: EndpointModule = {
         await app.register(metadataRoutes, { serving, now: ctx.now });
         await app.register(accessTokenRoutes, { ctx });
       },
-      label: (route) => (route.startsWith('/computeMetadata') || route === '/' ? 'gcp-metadata' : route.startsWith('/gcp/') ? 'gcp' : undefined),
+      label: (route) =>
+        route.startsWith('/computeMetadata') || route === '/' ? 'gcp-metadata' : route.startsWith('/gcp/') ? 'gcp' : undefined,
     };
   },
 };

@@ -23,23 +23,25 @@ export const SERVICE_ACCOUNT_PATTERN =
 /** Google's project id rules (6-30 of a-z, 0-9 and -, a letter first, no trailing -), with the legacy `domain:` prefix. */
 export const PROJECT_ID_PATTERN = '^(?:[a-z0-9][a-z0-9.-]{0,61}[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$';
 
-
 export const GcpWifProfile = Type.Object(
   {
     type: Type.Literal('gcp-wif', {
-      description: 'Google Cloud access tokens from Workload Identity Federation: a JWT signed by the device key, exchanged at Google STS (and, with service_account, for that service account\'s token).',
+      description:
+        "Google Cloud access tokens from Workload Identity Federation: a JWT signed by the device key, exchanged at Google STS (and, with service_account, for that service account's token).",
       expect: '"gcp-wif"',
     }),
     audience: Type.String({
       pattern: WIF_AUDIENCE_PATTERN,
-      description: 'The workload identity pool provider\'s full resource name: the STS `audience` and the JWT `aud` (the provider\'s default allowed audience).',
-      expect: 'a provider name like //iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/POOL/providers/PROVIDER (project number, not id)',
+      description:
+        "The workload identity pool provider's full resource name: the STS `audience` and the JWT `aud` (the provider's default allowed audience).",
+      expect:
+        'a provider name like //iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/POOL/providers/PROVIDER (project number, not id)',
     }),
     service_account: Type.Optional(
       Type.String({
         pattern: SERVICE_ACCOUNT_PATTERN,
         description:
-          'Service account to impersonate with generateAccessToken; the pool\'s principal needs roles/iam.workloadIdentityUser on it. Without it, the federated token itself is served (its principal needs the IAM roles directly).',
+          "Service account to impersonate with generateAccessToken; the pool's principal needs roles/iam.workloadIdentityUser on it. Without it, the federated token itself is served (its principal needs the IAM roles directly).",
         expect: 'a service account email like deployer@my-project.iam.gserviceaccount.com',
       }),
     ),
@@ -48,13 +50,15 @@ export const GcpWifProfile = Type.Object(
       minItems: 1,
       maxItems: 64,
       uniqueItems: true,
-      description: 'OAuth scopes of the access token. With service_account they are the service account token\'s scopes (the STS token then gets cloud-platform, which generateAccessToken needs).',
+      description:
+        "OAuth scopes of the access token. With service_account they are the service account token's scopes (the STS token then gets cloud-platform, which generateAccessToken needs).",
       expect: 'a list of OAuth scopes, e.g. ["https://www.googleapis.com/auth/cloud-platform"]',
     }),
     project_id: Type.Optional(
       Type.String({
         pattern: PROJECT_ID_PATTERN,
-        description: 'Project the clients bill and default to (GOOGLE_CLOUD_PROJECT, the metadata server\'s project-id). Offline, client libraries cannot look it up themselves.',
+        description:
+          "Project the clients bill and default to (GOOGLE_CLOUD_PROJECT, the metadata server's project-id). Offline, client libraries cannot look it up themselves.",
         expect: 'a project id: 6-30 lower-case letters, digits and hyphens, starting with a letter',
       }),
     ),
@@ -83,7 +87,9 @@ export const GcpWifProfile = Type.Object(
         'Also serve this profile through the GCE metadata server emulation, for tools that know only the metadata server. Its protocol carries no secret, so it is opt-in and guarded by the peer checks only. At most one profile.',
     }),
     allow_executables: allowExecutablesField(),
-    default: defaultField('The Google Cloud profile used where one is needed and none is named (`credport env` and `auth` without --profile, when no AWS profile is configured).'),
+    default: defaultField(
+      'The Google Cloud profile used where one is needed and none is named (`credport env` and `auth` without --profile, when no AWS profile is configured).',
+    ),
   },
   { additionalProperties: false },
 );

@@ -29,7 +29,8 @@ const projectNumber = (audience: string): string | undefined => /\/projects\/(\d
 export function gcpServing(ctx: ServerContext, secret: () => string): GcpServing {
   return {
     metadataProfile() {
-      for (const e of ctx.profiles.entries()) if (e.cloud === 'gcp' && (e.provider as GcpManagedProvider).profile.metadata_server) return e.name;
+      for (const e of ctx.profiles.entries())
+        if (e.cloud === 'gcp' && (e.provider as GcpManagedProvider).profile.metadata_server) return e.name;
       return undefined;
     },
     async accessToken(profile: string, socket: Socket) {

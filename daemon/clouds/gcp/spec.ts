@@ -14,7 +14,8 @@ function check(name: string, p: GcpWifProfileConfig, view: ConfigView, problems:
   // The rule across profiles is reported once, on the profile that breaks it.
   if (p.metadata_server) {
     const served = Object.entries(view.profiles).filter(([, q]) => q.type === 'gcp-wif' && (q as GcpWifProfileConfig).metadata_server);
-    if (served[served.length - 1]?.[0] === name) problems.push(...checkGcpProfiles(served as Array<[string, GcpWifProfileConfig]>, { oidc: true }));
+    if (served[served.length - 1]?.[0] === name)
+      problems.push(...checkGcpProfiles(served as Array<[string, GcpWifProfileConfig]>, { oidc: true }));
   }
 }
 

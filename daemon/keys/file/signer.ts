@@ -16,7 +16,10 @@ export class FileKeySigner implements KeySigner {
   readonly thumbprint: string;
   readonly #jwk: EcPublicJwk;
 
-  private constructor(private readonly path: string, private readonly key: KeyObject) {
+  private constructor(
+    private readonly path: string,
+    private readonly key: KeyObject,
+  ) {
     this.#jwk = ecPublicJwk(createPublicKey(key));
     this.thumbprint = jwkThumbprint(this.#jwk);
   }
@@ -32,9 +35,7 @@ export class FileKeySigner implements KeySigner {
       throw new KeyFileError(`key file ${path} is not a PEM private key`);
     }
     if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-      throw new KeyFileError(
-        `key file ${path} holds a ${key.asymmetricKeyType ?? 'unknown'} key; credport needs an EC P-256 key`,
-      );
+      throw new KeyFileError(`key file ${path} holds a ${key.asymmetricKeyType ?? 'unknown'} key; credport needs an EC P-256 key`);
     }
     return new FileKeySigner(path, key);
   }

@@ -16,5 +16,6 @@ export const pkcs11Backend: KeyBackend<Pkcs11Key> = {
   open: async (k) => (await signer()).open(options(k), process.env),
   create: async (k) => (await signer()).create(options(k), process.env),
   remove: async (k) => (await signer()).remove(options(k), process.env),
-  location: (k) => `${k.uri ?? `token "${k.tokenLabel ?? ''}"`}${k.keyLabel ? ` key "${k.keyLabel}"` : ''}${k.keyId ? ` id ${k.keyId}` : ''} via ${k.module}`,
+  location: (k) =>
+    `${k.uri ?? `token "${k.tokenLabel ?? ''}"`}${k.keyLabel ? ` key "${k.keyLabel}"` : ''}${k.keyId ? ` id ${k.keyId}` : ''} via ${k.module}`,
 };

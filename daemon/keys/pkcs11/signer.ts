@@ -281,9 +281,7 @@ function leafFirst(ders: Uint8Array[], spki: Buffer, now: number): Uint8Array[] 
       return { der, matches: false, valid: false, notBefore: 0 };
     }
   });
-  const leaves = candidates
-    .filter((c) => c.matches)
-    .sort((a, b) => Number(b.valid) - Number(a.valid) || b.notBefore - a.notBefore);
+  const leaves = candidates.filter((c) => c.matches).sort((a, b) => Number(b.valid) - Number(a.valid) || b.notBefore - a.notBefore);
   return [...leaves, ...candidates.filter((c) => !c.matches)].map((c) => c.der);
 }
 
@@ -404,11 +402,16 @@ export class Pkcs11Signer implements KeySigner {
     const found = await this.#withSession(async (session, key) => {
       // An addon built before this method existed: say what to do rather than "not a function".
       if (typeof session.readCertificates !== 'function') {
-        throw new KeyBackendError('BACKEND_ERROR', 'the hardware key addon predates reading certificates; rebuild it with: node scripts/build-addon.mjs');
+        throw new KeyBackendError(
+          'BACKEND_ERROR',
+          'the hardware key addon predates reading certificates; rebuild it with: node scripts/build-addon.mjs',
+        );
       }
       const id = key.id.length > 0 ? Buffer.from(key.id).toString('hex') : undefined;
       const tries: NativeKeySelector[] =
-        selector !== undefined ? [selector] : [...(id !== undefined ? [{ id: key.id }] : []), ...(key.label !== '' ? [{ label: key.label }] : [])];
+        selector !== undefined
+          ? [selector]
+          : [...(id !== undefined ? [{ id: key.id }] : []), ...(key.label !== '' ? [{ label: key.label }] : [])];
       for (const sel of tries) {
         try {
           return await native(() => session.readCertificates(sel));
@@ -421,16 +424,25 @@ export class Pkcs11Signer implements KeySigner {
       // itself is looked for: gone too means the session's view is stale, and a re-open is the cure.
       await this.#assertKeyVisible(session);
       const describe = (sel: NativeKeySelector): string =>
-        [sel.id && `id ${Buffer.from(sel.id).toString('hex')}`, sel.label !== undefined && `label "${sel.label}"`].filter(Boolean).join(' and ');
-      const what = tries.length > 0 ? tries.map(describe).join(' or ') : 'the key\'s id or label (the key has neither)';
-      const hint = selector === undefined ? `--type cert${id !== undefined ? ` --id ${id}` : ''}${key.label !== '' ? ` --label "${key.label}"` : ''}` : '--type cert';
+        [sel.id && `id ${Buffer.from(sel.id).toString('hex')}`, sel.label !== undefined && `label "${sel.label}"`]
+          .filter(Boolean)
+          .join(' and ');
+      const what = tries.length > 0 ? tries.map(describe).join(' or ') : "the key's id or label (the key has neither)";
+      const hint =
+        selector === undefined
+          ? `--type cert${id !== undefined ? ` --id ${id}` : ''}${key.label !== '' ? ` --label "${key.label}"` : ''}`
+          : '--type cert';
       throw new KeyBackendError(
         'CERTIFICATE_NOT_FOUND',
         `no X.509 certificate with ${what} on token "${this.#token.label}"; store the key's certificate there with ` +
           `pkcs11-tool --write-object cert.der ${hint}`,
       );
     });
-    return leafFirst(found.map((c) => new Uint8Array(c.value)), this.#spki, Date.now());
+    return leafFirst(
+      found.map((c) => new Uint8Array(c.value)),
+      this.#spki,
+      Date.now(),
+    );
   }
 
   describe(): KeyDescription {
@@ -482,7 +494,11 @@ export class Pkcs11Signer implements KeySigner {
       await native(() => session.findKey(this.#target.key));
     } catch (err) {
       if (!isKeyBackendError(err, 'KEY_NOT_FOUND')) throw err;
-      throw new KeyBackendError('SESSION_INVALID', 'the key is no longer visible in this PKCS#11 session (token removed or reset); the session must be re-opened', { cause: err });
+      throw new KeyBackendError(
+        'SESSION_INVALID',
+        'the key is no longer visible in this PKCS#11 session (token removed or reset); the session must be re-opened',
+        { cause: err },
+      );
     }
   }
 

@@ -127,9 +127,7 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
     const [name, raw] = splitAttribute(part, 'query');
     if (name === 'pin-value' || name === 'pin-source') {
       // Named, never quoted: the value may be the PIN itself.
-      throw bad(
-        `"${name}" is not accepted: never put a PIN in a URI; give it with pin_file (a 0600 file) or pin_env`,
-      );
+      throw bad(`"${name}" is not accepted: never put a PIN in a URI; give it with pin_file (a 0600 file) or pin_env`);
     }
     if (seen.has(`?${name}`)) throw bad(`query attribute "${name}" appears twice`);
     seen.add(`?${name}`);

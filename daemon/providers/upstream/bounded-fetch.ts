@@ -55,7 +55,12 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 function tooLarge(service: string, cap: number, status: number): ProviderError {
-  return new ProviderError('ResponseTooLarge', `${service} answered with more than ${cap} bytes; nothing past the limit was read`, true, status);
+  return new ProviderError(
+    'ResponseTooLarge',
+    `${service} answered with more than ${cap} bytes; nothing past the limit was read`,
+    true,
+    status,
+  );
 }
 
 /** The body, chunk by chunk, refused (and the connection closed) the moment it passes the cap. */
@@ -101,7 +106,10 @@ function send(url: URL, request: UpstreamRequest, signal: AbortSignal, o: Bounde
   return new Promise((resolve, reject) => {
     // The signal destroys the socket too, so an abandoned call holds no connection.
     const req = requestFn(url, { method: request.method, headers: request.headers, signal }, (res) => {
-      readCapped(res, o.limits.maxBodyBytes, o.service).then((body) => resolve({ status: res.statusCode ?? 0, headers: headersOf(res), body }), reject);
+      readCapped(res, o.limits.maxBodyBytes, o.service).then(
+        (body) => resolve({ status: res.statusCode ?? 0, headers: headersOf(res), body }),
+        reject,
+      );
     });
     req.on('error', reject);
     req.end(request.body);
@@ -128,7 +136,12 @@ export async function boundedFetch(url: string, request: UpstreamRequest, o: Bou
   } catch (err) {
     if (err instanceof ProviderError) throw err;
     if (o.signal?.aborted) throw new ProviderError('Aborted', `the request to ${o.service} was cancelled`, true);
-    if (deadline.aborted) throw new ProviderError('UpstreamTimeout', `${o.service} did not answer in time (deadline ${o.limits.deadlineMs} ms for the whole answer)`, true);
+    if (deadline.aborted)
+      throw new ProviderError(
+        'UpstreamTimeout',
+        `${o.service} did not answer in time (deadline ${o.limits.deadlineMs} ms for the whole answer)`,
+        true,
+      );
     throw err;
   } finally {
     release();

@@ -72,7 +72,9 @@ export class BoundedSdkHandler {
     res.headers.forEach((v, k) => {
       out[k] = v;
     });
-    return { response: { statusCode: res.status, headers: out, body: new Uint8Array(res.body.buffer, res.body.byteOffset, res.body.byteLength) } } as SdkResult;
+    return {
+      response: { statusCode: res.status, headers: out, body: new Uint8Array(res.body.buffer, res.body.byteOffset, res.body.byteLength) },
+    } as SdkResult;
   }
 
   updateHttpClientConfig(): void {

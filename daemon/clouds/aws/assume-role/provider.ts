@@ -102,6 +102,11 @@ export class AwsAssumeRoleProvider implements CredentialProvider<AwsCredentials>
 
   describe(): ProviderDescription {
     const endpoint = this.opts.stsEndpoint ?? `https://sts.${this.opts.region}.amazonaws.com`;
-    return { type: 'aws-assume-role', source: `sts:AssumeRole ${endpoint}`, principal: this.opts.roleArn, details: { roleArn: this.opts.roleArn, region: this.opts.region } };
+    return {
+      type: 'aws-assume-role',
+      source: `sts:AssumeRole ${endpoint}`,
+      principal: this.opts.roleArn,
+      details: { roleArn: this.opts.roleArn, region: this.opts.region },
+    };
   }
 }

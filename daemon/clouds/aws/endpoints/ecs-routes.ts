@@ -20,7 +20,10 @@ export const ecsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
   async function serve(req: FastifyRequest, reply: FastifyReply, profile: string) {
     const auth = req.headers.authorization;
     if (typeof auth !== 'string' || auth.length === 0) {
-      const e = serverError('MissingToken', 'Authorization header required; set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (see `credport env`)');
+      const e = serverError(
+        'MissingToken',
+        'Authorization header required; set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (see `credport env`)',
+      );
       return reply.code(e.status).send(e.body);
     }
     if (!tokensEqual(auth, ctx.daemonToken)) {

@@ -23,7 +23,11 @@ function roleName(roleArn: string): string {
 
 /** A stable made-up instance profile id (real ones start with AIPA), derived from the role. */
 function instanceProfileId(roleArn: string): string {
-  const h = createHash('sha256').update(roleArn).digest('hex').toUpperCase().replace(/[^A-Z0-9]/g, '');
+  const h = createHash('sha256')
+    .update(roleArn)
+    .digest('hex')
+    .toUpperCase()
+    .replace(/[^A-Z0-9]/g, '');
   return `AIPA${h.slice(0, 17)}`;
 }
 

@@ -14,7 +14,10 @@ const digest = (t: string): string => createHash('sha256').update(t, 'utf8').dig
 export class ImdsTokenStore {
   readonly #cache: Lru<string, number>;
 
-  constructor(private readonly now: () => number = Date.now, max = 10_000) {
+  constructor(
+    private readonly now: () => number = Date.now,
+    max = 10_000,
+  ) {
     this.#cache = new Lru<string, number>(max);
   }
 

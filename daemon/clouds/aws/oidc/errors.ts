@@ -26,7 +26,16 @@ const RETRYABLE_CODES = new Set([
   'MalformedResponse',
 ]);
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ETIMEDOUT']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ETIMEDOUT',
+]);
 
 interface SdkLikeError {
   name?: string;
@@ -40,7 +49,11 @@ interface SdkLikeError {
 function isMalformed(e: SdkLikeError, status: number | undefined, message: string): boolean {
   // STS answered 2xx, or with no usable status, and the SDK could not read the body.
   const known = e.Code !== undefined || STS_CODES[e.name ?? ''] !== undefined;
-  return !known && (status === undefined || status < 300) && (e.name === 'SyntaxError' || /deserializ|parse|unexpected end|xml|char/i.test(message));
+  return (
+    !known &&
+    (status === undefined || status < 300) &&
+    (e.name === 'SyntaxError' || /deserializ|parse|unexpected end|xml|char/i.test(message))
+  );
 }
 
 export function mapStsError(err: unknown): ProviderError {

@@ -74,7 +74,8 @@ export class AwsOidcProvider implements CredentialProvider<AwsCredentials> {
     } catch (err) {
       // A hardware key unplugged or locked: keep the backend's code (TOKEN_NOT_PRESENT, PIN_INCORRECT...)
       // so /health says what to fix.
-      if (isKeyBackendError(err)) throw new ProviderError(err.code, `the device key could not sign the identity token: ${err.message}`, true);
+      if (isKeyBackendError(err))
+        throw new ProviderError(err.code, `the device key could not sign the identity token: ${err.message}`, true);
       throw err;
     }
     let out;
@@ -99,7 +100,12 @@ export class AwsOidcProvider implements CredentialProvider<AwsCredentials> {
 
   describe(): ProviderDescription {
     const endpoint = this.opts.stsEndpoint ?? `https://sts.${this.opts.region}.amazonaws.com`;
-    return { type: 'aws-oidc', source: `sts:AssumeRoleWithWebIdentity ${endpoint}`, principal: this.opts.roleArn, details: { roleArn: this.opts.roleArn, region: this.opts.region } };
+    return {
+      type: 'aws-oidc',
+      source: `sts:AssumeRoleWithWebIdentity ${endpoint}`,
+      principal: this.opts.roleArn,
+      details: { roleArn: this.opts.roleArn, region: this.opts.region },
+    };
   }
 
   destroy(): void {

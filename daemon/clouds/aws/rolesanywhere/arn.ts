@@ -12,7 +12,8 @@ export interface RolesAnywhereArn {
   id: string;
 }
 
-const RA_ARN = /^arn:(aws|aws-cn|aws-us-gov):rolesanywhere:([a-z]{2}(?:-[a-z]+)+-\d+):(\d{12}):(trust-anchor|profile)\/([0-9a-zA-Z-]{1,64})$/;
+const RA_ARN =
+  /^arn:(aws|aws-cn|aws-us-gov):rolesanywhere:([a-z]{2}(?:-[a-z]+)+-\d+):(\d{12}):(trust-anchor|profile)\/([0-9a-zA-Z-]{1,64})$/;
 const ROLE_ARN = /^arn:(aws|aws-cn|aws-us-gov):iam::\d{12}:role\/(?:[\x21-\x7E]*\/)?[\w+=,.@-]{1,64}$/;
 
 export function parseRolesAnywhereArn(arn: string, expected: 'trust-anchor' | 'profile'): RolesAnywhereArn | undefined {

@@ -17,11 +17,13 @@ import { readFileSync, statSync } from 'node:fs';
 import { pemCertificates } from '../../../x509/pem.js';
 import { X509Certificate } from '../../../x509/x509-lib.js';
 
-
 export class CertificateError extends Error {
   override readonly name = 'CertificateError';
   /** The code /health shows: CertificateUnavailable, or the key backend's (CERTIFICATE_NOT_FOUND, TOKEN_NOT_PRESENT, ...). */
-  constructor(message: string, readonly code: string = 'CertificateUnavailable') {
+  constructor(
+    message: string,
+    readonly code: string = 'CertificateUnavailable',
+  ) {
     super(message);
   }
 }
@@ -103,7 +105,9 @@ function readCertificates(path: string, what: string): Uint8Array[] {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new CertificateError(code === 'ENOENT' ? `${what} ${path} does not exist` : `${what} ${path} cannot be read (${code ?? 'error'})`);
+    throw new CertificateError(
+      code === 'ENOENT' ? `${what} ${path} does not exist` : `${what} ${path} cannot be read (${code ?? 'error'})`,
+    );
   }
   const ders = pemCertificates(text);
   if (ders.length === 0) throw new CertificateError(`${what} ${path} holds no PEM CERTIFICATE block`);
@@ -114,7 +118,9 @@ function readCertificates(path: string, what: string): Uint8Array[] {
 function readChainFile(chainPath: string, leafDer: Uint8Array): Uint8Array[] {
   const chainDers = readCertificates(chainPath, 'chain file');
   if (chainDers.some((der) => sameBytes(der, leafDer))) {
-    throw new CertificateError(`chain file ${chainPath} contains the device certificate itself; it must hold only the intermediate CA certificates`);
+    throw new CertificateError(
+      `chain file ${chainPath} contains the device certificate itself; it must hold only the intermediate CA certificates`,
+    );
   }
   return chainDers;
 }
@@ -130,7 +136,9 @@ export function loadCertificateChain(certificatePath: string, chainPath?: string
   let chainDers = bundled;
   if (chainPath !== undefined) {
     if (bundled.length > 0) {
-      throw new CertificateError(`certificate file ${certificatePath} already holds ${bundled.length} intermediate(s) after the leaf, and a chain file is configured too; use one or the other`);
+      throw new CertificateError(
+        `certificate file ${certificatePath} already holds ${bundled.length} intermediate(s) after the leaf, and a chain file is configured too; use one or the other`,
+      );
     }
     chainDers = readChainFile(chainPath, leafDer);
   }
@@ -157,7 +165,9 @@ function checkedChain(leafDer: Uint8Array, leafWhat: string, chainDers: Uint8Arr
     }
     if (!ok) {
       const childName = i === 0 ? `the device certificate (${leaf.subject})` : `intermediate ${i} (${chain[i - 1]?.subject ?? '?'})`;
-      throw new CertificateError(`${where} is not in order: ${childName} is not issued by the next certificate (${chain[i]?.subject ?? '?'}); list the issuer of each certificate right after it`);
+      throw new CertificateError(
+        `${where} is not in order: ${childName} is not issued by the next certificate (${chain[i]?.subject ?? '?'}); list the issuer of each certificate right after it`,
+      );
     }
   }
   return { leaf, chain };
@@ -178,7 +188,10 @@ export class CertificateSource {
   #loaded: CertificateChain | undefined;
   #stamp = '';
 
-  constructor(readonly certificatePath: string, readonly chainPath?: string) {}
+  constructor(
+    readonly certificatePath: string,
+    readonly chainPath?: string,
+  ) {}
 
   /** The current chain; reads the files again when their inode, size or times changed. Throws CertificateError. */
   current(): CertificateChain {

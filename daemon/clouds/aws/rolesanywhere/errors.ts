@@ -22,7 +22,16 @@ const RETRYABLE_CODES = new Set([
   'MalformedResponse',
 ]);
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ETIMEDOUT']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ETIMEDOUT',
+]);
 
 const MAX_MESSAGE = 500;
 
@@ -84,7 +93,12 @@ export function mapTransportError(err: unknown, state: { timedOut: boolean; abor
   if (state.aborted) return new ProviderError('Aborted', 'the request to Roles Anywhere was cancelled', true);
   if (state.timedOut) return new ProviderError('UpstreamTimeout', 'Roles Anywhere did not answer in time', true);
   const cause = err instanceof Error ? (err.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
-  const code = typeof cause?.code === 'string' ? cause.code : err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+  const code =
+    typeof cause?.code === 'string'
+      ? cause.code
+      : err instanceof Error && 'code' in err && typeof err.code === 'string'
+        ? err.code
+        : undefined;
   if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new ProviderError('UpstreamTimeout', `Roles Anywhere did not answer in time (${code})`, true);
   }

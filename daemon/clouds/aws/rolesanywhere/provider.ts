@@ -86,11 +86,17 @@ export class AwsRolesAnywhereProvider implements CredentialProvider<AwsCredentia
   /** Throws ProviderError('InvalidConfiguration') for ARNs or durations that can never work. */
   constructor(opts: AwsRolesAnywhereProviderOptions) {
     const anchor = parseRolesAnywhereArn(opts.trustAnchorArn, 'trust-anchor');
-    if (!anchor) throw configError(`trust anchor ARN ${opts.trustAnchorArn} does not look like arn:aws:rolesanywhere:<region>:<account>:trust-anchor/<id>`);
+    if (!anchor)
+      throw configError(
+        `trust anchor ARN ${opts.trustAnchorArn} does not look like arn:aws:rolesanywhere:<region>:<account>:trust-anchor/<id>`,
+      );
     const profile = parseRolesAnywhereArn(opts.profileArn, 'profile');
-    if (!profile) throw configError(`profile ARN ${opts.profileArn} does not look like arn:aws:rolesanywhere:<region>:<account>:profile/<id>`);
+    if (!profile)
+      throw configError(`profile ARN ${opts.profileArn} does not look like arn:aws:rolesanywhere:<region>:<account>:profile/<id>`);
     if (profile.region !== anchor.region) {
-      throw configError(`the profile is in ${profile.region} but the trust anchor is in ${anchor.region}; Roles Anywhere needs both in one region`);
+      throw configError(
+        `the profile is in ${profile.region} but the trust anchor is in ${anchor.region}; Roles Anywhere needs both in one region`,
+      );
     }
     if (!isRoleArn(opts.roleArn)) throw configError(`role ARN ${opts.roleArn} does not look like arn:aws:iam::<account>:role/<name>`);
     if (!Number.isInteger(opts.durationSeconds) || opts.durationSeconds < MIN_DURATION || opts.durationSeconds > MAX_DURATION) {
@@ -114,7 +120,12 @@ export class AwsRolesAnywhereProvider implements CredentialProvider<AwsCredentia
   }
 
   describe(): ProviderDescription {
-    return { type: 'aws-rolesanywhere', source: `rolesanywhere:CreateSession ${this.endpoint}`, principal: this.#opts.roleArn, details: { roleArn: this.#opts.roleArn, region: this.region } };
+    return {
+      type: 'aws-rolesanywhere',
+      source: `rolesanywhere:CreateSession ${this.endpoint}`,
+      principal: this.#opts.roleArn,
+      details: { roleArn: this.#opts.roleArn, region: this.region },
+    };
   }
 
   /**
@@ -149,7 +160,11 @@ export class AwsRolesAnywhereProvider implements CredentialProvider<AwsCredentia
     const { key } = this.#opts;
     const wantType = key.algorithm === 'AWS4-X509-RSA-SHA256' ? 'RSA' : 'EC';
     if (chain.leaf.keyType !== wantType) {
-      throw new ProviderError('KeyCertificateMismatch', `the certificate from ${this.#certs.where} holds an ${chain.leaf.keyType} key but ${key.describe()} is ${wantType}`, true);
+      throw new ProviderError(
+        'KeyCertificateMismatch',
+        `the certificate from ${this.#certs.where} holds an ${chain.leaf.keyType} key but ${key.describe()} is ${wantType}`,
+        true,
+      );
     }
     let spki: Uint8Array | undefined;
     try {
@@ -158,30 +173,40 @@ export class AwsRolesAnywhereProvider implements CredentialProvider<AwsCredentia
       throw new ProviderError('KeyUnavailable', `${key.describe()}: ${(err as Error).message}`, true);
     }
     if (spki !== undefined && !Buffer.from(spki).equals(Buffer.from(chain.leaf.spki))) {
-      throw new ProviderError('KeyCertificateMismatch', `the certificate from ${this.#certs.where} (${chain.leaf.subject}) is not for ${key.describe()}`, true);
+      throw new ProviderError(
+        'KeyCertificateMismatch',
+        `the certificate from ${this.#certs.where} (${chain.leaf.subject}) is not for ${key.describe()}`,
+        true,
+      );
     }
   }
 
   /** Signs a CreateSession request as of `atMs` (our clock plus the learnt offset). Exposed for tests and tools. */
   async signCreateSession(chain: CertificateChain, atMs: number): Promise<{ url: string; body: string; signed: SignedRequest }> {
     const o = this.#opts;
-    const body = JSON.stringify({ durationSeconds: o.durationSeconds, ...(o.roleSessionName !== undefined ? { roleSessionName: o.roleSessionName } : {}) });
+    const body = JSON.stringify({
+      durationSeconds: o.durationSeconds,
+      ...(o.roleSessionName !== undefined ? { roleSessionName: o.roleSessionName } : {}),
+    });
     let signed: SignedRequest;
     try {
-      signed = await signRequest({
-        method: 'POST',
-        host: this.#url.host,
-        path: this.#url.pathname,
-        query: { profileArn: o.profileArn, roleArn: o.roleArn, trustAnchorArn: o.trustAnchorArn },
-        headers: { 'content-type': 'application/json' },
-        body,
-        amzDate: amzDate(atMs),
-        region: this.region,
-        algorithm: o.key.algorithm,
-        certificate: chain.leaf.der,
-        chain: chain.chain.map((c) => c.der),
-        serial: chain.leaf.serialDecimal,
-      }, o.key);
+      signed = await signRequest(
+        {
+          method: 'POST',
+          host: this.#url.host,
+          path: this.#url.pathname,
+          query: { profileArn: o.profileArn, roleArn: o.roleArn, trustAnchorArn: o.trustAnchorArn },
+          headers: { 'content-type': 'application/json' },
+          body,
+          amzDate: amzDate(atMs),
+          region: this.region,
+          algorithm: o.key.algorithm,
+          certificate: chain.leaf.der,
+          chain: chain.chain.map((c) => c.der),
+          serial: chain.leaf.serialDecimal,
+        },
+        o.key,
+      );
     } catch (err) {
       if (err instanceof ProviderError) throw err;
       // A hardware key that is unplugged or locked: its own code (TOKEN_NOT_PRESENT, PIN_INCORRECT...)
@@ -217,12 +242,14 @@ export class AwsRolesAnywhereProvider implements CredentialProvider<AwsCredentia
       const { headers } = signed;
       const sentAt = this.#now();
       // A deadline passed is worth another attempt; a cancel or an oversized answer is not.
-      const got = await boundedFetch(url, { method: 'POST', headers, body }, { service: SERVICE, limits, ...(signal ? { signal } : {}) }).catch(
-        (err: unknown) => {
-          if (err instanceof ProviderError && err.code !== 'UpstreamTimeout') throw err;
-          return err instanceof ProviderError ? err : mapTransportError(err, { timedOut: false, aborted: signal?.aborted ?? false });
-        },
-      );
+      const got = await boundedFetch(
+        url,
+        { method: 'POST', headers, body },
+        { service: SERVICE, limits, ...(signal ? { signal } : {}) },
+      ).catch((err: unknown) => {
+        if (err instanceof ProviderError && err.code !== 'UpstreamTimeout') throw err;
+        return err instanceof ProviderError ? err : mapTransportError(err, { timedOut: false, aborted: signal?.aborted ?? false });
+      });
       let error: ProviderError;
       let retryAfter: string | null = null;
       if (got instanceof ProviderError) {

@@ -47,7 +47,10 @@ export interface SignedRequest {
 
 /** SigV4 date format: 20240102T030405Z. */
 export function amzDate(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 /**
@@ -98,7 +101,10 @@ export function canonicalRequest(input: SigV4X509Input): { canonicalRequest: str
   const names = Object.keys(headers).sort();
   const canonicalHeaders = names.map((n) => `${n}:${canonicalHeaderValue(headers[n] ?? '')}\n`).join('');
   const signedHeaders = names.join(';');
-  const path = input.path.split('/').map((segment) => uriEncode(segment)).join('/');
+  const path = input.path
+    .split('/')
+    .map((segment) => uriEncode(segment))
+    .join('/');
   return {
     canonicalRequest: [
       input.method.toUpperCase(),
@@ -116,7 +122,13 @@ export function stringToSign(algorithm: X509SigningAlgorithm, date: string, scop
   return `${algorithm}\n${date}\n${scope}\n${sha256Hex(canonical)}`;
 }
 
-export function authorizationHeader(algorithm: X509SigningAlgorithm, serial: string, scope: string, signedHeaders: string, signatureHex: string): string {
+export function authorizationHeader(
+  algorithm: X509SigningAlgorithm,
+  serial: string,
+  scope: string,
+  signedHeaders: string,
+  signatureHex: string,
+): string {
   return `${algorithm} Credential=${serial}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signatureHex}`;
 }
 
@@ -128,7 +140,10 @@ export async function signRequest(input: SigV4X509Input, key: X509SigningKey): P
   const toSign = stringToSign(input.algorithm, input.amzDate, scope, canonical);
   const signature = Buffer.from(await key.sign(Buffer.from(toSign, 'utf8'))).toString('hex');
   return {
-    headers: { ...signingHeaders(input), authorization: authorizationHeader(input.algorithm, input.serial, scope, signedHeaders, signature) },
+    headers: {
+      ...signingHeaders(input),
+      authorization: authorizationHeader(input.algorithm, input.serial, scope, signedHeaders, signature),
+    },
     canonicalRequest: canonical,
     stringToSign: toSign,
     signature,

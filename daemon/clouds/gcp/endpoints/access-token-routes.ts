@@ -30,7 +30,12 @@ export const accessTokenRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = asy
     }
     const r = await handOut<GcpAccessToken>(ctx, req.raw.socket, req.params.profile, 'auth', 'gcp');
     if (!r.ok) return reply.code(r.status).send(googleError(r.body.Code, r.body.Message));
-    const body: AccessTokenBody = { access_token: r.credentials.accessToken, token_type: 'Bearer', expires_at: r.credentials.expiration.toISOString(), scopes: r.credentials.scopes };
+    const body: AccessTokenBody = {
+      access_token: r.credentials.accessToken,
+      token_type: 'Bearer',
+      expires_at: r.credentials.expiration.toISOString(),
+      scopes: r.credentials.scopes,
+    };
     return reply.send(body);
   });
 };

@@ -24,7 +24,13 @@ export interface ExecutableFailure {
 }
 
 export function executableResponse(token: string, expiration: Date): ExecutableSuccess {
-  return { version: 1, success: true, token_type: JWT_TOKEN_TYPE, id_token: token, expiration_time: Math.floor(expiration.getTime() / 1000) };
+  return {
+    version: 1,
+    success: true,
+    token_type: JWT_TOKEN_TYPE,
+    id_token: token,
+    expiration_time: Math.floor(expiration.getTime() / 1000),
+  };
 }
 
 /** Both libraries require `code` and `message` on failure; they show them to the user. */

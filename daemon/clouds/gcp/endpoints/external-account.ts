@@ -82,7 +82,9 @@ export function externalAccountJson(i: ExternalAccountInput): ExternalAccountFil
     if (!/^[^:/?#\s]+@[^:/?#\s]+$/.test(i.serviceAccount)) throw new ExternalAccountError('service_account must be an email address');
     const url = `${baseUrl('iamcredentials_endpoint', i.iamcredentialsEndpoint ?? DEFAULT_IAMCREDENTIALS_ENDPOINT)}/v1/projects/-/serviceAccounts/${i.serviceAccount}:generateAccessToken`;
     if (url.length > MAX_IMPERSONATION_URL) {
-      throw new ExternalAccountError(`the impersonation URL would be ${url.length} characters; google-auth-library refuses more than ${MAX_IMPERSONATION_URL}`);
+      throw new ExternalAccountError(
+        `the impersonation URL would be ${url.length} characters; google-auth-library refuses more than ${MAX_IMPERSONATION_URL}`,
+      );
     }
     file.service_account_impersonation_url = url;
     if (i.lifetimeSeconds !== undefined) file.service_account_impersonation = { token_lifetime_seconds: i.lifetimeSeconds };
@@ -98,7 +100,8 @@ export function externalAccountJson(i: ExternalAccountInput): ExternalAccountFil
 export function writeExternalAccountFile(path: string, file: ExternalAccountFile): void {
   let exists = true;
   try {
-    if (lstatSync(path).isSymbolicLink()) throw new UnsafeFileError(`credential file ${path} is a symbolic link; refusing to write through it`);
+    if (lstatSync(path).isSymbolicLink())
+      throw new UnsafeFileError(`credential file ${path} is a symbolic link; refusing to write through it`);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     exists = false;

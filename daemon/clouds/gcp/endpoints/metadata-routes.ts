@@ -27,7 +27,6 @@ const BASE = '/computeMetadata/v1';
 const MAX_SCOPES = 50;
 const MAX_SCOPE_LENGTH = 300;
 
-
 /** The account as the metadata server names it: the impersonated service account, else `default` only. */
 function accountEmail(info: GcpProfileInfo): string {
   return info.serviceAccount ?? 'default';
@@ -47,9 +46,13 @@ export function uncoveredScopes(requested: string[], held: string[]): string[] {
 function parseScopes(raw: unknown): string[] | Error {
   if (raw === undefined) return [];
   if (typeof raw !== 'string') return new Error('scopes must be given once, comma-separated');
-  const scopes = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const scopes = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (scopes.length > MAX_SCOPES) return new Error(`at most ${MAX_SCOPES} scopes may be requested`);
-  if (scopes.some((s) => s.length > MAX_SCOPE_LENGTH || !/^[\x21-\x7e]+$/.test(s))) return new Error('a requested scope is not a printable URL of at most 300 characters');
+  if (scopes.some((s) => s.length > MAX_SCOPE_LENGTH || !/^[\x21-\x7e]+$/.test(s)))
+    return new Error('a requested scope is not a printable URL of at most 300 characters');
   return scopes;
 }
 
@@ -77,7 +80,12 @@ function notFound(reply: FastifyReply, why = 'The requested URL was not found on
 }
 
 function forbidden(reply: FastifyReply, why: string): FastifyReply {
-  return reply.code(403).header('content-type', 'text/html; charset=UTF-8').send(`<!DOCTYPE html>\n<html lang=en>\n<title>Error 403 (Forbidden)!!1</title>\n<p><b>403.</b> <ins>That’s an error.</ins>\n<p>${why}\n`);
+  return reply
+    .code(403)
+    .header('content-type', 'text/html; charset=UTF-8')
+    .send(
+      `<!DOCTYPE html>\n<html lang=en>\n<title>Error 403 (Forbidden)!!1</title>\n<p><b>403.</b> <ins>That’s an error.</ins>\n<p>${why}\n`,
+    );
 }
 
 export const metadataRoutes: FastifyPluginAsync<{ serving: GcpServing; now?: () => number }> = async (app, { serving, now = Date.now }) => {
@@ -89,12 +97,18 @@ export const metadataRoutes: FastifyPluginAsync<{ serving: GcpServing; now?: () 
 
   app.addHook('onRequest', (req, reply, done) => {
     if (req.headers[METADATA_FLAVOR_HEADER] !== METADATA_FLAVOR) {
-      void forbidden(reply, 'Your client does not have permission to get this URL from this server. Missing Metadata-Flavor:Google header.');
+      void forbidden(
+        reply,
+        'Your client does not have permission to get this URL from this server. Missing Metadata-Flavor:Google header.',
+      );
       return;
     }
     const proxied = proxyMarker(req.headers);
     if (proxied !== undefined) {
-      void forbidden(reply, `Your client does not have permission to get this URL from this server. Request had a ${proxied} header and was refused.`);
+      void forbidden(
+        reply,
+        `Your client does not have permission to get this URL from this server. Request had a ${proxied} header and was refused.`,
+      );
       return;
     }
     done();
@@ -119,8 +133,10 @@ export const metadataRoutes: FastifyPluginAsync<{ serving: GcpServing; now?: () 
     return { aliases: ['default'], email: accountEmail(info), scopes: info.scopes };
   }
 
-  const get = (path: string, handler: (req: FastifyRequest<{ Params: { account: string } }>, reply: FastifyReply) => Promise<FastifyReply | undefined>) =>
-    app.get<{ Params: { account: string } }>(path, { config: CREDENTIALS_ROUTE }, handler);
+  const get = (
+    path: string,
+    handler: (req: FastifyRequest<{ Params: { account: string } }>, reply: FastifyReply) => Promise<FastifyReply | undefined>,
+  ) => app.get<{ Params: { account: string } }>(path, { config: CREDENTIALS_ROUTE }, handler);
 
   // Python google-auth's availability probe (GET on GCE_METADATA_IP).
   get('/', async (_req, reply) => (served(reply) ? text(reply, 'computeMetadata/\n') : reply));
@@ -131,7 +147,8 @@ export const metadataRoutes: FastifyPluginAsync<{ serving: GcpServing; now?: () 
   get(`${BASE}/instance`, async (req, reply) => {
     const s = served(reply);
     if (!s) return reply;
-    if (isRecursive(req)) return json(reply, { serviceAccounts: { default: accountJson(s.info), [accountEmail(s.info)]: accountJson(s.info) } });
+    if (isRecursive(req))
+      return json(reply, { serviceAccounts: { default: accountJson(s.info), [accountEmail(s.info)]: accountJson(s.info) } });
     return text(reply, 'service-accounts/\n');
   });
 
@@ -180,21 +197,36 @@ export const metadataRoutes: FastifyPluginAsync<{ serving: GcpServing; now?: () 
     if (missing.length > 0) {
       return json(
         reply.code(403),
-        googleError('invalid_scope', `profile ${s.profile} holds a token for ${s.info.scopes.join(' ')}; it does not cover ${missing.join(' ')} (add it to the profile's scopes)`),
+        googleError(
+          'invalid_scope',
+          `profile ${s.profile} holds a token for ${s.info.scopes.join(' ')}; it does not cover ${missing.join(' ')} (add it to the profile's scopes)`,
+        ),
       );
     }
     const got = await serving.accessToken(s.profile, req.raw.socket);
     if (!got.ok) return json(reply.code(got.status), got.body);
     const expiresIn = Math.floor((got.value.expiration.getTime() - now()) / 1000);
-    if (expiresIn < 1) return json(reply.code(503), googleError('temporarily_unavailable', `the access token of profile ${s.profile} has expired; credport is refreshing it`));
-    return json(reply.header('cache-control', 'no-store'), { access_token: got.value.accessToken, expires_in: expiresIn, token_type: 'Bearer' });
+    if (expiresIn < 1)
+      return json(
+        reply.code(503),
+        googleError('temporarily_unavailable', `the access token of profile ${s.profile} has expired; credport is refreshing it`),
+      );
+    return json(reply.header('cache-control', 'no-store'), {
+      access_token: got.value.accessToken,
+      expires_in: expiresIn,
+      token_type: 'Bearer',
+    });
   });
 
   get(`${BASE}/project`, async (req, reply) => {
     const s = served(reply);
     if (!s) return reply;
     const { projectId, projectNumber } = s.info;
-    if (isRecursive(req)) return json(reply, { ...(projectNumber === undefined ? {} : { numericProjectId: Number(projectNumber) }), ...(projectId === undefined ? {} : { projectId }) });
+    if (isRecursive(req))
+      return json(reply, {
+        ...(projectNumber === undefined ? {} : { numericProjectId: Number(projectNumber) }),
+        ...(projectId === undefined ? {} : { projectId }),
+      });
     return text(reply, `${projectNumber === undefined ? '' : 'numeric-project-id\n'}${projectId === undefined ? '' : 'project-id\n'}`);
   });
 
@@ -208,7 +240,9 @@ export const metadataRoutes: FastifyPluginAsync<{ serving: GcpServing; now?: () 
   get(`${BASE}/project/numeric-project-id`, async (_req, reply) => {
     const s = served(reply);
     if (!s) return reply;
-    return s.info.projectNumber === undefined ? notFound(reply, 'The profile served has no project number.') : text(reply, s.info.projectNumber);
+    return s.info.projectNumber === undefined
+      ? notFound(reply, 'The profile served has no project number.')
+      : text(reply, s.info.projectNumber);
   });
 
   get(`${BASE}/universe`, async (_req, reply) => (served(reply) ? text(reply, 'universe-domain\n') : reply));

@@ -18,7 +18,6 @@ export function subjectTokenPath(profile: string): string {
   return `/gcp/v1/profiles/${encodeURIComponent(profile)}/subject-token`;
 }
 
-
 export interface SubjectTokenBody {
   id_token: string;
   /** Epoch seconds, as Google's executable and URL formats carry it. */
@@ -32,12 +31,22 @@ export const subjectTokenRoutes: FastifyPluginAsync<{ serving: GcpServing }> = a
     if (typeof presented !== 'string' || presented.length === 0) {
       return reply
         .code(401)
-        .send(googleError('unauthorized', `the ${SUBJECT_TOKEN_SECRET_HEADER} header is required; point GOOGLE_APPLICATION_CREDENTIALS at the file \`credport env\` writes`));
+        .send(
+          googleError(
+            'unauthorized',
+            `the ${SUBJECT_TOKEN_SECRET_HEADER} header is required; point GOOGLE_APPLICATION_CREDENTIALS at the file \`credport env\` writes`,
+          ),
+        );
     }
     if (!tokensEqual(presented, serving.subjectTokenSecret())) {
       return reply
         .code(401)
-        .send(googleError('unauthorized', `the ${SUBJECT_TOKEN_SECRET_HEADER} header does not match this install's secret; run \`credport env\` again`));
+        .send(
+          googleError(
+            'unauthorized',
+            `the ${SUBJECT_TOKEN_SECRET_HEADER} header does not match this install's secret; run \`credport env\` again`,
+          ),
+        );
     }
     const minted = await serving.subjectToken(req.params.profile, req.raw.socket);
     if (!minted.ok) return reply.code(minted.status).send(minted.body);

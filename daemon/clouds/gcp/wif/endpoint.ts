@@ -15,7 +15,9 @@ export function endpointBase(raw: string, field: string): string {
     throw configError(`${field} ${raw} is not a URL`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw configError(`${field} ${raw} must be an https URL`);
-  if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname)) throw configError(`${field} ${raw} must be https (plain http only to a loopback host)`);
-  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') throw configError(`${field} ${raw} must not have a query, fragment or credentials`);
+  if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname))
+    throw configError(`${field} ${raw} must be https (plain http only to a loopback host)`);
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '')
+    throw configError(`${field} ${raw} must not have a query, fragment or credentials`);
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
 }

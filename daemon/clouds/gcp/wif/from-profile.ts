@@ -20,7 +20,13 @@ export interface GcpTuning {
   now?: () => number;
 }
 
-export function gcpWifProviderOptions(name: string, p: GcpWifProfileConfig, oidc: OidcIdentity | undefined, signer: KeySigner, tuning: GcpTuning = {}): GcpWifProviderOptions {
+export function gcpWifProviderOptions(
+  name: string,
+  p: GcpWifProfileConfig,
+  oidc: OidcIdentity | undefined,
+  signer: KeySigner,
+  tuning: GcpTuning = {},
+): GcpWifProviderOptions {
   if (!oidc) throw configError(`profile ${name}: gcp-wif needs an [oidc] table`);
   return {
     signer,

@@ -36,10 +36,13 @@ export function parseImpersonationAnswer(text: string, status: number): { access
   } catch {
     throw malformed(IAM_SERVICE, text === '' ? 'empty body' : 'the body is not JSON (truncated?)', status);
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw malformed(IAM_SERVICE, 'the body is not a JSON object', status);
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw malformed(IAM_SERVICE, 'the body is not a JSON object', status);
   const b = body as Record<string, unknown>;
-  if (typeof b.accessToken !== 'string' || !ACCESS_TOKEN_SHAPE.test(b.accessToken)) throw malformed(IAM_SERVICE, 'no usable accessToken', status);
-  if (typeof b.expireTime !== 'string' || !RFC3339.test(b.expireTime)) throw malformed(IAM_SERVICE, 'expireTime is not an RFC 3339 time', status);
+  if (typeof b.accessToken !== 'string' || !ACCESS_TOKEN_SHAPE.test(b.accessToken))
+    throw malformed(IAM_SERVICE, 'no usable accessToken', status);
+  if (typeof b.expireTime !== 'string' || !RFC3339.test(b.expireTime))
+    throw malformed(IAM_SERVICE, 'expireTime is not an RFC 3339 time', status);
   // Nanoseconds are more than Date reads: cut to milliseconds first.
   const expireTime = new Date(b.expireTime.replace(/(\.\d{3})\d+/, '$1'));
   if (Number.isNaN(expireTime.getTime())) throw malformed(IAM_SERVICE, 'expireTime is not a valid time', status);
@@ -54,7 +57,12 @@ export async function generateAccessToken(req: ImpersonationRequest, ctx: Google
     url,
     {
       method: 'POST',
-      headers: { authorization: `Bearer ${req.federatedToken}`, 'content-type': 'application/json', accept: 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+      headers: {
+        authorization: `Bearer ${req.federatedToken}`,
+        'content-type': 'application/json',
+        accept: 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+      },
       body,
     },
     ctx,

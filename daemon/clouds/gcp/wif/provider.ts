@@ -86,12 +86,17 @@ export class GcpWifProvider implements GcpCredentialProvider {
 
   /** Throws ProviderError InvalidConfiguration for settings that can never work. */
   constructor(opts: GcpWifProviderOptions) {
-    if (!AUDIENCE.test(opts.audience)) throw configError(`audience ${opts.audience} is not a workload identity provider name (//iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/POOL/providers/PROVIDER)`);
-    if (opts.scopes.length === 0 || opts.scopes.some((s) => !/^[\x21-\x7e]+$/.test(s))) throw configError('scopes must be one or more OAuth scopes without spaces');
+    if (!AUDIENCE.test(opts.audience))
+      throw configError(
+        `audience ${opts.audience} is not a workload identity provider name (//iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/POOL/providers/PROVIDER)`,
+      );
+    if (opts.scopes.length === 0 || opts.scopes.some((s) => !/^[\x21-\x7e]+$/.test(s)))
+      throw configError('scopes must be one or more OAuth scopes without spaces');
     if (!Number.isInteger(opts.lifetimeSeconds) || opts.lifetimeSeconds < 600 || opts.lifetimeSeconds > 43200) {
       throw configError(`lifetime_seconds must be a whole number from 600 to 43200, not ${opts.lifetimeSeconds}`);
     }
-    if (opts.serviceAccount !== undefined && !/^[^@\s/]+@[^@\s/]+$/.test(opts.serviceAccount)) throw configError(`service_account ${opts.serviceAccount} is not an email`);
+    if (opts.serviceAccount !== undefined && !/^[^@\s/]+@[^@\s/]+$/.test(opts.serviceAccount))
+      throw configError(`service_account ${opts.serviceAccount} is not an email`);
     this.#o = opts;
     this.#sts = endpointBase(opts.stsEndpoint ?? 'https://sts.googleapis.com', 'sts_endpoint');
     this.#iam = endpointBase(opts.iamCredentialsEndpoint ?? 'https://iamcredentials.googleapis.com', 'iamcredentials_endpoint');
@@ -154,10 +159,26 @@ export class GcpWifProvider implements GcpCredentialProvider {
     // service account's token. google-auth-library does the same.
     const stsScopes = sa ? [CLOUD_PLATFORM_SCOPE] : this.#o.scopes;
     const federated = await this.#exchange(stsScopes, ctx, retry);
-    if (!sa) return { accessToken: federated.accessToken, expiration: federated.expiration, scopes: [...this.#o.scopes], principal: this.principal };
+    if (!sa)
+      return {
+        accessToken: federated.accessToken,
+        expiration: federated.expiration,
+        scopes: [...this.#o.scopes],
+        principal: this.principal,
+      };
     const token = await withRetries(
       IAM_SERVICE,
-      () => generateAccessToken({ endpoint: this.#iam, serviceAccount: sa, scopes: this.#o.scopes, lifetimeSeconds: this.#o.lifetimeSeconds, federatedToken: federated.accessToken }, ctx),
+      () =>
+        generateAccessToken(
+          {
+            endpoint: this.#iam,
+            serviceAccount: sa,
+            scopes: this.#o.scopes,
+            lifetimeSeconds: this.#o.lifetimeSeconds,
+            federatedToken: federated.accessToken,
+          },
+          ctx,
+        ),
       retry,
     );
     return { accessToken: token.accessToken, expiration: token.expiration, scopes: [...this.#o.scopes], principal: sa };
@@ -169,7 +190,11 @@ export class GcpWifProvider implements GcpCredentialProvider {
     // live serves every retry.
     const attempt = async () => {
       const { token } = await this.#subjects.get(ctx.signal);
-      return withRetries(STS_SERVICE, () => exchangeToken({ endpoint: this.#sts, audience: this.#o.audience, scopes, subjectToken: token }, ctx), retry);
+      return withRetries(
+        STS_SERVICE,
+        () => exchangeToken({ endpoint: this.#sts, audience: this.#o.audience, scopes, subjectToken: token }, ctx),
+        retry,
+      );
     };
     try {
       return await attempt();

@@ -38,12 +38,16 @@ export function parseStsAnswer(text: string, status: number, sentAt: number): Fe
   } catch {
     throw malformed(STS_SERVICE, text === '' ? 'empty body' : 'the body is not JSON (truncated?)', status);
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw malformed(STS_SERVICE, 'the body is not a JSON object', status);
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw malformed(STS_SERVICE, 'the body is not a JSON object', status);
   const b = body as Record<string, unknown>;
-  if (typeof b.access_token !== 'string' || !ACCESS_TOKEN_SHAPE.test(b.access_token)) throw malformed(STS_SERVICE, 'no usable access_token', status);
+  if (typeof b.access_token !== 'string' || !ACCESS_TOKEN_SHAPE.test(b.access_token))
+    throw malformed(STS_SERVICE, 'no usable access_token', status);
   // RFC 6749 token types are case-insensitive; Google sends "Bearer".
-  if (typeof b.token_type !== 'string' || b.token_type.toLowerCase() !== 'bearer') throw malformed(STS_SERVICE, 'token_type is not Bearer', status);
-  if (b.issued_token_type !== undefined && b.issued_token_type !== ACCESS_TOKEN_TYPE) throw malformed(STS_SERVICE, 'issued_token_type is not an access token', status);
+  if (typeof b.token_type !== 'string' || b.token_type.toLowerCase() !== 'bearer')
+    throw malformed(STS_SERVICE, 'token_type is not Bearer', status);
+  if (b.issued_token_type !== undefined && b.issued_token_type !== ACCESS_TOKEN_TYPE)
+    throw malformed(STS_SERVICE, 'issued_token_type is not an access token', status);
   const e = b.expires_in;
   if (typeof e !== 'number' || !Number.isInteger(e) || e <= 0 || e > MAX_EXPIRES_IN) {
     throw malformed(STS_SERVICE, `expires_in is not a whole number of seconds from 1 to ${MAX_EXPIRES_IN}`, status);
@@ -63,7 +67,15 @@ export async function exchangeToken(req: StsExchangeRequest, ctx: GoogleCallCont
   const answer = await callGoogle(
     STS_SERVICE,
     `${req.endpoint}/v1/token`,
-    { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'content-length': String(Buffer.byteLength(form)) }, body: form },
+    {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        accept: 'application/json',
+        'content-length': String(Buffer.byteLength(form)),
+      },
+      body: form,
+    },
     ctx,
   );
   if (answer.status !== 200) throw stsError(answer.status, answer.text);

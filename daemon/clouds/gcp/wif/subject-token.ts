@@ -104,7 +104,8 @@ export class SubjectTokenSource {
       }));
     } catch (err) {
       // A hardware key unplugged or locked keeps the backend's code (TOKEN_NOT_PRESENT...) for /health.
-      if (isKeyBackendError(err)) throw new ProviderError(err.code, `the device key could not sign the subject token: ${err.message}`, true);
+      if (isKeyBackendError(err))
+        throw new ProviderError(err.code, `the device key could not sign the subject token: ${err.message}`, true);
       throw err;
     }
     const minted: Minted = { token, expiration: new Date(local + this.#o.lifetimeSeconds * 1000), mintedAt: local, skewMs };
