@@ -139,7 +139,12 @@ t.test('pkcs11: wrong PIN, missing key, token or module: typed errors', needs(..
   t.match(mod?.message ?? '', /no-such-module\.so/, 'the message names the module');
   await rejectsWith(t, Pkcs11Signer.open(opts({ module: hsm!.conf }), env()), 'MODULE_LOAD_FAILED', 'a file that is no library');
   await rejectsWith(t, Pkcs11Signer.open(opts(), {}), 'INVALID_ARGUMENT', 'PIN variable not set');
-  await rejectsWith(t, Pkcs11Signer.open(opts({ keyLabel: undefined }), env()), 'INVALID_ARGUMENT', 'no key named');
+  // Neither label nor id: the key labelled "device", as the config reference documents.
+  const named = await Pkcs11Signer.open(opts(), env());
+  const unnamed = await Pkcs11Signer.open(opts({ keyLabel: undefined }), env());
+  t.equal(unnamed.thumbprint, named.thumbprint, 'no key named: the key labelled "device" is opened');
+  await unnamed.close();
+  await named.close();
   await rejectsWith(t, Pkcs11Signer.open(opts({ keyLabel: undefined, keyId: 'xyz' }), env()), 'INVALID_ARGUMENT', 'bad hex id');
 });
 
