@@ -83,7 +83,11 @@ t.test('errors name the key and what was expected', async (t) => {
   t.same(problems(`${VALID}\n[daemon]\nlisten = 80\n`), [
     'daemon.listen: expected HOST:PORT with a loopback host, e.g. "127.0.0.1:80", "[::1]:8080" or "localhost:80", got number 80',
   ]);
-  t.same(problems(`${VALID}\n[daemon]\nlisen = "127.0.0.1:80"\n`), ['daemon.lisen: unknown key']);
+  t.same(
+    problems(`${VALID}\n[daemon]\nlisen = "127.0.0.1:80"\n`),
+    ['daemon.lisen: unknown key (did you mean listen?)'],
+    'a near miss is named',
+  );
   t.same(problems(`${VALID}duration_seconds = 60\n`), ['profiles.default.duration_seconds: expected a number >= 900, got number 60']);
   t.same(problems(`${VALID}duration_seconds = 50000\n`), [
     'profiles.default.duration_seconds: expected a number <= 43200, got number 50000',

@@ -3,7 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliError, EXIT } from './cli-error.js';
 import type { Command } from './command.js';
 import type { CliIo } from './io.js';
-import { closest } from './suggest.js';
+import { closest } from '../util/suggest.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 

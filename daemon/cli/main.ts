@@ -3,7 +3,7 @@ import { VERSION } from '../version.js';
 import { CliError, EXIT } from './cli-error.js';
 import { COMMANDS, type CommandEntry } from './command-list.js';
 import { processIo, type CliIo } from './io.js';
-import { closest } from './suggest.js';
+import { closest } from '../util/suggest.js';
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -3,7 +3,7 @@ import { cloudOfType } from '../clouds/registry.js';
 import type { CloudCli, CloudModule } from '../clouds/types.js';
 import type { ResolvedConfig } from '../config/load.js';
 import { CliError, EXIT } from './cli-error.js';
-import { closest } from './suggest.js';
+import { closest } from '../util/suggest.js';
 
 export function requireProfile(cfg: ResolvedConfig, name: string): void {
   if (cfg.profiles.has(name)) return;

@@ -17,7 +17,7 @@ export function loadCliConfig(flag: string | undefined, io: CliIo): ResolvedConf
   } catch (err) {
     if (err instanceof ConfigNotFoundError) throw new CliError(err.message, EXIT.config);
     if (err instanceof ConfigError)
-      throw new CliError(err.message, EXIT.config, `fix the file; 'credport init --help' shows a working example`);
+      throw new CliError(err.message, EXIT.config, 'fix the file; docs/config-reference.md lists every key, with an example');
     throw err;
   }
 }

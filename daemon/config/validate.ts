@@ -2,6 +2,7 @@
  * Schema validation with errors a person can act on: each names the file, the
  * key (as it is written in TOML) and what was expected.
  */
+import { closest } from '../util/suggest.js';
 import type { ErrorObject } from 'ajv';
 import type { Config, KeyConfig } from './schema.js';
 import * as generated from './validators.generated.js';
@@ -72,7 +73,9 @@ function formatError(err: ErrorObject): string {
     return `${keyPath(err.instancePath, String(p.additionalProperty))}: invalid profile name; use letters, digits and _ . - (up to 64, starting with a letter or digit)`;
   }
   if (err.keyword === 'additionalProperties') {
-    return `${keyPath(err.instancePath, String(p.additionalProperty))}: unknown key`;
+    const known = Object.keys((err.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {});
+    const near = closest(String(p.additionalProperty), known);
+    return `${keyPath(err.instancePath, String(p.additionalProperty))}: unknown key${near ? ` (did you mean ${near}?)` : ''}`;
   }
   if (err.keyword === 'required') {
     return `${keyPath(err.instancePath, String(p.missingProperty))}: missing (required)`;

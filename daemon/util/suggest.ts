@@ -1,4 +1,4 @@
-/** "Did you mean": the closest known word to a mistyped one, for one-line CLI errors. */
+/** "Did you mean": the closest known word to a mistyped one, for one-line errors (CLI, config). */
 
 /** Optimal string alignment distance: Levenshtein plus adjacent transpositions ("stauts" is 1 from "status"). */
 export function editDistance(a: string, b: string): number {

@@ -3,7 +3,7 @@ import { flagsOf, parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command, CommandEntry } from '../command.js';
 import { completionScript, SHELLS, type CompletionCommand, type Shell } from '../completion-scripts.js';
-import { closest } from '../suggest.js';
+import { closest } from '../../util/suggest.js';
 
 const HELP = `Usage: credport completion bash|zsh|fish
 
