@@ -1,5 +1,6 @@
 /** Maps what @aws-sdk/client-sts throws onto ProviderError, keeping STS's own code and message. */
 import { ProviderError } from '../../../providers/types.js';
+import { NETWORK_CODES } from '../../../providers/upstream/network-codes.js';
 
 /** SDK exception names -> the STS wire codes people search for. */
 const STS_CODES: Record<string, string> = {
@@ -24,17 +25,6 @@ const RETRYABLE_CODES = new Set([
   'UpstreamUnreachable',
   'UpstreamTimeout',
   'MalformedResponse',
-]);
-
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'ETIMEDOUT',
 ]);
 
 interface SdkLikeError {

@@ -4,6 +4,7 @@
  * present, else from the body's __type/code, else from the status, the order AWS's REST-JSON clients use.
  */
 import { ProviderError } from '../../../providers/types.js';
+import { NETWORK_CODES } from '../../../providers/upstream/network-codes.js';
 
 const RETRYABLE_CODES = new Set([
   'ThrottlingException',
@@ -20,17 +21,6 @@ const RETRYABLE_CODES = new Set([
   'UpstreamUnreachable',
   'UpstreamTimeout',
   'MalformedResponse',
-]);
-
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'ETIMEDOUT',
 ]);
 
 const MAX_MESSAGE = 500;
