@@ -3,7 +3,8 @@
  * which another user could open them, and refused on read when their mode lets
  * anyone else in: a key another account could have read is not a device key.
  */
-import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export class InsecureFileError extends Error {
@@ -123,12 +124,21 @@ export function ensurePrivateDir(dir: string): void {
  */
 export function createSecretFile(path: string, data: string | Uint8Array): void {
   ensurePrivateDir(dirname(path));
-  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  // Written whole under a private name, then linked into place: link fails with EEXIST if the file
+  // exists, and a second writer (the daemon and `credport env` creating the same secret) that loses
+  // the race reads a complete file, never an empty or half-written one.
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    fsyncSync(fd);
+    try {
+      writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    linkSync(tmp, path);
   } finally {
-    closeSync(fd);
+    unlinkSync(tmp);
   }
 }
 
