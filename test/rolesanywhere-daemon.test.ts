@@ -163,7 +163,7 @@ t.test('CA, CSR, import, then three profile types in one daemon', async (t) => {
     /^\[warn\] certificate profile edge: CN=edge-17.* expires in (19|20) day\(s\)\n\s+fix: renew it now/m,
     'doctor warns about the expiring certificate',
   );
-  t.match(doctor.stdout, /^\[ok  \] certificate profile edge-rsa: /m);
+  t.match(doctor.stdout, /^\[ok {2}\] certificate profile edge-rsa: /m);
   const show = await runCliAsync(['cert', 'show'], { CREDPORT_CONFIG: stack.configFile });
   t.match(show.stdout, /profile edge: .*device\.pem\n\s+subject:\s+CN=edge-17/);
 

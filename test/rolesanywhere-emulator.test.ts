@@ -32,7 +32,7 @@ const CN_ONLY = `arn:aws:iam::${ACCOUNT}:role/cn-restricted`;
 const dir = mkdtempSync(join(tmpdir(), 'credport-ra-emu-'));
 // The emulator's clock; certificates are dated from it.
 const start = Date.now();
-let clock = start;
+const clock = start;
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 const valid = { notBefore: new Date(start - DAY), notAfter: new Date(start + 30 * DAY) };

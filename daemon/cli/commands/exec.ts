@@ -12,7 +12,8 @@ import { credentialEnv, credentialsUrl } from '../../clouds/aws/cli.js';
 import type { AwsCredentials } from '../../clouds/aws/credentials.js';
 import type { CliIo } from '../io.js';
 import { cloudCliOf, requireProfile } from '../profile-arg.js';
-import { askDaemon, clientBaseUrl, expectedDaemonUid, loadCliConfig } from '../shared.js';
+import { locateDaemon } from '../daemon-locator.js';
+import { askDaemon, expectedDaemonUid, loadCliConfig } from '../shared.js';
 import { fetchCredentials } from './auth.js';
 
 const HELP = `Usage: credport exec [options] -- COMMAND [ARGS...]
@@ -138,7 +139,7 @@ export const execCommand: Command = {
       } catch (err) {
         throw new CliError((err as Error).message, EXIT.config, "start the daemon once ('credport serve') to create the token");
       }
-      const base = clientBaseUrl(cfg.daemon.listen);
+      const base = locateDaemon(cfg).base;
       // Not fatal (the daemon may be starting), but the SDK's own error would not say why.
       const health = await askDaemon(base, '/health', {}, 2000, expectedDaemonUid(cfg));
       if (!health.reachable)
@@ -146,7 +147,7 @@ export const execCommand: Command = {
           `credport: warning: the daemon is not running at ${base}; COMMAND will get no credentials until it is ('credport serve')\n`,
         );
       set = {
-        AWS_CONTAINER_CREDENTIALS_FULL_URI: credentialsUrl(cfg, profile),
+        AWS_CONTAINER_CREDENTIALS_FULL_URI: credentialsUrl(base, cfg, profile),
         AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: cfg.daemon.tokenFile,
         AWS_CONTAINER_AUTHORIZATION_TOKEN: token,
       };

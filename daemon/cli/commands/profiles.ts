@@ -6,7 +6,8 @@ import type { Command } from '../command.js';
 import { cloudOfType } from '../../clouds/registry.js';
 import { profileType } from '../../clouds/specs.js';
 import type { EndpointListing } from '../../clouds/types.js';
-import { askDaemon, clientBaseUrl, expectedDaemonUid, loadCliConfig } from '../shared.js';
+import { locateDaemon } from '../daemon-locator.js';
+import { askDaemon, expectedDaemonUid, loadCliConfig } from '../shared.js';
 
 const HELP = `Usage: credport profiles [options]
 
@@ -47,7 +48,7 @@ export const profilesCommand: Command = {
       return EXIT.ok;
     }
     const cfg = loadCliConfig(values.config, io);
-    const base = clientBaseUrl(cfg.daemon.listen);
+    const base = locateDaemon(cfg).base;
     const reply = await askDaemon(base, '/health', {}, 3000, expectedDaemonUid(cfg));
     const report =
       reply.reachable && reply.status === 200 && typeof reply.body === 'object' && reply.body !== null && 'profiles' in reply.body

@@ -8,7 +8,7 @@ import { readTokenFile } from '../../server/token.js';
 import type { HealthReport } from '../../server/health-report.js';
 import type { Credentials } from '../../providers/types.js';
 import { CliError, EXIT } from '../../cli/cli-error.js';
-import { askDaemon, clientBaseUrl, expectedDaemonUid } from '../../cli/shared.js';
+import { askDaemon, expectedDaemonUid } from '../../cli/shared.js';
 import type { Check, CliContext, CloudCli } from '../types.js';
 import type { AwsCredentials } from './credentials.js';
 import { awsTimestamp } from './endpoints/wire.js';
@@ -19,14 +19,9 @@ import type { AwsRolesAnywhereProfileConfig } from './schema.js';
  * others at /v1/credentials/NAME. Always an IP literal (127.0.0.1 for localhost) and a non-empty
  * path: SDKs accept a full URI over plain HTTP only for loopback addresses they can see as such.
  */
-export function credentialsUrl(cfg: ResolvedConfig, profile?: string): string {
+export function credentialsUrl(baseUrl: string, cfg: ResolvedConfig, profile?: string): string {
   const path = profile === undefined || profile === cfg.defaults.aws ? '/v1/credentials' : `/v1/credentials/${encodeURIComponent(profile)}`;
-  return clientBaseUrl(cfg.daemon.listen) + path;
-}
-
-/** AWS_EC2_METADATA_SERVICE_ENDPOINT (serves the default profile), without a trailing slash as in AWS's documentation. */
-export function imdsEndpoint(cfg: ResolvedConfig): string {
-  return clientBaseUrl(cfg.daemon.listen);
+  return baseUrl + path;
 }
 
 interface Wire {
@@ -44,7 +39,7 @@ function isWire(v: unknown): v is Wire {
   );
 }
 
-async function fromDaemon({ config: cfg }: CliContext, profile: string, command: string): Promise<AwsCredentials | undefined> {
+async function fromDaemon({ config: cfg, baseUrl }: CliContext, profile: string, command: string): Promise<AwsCredentials | undefined> {
   let token: string;
   try {
     token = readTokenFile(cfg.daemon.tokenFile);
@@ -52,7 +47,7 @@ async function fromDaemon({ config: cfg }: CliContext, profile: string, command:
     return undefined; // no token yet: the daemon has never run here
   }
   const reply = await askDaemon(
-    clientBaseUrl(cfg.daemon.listen),
+    baseUrl,
     `/v1/credentials/${encodeURIComponent(profile)}`,
     { authorization: token, 'x-credport-command': command },
     3000,
@@ -142,7 +137,7 @@ async function clockCheck(cfg: ResolvedConfig): Promise<Check> {
   }
 }
 
-function envCheck(cfg: ResolvedConfig, e: CliContext['env']): Check[] {
+function envCheck(e: CliContext['env'], base: string): Check[] {
   const out: Check[] = [];
   if (e.AWS_ACCESS_KEY_ID)
     out.push({
@@ -159,7 +154,6 @@ function envCheck(cfg: ResolvedConfig, e: CliContext['env']): Check[] {
       fix: 'unset AWS_PROFILE, or give that profile credential_process = credport auth',
     });
   const uri = e.AWS_CONTAINER_CREDENTIALS_FULL_URI;
-  const base = clientBaseUrl(cfg.daemon.listen);
   if (!uri && !e.AWS_EC2_METADATA_SERVICE_ENDPOINT) {
     out.push({ name: 'shell', status: 'warn', detail: 'this shell does not point SDKs at credport', fix: 'eval "$(credport env)"' });
   } else if (uri && !uri.startsWith(`${base}/v1/credentials`)) {
@@ -268,7 +262,7 @@ const shq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** `credport env` for an AWS profile: the container-credentials variables, and IMDS's on request. */
 function envLines({ config: cfg, baseUrl }: CliContext, profile: string, flags: Readonly<Record<string, unknown>>): string[] {
-  const lines = [`export AWS_CONTAINER_CREDENTIALS_FULL_URI=${shq(credentialsUrl(cfg, profile))}`];
+  const lines = [`export AWS_CONTAINER_CREDENTIALS_FULL_URI=${shq(credentialsUrl(baseUrl, cfg, profile))}`];
   if (flags['inline-token']) {
     let token: string;
     try {
@@ -294,9 +288,10 @@ function envLines({ config: cfg, baseUrl }: CliContext, profile: string, flags: 
 
 export const awsCli: CloudCli = {
   formats: ['credential_process', 'env', 'json'],
-  listing: ({ config }, profile) => [
-    { label: 'ECS', url: credentialsUrl(config, profile) },
-    ...(profile === config.defaults.aws ? [{ label: 'IMDS', url: imdsEndpoint(config) }] : []),
+  listing: ({ config, baseUrl }, profile) => [
+    { label: 'ECS', url: credentialsUrl(baseUrl, config, profile) },
+    // AWS_EC2_METADATA_SERVICE_ENDPOINT, without a trailing slash as in AWS's documentation.
+    ...(profile === config.defaults.aws ? [{ label: 'IMDS', url: baseUrl }] : []),
   ],
   env: envLines,
   render,
@@ -306,7 +301,7 @@ export const awsCli: CloudCli = {
     return [
       clock,
       ...(await certificateChecks(ctx.config, health as HealthReport | undefined)),
-      ...envCheck(ctx.config, ctx.env),
+      ...envCheck(ctx.env, ctx.baseUrl),
       ...clients,
     ];
   },
