@@ -1,11 +1,11 @@
 /**
- * Prometheus metrics (prom-client), one registry per daemon so that several
+ * Prometheus metrics, one registry per daemon so that several
  * daemons in one process (tests) never mix their counts. Labels carry profile
  * names, routes and error codes: never anything secret.
  */
 import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from './prometheus.js';
 import { KEY_BACKEND_ERROR_CODES } from '../keys/errors.js';
 import type { KeySigner } from '../keys/signer.js';
 import type { ProfileRefresher } from '../refresh/profile-refresher.js';
@@ -75,7 +75,7 @@ export function refreshFailureLabel(code: string | undefined): string {
   return REFRESH_FAILURE_CODES.has(code) ? code : 'other';
 }
 
-/** Increments of one label set, counted locally and added to the prom-client counter at each scrape. */
+/** Increments of one label set, counted locally and added to the counter at each scrape. */
 class PendingCount<L extends string> {
   #n = 0;
   constructor(readonly labels: Record<L, string>) {}
@@ -184,7 +184,7 @@ export class DaemonMetrics {
   readonly #requestChildren = new Map<string, PendingCount<'endpoint' | 'status'>>();
 
   request(endpoint: string, status: number): void {
-    // Counted here by a string key and handed to prom-client when scraped: its label hashing per
+    // Counted here by a string key and handed to the counter when scraped: label lookup per
     // increment is a visible share of a fast-path request.
     const key = `${endpoint}\u0000${status}`;
     let child = this.#requestChildren.get(key);
@@ -205,7 +205,7 @@ export class DaemonMetrics {
 
   /** The counter child of one (profile, executable), for callers that count many handouts. */
   handoutCounter(profile: string, exe: string | null): { inc(): void } {
-    // As for requests: the label child is found by a string key, not by prom-client's label hashing.
+    // As for requests: the label child is found by a string key, not by the counter's label lookup.
     const key = `${profile}\u0000${exe}`;
     let child = this.#handoutChildren.get(key);
     if (child === undefined) {

@@ -5,7 +5,7 @@
  * measure a lag nobody asked for. Names match prom-client's defaults, so dashboards keep working.
  */
 import { readdirSync } from 'node:fs';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from './prometheus.js';
 
 /** Seconds since the epoch at which this process started (process.uptime is monotonic; good enough to a ms). */
 const startTimeSeconds = Math.round(Date.now() / 1000 - process.uptime());
