@@ -1,10 +1,10 @@
 /** `credport logs [-f]`: the daemon's log file, pretty-printed. */
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
-import { prettyFactory } from 'pino-pretty';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
+import { prettyLine } from '../../logging/pretty-line.js';
 import { loadCliConfig } from '../shared.js';
 import { colourAllowed } from '../../util/no-color.js';
 
@@ -67,11 +67,8 @@ export const logsCommand: Command = {
     const files = logFiles(cfg.daemon.logFile);
     if (files.length === 0)
       throw new CliError(`no log files at ${cfg.daemon.logFile} yet`, EXIT.failure, 'has the daemon run with this config?');
-    const pretty = prettyFactory({
-      colorize: io.isTty && colourAllowed(io.env),
-      translateTime: 'SYS:yyyy-mm-dd HH:MM:ss',
-      ignore: 'pid,hostname',
-    });
+    const style = { colour: io.isTty && colourAllowed(io.env), time: 'date' } as const;
+    const pretty = (line: string) => prettyLine(line, style);
     const show = (line: string) => {
       if (!line.trim()) return;
       io.stdout(values.json ? `${line}\n` : pretty(line));
