@@ -457,6 +457,8 @@ export class Pkcs11Signer implements KeySigner {
   /** Re-opens that failed in a row, and when the last re-open was tried: the back-off's state. */
   #failedReopens = 0;
   #lastReopenAt = 0;
+  /** Cuts a re-open's wait short when the signer is closed, so that close() never waits out a back-off. */
+  readonly #closer = new AbortController();
   #closed = false;
   readonly #pinGuard: PinGuard = { key: randomBytes(32), refused: undefined };
 
@@ -623,6 +625,7 @@ export class Pkcs11Signer implements KeySigner {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closer.abort();
     await this.#reopening?.catch(() => undefined);
     const session = this.#session;
     this.#session = undefined;
@@ -699,7 +702,13 @@ export class Pkcs11Signer implements KeySigner {
 
   async #spacedReopen(): Promise<void> {
     const wait = this.#reopenDelay();
-    if (wait > 0) await sleep(wait);
+    if (wait > 0) {
+      try {
+        await sleep(wait, undefined, { signal: this.#closer.signal });
+      } catch {
+        throw new KeyBackendError('SESSION_INVALID', 'the pkcs11 signer was closed');
+      }
+    }
     this.#lastReopenAt = Date.now();
     try {
       await this.#doReopen();
