@@ -5,6 +5,7 @@
  * not offered again by the next process (credential_process starts one per AWS CLI call) until
  * the PIN file changes.
  */
+import { spawnSync } from 'node:child_process';
 import { statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -90,6 +91,22 @@ t.test('a refused PIN file is not offered again, by any process, until it change
     t.match(next?.message ?? '', /will not offer that PIN again until the file changes/, `try ${i + 2} is not sent to the token`);
     t.match(next?.message ?? '', new RegExp(pinFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'the message names the PIN file');
   }
+
+  // And a real second process, as credential_process starts one per AWS CLI call.
+  const signerModule = new URL('../daemon/keys/pkcs11/signer.js', import.meta.url).href;
+  const child = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const { Pkcs11Signer } = await import(${JSON.stringify(signerModule)});
+       try { await Pkcs11Signer.open(JSON.parse(process.argv[1]), {}); console.log('opened'); }
+       catch (err) { console.log(err.code + ': ' + err.message); }`,
+      JSON.stringify(withFile),
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  t.match(child.stdout, /^PIN_INCORRECT: .*will not offer that PIN again/, 'another process refuses too, without asking the token');
 
   writeFileSync(pinFile, `${hsm!.pin}\n`, { mode: 0o600 });
   const fixed = await Pkcs11Signer.open(withFile, {});
