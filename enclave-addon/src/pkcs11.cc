@@ -517,6 +517,7 @@ class SessionImpl final : public Pkcs11Session {
       for (const auto* list : {&pubs, &privs}) {
         for (CK_OBJECT_HANDLE h : *list) {
           Check(f->C_DestroyObject(handle_, h), "C_DestroyObject");
+          key_types_.erase(h);  // the token may hand the handle to a new object of another type
           ++destroyed;
         }
       }
