@@ -24,7 +24,14 @@ t.teardown(() => hsm?.cleanup());
 const PIN_ENV = 'CREDPORT_TEST_PIN';
 
 function opts(over: Partial<Pkcs11KeyOptions> = {}): Pkcs11KeyOptions {
-  return { module: hsm!.module, tokenLabel: hsm!.tokenLabel, keyLabel: 'device', pin: { env: PIN_ENV }, ...over };
+  return {
+    module: hsm!.module,
+    tokenLabel: hsm!.tokenLabel,
+    keyLabel: 'device',
+    pin: { env: PIN_ENV },
+    stateDir: join(hsm!.dir, 'state'),
+    ...over,
+  };
 }
 const env = (): Record<string, string> => ({ [PIN_ENV]: hsm!.pin });
 
@@ -148,14 +155,14 @@ t.test('pkcs11: wrong PIN, missing key, token or module: typed errors', needs(..
   await rejectsWith(t, Pkcs11Signer.open(opts({ keyLabel: undefined, keyId: 'xyz' }), env()), 'INVALID_ARGUMENT', 'bad hex id');
 });
 
-t.test('pkcs11: RSA and P-384 keys are refused (UNSUPPORTED_CURVE)', needs(...TOOLS), async (t) => {
+t.test('pkcs11: P-384 and short RSA keys are refused (UNSUPPORTED_CURVE)', needs(...TOOLS), async (t) => {
   if (!assertPresent(t, ...TOOLS)) return;
   hsm!.pkcs11Tool(['--keypairgen', '--key-type', 'EC:secp384r1', '--label', 'p384', '--id', '0c']);
-  hsm!.pkcs11Tool(['--keypairgen', '--key-type', 'rsa:2048', '--label', 'rsa', '--id', '0d']);
+  hsm!.pkcs11Tool(['--keypairgen', '--key-type', 'rsa:1024', '--label', 'rsa1024', '--id', '0d']);
   const p384 = await rejectsWith(t, Pkcs11Signer.open(opts({ keyLabel: 'p384' }), env()), 'UNSUPPORTED_CURVE', 'P-384');
   t.match(p384?.message ?? '', /P-384/, 'the message names the curve found');
-  const rsa = await rejectsWith(t, Pkcs11Signer.open(opts({ keyLabel: 'rsa' }), env()), 'UNSUPPORTED_CURVE', 'RSA');
-  t.match(rsa?.message ?? '', /RSA/, 'the message names the key type found');
+  const rsa = await rejectsWith(t, Pkcs11Signer.open(opts({ keyLabel: 'rsa1024' }), env()), 'UNSUPPORTED_CURVE', 'RSA-1024');
+  t.match(rsa?.message ?? '', /RSA key of about 1024 bits; credport needs at least 2048/, 'the message says why');
 });
 
 t.test('pkcs11: PIN from a 0600 file (one newline stripped) or env; never from a 0644 file or a URI', needs(...TOOLS), async (t) => {

@@ -99,7 +99,7 @@ t.test('pkcs11: a PIN refused during a re-open is not offered again until it cha
   if (!assertPresent(t, ...TOOLS)) return;
   const pinFile = join(hsm!.dir, 'pin');
   writeFileSync(pinFile, `${hsm!.pin}\n`, { mode: 0o600 });
-  const s = await Pkcs11Signer.open({ ...opts(), pin: { file: pinFile } }, {});
+  const s = await Pkcs11Signer.open({ ...opts(), pin: { file: pinFile }, stateDir: join(hsm!.dir, 'state') }, {});
   t.teardown(() => s.close());
   const restore = hsm!.removeToken();
   await typedFailure(t, s.sign(Buffer.from('gone')), 'token gone', ['TOKEN_NOT_PRESENT', 'SESSION_INVALID']);
@@ -118,7 +118,8 @@ t.test('pkcs11: a PIN refused during a re-open is not offered again until it cha
       t.fail('signed with a wrong PIN');
     } catch (err) {
       t.equal((err as KeyBackendError).code, 'PIN_INCORRECT');
-      t.match((err as Error).message, /refused this PIN before/, `attempt ${i + 2} is not sent to the token`);
+      // Held back by the marker that outlives the process (pin-refusal.ts), or by the signer's own memory.
+      t.match((err as Error).message, /will not offer that PIN again|refused this PIN before/, `attempt ${i + 2} is not sent to the token`);
     }
   }
   writeFileSync(pinFile, `${hsm!.pin}\n`, { mode: 0o600 });

@@ -6,13 +6,12 @@
 import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/secure-file.js';
-import type { EcPublicJwk } from '../keys/signer.js';
+import type { EcPublicJwk, PublicJwk, RsaPublicJwk } from '../keys/signer.js';
 
-export interface PublishedJwk extends EcPublicJwk {
+export type PublishedJwk = ((EcPublicJwk & { alg: 'ES256' }) | (RsaPublicJwk & { alg: 'RS256' })) & {
   kid: string;
   use: 'sig';
-  alg: 'ES256';
-}
+};
 
 export interface Jwks {
   keys: Array<Record<string, unknown> & { kid?: unknown }>;
@@ -45,7 +44,8 @@ export function discoveryDocument(issuer: string, jwksUri: string = `${issuer}/$
   };
 }
 
-export function publishedJwk(jwk: EcPublicJwk, kid: string): PublishedJwk {
+export function publishedJwk(jwk: PublicJwk, kid: string): PublishedJwk {
+  if (jwk.kty === 'RSA') return { kty: 'RSA', n: jwk.n, e: jwk.e, kid, use: 'sig', alg: 'RS256' };
   return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, kid, use: 'sig', alg: 'ES256' };
 }
 

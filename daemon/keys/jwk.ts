@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import type { EcPublicJwk } from './signer.js';
+import type { EcPublicJwk, PublicJwk } from './signer.js';
 
 /** Exports a P-256 public key as the minimal JWK, rejecting any other curve. */
 export function ecPublicJwk(key: KeyObject): EcPublicJwk {
@@ -15,7 +15,10 @@ export function ecPublicJwk(key: KeyObject): EcPublicJwk {
  * whitespace. Built by hand so the member order is not left to JSON.stringify
  * of an object that may have been created in another order.
  */
-export function jwkThumbprint(jwk: EcPublicJwk): string {
-  const canonical = `{"crv":"${jwk.crv}","kty":"${jwk.kty}","x":"${jwk.x}","y":"${jwk.y}"}`;
+export function jwkThumbprint(jwk: PublicJwk): string {
+  const canonical =
+    jwk.kty === 'RSA'
+      ? `{"e":"${jwk.e}","kty":"RSA","n":"${jwk.n}"}`
+      : `{"crv":"${jwk.crv}","kty":"${jwk.kty}","x":"${jwk.x}","y":"${jwk.y}"}`;
   return createHash('sha256').update(canonical).digest('base64url');
 }

@@ -12,6 +12,17 @@ export interface EcPublicJwk {
   y: string;
 }
 
+export type KeyAlgorithm = 'ES256' | 'RS256';
+
+/** A public RSA JWK in the members RFC 7638 needs for a thumbprint. */
+export interface RsaPublicJwk {
+  kty: 'RSA';
+  n: string;
+  e: string;
+}
+
+export type PublicJwk = EcPublicJwk | RsaPublicJwk;
+
 export interface KeyDescription {
   backend: string;
   /** Where the key lives, for humans: a path, a token label, a tag. Never secret. */
@@ -21,11 +32,14 @@ export interface KeyDescription {
 }
 
 export interface KeySigner {
-  readonly algorithm: 'ES256';
+  readonly algorithm: KeyAlgorithm;
   /** RFC 7638 thumbprint of the public key (base64url SHA-256), used as the JWT `kid`. */
   readonly thumbprint: string;
-  publicJwk(): EcPublicJwk;
-  /** Signs SHA-256(data); returns the raw 64-byte r||s (IEEE P1363) form JWS uses. */
+  publicJwk(): PublicJwk;
+  /**
+   * Signs SHA-256(data). ES256: returns the raw 64-byte r||s (IEEE P1363) form JWS uses. RS256:
+   * returns the RSASSA-PKCS1-v1_5 signature (as long as the modulus).
+   */
   sign(data: Uint8Array): Promise<Uint8Array>;
   describe(): KeyDescription;
   /**

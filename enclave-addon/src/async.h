@@ -6,7 +6,9 @@
 
 #include <napi.h>
 
+#include <deque>
 #include <functional>
+#include <memory>
 #include <new>
 #include <optional>
 #include <utility>
@@ -19,6 +21,36 @@ namespace credport {
 // For work that returns nothing.
 struct Done {};
 
+// Runs a session's calls one at a time, in the order they were made. Each
+// call holds a libuv thread-pool thread while it runs; a session serialises
+// its calls natively anyway, so queueing them all would park up to every
+// pool thread on one session's lock, and fs and dns work in the process would
+// wait behind them. Used only on the JavaScript thread.
+class SerialQueue {
+ public:
+  void Push(Napi::AsyncWorker* worker) {
+    pending_.push_back(worker);
+    if (!busy_) Next();
+  }
+  // Called by the running worker once it has settled its Promise.
+  void Done() {
+    busy_ = false;
+    Next();
+  }
+
+ private:
+  void Next() {
+    if (pending_.empty()) return;
+    busy_ = true;
+    Napi::AsyncWorker* worker = pending_.front();
+    pending_.pop_front();
+    worker->Queue();
+  }
+
+  std::deque<Napi::AsyncWorker*> pending_;
+  bool busy_ = false;
+};
+
 template <typename T>
 class PromiseWorker final : public Napi::AsyncWorker {
  public:
@@ -26,10 +58,18 @@ class PromiseWorker final : public Napi::AsyncWorker {
   using Convert = std::function<Napi::Value(Napi::Env, T&)>;  // runs on the JS thread
 
   // `name` labels the work in async_hooks and diagnostics ("credport:pkcs11.sign").
-  static Napi::Promise Run(Napi::Env env, const char* name, Work work, Convert convert) {
+  // With a `queue`, the work waits for the queue's earlier work to finish.
+  static Napi::Promise Run(Napi::Env env, const char* name, Work work, Convert convert,
+                           std::shared_ptr<SerialQueue> queue = nullptr) {
     auto* worker = new PromiseWorker(env, name, std::move(work), std::move(convert));
     Napi::Promise promise = worker->deferred_.Promise();
-    worker->Queue();  // the worker deletes itself after OnOK/OnError
+    // The worker deletes itself after OnOK/OnError.
+    if (queue) {
+      worker->queue_ = queue;
+      queue->Push(worker);
+    } else {
+      worker->Queue();
+    }
     return promise;
   }
 
@@ -57,6 +97,16 @@ class PromiseWorker final : public Napi::AsyncWorker {
   }
 
   void OnOK() override {
+    Settle();
+    if (queue_) queue_->Done();
+  }
+
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(e.Value());
+    if (queue_) queue_->Done();
+  }
+
+  void Settle() {
     Napi::Env env = Env();
     if (error_) {
       deferred_.Reject(js::ToJsError(env, *error_).Value());
@@ -68,16 +118,19 @@ class PromiseWorker final : public Napi::AsyncWorker {
       deferred_.Reject(e.Value());
     } catch (const KeyError& e) {
       deferred_.Reject(js::ToJsError(env, e).Value());
+    } catch (const std::exception& e) {
+      // A conversion that ran out of memory or hit a library error must
+      // still settle the Promise, not unwind into Node.
+      deferred_.Reject(js::ToJsError(env, KeyError(ErrorCode::kBackendError, e.what())).Value());
     }
   }
-
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
   Napi::Promise::Deferred deferred_;
   Work work_;
   Convert convert_;
   std::optional<T> result_;
   std::optional<KeyError> error_;
+  std::shared_ptr<SerialQueue> queue_;
 };
 
 }  // namespace credport

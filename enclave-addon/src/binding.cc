@@ -3,8 +3,9 @@
 //
 //   pkcs11.listSlots(modulePath)                       -> Promise<SlotInfo[]>
 //   pkcs11.openSession(modulePath, tokenSelector)      -> Promise<Pkcs11Session>
-//     session.token() / login(pin) / findKey(sel) / generateKey({label, id})
-//     session.deleteKey(sel) / readCertificates(sel) / sign(handle, digest) / close()   (all Promises)
+//     session.token() / login(pin) -> alreadyLoggedIn / logout() / findKey(sel)
+//     session.generateKey({label, id, type?, bits?}) / deleteKey(sel) / readCertificates(sel)
+//     session.sign(handle, digest, data?) / close()   (all Promises, run one at a time per session)
 //   secureEnclave.available, secureEnclave.reason
 //   secureEnclave.create(tag, userPresence) / open(tag) -> Promise<SecureEnclaveKey>
 //   secureEnclave.remove(tag)                          -> Promise<void>
@@ -41,6 +42,15 @@ constexpr size_t kMaxTokenModel = 16;
 constexpr size_t kMaxId = 255;
 constexpr size_t kMaxPin = 256;
 constexpr size_t kDigestSize = 32;
+constexpr size_t kMaxSignedData = 1 << 20;  // a JWT or a CSR is a few KiB
+constexpr uint64_t kMaxSafeInteger = 9007199254740991ULL;  // 2^53 - 1
+
+// A slot id as a Number when a double holds it exactly, else as a BigInt:
+// modules may use any CK_ULONG (p11-kit-proxy and some HSMs use large ones).
+Napi::Value SlotIdToJs(Napi::Env env, uint64_t id) {
+  if (id <= kMaxSafeInteger) return Napi::Number::New(env, static_cast<double>(id));
+  return Napi::BigInt::New(env, id);
+}
 
 struct Constructors {
   Napi::FunctionReference session;
@@ -72,7 +82,7 @@ Napi::Value GuardSync(Napi::Env env, Fn&& fn) {
 
 Napi::Object TokenToJs(Napi::Env env, const Pkcs11TokenInfo& t) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("slotId", Napi::Number::New(env, static_cast<double>(t.slot_id)));
+  o.Set("slotId", SlotIdToJs(env, t.slot_id));
   o.Set("label", t.label);
   o.Set("manufacturer", t.manufacturer);
   o.Set("model", t.model);
@@ -89,7 +99,7 @@ Napi::Object TokenToJs(Napi::Env env, const Pkcs11TokenInfo& t) {
 
 Napi::Object SlotToJs(Napi::Env env, const Pkcs11SlotInfo& s) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("slotId", Napi::Number::New(env, static_cast<double>(s.slot_id)));
+  o.Set("slotId", SlotIdToJs(env, s.slot_id));
   o.Set("description", s.description);
   o.Set("manufacturer", s.manufacturer);
   o.Set("tokenPresent", s.token_present);
@@ -105,7 +115,14 @@ Napi::Object KeyToJs(Napi::Env env, const Pkcs11KeyInfo& k) {
   o.Set("handle", Napi::BigInt::New(env, k.handle));
   o.Set("label", k.label);
   o.Set("id", js::ToBuffer(env, k.id));
-  o.Set("publicKey", js::ToBuffer(env, k.public_point));
+  if (k.type == Pkcs11KeyType::kRsa) {
+    o.Set("keyType", "rsa");
+    o.Set("modulus", js::ToBuffer(env, k.modulus));
+    o.Set("publicExponent", js::ToBuffer(env, k.public_exponent));
+  } else {
+    o.Set("keyType", "ec");
+    o.Set("publicKey", js::ToBuffer(env, k.public_point));
+  }
   o.Set("alwaysAuthenticate", k.always_authenticate);
   return o;
 }
@@ -147,6 +164,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
                        {
                            InstanceMethod<&SessionWrap::Token>("token"),
                            InstanceMethod<&SessionWrap::Login>("login"),
+                           InstanceMethod<&SessionWrap::Logout>("logout"),
                            InstanceMethod<&SessionWrap::FindKey>("findKey"),
                            InstanceMethod<&SessionWrap::GenerateKey>("generateKey"),
                            InstanceMethod<&SessionWrap::DeleteKey>("deleteKey"),
@@ -163,6 +181,10 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     }
   }
 
+  // Collected by the garbage collector without close(): C_CloseSession may
+  // block, so the session is closed on a background thread.
+  ~SessionWrap() override { Pkcs11ReleaseInBackground(std::move(session_)); }
+
   static Napi::Object Wrap(Napi::Env env, std::shared_ptr<Pkcs11Session> session) {
     Napi::Object obj = env.GetInstanceData<Constructors>()->session.New({Napi::External<void>::New(env, nullptr)});
     Unwrap(obj)->session_ = std::move(session);
@@ -170,6 +192,12 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   }
 
  private:
+  template <typename T>
+  Napi::Value Run(Napi::Env env, const char* name, typename PromiseWorker<T>::Work work,
+                  typename PromiseWorker<T>::Convert convert) {
+    return PromiseWorker<T>::Run(env, name, std::move(work), std::move(convert), queue_);
+  }
+
   std::shared_ptr<Pkcs11Session> Session() const {
     if (!session_) throw KeyError(ErrorCode::kSessionInvalid, "this Pkcs11Session has no session");
     return session_;
@@ -178,7 +206,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   Napi::Value Token(const Napi::CallbackInfo& info) {
     return Guard(info.Env(), [&]() -> Napi::Value {
       auto s = Session();
-      return PromiseWorker<Pkcs11TokenInfo>::Run(
+      return Run<Pkcs11TokenInfo>(
           info.Env(), "credport:pkcs11.token", [s] { return s->Token(); },
           [](Napi::Env env, Pkcs11TokenInfo& t) -> Napi::Value { return TokenToJs(env, t); });
     });
@@ -190,10 +218,19 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       // Held in a shared_ptr so the std::function holding it stays copyable;
       // the bytes are zeroed by Login and again when the holder goes.
       auto pin = std::make_shared<SecretBytes>(js::Secret(info[0], "pin", kMaxPin));
-      return PromiseWorker<Done>::Run(
-          info.Env(), "credport:pkcs11.login",
-          [s, pin] {
-            s->Login(std::move(*pin));
+      return Run<bool>(
+          info.Env(), "credport:pkcs11.login", [s, pin] { return s->Login(std::move(*pin)); },
+          [](Napi::Env env, bool& already) -> Napi::Value { return Napi::Boolean::New(env, already); });
+    });
+  }
+
+  Napi::Value Logout(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      auto s = Session();
+      return Run<Done>(
+          info.Env(), "credport:pkcs11.logout",
+          [s] {
+            s->Logout();
             return Done{};
           },
           [](Napi::Env env, Done&) -> Napi::Value { return env.Undefined(); });
@@ -204,7 +241,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     return Guard(info.Env(), [&]() -> Napi::Value {
       auto s = Session();
       auto sel = KeySelectorFromJs(info[0]);
-      return PromiseWorker<Pkcs11KeyInfo>::Run(
+      return Run<Pkcs11KeyInfo>(
           info.Env(), "credport:pkcs11.findKey", [s, sel] { return s->FindKey(sel); },
           [](Napi::Env env, Pkcs11KeyInfo& k) -> Napi::Value { return KeyToJs(env, k); });
     });
@@ -216,8 +253,20 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       const Napi::Object o = js::Object(info[0], "key");
       const std::string label = js::String(o.Get("label"), "key.label", kMaxLabel);
       const std::vector<uint8_t> id = js::Bytes(o.Get("id"), "key.id", 1, kMaxId);
-      return PromiseWorker<Pkcs11KeyInfo>::Run(
-          info.Env(), "credport:pkcs11.generateKey", [s, label, id] { return s->GenerateKey(label, id); },
+      Pkcs11KeySpec spec;
+      const auto type = js::OptionalString(o, "type", 8);
+      if (type && *type != "ec" && *type != "rsa") {
+        throw KeyError(ErrorCode::kInvalidArgument, "key.type must be \"ec\" or \"rsa\"");
+      }
+      if (type && *type == "rsa") {
+        spec.type = Pkcs11KeyType::kRsa;
+        const auto bits = js::OptionalIndex(o, "bits");
+        spec.bits = static_cast<uint32_t>(bits.value_or(2048) > 65536 ? 0 : bits.value_or(2048));
+      } else if (!o.Get("bits").IsUndefined()) {
+        throw KeyError(ErrorCode::kInvalidArgument, "key.bits is for RSA keys only");
+      }
+      return Run<Pkcs11KeyInfo>(
+          info.Env(), "credport:pkcs11.generateKey", [s, label, id, spec] { return s->GenerateKey(label, id, spec); },
           [](Napi::Env env, Pkcs11KeyInfo& k) -> Napi::Value { return KeyToJs(env, k); });
     });
   }
@@ -226,7 +275,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     return Guard(info.Env(), [&]() -> Napi::Value {
       auto s = Session();
       auto sel = KeySelectorFromJs(info[0]);
-      return PromiseWorker<size_t>::Run(
+      return Run<size_t>(
           info.Env(), "credport:pkcs11.deleteKey", [s, sel] { return s->DeleteKey(sel); },
           [](Napi::Env env, size_t& n) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(n)); });
     });
@@ -236,7 +285,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     return Guard(info.Env(), [&]() -> Napi::Value {
       auto s = Session();
       auto sel = KeySelectorFromJs(info[0], "certificate");
-      return PromiseWorker<std::vector<Pkcs11CertificateInfo>>::Run(
+      return Run<std::vector<Pkcs11CertificateInfo>>(
           info.Env(), "credport:pkcs11.readCertificates", [s, sel] { return s->ReadCertificates(sel); },
           [](Napi::Env env, std::vector<Pkcs11CertificateInfo>& certs) -> Napi::Value {
             Napi::Array a = Napi::Array::New(env, certs.size());
@@ -251,8 +300,10 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       auto s = Session();
       const uint64_t handle = js::Handle(info[0], "handle");
       auto digest = js::Bytes(info[1], "digest", kDigestSize, kDigestSize);
-      return PromiseWorker<std::vector<uint8_t>>::Run(
-          info.Env(), "credport:pkcs11.sign", [s, handle, digest] { return s->Sign(handle, digest); },
+      std::optional<std::vector<uint8_t>> data;
+      if (!info[2].IsUndefined()) data = js::Bytes(info[2], "data", 0, kMaxSignedData);
+      return Run<std::vector<uint8_t>>(
+          info.Env(), "credport:pkcs11.sign", [s, handle, digest, data] { return s->Sign(handle, digest, data); },
           [](Napi::Env env, std::vector<uint8_t>& sig) -> Napi::Value { return js::ToBuffer(env, sig); });
     });
   }
@@ -260,7 +311,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     return Guard(info.Env(), [&]() -> Napi::Value {
       auto s = Session();
-      return PromiseWorker<Done>::Run(
+      return Run<Done>(
           info.Env(), "credport:pkcs11.close",
           [s] {
             s->Close();
@@ -271,6 +322,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   }
 
   std::shared_ptr<Pkcs11Session> session_;
+  std::shared_ptr<SerialQueue> queue_ = std::make_shared<SerialQueue>();
 };
 
 // ---- SecureEnclaveKey ------------------------------------------------------

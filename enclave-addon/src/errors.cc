@@ -155,6 +155,12 @@ KeyError Pkcs11Error(const std::string& operation, unsigned long rv, CkrStage st
       code = stage == CkrStage::kSession ? ErrorCode::kSessionInvalid : ErrorCode::kTokenNotPresent;
       hint = "the token is not present";
       break;
+    case p11::CKR_CRYPTOKI_NOT_INITIALIZED:
+      // Someone else in the process finalised the module: recoverable by
+      // initialising it again and re-opening.
+      code = stage == CkrStage::kSession ? ErrorCode::kSessionInvalid : ErrorCode::kBackendError;
+      hint = "the module was finalised by another user of it in this process; it is initialised again on re-open";
+      break;
     case p11::CKR_TOKEN_NOT_RECOGNIZED:
     case p11::CKR_SLOT_ID_INVALID:
       code = ErrorCode::kTokenNotPresent;

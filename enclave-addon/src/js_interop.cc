@@ -81,6 +81,13 @@ bool Bool(const Napi::Value& value, const char* name) {
 std::optional<uint64_t> OptionalIndex(const Napi::Object& object, const char* key) {
   const Napi::Value v = object.Get(key);
   if (Missing(v)) return std::nullopt;
+  if (v.IsBigInt()) {
+    // Slot ids beyond 2^53 come out of the addon as BigInts and go back in as such.
+    bool lossless = false;
+    const uint64_t n = v.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) Invalid(std::string(key) + " must be a non-negative 64-bit integer");
+    return n;
+  }
   if (!v.IsNumber()) Invalid(std::string(key) + " must be a number");
   const double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= 0 && d <= 9007199254740991.0) || static_cast<double>(static_cast<uint64_t>(d)) != d) {

@@ -81,12 +81,23 @@ struct Pkcs11KeySelector {
   std::optional<std::vector<uint8_t>> id;
 };
 
+enum class Pkcs11KeyType { kEc, kRsa };
+
 struct Pkcs11KeyInfo {
   uint64_t handle = 0;  // the private key's object handle, valid in this session
   std::string label;
   std::vector<uint8_t> id;
-  std::vector<uint8_t> public_point;  // 65 bytes: 04 || X || Y
-  bool always_authenticate = false;   // CKA_ALWAYS_AUTHENTICATE: a PIN per signature
+  Pkcs11KeyType type = Pkcs11KeyType::kEc;
+  std::vector<uint8_t> public_point;     // EC: 65 bytes, 04 || X || Y
+  std::vector<uint8_t> modulus;          // RSA: CKA_MODULUS, big-endian
+  std::vector<uint8_t> public_exponent;  // RSA: CKA_PUBLIC_EXPONENT, big-endian
+  bool always_authenticate = false;      // CKA_ALWAYS_AUTHENTICATE: a PIN per signature
+};
+
+// What GenerateKey makes: P-256, or RSA of `bits` (2048, 3072 or 4096) with exponent 65537.
+struct Pkcs11KeySpec {
+  Pkcs11KeyType type = Pkcs11KeyType::kEc;
+  uint32_t bits = 0;
 };
 
 // An X.509 certificate object (CKO_CERTIFICATE, CKC_X_509) stored on the token.
@@ -104,28 +115,47 @@ class Pkcs11Session {
   virtual ~Pkcs11Session() = default;
   virtual Pkcs11TokenInfo Token() = 0;
   // An empty PIN logs in through the token's protected authentication path.
-  virtual void Login(SecretBytes pin) = 0;
+  // Returns true when the token said CKR_USER_ALREADY_LOGGED_IN: it then
+  // checked nothing, and the caller must verify the PIN some other way.
+  virtual bool Login(SecretBytes pin) = 0;
+  // C_Logout; logs out every session of this process on the token.
+  virtual void Logout() = 0;
   virtual Pkcs11KeyInfo FindKey(const Pkcs11KeySelector& key) = 0;
-  // Generates a P-256 pair on the token; KEY_EXISTS when the label or id is taken.
-  virtual Pkcs11KeyInfo GenerateKey(const std::string& label, const std::vector<uint8_t>& id) = 0;
+  // Generates a pair on the token; KEY_EXISTS when the label or id is taken.
+  virtual Pkcs11KeyInfo GenerateKey(const std::string& label, const std::vector<uint8_t>& id,
+                                    const Pkcs11KeySpec& spec) = 0;
   // Destroys the private key and its public key; returns how many objects went.
   virtual size_t DeleteKey(const Pkcs11KeySelector& key) = 0;
   // The X.509 certificates with the selector's CKA_LABEL and/or CKA_ID, in the
   // token's order; CERTIFICATE_NOT_FOUND when there is none with a value.
   virtual std::vector<Pkcs11CertificateInfo> ReadCertificates(const Pkcs11KeySelector& selector) = 0;
-  // ECDSA over a 32-byte digest with the private key `handle`; returns r||s (64 bytes).
-  virtual std::vector<uint8_t> Sign(uint64_t handle, const std::vector<uint8_t>& digest) = 0;
+  // Signs with the private key `handle`. EC: ECDSA over the 32-byte SHA-256
+  // `digest`, returns r||s (64 bytes). RSA: PKCS#1 v1.5 with SHA-256, over
+  // `data` with CKM_SHA256_RSA_PKCS when given and supported, else over the
+  // DigestInfo of `digest` with CKM_RSA_PKCS.
+  virtual std::vector<uint8_t> Sign(uint64_t handle, const std::vector<uint8_t>& digest,
+                                    const std::optional<std::vector<uint8_t>>& data) = 0;
   // Idempotent; later calls on the session fail with SESSION_INVALID.
   virtual void Close() = 0;
 };
 
-// Loads (dlopen) and initialises the module once per process while anyone
-// uses it, then lists its slots.
+// Loads (dlopen) and initialises the module once per process, then lists its
+// slots. A module is never finalised while the process runs (another user of
+// the same library in this process would lose its sessions, or crash inside
+// the module); one found finalised by someone else is initialised again.
 std::vector<Pkcs11SlotInfo> Pkcs11ListSlots(const std::string& module_path);
 
 // Opens a read-write session (read-only if the token is write-protected) on
-// the one token the selector matches.
+// the one token the selector matches. When none matches and this process
+// holds no other session on the module, the module is finalised and
+// initialised once more first: some modules (SoftHSM2) only see a token that
+// came back after a re-initialisation.
 std::shared_ptr<Pkcs11Session> Pkcs11OpenSession(const std::string& module_path, const Pkcs11TokenSelector& token);
+
+// Drops `session` on a background thread: C_CloseSession can block (a USB
+// round trip, a daemon behind the module), which a garbage-collector finaliser
+// on the JavaScript thread must not.
+void Pkcs11ReleaseInBackground(std::shared_ptr<Pkcs11Session> session);
 
 // ---- Secure Enclave --------------------------------------------------------
 

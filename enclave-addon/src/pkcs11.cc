@@ -3,9 +3,13 @@
 // certificates stored next to them. Blocking calls only; the binding runs
 // them off the JavaScript thread.
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <shared_mutex>
+#include <thread>
 #include <utility>
 
 #if defined(_WIN32)
@@ -42,6 +46,13 @@ const NamedCurve kOtherCurves[] = {
 
 constexpr size_t kDigestSize = 32;
 constexpr size_t kP256FieldSize = 32;
+// DER of DigestInfo { sha256, NULL } up to the digest (RFC 8017 section 9.2,
+// note 1): what CKM_RSA_PKCS signs when the token cannot hash for us.
+const uint8_t kSha256DigestInfoPrefix[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                           0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
+constexpr uint32_t kMinRsaBits = 2048;
+// Room for an RSA signature of up to 8192 bits and any ECDSA encoding.
+constexpr size_t kMaxSignature = 1024;
 // More certificates than this under one label or id is a misconfigured token,
 // not a chain: refusing beats reading an unbounded number of objects.
 constexpr size_t kMaxCertificates = 16;
@@ -82,16 +93,23 @@ std::string DescribeSelector(const Pkcs11KeySelector& key) {
 
 // ---- Modules ---------------------------------------------------------------
 
-// One initialised module. C_Initialize runs once while anyone in this process
-// uses the module (every session of every signer shares it), C_Finalize when
-// the last user lets go.
+// One initialised module. C_Initialize runs once per process and the module
+// stays initialised: C_Finalize is process-wide, so finalising when our last
+// session closes would pull the module from under any other user of the same
+// library in this process (a second entry through p11-kit-proxy, another
+// addon), whose next call then fails with CKR_CRYPTOKI_NOT_INITIALIZED for
+// good or crashes inside the module. The one exception is RescanModule.
 struct Module {
   CK_FUNCTION_LIST* f = nullptr;
   std::string path;
   bool owns_init = false;  // false if something else in the process initialised it
   bool serialize = false;  // the module cannot lock for itself: one call at a time
   std::mutex call_lock;
+  // Every call holds it shared; C_Finalize and C_Initialize hold it
+  // exclusively, so that no call of ours is inside the module meanwhile.
+  std::shared_mutex life;
   size_t refs = 0;
+  size_t sessions = 0;  // SessionImpls open on it (guarded by g_modules_mu)
 };
 
 std::mutex g_modules_mu;
@@ -165,9 +183,29 @@ void InitializeModule(Module* m) {
 
 void ReleaseModule(Module* m) {
   std::lock_guard<std::mutex> lock(g_modules_mu);
-  if (--m->refs > 0) return;
-  if (m->owns_init) m->f->C_Finalize(nullptr);
-  Modules().erase(m->f);
+  --m->refs;  // kept, initialised, for the process's life (see Module)
+}
+
+// Someone else in this process finalised the module (CKR_CRYPTOKI_NOT_INITIALIZED):
+// initialise it again so that a re-open can succeed.
+void ReinitializeModule(Module& m) {
+  std::lock_guard<std::mutex> lock(g_modules_mu);
+  std::unique_lock<std::shared_mutex> quiet(m.life);
+  InitializeModule(&m);
+}
+
+// Finalises and initialises the module again, which is the only way some
+// modules (SoftHSM2) notice a token that was removed and came back. Only when
+// the token sought is missing, this addon initialised the module and holds no
+// session on it: then nothing of ours can be hurt, and the steady state never
+// gets here.
+bool RescanModule(Module& m) {
+  std::lock_guard<std::mutex> lock(g_modules_mu);
+  if (!m.owns_init || m.sessions > 0) return false;
+  std::unique_lock<std::shared_mutex> quiet(m.life);
+  m.f->C_Finalize(nullptr);
+  InitializeModule(&m);
+  return true;
 }
 
 std::shared_ptr<Module> AcquireModule(const std::string& path) {
@@ -192,14 +230,16 @@ std::shared_ptr<Module> AcquireModule(const std::string& path) {
   return std::shared_ptr<Module>(entry.get(), ReleaseModule);
 }
 
-// Taken around every call into a module that cannot lock for itself.
+// Taken around every call into a module: keeps C_Finalize/C_Initialize out
+// and, for a module that cannot lock for itself, every other call too.
 class CallGuard {
  public:
-  explicit CallGuard(Module& m) {
+  explicit CallGuard(Module& m) : life_(m.life) {
     if (m.serialize) lock_ = std::unique_lock<std::mutex>(m.call_lock);
   }
 
  private:
+  std::shared_lock<std::shared_mutex> life_;
   std::unique_lock<std::mutex> lock_;
 };
 
@@ -224,7 +264,7 @@ Pkcs11TokenInfo ToTokenInfo(CK_SLOT_ID slot, const CK_TOKEN_INFO& t) {
   return info;
 }
 
-std::vector<Pkcs11SlotInfo> ListSlots(Module& m) {
+std::vector<Pkcs11SlotInfo> ListSlotsOnce(Module& m) {
   CallGuard call(m);
   std::vector<CK_SLOT_ID> ids;
   // The slot list can grow between the two calls (a reader plugged in), in
@@ -273,6 +313,18 @@ std::vector<Pkcs11SlotInfo> ListSlots(Module& m) {
   return slots;
 }
 
+// A module found finalised by another user in the process is initialised
+// again and asked once more.
+std::vector<Pkcs11SlotInfo> ListSlots(Module& m) {
+  try {
+    return ListSlotsOnce(m);
+  } catch (const KeyError& e) {
+    if (e.ckr() != CKR_CRYPTOKI_NOT_INITIALIZED) throw;
+  }
+  ReinitializeModule(m);
+  return ListSlotsOnce(m);
+}
+
 bool Matches(const Pkcs11TokenSelector& sel, const Pkcs11TokenInfo& t) {
   return (!sel.label || *sel.label == t.label) && (!sel.serial || *sel.serial == t.serial) &&
          (!sel.manufacturer || *sel.manufacturer == t.manufacturer) && (!sel.model || *sel.model == t.model) &&
@@ -300,7 +352,10 @@ std::string DescribeTokenSelector(const Pkcs11TokenSelector& sel) {
 class SessionImpl final : public Pkcs11Session {
  public:
   SessionImpl(std::shared_ptr<Module> module, CK_SLOT_ID slot, CK_SESSION_HANDLE handle)
-      : module_(std::move(module)), slot_(slot), handle_(handle) {}
+      : module_(std::move(module)), slot_(slot), handle_(handle) {
+    std::lock_guard<std::mutex> lock(g_modules_mu);
+    module_->sessions++;
+  }
   ~SessionImpl() override { Close(); }
 
   Pkcs11TokenInfo Token() override {
@@ -311,13 +366,15 @@ class SessionImpl final : public Pkcs11Session {
     });
   }
 
-  void Login(SecretBytes pin) override {
-    WithSession([&](CK_FUNCTION_LIST* f) {
+  bool Login(SecretBytes pin) override {
+    return WithSession([&](CK_FUNCTION_LIST* f) {
       const CK_RV rv = f->C_Login(handle_, CKU_USER, pin.size() > 0 ? pin.data() : nullptr, pin.size());
       pin.Clear();
+      if (rv == CKR_OK) return false;
       // Login state belongs to the token, not the session: another session of
-      // this process may have logged in already.
-      if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) return 0;
+      // this process logged in, and the token did not look at this PIN. Said
+      // to the caller, who must not take it as proof that the PIN is right.
+      if (rv == CKR_USER_ALREADY_LOGGED_IN) return true;
       KeyError err = Pkcs11Error("C_Login", rv, CkrStage::kSession);
       if (err.code() == ErrorCode::kPinIncorrect) {
         // Say how close the PIN is to locking, from the token's own flags.
@@ -340,6 +397,14 @@ class SessionImpl final : public Pkcs11Session {
     });
   }
 
+  void Logout() override {
+    WithSession([&](CK_FUNCTION_LIST* f) {
+      const CK_RV rv = f->C_Logout(handle_);
+      if (rv != CKR_USER_NOT_LOGGED_IN) Check(rv, "C_Logout");
+      return 0;
+    });
+  }
+
   Pkcs11KeyInfo FindKey(const Pkcs11KeySelector& key) override {
     return WithSession([&](CK_FUNCTION_LIST* f) {
       const auto privs = FindKeys(f, CKO_PRIVATE_KEY, key, 2);
@@ -354,7 +419,12 @@ class SessionImpl final : public Pkcs11Session {
     });
   }
 
-  Pkcs11KeyInfo GenerateKey(const std::string& label, const std::vector<uint8_t>& id) override {
+  Pkcs11KeyInfo GenerateKey(const std::string& label, const std::vector<uint8_t>& id,
+                            const Pkcs11KeySpec& spec) override {
+    const bool rsa = spec.type == Pkcs11KeyType::kRsa;
+    if (rsa && spec.bits != 2048 && spec.bits != 3072 && spec.bits != 4096) {
+      throw KeyError(ErrorCode::kInvalidArgument, "an RSA key must have 2048, 3072 or 4096 bits");
+    }
     return WithSession([&](CK_FUNCTION_LIST* f) {
       Pkcs11KeySelector by_label{label, std::nullopt};
       Pkcs11KeySelector by_id{std::nullopt, id};
@@ -369,16 +439,23 @@ class SessionImpl final : public Pkcs11Session {
       CK_BBOOL yes = CK_TRUE;
       CK_BBOOL no = CK_FALSE;
       std::vector<uint8_t> params(kP256Params, kP256Params + sizeof(kP256Params));
+      CK_ULONG bits = spec.bits;
+      uint8_t exponent[] = {0x01, 0x00, 0x01};  // 65537
       std::string label_copy = label;
       std::vector<uint8_t> id_copy = id;
-      CK_ATTRIBUTE pub[] = {
+      std::vector<CK_ATTRIBUTE> pub = {
           {CKA_TOKEN, &yes, sizeof(yes)},
           {CKA_PRIVATE, &no, sizeof(no)},  // a public key: readable without logging in
           {CKA_VERIFY, &yes, sizeof(yes)},
-          {CKA_EC_PARAMS, params.data(), static_cast<CK_ULONG>(params.size())},
           {CKA_LABEL, label_copy.data(), static_cast<CK_ULONG>(label_copy.size())},
           {CKA_ID, id_copy.data(), static_cast<CK_ULONG>(id_copy.size())},
       };
+      if (rsa) {
+        pub.push_back({CKA_MODULUS_BITS, &bits, sizeof(bits)});
+        pub.push_back({CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent)});
+      } else {
+        pub.push_back({CKA_EC_PARAMS, params.data(), static_cast<CK_ULONG>(params.size())});
+      }
       CK_ATTRIBUTE priv[] = {
           {CKA_TOKEN, &yes, sizeof(yes)},
           {CKA_PRIVATE, &yes, sizeof(yes)},
@@ -388,17 +465,31 @@ class SessionImpl final : public Pkcs11Session {
           {CKA_LABEL, label_copy.data(), static_cast<CK_ULONG>(label_copy.size())},
           {CKA_ID, id_copy.data(), static_cast<CK_ULONG>(id_copy.size())},
       };
-      CK_MECHANISM mech{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+      CK_MECHANISM mech{rsa ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, nullptr, 0};
       CK_OBJECT_HANDLE pub_handle = 0;
       CK_OBJECT_HANDLE priv_handle = 0;
-      Check(f->C_GenerateKeyPair(handle_, &mech, pub, sizeof(pub) / sizeof(pub[0]), priv, sizeof(priv) / sizeof(priv[0]),
-                                 &pub_handle, &priv_handle),
+      Check(f->C_GenerateKeyPair(handle_, &mech, pub.data(), static_cast<CK_ULONG>(pub.size()), priv,
+                                 sizeof(priv) / sizeof(priv[0]), &pub_handle, &priv_handle),
             "C_GenerateKeyPair");
       Pkcs11KeyInfo info;
       info.handle = priv_handle;
       info.label = label;
       info.id = id;
+      info.type = spec.type;
+      key_types_[priv_handle] = rsa ? CKK_RSA : CKK_EC;
       std::string why;
+      if (rsa) {
+        auto modulus = GetBytes(f, pub_handle, CKA_MODULUS);
+        auto e = GetBytes(f, pub_handle, CKA_PUBLIC_EXPONENT);
+        if (modulus && e && !modulus->empty() && !e->empty()) {
+          info.modulus = std::move(*modulus);
+          info.public_exponent = std::move(*e);
+          return info;
+        }
+        f->C_DestroyObject(handle_, pub_handle);
+        f->C_DestroyObject(handle_, priv_handle);
+        throw KeyError(ErrorCode::kBackendError, "the token generated an RSA key but its public key is unreadable");
+      }
       const auto point = GetBytes(f, pub_handle, CKA_EC_POINT);
       if (!point || !der::UnwrapEcPoint(point->data(), point->size(), &info.public_point, &why)) {
         // A pair whose public half we cannot read is useless: do not leave it behind.
@@ -426,6 +517,7 @@ class SessionImpl final : public Pkcs11Session {
       for (const auto* list : {&pubs, &privs}) {
         for (CK_OBJECT_HANDLE h : *list) {
           Check(f->C_DestroyObject(handle_, h), "C_DestroyObject");
+          key_types_.erase(h);  // the token may hand the handle to a new object of another type
           ++destroyed;
         }
       }
@@ -475,11 +567,14 @@ class SessionImpl final : public Pkcs11Session {
     });
   }
 
-  std::vector<uint8_t> Sign(uint64_t key, const std::vector<uint8_t>& digest) override {
+  std::vector<uint8_t> Sign(uint64_t key, const std::vector<uint8_t>& digest,
+                            const std::optional<std::vector<uint8_t>>& data) override {
     if (digest.size() != kDigestSize) {
       throw KeyError(ErrorCode::kInvalidArgument, "the digest to sign must be 32 bytes (SHA-256)");
     }
     return WithSession([&](CK_FUNCTION_LIST* f) {
+      const CK_OBJECT_HANDLE obj = static_cast<CK_OBJECT_HANDLE>(key);
+      if (KeyType(f, obj) == CKK_RSA) return SignRsa(f, obj, digest, data);
       CK_MECHANISM mech{CKM_ECDSA, nullptr, 0};
       CheckObject(f->C_SignInit(handle_, &mech, static_cast<CK_OBJECT_HANDLE>(key)), "C_SignInit");
       CK_BYTE data[kDigestSize];
@@ -506,7 +601,12 @@ class SessionImpl final : public Pkcs11Session {
       // Errors are ignored: the session may already be gone with its token.
       module_->f->C_CloseSession(handle_);
     }
-    module_.reset();  // the last session of a module finalises it (off the JS thread)
+    {
+      // After the call guard is gone: g_modules_mu is always taken before a module's life lock.
+      std::lock_guard<std::mutex> modules(g_modules_mu);
+      module_->sessions--;
+    }
+    module_.reset();
   }
 
  private:
@@ -518,6 +618,44 @@ class SessionImpl final : public Pkcs11Session {
     if (!module_) throw KeyError(ErrorCode::kSessionInvalid, "the PKCS#11 session was closed");
     CallGuard call(*module_);
     return fn(module_->f);
+  }
+
+  // CKK_EC or CKK_RSA, remembered per handle from FindKey and GenerateKey;
+  // asked of the token for a handle this session has not described.
+  CK_KEY_TYPE KeyType(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE obj) {
+    const auto known = key_types_.find(obj);
+    if (known != key_types_.end()) return known->second;
+    const auto type = GetUlong(f, obj, CKA_KEY_TYPE, CheckObject);
+    return type.value_or(CKK_EC);
+  }
+
+  std::vector<uint8_t> SignRsa(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE key, const std::vector<uint8_t>& digest,
+                               const std::optional<std::vector<uint8_t>>& data) {
+    if (data && !no_sha256_rsa_) {
+      CK_MECHANISM mech{CKM_SHA256_RSA_PKCS, nullptr, 0};
+      const CK_RV rv = f->C_SignInit(handle_, &mech, key);
+      if (rv != CKR_MECHANISM_INVALID) {
+        CheckObject(rv, "C_SignInit");
+        return SignInitialised(f, *data);
+      }
+      no_sha256_rsa_ = true;  // the token cannot hash: ask it once, not per signature
+    }
+    std::vector<uint8_t> info(kSha256DigestInfoPrefix, kSha256DigestInfoPrefix + sizeof(kSha256DigestInfoPrefix));
+    info.insert(info.end(), digest.begin(), digest.end());
+    CK_MECHANISM mech{CKM_RSA_PKCS, nullptr, 0};
+    CheckObject(f->C_SignInit(handle_, &mech, key), "C_SignInit");
+    return SignInitialised(f, info);
+  }
+
+  std::vector<uint8_t> SignInitialised(CK_FUNCTION_LIST* f, std::vector<uint8_t> input) {
+    std::vector<uint8_t> sig(kMaxSignature);
+    CK_ULONG sig_len = static_cast<CK_ULONG>(sig.size());
+    CheckObject(f->C_Sign(handle_, input.data(), static_cast<CK_ULONG>(input.size()), sig.data(), &sig_len), "C_Sign");
+    if (sig_len == 0 || sig_len > sig.size()) {
+      throw KeyError(ErrorCode::kBackendError, "the token returned a " + std::to_string(sig_len) + "-byte signature");
+    }
+    sig.resize(sig_len);
+    return sig;
   }
 
   static void Check(CK_RV rv, const char* operation) {
@@ -587,11 +725,11 @@ class SessionImpl final : public Pkcs11Session {
     for (int attempt = 0;; ++attempt) {
       CK_ATTRIBUTE a{type, nullptr, 0};
       CK_RV rv = f->C_GetAttributeValue(handle_, obj, &a, 1);
-      if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE ||
-          a.ulValueLen == CK_UNAVAILABLE_INFORMATION) {
-        return std::nullopt;
-      }
+      if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE) return std::nullopt;
+      // The return value first: a failing token also marks the length
+      // unavailable, and that must not read as "the object lacks it".
       check(rv, "C_GetAttributeValue");
+      if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION) return std::nullopt;
       std::vector<uint8_t> value(a.ulValueLen);
       a.pValue = value.data();
       rv = f->C_GetAttributeValue(handle_, obj, &a, 1);
@@ -603,31 +741,39 @@ class SessionImpl final : public Pkcs11Session {
     }
   }
 
-  std::optional<CK_ULONG> GetUlong(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type) {
+  std::optional<CK_ULONG> GetUlong(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
+                                   void (*check)(CK_RV, const char*) = Check) {
     CK_ULONG value = 0;
     CK_ATTRIBUTE a{type, &value, sizeof(value)};
     const CK_RV rv = f->C_GetAttributeValue(handle_, obj, &a, 1);
     if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE) return std::nullopt;
-    Check(rv, "C_GetAttributeValue");
+    check(rv, "C_GetAttributeValue");
     if (a.ulValueLen != sizeof(value)) return std::nullopt;
     return value;
   }
 
+  // An attribute the object lacks is false; a failing token is an error, not
+  // "false" (CKA_ALWAYS_AUTHENTICATE read as false would be a silent lie).
   bool GetBool(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type) {
     CK_BBOOL value = CK_FALSE;
     CK_ATTRIBUTE a{type, &value, sizeof(value)};
     const CK_RV rv = f->C_GetAttributeValue(handle_, obj, &a, 1);
-    return rv == CKR_OK && a.ulValueLen == sizeof(value) && value == CK_TRUE;
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE) return false;
+    Check(rv, "C_GetAttributeValue");
+    return a.ulValueLen == sizeof(value) && value == CK_TRUE;
   }
 
   // The private key `priv` plus its public half: checks the key is EC P-256
-  // and reads the public point.
+  // or RSA of at least 2048 bits and reads the public key. The caller proves
+  // the two halves belong together by signing once (the public object is only
+  // found by sharing CKA_ID, which nothing on the token enforces).
   Pkcs11KeyInfo Describe(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE priv, const Pkcs11KeySelector& key) {
     const std::string what = "the key with " + DescribeSelector(key);
     const auto key_type = GetUlong(f, priv, CKA_KEY_TYPE);
-    if (key_type && *key_type != CKK_EC) {
-      const char* kind = *key_type == CKK_RSA ? "an RSA" : *key_type == CKK_DSA ? "a DSA" : "a non-EC";
-      throw KeyError(ErrorCode::kUnsupportedCurve, what + " is " + kind + " key; credport needs an EC P-256 key");
+    if (key_type && *key_type != CKK_EC && *key_type != CKK_RSA) {
+      const char* kind = *key_type == CKK_DSA ? "a DSA" : "an unsupported";
+      throw KeyError(ErrorCode::kUnsupportedCurve,
+                     what + " is " + kind + " key; credport needs an EC P-256 or an RSA key");
     }
     Pkcs11KeyInfo info;
     info.handle = priv;
@@ -648,6 +794,13 @@ class SessionImpl final : public Pkcs11Session {
     }
     const auto pubs = FindKeys(f, CKO_PUBLIC_KEY, pub_sel, 1);
     const CK_OBJECT_HANDLE pub = pubs.empty() ? priv : pubs[0];
+    if (key_type && *key_type == CKK_RSA) {
+      key_types_[priv] = CKK_RSA;
+      info.type = Pkcs11KeyType::kRsa;
+      DescribeRsa(f, priv, pub, what, &info);
+      return info;
+    }
+    key_types_[priv] = CKK_EC;
 
     auto params = GetBytes(f, priv, CKA_EC_PARAMS);
     if (!params && !pubs.empty()) params = GetBytes(f, pub, CKA_EC_PARAMS);
@@ -669,7 +822,32 @@ class SessionImpl final : public Pkcs11Session {
     return info;
   }
 
+  // An RSA private key carries its own modulus and exponent on every token we
+  // know; the public object is the fallback.
+  void DescribeRsa(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub, const std::string& what,
+                   Pkcs11KeyInfo* info) {
+    auto modulus = GetBytes(f, priv, CKA_MODULUS);
+    auto exponent = GetBytes(f, priv, CKA_PUBLIC_EXPONENT);
+    if (!modulus || modulus->empty()) modulus = GetBytes(f, pub, CKA_MODULUS);
+    if (!exponent || exponent->empty()) exponent = GetBytes(f, pub, CKA_PUBLIC_EXPONENT);
+    if (!modulus || modulus->empty() || !exponent || exponent->empty()) {
+      throw KeyError(ErrorCode::kKeyNotFound, "the token has no readable public key (modulus and exponent) for " + what);
+    }
+    size_t leading = 0;
+    while (leading < modulus->size() && (*modulus)[leading] == 0) ++leading;
+    modulus->erase(modulus->begin(), modulus->begin() + static_cast<std::ptrdiff_t>(leading));
+    if (modulus->size() * 8 < kMinRsaBits) {
+      throw KeyError(ErrorCode::kUnsupportedCurve, what + " is an RSA key of about " +
+                                                       std::to_string(modulus->size() * 8) +
+                                                       " bits; credport needs at least 2048");
+    }
+    info->modulus = std::move(*modulus);
+    info->public_exponent = std::move(*exponent);
+  }
+
   std::mutex mu_;
+  std::map<CK_OBJECT_HANDLE, CK_KEY_TYPE> key_types_;  // guarded by mu_
+  bool no_sha256_rsa_ = false;                         // CKM_SHA256_RSA_PKCS refused once; guarded by mu_
   std::shared_ptr<Module> module_;  // null once closed
   const CK_SLOT_ID slot_;
   const CK_SESSION_HANDLE handle_;
@@ -684,7 +862,11 @@ std::vector<Pkcs11SlotInfo> Pkcs11ListSlots(const std::string& module_path) {
 
 std::shared_ptr<Pkcs11Session> Pkcs11OpenSession(const std::string& module_path, const Pkcs11TokenSelector& sel) {
   auto module = AcquireModule(module_path);
-  const auto slots = ListSlots(*module);
+  auto slots = ListSlots(*module);
+  const auto any_match = [&sel](const std::vector<Pkcs11SlotInfo>& list) {
+    return std::any_of(list.begin(), list.end(), [&sel](const Pkcs11SlotInfo& s) { return s.token && Matches(sel, *s.token); });
+  };
+  if (!any_match(slots) && RescanModule(*module)) slots = ListSlots(*module);
   std::vector<const Pkcs11TokenInfo*> matches;
   std::string present;
   for (const auto& slot : slots) {
@@ -719,6 +901,37 @@ std::shared_ptr<Pkcs11Session> Pkcs11OpenSession(const std::string& module_path,
   }
   CheckModule(rv, "C_OpenSession");
   return std::make_shared<SessionImpl>(std::move(module), slot, handle);
+}
+
+void Pkcs11ReleaseInBackground(std::shared_ptr<Pkcs11Session> session) {
+  if (!session) return;
+  // One thread for the whole process, started on first use; deliberately
+  // never destroyed (like Modules()), so that exit does not race it.
+  struct Reaper {
+    std::mutex mu;
+    std::condition_variable ready;
+    std::deque<std::shared_ptr<Pkcs11Session>> queue;
+    bool started = false;
+  };
+  static auto* reaper = new Reaper();
+  std::lock_guard<std::mutex> lock(reaper->mu);
+  reaper->queue.push_back(std::move(session));
+  if (!reaper->started) {
+    reaper->started = true;
+    std::thread([] {
+      for (;;) {
+        std::shared_ptr<Pkcs11Session> next;
+        {
+          std::unique_lock<std::mutex> wait(reaper->mu);
+          reaper->ready.wait(wait, [] { return !reaper->queue.empty(); });
+          next = std::move(reaper->queue.front());
+          reaper->queue.pop_front();
+        }
+        next.reset();  // the last reference closes the session here
+      }
+    }).detach();
+  }
+  reaper->ready.notify_one();
 }
 
 }  // namespace credport

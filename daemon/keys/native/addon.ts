@@ -8,8 +8,11 @@ import { createRequire } from 'node:module';
 import { dirname, join, parse } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** A slot id: a number, or a bigint when it is beyond Number.MAX_SAFE_INTEGER. */
+export type NativeSlotId = number | bigint;
+
 export interface NativeTokenInfo {
-  slotId: number;
+  slotId: NativeSlotId;
   label: string;
   manufacturer: string;
   model: string;
@@ -25,7 +28,7 @@ export interface NativeTokenInfo {
 }
 
 export interface NativeSlotInfo {
-  slotId: number;
+  slotId: NativeSlotId;
   description: string;
   manufacturer: string;
   tokenPresent: boolean;
@@ -42,7 +45,7 @@ export interface NativeTokenSelector {
   serial?: string;
   manufacturer?: string;
   model?: string;
-  slotId?: number;
+  slotId?: NativeSlotId;
 }
 
 /** At least one of label (CKA_LABEL) and id (CKA_ID). */
@@ -51,15 +54,37 @@ export interface NativeKeySelector {
   id?: Uint8Array;
 }
 
-export interface NativeKeyInfo {
+interface NativeKeyInfoBase {
   /** The private key's object handle; valid only in the session that found it. */
   handle: bigint;
   label: string;
   id: Buffer;
-  /** The uncompressed P-256 point, 04 || X || Y (65 bytes). */
-  publicKey: Buffer;
   /** CKA_ALWAYS_AUTHENTICATE: the token wants the PIN again for every signature. */
   alwaysAuthenticate: boolean;
+}
+
+export interface NativeEcKeyInfo extends NativeKeyInfoBase {
+  keyType: 'ec';
+  /** The uncompressed P-256 point, 04 || X || Y (65 bytes). */
+  publicKey: Buffer;
+}
+
+export interface NativeRsaKeyInfo extends NativeKeyInfoBase {
+  keyType: 'rsa';
+  /** CKA_MODULUS, big-endian, without leading zero bytes (at least 2048 bits). */
+  modulus: Buffer;
+  /** CKA_PUBLIC_EXPONENT, big-endian. */
+  publicExponent: Buffer;
+}
+
+export type NativeKeyInfo = NativeEcKeyInfo | NativeRsaKeyInfo;
+
+/** What generateKey makes: P-256 (the default), or RSA of `bits` (2048 by default, 3072 or 4096). */
+export interface NativeKeySpec {
+  label: string;
+  id: Uint8Array;
+  type?: 'ec' | 'rsa';
+  bits?: number;
 }
 
 /** An X.509 certificate object (CKO_CERTIFICATE, CKC_X_509) read from the token. */
@@ -70,13 +95,21 @@ export interface NativeCertificateInfo {
   value: Buffer;
 }
 
-/** One PKCS#11 session. Calls are serialised natively and run off the JS thread. */
+/**
+ * One PKCS#11 session. Its calls run off the JS thread, one at a time in call order: at most one
+ * libuv thread-pool thread per session, so a queue of signatures never starves fs and dns.
+ */
 export interface NativePkcs11Session {
   token(): Promise<NativeTokenInfo>;
-  /** The PIN's bytes are copied and zeroed natively after C_Login; zero yours too. */
-  login(pin: Uint8Array): Promise<void>;
+  /**
+   * The PIN's bytes are copied and zeroed natively after C_Login; zero yours too. Resolves true
+   * when the token answered CKR_USER_ALREADY_LOGGED_IN: it then did not check this PIN.
+   */
+  login(pin: Uint8Array): Promise<boolean>;
+  /** C_Logout: logs every session of this process out of the token. */
+  logout(): Promise<void>;
   findKey(key: NativeKeySelector): Promise<NativeKeyInfo>;
-  generateKey(key: { label: string; id: Uint8Array }): Promise<NativeKeyInfo>;
+  generateKey(key: NativeKeySpec): Promise<NativeKeyInfo>;
   /** Resolves with the number of objects destroyed (private and public key). */
   deleteKey(key: NativeKeySelector): Promise<number>;
   /**
@@ -84,8 +117,12 @@ export interface NativePkcs11Session {
    * Rejects with CERTIFICATE_NOT_FOUND when there is none.
    */
   readCertificates(certificate: NativeKeySelector): Promise<NativeCertificateInfo[]>;
-  /** ECDSA over a 32-byte digest; resolves with r||s (64 bytes). */
-  sign(handle: bigint, digest: Uint8Array): Promise<Buffer>;
+  /**
+   * EC keys: ECDSA over the 32-byte SHA-256 digest; resolves with r||s (64 bytes). RSA keys:
+   * RSASSA-PKCS1-v1_5 with SHA-256, over `data` with CKM_SHA256_RSA_PKCS when given and the token
+   * has it, else over the DigestInfo of `digest` with CKM_RSA_PKCS (up to 1 MiB of data).
+   */
+  sign(handle: bigint, digest: Uint8Array, data?: Uint8Array): Promise<Buffer>;
   /** Idempotent; afterwards every call rejects with SESSION_INVALID. */
   close(): Promise<void>;
 }

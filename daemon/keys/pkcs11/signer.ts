@@ -1,21 +1,39 @@
 /**
- * The `pkcs11` key backend: a P-256 key on a PKCS#11 token (YubiKey through
- * ykcs11 or opensc-pkcs11, a TPM through tpm2-pkcs11, an HSM, SoftHSM2).
+ * The `pkcs11` key backend: a P-256 or RSA key on a PKCS#11 token (YubiKey
+ * through ykcs11 or opensc-pkcs11, a TPM through tpm2-pkcs11, an HSM, SoftHSM2).
  *
  * The signer holds one module, one logged-in session and the key's handle for
- * its whole life, so a signature is one hardware operation. When the token
- * goes away under it (pulled out and plugged back, reset, a daemon restarted
- * behind the module), a signature fails with SESSION_INVALID or
- * TOKEN_NOT_PRESENT; the signer then re-opens the session, logs in again,
- * finds the key again, checks it is the same key, and retries that signature
- * once. Concurrent signatures that fail together share one re-open.
+ * its whole life, so a signature is one hardware operation. When a signature
+ * fails for any reason that is not about the PIN or the request (the token
+ * pulled out and plugged back, reset, a daemon behind the module restarted,
+ * which tpm2-pkcs11 reports as CKR_GENERAL_ERROR), the signer re-opens the
+ * session, logs in again, finds the key again, checks it is the same key, and
+ * retries that signature once. Concurrent signatures that fail together share
+ * one re-open, and re-opens are spaced out (an exponential back-off while they
+ * keep failing) so that a broken token is not hammered.
+ *
+ * At open and after every re-open the key pair is proven: one signature by the
+ * private key must verify with the public key the token gave, because the
+ * public object is only found by sharing the private key's CKA_ID.
  *
  * The same session also reads the X.509 certificates stored on the token next
  * to the key (readCertificates), with the same re-open handling.
  */
-import { X509Certificate, createHash, createHmac, createPublicKey, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  X509Certificate,
+  createHash,
+  createHmac,
+  createPublicKey,
+  randomBytes,
+  timingSafeEqual,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { xdgStateHome } from '../../config/paths.js';
 import { readSecretFile } from '../../util/secure-file.js';
-import { KeyBackendError, isKeyBackendError } from '../errors.js';
+import { KeyBackendError, isKeyBackendError, type KeyBackendErrorCode } from '../errors.js';
 import { ecPublicJwk, jwkThumbprint } from '../jwk.js';
 import {
   loadAddon,
@@ -27,7 +45,8 @@ import {
   type NativeTokenInfo,
   type NativeTokenSelector,
 } from '../native/addon.js';
-import type { EcPublicJwk, KeyDescription, KeySigner } from '../signer.js';
+import type { KeyAlgorithm, KeyDescription, KeySigner, PublicJwk, RsaPublicJwk } from '../signer.js';
+import { assertPinNotRefused, clearPinRefusal, recordPinRefusal } from './pin-refusal.js';
 import { parsePkcs11Uri, type Pkcs11Uri } from './uri.js';
 
 export interface Pkcs11KeyOptions {
@@ -43,6 +62,15 @@ export interface Pkcs11KeyOptions {
   keyId?: string;
   /** Where the user PIN comes from: a 0600 file, or an environment variable (never argv). */
   pin: { file: string } | { env: string; value?: string };
+  /**
+   * Where a PIN file's refusal is remembered across processes (pin-refusal.ts); default
+   * $XDG_STATE_HOME/credport.
+   */
+  stateDir?: string;
+  /** For create(): the kind of key to generate (default "ec", P-256). */
+  keyType?: 'ec' | 'rsa';
+  /** For create() with keyType "rsa": 2048 (default), 3072 or 4096. */
+  rsaBits?: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -56,12 +84,31 @@ interface Target {
   token: NativeTokenSelector;
   key: NativeKeySelector;
   pin: Pkcs11KeyOptions['pin'];
+  stateDir: string;
   env: Env;
   warnings: string[];
 }
 
-/** Errors after which re-opening the session can help. */
-const RECOVERABLE = new Set(['SESSION_INVALID', 'TOKEN_NOT_PRESENT']);
+/**
+ * Errors a re-open cannot cure: about the PIN (re-trying could lock the token), the user, or the
+ * request. Every other failure (CKR_GENERAL_ERROR after tpm2-abrmd restarted, a device error, a
+ * module finalised by someone else) gets a re-open.
+ */
+const NOT_RECOVERABLE = new Set<KeyBackendErrorCode>([
+  'PIN_INCORRECT',
+  'PIN_LOCKED',
+  'USER_CANCELLED',
+  'INVALID_ARGUMENT',
+  'KEY_EXISTS',
+  'CERTIFICATE_NOT_FOUND',
+  'UNSUPPORTED_CURVE',
+]);
+
+/** Spacing of re-opens: the first at once, then doubling while they fail, at most REOPEN_MAX_MS apart. */
+const REOPEN_BASE_MS = 250;
+const REOPEN_MAX_MS = 5_000;
+/** Least time between two re-opens that succeeded, so a token that fails every call is not re-opened per call. */
+const REOPEN_MIN_INTERVAL_MS = 1_000;
 
 function invalid(message: string): KeyBackendError {
   return new KeyBackendError('INVALID_ARGUMENT', message);
@@ -151,7 +198,8 @@ function resolveTarget(o: Pkcs11KeyOptions, env: Env): Target {
   } else if (!o.pin.env) {
     throw invalid('pin_env is empty');
   }
-  return { module, token, key, pin: o.pin, env, warnings };
+  const stateDir = o.stateDir ?? join(xdgStateHome(env), 'credport');
+  return { module, token, key, pin: o.pin, stateDir, env, warnings };
 }
 
 /**
@@ -196,12 +244,54 @@ interface PinGuard {
   refused: Buffer | undefined;
 }
 
+/**
+ * Which PIN logged in to which token through which module, in this process, as an HMAC under a
+ * per-process random key. Login state is the token's, shared by every session of the process: a
+ * second login gets CKR_USER_ALREADY_LOGGED_IN without the token looking at its PIN, and this is
+ * what that PIN is compared with instead.
+ */
+const LOGIN_MARK_KEY = randomBytes(32);
+const loggedInWith = new Map<string, Buffer>();
+
+function tokenKey(target: Target, token: NativeTokenInfo): string {
+  return [target.module, token.manufacturer, token.model, token.serial, token.label].join('\0');
+}
+
+/** C_Login, with the PIN verified even when the token says another session is logged in already. */
+async function login(session: NativePkcs11Session, target: Target, token: NativeTokenInfo, pin: Buffer): Promise<void> {
+  const mark = createHmac('sha256', LOGIN_MARK_KEY).update(pin).digest();
+  const who = tokenKey(target, token);
+  // Older addons resolve undefined: they never report "already logged in".
+  if ((await native(() => session.login(pin))) !== true) {
+    loggedInWith.set(who, mark);
+    return;
+  }
+  const known = loggedInWith.get(who);
+  if (known !== undefined) {
+    if (timingSafeEqual(known, mark)) return;
+    throw new KeyBackendError(
+      'PIN_INCORRECT',
+      `the PIN differs from the one this process logged in to token "${token.label}" with; the token was not asked ` +
+        '(it is logged in already), so no try was spent; correct the PIN file or variable',
+    );
+  }
+  // Logged in by something else in this process (another library using the module): the only
+  // proof is a real login, so log out and in again.
+  await native(() => session.logout());
+  if ((await native(() => session.login(pin))) === true) {
+    throw new KeyBackendError('BACKEND_ERROR', 'the token stays logged in after C_Logout; cannot verify the PIN');
+  }
+  loggedInWith.set(who, mark);
+}
+
 /** Opens a session on the token and logs in; closes the session if login fails. */
 async function connect(addon: NativeAddon, target: Target, guard?: PinGuard): Promise<Connection> {
   const session = await native(() => addon.pkcs11.openSession(target.module, target.token));
   try {
     const token = await native(() => session.token());
     if (token.loginRequired) {
+      const pinFile = 'file' in target.pin ? target.pin.file : undefined;
+      if (pinFile !== undefined) assertPinNotRefused(target.stateDir, pinFile);
       const pin = readPin(target, token);
       try {
         const mark = guard && createHmac('sha256', guard.key).update(pin).digest();
@@ -213,12 +303,21 @@ async function connect(addon: NativeAddon, target: Target, guard?: PinGuard): Pr
           );
         }
         try {
-          await native(() => session.login(pin));
+          await login(session, target, token, pin);
           if (guard) guard.refused = undefined;
+          if (pinFile !== undefined) clearPinRefusal(target.stateDir, pinFile);
         } catch (err) {
           // Only a PIN the token called wrong is held back; offering one to a locked token costs nothing,
           // and after an unblock the same PIN must work again without a restart.
           if (guard && isKeyBackendError(err, 'PIN_INCORRECT')) guard.refused = mark;
+          if (pinFile !== undefined && (isKeyBackendError(err, 'PIN_INCORRECT') || isKeyBackendError(err, 'PIN_LOCKED'))) {
+            try {
+              recordPinRefusal(target.stateDir, pinFile, (err as KeyBackendError).code);
+            } catch {
+              // The refusal itself is what the caller must hear; a state directory that cannot be
+              // written only loses the memory of it.
+            }
+          }
           throw err;
         }
       } finally {
@@ -242,8 +341,9 @@ function checkUsable(key: NativeKeyInfo): void {
   }
 }
 
-function publicJwkOf(point: Uint8Array): EcPublicJwk {
-  const p = Buffer.from(point);
+function publicJwkOf(key: NativeKeyInfo): PublicJwk {
+  if (key.keyType === 'rsa') return rsaJwkOf(key.modulus, key.publicExponent);
+  const p = Buffer.from(key.publicKey);
   if (p.length !== 65 || p[0] !== 0x04) throw new KeyBackendError('BACKEND_ERROR', 'the token returned a malformed public key');
   try {
     // Importing checks that the point is on P-256.
@@ -254,6 +354,58 @@ function publicJwkOf(point: Uint8Array): EcPublicJwk {
     return ecPublicJwk(key);
   } catch (err) {
     throw new KeyBackendError('BACKEND_ERROR', 'the token returned a public key that is not a valid P-256 point', { cause: err });
+  }
+}
+
+/** Big-endian unsigned integers go into a JWK without leading zero bytes (RFC 7518 section 6.3.1). */
+const unsignedBase64url = (bytes: Uint8Array): string => {
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0) i++;
+  return Buffer.from(bytes.subarray(i)).toString('base64url');
+};
+
+function rsaJwkOf(modulus: Uint8Array, exponent: Uint8Array): RsaPublicJwk {
+  const jwk: RsaPublicJwk = { kty: 'RSA', n: unsignedBase64url(modulus), e: unsignedBase64url(exponent) };
+  try {
+    createPublicKey({ key: { ...jwk }, format: 'jwk' });
+  } catch (err) {
+    throw new KeyBackendError('BACKEND_ERROR', 'the token returned an RSA public key node:crypto cannot read', { cause: err });
+  }
+  return jwk;
+}
+
+const keyObjectOf = (jwk: PublicJwk): KeyObject => createPublicKey({ key: { ...jwk }, format: 'jwk' });
+
+/** Signs `data` with the key on the session: ECDSA over its digest, or RSA PKCS#1 v1.5 with SHA-256. */
+async function signWith(session: NativePkcs11Session, key: NativeKeyInfo, data: Uint8Array): Promise<Uint8Array> {
+  // Hashing here keeps an EC token's work to one operation on 32 bytes; an RSA token that can hash
+  // gets the data too (CKM_SHA256_RSA_PKCS), the digest being its fallback.
+  const digest = createHash('sha256').update(data).digest();
+  const sig = await native(() => (key.keyType === 'rsa' ? session.sign(key.handle, digest, data) : session.sign(key.handle, digest)));
+  return new Uint8Array(sig);
+}
+
+/**
+ * Proves that the public key the token gave belongs to the private key: one signature over fresh
+ * random data must verify. The public object is found only by sharing the private key's CKA_ID,
+ * which nothing on a token enforces; a stale or foreign public object would otherwise make every
+ * credential fail at the cloud, far from the cause.
+ */
+async function proveKeyPair(session: NativePkcs11Session, key: NativeKeyInfo, jwk: PublicJwk): Promise<void> {
+  const probe = Buffer.concat([Buffer.from('credport key pair check\0'), randomBytes(32)]);
+  const sig = await signWith(session, key, probe);
+  const ok =
+    jwk.kty === 'RSA'
+      ? verify('sha256', probe, keyObjectOf(jwk), sig)
+      : verify('sha256', probe, { key: keyObjectOf(jwk), dsaEncoding: 'ieee-p1363' }, sig);
+  if (!ok) {
+    const name = key.label !== '' ? `"${key.label}"` : `id ${Buffer.from(key.id).toString('hex')}`;
+    throw new KeyBackendError(
+      'KEY_NOT_FOUND',
+      `the public key stored with key ${name} does not belong to its private key (a signature by the private key ` +
+        'does not verify with it): the token holds a mismatched public key object under the same CKA_ID; delete it ' +
+        'and store the right one, or create the key again',
+    );
   }
 }
 
@@ -286,12 +438,11 @@ function leafFirst(ders: Uint8Array[], spki: Buffer, now: number): Uint8Array[] 
 }
 
 export class Pkcs11Signer implements KeySigner {
-  readonly algorithm = 'ES256' as const;
+  readonly algorithm: KeyAlgorithm;
   readonly thumbprint: string;
   /** Notes about ignored URI attributes, for the daemon to log once. */
   readonly warnings: readonly string[];
-  readonly #jwk: EcPublicJwk;
-  readonly #publicKey: Buffer;
+  readonly #jwk: PublicJwk;
   /** DER SubjectPublicKeyInfo of the key, to tell its certificate from others on the token. */
   readonly #spki: Buffer;
   readonly #addon: NativeAddon;
@@ -303,20 +454,33 @@ export class Pkcs11Signer implements KeySigner {
   #generation = 0;
   #reopening: Promise<void> | undefined;
   #reopens = 0;
+  /** Re-opens that failed in a row, and when the last re-open was tried: the back-off's state. */
+  #failedReopens = 0;
+  #lastReopenAt = 0;
+  /** Cuts a re-open's wait short when the signer is closed, so that close() never waits out a back-off. */
+  readonly #closer = new AbortController();
   #closed = false;
   readonly #pinGuard: PinGuard = { key: randomBytes(32), refused: undefined };
 
-  private constructor(addon: NativeAddon, target: Target, c: Connection, key: NativeKeyInfo) {
+  private constructor(addon: NativeAddon, target: Target, c: Connection, key: NativeKeyInfo, jwk: PublicJwk) {
     this.#addon = addon;
     this.#target = target;
     this.#session = c.session;
     this.#token = c.token;
     this.#key = key;
-    this.#publicKey = Buffer.from(key.publicKey);
-    this.#jwk = publicJwkOf(key.publicKey);
+    this.#jwk = jwk;
+    this.algorithm = jwk.kty === 'RSA' ? 'RS256' : 'ES256';
     this.thumbprint = jwkThumbprint(this.#jwk);
-    this.#spki = Buffer.from(createPublicKey({ key: { ...this.#jwk }, format: 'jwk' }).export({ type: 'spki', format: 'der' }));
+    this.#spki = Buffer.from(keyObjectOf(jwk).export({ type: 'spki', format: 'der' }));
     this.warnings = target.warnings;
+  }
+
+  /** The key's public JWK, once its pair is proven (see proveKeyPair). */
+  static async #proven(session: NativePkcs11Session, key: NativeKeyInfo): Promise<PublicJwk> {
+    checkUsable(key);
+    const jwk = publicJwkOf(key);
+    await proveKeyPair(session, key, jwk);
+    return jwk;
   }
 
   /** Opens the token, logs in and finds the key (KEY_NOT_FOUND if it is absent). */
@@ -326,8 +490,8 @@ export class Pkcs11Signer implements KeySigner {
     const c = await connect(addon, target);
     try {
       const key = await native(() => c.session.findKey(target.key));
-      checkUsable(key);
-      return new Pkcs11Signer(addon, target, c, key);
+      const jwk = await Pkcs11Signer.#proven(c.session, key);
+      return new Pkcs11Signer(addon, target, c, key, jwk);
     } catch (err) {
       await c.session.close().catch(() => undefined);
       throw err;
@@ -335,9 +499,9 @@ export class Pkcs11Signer implements KeySigner {
   }
 
   /**
-   * Generates a new P-256 key pair on the token (private half sensitive and
-   * not extractable) and returns its signer. KEY_EXISTS if the label or id is
-   * taken. Without key_id a random 16-byte CKA_ID pairs the two halves.
+   * Generates a new key pair on the token (P-256, or RSA with keyType "rsa"; private half sensitive
+   * and not extractable) and returns its signer. KEY_EXISTS if the label or id is taken. Without
+   * key_id a random 16-byte CKA_ID pairs the two halves.
    */
   static async create(o: Pkcs11KeyOptions, env: Env = process.env): Promise<Pkcs11Signer> {
     const target = resolveTarget(o, env);
@@ -347,10 +511,12 @@ export class Pkcs11Signer implements KeySigner {
     try {
       const label = target.key.label;
       const id = target.key.id ?? Uint8Array.from(randomBytes(16));
-      const key = await native(() => c.session.generateKey({ label, id }));
+      const spec = o.keyType === 'rsa' ? { label, id, type: 'rsa' as const, bits: o.rsaBits ?? 2048 } : { label, id, type: 'ec' as const };
+      const key = await native(() => c.session.generateKey(spec));
       // Later re-opens find it by both, which is unambiguous.
       const created: Target = { ...target, key: { label, id } };
-      return new Pkcs11Signer(addon, created, c, key);
+      const jwk = await Pkcs11Signer.#proven(c.session, key);
+      return new Pkcs11Signer(addon, created, c, key, jwk);
     } catch (err) {
       await c.session.close().catch(() => undefined);
       throw err;
@@ -375,7 +541,7 @@ export class Pkcs11Signer implements KeySigner {
     return native(() => addon.pkcs11.listSlots(module));
   }
 
-  publicJwk(): EcPublicJwk {
+  publicJwk(): PublicJwk {
     return { ...this.#jwk };
   }
 
@@ -384,10 +550,9 @@ export class Pkcs11Signer implements KeySigner {
     return this.#reopens;
   }
 
+  /** ES256: the raw r||s; RS256: the PKCS#1 v1.5 signature. Both over SHA-256(data). */
   async sign(data: Uint8Array): Promise<Uint8Array> {
-    // Hashing here keeps the token's work to one operation on 32 bytes.
-    const digest = createHash('sha256').update(data).digest();
-    return this.#withSession(async (session, key) => new Uint8Array(await native(() => session.sign(key.handle, digest))));
+    return this.#withSession((session, key) => signWith(session, key, data));
   }
 
   /**
@@ -460,6 +625,7 @@ export class Pkcs11Signer implements KeySigner {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closer.abort();
     await this.#reopening?.catch(() => undefined);
     const session = this.#session;
     this.#session = undefined;
@@ -483,7 +649,7 @@ export class Pkcs11Signer implements KeySigner {
       return await this.#once(op);
     } catch (err) {
       const e = KeyBackendError.from(err);
-      if (!RECOVERABLE.has(e.code) || this.#closed) throw e;
+      if (NOT_RECOVERABLE.has(e.code) || this.#closed) throw e;
       await this.#reopen(generation);
       return await this.#once(op);
     }
@@ -515,18 +681,51 @@ export class Pkcs11Signer implements KeySigner {
   #reopen(seen: number | undefined): Promise<void> {
     if (this.#reopening) return this.#reopening;
     if (seen !== undefined && seen !== this.#generation && this.#session !== undefined) return Promise.resolve();
-    this.#reopening = this.#doReopen().finally(() => {
+    this.#reopening = this.#spacedReopen().finally(() => {
       this.#reopening = undefined;
     });
     return this.#reopening;
   }
 
+  /**
+   * How long the next re-open waits: nothing for the first, then doubling while re-opens fail, and
+   * at least REOPEN_MIN_INTERVAL_MS after one that succeeded (a token that fails every call even
+   * on a fresh session is then re-opened once a second, not once per call). Callers meanwhile
+   * share the one pending re-open rather than failing, so a token that comes back is used at once.
+   */
+  #reopenDelay(): number {
+    if (this.#lastReopenAt === 0) return 0;
+    const gap =
+      this.#failedReopens === 0 ? REOPEN_MIN_INTERVAL_MS : Math.min(REOPEN_MAX_MS, REOPEN_BASE_MS * 2 ** (this.#failedReopens - 1));
+    return Math.max(0, this.#lastReopenAt + gap - Date.now());
+  }
+
+  async #spacedReopen(): Promise<void> {
+    const wait = this.#reopenDelay();
+    if (wait > 0) {
+      try {
+        await sleep(wait, undefined, { signal: this.#closer.signal });
+      } catch {
+        throw new KeyBackendError('SESSION_INVALID', 'the pkcs11 signer was closed');
+      }
+    }
+    this.#lastReopenAt = Date.now();
+    try {
+      await this.#doReopen();
+      this.#failedReopens = 0;
+    } catch (err) {
+      this.#failedReopens++;
+      throw err;
+    }
+  }
+
   async #doReopen(): Promise<void> {
     const old = this.#session;
     this.#session = undefined;
-    // Closed first: when it was the module's last session the module is
-    // finalised, and the next open initialises it again, which is what makes
-    // some modules (SoftHSM2 among them) look at their tokens afresh.
+    // Closed first, so that this process holds no session on the module when
+    // the new one is opened: a module whose token is missing is then
+    // re-initialised once, which is what makes some modules (SoftHSM2 among
+    // them) look at their tokens afresh.
     await old?.close().catch(() => undefined);
     this.#assertOpen();
     const c = await connect(this.#addon, this.#target, this.#pinGuard);
@@ -534,13 +733,15 @@ export class Pkcs11Signer implements KeySigner {
     try {
       key = await native(() => c.session.findKey(this.#target.key));
       checkUsable(key);
-      if (!Buffer.from(key.publicKey).equals(this.#publicKey)) {
+      const jwk = publicJwkOf(key);
+      if (jwkThumbprint(jwk) !== this.thumbprint) {
         throw new KeyBackendError(
           'KEY_NOT_FOUND',
           'after the token came back, the key found under the same label/id is a different key (its public key changed); ' +
             'refusing to sign with it',
         );
       }
+      await proveKeyPair(c.session, key, jwk);
       this.#assertOpen();
     } catch (err) {
       await c.session.close().catch(() => undefined);
