@@ -5,13 +5,15 @@
 # plistutil (launchd plists), systemd-analyze (unit files), clang (the macOS
 # peer lookup's syntax check for an Apple target), and curl, useradd (passwd)
 # and unshare (util-linux) for the user-isolation tests, and zsh and fish to
-# check the completion scripts credport prints for them.
+# check the completion scripts credport prints for them, and a software TPM 2.0
+# (swtpm, tpm2-abrmd with its TCTI on a private D-Bus, tpm2-tools, tpm2-pkcs11 and
+# tpm2_ptool) for the TPM tests.
 # Installs only what is missing; needs root (or sudo) to install. Under CI=true
 # a package that cannot be installed is an error; elsewhere the tests that need
 # it are skipped with a note.
 set -euo pipefail
 
-PACKAGES=(awscli python3-boto3 python3-google-auth ruby-aws-sdk-core golang-go golang-github-aws-aws-sdk-go-dev golang-github-aws-aws-sdk-go-v2-dev softhsm2 opensc libplist-utils systemd libp11-kit-dev curl passwd util-linux clang zsh fish)
+PACKAGES=(awscli python3-boto3 python3-google-auth ruby-aws-sdk-core golang-go golang-github-aws-aws-sdk-go-dev golang-github-aws-aws-sdk-go-v2-dev softhsm2 opensc libplist-utils systemd libp11-kit-dev curl passwd util-linux clang zsh fish swtpm swtpm-tools tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools dbus)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
