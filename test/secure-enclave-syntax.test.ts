@@ -123,11 +123,7 @@ t.test('secure enclave: the check is real (an Apple target; wrong calls and the 
   t.not(swapped.status, 0, 'swapped SecKeyCreateWithData arguments fail to compile');
   t.match(swapped.stderr, /SecKeyCreateWithData/);
   // objc_msgSend must be cast to the method's type, as with the SDK's strict prototype.
-  const uncast = broken(
-    'uncast',
-    'reinterpret_cast<id (*)(Class, SEL)>(objc_msgSend)(cls, sel_registerName("new"))',
-    'objc_msgSend(cls, sel_registerName("new"))',
-  );
+  const uncast = broken('uncast', 'Msg<id (*)(Class, SEL)>()(cls, sel_registerName("new"))', 'objc_msgSend(cls, sel_registerName("new"))');
   t.not(uncast.status, 0, 'an uncast objc_msgSend fails to compile');
   // The keychain calls are not declared: a return to a permanent keychain key would not compile.
   const keychain = broken(

@@ -66,6 +66,14 @@ class CfPtr {
   T ref_ = nullptr;
 };
 
+// objc_msgSend typed for one method. Cast through void(*)(void), the one
+// function type others convert to and from without a warning, whichever
+// prototype the SDK declares (OBJC_OLD_DISPATCH_PROTOTYPES).
+template <typename Fn>
+Fn Msg() {
+  return reinterpret_cast<Fn>(reinterpret_cast<void (*)(void)>(objc_msgSend));
+}
+
 // Owns one Objective-C object reference (+1, released once).
 class ObjcPtr {
  public:
@@ -73,7 +81,7 @@ class ObjcPtr {
   ObjcPtr(const ObjcPtr&) = delete;
   ObjcPtr& operator=(const ObjcPtr&) = delete;
   ~ObjcPtr() {
-    if (obj_ != nullptr) reinterpret_cast<void (*)(id, SEL)>(objc_msgSend)(obj_, sel_registerName("release"));
+    if (obj_ != nullptr) Msg<void (*)(id, SEL)>()(obj_, sel_registerName("release"));
   }
   id get() const { return obj_; }
 
@@ -123,16 +131,16 @@ KeyError FromCfError(const std::string& operation, CFErrorRef error) {
 id NewAuthenticationContext(bool may_prompt) {
   Class cls = objc_getClass("LAContext");
   if (cls == nullptr) throw KeyError(ErrorCode::kBackendError, "LocalAuthentication.framework is not loaded");
-  id ctx = reinterpret_cast<id (*)(Class, SEL)>(objc_msgSend)(cls, sel_registerName("new"));
+  id ctx = Msg<id (*)(Class, SEL)>()(cls, sel_registerName("new"));
   if (ctx == nullptr) throw KeyError(ErrorCode::kBackendError, "could not create an LAContext");
   if (may_prompt) {
     CfPtr<CFStringRef> reason(NewString(kPromptReason));
     // NSString and CFString are toll-free bridged.
-    reinterpret_cast<void (*)(id, SEL, id)>(objc_msgSend)(ctx, sel_registerName("setLocalizedReason:"),
-                                                         reinterpret_cast<id>(const_cast<void*>(
-                                                             static_cast<const void*>(reason.get()))));
+    Msg<void (*)(id, SEL, id)>()(ctx, sel_registerName("setLocalizedReason:"),
+                                 reinterpret_cast<id>(const_cast<void*>(static_cast<const void*>(reason.get()))));
   } else {
-    reinterpret_cast<void (*)(id, SEL, BOOL)>(objc_msgSend)(ctx, sel_registerName("setInteractionNotAllowed:"), YES);
+    // Not YES: the SDK spells it as an Objective-C literal outside C++'s reach.
+    Msg<void (*)(id, SEL, BOOL)>()(ctx, sel_registerName("setInteractionNotAllowed:"), static_cast<BOOL>(1));
   }
   return ctx;
 }
