@@ -25,12 +25,12 @@
         ["OS=='mac'", {
           "sources": ["src/secure_enclave_darwin.cc", "src/peer_darwin.cc", "src/peer_address.cc"],
           "link_settings": {
-            "libraries": ["-framework Security", "-framework CoreFoundation"]
+            "libraries": ["-framework Security", "-framework CoreFoundation", "-framework LocalAuthentication", "-lobjc"]
           },
           "xcode_settings": {
             "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
             "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
-            # kSecUseDataProtectionKeychain needs 10.15; Node 20 needs 11.
+            # Node 20 needs 11.
             "MACOSX_DEPLOYMENT_TARGET": "11.0",
             "OTHER_CPLUSPLUSFLAGS": ["-Wall", "-Wextra"]
           }

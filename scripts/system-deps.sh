@@ -4,15 +4,18 @@
 # golang-go) and python3-google-auth (Google's metadata-server client) as clients,
 # python3-prometheus-client (an independent parser of the /metrics text format), SoftHSM2 as a PKCS#11 token, opensc's pkcs11-tool,
 # plistutil (launchd plists), systemd-analyze (unit files), clang (the macOS
-# peer lookup's syntax check for an Apple target), and curl, useradd (passwd)
+# peer lookup's and Secure Enclave store's syntax checks for Apple targets, with
+# the arm64 C and C++ library headers for arm64-apple-macos), and curl, useradd (passwd)
 # and unshare (util-linux) for the user-isolation tests, and zsh and fish to
-# check the completion scripts credport prints for them.
+# check the completion scripts credport prints for them, and a software TPM 2.0
+# (swtpm, tpm2-abrmd with its TCTI on a private D-Bus, tpm2-tools, tpm2-pkcs11 and
+# tpm2_ptool) for the TPM tests.
 # Installs only what is missing; needs root (or sudo) to install. Under CI=true
 # a package that cannot be installed is an error; elsewhere the tests that need
 # it are skipped with a note.
 set -euo pipefail
 
-PACKAGES=(awscli python3-boto3 python3-google-auth python3-prometheus-client ruby-aws-sdk-core golang-go golang-github-aws-aws-sdk-go-dev golang-github-aws-aws-sdk-go-v2-dev softhsm2 opensc libplist-utils systemd libp11-kit-dev curl passwd util-linux clang zsh fish)
+PACKAGES=(awscli python3-boto3 python3-google-auth python3-prometheus-client ruby-aws-sdk-core golang-go golang-github-aws-aws-sdk-go-dev golang-github-aws-aws-sdk-go-v2-dev softhsm2 opensc libplist-utils systemd libp11-kit-dev curl passwd util-linux clang zsh fish swtpm swtpm-tools tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools dbus libc6-dev-arm64-cross libstdc++-12-dev-arm64-cross)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

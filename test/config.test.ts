@@ -165,7 +165,18 @@ t.test('key backends: each checked against its own keys', async (t) => {
   t.same(problems(pk.replace('module = "/usr/lib/softhsm/libsofthsm2.so"\n', '')), ['key.module: missing (required)']);
   t.match(problems(`${pk}key_id = "xyz"\n`)[0], /^key\.key_id: expected hex bytes/);
   const se = loadConfig(write('se.toml', `${VALID}\n[key]\nbackend = "secure-enclave"\nuser_presence = true\n`), env);
-  t.same(se.key, { backend: 'secure-enclave', tag: 'dev.credport.device', userPresence: true });
+  t.equal(se.key.backend, 'secure-enclave');
+  if (se.key.backend === 'secure-enclave') {
+    t.equal(se.key.userPresence, true);
+    t.match(se.key.path, /\/credport\/secure-enclave-key\.json$/, 'the key file defaults to the state directory');
+    t.notMatch(se.key.path, /\$/, 'expanded');
+  }
+  t.same(problems(`${VALID}\n[key]\nbackend = "secure-enclave"\ntag = "dev.credport.device"\n`).length, 1);
+  t.match(
+    problems(`${VALID}\n[key]\nbackend = "secure-enclave"\ntag = "dev.credport.device"\n`)[0],
+    /^key\.tag: Secure Enclave keys are no longer kept in the keychain.*credport init/,
+    'a config from the keychain days gets a migration error, not "unknown key"',
+  );
   t.same(problems(`${VALID}\n[key]\nbackend = "secure-enclave"\nuser_presence = "yes"\n`), [
     'key.user_presence: expected a value of type boolean, got "yes"',
   ]);

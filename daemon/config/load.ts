@@ -29,7 +29,7 @@ export type ResolvedKey =
       keyId?: string;
       pin: { file: string } | { env: string };
     }
-  | { backend: 'secure-enclave'; tag: string; userPresence: boolean };
+  | { backend: 'secure-enclave'; path: string; userPresence: boolean };
 
 export interface ResolvedConfig {
   file: string;
@@ -130,7 +130,7 @@ function resolveKey(k: KeyConfig, env: Env, baseDir: string, problems: string[])
     case 'file':
       return { backend: 'file', path: expandPath(k.path, env, baseDir) };
     case 'secure-enclave':
-      return { backend: 'secure-enclave', tag: k.tag, userPresence: k.user_presence };
+      return { backend: 'secure-enclave', path: expandPath(k.path, env, baseDir), userPresence: k.user_presence };
     case 'pkcs11': {
       if ((k.pin_file === undefined) === (k.pin_env === undefined)) {
         problems.push('key: give exactly one of pin_file and pin_env (PINs are never read from the command line)');

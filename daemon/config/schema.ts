@@ -157,17 +157,20 @@ export const Pkcs11KeySection = Type.Object(
 
 export const SecureEnclaveKeySection = Type.Object(
   {
-    backend: backendField('secure-enclave', 'A P-256 key created inside the macOS Secure Enclave; it never leaves the chip.'),
-    tag: Type.String({
-      default: 'dev.credport.device',
+    backend: backendField(
+      'secure-enclave',
+      'A P-256 key created inside the macOS Secure Enclave; it never leaves the chip. Kept outside the keychain, so any `node` can use it.',
+    ),
+    path: Type.String({
+      default: '$XDG_STATE_HOME/credport/secure-enclave-key.json',
       minLength: 1,
-      maxLength: 128,
-      description: 'Application tag naming the key in the keychain.',
+      description:
+        "Key file: the key's token object id (usable only by this Mac's Secure Enclave) and public key; created by `credport init`, mode 0600.",
     }),
     user_presence: Type.Boolean({
       default: false,
       description:
-        'Require Touch ID / password for every signature. Such profiles refresh only on demand (nobody is there to touch the sensor at 3 a.m.).',
+        'Require Touch ID / password for every signature. Such profiles refresh only on demand (nobody is there to touch the sensor at 3 a.m.). Fixed when the key is created.',
     }),
   },
   { additionalProperties: false },

@@ -83,6 +83,12 @@ function formatError(err: ErrorObject): string {
   return `${keyPath(err.instancePath)}: expected ${expectation(err)}, got ${describeValue(err.data)}`;
 }
 
+/** A config from before Secure Enclave keys left the keychain: the old key cannot be carried over. */
+const SECURE_ENCLAVE_TAG_GONE =
+  'key.tag: Secure Enclave keys are no longer kept in the keychain (a stock node may not use it), so a key is now named by a key file: ' +
+  "remove tag, run 'credport init' to create a new key (key.path, default $XDG_STATE_HOME/credport/secure-enclave-key.json) " +
+  "and publish its kid with 'credport oidc export' (docs/key-backends.md)";
+
 /**
  * Validates and fills defaults in place; throws ConfigError listing every problem.
  * The [key] table is checked in a second step against its backend's schema, so
@@ -95,6 +101,7 @@ export function validateConfig(file: string, data: unknown): Config {
   if (key && typeof key === 'object' && typeof key.backend === 'string' && key.backend in validateKey) {
     const v = validateKey[key.backend as KeyConfig['backend']];
     if (!v(key)) errors.push(...(v.errors ?? []).map((e) => ({ ...e, instancePath: `/key${e.instancePath}` })));
+    if (key.backend === 'secure-enclave' && 'tag' in key) throw new ConfigError(file, [SECURE_ENCLAVE_TAG_GONE]);
   }
   const profiles = (data as { profiles?: Record<string, { type?: unknown }> } | null)?.profiles;
   if (profiles && typeof profiles === 'object') {

@@ -19,6 +19,7 @@ export const KEY_BACKEND_ERROR_CODES = [
   'CERTIFICATE_NOT_FOUND',
   'INVALID_ARGUMENT',
   'BACKEND_ERROR',
+  'INTERACTION_NOT_ALLOWED',
 ] as const;
 
 export type KeyBackendErrorCode = (typeof KEY_BACKEND_ERROR_CODES)[number];

@@ -6,12 +6,14 @@
 //     session.token() / login(pin) -> alreadyLoggedIn / logout() / findKey(sel)
 //     session.generateKey({label, id, type?, bits?}) / deleteKey(sel) / readCertificates(sel)
 //     session.sign(handle, digest, data?) / close()   (all Promises, run one at a time per session)
-//   secureEnclave.available, secureEnclave.reason
-//   secureEnclave.create(tag, userPresence) / open(tag) -> Promise<SecureEnclaveKey>
-//   secureEnclave.remove(tag)                          -> Promise<void>
-//     key.info() (sync, cached) / key.sign(digest) -> Promise<Buffer>
+//   secureEnclave.available, secureEnclave.reason      (compiled in or not)
+//   secureEnclave.probe()                              -> Promise<{available, reason}>
+//   secureEnclave.create(userPresence)                 -> Promise<SecureEnclaveKey>
+//   secureEnclave.open(tokenObject, publicKey, userPresence) -> Promise<SecureEnclaveKey>
+//     key.info() (sync, cached: {publicKey, tokenObject, userPresence}) / key.sign(digest) -> Promise<Buffer>
 //   der.toRaw(der, fieldSize) / der.fromRaw(raw) / der.unwrapEcPoint(value)   (sync)
 //   errors.codes, errors.fromCkr(rv, stage) / fromOsStatus(status) / fromLocalAuth(code)
+//     / fromCryptoTokenKit(code)
 //     (the mapping tables, exposed so that tests check them on every platform)
 //   socketOwner(family, localAddress, localPort, remoteAddress, remotePort)
 //     -> {uid, inode, state, pid?} | null   (sync; throws an Error with an errno `code`)
@@ -51,6 +53,9 @@ Napi::Value SlotIdToJs(Napi::Env env, uint64_t id) {
   if (id <= kMaxSafeInteger) return Napi::Number::New(env, static_cast<double>(id));
   return Napi::BigInt::New(env, id);
 }
+// A Secure Enclave token object id is a few hundred bytes.
+constexpr size_t kMaxTokenObject = 16 * 1024;
+constexpr size_t kP256Point = 65;
 
 struct Constructors {
   Napi::FunctionReference session;
@@ -355,8 +360,8 @@ class EnclaveKeyWrap : public Napi::ObjectWrap<EnclaveKeyWrap> {
   Napi::Value Info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
-    o.Set("tag", info_.tag);
     o.Set("publicKey", js::ToBuffer(env, info_.public_point));
+    o.Set("tokenObject", js::ToBuffer(env, info_.token_object));
     o.Set("userPresence", info_.user_presence);
     return o;
   }
@@ -403,13 +408,33 @@ Napi::Value OpenSession(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value EnclaveProbe(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    struct Probe {
+      bool available = false;
+      std::string reason;
+    };
+    return PromiseWorker<Probe>::Run(
+        info.Env(), "credport:secureEnclave.probe",
+        [] {
+          Probe p;
+          p.available = SecureEnclaveProbe(&p.reason);
+          return p;
+        },
+        [](Napi::Env env, Probe& p) -> Napi::Value {
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("available", p.available);
+          o.Set("reason", p.reason);
+          return o;
+        });
+  });
+}
+
 Napi::Value EnclaveCreate(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
-    const std::string tag = js::String(info[0], "tag", kMaxLabel);
-    const bool user_presence = js::Bool(info[1], "userPresence");
+    const bool user_presence = js::Bool(info[0], "userPresence");
     return PromiseWorker<std::shared_ptr<SecureEnclaveKey>>::Run(
-        info.Env(), "credport:secureEnclave.create",
-        [tag, user_presence] { return SecureEnclaveCreate(tag, user_presence); },
+        info.Env(), "credport:secureEnclave.create", [user_presence] { return SecureEnclaveCreate(user_presence); },
         [](Napi::Env env, std::shared_ptr<SecureEnclaveKey>& k) -> Napi::Value {
           return EnclaveKeyWrap::Wrap(env, std::move(k));
         });
@@ -418,25 +443,17 @@ Napi::Value EnclaveCreate(const Napi::CallbackInfo& info) {
 
 Napi::Value EnclaveOpen(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
-    const std::string tag = js::String(info[0], "tag", kMaxLabel);
+    const auto token_object = js::Bytes(info[0], "tokenObject", 1, kMaxTokenObject);
+    const auto public_point = js::Bytes(info[1], "publicKey", kP256Point, kP256Point);
+    const bool user_presence = js::Bool(info[2], "userPresence");
     return PromiseWorker<std::shared_ptr<SecureEnclaveKey>>::Run(
-        info.Env(), "credport:secureEnclave.open", [tag] { return SecureEnclaveOpen(tag); },
+        info.Env(), "credport:secureEnclave.open",
+        [token_object, public_point, user_presence] {
+          return SecureEnclaveOpen(token_object, public_point, user_presence);
+        },
         [](Napi::Env env, std::shared_ptr<SecureEnclaveKey>& k) -> Napi::Value {
           return EnclaveKeyWrap::Wrap(env, std::move(k));
         });
-  });
-}
-
-Napi::Value EnclaveRemove(const Napi::CallbackInfo& info) {
-  return Guard(info.Env(), [&]() -> Napi::Value {
-    const std::string tag = js::String(info[0], "tag", kMaxLabel);
-    return PromiseWorker<Done>::Run(
-        info.Env(), "credport:secureEnclave.remove",
-        [tag] {
-          SecureEnclaveDelete(tag);
-          return Done{};
-        },
-        [](Napi::Env env, Done&) -> Napi::Value { return env.Undefined(); });
   });
 }
 
@@ -513,6 +530,12 @@ Napi::Value FromLocalAuth(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value FromCryptoTokenKit(const Napi::CallbackInfo& info) {
+  return GuardSync(info.Env(), [&]() -> Napi::Value {
+    return MappedToJs(info.Env(), CryptoTokenKitError("SecTest", static_cast<long>(NumberArg(info, 0, "code")), ""));
+  });
+}
+
 // ---- Peer lookup -----------------------------------------------------------
 
 constexpr size_t kMaxAddress = 64;  // the longest IPv6 text form is 45
@@ -579,9 +602,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const bool available = SecureEnclaveAvailable(&reason);
   enclave.Set("available", available);
   enclave.Set("reason", reason);
+  enclave.Set("probe", Napi::Function::New(env, EnclaveProbe, "probe"));
   enclave.Set("create", Napi::Function::New(env, EnclaveCreate, "create"));
   enclave.Set("open", Napi::Function::New(env, EnclaveOpen, "open"));
-  enclave.Set("remove", Napi::Function::New(env, EnclaveRemove, "remove"));
   exports.Set("secureEnclave", enclave);
 
   Napi::Object der_fns = Napi::Object::New(env);
@@ -592,13 +615,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   Napi::Object errors = Napi::Object::New(env);
   Napi::Array codes = Napi::Array::New(env);
-  for (int c = 0; c <= static_cast<int>(ErrorCode::kBackendError); ++c) {
+  for (int c = 0; c <= static_cast<int>(kLastErrorCode); ++c) {
     codes.Set(static_cast<uint32_t>(c), ErrorCodeName(static_cast<ErrorCode>(c)));
   }
   errors.Set("codes", codes);
   errors.Set("fromCkr", Napi::Function::New(env, FromCkr, "fromCkr"));
   errors.Set("fromOsStatus", Napi::Function::New(env, FromOsStatus, "fromOsStatus"));
   errors.Set("fromLocalAuth", Napi::Function::New(env, FromLocalAuth, "fromLocalAuth"));
+  errors.Set("fromCryptoTokenKit", Napi::Function::New(env, FromCryptoTokenKit, "fromCryptoTokenKit"));
   exports.Set("errors", errors);
 
   exports.Set("socketOwner", Napi::Function::New(env, SocketOwner, "socketOwner"));

@@ -21,8 +21,9 @@ const char* const kErrorCodeNames[] = {
     "CERTIFICATE_NOT_FOUND",
     "INVALID_ARGUMENT",
     "BACKEND_ERROR",
+    "INTERACTION_NOT_ALLOWED",
 };
-static_assert(sizeof(kErrorCodeNames) / sizeof(kErrorCodeNames[0]) == static_cast<size_t>(ErrorCode::kBackendError) + 1,
+static_assert(sizeof(kErrorCodeNames) / sizeof(kErrorCodeNames[0]) == static_cast<size_t>(kLastErrorCode) + 1,
               "one name per ErrorCode");
 
 struct CkrEntry {
@@ -103,6 +104,15 @@ constexpr long kLaPasscodeNotSet = -5;
 constexpr long kLaBiometryLockout = -8;
 constexpr long kLaAppCancel = -9;
 constexpr long kLaNotInteractive = -1004;
+
+// TKErrorCode (CryptoTokenKit/TKError.h).
+constexpr long kTkCorruptedData = -3;
+constexpr long kTkCanceledByUser = -4;
+constexpr long kTkAuthenticationFailed = -5;
+constexpr long kTkObjectNotFound = -6;
+constexpr long kTkTokenNotFound = -7;
+constexpr long kTkBadParameter = -8;
+constexpr long kTkAuthenticationNeeded = -9;
 
 std::string WithDetail(const std::string& message, const std::string& detail) {
   return detail.empty() ? message : message + " (" + detail + ")";
@@ -198,11 +208,11 @@ KeyError OsStatusError(const std::string& operation, int32_t status, const std::
   switch (status) {
     case kErrSecItemNotFound:
       code = ErrorCode::kKeyNotFound;
-      hint = "no Secure Enclave key with that tag";
+      hint = "the Secure Enclave key was not found";
       break;
     case kErrSecDuplicateItem:
       code = ErrorCode::kKeyExists;
-      hint = "a key with that tag already exists";
+      hint = "the key already exists";
       break;
     case kErrSecUserCanceled:
       code = ErrorCode::kUserCancelled;
@@ -213,12 +223,13 @@ KeyError OsStatusError(const std::string& operation, int32_t status, const std::
       hint = "authentication (Touch ID or password) failed";
       break;
     case kErrSecInteractionNotAllowed:
+      code = ErrorCode::kInteractionNotAllowed;
       hint = "the key needs the user but no prompt can be shown (screen locked or no GUI session)";
       break;
     case kErrSecMissingEntitlement:
       hint =
-          "the process lacks the keychain entitlement a persistent Secure Enclave key needs; run credport under a "
-          "Node binary signed with a keychain-access-groups entitlement (docs/key-backends.md)";
+          "the process lacks an entitlement Security.framework asked for; credport's Secure Enclave keys stay out of "
+          "the keychain so that none is needed: please report this with your macOS version";
       break;
     case kErrSecUnimplemented:
     case kErrSecNotAvailable:
@@ -260,7 +271,49 @@ KeyError LocalAuthError(const std::string& operation, long code, const std::stri
       hint = "the Mac has no login password, which user presence needs";
       break;
     case kLaNotInteractive:
-      hint = "the key needs the user but no prompt can be shown";
+      mapped = ErrorCode::kInteractionNotAllowed;
+      hint = "the key needs the user but no prompt can be shown (a LaunchDaemon, an ssh session, a locked screen)";
+      break;
+    default:
+      break;
+  }
+  KeyError err(mapped, WithDetail(hint.empty() ? what : what + "; " + hint, detail));
+  err.WithOsStatus(static_cast<int32_t>(code));
+  return err;
+}
+
+KeyError CryptoTokenKitError(const std::string& operation, long code, const std::string& detail) {
+  const std::string what = operation + " failed (CryptoTokenKit error " + std::to_string(code) + ")";
+  ErrorCode mapped = ErrorCode::kBackendError;
+  std::string hint;
+  switch (code) {
+    case kTkCanceledByUser:
+      mapped = ErrorCode::kUserCancelled;
+      hint = "the prompt was cancelled";
+      break;
+    case kTkAuthenticationFailed:
+      mapped = ErrorCode::kPinIncorrect;
+      hint = "authentication (Touch ID or password) failed";
+      break;
+    case kTkAuthenticationNeeded:
+      mapped = ErrorCode::kInteractionNotAllowed;
+      hint = "the key needs the user but no prompt could be shown";
+      break;
+    case kTkObjectNotFound:
+    case kTkCorruptedData:
+      // The key file's blob is wrapped by this Mac's Secure Enclave: after an
+      // erase, a reinstall or on another Mac it names nothing.
+      mapped = ErrorCode::kKeyNotFound;
+      hint =
+          "the Secure Enclave no longer accepts this key (the Mac was erased or reinstalled, or the key file comes from "
+          "another Mac); create a new key with 'credport init' and publish its kid";
+      break;
+    case kTkTokenNotFound:
+      hint = "this Mac has no Secure Enclave, or it is unavailable";
+      break;
+    case kTkBadParameter:
+      mapped = ErrorCode::kInvalidArgument;
+      hint = "the Secure Enclave rejected a parameter";
       break;
     default:
       break;

@@ -27,7 +27,12 @@ enum class ErrorCode {
   kCertificateNotFound,
   kInvalidArgument,
   kBackendError,
+  // A key that needs the user (user presence) asked where no prompt can be
+  // shown: a LaunchDaemon, an ssh session, a locked screen.
+  kInteractionNotAllowed,
 };
+// The last ErrorCode: keep it the last one listed above.
+constexpr ErrorCode kLastErrorCode = ErrorCode::kInteractionNotAllowed;
 
 const char* ErrorCodeName(ErrorCode code);
 
@@ -69,6 +74,10 @@ KeyError OsStatusError(const std::string& operation, int32_t status, const std::
 
 // Errors in the com.apple.LocalAuthentication domain (Touch ID, password).
 KeyError LocalAuthError(const std::string& operation, long code, const std::string& detail);
+
+// Errors in the CryptoTokenKit domain (TKErrorDomain), which is what the
+// Secure Enclave's token reports through SecKey calls.
+KeyError CryptoTokenKitError(const std::string& operation, long code, const std::string& detail);
 
 // Overwrites memory that held a secret in a way the optimiser keeps.
 void SecureZero(void* data, size_t size);

@@ -160,25 +160,36 @@ void Pkcs11ReleaseInBackground(std::shared_ptr<Pkcs11Session> session);
 // ---- Secure Enclave --------------------------------------------------------
 
 struct SecureEnclaveKeyInfo {
-  std::string tag;
   std::vector<uint8_t> public_point;  // 65 bytes: 04 || X || Y
+  // The key's token object id: an opaque blob only this Mac's Secure Enclave
+  // can turn back into the key. Not secret on its own, but it is the key's
+  // only handle: the caller keeps it (with the public point) in a private file.
+  std::vector<uint8_t> token_object;
   bool user_presence = false;
 };
 
-// A private key held in the Secure Enclave, found by its application tag.
+// A private key held in the Secure Enclave, outside the keychain.
 class SecureEnclaveKey {
  public:
   virtual ~SecureEnclaveKey() = default;
   virtual SecureEnclaveKeyInfo Info() const = 0;
-  // ECDSA over a 32-byte digest; returns r||s (64 bytes).
+  // ECDSA over a 32-byte digest; returns r||s (64 bytes). With user presence,
+  // each call asks the user; where no prompt can be shown it fails with
+  // INTERACTION_NOT_ALLOWED.
   virtual std::vector<uint8_t> Sign(const std::vector<uint8_t>& digest) = 0;
 };
 
-// Whether this build can reach a Secure Enclave; when not, *reason says why.
+// Whether this build has a Secure Enclave store at all; when not, *reason says why.
 bool SecureEnclaveAvailable(std::string* reason);
-std::shared_ptr<SecureEnclaveKey> SecureEnclaveCreate(const std::string& tag, bool user_presence);
-std::shared_ptr<SecureEnclaveKey> SecureEnclaveOpen(const std::string& tag);
-void SecureEnclaveDelete(const std::string& tag);
+// Whether this Mac can make Secure Enclave keys (it makes a throwaway one);
+// when not, *reason says why. Blocking.
+bool SecureEnclaveProbe(std::string* reason);
+// A new key (not in the keychain: no entitlement needed).
+std::shared_ptr<SecureEnclaveKey> SecureEnclaveCreate(bool user_presence);
+// The key a token object id names, proven to be the one whose public point is
+// given (KEY_NOT_FOUND otherwise, or when the Secure Enclave refuses the blob).
+std::shared_ptr<SecureEnclaveKey> SecureEnclaveOpen(const std::vector<uint8_t>& token_object,
+                                                    const std::vector<uint8_t>& public_point, bool user_presence);
 
 }  // namespace credport
 

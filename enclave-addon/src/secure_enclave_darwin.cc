@@ -1,16 +1,27 @@
-// The Secure Enclave key store (macOS), through Security.framework's C API.
-// Mirrors pkcs11.cc: find / create / sign / delete, blocking calls that the
-// binding runs off the JavaScript thread, failures thrown as KeyError through
-// the shared mapping in errors.cc, DER signatures converted by der.cc.
+// The Secure Enclave key store (macOS), through Security.framework's C API,
+// without the keychain.
 //
-// The Security.framework calls, all of them (docs/key-backends.md lists them
-// for reviewers): SecAccessControlCreateWithFlags, SecKeyCreateRandomKey,
-// SecItemCopyMatching, SecKeyCopyPublicKey, SecKeyCopyExternalRepresentation,
-// SecKeyCreateSignature (kSecKeyAlgorithmECDSASignatureDigestX962SHA256) and
-// SecItemDelete.
+// A permanent Secure Enclave key is a keychain item, and the data protection
+// keychain admits only a process whose main executable carries a keychain
+// entitlement, which needs a provisioning profile: a stock `node` gets
+// errSecMissingEntitlement. So the key is made non-permanent, and what names
+// it is its token object id (the "toid" attribute): an opaque blob, wrapped by
+// this Mac's Secure Enclave, that only this Secure Enclave can use. The caller
+// keeps the blob and the public point in a private file and hands both back to
+// open the key, which is recreated from the blob with SecKeyCreateWithData.
+//
+// The calls, all of them (docs/key-backends.md lists them for reviewers):
+// SecAccessControlCreateWithFlags, SecKeyCreateRandomKey, SecKeyCopyAttributes,
+// SecKeyCreateWithData, SecKeyCopyPublicKey, SecKeyCopyExternalRepresentation,
+// SecKeyCreateSignature (kSecKeyAlgorithmECDSASignatureDigestX962SHA256), and
+// LocalAuthentication's LAContext through the Objective-C runtime (so that this
+// file stays C++ and needs no Objective-C compiler mode).
 #include <CoreFoundation/CoreFoundation.h>
 #include <Security/Security.h>
+#include <objc/message.h>
+#include <objc/runtime.h>
 
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -25,12 +36,16 @@ namespace {
 constexpr size_t kDigestSize = 32;
 constexpr size_t kP256FieldSize = 32;
 constexpr size_t kP256PointSize = 65;
+// A token object id is a few hundred bytes; anything far larger is not one.
+constexpr size_t kMaxTokenObjectSize = 16 * 1024;
 
-// Security.framework offers no public call that reads the flags back out of a
-// key's SecAccessControl, so whether user presence was asked for is recorded
-// in the key's label when credport creates it.
-const char kLabelUnattended[] = "credport device key";
-const char kLabelUserPresence[] = "credport device key (user presence)";
+// The key of the token object id in SecKeyCopyAttributes' dictionary. Apple
+// names it kSecAttrTokenOID only in its private headers; the value is stable
+// and is what CryptoKit's SecureEnclave keys expose as dataRepresentation.
+const char kTokenObjectIdKey[] = "toid";
+
+// Shown by macOS in the Touch ID / password sheet of a user-presence key.
+const char kPromptReason[] = "credport: sign a request for cloud credentials";
 
 // Owns one Core Foundation reference (released once, when it goes).
 template <typename T>
@@ -51,6 +66,29 @@ class CfPtr {
   T ref_ = nullptr;
 };
 
+// objc_msgSend typed for one method. Cast through void(*)(void), the one
+// function type others convert to and from without a warning, whichever
+// prototype the SDK declares (OBJC_OLD_DISPATCH_PROTOTYPES).
+template <typename Fn>
+Fn Msg() {
+  return reinterpret_cast<Fn>(reinterpret_cast<void (*)(void)>(objc_msgSend));
+}
+
+// Owns one Objective-C object reference (+1, released once).
+class ObjcPtr {
+ public:
+  explicit ObjcPtr(id obj) : obj_(obj) {}
+  ObjcPtr(const ObjcPtr&) = delete;
+  ObjcPtr& operator=(const ObjcPtr&) = delete;
+  ~ObjcPtr() {
+    if (obj_ != nullptr) Msg<void (*)(id, SEL)>()(obj_, sel_registerName("release"));
+  }
+  id get() const { return obj_; }
+
+ private:
+  id obj_;
+};
+
 std::string ToUtf8(CFStringRef s) {
   if (s == nullptr) return "";
   const CFIndex max = CFStringGetMaximumSizeForEncoding(CFStringGetLength(s), kCFStringEncodingUTF8) + 1;
@@ -66,8 +104,8 @@ CFMutableDictionaryRef NewDictionary() {
                                    &kCFTypeDictionaryValueCallBacks);
 }
 
-CFDataRef NewData(const std::string& s) {
-  return CFDataCreate(kCFAllocatorDefault, reinterpret_cast<const UInt8*>(s.data()), static_cast<CFIndex>(s.size()));
+CFDataRef NewData(const std::vector<uint8_t>& bytes) {
+  return CFDataCreate(kCFAllocatorDefault, bytes.data(), static_cast<CFIndex>(bytes.size()));
 }
 
 // A CFError from Security.framework -> KeyError, through the shared tables.
@@ -78,6 +116,7 @@ KeyError FromCfError(const std::string& operation, CFErrorRef error) {
   const std::string detail = ToUtf8(description.get());
   const std::string domain = ToUtf8(CFErrorGetDomain(error));
   if (domain == "com.apple.LocalAuthentication") return LocalAuthError(operation, static_cast<long>(code), detail);
+  if (domain == "CryptoTokenKit") return CryptoTokenKitError(operation, static_cast<long>(code), detail);
   if (domain == ToUtf8(kCFErrorDomainOSStatus)) return OsStatusError(operation, static_cast<int32_t>(code), detail);
   KeyError err(ErrorCode::kBackendError, operation + " failed (" + domain + " " + std::to_string(code) + ")" +
                                              (detail.empty() ? "" : ": " + detail));
@@ -85,16 +124,25 @@ KeyError FromCfError(const std::string& operation, CFErrorRef error) {
   return err;
 }
 
-// The query that names "our" keys: Secure Enclave private keys with this
-// application tag, in the data protection keychain (where such keys live).
-CFMutableDictionaryRef NewKeyQuery(CFDataRef tag) {
-  CFMutableDictionaryRef q = NewDictionary();
-  CFDictionarySetValue(q, kSecClass, kSecClassKey);
-  CFDictionarySetValue(q, kSecAttrKeyClass, kSecAttrKeyClassPrivate);
-  CFDictionarySetValue(q, kSecAttrApplicationTag, tag);
-  CFDictionarySetValue(q, kSecAttrTokenID, kSecAttrTokenIDSecureEnclave);
-  CFDictionarySetValue(q, kSecUseDataProtectionKeychain, kCFBooleanTrue);
-  return q;
+// An LAContext for one key. Unattended keys get one that may never show UI, so
+// that a key whose access control unexpectedly wants the user fails at once
+// (errSecInteractionNotAllowed) instead of blocking a worker thread on a sheet
+// nobody sees. User-presence keys get one that may prompt, with our reason.
+id NewAuthenticationContext(bool may_prompt) {
+  Class cls = objc_getClass("LAContext");
+  if (cls == nullptr) throw KeyError(ErrorCode::kBackendError, "LocalAuthentication.framework is not loaded");
+  id ctx = Msg<id (*)(Class, SEL)>()(cls, sel_registerName("new"));
+  if (ctx == nullptr) throw KeyError(ErrorCode::kBackendError, "could not create an LAContext");
+  if (may_prompt) {
+    CfPtr<CFStringRef> reason(NewString(kPromptReason));
+    // NSString and CFString are toll-free bridged.
+    Msg<void (*)(id, SEL, id)>()(ctx, sel_registerName("setLocalizedReason:"),
+                                 reinterpret_cast<id>(const_cast<void*>(static_cast<const void*>(reason.get()))));
+  } else {
+    // Not YES: the SDK spells it as an Objective-C literal outside C++'s reach.
+    Msg<void (*)(id, SEL, BOOL)>()(ctx, sel_registerName("setInteractionNotAllowed:"), static_cast<BOOL>(1));
+  }
+  return ctx;
 }
 
 std::vector<uint8_t> PublicPoint(SecKeyRef private_key) {
@@ -112,10 +160,128 @@ std::vector<uint8_t> PublicPoint(SecKeyRef private_key) {
   return std::vector<uint8_t>(bytes, bytes + len);
 }
 
+std::vector<uint8_t> TokenObjectId(SecKeyRef private_key) {
+  CfPtr<CFDictionaryRef> attrs(SecKeyCopyAttributes(private_key));
+  if (!attrs) throw KeyError(ErrorCode::kBackendError, "SecKeyCopyAttributes returned nothing for the new key");
+  CfPtr<CFStringRef> key(NewString(kTokenObjectIdKey));
+  const void* value = CFDictionaryGetValue(attrs.get(), key.get());
+  if (value == nullptr || CFGetTypeID(value) != CFDataGetTypeID()) {
+    throw KeyError(ErrorCode::kBackendError,
+                   "the new Secure Enclave key has no token object id; this macOS cannot keep a key outside the keychain");
+  }
+  const auto data = static_cast<CFDataRef>(value);
+  const size_t len = static_cast<size_t>(CFDataGetLength(data));
+  if (len == 0 || len > kMaxTokenObjectSize) {
+    throw KeyError(ErrorCode::kBackendError, "the Secure Enclave key's token object id has an unexpected size");
+  }
+  const UInt8* bytes = CFDataGetBytePtr(data);
+  return std::vector<uint8_t>(bytes, bytes + len);
+}
+
+SecAccessControlRef NewAccessControl(bool user_presence) {
+  // PrivateKeyUsage alone: the daemon may sign without anyone there. Never
+  // BiometryCurrentSet: it destroys the key when a fingerprint is added.
+  SecAccessControlCreateFlags flags = kSecAccessControlPrivateKeyUsage;
+  if (user_presence) flags |= kSecAccessControlUserPresence;
+  // Unattended keys must sign while the screen is locked (refresh at night);
+  // a presence key can prompt only while it is unlocked anyway.
+  CFTypeRef protection =
+      user_presence ? kSecAttrAccessibleWhenUnlockedThisDeviceOnly : kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly;
+  CfPtr<CFErrorRef> error;
+  SecAccessControlRef access = SecAccessControlCreateWithFlags(kCFAllocatorDefault, protection, flags, error.out());
+  if (access == nullptr) throw FromCfError("SecAccessControlCreateWithFlags", error.get());
+  return access;
+}
+
+// A new Secure Enclave P-256 key that lives only as long as its SecKeyRef
+// (kSecAttrIsPermanent = false: no keychain item, so no entitlement).
+SecKeyRef NewEphemeralEnclaveKey(bool user_presence) {
+  CfPtr<SecAccessControlRef> access(NewAccessControl(user_presence));
+  CfPtr<CFMutableDictionaryRef> private_attrs(NewDictionary());
+  CFDictionarySetValue(private_attrs.get(), kSecAttrIsPermanent, kCFBooleanFalse);
+  CFDictionarySetValue(private_attrs.get(), kSecAttrAccessControl, access.get());
+
+  int bits = 256;
+  CfPtr<CFNumberRef> size(CFNumberCreate(kCFAllocatorDefault, kCFNumberIntType, &bits));
+  CfPtr<CFMutableDictionaryRef> attrs(NewDictionary());
+  CFDictionarySetValue(attrs.get(), kSecAttrKeyType, kSecAttrKeyTypeECSECPrimeRandom);
+  CFDictionarySetValue(attrs.get(), kSecAttrKeySizeInBits, size.get());
+  CFDictionarySetValue(attrs.get(), kSecAttrTokenID, kSecAttrTokenIDSecureEnclave);
+  CFDictionarySetValue(attrs.get(), kSecPrivateKeyAttrs, private_attrs.get());
+
+  CfPtr<CFErrorRef> error;
+  SecKeyRef key = SecKeyCreateRandomKey(attrs.get(), error.out());
+  if (key == nullptr) throw FromCfError("SecKeyCreateRandomKey", error.get());
+  return key;
+}
+
+// A SecKeyRef recreated from the token object id, with the LAContext it was
+// made with (which must outlive it). Released together.
+class LiveKey {
+ public:
+  LiveKey(SecKeyRef key, id context) : context_(context), key_(key) {}
+  SecKeyRef get() const { return key_.get(); }
+
+ private:
+  // Declared first, destroyed last: the key may refer to the context until it goes.
+  ObjcPtr context_;
+  CfPtr<SecKeyRef> key_;
+};
+
+std::unique_ptr<LiveKey> KeyFromTokenObject(const std::vector<uint8_t>& token_object,
+                                            const std::vector<uint8_t>& public_point, bool may_prompt) {
+  id context = NewAuthenticationContext(may_prompt);
+  CfPtr<CFMutableDictionaryRef> attrs(NewDictionary());
+  CFDictionarySetValue(attrs.get(), kSecAttrKeyType, kSecAttrKeyTypeECSECPrimeRandom);
+  CFDictionarySetValue(attrs.get(), kSecAttrKeyClass, kSecAttrKeyClassPrivate);
+  CFDictionarySetValue(attrs.get(), kSecAttrTokenID, kSecAttrTokenIDSecureEnclave);
+  CFDictionarySetValue(attrs.get(), kSecUseAuthenticationContext, context);
+  CfPtr<CFDataRef> blob(NewData(token_object));
+  CfPtr<CFErrorRef> error;
+  SecKeyRef raw = SecKeyCreateWithData(blob.get(), attrs.get(), error.out());
+  auto live = std::make_unique<LiveKey>(raw, context);
+  if (raw == nullptr) {
+    KeyError e = FromCfError("SecKeyCreateWithData", error.get());
+    if (e.code() != ErrorCode::kBackendError && e.code() != ErrorCode::kInvalidArgument) throw e;
+    // The blob is sealed to this Secure Enclave; after an erase or on another
+    // Mac it is refused, and that is a key that is gone, not a bug.
+    KeyError gone(ErrorCode::kKeyNotFound, std::string(e.what()) +
+                                               "; the Secure Enclave no longer accepts this key (the Mac was erased or "
+                                               "reinstalled, or the key file comes from another Mac): create a new key "
+                                               "with 'credport init' and publish its kid");
+    if (e.os_status()) gone.WithOsStatus(*e.os_status());
+    throw gone;
+  }
+  // A wrong or damaged blob can yield some other key without an error: only
+  // the public point recorded at creation proves it is ours.
+  if (PublicPoint(raw) != public_point) {
+    throw KeyError(ErrorCode::kKeyNotFound,
+                   "the Secure Enclave returned a different key than the one this key file was created with; the file "
+                   "is damaged or was edited: create a new key with 'credport init'");
+  }
+  return live;
+}
+
+std::vector<uint8_t> SignWith(SecKeyRef key, const std::vector<uint8_t>& digest) {
+  CfPtr<CFDataRef> data(NewData(digest));
+  CfPtr<CFErrorRef> error;
+  CfPtr<CFDataRef> sig(SecKeyCreateSignature(key, kSecKeyAlgorithmECDSASignatureDigestX962SHA256, data.get(), error.out()));
+  if (!sig) throw FromCfError("SecKeyCreateSignature", error.get());
+  // X9.62 signatures are DER; JWS wants r||s.
+  std::vector<uint8_t> raw;
+  std::string why;
+  if (!der::EcdsaDerToRaw(CFDataGetBytePtr(sig.get()), static_cast<size_t>(CFDataGetLength(sig.get())), kP256FieldSize,
+                          &raw, &why)) {
+    throw KeyError(ErrorCode::kBackendError, "the Secure Enclave returned an unreadable signature: " + why);
+  }
+  return raw;
+}
+
 class EnclaveKey final : public SecureEnclaveKey {
  public:
-  // Takes over one reference to `key`.
-  EnclaveKey(SecKeyRef key, SecureEnclaveKeyInfo info) : key_(key), info_(std::move(info)) {}
+  // `live` is the key as created or opened; a user-presence key drops it and
+  // recreates the key for each signature (see Sign).
+  EnclaveKey(std::unique_ptr<LiveKey> live, SecureEnclaveKeyInfo info) : live_(std::move(live)), info_(std::move(info)) {}
 
   SecureEnclaveKeyInfo Info() const override { return info_; }
 
@@ -126,149 +292,80 @@ class EnclaveKey final : public SecureEnclaveKey {
     // One signature at a time per key: with user presence each is a prompt,
     // and prompts must not pile up on the screen.
     std::lock_guard<std::mutex> lock(mu_);
-    CfPtr<CFDataRef> data(CFDataCreate(kCFAllocatorDefault, digest.data(), static_cast<CFIndex>(digest.size())));
-    CfPtr<CFErrorRef> error;
-    CfPtr<CFDataRef> sig(
-        SecKeyCreateSignature(key_.get(), kSecKeyAlgorithmECDSASignatureDigestX962SHA256, data.get(), error.out()));
-    if (!sig) throw FromCfError("SecKeyCreateSignature", error.get());
-    // X9.62 signatures are DER; JWS wants r||s.
-    std::vector<uint8_t> raw;
-    std::string why;
-    if (!der::EcdsaDerToRaw(CFDataGetBytePtr(sig.get()), static_cast<size_t>(CFDataGetLength(sig.get())),
-                            kP256FieldSize, &raw, &why)) {
-      throw KeyError(ErrorCode::kBackendError, "the Secure Enclave returned an unreadable signature: " + why);
+    if (!info_.user_presence) {
+      if (!live_) live_ = KeyFromTokenObject(info_.token_object, info_.public_point, false);
+      return SignWith(live_->get(), digest);
     }
-    return raw;
+    // An LAContext that has once been authenticated lets its key sign again
+    // without asking; a fresh context per signature keeps "every signature
+    // asks" true.
+    live_.reset();
+    auto once = KeyFromTokenObject(info_.token_object, info_.public_point, true);
+    return SignWith(once->get(), digest);
   }
 
  private:
   std::mutex mu_;
-  CfPtr<SecKeyRef> key_;
+  std::unique_ptr<LiveKey> live_;
   const SecureEnclaveKeyInfo info_;
 };
-
-// Every Secure Enclave private key with this tag, as (retained key, label).
-struct Found {
-  SecKeyRef key;  // retained; the caller takes it over
-  std::string label;
-};
-
-std::vector<Found> FindAll(const std::string& tag) {
-  CfPtr<CFDataRef> tag_data(NewData(tag));
-  CfPtr<CFMutableDictionaryRef> q(NewKeyQuery(tag_data.get()));
-  CFDictionarySetValue(q.get(), kSecReturnRef, kCFBooleanTrue);
-  CFDictionarySetValue(q.get(), kSecReturnAttributes, kCFBooleanTrue);
-  CFDictionarySetValue(q.get(), kSecMatchLimit, kSecMatchLimitAll);
-  CfPtr<CFTypeRef> result;
-  const OSStatus status = SecItemCopyMatching(q.get(), result.out());
-  if (status == errSecItemNotFound) return {};
-  if (status != errSecSuccess) throw OsStatusError("SecItemCopyMatching", status, "");
-  std::vector<Found> found;
-  if (!result || CFGetTypeID(result.get()) != CFArrayGetTypeID()) return found;
-  const auto items = static_cast<CFArrayRef>(result.get());
-  for (CFIndex i = 0; i < CFArrayGetCount(items); ++i) {
-    const auto item = static_cast<CFDictionaryRef>(CFArrayGetValueAtIndex(items, i));
-    if (item == nullptr || CFGetTypeID(item) != CFDictionaryGetTypeID()) continue;
-    const void* ref = CFDictionaryGetValue(item, kSecValueRef);
-    if (ref == nullptr || CFGetTypeID(ref) != SecKeyGetTypeID()) continue;
-    const void* label = CFDictionaryGetValue(item, kSecAttrLabel);
-    Found f;
-    f.key = static_cast<SecKeyRef>(const_cast<void*>(CFRetain(ref)));
-    f.label = label != nullptr && CFGetTypeID(label) == CFStringGetTypeID() ? ToUtf8(static_cast<CFStringRef>(label)) : "";
-    found.push_back(f);
-  }
-  return found;
-}
-
-// `key` stays owned by the caller; the returned object holds its own
-// reference. The public point is read once, here: signing never re-reads it.
-std::shared_ptr<SecureEnclaveKey> MakeKey(SecKeyRef key, const std::string& tag, bool user_presence) {
-  SecureEnclaveKeyInfo info{tag, PublicPoint(key), user_presence};
-  CFRetain(key);
-  return std::make_shared<EnclaveKey>(key, std::move(info));
-}
 
 }  // namespace
 
 bool SecureEnclaveAvailable(std::string* reason) {
-  // Whether this Mac has a Secure Enclave (Apple silicon, or Intel with a T2)
-  // shows only when a key is created: older Macs fail with errSecUnimplemented
-  // or errSecNotAvailable, mapped to a clear message in errors.cc.
+  // Compiled in; whether this Mac has one is SecureEnclaveProbe's question.
   reason->clear();
   return true;
 }
 
-std::shared_ptr<SecureEnclaveKey> SecureEnclaveOpen(const std::string& tag) {
-  auto found = FindAll(tag);
-  if (found.empty()) {
-    KeyError err(ErrorCode::kKeyNotFound, "no Secure Enclave key with tag \"" + tag + "\"");
-    err.WithOsStatus(errSecItemNotFound);
-    throw err;
+bool SecureEnclaveProbe(std::string* reason) {
+  // Virtual machines and Intel Macs without a T2 have no Secure Enclave, and
+  // nothing but trying says so: make a throwaway key. It is not permanent, so
+  // nothing is left behind, and it asks nobody for anything.
+  reason->clear();
+  try {
+    CfPtr<SecKeyRef> key(NewEphemeralEnclaveKey(false));
+    PublicPoint(key.get());
+    return true;
+  } catch (const KeyError& e) {
+    *reason = std::string("this Mac cannot make Secure Enclave keys (a virtual machine, or an Intel Mac without a T2 "
+                          "chip, has no Secure Enclave): ") +
+              e.what();
+    return false;
   }
-  if (found.size() > 1) {
-    for (auto& f : found) CFRelease(f.key);
-    throw KeyError(ErrorCode::kInvalidArgument, std::to_string(found.size()) + " Secure Enclave keys have tag \"" + tag +
-                                                    "\"; remove the extra ones or use another tag");
-  }
-  CfPtr<SecKeyRef> key(found[0].key);
-  // A key credport did not create says nothing about its access control, so
-  // assume a person may be needed: such a key cannot promise unattended refresh.
-  const bool user_presence = found[0].label != kLabelUnattended;
-  return MakeKey(key.get(), tag, user_presence);
 }
 
-std::shared_ptr<SecureEnclaveKey> SecureEnclaveCreate(const std::string& tag, bool user_presence) {
-  // Tags are not unique in the keychain, so a second key would silently join
-  // the first: refuse instead.
-  {
-    auto existing = FindAll(tag);
-    for (auto& f : existing) CFRelease(f.key);
-    if (!existing.empty()) {
-      KeyError err(ErrorCode::kKeyExists, "a Secure Enclave key with tag \"" + tag + "\" already exists");
-      err.WithOsStatus(errSecDuplicateItem);
-      throw err;
-    }
-  }
-  CfPtr<CFErrorRef> error;
-  SecAccessControlCreateFlags flags = kSecAccessControlPrivateKeyUsage;
-  if (user_presence) flags |= kSecAccessControlUserPresence;
-  CfPtr<SecAccessControlRef> access(SecAccessControlCreateWithFlags(
-      kCFAllocatorDefault, kSecAttrAccessibleWhenUnlockedThisDeviceOnly, flags, error.out()));
-  if (!access) throw FromCfError("SecAccessControlCreateWithFlags", error.get());
-
-  CfPtr<CFDataRef> tag_data(NewData(tag));
-  CfPtr<CFStringRef> label(NewString(user_presence ? kLabelUserPresence : kLabelUnattended));
-  CfPtr<CFMutableDictionaryRef> private_attrs(NewDictionary());
-  CFDictionarySetValue(private_attrs.get(), kSecAttrIsPermanent, kCFBooleanTrue);
-  CFDictionarySetValue(private_attrs.get(), kSecAttrApplicationTag, tag_data.get());
-  CFDictionarySetValue(private_attrs.get(), kSecAttrAccessControl, access.get());
-  CFDictionarySetValue(private_attrs.get(), kSecAttrLabel, label.get());
-
-  int bits = 256;
-  CfPtr<CFNumberRef> size(CFNumberCreate(kCFAllocatorDefault, kCFNumberIntType, &bits));
-  CfPtr<CFMutableDictionaryRef> attrs(NewDictionary());
-  CFDictionarySetValue(attrs.get(), kSecAttrKeyType, kSecAttrKeyTypeECSECPrimeRandom);
-  CFDictionarySetValue(attrs.get(), kSecAttrKeySizeInBits, size.get());
-  CFDictionarySetValue(attrs.get(), kSecAttrTokenID, kSecAttrTokenIDSecureEnclave);
-  CFDictionarySetValue(attrs.get(), kSecUseDataProtectionKeychain, kCFBooleanTrue);
-  CFDictionarySetValue(attrs.get(), kSecPrivateKeyAttrs, private_attrs.get());
-
-  CfPtr<CFErrorRef> create_error;
-  CfPtr<SecKeyRef> key(SecKeyCreateRandomKey(attrs.get(), create_error.out()));
-  if (!key) throw FromCfError("SecKeyCreateRandomKey", create_error.get());
-  return MakeKey(key.get(), tag, user_presence);
+std::shared_ptr<SecureEnclaveKey> SecureEnclaveCreate(bool user_presence) {
+  CfPtr<SecKeyRef> key(NewEphemeralEnclaveKey(user_presence));
+  SecureEnclaveKeyInfo info;
+  info.public_point = PublicPoint(key.get());
+  info.token_object = TokenObjectId(key.get());
+  info.user_presence = user_presence;
+  // Signing goes through the blob from the start, exactly as after a restart:
+  // a blob that does not give this key back fails here, before anyone keeps it.
+  // Reading the public key needs no authentication, so this never prompts.
+  auto live = KeyFromTokenObject(info.token_object, info.public_point, false);
+  if (user_presence) live.reset();
+  return std::make_shared<EnclaveKey>(std::move(live), std::move(info));
 }
 
-void SecureEnclaveDelete(const std::string& tag) {
-  CfPtr<CFDataRef> tag_data(NewData(tag));
-  CfPtr<CFMutableDictionaryRef> q(NewKeyQuery(tag_data.get()));
-  const OSStatus status = SecItemDelete(q.get());
-  if (status == errSecItemNotFound) {
-    KeyError err(ErrorCode::kKeyNotFound, "no Secure Enclave key with tag \"" + tag + "\"");
-    err.WithOsStatus(status);
-    throw err;
+std::shared_ptr<SecureEnclaveKey> SecureEnclaveOpen(const std::vector<uint8_t>& token_object,
+                                                    const std::vector<uint8_t>& public_point, bool user_presence) {
+  if (token_object.empty() || token_object.size() > kMaxTokenObjectSize) {
+    throw KeyError(ErrorCode::kInvalidArgument, "the Secure Enclave key's token object id has an unexpected size");
   }
-  if (status != errSecSuccess) throw OsStatusError("SecItemDelete", status, "");
+  if (public_point.size() != kP256PointSize || public_point[0] != 0x04) {
+    throw KeyError(ErrorCode::kInvalidArgument, "the stored public key is not an uncompressed P-256 point");
+  }
+  SecureEnclaveKeyInfo info;
+  info.public_point = public_point;
+  info.token_object = token_object;
+  info.user_presence = user_presence;
+  // Checked now, without a prompt (the public key needs no authentication);
+  // a presence key is recreated with a context that may prompt at each signature.
+  auto live = KeyFromTokenObject(token_object, public_point, false);
+  if (user_presence) live.reset();
+  return std::make_shared<EnclaveKey>(std::move(live), std::move(info));
 }
 
 }  // namespace credport

@@ -19,8 +19,14 @@ bool SecureEnclaveAvailable(std::string* reason) {
   return false;
 }
 
-std::shared_ptr<SecureEnclaveKey> SecureEnclaveCreate(const std::string&, bool) { Unavailable(); }
-std::shared_ptr<SecureEnclaveKey> SecureEnclaveOpen(const std::string&) { Unavailable(); }
-void SecureEnclaveDelete(const std::string&) { Unavailable(); }
+bool SecureEnclaveProbe(std::string* reason) {
+  *reason = kReason;
+  return false;
+}
+
+std::shared_ptr<SecureEnclaveKey> SecureEnclaveCreate(bool) { Unavailable(); }
+std::shared_ptr<SecureEnclaveKey> SecureEnclaveOpen(const std::vector<uint8_t>&, const std::vector<uint8_t>&, bool) {
+  Unavailable();
+}
 
 }  // namespace credport

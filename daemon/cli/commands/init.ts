@@ -48,7 +48,8 @@ Backend options (used only when the config is created):
   file:            --key-path PATH (default $XDG_STATE_HOME/credport/device-key.pem)
   pkcs11:          --module PATH  --token-label LABEL | --uri pkcs11:...
                    [--key-label LABEL] [--key-id HEX]  --pin-file PATH | --pin-env NAME
-  secure-enclave:  [--tag TAG] [--user-presence]
+  secure-enclave:  [--key-path PATH] (default $XDG_STATE_HOME/credport/secure-enclave-key.json)
+                   [--user-presence]
 
 Without --issuer and --role-arn the config gets placeholders to edit.
 Next: credport oidc export DIR, publish DIR at the issuer URL, create the IAM
@@ -101,7 +102,13 @@ function keyTable(backend: string, v: Record<string, string | boolean | undefine
       ...pick('pin-env', 'pin_env'),
     };
   }
-  if (backend === 'secure-enclave') return { backend, ...pick('tag', 'tag'), ...(v['user-presence'] ? { user_presence: true } : {}) };
+  if (backend === 'secure-enclave') {
+    return {
+      backend,
+      path: (v['key-path'] as string | undefined) ?? join(stateDir, 'secure-enclave-key.json'),
+      ...(v['user-presence'] ? { user_presence: true } : {}),
+    };
+  }
   return { backend, path: (v['key-path'] as string | undefined) ?? join(stateDir, 'device-key.pem') };
 }
 
@@ -132,6 +139,13 @@ export const initCommand: Command = {
     if (values.help) {
       io.stdout(`${HELP}\n`);
       return EXIT.ok;
+    }
+    if (values.tag !== undefined) {
+      throw new CliError(
+        '--tag is gone: Secure Enclave keys are no longer kept in the keychain but named by a key file',
+        EXIT.usage,
+        'use --key-path PATH, or leave it out for the default (docs/key-backends.md)',
+      );
     }
     const system = values.system ?? false;
     if (!system && (values.user !== undefined || values['state-dir'] !== undefined)) {

@@ -128,8 +128,10 @@ export interface NativePkcs11Session {
 }
 
 export interface NativeSecureEnclaveKeyInfo {
-  tag: string;
+  /** The uncompressed P-256 point, 04 || X || Y (65 bytes). */
   publicKey: Buffer;
+  /** The key's token object id: an opaque blob only this Mac's Secure Enclave turns back into the key. */
+  tokenObject: Buffer;
   userPresence: boolean;
 }
 
@@ -161,12 +163,16 @@ export interface NativeAddon {
     openSession(modulePath: string, token: NativeTokenSelector): Promise<NativePkcs11Session>;
   };
   secureEnclave: {
+    /** Whether this build has the Secure Enclave store at all (macOS). */
     readonly available: boolean;
     /** Why not, when unavailable. */
     readonly reason: string;
-    create(tag: string, userPresence: boolean): Promise<NativeSecureEnclaveKey>;
-    open(tag: string): Promise<NativeSecureEnclaveKey>;
-    remove(tag: string): Promise<void>;
+    /** Whether this Mac can make Secure Enclave keys (VMs and Intel Macs without a T2 cannot): it makes a throwaway one. */
+    probe(): Promise<{ available: boolean; reason: string }>;
+    /** A new key, outside the keychain (no entitlement needed). */
+    create(userPresence: boolean): Promise<NativeSecureEnclaveKey>;
+    /** The key a token object id names; KEY_NOT_FOUND unless its public key is `publicKey`. */
+    open(tokenObject: Uint8Array, publicKey: Uint8Array, userPresence: boolean): Promise<NativeSecureEnclaveKey>;
   };
   /** The native DER helpers (the TypeScript ones in ../der.ts do the same). */
   der: {
@@ -180,6 +186,7 @@ export interface NativeAddon {
     fromCkr(rv: number, stage: 'module' | 'session'): NativeMappedError;
     fromOsStatus(status: number): NativeMappedError;
     fromLocalAuth(code: number): NativeMappedError;
+    fromCryptoTokenKit(code: number): NativeMappedError;
   };
   /**
    * The TCP socket whose local end is localAddress:localPort and whose remote end is
@@ -230,7 +237,7 @@ export function loadAddonAt(root: string | undefined): AddonLoad {
   try {
     const require = createRequire(import.meta.url);
     const addon = require(file) as NativeAddon;
-    if (typeof addon?.pkcs11?.openSession !== 'function' || typeof addon?.secureEnclave?.open !== 'function') {
+    if (typeof addon?.pkcs11?.openSession !== 'function' || typeof addon?.secureEnclave?.probe !== 'function') {
       return { available: false, reason: `${file} is not the credport addon this daemon expects; rebuild it` };
     }
     return { available: true, addon };

@@ -1,7 +1,10 @@
-// A stand-in for CoreFoundation's header, declaring only what
-// src/secure_enclave_darwin.cc uses, with the SDK's types and signatures, so
-// that test/secure-enclave-syntax.test.ts can compile that file on Linux
-// (-fsyntax-only). It is never linked and never used for a real build.
+// A stand-in for CoreFoundation's umbrella header, declaring only what
+// src/secure_enclave_darwin.cc uses, with the SDK's types and signatures (the
+// same names, types, constness and parameter order as CFBase.h, CFString.h,
+// CFData.h, CFDictionary.h, CFError.h, CFNumber.h; nullability left out), so
+// that test/secure-enclave-syntax.test.ts can compile that file with Debian's
+// clang for an Apple target (-fsyntax-only). Never linked, never used for a
+// real build. See Security/Security.h for how the stubs are kept honest.
 #pragma once
 #include <cstdint>
 extern "C" {
@@ -10,7 +13,6 @@ typedef const struct __CFString* CFStringRef;
 typedef const struct __CFData* CFDataRef;
 typedef const struct __CFDictionary* CFDictionaryRef;
 typedef struct __CFDictionary* CFMutableDictionaryRef;
-typedef const struct __CFArray* CFArrayRef;
 typedef const struct __CFNumber* CFNumberRef;
 typedef const struct __CFBoolean* CFBooleanRef;
 typedef struct __CFError* CFErrorRef;
@@ -32,6 +34,7 @@ extern const CFDictionaryKeyCallBacks kCFTypeDictionaryKeyCallBacks;
 extern const CFDictionaryValueCallBacks kCFTypeDictionaryValueCallBacks;
 extern const CFAllocatorRef kCFAllocatorDefault;
 extern const CFBooleanRef kCFBooleanTrue;
+extern const CFBooleanRef kCFBooleanFalse;
 extern const CFErrorDomain kCFErrorDomainOSStatus;
 CFIndex CFStringGetLength(CFStringRef);
 CFIndex CFStringGetMaximumSizeForEncoding(CFIndex, CFStringEncoding);
@@ -46,13 +49,8 @@ CFIndex CFDataGetLength(CFDataRef);
 CFIndex CFErrorGetCode(CFErrorRef);
 CFStringRef CFErrorCopyDescription(CFErrorRef);
 CFErrorDomain CFErrorGetDomain(CFErrorRef);
-CFIndex CFArrayGetCount(CFArrayRef);
-const void* CFArrayGetValueAtIndex(CFArrayRef, CFIndex);
 CFTypeID CFGetTypeID(CFTypeRef);
-CFTypeID CFArrayGetTypeID(void);
-CFTypeID CFDictionaryGetTypeID(void);
-CFTypeID CFStringGetTypeID(void);
-CFTypeRef CFRetain(CFTypeRef);
+CFTypeID CFDataGetTypeID(void);
 void CFRelease(CFTypeRef);
 CFNumberRef CFNumberCreate(CFAllocatorRef, CFNumberType, const void*);
 }
