@@ -2,7 +2,7 @@
 // daemon in daemon/keys/native/addon.ts; keep the two in step.
 //
 //   pkcs11.listSlots(modulePath)                       -> Promise<SlotInfo[]>
-//   pkcs11.openSession(modulePath, tokenSelector)      -> Promise<Pkcs11Session>
+//   pkcs11.openSession(modulePath, tokenSelector, {rescan?}) -> Promise<Pkcs11Session>
 //     session.token() / login(pin) -> alreadyLoggedIn / logout() / findKey(sel)
 //     session.generateKey({label, id, type?, bits?}) / deleteKey(sel) / readCertificates(sel)
 //     session.sign(handle, digest, data?) / close()   (all Promises, run one at a time per session)
@@ -400,8 +400,14 @@ Napi::Value OpenSession(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     const std::string path = js::String(info[0], "modulePath", kMaxPath);
     const Pkcs11TokenSelector sel = TokenSelectorFromJs(info[1]);
+    bool rescan = false;
+    if (info.Length() > 2 && !info[2].IsUndefined()) {
+      if (!info[2].IsObject()) throw KeyError(ErrorCode::kInvalidArgument, "openSession options must be an object");
+      const Napi::Value v = info[2].As<Napi::Object>().Get("rescan");
+      if (!v.IsUndefined()) rescan = js::Bool(v, "rescan");
+    }
     return PromiseWorker<std::shared_ptr<Pkcs11Session>>::Run(
-        info.Env(), "credport:pkcs11.openSession", [path, sel] { return Pkcs11OpenSession(path, sel); },
+        info.Env(), "credport:pkcs11.openSession", [path, sel, rescan] { return Pkcs11OpenSession(path, sel, rescan); },
         [](Napi::Env env, std::shared_ptr<Pkcs11Session>& s) -> Napi::Value {
           return SessionWrap::Wrap(env, std::move(s));
         });

@@ -149,8 +149,12 @@ std::vector<Pkcs11SlotInfo> Pkcs11ListSlots(const std::string& module_path);
 // the one token the selector matches. When none matches and this process
 // holds no other session on the module, the module is finalised and
 // initialised once more first: some modules (SoftHSM2) only see a token that
-// came back after a re-initialisation.
-std::shared_ptr<Pkcs11Session> Pkcs11OpenSession(const std::string& module_path, const Pkcs11TokenSelector& token);
+// came back after a re-initialisation. `rescan` asks for that re-initialisation
+// even when a token matches (same condition: no other session of ours on the
+// module): tpm2-pkcs11 answers CKR_GENERAL_ERROR on every session, old or new,
+// after its resource manager restarted, until the module is initialised again.
+std::shared_ptr<Pkcs11Session> Pkcs11OpenSession(const std::string& module_path, const Pkcs11TokenSelector& token,
+                                                 bool rescan = false);
 
 // Drops `session` on a background thread: C_CloseSession can block (a USB
 // round trip, a daemon behind the module), which a garbage-collector finaliser

@@ -195,10 +195,11 @@ void ReinitializeModule(Module& m) {
 }
 
 // Finalises and initialises the module again, which is the only way some
-// modules (SoftHSM2) notice a token that was removed and came back. Only when
-// the token sought is missing, this addon initialised the module and holds no
-// session on it: then nothing of ours can be hurt, and the steady state never
-// gets here.
+// modules notice a token that was removed and came back (SoftHSM2) or a
+// resource manager that restarted (tpm2-pkcs11). Only when the token sought is
+// missing, or a re-open asks for it after a fresh session failed too, and this
+// addon initialised the module and holds no session on it: then nothing of
+// ours can be hurt, and the steady state never gets here.
 bool RescanModule(Module& m) {
   std::lock_guard<std::mutex> lock(g_modules_mu);
   if (!m.owns_init || m.sessions > 0) return false;
@@ -860,8 +861,10 @@ std::vector<Pkcs11SlotInfo> Pkcs11ListSlots(const std::string& module_path) {
   return ListSlots(*module);
 }
 
-std::shared_ptr<Pkcs11Session> Pkcs11OpenSession(const std::string& module_path, const Pkcs11TokenSelector& sel) {
+std::shared_ptr<Pkcs11Session> Pkcs11OpenSession(const std::string& module_path, const Pkcs11TokenSelector& sel,
+                                                 bool rescan) {
   auto module = AcquireModule(module_path);
+  if (rescan) RescanModule(*module);
   auto slots = ListSlots(*module);
   const auto any_match = [&sel](const std::vector<Pkcs11SlotInfo>& list) {
     return std::any_of(list.begin(), list.end(), [&sel](const Pkcs11SlotInfo& s) { return s.token && Matches(sel, *s.token); });

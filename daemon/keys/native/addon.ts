@@ -160,7 +160,11 @@ export interface NativeSocketOwner {
 export interface NativeAddon {
   pkcs11: {
     listSlots(modulePath: string): Promise<NativeSlotInfo[]>;
-    openSession(modulePath: string, token: NativeTokenSelector): Promise<NativePkcs11Session>;
+    /**
+     * `rescan`: finalise and initialise the module first, when this process holds no other session on
+     * it (a re-open after a fresh session failed too: tpm2-pkcs11 after its resource manager restarted).
+     */
+    openSession(modulePath: string, token: NativeTokenSelector, options?: { rescan?: boolean }): Promise<NativePkcs11Session>;
   };
   secureEnclave: {
     /** Whether this build has the Secure Enclave store at all (macOS). */

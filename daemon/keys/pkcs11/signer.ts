@@ -285,8 +285,8 @@ async function login(session: NativePkcs11Session, target: Target, token: Native
 }
 
 /** Opens a session on the token and logs in; closes the session if login fails. */
-async function connect(addon: NativeAddon, target: Target, guard?: PinGuard): Promise<Connection> {
-  const session = await native(() => addon.pkcs11.openSession(target.module, target.token));
+async function connect(addon: NativeAddon, target: Target, guard?: PinGuard, rescan = false): Promise<Connection> {
+  const session = await native(() => addon.pkcs11.openSession(target.module, target.token, rescan ? { rescan } : undefined));
   try {
     const token = await native(() => session.token());
     if (token.loginRequired) {
@@ -728,7 +728,9 @@ export class Pkcs11Signer implements KeySigner {
     // them) look at their tokens afresh.
     await old?.close().catch(() => undefined);
     this.#assertOpen();
-    const c = await connect(this.#addon, this.#target, this.#pinGuard);
+    // A fresh session failed already: some modules (tpm2-pkcs11 after its resource manager restarted)
+    // fail every session until they are initialised again.
+    const c = await connect(this.#addon, this.#target, this.#pinGuard, this.#failedReopens > 0);
     let key: NativeKeyInfo;
     try {
       key = await native(() => c.session.findKey(this.#target.key));
