@@ -98,6 +98,16 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/oidc-export.js')).oidcExportCommand,
   },
   {
+    name: 'oidc publish',
+    summary: "merge this device's key into the live JWKS (S3 conditional write)",
+    load: async () => (await import('./commands/oidc-publish.js')).oidcPublishCommand,
+  },
+  {
+    name: 'oidc revoke',
+    summary: 'remove a key from the live JWKS',
+    load: async () => (await import('./commands/oidc-publish.js')).oidcRevokeCommand,
+  },
+  {
     name: 'demo',
     summary: 'run daemon + local AWS emulator end to end, no cloud account needed',
     load: async () => (await import('./commands/demo.js')).demoCommand,
