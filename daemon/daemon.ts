@@ -42,6 +42,7 @@ import { flushHandouts } from './server/handout.js';
 import { listenAlso, listenHosts, type ExtraListeners } from './server/listeners.js';
 import type { PeerAccess } from './server/peer-gate.js';
 import { rotateTokenFile } from './server/token.js';
+import { watchTokenFile } from './server/token-file-watch.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -165,6 +166,16 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       }),
   };
   let reloadState: ReloadState = { file: config.file, loadedAt: new Date(startedAt).toISOString(), lastError: null };
+  const tokenWatch = watchTokenFile(
+    config.daemon.tokenFile,
+    ecsToken,
+    (token) => {
+      ctx.daemonToken = token;
+      logger.info({ tokenFile: config.daemon.tokenFile }, 'daemon token replaced from the token file; the old token no longer works');
+    },
+    (err) => logger.warn({ err: err.message }, 'the token file changed but holds no usable token; the current token stays in force'),
+  );
+  ctx.refreshToken = () => tokenWatch.refresh();
 
   const deps = (): ProviderDeps => ({
     signer,
@@ -270,6 +281,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       if (next.daemon.logFile !== started.daemon.logFile) needsRestart.push('daemon.log_file');
       if (next.daemon.auditFile !== started.daemon.auditFile) needsRestart.push('daemon.audit_file');
       for (const cloud of runtimes.missing(next)) needsRestart.push(`profiles (the first ${cloud} profile)`);
+      tokenWatch.refresh();
       const prev = config;
       const { added, removed, changed } = profiles.diff(next, profileFingerprint);
       config = next;

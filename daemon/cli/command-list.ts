@@ -68,6 +68,11 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/key.js')).keyDeleteCommand,
   },
   {
+    name: 'token rotate',
+    summary: "replace the daemon's bearer token without a restart",
+    load: async () => (await import('./commands/token.js')).tokenRotateCommand,
+  },
+  {
     name: 'cert csr',
     summary: 'write a CSR for the device key (signed inside its backend)',
     load: async () => (await import('./commands/cert.js')).certCsrCommand,
