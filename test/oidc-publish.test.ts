@@ -117,6 +117,22 @@ t.test('oidc publish and revoke against S3 (moto)', needs(motoServer), async (t)
     );
   });
 
+  await t.test('key rotate publishes the new key before the old one leaves, and keeps the others', async (t) => {
+    const d = devices[5]!;
+    const others = (await kidsAt('fleet')).filter((k) => k !== d.kid);
+    const r = await cli(['key', 'rotate', '-c', d.config, '--grace', '2d']);
+    t.equal(r.status, 0, r.stderr);
+    const newKid = /switched from \S+ to (\S+);/.exec(r.stdout)?.[1] ?? '';
+    t.not(newKid, '');
+    t.same(await kidsAt('fleet'), [...others, d.kid, newKid].sort(), 'old and new both published, the fleet untouched');
+    const early = await cli(['key', 'rotate', '--finish', '-c', d.config]);
+    t.equal(early.status, 1);
+    t.same(await kidsAt('fleet'), [...others, d.kid, newKid].sort());
+    const done = await cli(['key', 'rotate', '--finish', '--now', '-c', d.config]);
+    t.equal(done.status, 0, done.stderr);
+    t.same(await kidsAt('fleet'), [...others, newKid].sort(), 'only the old key left');
+  });
+
   await t.test('a malformed JWKS is refused and left as it is', async (t) => {
     for (const body of ['{"keys": 5}', 'not json', '{"keys":[{"kid":7}]}', '[]']) {
       await put('broken/.well-known/jwks.json', body);

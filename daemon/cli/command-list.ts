@@ -68,6 +68,11 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/key.js')).keyDeleteCommand,
   },
   {
+    name: 'key rotate',
+    summary: 'replace the device key: publish the new, switch, revoke the old after a grace period',
+    load: async () => (await import('./commands/key-rotate.js')).keyRotateCommand,
+  },
+  {
     name: 'token rotate',
     summary: "replace the daemon's bearer token without a restart",
     load: async () => (await import('./commands/token.js')).tokenRotateCommand,
