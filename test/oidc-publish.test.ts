@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CloudFrontClient, CreateDistributionCommand, GetInvalidationCommand } from '@aws-sdk/client-cloudfront';
 import t from 'tap';
 import { runCliAsync } from './helpers/cli.js';
 import { type Device, makeDevice } from './helpers/fleet.js';
@@ -131,6 +132,65 @@ t.test('oidc publish and revoke against S3 (moto)', needs(motoServer), async (t)
     const done = await cli(['key', 'rotate', '--finish', '--now', '-c', d.config]);
     t.equal(done.status, 0, done.stderr);
     t.same(await kidsAt('fleet'), [...others, newKid].sort(), 'only the old key left');
+  });
+
+  await t.test('a change is invalidated in CloudFront: the two paths below the issuer URL', async (t) => {
+    const cf = new CloudFrontClient({
+      region: 'us-east-1',
+      endpoint: moto.url,
+      credentials: { accessKeyId: MOTO_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: MOTO_ENV.AWS_SECRET_ACCESS_KEY },
+    });
+    t.teardown(() => cf.destroy());
+    const dist = await cf.send(
+      new CreateDistributionCommand({
+        DistributionConfig: {
+          CallerReference: 'credport-fleet',
+          Comment: '',
+          Enabled: true,
+          Origins: {
+            Quantity: 1,
+            Items: [{ Id: 'issuer', DomainName: `${BUCKET}.s3.amazonaws.com`, S3OriginConfig: { OriginAccessIdentity: '' } }],
+          },
+          DefaultCacheBehavior: {
+            TargetOriginId: 'issuer',
+            ViewerProtocolPolicy: 'https-only',
+            ForwardedValues: { QueryString: false, Cookies: { Forward: 'none' } },
+            MinTTL: 0,
+            TrustedSigners: { Enabled: false, Quantity: 0 },
+          },
+        },
+      }),
+    );
+    const id = dist.Distribution!.Id!;
+    const d = makeDevice(dir, 'cdn', ISSUER);
+    // The SDK's own per-service endpoint variable: the product has no CloudFront endpoint flag.
+    const r = await runCliAsync(
+      ['oidc', 'publish', `s3://${BUCKET}/fleet`, '--distribution-id', id, '-c', d.config, '--endpoint-url', moto.url],
+      { ...MOTO_ENV, AWS_ENDPOINT_URL_CLOUDFRONT: moto.url },
+      120_000,
+    );
+    t.equal(r.status, 0, r.stderr);
+    const inv = /CloudFront invalidation (\S+) created/.exec(r.stdout)?.[1];
+    t.ok(inv, r.stdout);
+    const got = await cf.send(new GetInvalidationCommand({ DistributionId: id, Id: inv! }));
+    t.same([...(got.Invalidation?.InvalidationBatch?.Paths?.Items ?? [])].sort(), [
+      '/fleet/.well-known/jwks.json',
+      '/fleet/.well-known/openid-configuration',
+    ]);
+    const again = await runCliAsync(
+      ['oidc', 'publish', `s3://${BUCKET}/fleet`, '--distribution-id', id, '-c', d.config, '--endpoint-url', moto.url],
+      { ...MOTO_ENV, AWS_ENDPOINT_URL_CLOUDFRONT: moto.url },
+      120_000,
+    );
+    t.equal(again.status, 0);
+    t.notMatch(again.stdout, /invalidation/, 'nothing changed, nothing invalidated');
+    const revoked = await runCliAsync(
+      ['oidc', 'revoke', d.kid, `s3://${BUCKET}/fleet`, '--distribution-id', 'E0NOSUCHDIST0', '-c', d.config, '--endpoint-url', moto.url],
+      { ...MOTO_ENV, AWS_ENDPOINT_URL_CLOUDFRONT: moto.url },
+      120_000,
+    );
+    t.equal(revoked.status, 0, 'a failed invalidation does not undo the written change');
+    t.match(revoked.stderr, /warning: CloudFront invalidation of E0NOSUCHDIST0 failed/);
   });
 
   await t.test('a malformed JWKS is refused and left as it is', async (t) => {
