@@ -6,6 +6,7 @@
 # peer lookup's syntax check for an Apple target), and curl, useradd (passwd)
 # and unshare (util-linux) for the user-isolation tests, and zsh and fish to
 # check the completion scripts credport prints for them.
+# moto's S3 server (the publish tests) is not packaged for Debian: pip install 'moto[server]==5.2.1'.
 # Installs only what is missing; needs root (or sudo) to install. Under CI=true
 # a package that cannot be installed is an error; elsewhere the tests that need
 # it are skipped with a note.
