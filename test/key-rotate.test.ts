@@ -3,11 +3,15 @@
  * against the JWKS in the export directory it serves: the new key is published before the daemon
  * signs with it, STS accepts it, and the old key leaves only at --finish, after the grace period.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'smol-toml';
 import t from 'tap';
+import { exportIssuer, publishedJwk } from '../daemon/identity/issuer-documents.js';
+import { FileKeySigner } from '../daemon/keys/file/signer.js';
 import { runCliAsync, spawnCli, waitFor } from './helpers/cli.js';
+import { makeDevice } from './helpers/fleet.js';
 import { startStack } from './helpers/stack.js';
 
 t.test('key rotate: publish, switch, grace, finish', async (t) => {
@@ -80,4 +84,32 @@ t.test('key rotate: publish, switch, grace, finish', async (t) => {
   t.match(nothing.stderr, /no rotation in progress/);
   serve.child.kill('SIGTERM');
   await serve.exited;
+});
+
+t.test('an interrupted rotation resumes where it stopped', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'credport-rotate-resume-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const issuer = 'https://issuer.example/fleet';
+  const issuerDir = join(dir, 'issuer');
+  const d = makeDevice(dir, 'dev', issuer);
+  exportIssuer(issuerDir, issuer, publishedJwk(FileKeySigner.open(d.keyFile).publicJwk(), d.kid));
+  // Stopped after publishing the new key, before the rename: the state says so, KEY.next is there.
+  const next = FileKeySigner.create(`${d.keyFile}.next`);
+  exportIssuer(issuerDir, issuer, publishedJwk(next.publicJwk(), next.thumbprint));
+  writeFileSync(
+    `${d.keyFile}.rotation.json`,
+    JSON.stringify({ phase: 'published', old_kid: d.kid, new_kid: next.thumbprint, targets: [issuerDir], grace_seconds: 60 }),
+    { mode: 0o600 },
+  );
+  const r = await runCliAsync(['key', 'rotate', '-c', d.config], {}, 60_000);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, new RegExp(`switched from ${d.kid} to ${next.thumbprint}`));
+  t.equal(FileKeySigner.open(d.keyFile).thumbprint, next.thumbprint, 'the new key is in place');
+  t.equal(FileKeySigner.open(`${d.keyFile}.retired`).thumbprint, d.kid, 'the old one kept aside');
+  const jwks = JSON.parse(readFileSync(join(issuerDir, '.well-known', 'jwks.json'), 'utf8')).keys.map((k: { kid: string }) => k.kid);
+  t.same(jwks.sort(), [d.kid, next.thumbprint].sort(), 'both still published');
+  writeFileSync(`${d.keyFile}.rotation.json`, '{"phase":"elsewhere"}', { mode: 0o600 });
+  const broken = await runCliAsync(['key', 'rotate', '-c', d.config], {}, 60_000);
+  t.equal(broken.status, 3, 'a state file credport did not write is not acted on');
+  t.match(broken.stderr, /is not a rotation state credport wrote/);
 });
