@@ -1,8 +1,10 @@
 /**
  * Puts the parts together: key, providers, refreshers, server. Used by
  * `credport serve`, `credport demo` and the tests, so all three run the same
- * daemon. A reload swaps profiles in place; what needs a new socket or a new
- * key (listen, token file, [key]) is reported as needing a restart.
+ * daemon. A reload swaps profiles in place, takes up a file key replaced at
+ * the same path (`key rotate`) and a replaced token file (`token rotate`);
+ * what needs a new socket or another key (listen, token file path, [key]) is
+ * reported as needing a restart.
  */
 import type { FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +13,7 @@ import { formatListen, type ListenAddress } from './config/listen.js';
 import { auditLogFromConfig } from './audit/from-config.js';
 import { NullAuditLog } from './audit/audit-log.js';
 import { openSigner } from './keys/open-signer.js';
+import { SwappableSigner } from './keys/swappable-signer.js';
 import { AccessPolicy } from './peer/access-policy.js';
 import { PeerIdentifier } from './peer/peer-identifier.js';
 import { chooseOwnerLookup, type OwnerQuery } from './peer/socket-owner.js';
@@ -42,6 +45,7 @@ import { flushHandouts } from './server/handout.js';
 import { listenAlso, listenHosts, type ExtraListeners } from './server/listeners.js';
 import type { PeerAccess } from './server/peer-gate.js';
 import { rotateTokenFile } from './server/token.js';
+import { watchTokenFile } from './server/token-file-watch.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -138,7 +142,25 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     policy: () => policy,
     refused: (reason) => metrics.refusal(reason),
   };
-  const signer = metrics.instrumentSigner(o.signer ?? (await openSigner(config.key)));
+  const signer = new SwappableSigner(metrics.instrumentSigner(o.signer ?? (await openSigner(config.key))));
+  /**
+   * A file key replaced at the same path (`credport key rotate`) is taken up on reload; a key the
+   * caller opened, or one in hardware (a session per reload is not free), needs a restart as before.
+   */
+  const reopenFileKey = async (key: ResolvedConfig['key']) => {
+    if (o.signer || key.backend !== 'file') return;
+    let next: KeySigner;
+    try {
+      next = await openSigner(key);
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'the key file cannot be opened; signing with the key opened before');
+      return;
+    }
+    if (next.thumbprint === signer.thumbprint) return void (await next.close());
+    const old = signer.swap(metrics.instrumentSigner(next));
+    logger.info({ kid: next.thumbprint, previous: old.thumbprint }, 'device key replaced: new tokens carry the new kid');
+    await old.close();
+  };
   const tuning: ProviderTuning = { ...(o.clock ? { now: () => clock.now() } : {}), ...o.tuning };
   const runtimes = await CloudRuntimes.load(config);
   const profiles = new ProfileSet();
@@ -165,6 +187,16 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       }),
   };
   let reloadState: ReloadState = { file: config.file, loadedAt: new Date(startedAt).toISOString(), lastError: null };
+  const tokenWatch = watchTokenFile(
+    config.daemon.tokenFile,
+    ecsToken,
+    (token) => {
+      ctx.daemonToken = token;
+      logger.info({ tokenFile: config.daemon.tokenFile }, 'daemon token replaced from the token file; the old token no longer works');
+    },
+    (err) => logger.warn({ err: err.message }, 'the token file changed but holds no usable token; the current token stays in force'),
+  );
+  ctx.refreshToken = () => tokenWatch.refresh();
 
   const deps = (): ProviderDeps => ({
     signer,
@@ -270,6 +302,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       if (next.daemon.logFile !== started.daemon.logFile) needsRestart.push('daemon.log_file');
       if (next.daemon.auditFile !== started.daemon.auditFile) needsRestart.push('daemon.audit_file');
       for (const cloud of runtimes.missing(next)) needsRestart.push(`profiles (the first ${cloud} profile)`);
+      tokenWatch.refresh();
+      if (!needsRestart.includes('key')) void reopenFileKey(next.key);
       const prev = config;
       const { added, removed, changed } = profiles.diff(next, profileFingerprint);
       config = next;

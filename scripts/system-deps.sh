@@ -10,6 +10,8 @@
 # check the completion scripts credport prints for them, and a software TPM 2.0
 # (swtpm, tpm2-abrmd with its TCTI on a private D-Bus, tpm2-tools, tpm2-pkcs11 and
 # tpm2_ptool) for the TPM tests.
+# moto's server (S3 for the publish tests) and cfn-lint come with the image's pip
+# (not packaged for Debian; PyPI may be out of reach).
 # Installs only what is missing; needs root (or sudo) to install. Under CI=true
 # a package that cannot be installed is an error; elsewhere the tests that need
 # it are skipped with a note.

@@ -68,6 +68,16 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/key.js')).keyDeleteCommand,
   },
   {
+    name: 'key rotate',
+    summary: 'replace the device key: publish the new, switch, revoke the old after a grace period',
+    load: async () => (await import('./commands/key-rotate.js')).keyRotateCommand,
+  },
+  {
+    name: 'token rotate',
+    summary: "replace the daemon's bearer token without a restart",
+    load: async () => (await import('./commands/token.js')).tokenRotateCommand,
+  },
+  {
     name: 'cert csr',
     summary: 'write a CSR for the device key (signed inside its backend)',
     load: async () => (await import('./commands/cert.js')).certCsrCommand,
@@ -96,6 +106,16 @@ export const COMMANDS: CommandEntry[] = [
     name: 'oidc export',
     summary: 'write the issuer discovery document and JWKS for publishing',
     load: async () => (await import('./commands/oidc-export.js')).oidcExportCommand,
+  },
+  {
+    name: 'oidc publish',
+    summary: "merge this device's key into the live JWKS (S3 conditional write)",
+    load: async () => (await import('./commands/oidc-publish.js')).oidcPublishCommand,
+  },
+  {
+    name: 'oidc revoke',
+    summary: 'remove a key from the live JWKS',
+    load: async () => (await import('./commands/oidc-publish.js')).oidcRevokeCommand,
   },
   {
     name: 'demo',

@@ -200,6 +200,21 @@ const OidcSection = Type.Object(
       maximum: 3600,
       description: 'Lifetime of each JWT; it is used once, immediately, so short is better.',
     }),
+    publish_bucket: Type.Optional(
+      Type.String({
+        pattern: '^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$',
+        expect: 's3://BUCKET or s3://BUCKET/PREFIX',
+        description:
+          'Where `credport oidc publish`, `oidc revoke` and `key rotate` write the discovery document and JWKS: the S3 origin of the issuer URL.',
+      }),
+    ),
+    publish_distribution_id: Type.Optional(
+      Type.String({
+        pattern: '^[A-Z0-9]{1,32}$',
+        expect: 'a CloudFront distribution id such as "E2QWRUHAPOMQZL"',
+        description: 'The CloudFront distribution serving the issuer; its cached documents are invalidated after each publish.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -5,6 +5,7 @@
  */
 import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { withDirLock } from '../issuer/dir-lock.js';
 import { writeFileAtomic } from '../util/secure-file.js';
 import type { EcPublicJwk, PublicJwk, RsaPublicJwk } from '../keys/signer.js';
 
@@ -49,12 +50,47 @@ export function publishedJwk(jwk: PublicJwk, kid: string): PublishedJwk {
   return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, kid, use: 'sig', alg: 'ES256' };
 }
 
-/** Adds or replaces `key` by kid; other keys are kept as they were, the result sorted by kid for stable output. */
+/**
+ * IAM reads at most 100 keys of a JWKS: a kid past the hundredth is never found, so the device
+ * that owns it fails with InvalidIdentityToken however often it publishes.
+ */
+export const MAX_JWKS_KEYS = 100;
+
+export class JwksFullError extends Error {
+  override readonly name = 'JwksFullError';
+  constructor(readonly count: number) {
+    super(
+      `the JWKS already holds ${count} keys and AWS IAM reads at most ${MAX_JWKS_KEYS}; this key was not published. ` +
+        'Shard the fleet over several issuers (a prefix per group of devices, one IAM OIDC provider each), ' +
+        'revoke keys of retired devices, or use Roles Anywhere for fleets this large (see docs/fleet.md)',
+    );
+  }
+}
+
+function sortedByKid(keys: Jwks['keys']): Jwks {
+  return { keys: [...keys].sort((a, b) => String(a.kid ?? '').localeCompare(String(b.kid ?? ''))) };
+}
+
+/**
+ * Adds or replaces `key` by kid; other keys are kept as they were, the result sorted by kid for
+ * stable output. A new kid that would make the set larger than IAM reads is refused.
+ */
 export function mergeJwks(existing: Jwks | undefined, key: PublishedJwk): Jwks {
-  const others = (existing?.keys ?? []).filter((k) => k.kid !== key.kid);
-  const keys = [...others, { ...key }];
-  keys.sort((a, b) => String(a.kid ?? '').localeCompare(String(b.kid ?? '')));
-  return { keys };
+  const current = existing?.keys ?? [];
+  const others = current.filter((k) => k.kid !== key.kid);
+  if (others.length === current.length && current.length >= MAX_JWKS_KEYS) throw new JwksFullError(current.length);
+  return sortedByKid([...others, { ...key }]);
+}
+
+/** The set without `kid`; `removed` says whether it was there. */
+export function withoutKid(existing: Jwks | undefined, kid: string): { jwks: Jwks; removed: boolean } {
+  const current = existing?.keys ?? [];
+  const keys = current.filter((k) => k.kid !== kid);
+  return { jwks: sortedByKid(keys), removed: keys.length !== current.length };
+}
+
+export function renderDocument(doc: unknown): string {
+  return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
 /** Public documents are small; anything bigger is not one credport wrote. */
@@ -89,28 +125,38 @@ function readDocument(path: string, what: string): string {
   }
 }
 
-/** A JSON object (not null, not an array), or an error naming the file. */
-function readJsonObject(path: string, what: string): Record<string, unknown> {
+/** A JSON object (not null, not an array), or an error naming where the text came from. */
+export function parseJsonDocument(text: string, where: string, what: string): Record<string, unknown> {
   let v: unknown;
   try {
-    v = JSON.parse(readDocument(path, what));
+    v = JSON.parse(text);
   } catch (err) {
-    if (err instanceof IssuerExportError) throw err;
     throw new IssuerExportError(
-      `${what} ${path} exists but is not valid JSON (${oneLine((err as Error).message)}); fix or remove it first`,
+      `${what} ${where} exists but is not valid JSON (${oneLine((err as Error).message)}); fix or remove it first`,
     );
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
     throw new IssuerExportError(
-      `${what} ${path} is not a JSON object (found ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}); fix or remove it first`,
+      `${what} ${where} is not a JSON object (found ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}); fix or remove it first`,
     );
   }
   return v as Record<string, unknown>;
 }
 
-/** Another device's key is kept as it is, but it must at least be a JSON object. */
+function readJsonObject(path: string, what: string): Record<string, unknown> {
+  return parseJsonDocument(readDocument(path, what), path, what);
+}
+
 function readJwks(path: string): Jwks {
-  const parsed = readJsonObject(path, 'JWKS');
+  return parseJwks(readDocument(path, 'JWKS'), path);
+}
+
+/**
+ * Another device's key is kept as it is, but it must at least be a JSON object with a string kid:
+ * a set credport cannot read whole is never rewritten, so nothing of it is lost.
+ */
+export function parseJwks(text: string, path: string): Jwks {
+  const parsed = parseJsonDocument(text, path, 'JWKS');
   const keys = parsed.keys;
   if (!Array.isArray(keys)) throw new IssuerExportError(`JWKS ${path} has no "keys" array; fix or remove it first`);
   keys.forEach((k, i) => {
@@ -126,14 +172,35 @@ function readJwks(path: string): Jwks {
   return { keys: keys as Jwks['keys'] };
 }
 
-/** Maps a jwks_uri under the issuer to its file below the export directory. */
-function jwksFileFor(issuer: string, jwksUri: string, dir: string): string {
+/** The path of a jwks_uri below the issuer ("a/b.json"), the same in a directory and in a bucket. */
+export function jwksRelativePath(issuer: string, jwksUri: string, where: string): string {
   if (!jwksUri.startsWith(`${issuer}/`)) {
-    throw new IssuerExportError(`jwks_uri ${jwksUri} is not under the issuer ${issuer}; cannot map it to a file in ${dir}`);
+    throw new IssuerExportError(`jwks_uri ${jwksUri} is not under the issuer ${issuer}; cannot map it into ${where}`);
   }
   const rel = jwksUri.slice(issuer.length + 1);
-  if (rel.split('/').some((seg) => seg === '..' || seg === '')) throw new IssuerExportError(`jwks_uri ${jwksUri} has an unsafe path`);
-  return join(dir, ...rel.split('/'));
+  if (rel.split('/').some((seg) => seg === '..' || seg === '.' || seg === ''))
+    throw new IssuerExportError(`jwks_uri ${jwksUri} has an unsafe path`);
+  return rel;
+}
+
+function jwksFileFor(issuer: string, jwksUri: string, dir: string): string {
+  return join(dir, ...jwksRelativePath(issuer, jwksUri, dir).split('/'));
+}
+
+/**
+ * The discovery document to keep: the existing one's jwks_uri when it names this issuer, or an
+ * error when it belongs to another issuer (one place never mixes two).
+ */
+export function reconcileDiscovery(current: Partial<DiscoveryDocument> | undefined, issuer: string, where: string): DiscoveryDocument {
+  const discovery = discoveryDocument(issuer);
+  if (!current) return discovery;
+  if (current.issuer !== issuer) {
+    const found =
+      typeof current.issuer === 'string' ? oneLine(current.issuer) : `(${current.issuer === undefined ? 'none' : 'not a string'})`;
+    throw new IssuerExportError(`${where} belongs to issuer ${found}, not ${issuer}; use another place for this issuer`);
+  }
+  // Keep a jwks_uri someone chose on purpose.
+  return typeof current.jwks_uri === 'string' ? { ...discovery, jwks_uri: current.jwks_uri } : discovery;
 }
 
 export interface ExportResult {
@@ -144,40 +211,42 @@ export interface ExportResult {
 }
 
 /**
- * Writes DIR/.well-known/openid-configuration and the JWKS it names. An
- * existing discovery document for another issuer is an error, so one
- * directory never mixes two issuers.
+ * Reads, changes and writes the directory's JWKS under the directory's lock, so concurrent
+ * exports, revokes and rotations each see the others' result. The discovery document is written
+ * too. A change that leaves the set as it was writes nothing.
+ */
+export function updateLocalIssuer(dir: string, issuer: string, change: (jwks: Jwks | undefined) => Jwks): ExportResult {
+  return withDirLock(dir, () => {
+    const discoveryFile = join(dir, ...DISCOVERY_PATH.split('/'));
+    const current = existsSync(discoveryFile)
+      ? (readJsonObject(discoveryFile, 'discovery document') as Partial<DiscoveryDocument>)
+      : undefined;
+    const discovery = reconcileDiscovery(current, issuer, discoveryFile);
+    const jwksFile = jwksFileFor(issuer, discovery.jwks_uri, dir);
+    const existing = existsSync(jwksFile) ? readJwks(jwksFile) : undefined;
+    const merged = change(existing);
+    const jwksText = renderDocument(merged);
+    const discoveryText = renderDocument(discovery);
+    const unchanged =
+      existsSync(jwksFile) &&
+      readDocument(jwksFile, 'JWKS') === jwksText &&
+      existsSync(discoveryFile) &&
+      readDocument(discoveryFile, 'discovery document') === discoveryText;
+    if (!unchanged) {
+      // Public documents: world-readable on purpose. The JWKS first: a discovery document never
+      // names a JWKS that is not there yet.
+      writeFileAtomic(jwksFile, jwksText, 0o644);
+      writeFileAtomic(discoveryFile, discoveryText, 0o644);
+    }
+    return { discoveryFile, jwksFile, keyCount: merged.keys.length, changed: !unchanged };
+  });
+}
+
+/**
+ * Writes DIR/.well-known/openid-configuration and the JWKS it names, with `key` merged in. An
+ * existing discovery document for another issuer is an error, so one directory never mixes two
+ * issuers.
  */
 export function exportIssuer(dir: string, issuer: string, key: PublishedJwk): ExportResult {
-  const discoveryFile = join(dir, ...DISCOVERY_PATH.split('/'));
-  let discovery = discoveryDocument(issuer);
-  if (existsSync(discoveryFile)) {
-    const current = readJsonObject(discoveryFile, 'discovery document') as Partial<DiscoveryDocument>;
-    if (current.issuer !== issuer) {
-      const found =
-        typeof current.issuer === 'string' ? oneLine(current.issuer) : `(${current.issuer === undefined ? 'none' : 'not a string'})`;
-      throw new IssuerExportError(`${discoveryFile} belongs to issuer ${found}, not ${issuer}; export to another directory`);
-    }
-    // Keep a jwks_uri someone chose on purpose, as long as it maps into this directory.
-    if (typeof current.jwks_uri === 'string') discovery = { ...discovery, jwks_uri: current.jwks_uri };
-  }
-  const jwksFile = jwksFileFor(issuer, discovery.jwks_uri, dir);
-  let existing: Jwks | undefined;
-  if (existsSync(jwksFile)) {
-    existing = readJwks(jwksFile);
-  }
-  const merged = mergeJwks(existing, key);
-  const jwksText = `${JSON.stringify(merged, null, 2)}\n`;
-  const discoveryText = `${JSON.stringify(discovery, null, 2)}\n`;
-  const unchanged =
-    existsSync(jwksFile) &&
-    readDocument(jwksFile, 'JWKS') === jwksText &&
-    existsSync(discoveryFile) &&
-    readDocument(discoveryFile, 'discovery document') === discoveryText;
-  if (!unchanged) {
-    // Public documents: world-readable on purpose.
-    writeFileAtomic(jwksFile, jwksText, 0o644);
-    writeFileAtomic(discoveryFile, discoveryText, 0o644);
-  }
-  return { discoveryFile, jwksFile, keyCount: merged.keys.length, changed: !unchanged };
+  return updateLocalIssuer(dir, issuer, (existing) => mergeJwks(existing, key));
 }

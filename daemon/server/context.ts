@@ -15,8 +15,10 @@ export interface HandoutSink {
 /** Mutable on purpose: a reload swaps profiles in place while the server keeps running. */
 export interface ServerContext {
   profiles: ServedProfiles;
-  /** The daemon's bearer token (ECS Authorization, `credport auth`), read once at start. */
+  /** The daemon's bearer token (ECS Authorization, `credport auth`), written at start, replaced by `token rotate`. */
   daemonToken: string;
+  /** Re-reads the token file if it changed; true when daemonToken is now a new token (token-file-watch.ts). */
+  refreshToken?: () => boolean;
   /** Where that token lives; other per-install secrets sit beside it. */
   tokenFile: string;
   health: () => HealthReport;

@@ -3,7 +3,8 @@
  * trailing newline (botocore rejects a token containing CR or LF). A new token
  * is written at every start (rotateTokenFile), so a token that leaked, or that
  * a squatter on the port collected while the daemon was down, dies with the
- * daemon that issued it. SDKs that re-read the token file keep working; a
+ * daemon that issued it. `credport token rotate` replaces it while the daemon
+ * runs (token-file-watch.ts). SDKs that re-read the token file keep working; a
  * shell that exported the token inline needs `credport env` again.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -69,6 +70,15 @@ export function readTokenFile(path: string): string {
     );
   }
   return raw;
+}
+
+/**
+ * The presented token against the daemon's, and once more after re-reading a token file that
+ * changed (a rotation the daemon has not been told of yet).
+ */
+export function daemonTokenMatches(ctx: { daemonToken: string; refreshToken?: () => boolean }, presented: string): boolean {
+  if (tokensEqual(presented, ctx.daemonToken)) return true;
+  return ctx.refreshToken?.() === true && tokensEqual(presented, ctx.daemonToken);
 }
 
 /**

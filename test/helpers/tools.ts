@@ -57,3 +57,8 @@ export const systemdAnalyze = tool(
   () => existsSync('/usr/bin/systemd-analyze') || existsSync('/bin/systemd-analyze'),
   'apt-get install systemd',
 );
+export const motoServer = tool(
+  "moto's server (python3 -m moto.server)",
+  () => spawnSync('python3', ['-c', 'import moto.server, flask'], { stdio: 'ignore', timeout: 30_000 }).status === 0,
+  "pip install 'moto[server]==5.2.1'",
+);

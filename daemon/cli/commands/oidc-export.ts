@@ -1,6 +1,7 @@
 /** `credport oidc export DIR`: the issuer's discovery document and JWKS, merged with other devices' keys. */
 import { resolve } from 'node:path';
-import { exportIssuer, IssuerExportError, publishedJwk } from '../../identity/issuer-documents.js';
+import { exportIssuer, IssuerExportError, JwksFullError, publishedJwk } from '../../identity/issuer-documents.js';
+import { DirLockError } from '../../issuer/dir-lock.js';
 import { openSigner } from '../../keys/open-signer.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
@@ -12,6 +13,9 @@ const HELP = `Usage: credport oidc export DIR [options]
 Writes DIR/.well-known/openid-configuration and DIR/.well-known/jwks.json for
 the [oidc] issuer. An existing JWKS is merged: other devices' keys are kept,
 this device's key is added or updated, and exporting again changes nothing.
+Exports into one directory at once take turns (a lock file in DIR), so none
+loses another's key. At most 100 keys (IAM's limit; see docs/fleet.md).
+To publish straight to S3 with conditional writes: 'credport oidc publish'.
 Publish DIR at the issuer URL (S3 + CloudFront, any static HTTPS host).
 AWS IAM and Google Cloud both read it there. A Google workload identity
 provider can also take the JWKS itself, with no host at all:
@@ -51,6 +55,7 @@ export const oidcExportCommand: Command = {
     } catch (err) {
       // A malformed existing document is a file problem the user fixes, like a bad config: exit 3.
       if (err instanceof IssuerExportError) throw new CliError(err.message, EXIT.config);
+      if (err instanceof JwksFullError || err instanceof DirLockError) throw new CliError(err.message, EXIT.failure);
       throw err;
     } finally {
       await signer.close();

@@ -8,7 +8,7 @@ import { serverError } from '../../../errors.js';
 import type { ServerContext } from '../../../server/context.js';
 import { handOut } from '../../../server/handout.js';
 import { ignoreRequestBodies } from '../../../server/request-bodies.js';
-import { tokensEqual } from '../../../server/token.js';
+import { daemonTokenMatches } from '../../../server/token.js';
 import type { AwsCredentials } from '../credentials.js';
 import { ecsBodyText } from './wire.js';
 
@@ -26,7 +26,7 @@ export const ecsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
       );
       return reply.code(e.status).send(e.body);
     }
-    if (!tokensEqual(auth, ctx.daemonToken)) {
+    if (!daemonTokenMatches(ctx, auth)) {
       const e = serverError('InvalidToken', 'Authorization does not match the daemon token (see `credport env`)');
       return reply.code(e.status).send(e.body);
     }

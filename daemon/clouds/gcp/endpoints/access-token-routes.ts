@@ -5,7 +5,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ServerContext } from '../../../server/context.js';
 import { handOut } from '../../../server/handout.js';
-import { tokensEqual } from '../../../server/token.js';
+import { daemonTokenMatches } from '../../../server/token.js';
 import type { GcpAccessToken } from '../credentials.js';
 import { CREDENTIALS_ROUTE, googleError } from './serving.js';
 
@@ -25,7 +25,7 @@ export const accessTokenRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = asy
   app.get<{ Params: { profile: string } }>('/gcp/v1/profiles/:profile/access-token', { config: CREDENTIALS_ROUTE }, async (req, reply) => {
     reply.header('cache-control', 'no-store');
     const auth = req.headers.authorization;
-    if (typeof auth !== 'string' || auth.length === 0 || !tokensEqual(auth, ctx.daemonToken)) {
+    if (typeof auth !== 'string' || auth.length === 0 || !daemonTokenMatches(ctx, auth)) {
       return reply.code(401).send(googleError('unauthorized', 'Authorization must be the daemon token (see the token_file setting)'));
     }
     const r = await handOut<GcpAccessToken>(ctx, req.raw.socket, req.params.profile, 'auth', 'gcp');
