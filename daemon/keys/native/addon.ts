@@ -84,6 +84,12 @@ export interface NativePkcs11Session {
    * Rejects with CERTIFICATE_NOT_FOUND when there is none.
    */
   readCertificates(certificate: NativeKeySelector): Promise<NativeCertificateInfo[]>;
+  /**
+   * Stores an X.509 certificate (DER, with its subject name DER) as a token object with this id and
+   * label, then destroys the other certificates with that id; resolves with how many went. Absent in
+   * addons built before it existed.
+   */
+  storeCertificate?(certificate: { id: Buffer; label: string }, der: Buffer, subject: Buffer): Promise<number>;
   /** ECDSA over a 32-byte digest; resolves with r||s (64 bytes). */
   sign(handle: bigint, digest: Uint8Array): Promise<Buffer>;
   /** Idempotent; afterwards every call rejects with SESSION_INVALID. */
