@@ -4,7 +4,7 @@
 //   pkcs11.listSlots(modulePath)                       -> Promise<SlotInfo[]>
 //   pkcs11.openSession(modulePath, tokenSelector)      -> Promise<Pkcs11Session>
 //     session.token() / login(pin) / findKey(sel) / generateKey({label, id})
-//     session.deleteKey(sel) / readCertificates(sel) / sign(handle, digest) / close()   (all Promises)
+//     session.deleteKey(sel) / readCertificates(sel) / storeCertificate(sel, der, subject) / sign(handle, digest) / close()   (all Promises)
 //   secureEnclave.available, secureEnclave.reason
 //   secureEnclave.create(tag, userPresence) / open(tag) -> Promise<SecureEnclaveKey>
 //   secureEnclave.remove(tag)                          -> Promise<void>
