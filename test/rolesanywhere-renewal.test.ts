@@ -390,7 +390,8 @@ t.test('a CA that signs for the wrong key, or a command printing garbage: refuse
     `import { readFileSync } from 'node:fs';
 readFileSync(0);
 const m = readFileSync(${JSON.stringify(mode)}, 'utf8');
-process.stdout.write(m === 'wrong' ? readFileSync(${JSON.stringify(wrongFile)}, 'utf8') : '<html>not a certificate</html>');
+if (m === 'hang') setInterval(() => {}, 1000);
+else process.stdout.write(m === 'wrong' ? readFileSync(${JSON.stringify(wrongFile)}, 'utf8') : '<html>not a certificate</html>');
 `,
   );
   chmodSync(script, 0o644);
@@ -398,7 +399,14 @@ process.stdout.write(m === 'wrong' ? readFileSync(${JSON.stringify(wrongFile)}, 
     clock,
     emulatorOnClock: true,
     keyFrom: pre,
-    profiles: { edge: profile(certPath, { method: 'command', command: [process.execPath, script], trust_anchor_certificate: caPem }) },
+    profiles: {
+      edge: profile(certPath, {
+        method: 'command',
+        command: [process.execPath, script],
+        timeout_seconds: 5,
+        trust_anchor_certificate: caPem,
+      }),
+    },
     beforeStart: emulatorSetup(caDir, false),
   });
   t.teardown(() => stack.close());
@@ -415,16 +423,22 @@ process.stdout.write(m === 'wrong' ? readFileSync(${JSON.stringify(wrongFile)}, 
   t.match(h.profiles.edge?.certificate?.renewal?.lastError?.message, /no PEM CERTIFICATE/);
   t.equal(readFileSync(certPath, 'utf8'), original);
   t.equal((await credentials(stack)).status, 200);
+  // A signer that never answers: killed at timeout_seconds (real time: the process is real).
+  writeFileSync(mode, 'hang');
+  await clock.advance(Date.parse(h.profiles.edge?.certificate?.renewal?.nextAttempt ?? '') - clock.now());
+  const hung = await until(stack, (x) => quiet(x) && (x.profiles.edge?.certificate?.renewal?.consecutiveFailures ?? 0) >= 3, 'the timeout');
+  t.equal(hung.profiles.edge?.certificate?.renewal?.lastError?.code, 'RenewalCommandTimeout');
+  t.equal(readFileSync(certPath, 'utf8'), original);
   // The in-process daemon listens on port 0, which the config cannot name: what status and doctor print from /health.
   t.match(
-    renderStatus(h as unknown as HealthReport, clock.now()),
-    /certificate renewal \(command\) failed 2 time/,
+    renderStatus(hung as unknown as HealthReport, clock.now()),
+    /certificate renewal \(command\) failed 3 time/,
     'credport status shows it',
   );
-  const checks = await certificateChecks(stack.config, h as unknown as HealthReport);
+  const checks = await certificateChecks(stack.config, hung as unknown as HealthReport);
   t.match(
     checks.find((c) => c.name === 'certificate renewal'),
-    { status: 'warn', detail: /command renewal failed 2 time\(s\): RenewedCertificateRefused/ },
+    { status: 'warn', detail: /command renewal failed 3 time\(s\): RenewalCommandTimeout/ },
     'credport doctor shows it',
   );
 });
