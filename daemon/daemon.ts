@@ -210,6 +210,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       return r.get();
     },
     sourceUnattended: (n) => profiles.get(n)?.provider.unattended ?? true,
+    background: { clock, logger },
   });
   /** `initial`: the still-valid credentials of the refresher this one replaces (a reload). */
   const addProfile = (name: string, initial?: HeldCredentials) => {
@@ -247,6 +248,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   };
   for (const name of profileOrder(config)) addProfile(name);
   metrics.watchProfiles(profiles.refreshers);
+  metrics.watchCertificates(() => profiles.entries());
   const endpoints = [...runtimes.byCloud.values()].flatMap((r) => r.endpoints.map((e) => e.create(ctx)));
 
   let binding: Binding = { port: 0, addresses: [] };

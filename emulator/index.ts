@@ -22,6 +22,15 @@ import { ISSUER_PREFIX, createIssuerHost, resolveIssuerDir } from './issuer-host
 import { SESSIONS_PATH, handleRolesAnywhereRequest, writeRolesAnywhereFault } from './rolesanywhere.js';
 import type { RolesAnywhereContext } from './rolesanywhere.js';
 import { RolesAnywhereRegistry } from './rolesanywhere-registry.js';
+import { CrlRegistry, type ImportCrlSpec, type ImportedCrl } from './rolesanywhere-crl.js';
+import {
+  ACM_PCA_TARGET_PREFIX,
+  createPrivateCa,
+  handleAcmPcaRequest,
+  type AcmPcaContext,
+  type PrivateCa,
+  type PrivateCaSpec,
+} from './acm-pca.js';
 import type { RolesAnywhereProfileSpec, TrustAnchorSpec } from './rolesanywhere-registry.js';
 import { handleStsRequest, writeFault } from './sts.js';
 import type { EmulatorFault, IssuedCredentials, StsContext } from './sts.js';
@@ -29,14 +38,16 @@ import type { EmulatorFault, IssuedCredentials, StsContext } from './sts.js';
 export { EmulatorConfigError } from './iam.js';
 export type { EmulatorConfigErrorCode, OidcProviderSpec, RoleSpec, RoleTrust, TrustConditions } from './iam.js';
 export type { RolesAnywhereProfileSpec, TrustAnchorSpec } from './rolesanywhere-registry.js';
+export type { ImportCrlSpec, ImportedCrl } from './rolesanywhere-crl.js';
+export type { PrivateCaSpec } from './acm-pca.js';
 export type { EmulatorFault, IssuedCredentials } from './sts.js';
 export type { WorkloadIdentityPoolProvider, WorkloadIdentityPoolProviderSpec } from './gcp/registry.js';
 export type { GoogleTokenInfo } from './gcp/service.js';
 export type { FederatedTokenRecord, ServiceAccountTokenRecord } from './gcp/token-store.js';
 
 /** Which service a fault applies to; default all. gcp-sts is Google STS, iamcredentials Google IAM Credentials. */
-export type EmulatorService = 'sts' | 'rolesanywhere' | GoogleService;
-const SERVICES: readonly EmulatorService[] = ['sts', 'rolesanywhere', 'gcp-sts', 'iamcredentials'];
+export type EmulatorService = 'sts' | 'rolesanywhere' | 'acm-pca' | GoogleService;
+const SERVICES: readonly EmulatorService[] = ['sts', 'rolesanywhere', 'acm-pca', 'gcp-sts', 'iamcredentials'];
 
 export interface EmulatorOptions {
   /** Loopback address to bind: an IPv4 127.0.0.0/8 address or ::1. Default 127.0.0.1. */
@@ -72,6 +83,10 @@ export interface EmulatorStats {
   iamCredentialsCalls: number;
   iamCredentialsSuccesses: number;
   iamCredentialsFailures: number;
+  /** ACM Private CA calls (IssueCertificate, GetCertificate: any X-Amz-Target ACMPrivateCA.*). */
+  acmPcaCalls: number;
+  acmPcaSuccesses: number;
+  acmPcaFailures: number;
 }
 
 export interface Emulator {
@@ -90,6 +105,12 @@ export interface Emulator {
   createTrustAnchor(spec: TrustAnchorSpec): void;
   /** A Roles Anywhere profile: the roles it allows and its longest session (default 3600). */
   createRolesAnywhereProfile(spec: RolesAnywhereProfileSpec): void;
+  /** ImportCrl: a CRL for a trust anchor, signed by one of its CA certificates; consulted once enabled. */
+  importCrl(spec: ImportCrlSpec): Promise<ImportedCrl>;
+  /** EnableCrl / DisableCrl. */
+  setCrlEnabled(crlId: string, enabled: boolean): void;
+  /** An ACM Private CA (its certificate and key) and the roles whose sessions may issue from it. */
+  createPrivateCertificateAuthority(spec: PrivateCaSpec): void;
   /** A Google workload identity pool provider (OIDC); its resourceName is the STS audience. */
   createWorkloadIdentityPoolProvider(spec: WorkloadIdentityPoolProviderSpec): WorkloadIdentityPoolProvider;
   /**
@@ -120,6 +141,8 @@ export interface Emulator {
   readonly stats: EmulatorStats;
   /** Credentials minted by any call (AssumeRoleWithWebIdentity, AssumeRole, CreateSession), by access key ID. */
   issued(accessKeyId: string): IssuedCredentials | undefined;
+  /** Every credential minted, oldest first (CreateSession's carry the certificate serial). */
+  issuedInOrder(): IssuedCredentials[];
   close(): Promise<void>;
 }
 
@@ -191,7 +214,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     iamCredentialsCalls: 0,
     iamCredentialsSuccesses: 0,
     iamCredentialsFailures: 0,
+    acmPcaCalls: 0,
+    acmPcaSuccesses: 0,
+    acmPcaFailures: 0,
   };
+  const crls = new CrlRegistry();
+  const authorities = new Map<string, PrivateCa>();
   let activeFault: ActiveFault | null = null;
   let lifetimeOverride: number | null = null;
   let closing: Promise<void> | undefined;
@@ -210,6 +238,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const rolesAnywhereContext: RolesAnywhereContext = {
     iam,
     registry: rolesAnywhere,
+    crls,
     now,
     credentialLifetimeSeconds: () => lifetimeOverride,
     record: (credentials) => {
@@ -282,6 +311,25 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     else counters.rolesAnywhereFailures++;
   }
 
+  const acmPcaContext: AcmPcaContext = { now, lookup: (id) => minted.get(id), authorities };
+
+  async function serveAcmPca(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    counters.acmPcaCalls++;
+    const fault = takeFault('acm-pca');
+    if (fault !== null && fault.kind !== 'delay') {
+      counters.acmPcaFailures++;
+      writeRolesAnywhereFault(req, res, fault);
+      return;
+    }
+    if (fault !== null && !(await pause(fault.ms))) {
+      counters.acmPcaFailures++;
+      req.socket.destroy();
+      return;
+    }
+    if ((await handleAcmPcaRequest(req, res, acmPcaContext)).ok) counters.acmPcaSuccesses++;
+    else counters.acmPcaFailures++;
+  }
+
   async function serveGoogle(req: IncomingMessage, res: ServerResponse, service: GoogleService, path: string): Promise<void> {
     const [calls, successes, failures] =
       service === 'gcp-sts'
@@ -309,6 +357,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     res.setHeader('date', new Date(now()).toUTCString());
     const rawUrl = req.url ?? '';
     const path = rawUrl.startsWith('/') ? (rawUrl.split('?', 1)[0] ?? '') : '';
+    // JSON 1.1 services share POST / with STS's query API; the target header tells them apart.
+    const target = req.headers['x-amz-target'];
+    if (path === '/' && typeof target === 'string' && target.startsWith(ACM_PCA_TARGET_PREFIX)) return serveAcmPca(req, res);
     if (path === '/') return serveSts(req, res);
     if (path === SESSIONS_PATH) return serveRolesAnywhere(req, res);
     const google = googleServiceOf(path);
@@ -359,6 +410,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     createRolesAnywhereProfile(spec) {
       rolesAnywhere.createProfile(spec);
     },
+    importCrl(spec) {
+      return crls.importCrl(spec, rolesAnywhere.getTrustAnchor(spec.trustAnchorArn));
+    },
+    setCrlEnabled(crlId, enabled) {
+      crls.setEnabled(crlId, enabled);
+    },
+    createPrivateCertificateAuthority(spec) {
+      const ca = createPrivateCa(spec);
+      if (authorities.has(ca.arn)) throw new EmulatorConfigError('EntityAlreadyExists', `Private CA ${ca.arn} already exists.`);
+      authorities.set(ca.arn, ca);
+    },
     createWorkloadIdentityPoolProvider(spec) {
       return workloadIdentity.createProvider(spec);
     },
@@ -391,6 +453,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     },
     get stats() {
       return Object.freeze({ ...counters });
+    },
+    issuedInOrder() {
+      return [...minted.values()].map((c) => ({ ...c, expiration: new Date(c.expiration) }));
     },
     issued(accessKeyId) {
       const found = minted.get(accessKeyId);

@@ -27,12 +27,15 @@ import { readBody } from './read-body.js';
 import { stsTimestamp } from './xml.js';
 import { CertificateRejection, parseCertificate, validateChain } from './x509-verify.js';
 import type { ParsedCertificate } from './x509-verify.js';
+import type { CrlRegistry } from './rolesanywhere-crl.js';
 
 export const SESSIONS_PATH = '/sessions';
 
 export interface RolesAnywhereContext {
   iam: IamRegistry;
   registry: RolesAnywhereRegistry;
+  /** CRLs imported for trust anchors; absent: no revocation checks. */
+  crls?: CrlRegistry;
   now(): number;
   credentialLifetimeSeconds(): number | null;
   record(credentials: IssuedCredentials): void;
@@ -191,12 +194,16 @@ async function authenticate(req: ArrivedRequest, anchor: TrustAnchor, ctx: Roles
     chainText === undefined
       ? []
       : chainText.split(',').map((part, i) => decodeCertificate(part, `Certificate ${i + 1} of X-Amz-X509-Chain`));
+  let path: ParsedCertificate[];
   try {
-    await validateChain(leaf, chain, anchor.certificates, new Date(ctx.now()));
+    path = await validateChain(leaf, chain, anchor.certificates, new Date(ctx.now()));
   } catch (err) {
     if (err instanceof CertificateRejection) throw denied(err.message);
     throw err;
   }
+  // An imported and enabled CRL: a revoked certificate anywhere below the anchor refuses the request.
+  const revoked = ctx.crls?.revokedIn(anchor.arn, path);
+  if (revoked !== undefined) throw denied(`Certificate revoked: serial ${revoked.serialDecimal} is on the trust anchor's CRL`);
   return leaf;
 }
 

@@ -19,6 +19,8 @@ interface Prop {
   maximum?: number;
   exclusiveMinimum?: number;
   pattern?: string;
+  properties?: Record<string, Prop>;
+  required?: string[];
 }
 
 function typeOf(p: Prop): string {
@@ -31,6 +33,18 @@ function typeOf(p: Prop): string {
   if (p.maximum !== undefined) bounds.push(`≤ ${p.maximum}`);
   if (bounds.length) t += ` (${bounds.join(', ')})`;
   return t;
+}
+
+function renderTable(out: string[], schema: { properties: Record<string, Prop>; required?: string[] }): void {
+  out.push('| key | type | default | description |', '| --- | --- | --- | --- |');
+  for (const [key, p] of Object.entries(schema.properties)) {
+    const required = schema.required?.includes(key) && p.default === undefined;
+    const def = p.default !== undefined ? `\`${JSON.stringify(p.default)}\`` : required ? '**required**' : '—';
+    const desc = [p.description ?? '', p.expect && !p.anyOf && p.const === undefined ? `Expected: ${p.expect}.` : '']
+      .filter(Boolean)
+      .join(' ');
+    out.push(`| \`${key}\` | ${p.properties ? 'table' : typeOf(p)} | ${def} | ${desc.replace(/\|/g, '\\|')} |`);
+  }
 }
 
 export function renderConfigReference(): string {
@@ -47,16 +61,16 @@ export function renderConfigReference(): string {
   ];
   for (const section of CONFIG_SECTIONS) {
     const schema = section.schema as TSchema & { properties: Record<string, Prop>; required?: string[] };
-    out.push(`## \`[${section.table}]\``, '', section.summary, '', '| key | type | default | description |', '| --- | --- | --- | --- |');
-    for (const [key, p] of Object.entries(schema.properties)) {
-      const required = schema.required?.includes(key) && p.default === undefined;
-      const def = p.default !== undefined ? `\`${JSON.stringify(p.default)}\`` : required ? '**required**' : '—';
-      const desc = [p.description ?? '', p.expect && !p.anyOf && p.const === undefined ? `Expected: ${p.expect}.` : '']
-        .filter(Boolean)
-        .join(' ');
-      out.push(`| \`${key}\` | ${typeOf(p)} | ${def} | ${desc.replace(/\|/g, '\\|')} |`);
-    }
+    out.push(`## \`[${section.table}]\``, '', section.summary, '');
+    renderTable(out, schema);
     out.push('');
+    // A nested table (a profile's [profiles.NAME.renewal]) gets its own section right after.
+    for (const [key, p] of Object.entries(schema.properties)) {
+      if (!p.properties) continue;
+      out.push(`### \`[${section.table.split('`')[0]}.${key}]\``, '');
+      renderTable(out, { properties: p.properties, ...(p.required ? { required: p.required } : {}) });
+      out.push('');
+    }
   }
   out.push(
     '## Example',

@@ -93,6 +93,11 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/cert.js')).certShowCommand,
   },
   {
+    name: 'cert renew',
+    summary: 'renew Roles Anywhere certificates now, with the same key',
+    load: async () => (await import('./commands/cert-renew.js')).certRenewCommand,
+  },
+  {
     name: 'ca init',
     summary: 'create a small local CA (its certificate is the trust anchor)',
     load: async () => (await import('./commands/ca.js')).caInitCommand,
@@ -101,6 +106,16 @@ export const COMMANDS: CommandEntry[] = [
     name: 'ca issue',
     summary: 'issue a device certificate from a CSR',
     load: async () => (await import('./commands/ca.js')).caIssueCommand,
+  },
+  {
+    name: 'ca revoke',
+    summary: 'revoke a certificate of the local CA (then: ca crl)',
+    load: async () => (await import('./commands/ca.js')).caRevokeCommand,
+  },
+  {
+    name: 'ca crl',
+    summary: "issue the local CA's next CRL, for the trust anchor",
+    load: async () => (await import('./commands/ca.js')).caCrlCommand,
   },
   {
     name: 'oidc export',

@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResolvedConfig } from '../config/load.js';
 import type { Env } from '../config/paths.js';
 import type { KeySigner } from '../keys/signer.js';
+import type { Clock } from '../refresh/clock.js';
 import type { Credentials, ManagedProvider } from '../providers/types.js';
 import type { ServerContext } from '../server/context.js';
 import type { CloudSpec, ProfileBase } from './spec-types.js';
@@ -45,6 +46,8 @@ export interface ProviderDeps {
   source: (profile: string) => () => Promise<Credentials>;
   /** Whether that profile can refresh without a person present. */
   sourceUnattended: (profile: string) => boolean;
+  /** Background work a long-running daemon does (certificate renewal); absent in one-shot commands. */
+  background?: { clock: Clock; logger?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void } };
 }
 
 /** An endpoint style (ECS, IMDS, a metadata server): its routes and, optionally, its hot path. */

@@ -47,5 +47,10 @@ export interface KeySigner {
    * its own first. Absent elsewhere.
    */
   readCertificates?(): Promise<Uint8Array[]>;
+  /**
+   * Backends that store certificates next to keys: writes this key's certificate (DER) to the token,
+   * then removes the certificates it replaces (same id). Absent elsewhere.
+   */
+  storeCertificate?(der: Uint8Array): Promise<void>;
   close(): Promise<void>;
 }

@@ -10,10 +10,15 @@ export class SwappableSigner implements KeySigner {
   #current: KeySigner;
   /** Present only when the first signer has it: its presence tells a PKCS#11 key from the others. */
   readonly readCertificates?: () => Promise<Uint8Array[]>;
+  /** Likewise: a renewed certificate goes back to the token of the key in use. */
+  readonly storeCertificate?: (der: Uint8Array) => Promise<void>;
 
   constructor(initial: KeySigner) {
     this.#current = initial;
     if (initial.readCertificates) this.readCertificates = () => this.#current.readCertificates?.() ?? Promise.resolve([]);
+    if (initial.storeCertificate)
+      this.storeCertificate = (der) =>
+        this.#current.storeCertificate?.(der) ?? Promise.reject(new Error('the key in use cannot store certificates'));
   }
 
   get algorithm(): KeyAlgorithm {

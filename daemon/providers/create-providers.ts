@@ -114,6 +114,7 @@ export async function createDirectProvider(
   signer: KeySigner,
   env: Env,
   tuning: ProviderTuning = {},
+  background?: ProviderDeps['background'],
 ): Promise<{ provider: ManagedProvider; destroy: () => void }> {
   const runtimes = await CloudRuntimes.load(cfg);
   const built = new Map<string, ManagedProvider>();
@@ -132,6 +133,8 @@ export async function createDirectProvider(
       tuning,
       source: (src) => () => build(src).fetch(),
       sourceUnattended: (src) => build(src).unattended,
+      // Only the profile asked for: `cert renew` renews that one, not its sources.
+      ...(background && n === name ? { background } : {}),
     };
     const provider = runtimes.createProvider(n, p, deps);
     built.set(n, provider);

@@ -58,7 +58,20 @@ export type ManagedProvider<C extends Credentials = Credentials> = CredentialPro
   destroy?: () => void;
   /** A certificate whose expiry /health watches (Roles Anywhere). */
   certificateInfo?: () => CertificateInfo | undefined;
+  /** The certificate's automatic renewal, when configured. */
+  renewalStatus?: () => CertificateRenewalStatus | undefined;
 };
+
+/** What /health, status, doctor and /metrics show of a certificate's automatic renewal. */
+export interface CertificateRenewalStatus {
+  method: string;
+  state: string;
+  nextAttempt: string | null;
+  lastAttempt: string | null;
+  lastRenewed: string | null;
+  lastError: { code: string; message: string; at: string } | null;
+  consecutiveFailures: number;
+}
 
 export interface CertificateInfo {
   subject: string;

@@ -1,6 +1,7 @@
 /** The /health document: state per profile, nothing secret. */
 import type { ProfileEntry } from '../profiles/profile-set.js';
 import type { ProfileStatus } from '../refresh/profile-refresher.js';
+import type { CertificateRenewalStatus } from '../providers/types.js';
 
 export interface ReloadState {
   file: string;
@@ -33,7 +34,11 @@ export interface CertificateHealth {
   serial: string;
   notAfter: string;
   daysLeft: number;
+  /** Seconds left: days say nothing about a certificate that lives minutes. */
+  secondsLeft: number;
   expiresSoon: boolean;
+  /** [profiles.X.renewal]: next attempt, last error, consecutive failures. */
+  renewal?: CertificateRenewalStatus;
 }
 
 export function buildHealthReport(input: {
@@ -61,7 +66,27 @@ export function buildHealthReport(input: {
     if (cert) {
       const daysLeft = Math.floor((cert.notAfter.getTime() - input.now) / 86_400_000);
       const expiresSoon = daysLeft < (input.certificateWarningDays ?? 30);
-      certificate = { subject: cert.subject, serial: cert.serial, notAfter: cert.notAfter.toISOString(), daysLeft, expiresSoon };
+      let renewal: CertificateRenewalStatus | undefined;
+      try {
+        renewal = provider.renewalStatus?.();
+      } catch {
+        renewal = undefined;
+      }
+      const secondsLeft = Math.floor((cert.notAfter.getTime() - input.now) / 1000);
+      certificate = {
+        subject: cert.subject,
+        serial: cert.serial,
+        notAfter: cert.notAfter.toISOString(),
+        daysLeft,
+        secondsLeft,
+        expiresSoon,
+        ...(renewal ? { renewal } : {}),
+      };
+      if (renewal?.lastError) {
+        warnings.push(
+          `profile ${name}: certificate renewal (${renewal.method}) failed ${renewal.consecutiveFailures} time(s), last: ${renewal.lastError.code}: ${renewal.lastError.message}; next attempt ${renewal.nextAttempt ?? 'not scheduled'}`,
+        );
+      }
       if (expiresSoon) {
         warnings.push(
           daysLeft < 0

@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from './prometheus.js';
 import { KEY_BACKEND_ERROR_CODES } from '../keys/errors.js';
 import type { KeySigner } from '../keys/signer.js';
+import type { ManagedProvider } from '../providers/types.js';
 import type { ProfileRefresher } from '../refresh/profile-refresher.js';
 import { registerProcessMetrics } from './process-metrics.js';
 
@@ -181,6 +182,68 @@ export class DaemonMetrics {
     this.#profiles = p;
   }
 
+  #certificates: () => Iterable<{ name: string; provider: ManagedProvider }> = () => [];
+
+  /** Certificates (Roles Anywhere) and their renewal, read at each scrape. */
+  watchCertificates(source: () => Iterable<{ name: string; provider: ManagedProvider }>): void {
+    if (this.#certificatesWatched) {
+      this.#certificates = source;
+      return;
+    }
+    this.#certificatesWatched = true;
+    this.#certificates = source;
+    const each = (fn: (name: string, p: ManagedProvider) => void) => {
+      for (const { name, provider } of this.#certificates()) {
+        try {
+          fn(name, provider);
+        } catch {
+          // An unreadable certificate is the refresh's error to report, not the scrape's.
+        }
+      }
+    };
+    new Gauge({
+      name: 'credport_certificate_seconds_to_expiry',
+      help: 'Seconds until the certificate of each Roles Anywhere profile expires',
+      labelNames: ['profile'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        each((name, p) => {
+          const c = p.certificateInfo?.();
+          if (c) this.set({ profile: name }, Math.floor((c.notAfter.getTime() - Date.now()) / 1000));
+        });
+      },
+    });
+    new Gauge({
+      name: 'credport_certificate_renewal_failures',
+      help: 'Consecutive failed certificate renewals of each profile with [profiles.X.renewal] (0: the last one worked)',
+      labelNames: ['profile', 'method'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        each((name, p) => {
+          const r = p.renewalStatus?.();
+          if (r) this.set({ profile: name, method: r.method }, r.consecutiveFailures);
+        });
+      },
+    });
+    new Gauge({
+      name: 'credport_certificate_renewal_next_attempt_timestamp_seconds',
+      help: 'When the next certificate renewal attempt of each profile is due (Unix time)',
+      labelNames: ['profile'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        each((name, p) => {
+          const next = p.renewalStatus?.()?.nextAttempt;
+          if (next) this.set({ profile: name }, Math.floor(Date.parse(next) / 1000));
+        });
+      },
+    });
+  }
+
+  #certificatesWatched = false;
+
   readonly #requestChildren = new Map<string, PendingCount<'endpoint' | 'status'>>();
 
   request(endpoint: string, status: number): void {
@@ -246,6 +309,7 @@ export class DaemonMetrics {
       describe: () => signer.describe(),
       close: () => signer.close(),
       ...(signer.readCertificates ? { readCertificates: () => signer.readCertificates!() } : {}),
+      ...(signer.storeCertificate ? { storeCertificate: (der: Uint8Array) => signer.storeCertificate!(der) } : {}),
       async sign(data) {
         const start = performance.now();
         try {

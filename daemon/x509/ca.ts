@@ -42,6 +42,11 @@ export interface IssueOptions {
   caDir: string;
   csrPem: string;
   days: number;
+  /**
+   * Whole lifetime in ms (notBefore to notAfter, backdating included) instead of `days`: short-lived
+   * certificates. A renewal that asks for the lifetime of the certificate it replaces thus gets the same.
+   */
+  validityMs?: number;
   /** Where to write the certificate (never overwritten); omitted: only returned. */
   outPath?: string;
   now?: () => number;
@@ -132,7 +137,7 @@ export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
   return { certPath, keyPath, certificatePem: pem, subject: cert.subject, serialHex: cert.serialNumber, notAfter: cert.notAfter };
 }
 
-function loadCa(caDir: string): { key: KeyObject; cert: X509Certificate; certPem: string } {
+export function loadCa(caDir: string): { key: KeyObject; cert: X509Certificate; certPem: string } {
   const keyPath = join(caDir, CA_KEY_FILE);
   const certPath = join(caDir, CA_CERT_FILE);
   // readSecretFile refuses a key that is group/world readable or owned by someone else.
@@ -179,13 +184,19 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssueResult>
   if (csr.subject === '') throw new CaError('the CSR has an empty subject');
   const ca = loadCa(opts.caDir);
   const now = (opts.now ?? Date.now)();
-  const notAfter = new Date(Math.min(now + opts.days * DAY_MS, ca.cert.notAfter.getTime()));
+  if (opts.validityMs !== undefined && (!Number.isFinite(opts.validityMs) || opts.validityMs < 60_000)) {
+    throw new CaError('a certificate must live at least one minute');
+  }
+  const backdate = opts.validityMs === undefined ? BACKDATE_MS : Math.min(BACKDATE_MS, Math.floor(opts.validityMs / 10));
+  const notBefore = new Date(now - backdate);
+  const end = opts.validityMs === undefined ? now + opts.days * DAY_MS : notBefore.getTime() + opts.validityMs;
+  const notAfter = new Date(Math.min(end, ca.cert.notAfter.getTime()));
   const cert = await buildCertificate({
     subject: csr.subject,
     publicKey: new Uint8Array(csr.publicKey.rawData),
     issuer: { privateKey: ca.key, certificatePem: ca.certPem },
     serialHex: randomSerialHex(),
-    notBefore: new Date(now - BACKDATE_MS),
+    notBefore,
     notAfter,
     ca: false,
     keyUsage: ['digitalSignature'],

@@ -77,6 +77,11 @@ async function toCryptoKey(key: KeyObject): Promise<webcrypto.CryptoKey> {
   return webcrypto.subtle.importKey('pkcs8', der, alg.import, false, ['sign']);
 }
 
+/** The WebCrypto key and algorithm that sign with a CA key (CRLs as well as certificates). */
+export async function signingKeyOf(key: KeyObject): Promise<{ key: webcrypto.CryptoKey; algorithm: { name: string; hash: string } }> {
+  return { key: await toCryptoKey(key), algorithm: signingAlgorithm(key).sign };
+}
+
 function spkiOf(key: KeyObject | Uint8Array): Uint8Array {
   if (key instanceof Uint8Array) return key;
   // A private KeyObject (a self-signed CA passes its own) has its public half derived.

@@ -4,7 +4,7 @@
 //   pkcs11.listSlots(modulePath)                       -> Promise<SlotInfo[]>
 //   pkcs11.openSession(modulePath, tokenSelector, {rescan?}) -> Promise<Pkcs11Session>
 //     session.token() / login(pin) -> alreadyLoggedIn / logout() / findKey(sel)
-//     session.generateKey({label, id, type?, bits?}) / deleteKey(sel) / readCertificates(sel)
+//     session.generateKey({label, id, type?, bits?}) / deleteKey(sel) / readCertificates(sel) / storeCertificate(sel, der, subject)
 //     session.sign(handle, digest, data?) / close()   (all Promises, run one at a time per session)
 //   secureEnclave.available, secureEnclave.reason      (compiled in or not)
 //   secureEnclave.probe()                              -> Promise<{available, reason}>
@@ -174,6 +174,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
                            InstanceMethod<&SessionWrap::GenerateKey>("generateKey"),
                            InstanceMethod<&SessionWrap::DeleteKey>("deleteKey"),
                            InstanceMethod<&SessionWrap::ReadCertificates>("readCertificates"),
+                           InstanceMethod<&SessionWrap::StoreCertificate>("storeCertificate"),
                            InstanceMethod<&SessionWrap::Sign>("sign"),
                            InstanceMethod<&SessionWrap::Close>("close"),
                        });
@@ -297,6 +298,22 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
             for (size_t i = 0; i < certs.size(); ++i) a.Set(static_cast<uint32_t>(i), CertificateToJs(env, certs[i]));
             return a;
           });
+    });
+  }
+
+  // storeCertificate({id, label}, der, subjectDer) -> Promise<number of old certificates destroyed>
+  Napi::Value StoreCertificate(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      auto s = Session();
+      const Napi::Object o = js::Object(info[0], "certificate");
+      const std::vector<uint8_t> id = js::Bytes(o.Get("id"), "certificate.id", 1, kMaxId);
+      const std::string label = js::String(o.Get("label"), "certificate.label", kMaxLabel);
+      const std::vector<uint8_t> der = js::Bytes(info[1], "der", 16, 64 * 1024);
+      const std::vector<uint8_t> subject = js::Bytes(info[2], "subject", 2, 4096);
+      return Run<size_t>(
+          info.Env(), "credport:pkcs11.storeCertificate",
+          [s, id, label, der, subject] { return s->StoreCertificate(id, label, der, subject); },
+          [](Napi::Env env, size_t& n) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(n)); });
     });
   }
 

@@ -129,6 +129,12 @@ class Pkcs11Session {
   // The X.509 certificates with the selector's CKA_LABEL and/or CKA_ID, in the
   // token's order; CERTIFICATE_NOT_FOUND when there is none with a value.
   virtual std::vector<Pkcs11CertificateInfo> ReadCertificates(const Pkcs11KeySelector& selector) = 0;
+  // Stores an X.509 certificate (DER, its subject name DER) as a token object
+  // with this CKA_ID and CKA_LABEL, then destroys the other certificates with
+  // that CKA_ID: a renewed certificate replaces the old one. Returns how many
+  // were destroyed.
+  virtual size_t StoreCertificate(const std::vector<uint8_t>& id, const std::string& label,
+                                  const std::vector<uint8_t>& der, const std::vector<uint8_t>& subject) = 0;
   // Signs with the private key `handle`. EC: ECDSA over the 32-byte SHA-256
   // `digest`, returns r||s (64 bytes). RSA: PKCS#1 v1.5 with SHA-256, over
   // `data` with CKM_SHA256_RSA_PKCS when given and supported, else over the

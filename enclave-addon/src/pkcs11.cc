@@ -568,6 +568,42 @@ class SessionImpl final : public Pkcs11Session {
     });
   }
 
+  size_t StoreCertificate(const std::vector<uint8_t>& id, const std::string& label, const std::vector<uint8_t>& der,
+                          const std::vector<uint8_t>& subject) override {
+    return WithSession([&](CK_FUNCTION_LIST* f) {
+      CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+      CK_CERTIFICATE_TYPE x509 = CKC_X_509;
+      CK_BBOOL yes = CK_TRUE;
+      CK_BBOOL no = CK_FALSE;
+      std::vector<uint8_t> id_copy(id), der_copy(der), subject_copy(subject);
+      std::string label_copy(label);
+      CK_ATTRIBUTE tmpl[] = {
+          {CKA_CLASS, &cls, sizeof(cls)},
+          {CKA_CERTIFICATE_TYPE, &x509, sizeof(x509)},
+          {CKA_TOKEN, &yes, sizeof(yes)},
+          {CKA_PRIVATE, &no, sizeof(no)},  // certificates are public, readable without a login
+          {CKA_ID, id_copy.data(), static_cast<CK_ULONG>(id_copy.size())},
+          {CKA_LABEL, label_copy.data(), static_cast<CK_ULONG>(label_copy.size())},
+          {CKA_SUBJECT, subject_copy.data(), static_cast<CK_ULONG>(subject_copy.size())},
+          {CKA_VALUE, der_copy.data(), static_cast<CK_ULONG>(der_copy.size())},
+      };
+      // Existing ones first: the new object must not be among those replaced.
+      Pkcs11KeySelector by_id;
+      by_id.id = id;
+      const auto old = FindObjects(f, CKO_CERTIFICATE, by_id, kMaxCertificates, {{CKA_CERTIFICATE_TYPE, &x509, sizeof(x509)}});
+      CK_OBJECT_HANDLE created = 0;
+      Check(f->C_CreateObject(handle_, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &created), "C_CreateObject");
+      size_t destroyed = 0;
+      for (CK_OBJECT_HANDLE h : old) {
+        if (h == created) continue;
+        // The new certificate is stored: an old one that will not go is left
+        // for the reader, which picks the newest valid leaf.
+        if (f->C_DestroyObject(handle_, h) == CKR_OK) ++destroyed;
+      }
+      return destroyed;
+    });
+  }
+
   std::vector<uint8_t> Sign(uint64_t key, const std::vector<uint8_t>& digest,
                             const std::optional<std::vector<uint8_t>>& data) override {
     if (digest.size() != kDigestSize) {

@@ -131,6 +131,8 @@ typedef CK_RV (*CK_C_OpenSession)(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR
 typedef CK_RV (*CK_C_CloseSession)(CK_SESSION_HANDLE hSession);
 typedef CK_RV (*CK_C_Login)(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR* pPin, CK_ULONG ulPinLen);
 typedef CK_RV (*CK_C_Logout)(CK_SESSION_HANDLE hSession);
+typedef CK_RV (*CK_C_CreateObject)(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE* pTemplate, CK_ULONG ulCount,
+                                   CK_OBJECT_HANDLE* phObject);
 typedef CK_RV (*CK_C_DestroyObject)(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject);
 typedef CK_RV (*CK_C_GetAttributeValue)(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE* pTemplate,
                                         CK_ULONG ulCount);
@@ -173,7 +175,7 @@ struct CK_FUNCTION_LIST {
   CK_UNUSED_FN C_SetOperationState;
   CK_C_Login C_Login;
   CK_C_Logout C_Logout;
-  CK_UNUSED_FN C_CreateObject;
+  CK_C_CreateObject C_CreateObject;
   CK_UNUSED_FN C_CopyObject;
   CK_C_DestroyObject C_DestroyObject;
   CK_UNUSED_FN C_GetObjectSize;
@@ -311,6 +313,7 @@ constexpr CK_ATTRIBUTE_TYPE CKA_PRIVATE = 0x00000002UL;
 constexpr CK_ATTRIBUTE_TYPE CKA_LABEL = 0x00000003UL;
 constexpr CK_ATTRIBUTE_TYPE CKA_VALUE = 0x00000011UL;
 constexpr CK_ATTRIBUTE_TYPE CKA_CERTIFICATE_TYPE = 0x00000080UL;
+constexpr CK_ATTRIBUTE_TYPE CKA_SUBJECT = 0x00000101UL;
 constexpr CK_ATTRIBUTE_TYPE CKA_KEY_TYPE = 0x00000100UL;
 constexpr CK_ATTRIBUTE_TYPE CKA_ID = 0x00000102UL;
 constexpr CK_ATTRIBUTE_TYPE CKA_SENSITIVE = 0x00000103UL;

@@ -41,6 +41,8 @@ export interface StackOptions {
   keyFrom?: Stack;
   /** Where the daemon records handouts (default: none). */
   audit?: HandoutSink;
+  /** The emulator runs on `clock` too (certificate dates, request windows, credential expiry). */
+  emulatorOnClock?: boolean;
 }
 
 /** Profile values that name this stack's emulator, which only exists once the stack starts. */
@@ -49,6 +51,10 @@ function emulatorPlaceholders(v: unknown, e: Emulator): unknown {
   if (v === 'EMULATOR-STS') return e.stsEndpoint;
   if (v === 'EMULATOR-GCP-STS') return e.gcpStsEndpoint;
   if (v === 'EMULATOR-GCP-IAM') return e.iamCredentialsEndpoint;
+  // Nested tables ([profiles.X.renewal]) may name the emulator too.
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, emulatorPlaceholders(x, e)]));
+  }
   return v;
 }
 
@@ -69,7 +75,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'credport-test-'));
   const issuerDir = join(dir, 'issuer');
   mkdirSync(issuerDir);
-  const emulator = await startEmulator({ issuerDir });
+  const clock = o.clock;
+  const emulator = await startEmulator({ issuerDir, ...(o.emulatorOnClock && clock ? { now: () => clock.now() } : {}) });
   const keyPath = o.keyFrom?.config.key.backend === 'file' ? o.keyFrom.config.key.path : join(dir, 'device-key.pem');
   const signer = o.keyFrom ? FileKeySigner.open(keyPath) : FileKeySigner.create(keyPath);
   const issuer = emulator.issuerBaseUrl;

@@ -112,3 +112,90 @@ export const caIssueCommand: Command = {
     return EXIT.ok;
   },
 };
+
+const REVOKE_HELP = `Usage: credport ca revoke --dir DIR SERIAL|CERT
+
+Records a certificate of this CA as revoked (DIR/revoked.json), by serial
+number (decimal as Roles Anywhere and CloudTrail show it, 0x-hex, or aa:bb:..
+hex) or by its PEM file. Then run 'credport ca crl' and import the CRL into
+the trust anchor (docs/rolesanywhere.md): revocation takes effect there.
+
+Options:
+  --dir DIR          the CA directory ('credport ca init')
+  -h, --help         show this help`;
+
+const CRL_HELP = `Usage: credport ca crl --dir DIR [options]
+
+Issues the CA's next certificate revocation list: every revoked serial,
+signed by the CA key, with nextUpdate and a CRL number one higher than the
+last. Written to DIR/crl.pem; --out also writes it elsewhere (PEM, or DER
+with --der, which is what 'aws rolesanywhere import-crl --crl-data' takes).
+
+Options:
+  --dir DIR          the CA directory ('credport ca init')
+  --days N           nextUpdate this many days ahead (default 7)
+  --out FILE         also write the CRL here (replaced atomically)
+  --der              write --out as DER instead of PEM
+  -h, --help         show this help`;
+
+export const caRevokeCommand: Command = {
+  name: 'ca revoke',
+  help: REVOKE_HELP,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags('ca revoke', argv, { dir: { type: 'string' } }, 1);
+    if (values.help) {
+      io.stdout(`${REVOKE_HELP}\n`);
+      return EXIT.ok;
+    }
+    const target = positionals[0];
+    if (!values.dir || target === undefined)
+      throw new CliError('--dir and SERIAL|CERT are required', EXIT.usage, "see 'credport ca revoke --help'");
+    const { revokeCertificate } = await import('../../x509/crl.js');
+    try {
+      const r = revokeCertificate(resolve(values.dir), target);
+      io.stdout(
+        r.alreadyRevoked
+          ? `serial ${r.serialDecimal} was already revoked\n`
+          : `revoked serial ${r.serialDecimal} (hex ${r.serialHex}); now run 'credport ca crl --dir ${values.dir}' and import the CRL\n`,
+      );
+    } catch (err) {
+      if (err instanceof CaError) throw new CliError(err.message, EXIT.failure);
+      throw err;
+    }
+    return EXIT.ok;
+  },
+};
+
+export const caCrlCommand: Command = {
+  name: 'ca crl',
+  help: CRL_HELP,
+  async run(argv, io) {
+    const { values } = parseFlags('ca crl', argv, {
+      dir: { type: 'string' },
+      days: { type: 'string' },
+      out: { type: 'string' },
+      der: { type: 'boolean' },
+    });
+    if (values.help) {
+      io.stdout(`${CRL_HELP}\n`);
+      return EXIT.ok;
+    }
+    if (!values.dir) throw new CliError('--dir is required', EXIT.usage, "see 'credport ca crl --help'");
+    const d = values.days === undefined ? 7 : Number(values.days);
+    if (!Number.isInteger(d) || d < 1 || d > 366) throw new CliError('--days: expected a whole number of days from 1 to 366', EXIT.usage);
+    if (values.der && !values.out) throw new CliError('--der needs --out', EXIT.usage);
+    const { issueCrl } = await import('../../x509/crl.js');
+    const { writeFileAtomic } = await import('../../util/secure-file.js');
+    try {
+      const r = await issueCrl(resolve(values.dir), { days: d });
+      if (values.out) writeFileAtomic(resolve(values.out), values.der ? r.der : `${r.pem}\n`, 0o644);
+      io.stdout(
+        `CRL number ${r.crlNumber}: ${r.revoked} revoked, this update ${r.thisUpdate.toISOString()}, next update ${r.nextUpdate.toISOString()}\nwritten to ${r.path}${values.out ? ` and ${resolve(values.out)}` : ''}\n`,
+      );
+    } catch (err) {
+      if (err instanceof CaError) throw new CliError(err.message, EXIT.failure);
+      throw err;
+    }
+    return EXIT.ok;
+  },
+};

@@ -177,7 +177,7 @@ function envCheck(e: CliContext['env'], base: string): Check[] {
 }
 
 /** Certificate expiry for every Roles Anywhere profile: from the daemon when it runs, else from the files. */
-async function certificateChecks(cfg: ResolvedConfig, health: HealthReport | undefined): Promise<Check[]> {
+export async function certificateChecks(cfg: ResolvedConfig, health: HealthReport | undefined): Promise<Check[]> {
   const out: Check[] = [];
   const days = cfg.daemon.certificate_warning_days;
   for (const [name, profile] of cfg.profiles) {
@@ -213,6 +213,23 @@ async function certificateChecks(cfg: ResolvedConfig, health: HealthReport | und
         detail: `profile ${name}: the certificate is on the token; start the daemon to see its expiry`,
       });
       continue;
+    }
+    const renewal = fromDaemon?.renewal;
+    if (renewal) {
+      out.push(
+        renewal.lastError
+          ? {
+              name: 'certificate renewal',
+              status: 'warn',
+              detail: `profile ${name}: ${renewal.method} renewal failed ${renewal.consecutiveFailures} time(s): ${renewal.lastError.code}: ${renewal.lastError.message}; next attempt ${renewal.nextAttempt ?? 'not scheduled'}`,
+              fix: `credport cert renew --profile ${name} --now (see docs/rolesanywhere.md)`,
+            }
+          : {
+              name: 'certificate renewal',
+              status: 'ok',
+              detail: `profile ${name}: ${renewal.method}, next ${renewal.nextAttempt ?? 'not scheduled'}${renewal.lastRenewed ? `, last renewed ${renewal.lastRenewed}` : ''}`,
+            },
+      );
     }
     const left = Math.floor((notAfter.getTime() - Date.now()) / 86_400_000);
     out.push(

@@ -13,7 +13,12 @@ import { ecsEndpoint } from './endpoints/ecs-endpoint.js';
 import { imdsEndpoint } from './endpoints/imds-endpoint.js';
 import { AwsOidcProvider } from './oidc/provider.js';
 import { defaultSessionName } from './oidc/session-name.js';
-import { CertificateError, TokenCertificateSource } from './rolesanywhere/certificates.js';
+import { CertificateError, CertificateSource, TokenCertificateSource, type CertificateProvider } from './rolesanywhere/certificates.js';
+import { createRenewer } from './rolesanywhere/renewal/from-config.js';
+import { fileInstaller, tokenInstaller } from './rolesanywhere/renewal/install.js';
+import type { RenewedChain } from './rolesanywhere/renewal/check-renewed.js';
+import type { CertificateRenewer } from './rolesanywhere/renewal/renewer.js';
+import type { X509SigningKey } from '../../x509/signing-key.js';
 import { AwsRolesAnywhereProvider } from './rolesanywhere/provider.js';
 import { fromKeyFile, fromKeySigner } from '../../x509/signing-key.js';
 import type { AwsProfileConfig, AwsRolesAnywhereProfileConfig } from './schema.js';
@@ -64,6 +69,47 @@ function tokenCertificate(name: string, p: AwsRolesAnywhereProfileConfig, signer
   return new TokenCertificateSource(read, where, p.chain);
 }
 
+/** Where a renewed certificate goes: the token next to the key, or the certificate (and chain) files. */
+function installerFor(name: string, p: AwsRolesAnywhereProfileConfig, signer: KeySigner): (renewed: RenewedChain) => Promise<void> {
+  if (p.certificate !== CERTIFICATE_ON_TOKEN) return fileInstaller(p.certificate, p.chain);
+  const store = signer.storeCertificate?.bind(signer);
+  if (store === undefined) {
+    throw new ProviderError(
+      'InvalidConfiguration',
+      `profile ${name}: renewal cannot write the certificate back to the token: the ${signer.describe().backend} backend (or its addon build) cannot store certificates`,
+      false,
+    );
+  }
+  return tokenInstaller(store, p.chain);
+}
+
+/** The profile's renewer, when it has [profiles.X.renewal]; the same key and certificate source as its provider. */
+export function renewerFor(
+  name: string,
+  p: AwsRolesAnywhereProfileConfig,
+  key: X509SigningKey,
+  certificates: CertificateProvider,
+  signer: KeySigner,
+  deps: Pick<ProviderDeps, 'source' | 'background'> & { clock: NonNullable<ProviderDeps['background']>['clock'] },
+): CertificateRenewer | undefined {
+  if (p.renewal === undefined) return undefined;
+  try {
+    return createRenewer({
+      profile: name,
+      config: p.renewal,
+      key,
+      certificates,
+      install: installerFor(name, p, signer),
+      clock: deps.clock,
+      credentials: deps.source(name) as () => Promise<AwsCredentials>,
+      ...(deps.background?.logger ? { logger: deps.background.logger } : {}),
+    });
+  } catch (err) {
+    if (err instanceof ProviderError) throw err;
+    throw new ProviderError('InvalidConfiguration', `profile ${name}: renewal: ${(err as Error).message}`, false);
+  }
+}
+
 function createProvider(name: string, profile: ProfileBase, deps: ProviderDeps): ManagedProvider {
   const p = profile as AwsProfileConfig;
   const { signer, tuning, config: cfg } = deps;
@@ -101,10 +147,15 @@ function createProvider(name: string, profile: ProfileBase, deps: ProviderDeps):
           false,
         );
       }
-      return new AwsRolesAnywhereProvider({
-        key: p.private_key !== undefined ? fromKeyFile(p.private_key, passphrase(p, deps.env)) : fromKeySigner(signer),
-        certificate: onToken ? tokenCertificate(name, p, signer) : p.certificate,
-        ...(!onToken && p.chain !== undefined ? { chain: p.chain } : {}),
+      const key = p.private_key !== undefined ? fromKeyFile(p.private_key, passphrase(p, deps.env)) : fromKeySigner(signer);
+      const certificates: CertificateProvider = onToken ? tokenCertificate(name, p, signer) : new CertificateSource(p.certificate, p.chain);
+      // Renewal runs in the daemon only: a one-shot command fetches once and exits.
+      const background = deps.background;
+      const renewer = background ? renewerFor(name, p, key, certificates, signer, { ...deps, clock: background.clock }) : undefined;
+      const provider = new AwsRolesAnywhereProvider({
+        key,
+        certificate: certificates,
+        ...(renewer ? { renewer } : {}),
         trustAnchorArn: p.trust_anchor_arn,
         profileArn: p.profile_arn,
         roleArn: p.role_arn,
@@ -114,6 +165,8 @@ function createProvider(name: string, profile: ProfileBase, deps: ProviderDeps):
         ...common,
         ...(tuning.now ? { now: tuning.now } : {}),
       });
+      renewer?.start();
+      return provider;
     }
     case 'aws-assume-role':
       return new AwsAssumeRoleProvider({

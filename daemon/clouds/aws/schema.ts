@@ -49,6 +49,85 @@ export const AwsOidcProfile = Type.Object(
   { additionalProperties: false },
 );
 
+const DURATION = '^[1-9]\\d{0,5}[mhd]$';
+
+/** `[profiles.X.renewal]`: how an aws-rolesanywhere profile renews its own certificate (docs/rolesanywhere.md). */
+export const RolesAnywhereRenewal = Type.Object(
+  {
+    method: Type.Union([Type.Literal('aws-private-ca'), Type.Literal('command'), Type.Literal('credport-ca')], {
+      description:
+        'Who issues the renewed certificate: `"aws-private-ca"` (ACM Private CA IssueCertificate + GetCertificate, signed with this profile\'s own credentials), `"command"` (a program given the CSR on stdin that prints the chain on stdout: step-ca, Vault, cfssl, a script) or `"credport-ca"` (the built-in CA directory).',
+      expect: '"aws-private-ca", "command" or "credport-ca"',
+    }),
+    at: Type.Optional(
+      Type.Number({
+        minimum: 0.1,
+        maximum: 0.95,
+        description: "Fraction of the certificate's lifetime after which renewal starts. Default 2/3.",
+        expect: 'a fraction from 0.1 to 0.95',
+      }),
+    ),
+    trust_anchor_certificate: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'PEM file of the CA certificate(s) the Roles Anywhere trust anchor holds: a renewed certificate must chain to one of them. Required for `aws-private-ca` and `command`; default for `credport-ca`: ca.pem in `ca_dir`.',
+      }),
+    ),
+    validity: Type.Optional(
+      Type.String({
+        pattern: DURATION,
+        description:
+          'Lifetime asked for the renewed certificate (`aws-private-ca`, `credport-ca`): minutes, hours or days, e.g. `"30d"`, `"12h"`. Default: the lifetime of the current certificate.',
+        expect: 'a number followed by m, h or d, like "30d"',
+      }),
+    ),
+    certificate_authority_arn: Type.Optional(
+      Type.String({
+        pattern: '^arn:aws[a-z-]*:acm-pca:[a-z0-9-]+:\\d{12}:certificate-authority/[0-9a-f-]{36}$',
+        description:
+          '`aws-private-ca`: the private CA that issues the certificate; the role needs acm-pca:IssueCertificate and acm-pca:GetCertificate on it.',
+        expect: 'an ACM Private CA ARN',
+      }),
+    ),
+    signing_algorithm: Type.Optional(
+      Type.Union(
+        ['SHA256WITHECDSA', 'SHA384WITHECDSA', 'SHA512WITHECDSA', 'SHA256WITHRSA', 'SHA384WITHRSA', 'SHA512WITHRSA'].map((a) =>
+          Type.Literal(a),
+        ),
+        {
+          description: "`aws-private-ca`: the algorithm the CA signs with; it must suit the CA's key. Default SHA256WITHECDSA.",
+          expect: 'an ACM PCA signing algorithm like SHA256WITHECDSA',
+        },
+      ),
+    ),
+    private_ca_endpoint: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: '`aws-private-ca`: endpoint override (VPC endpoint, local emulator).',
+        expect: 'an http(s) URL',
+      }),
+    ),
+    command: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        description:
+          '`command`: the program and its arguments (argv, no shell), run with an empty environment but PATH; the CSR PEM on stdin, the certificate chain PEM (leaf first) expected on stdout.',
+        expect: 'an array of strings like ["step", "ca", "sign", ...]',
+      }),
+    ),
+    timeout_seconds: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 600, description: '`command`: killed after this long. Default 60.' }),
+    ),
+    ca_dir: Type.Optional(Type.String({ minLength: 1, description: "`credport-ca`: the CA directory ('credport ca init')." })),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Renew the certificate automatically, with the same key, before it expires (a table: see below). Not with `private_key` files encrypted by a passphrase from the environment only.',
+  },
+);
+
 export const AwsRolesAnywhereProfile = Type.Object(
   {
     type: Type.Literal('aws-rolesanywhere', {
@@ -119,6 +198,7 @@ export const AwsRolesAnywhereProfile = Type.Object(
         expect: 'an http(s) URL',
       }),
     ),
+    renewal: Type.Optional(RolesAnywhereRenewal),
     allow_executables: allowExecutablesField(),
     default: awsDefault(),
   },
@@ -165,6 +245,7 @@ export const AwsAssumeRoleProfile = Type.Object(
 export type AwsOidcProfileConfig = Static<typeof AwsOidcProfile>;
 export type AwsRolesAnywhereProfileConfig = Static<typeof AwsRolesAnywhereProfile>;
 export type AwsAssumeRoleProfileConfig = Static<typeof AwsAssumeRoleProfile>;
+export type RolesAnywhereRenewalConfig = Static<typeof RolesAnywhereRenewal>;
 export type AwsProfileConfig = AwsOidcProfileConfig | AwsRolesAnywhereProfileConfig | AwsAssumeRoleProfileConfig;
 
 /** Each profile type's schema, for clouds/schemas.ts. */

@@ -118,6 +118,12 @@ export interface NativePkcs11Session {
    */
   readCertificates(certificate: NativeKeySelector): Promise<NativeCertificateInfo[]>;
   /**
+   * Stores an X.509 certificate (DER, with its subject name DER) as a token object with this id and
+   * label, then destroys the other certificates with that id; resolves with how many went. Absent in
+   * addons built before it existed.
+   */
+  storeCertificate?(certificate: { id: Buffer; label: string }, der: Buffer, subject: Buffer): Promise<number>;
+  /**
    * EC keys: ECDSA over the 32-byte SHA-256 digest; resolves with r||s (64 bytes). RSA keys:
    * RSASSA-PKCS1-v1_5 with SHA-256, over `data` with CKM_SHA256_RSA_PKCS when given and the token
    * has it, else over the DigestInfo of `digest` with CKM_RSA_PKCS (up to 1 MiB of data).

@@ -556,6 +556,34 @@ export class Pkcs11Signer implements KeySigner {
   }
 
   /**
+   * Writes a renewed certificate next to the key (its CKA_ID and CKA_LABEL), then removes the
+   * certificates it replaces (same CKA_ID), so that readCertificates() finds the new one. The subject
+   * name goes along because PKCS#11 requires it on an X.509 certificate object.
+   */
+  async storeCertificate(der: Uint8Array): Promise<void> {
+    const { X509Certificate } = await import('../../x509/x509-lib.js');
+    let subject: Buffer;
+    try {
+      subject = Buffer.from(new X509Certificate(der).subjectName.toArrayBuffer());
+    } catch {
+      throw new KeyBackendError('INVALID_ARGUMENT', 'the certificate to store is not a DER X.509 certificate');
+    }
+    await this.#withSession(async (session, key) => {
+      if (typeof session.storeCertificate !== 'function') {
+        throw new KeyBackendError(
+          'BACKEND_ERROR',
+          'the hardware key addon predates storing certificates; rebuild it with: node scripts/build-addon.mjs',
+        );
+      }
+      if (key.id.length === 0) {
+        throw new KeyBackendError('INVALID_ARGUMENT', 'the key has no CKA_ID to store its certificate under; give the key an id');
+      }
+      const store = session.storeCertificate.bind(session);
+      await native(() => store({ id: Buffer.from(key.id), label: key.label }, Buffer.from(der), subject));
+    });
+  }
+
+  /**
    * The X.509 certificates stored on the token for this key, DER, leaf first. By default those with the
    * key's CKA_ID (how pkcs11-tool, ykman and PIV tokens pair a certificate with its key), or with its
    * CKA_LABEL when the key has no id or no certificate has that id. The leaf is the one whose public

@@ -21,6 +21,7 @@ import { amzDate, signRequest, type SignedRequest } from './sigv4-x509.js';
 import { boundedFetch, DEFAULT_UPSTREAM_LIMITS, type UpstreamLimits } from '../../../providers/upstream/bounded-fetch.js';
 import { checkExpiration } from '../../../providers/upstream/plausibility.js';
 import type { X509SigningKey } from '../../../x509/signing-key.js';
+import type { CertificateRenewer, RenewalStatus } from './renewal/renewer.js';
 
 export interface AwsRolesAnywhereProviderOptions {
   key: X509SigningKey;
@@ -50,6 +51,8 @@ export interface AwsRolesAnywhereProviderOptions {
   /** First backoff step in ms (doubles, with jitter). Default 200. */
   retryBaseMs?: number;
   random?: () => number;
+  /** Renews the certificate in the background ([profiles.X.renewal]); stopped by destroy(). */
+  renewer?: CertificateRenewer;
 }
 
 export interface CertificateInfo {
@@ -117,6 +120,19 @@ export class AwsRolesAnywhereProvider implements CredentialProvider<AwsCredentia
     this.#now = opts.now ?? Date.now;
     this.#random = opts.random ?? Math.random;
     this.unattended = !opts.key.userPresence;
+  }
+
+  /** The renewal state for /health, status, doctor and /metrics; undefined without [profiles.X.renewal]. */
+  renewalStatus(): RenewalStatus | undefined {
+    return this.#opts.renewer?.status();
+  }
+
+  get renewer(): CertificateRenewer | undefined {
+    return this.#opts.renewer;
+  }
+
+  destroy(): void {
+    this.#opts.renewer?.stop();
   }
 
   describe(): ProviderDescription {
