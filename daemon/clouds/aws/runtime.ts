@@ -13,6 +13,7 @@ import { ecsEndpoint } from './endpoints/ecs-endpoint.js';
 import { imdsEndpoint } from './endpoints/imds-endpoint.js';
 import { AwsOidcProvider } from './oidc/provider.js';
 import { defaultSessionName } from './oidc/session-name.js';
+import { sessionTagsOf } from './oidc/session-tags.js';
 import { CertificateError, TokenCertificateSource } from './rolesanywhere/certificates.js';
 import { AwsRolesAnywhereProvider } from './rolesanywhere/provider.js';
 import { fromKeyFile, fromKeySigner } from '../../x509/signing-key.js';
@@ -87,6 +88,7 @@ function createProvider(name: string, profile: ProfileBase, deps: ProviderDeps):
         durationSeconds: p.duration_seconds,
         roleSessionName: p.role_session_name ?? defaultSessionName(signer.thumbprint),
         ...(p.sts_endpoint ? { stsEndpoint: p.sts_endpoint } : {}),
+        ...(sessionTagsOf(oidc) ? { sessionTags: sessionTagsOf(oidc) } : {}),
         ...common,
         ...(tuning.now ? { now: tuning.now } : {}),
       });
