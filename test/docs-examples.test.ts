@@ -139,6 +139,7 @@ const CANNOT_RUN: [RegExp, string][] = [
   [/^credport (status|reload|auth)\b/, 'asks a running daemon that holds cloud credentials'],
   [/^credport service\b/, 'drives launchd or systemd (test/service.test.ts runs it against stand-ins)'],
   [/^credport env --profile gcp\b/, 'needs the [profiles.gcp] the page has the reader add to the config'],
+  [/^credport setup aws\b/, 'deploys CloudFormation stacks in an AWS account (test/setup-aws-deploy.test.ts runs it against moto)'],
 ];
 /** Commands safe offline: they touch only files under HOME and the working directory. */
 const RUNS = [
