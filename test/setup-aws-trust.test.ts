@@ -225,3 +225,34 @@ t.test('the emulator refuses what it would not evaluate', async (t) => {
     EmulatorConfigError,
   );
 });
+
+t.test('a malformed tags claim is the token at fault, as STS says', async (t) => {
+  const edge = roleFrom({ admission: { kind: 'tags', tags: { team: 'edge' }, subjectPattern: 'device:*' }, sessionTagKeys: ['team'] });
+  const post = async (claim: unknown) => {
+    const { token } = await mintIdentityToken(stack.signer, {
+      issuer,
+      subject,
+      audience: 'sts.amazonaws.com',
+      lifetimeSeconds: 300,
+      extraClaims: { 'https://aws.amazon.com/tags': claim },
+    });
+    const r = await fetch(stack.emulator.stsEndpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        Action: 'AssumeRoleWithWebIdentity',
+        Version: '2011-06-15',
+        RoleArn: edge,
+        RoleSessionName: 's1',
+        WebIdentityToken: token,
+      }),
+    });
+    return { status: r.status, body: await r.text() };
+  };
+  const bare = await post({ principal_tags: { team: 'edge' } });
+  t.equal(bare.status, 400);
+  t.match(bare.body, /<Code>InvalidIdentityToken<\/Code>[\s\S]*a list of one string/);
+  const transitive = await post({ principal_tags: { team: ['edge'] }, transitive_tag_keys: ['site'] });
+  t.match(transitive.body, /transitive tag key site is not a principal tag/);
+  t.equal((await post({ principal_tags: { team: ['edge'] } })).status, 200, 'the well-formed claim');
+});
