@@ -171,10 +171,12 @@ export async function runSetup(o: SetupOptions, io: CliIo): Promise<number> {
         });
       } catch (err) {
         if (err instanceof CliError) throw err;
-        const e = err as { name?: string; message?: string };
+        const e = err as { name?: string; message?: string; code?: string };
+        const unreachable = e.code === 'ENOTFOUND' || /ENOTFOUND/.test(e.message ?? '');
         throw new CliError(
           `stack ${stackNameFor(o.stackName, part)}: ${e.name ?? 'Error'}: ${(e.message ?? '').split('\n')[0]}`,
           EXIT.failure,
+          unreachable ? `no CloudFormation endpoint found for region ${o.region}: check --region` : undefined,
         );
       }
     };
