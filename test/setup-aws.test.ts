@@ -8,9 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ResourceStatus, StackEvent } from '@aws-sdk/client-cloudformation';
 import t from 'tap';
 import { issuerTemplate } from '../daemon/clouds/aws/setup/issuer-template.js';
 import { templateJson } from '../daemon/clouds/aws/setup/cfn.js';
+import { failureReport } from '../daemon/clouds/aws/setup/deploy.js';
 import { roleTemplate } from '../daemon/clouds/aws/setup/role-template.js';
 import { setTableKeys, writeConfig } from '../daemon/clouds/aws/setup/write-config.js';
 import { initCa } from '../daemon/x509/ca.js';
@@ -278,4 +280,55 @@ role_arn = "arn:aws:iam::111122223333:role/old"
   );
   t.equal(readFileSync(file, 'utf8'), before, 'a value the schema refuses leaves the file as it was');
   t.equal(setTableKeys('', 'oidc', { issuer: 'https://x' }), '[oidc]\nissuer = "https://x"\n');
+});
+
+t.test('a rollback is reported with the resource that failed and its reason', async (t) => {
+  // Events in the order CloudFormation emits them for a first deploy that failed (oldest first).
+  const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+  const ev = (id: string, type: string, status: string, reason?: string, s = 0): StackEvent => ({
+    StackId: 'arn:aws:cloudformation:us-east-1:111122223333:stack/credport-issuer/1',
+    StackName: 'credport-issuer',
+    EventId: `${id}-${status}`,
+    LogicalResourceId: id,
+    ResourceType: type,
+    ResourceStatus: status as ResourceStatus,
+    Timestamp: at(s),
+    ...(reason !== undefined ? { ResourceStatusReason: reason } : {}),
+  });
+  const events = [
+    ev('credport-issuer', 'AWS::CloudFormation::Stack', 'CREATE_IN_PROGRESS', 'User Initiated', 1),
+    ev('IssuerBucket', 'AWS::S3::Bucket', 'CREATE_COMPLETE', undefined, 2),
+    ev('IssuerCachePolicy', 'AWS::CloudFront::CachePolicy', 'CREATE_FAILED', 'Resource creation cancelled', 3),
+    ev(
+      'IssuerOriginAccessControl',
+      'AWS::CloudFront::OriginAccessControl',
+      'CREATE_FAILED',
+      'Resource handler returned message: "Invalid request provided: AWS::CloudFront::OriginAccessControl: An origin access control with the same name already exists.\n(Service: CloudFront, Status Code: 409)"',
+      4,
+    ),
+    ev(
+      'credport-issuer',
+      'AWS::CloudFormation::Stack',
+      'ROLLBACK_IN_PROGRESS',
+      'The following resource(s) failed to create: [IssuerCachePolicy, IssuerOriginAccessControl]. Rollback requested by user.',
+      5,
+    ),
+    ev('IssuerBucket', 'AWS::S3::Bucket', 'DELETE_SKIPPED', undefined, 6),
+    ev('credport-issuer', 'AWS::CloudFormation::Stack', 'ROLLBACK_COMPLETE', undefined, 7),
+  ];
+  const report = failureReport('credport-issuer', 'ROLLBACK_COMPLETE', events);
+  t.match(
+    report,
+    /^stack credport-issuer ended ROLLBACK_COMPLETE: IssuerOriginAccessControl \(AWS::CloudFront::OriginAccessControl\): Resource handler returned message: .*same name already exists/,
+  );
+  t.notMatch(report, /\n/, 'one line, whatever the reason holds');
+  t.match(
+    failureReport('s', 'UPDATE_ROLLBACK_COMPLETE', [], 'Stack was rolled back'),
+    /ended UPDATE_ROLLBACK_COMPLETE: Stack was rolled back$/,
+  );
+  t.match(
+    failureReport('s', 'ROLLBACK_COMPLETE', [events[2] as StackEvent]),
+    /IssuerCachePolicy .*cancelled/,
+    'only cancelled ones: the first',
+  );
 });

@@ -93,7 +93,7 @@ async function waitForChangeSet(req: DeployRequest, changeSetName: string, deadl
     if (cs.Status === 'CREATE_COMPLETE') return { noChanges: false, changes: (cs.Changes ?? []).map(describeChange) };
     if (cs.Status === 'FAILED') {
       if (NO_CHANGES.test(cs.StatusReason ?? '')) return { noChanges: true, changes: [] };
-      throw new CliError(`stack ${req.stackName}: the change set failed: ${cs.StatusReason ?? 'no reason given'}`, EXIT.failure);
+      throw new CliError(`stack ${req.stackName}: the change set failed: ${oneLine(cs.StatusReason ?? 'no reason given')}`, EXIT.failure);
     }
     if (Date.now() > deadline) throw new CliError(`stack ${req.stackName}: the change set was not ready in time`, EXIT.failure);
     await sleep(req.pollMs ?? 5000);
@@ -101,7 +101,7 @@ async function waitForChangeSet(req: DeployRequest, changeSetName: string, deadl
 }
 
 function eventLine(e: StackEvent): string {
-  const reason = e.ResourceStatusReason ? `: ${e.ResourceStatusReason}` : '';
+  const reason = e.ResourceStatusReason ? `: ${oneLine(e.ResourceStatusReason)}` : '';
   return `  ${e.LogicalResourceId ?? '?'} (${e.ResourceType ?? '?'}) ${e.ResourceStatus ?? '?'}${reason}`;
 }
 
@@ -131,14 +131,25 @@ async function newEvents(req: DeployRequest, seen: Set<string>): Promise<StackEv
   return fresh.reverse();
 }
 
-function firstFailure(events: readonly StackEvent[]): StackEvent | undefined {
-  // Later failures are mostly "Resource creation cancelled" because of the first one.
-  return (
-    events.find(
-      (e) =>
-        /_FAILED$/.test(e.ResourceStatus ?? '') && e.LogicalResourceId !== undefined && e.ResourceType !== 'AWS::CloudFormation::Stack',
-    ) ?? events.find((e) => /_FAILED$/.test(e.ResourceStatus ?? ''))
-  );
+/** Upstream text on one bounded line: a resource's reason can be long and carry anything. */
+export function oneLine(text: string, max = 400): string {
+  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max)}...` : flat;
+}
+
+const CANCELLED = /cancelled/i;
+
+/**
+ * Why a deploy ended in `status`, from its events (oldest first): the first resource that failed for a
+ * reason of its own, not one cancelled because of it, nor the stack's summary of them.
+ */
+export function failureReport(stackName: string, status: string, events: readonly StackEvent[], stackReason?: string): string {
+  const failed = events.filter((e) => /_FAILED$/.test(e.ResourceStatus ?? '') && e.ResourceType !== 'AWS::CloudFormation::Stack');
+  const cause = failed.find((e) => !CANCELLED.test(e.ResourceStatusReason ?? '')) ?? failed[0];
+  const why = cause
+    ? `${cause.LogicalResourceId ?? '?'} (${cause.ResourceType ?? '?'}): ${oneLine(cause.ResourceStatusReason ?? cause.ResourceStatus ?? '')}`
+    : oneLine(stackReason ?? 'no reason given');
+  return `stack ${stackName} ended ${status}: ${why}`;
 }
 
 async function followStack(req: DeployRequest, seen: Set<string>, deadline: number): Promise<Stack> {
@@ -152,11 +163,11 @@ async function followStack(req: DeployRequest, seen: Set<string>, deadline: numb
     const status = stack?.StackStatus ?? 'DELETE_COMPLETE';
     if (stack !== undefined && SETTLED_OK.has(status)) return stack;
     if (!BUSY.test(status)) {
-      const failed = firstFailure(all);
-      const why = failed
-        ? `${failed.LogicalResourceId} (${failed.ResourceType}): ${failed.ResourceStatusReason ?? failed.ResourceStatus}`
-        : (stack?.StackStatusReason ?? 'no reason given');
-      throw new CliError(`stack ${req.stackName} ended ${status}: ${why}`, EXIT.failure, 'fix the cause, then run this again');
+      throw new CliError(
+        failureReport(req.stackName, status, all, stack?.StackStatusReason),
+        EXIT.failure,
+        'fix the cause, then run this again',
+      );
     }
     if (Date.now() > deadline) {
       throw new CliError(

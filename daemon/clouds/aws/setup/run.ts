@@ -10,7 +10,7 @@ import type { ResolvedConfig } from '../../../config/load.js';
 import { defaultSubject } from '../../../identity/jwt.js';
 import { openSigner } from '../../../keys/open-signer.js';
 import { templateJson } from './cfn.js';
-import { deployStack } from './deploy.js';
+import { deployStack, oneLine } from './deploy.js';
 import { issuerTemplate } from './issuer-template.js';
 import { type Part, checkCredentials, checkRegion, checkStackName, readCaCertificate, stackNameFor } from './preflight.js';
 import { type RoleAdmission, roleTemplate } from './role-template.js';
@@ -174,7 +174,7 @@ export async function runSetup(o: SetupOptions, io: CliIo): Promise<number> {
         const e = err as { name?: string; message?: string; code?: string };
         const unreachable = e.code === 'ENOTFOUND' || /ENOTFOUND/.test(e.message ?? '');
         throw new CliError(
-          `stack ${stackNameFor(o.stackName, part)}: ${e.name ?? 'Error'}: ${(e.message ?? '').split('\n')[0]}`,
+          `stack ${stackNameFor(o.stackName, part)}: ${oneLine(e.name ?? 'Error', 64)}: ${oneLine((e.message ?? '').split('\n')[0] ?? '')}`,
           EXIT.failure,
           unreachable ? `no CloudFormation endpoint found for region ${o.region}: check --region` : undefined,
         );
