@@ -5,6 +5,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { isAllowedIdpUrl } from './idp-url.js';
+import type { SessionTags } from './session-tags.js';
+import { type TrustPolicy, type TrustRequest, parseTrustPolicy, trustPolicyAllows } from './trust-policy.js';
 
 export type EmulatorConfigErrorCode = 'ValidationError' | 'EntityAlreadyExists' | 'InvalidHost' | 'InvalidIssuerDir';
 
@@ -58,7 +60,13 @@ export interface RoleTrust {
 export interface RoleSpec {
   arn: string;
   maxSessionDurationSeconds?: number;
-  trust: RoleTrust;
+  /** The trust in the emulator's own terms; or give `trustPolicy`. */
+  trust?: RoleTrust;
+  /**
+   * The trust policy as IAM takes it (the JSON document, e.g. from a CloudFormation template with its
+   * intrinsic functions resolved), evaluated statement by statement. Replaces `trust`.
+   */
+  trustPolicy?: unknown;
 }
 
 export interface OidcProvider {
@@ -90,6 +98,8 @@ export interface Role {
   readonly rolesAnywhereConditions: readonly Condition[];
   readonly principalArns: readonly string[];
   readonly externalId: string | undefined;
+  /** Set when the role was created from a policy document; the fields above are then unused. */
+  readonly trustPolicy: TrustPolicy | undefined;
 }
 
 /** Facts from a verified token that trust-policy conditions may test. */
@@ -97,6 +107,8 @@ export interface TrustContext {
   provider: OidcProvider;
   subject: string;
   audience: string;
+  /** The token's https://aws.amazon.com/tags claim, read; such a request also needs sts:TagSession. */
+  sessionTags?: SessionTags | undefined;
 }
 
 /** Facts from a verified Roles Anywhere request that trust-policy conditions may test. */
@@ -237,6 +249,11 @@ export class IamRegistry {
     if (!Number.isInteger(maxSessionDurationSeconds) || maxSessionDurationSeconds < 3600 || maxSessionDurationSeconds > 43200) {
       throw new EmulatorConfigError('ValidationError', 'maxSessionDurationSeconds must be an integer from 3600 to 43200, as in IAM');
     }
+    const trustPolicy = spec.trustPolicy === undefined ? undefined : parseTrustPolicy(spec.trustPolicy);
+    if (trustPolicy !== undefined && spec.trust !== undefined) {
+      throw new EmulatorConfigError('ValidationError', 'Give a role trust or trustPolicy, not both');
+    }
+    if (trustPolicy !== undefined) return this.addRole(spec, match, maxSessionDurationSeconds, {}, trustPolicy);
     const trust = spec.trust;
     if (typeof trust !== 'object' || trust === null) {
       throw new EmulatorConfigError('ValidationError', 'A role needs a trust policy');
@@ -263,6 +280,17 @@ export class IamRegistry {
     if (trust.rolesAnywhere !== true && trust.rolesAnywhereConditions !== undefined) {
       throw new EmulatorConfigError('ValidationError', 'trust.rolesAnywhereConditions need trust.rolesAnywhere: true');
     }
+    return this.addRole(spec, match, maxSessionDurationSeconds, trust, undefined);
+  }
+
+  private addRole(
+    spec: RoleSpec,
+    match: RegExpExecArray,
+    maxSessionDurationSeconds: number,
+    trust: RoleTrust,
+    trustPolicy: TrustPolicy | undefined,
+  ): Role {
+    const principalArns = trust.principalArns ?? [];
     if (this.roles.has(spec.arn)) {
       throw new EmulatorConfigError('EntityAlreadyExists', `Role ${spec.arn} already exists.`);
     }
@@ -282,6 +310,7 @@ export class IamRegistry {
       ),
       principalArns: Object.freeze([...principalArns]),
       externalId: trust.externalId,
+      trustPolicy,
     };
     this.roles.set(role.arn, role);
     return role;
@@ -302,6 +331,9 @@ export class IamRegistry {
    * key are alternatives, and separate keys and operators must all hold.
    */
   trusts(role: Role, context: TrustContext): boolean {
+    if (role.trustPolicy !== undefined) return trustPolicyAllows(role.trustPolicy, webIdentityRequest(role, context));
+    // The emulator's own trust terms allow AssumeRoleWithWebIdentity only, so never sts:TagSession.
+    if (context.sessionTags !== undefined) return false;
     if (role.providerUrl === undefined || role.providerUrl !== context.provider.url) return false;
     const prefix = context.provider.hostPath.toLowerCase();
     const requestKeys = new Map<string, string>([
@@ -317,10 +349,18 @@ export class IamRegistry {
    * exposes the subject and issuer as principal tags, so those are the keys a policy can test.
    */
   trustsRolesAnywhere(role: Role, context: RolesAnywhereTrustContext): boolean {
-    if (!role.rolesAnywhere) return false;
     const requestKeys = new Map<string, string>([['aws:sourcearn', context.trustAnchorArn]]);
     for (const [attr, value] of context.subject) requestKeys.set(`aws:principaltag/x509subject/${attr.toLowerCase()}`, value);
     for (const [attr, value] of context.issuer) requestKeys.set(`aws:principaltag/x509issuer/${attr.toLowerCase()}`, value);
+    if (role.trustPolicy !== undefined) {
+      // Roles Anywhere assumes the role, tags the session with the certificate and sets its source identity.
+      return trustPolicyAllows(role.trustPolicy, {
+        principal: { service: 'rolesanywhere.amazonaws.com' },
+        actions: ['sts:AssumeRole', 'sts:TagSession', 'sts:SetSourceIdentity'],
+        keys: new Map([...requestKeys].map(([k, v]) => [k, [v]])),
+      });
+    }
+    if (!role.rolesAnywhere) return false;
     return conditionsHold(role.rolesAnywhereConditions, requestKeys);
   }
 
@@ -347,4 +387,29 @@ function conditionsHold(conditions: readonly Condition[], requestKeys: ReadonlyM
       condition.operator === 'StringEquals' ? expected === actual : stringLike(expected, actual),
     );
   });
+}
+
+/**
+ * What AssumeRoleWithWebIdentity asks of a policy: the provider's ARN in the role's account as the
+ * federated principal; the token's `sub` and `aud` under the provider's host and path; with session
+ * tags, also sts:TagSession, `aws:RequestTag/KEY` for each tag and `aws:TagKeys` (all keys).
+ */
+function webIdentityRequest(role: Role, context: TrustContext): TrustRequest {
+  const prefix = context.provider.hostPath;
+  const keys = new Map<string, string[]>([
+    [`${prefix}:sub`, [context.subject]],
+    [`${prefix}:aud`, [context.audience]],
+  ]);
+  const actions = ['sts:AssumeRoleWithWebIdentity'];
+  if (context.sessionTags !== undefined) {
+    actions.push('sts:TagSession');
+    for (const [key, value] of context.sessionTags.tags) keys.set(`aws:RequestTag/${key}`, [value]);
+    keys.set('aws:TagKeys', [...context.sessionTags.tags.keys()]);
+    if (context.sessionTags.transitiveKeys.length > 0) keys.set('sts:TransitiveTagKeys', [...context.sessionTags.transitiveKeys]);
+  }
+  return {
+    principal: { federated: `arn:${role.partition}:iam::${role.accountId}:oidc-provider/${prefix}` },
+    actions,
+    keys,
+  };
 }

@@ -22,6 +22,7 @@ import {
 } from './sigv4-verify.js';
 import type { ArrivedRequest } from './sigv4-verify.js';
 import { readBody } from './read-body.js';
+import { sessionTagsOf } from './session-tags.js';
 import { StsError, assumeRoleBody, errorBody, successBody } from './xml.js';
 import type { StsFaultType } from './xml.js';
 
@@ -214,7 +215,8 @@ async function assumeRoleWithWebIdentity(params: URLSearchParams, ctx: StsContex
   });
   // Unknown role and untrusted role answer alike, so callers cannot probe which roles exist.
   const role = ctx.iam.getRole(request.roleArn);
-  if (role === undefined || !ctx.iam.trusts(role, identity)) throw new StsError(403, 'AccessDenied', ACCESS_DENIED);
+  const sessionTags = sessionTagsOf(identity.claims);
+  if (role === undefined || !ctx.iam.trusts(role, { ...identity, sessionTags })) throw new StsError(403, 'AccessDenied', ACCESS_DENIED);
   if (request.durationSeconds > role.maxSessionDurationSeconds) {
     throw new StsError(400, 'ValidationError', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
   }

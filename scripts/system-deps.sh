@@ -23,6 +23,11 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# From pip, not apt (Debian's are too old to know every resource type the templates use): cfn-lint
+# checks the templates of 'credport setup aws'; moto's server stands in for CloudFormation. Reported only.
+command -v cfn-lint >/dev/null 2>&1 || { echo "system-deps: cfn-lint missing: pip install cfn-lint" >&2; [ "${CI:-}" = "true" ] && exit 1; }
+python3 -c 'import moto.server' 2>/dev/null || { echo "system-deps: moto missing: pip install 'moto[server]'" >&2; [ "${CI:-}" = "true" ] && exit 1; }
+
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

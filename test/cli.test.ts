@@ -31,6 +31,7 @@ const COMMANDS = [
   'ca init',
   'ca issue',
   'oidc export',
+  'setup aws',
   'demo',
   'audit',
 ];

@@ -141,6 +141,7 @@ const CANNOT_RUN: [RegExp, string][] = [
   [/^credport env --profile gcp\b/, 'needs the [profiles.gcp] the page has the reader add to the config'],
   [/^credport (oidc (publish|revoke)|key rotate)\b/, 'writes the live issuer in S3 (test/oidc-publish.test.ts runs it against moto)'],
   [/^credport ca (revoke|crl)\b/, "needs the reader's CA and a certificate it issued (test/rolesanywhere-renewal.test.ts runs both)"],
+  [/^credport setup aws\b/, 'deploys CloudFormation stacks in an AWS account (test/setup-aws-deploy.test.ts runs it against moto)'],
 ];
 /** Commands safe offline: they touch only files under HOME and the working directory. */
 const RUNS = [

@@ -133,6 +133,11 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/oidc-publish.js')).oidcRevokeCommand,
   },
   {
+    name: 'setup aws',
+    summary: 'create the issuer, roles and Roles Anywhere as CloudFormation stacks',
+    load: async () => (await import('./commands/setup-aws.js')).setupAwsCommand,
+  },
+  {
     name: 'demo',
     summary: 'run daemon + local AWS emulator end to end, no cloud account needed',
     load: async () => (await import('./commands/demo.js')).demoCommand,

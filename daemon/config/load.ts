@@ -174,6 +174,12 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
     problems.push(`oidc: missing; ${oidcTypes.join(' and ')} profiles need an [oidc] table with at least issuer = "https://..."`);
   }
   if (cfg.oidc) checkUrl(cfg.oidc.issuer, 'oidc.issuer', problems);
+  for (const key of cfg.oidc?.transitive_tag_keys ?? []) {
+    // STS refuses a transitive key that is not a session tag; say so before any token is signed.
+    if (!Object.hasOwn(cfg.oidc?.principal_tags ?? {}, key)) {
+      problems.push(`oidc.transitive_tag_keys: "${key}" is not a key of oidc.principal_tags`);
+    }
+  }
   for (const [name, p] of profileEntries) checkProfile(name, p, cfg.profiles, cfg.key.backend, problems);
   if (cfg.refresh.retry_max_seconds < cfg.refresh.retry_base_seconds) {
     problems.push('refresh.retry_max_seconds: must not be smaller than refresh.retry_base_seconds');

@@ -178,6 +178,10 @@ export const SecureEnclaveKeySection = Type.Object(
 
 export const KEY_SECTIONS = { file: FileKeySection, pkcs11: Pkcs11KeySection, 'secure-enclave': SecureEnclaveKeySection } as const;
 
+/** AWS session tag keys and values: letters, digits, spaces and _ . : / = + - @ (IAM's tag alphabet). */
+const SESSION_TAG_KEY = '^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]{1,128}$';
+const SESSION_TAG_VALUE = '^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$';
+
 const OidcSection = Type.Object(
   {
     issuer: Type.String({
@@ -200,19 +204,37 @@ const OidcSection = Type.Object(
       maximum: 3600,
       description: 'Lifetime of each JWT; it is used once, immediately, so short is better.',
     }),
+    principal_tags: Type.Optional(
+      Type.Record(Type.String({ pattern: SESSION_TAG_KEY }), Type.String({ minLength: 0, maxLength: 256, pattern: SESSION_TAG_VALUE }), {
+        maxProperties: 50,
+        additionalProperties: false,
+        description:
+          'AWS session tags the JWT carries in its `https://aws.amazon.com/tags` claim (aws-oidc only), e.g. `{ team = "edge" }`. A role\'s trust policy can then admit a whole fleet by tag (`aws:RequestTag/team`) instead of one `sub` per device, and its permissions can test `aws:PrincipalTag/team`. The role must allow `sts:TagSession`.',
+        expect: 'a table of tag keys (1-128 characters of letters, digits, spaces and _.:/=+-@) to values of at most 256 such characters',
+      }),
+    ),
+    transitive_tag_keys: Type.Optional(
+      Type.Array(Type.String({ pattern: SESSION_TAG_KEY }), {
+        maxItems: 50,
+        uniqueItems: true,
+        description: 'Keys of `principal_tags` that persist into roles this session assumes (role chaining, aws-assume-role).',
+        expect: 'a list of keys of principal_tags',
+      }),
+    ),
     publish_bucket: Type.Optional(
       Type.String({
-        pattern: '^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$',
-        expect: 's3://BUCKET or s3://BUCKET/PREFIX',
+        pattern: '^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\\s]*)?$',
         description:
-          'Where `credport oidc publish`, `oidc revoke` and `key rotate` write the discovery document and JWKS: the S3 origin of the issuer URL.',
+          'Where the issuer documents are published: the S3 bucket (and optional prefix) behind the issuer URL, as `s3://BUCKET/PREFIX`. Written by `credport setup aws --write-config`; read by `credport oidc publish`.',
+        expect: 's3://BUCKET or s3://BUCKET/PREFIX',
       }),
     ),
     publish_distribution_id: Type.Optional(
       Type.String({
         pattern: '^[A-Z0-9]{1,32}$',
-        expect: 'a CloudFront distribution id such as "E2QWRUHAPOMQZL"',
-        description: 'The CloudFront distribution serving the issuer; its cached documents are invalidated after each publish.',
+        description:
+          'The CloudFront distribution serving the issuer, whose cached documents are invalidated after a publish. Written by `credport setup aws --write-config`.',
+        expect: 'a CloudFront distribution id like E2ABCDEFGHIJKL',
       }),
     ),
   },

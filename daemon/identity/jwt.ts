@@ -23,6 +23,8 @@ export interface MintOptions {
   lifetimeSeconds: number;
   /** Clock in milliseconds, injectable for tests. */
   now?: () => number;
+  /** Claims a cloud adds (AWS session tags); they cannot replace the registered claims above. */
+  extraClaims?: Readonly<Record<string, unknown>>;
 }
 
 const b64url = (data: string | Uint8Array): string => Buffer.from(data).toString('base64url');
@@ -30,6 +32,7 @@ const b64url = (data: string | Uint8Array): string => Buffer.from(data).toString
 export async function mintIdentityToken(signer: KeySigner, opts: MintOptions): Promise<{ token: string; claims: IdentityTokenClaims }> {
   const iat = Math.floor((opts.now ?? Date.now)() / 1000);
   const claims: IdentityTokenClaims = {
+    ...opts.extraClaims,
     iss: opts.issuer,
     sub: opts.subject,
     aud: opts.audience,

@@ -19,6 +19,7 @@ import { fileInstaller, tokenInstaller } from './rolesanywhere/renewal/install.j
 import type { RenewedChain } from './rolesanywhere/renewal/check-renewed.js';
 import type { CertificateRenewer } from './rolesanywhere/renewal/renewer.js';
 import type { X509SigningKey } from '../../x509/signing-key.js';
+import { sessionTagsOf } from './oidc/session-tags.js';
 import { AwsRolesAnywhereProvider } from './rolesanywhere/provider.js';
 import { fromKeyFile, fromKeySigner } from '../../x509/signing-key.js';
 import type { AwsProfileConfig, AwsRolesAnywhereProfileConfig } from './schema.js';
@@ -133,6 +134,7 @@ function createProvider(name: string, profile: ProfileBase, deps: ProviderDeps):
         durationSeconds: p.duration_seconds,
         roleSessionName: p.role_session_name ?? defaultSessionName(signer.thumbprint),
         ...(p.sts_endpoint ? { stsEndpoint: p.sts_endpoint } : {}),
+        ...(sessionTagsOf(oidc) ? { sessionTags: sessionTagsOf(oidc) } : {}),
         ...common,
         ...(tuning.now ? { now: tuning.now } : {}),
       });

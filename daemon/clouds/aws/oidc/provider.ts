@@ -15,6 +15,7 @@ import { BoundedSdkHandler } from '../../../providers/upstream/sdk-handler.js';
 import { ProviderError, type CredentialProvider, type ProviderDescription } from '../../../providers/types.js';
 import { awsCredentialId, type AwsCredentials } from '../credentials.js';
 import { mapStsError } from './errors.js';
+import { type SessionTags, sessionTagsClaim } from './session-tags.js';
 
 export interface AwsOidcProviderOptions {
   signer: KeySigner;
@@ -27,6 +28,8 @@ export interface AwsOidcProviderOptions {
   durationSeconds: number;
   roleSessionName: string;
   stsEndpoint?: string;
+  /** Session tags for the JWT's https://aws.amazon.com/tags claim (ABAC: one role for a fleet). */
+  sessionTags?: SessionTags;
   /** SDK retries inside one refresh attempt (throttling, 5xx); the scheduler's backoff covers the rest. */
   maxAttempts?: number;
   /** One deadline per STS call, connect to last body byte (default 10 s). */
@@ -69,6 +72,7 @@ export class AwsOidcProvider implements CredentialProvider<AwsCredentials> {
         subject: this.opts.subject,
         audience: this.opts.audience,
         lifetimeSeconds: this.opts.tokenLifetimeSeconds,
+        ...(this.opts.sessionTags ? { extraClaims: sessionTagsClaim(this.opts.sessionTags) } : {}),
         ...(this.opts.now ? { now: this.opts.now } : {}),
       }));
     } catch (err) {
