@@ -6,13 +6,15 @@
 import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/secure-file.js';
-import type { EcPublicJwk } from '../keys/signer.js';
+import { algorithmOf } from '../keys/jwk.js';
+import type { KeyAlgorithm, PublicJwk } from '../keys/signer.js';
 
-export interface PublishedJwk extends EcPublicJwk {
+/** A key as the JWKS publishes it: `alg` per key, so a verifier never guesses RS256 from ES256. */
+export type PublishedJwk = PublicJwk & {
   kid: string;
   use: 'sig';
-  alg: 'ES256';
-}
+  alg: KeyAlgorithm;
+};
 
 export interface Jwks {
   keys: Array<Record<string, unknown> & { kid?: unknown }>;
@@ -34,27 +36,41 @@ export class IssuerExportError extends Error {
   override readonly name = 'IssuerExportError';
 }
 
-export function discoveryDocument(issuer: string, jwksUri: string = `${issuer}/${JWKS_PATH}`): DiscoveryDocument {
+export function discoveryDocument(
+  issuer: string,
+  jwksUri: string = `${issuer}/${JWKS_PATH}`,
+  algorithms: readonly string[] = ['ES256'],
+): DiscoveryDocument {
   return {
     issuer,
     jwks_uri: jwksUri,
     response_types_supported: ['id_token'],
     subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: ['ES256'],
+    id_token_signing_alg_values_supported: [...algorithms],
     claims_supported: ['aud', 'exp', 'iat', 'iss', 'jti', 'nbf', 'sub'],
   };
 }
 
-export function publishedJwk(jwk: EcPublicJwk, kid: string): PublishedJwk {
-  return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, kid, use: 'sig', alg: 'ES256' };
+export function publishedJwk(jwk: PublicJwk, kid: string): PublishedJwk {
+  const alg = algorithmOf(jwk);
+  if (jwk.kty === 'RSA') return { kty: 'RSA', n: jwk.n, e: jwk.e, kid, use: 'sig', alg };
+  return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, kid, use: 'sig', alg };
 }
 
-/** Adds or replaces `key` by kid; other keys are kept as they were, the result sorted by kid for stable output. */
-export function mergeJwks(existing: Jwks | undefined, key: PublishedJwk): Jwks {
-  const others = (existing?.keys ?? []).filter((k) => k.kid !== key.kid);
-  const keys = [...others, { ...key }];
+/** Adds or replaces each of `added` by kid; other keys are kept as they were, the result sorted by kid for stable output. */
+export function mergeJwks(existing: Jwks | undefined, added: PublishedJwk | readonly PublishedJwk[]): Jwks {
+  const list = Array.isArray(added) ? added : [added as PublishedJwk];
+  const kids = new Set(list.map((k) => k.kid));
+  const others = (existing?.keys ?? []).filter((k) => typeof k.kid !== 'string' || !kids.has(k.kid));
+  const keys: Jwks['keys'] = [...others, ...list.map((k) => ({ ...k }))];
   keys.sort((a, b) => String(a.kid ?? '').localeCompare(String(b.kid ?? '')));
   return { keys };
+}
+
+/** The algorithms a JWKS's keys name, ES256 first: what the discovery document advertises. */
+function algorithmsOf(jwks: Jwks): string[] {
+  const named = new Set(jwks.keys.map((k) => k.alg).filter((a): a is string => a === 'ES256' || a === 'RS256'));
+  return ['ES256', 'RS256'].filter((a) => named.has(a) || (a === 'ES256' && named.size === 0));
 }
 
 /** Public documents are small; anything bigger is not one credport wrote. */
@@ -148,7 +164,7 @@ export interface ExportResult {
  * existing discovery document for another issuer is an error, so one
  * directory never mixes two issuers.
  */
-export function exportIssuer(dir: string, issuer: string, key: PublishedJwk): ExportResult {
+export function exportIssuer(dir: string, issuer: string, key: PublishedJwk | readonly PublishedJwk[]): ExportResult {
   const discoveryFile = join(dir, ...DISCOVERY_PATH.split('/'));
   let discovery = discoveryDocument(issuer);
   if (existsSync(discoveryFile)) {
@@ -167,6 +183,7 @@ export function exportIssuer(dir: string, issuer: string, key: PublishedJwk): Ex
     existing = readJwks(jwksFile);
   }
   const merged = mergeJwks(existing, key);
+  discovery = discoveryDocument(issuer, discovery.jwks_uri, algorithmsOf(merged));
   const jwksText = `${JSON.stringify(merged, null, 2)}\n`;
   const discoveryText = `${JSON.stringify(discovery, null, 2)}\n`;
   const unchanged =

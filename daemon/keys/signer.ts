@@ -4,6 +4,12 @@
  * can drop in without the identity or provider code noticing.
  */
 
+/**
+ * ES256 for P-256 keys (every backend); RS256 for RSA keys, which Entra ID requires of a client
+ * assertion (it refuses ES256), held in a file or on a PKCS#11 token.
+ */
+export type KeyAlgorithm = 'ES256' | 'RS256';
+
 /** A public EC JWK in the members RFC 7638 needs for a thumbprint. */
 export interface EcPublicJwk {
   kty: 'EC';
@@ -11,6 +17,15 @@ export interface EcPublicJwk {
   x: string;
   y: string;
 }
+
+/** A public RSA JWK in the members RFC 7638 needs for a thumbprint (base64url, no leading zeros). */
+export interface RsaPublicJwk {
+  kty: 'RSA';
+  n: string;
+  e: string;
+}
+
+export type PublicJwk = EcPublicJwk | RsaPublicJwk;
 
 export interface KeyDescription {
   backend: string;
@@ -21,11 +36,15 @@ export interface KeyDescription {
 }
 
 export interface KeySigner {
-  readonly algorithm: 'ES256';
+  /** Follows the key: ES256 for P-256, RS256 for RSA. */
+  readonly algorithm: KeyAlgorithm;
   /** RFC 7638 thumbprint of the public key (base64url SHA-256), used as the JWT `kid`. */
   readonly thumbprint: string;
-  publicJwk(): EcPublicJwk;
-  /** Signs SHA-256(data); returns the raw 64-byte r||s (IEEE P1363) form JWS uses. */
+  publicJwk(): PublicJwk;
+  /**
+   * Signs data with SHA-256, in the form JWS uses: ES256 the raw 64-byte r||s (IEEE P1363), RS256 the
+   * RSASSA-PKCS1-v1_5 signature (as long as the modulus).
+   */
   sign(data: Uint8Array): Promise<Uint8Array>;
   describe(): KeyDescription;
   /**
