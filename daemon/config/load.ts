@@ -76,10 +76,11 @@ function checkProfile(
   all: Record<string, ProfileConfig>,
   keyBackend: KeyConfig['backend'],
   problems: string[],
+  rsaKey = false,
 ): void {
   const spec = profileType(p.type)?.spec;
   if (!spec) return; // the schema step already refused an unknown type
-  spec.check?.(name, p, { profiles: all, keyBackend }, problems);
+  spec.check?.(name, p, { profiles: all, keyBackend, rsaKey }, problems);
   const source = spec.sourceProfile?.(p);
   if (source === undefined) return;
   const key = `profiles.${name}`;
@@ -186,7 +187,7 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
     problems.push(`oidc: missing; ${oidcTypes.join(' and ')} profiles need an [oidc] table with at least issuer = "https://..."`);
   }
   if (cfg.oidc) checkUrl(cfg.oidc.issuer, 'oidc.issuer', problems);
-  for (const [name, p] of profileEntries) checkProfile(name, p, cfg.profiles, cfg.key.backend, problems);
+  for (const [name, p] of profileEntries) checkProfile(name, p, cfg.profiles, cfg.key.backend, problems, cfg.rsa_key !== undefined);
   if (cfg.refresh.retry_max_seconds < cfg.refresh.retry_base_seconds) {
     problems.push('refresh.retry_max_seconds: must not be smaller than refresh.retry_base_seconds');
   }
