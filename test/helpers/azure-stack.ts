@@ -40,6 +40,10 @@ export interface AzureStackOptions {
   profiles?: (s: { emulator: Emulator; entra: EntraEmulator; issuer: string }) => Record<string, Record<string, unknown>>;
   /** Register the device's federated credential on the app (default true). */
   trustDevice?: boolean;
+  /** Set up the Google side before the daemon starts (pools, bindings, more Entra apps). */
+  before?: (s: { emulator: Emulator; entra: EntraEmulator; issuer: string }) => void;
+  /** Wait for every profile to hold credentials (default true). */
+  waitForOk?: boolean;
 }
 
 export async function startAzureStack(o: AzureStackOptions = {}): Promise<AzureStack> {
@@ -62,6 +66,7 @@ export async function startAzureStack(o: AzureStackOptions = {}): Promise<AzureS
       clientId: CLIENT,
       federatedCredentials: [{ issuer, subject: defaultSubject(device) }],
     });
+  o.before?.({ emulator, entra, issuer });
   const caFile = join(dir, 'entra-ca.pem');
   writeFileSync(caFile, entra.caPem);
   const port = await freePort();
@@ -102,12 +107,14 @@ export async function startAzureStack(o: AzureStackOptions = {}): Promise<AzureS
     await emulator.close();
   };
   let last = '';
+  // Degraded exits non-zero but still prints the report.
+  const ok = o.waitForOk === false ? () => true : (text: string) => (JSON.parse(text) as { status?: string }).status === 'ok';
   try {
     await waitFor(async () => {
       const r = runCli(['status', '--json'], env);
       last = r.stdout + r.stderr;
-      if (r.status !== 0) return undefined;
-      return (JSON.parse(r.stdout) as { status?: string }).status === 'ok' ? true : undefined;
+      if (!r.stdout.startsWith('{')) return undefined;
+      return ok(r.stdout) ? true : undefined;
     }, 200);
   } catch (err) {
     await stop();
