@@ -5,7 +5,7 @@
 // tokens are opaque; a test asks verifyAccessToken what one is.
 
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { readBody } from '../read-body.js';
@@ -36,11 +36,18 @@ export interface EntraEmulatorOptions {
   clockSkewSeconds?: number;
   /** Lifetime of issued access tokens (default 3599 s, Entra's usual). */
   tokenLifetimeSeconds?: number;
+  /**
+   * Also answer plain http on loopback (httpUrl), for a daemon running inside a process that cannot
+   * trust the test CA any more (`credport demo`: NODE_EXTRA_CA_CERTS is read at process start only).
+   */
+  plainHttp?: boolean;
 }
 
 export interface EntraEmulator {
   /** https://127.0.0.1:PORT: the authority host. */
   readonly url: string;
+  /** http://127.0.0.1:PORT, with plainHttp: the same service without TLS. */
+  readonly httpUrl?: string;
   /** PEM of the CA the server certificate chains to (NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE). */
   readonly caPem: string;
   addApplication(spec: ApplicationSpec): Application;
@@ -140,7 +147,7 @@ export async function startEntraEmulator(o: EntraEmulatorOptions = {}): Promise<
     }
   }
 
-  const server = createServer({ key: tls.keyPem, cert: tls.certPem }, (req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'https://localhost');
     if (url.pathname === '/common/discovery/instance') {
       const host = new URL(base).host;
@@ -154,18 +161,26 @@ export async function startEntraEmulator(o: EntraEmulatorOptions = {}): Promise<
     const m = TENANT.exec(url.pathname);
     const tenant = m?.[1] ?? '';
     const rest = m?.[2] ?? '';
-    if (rest === '/v2.0/.well-known/openid-configuration') return sendJson(res, 200, openidConfiguration(tenant));
+    if (rest === '/v2.0/.well-known/openid-configuration') {
+      sendJson(res, 200, openidConfiguration(tenant));
+      return;
+    }
     if (rest === '/oauth2/v2.0/token') {
       void token(req, res, tenant);
       return;
     }
     sendEntraError(res, new EntraError(404, 'invalid_request', 90000, 'Not found.'), now(), base);
-  });
+  };
+  const server = createServer({ key: tls.keyPem, cert: tls.certPem }, handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const plain = o.plainHttp ? createHttpServer(handler) : undefined;
+  if (plain) await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+  const httpUrl = plain ? `http://127.0.0.1:${(plain.address() as AddressInfo).port}` : undefined;
 
   return {
     url: base,
+    ...(httpUrl ? { httpUrl } : {}),
     caPem: tls.caPem,
     addApplication: (spec) => directory.add(spec),
     verifyAccessToken(t) {
@@ -175,10 +190,12 @@ export async function startEntraEmulator(o: EntraEmulatorOptions = {}): Promise<
     get stats() {
       return { calls: stats.calls, issued: stats.issued, refusals: [...stats.refusals] };
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: async () => {
+      for (const srv of [server, plain]) {
+        if (!srv) continue;
+        srv.closeAllConnections();
+        await new Promise<void>((resolve) => srv.close(() => resolve()));
+      }
+    },
   };
 }

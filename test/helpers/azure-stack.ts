@@ -13,6 +13,7 @@ import { type Emulator, startEmulator } from '../../emulator/index.js';
 import { exportIssuer, publishedJwk } from '../../daemon/identity/issuer-documents.js';
 import { defaultSubject } from '../../daemon/identity/jwt.js';
 import { FileKeySigner } from '../../daemon/keys/file/signer.js';
+import type { PublicJwk } from '../../daemon/keys/signer.js';
 import { freePort, runCli, spawnCli, waitFor } from './cli.js';
 
 export const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -42,6 +43,10 @@ export interface AzureStackOptions {
   trustDevice?: boolean;
   /** Set up the Google side before the daemon starts (pools, bindings, more Entra apps). */
   before?: (s: { emulator: Emulator; entra: EntraEmulator; issuer: string }) => void;
+  /** The [rsa_key] table and its public key, instead of an RSA key file (a PKCS#11 token's key). */
+  rsaKey?: { table: Record<string, unknown>; jwk: PublicJwk; thumbprint: string };
+  /** More environment for the daemon and the CLI (SOFTHSM2_CONF, a PIN variable). */
+  env?: NodeJS.ProcessEnv;
   /** Wait for every profile to hold credentials (default true). */
   waitForOk?: boolean;
 }
@@ -55,11 +60,8 @@ export async function startAzureStack(o: AzureStackOptions = {}): Promise<AzureS
   const device = FileKeySigner.create(join(dir, 'device-key.pem'));
   const rsa = FileKeySigner.create(join(dir, 'device-rsa-key.pem'), 'RS256');
   const issuer = emulator.issuerBaseUrl;
-  exportIssuer(
-    issuerDir,
-    issuer,
-    [device, rsa].map((s) => publishedJwk(s.publicJwk(), s.thumbprint)),
-  );
+  const rsaPublic = o.rsaKey ?? { jwk: rsa.publicJwk(), thumbprint: rsa.thumbprint };
+  exportIssuer(issuerDir, issuer, [publishedJwk(device.publicJwk(), device.thumbprint), publishedJwk(rsaPublic.jwk, rsaPublic.thumbprint)]);
   if (o.trustDevice !== false)
     entra.addApplication({
       tenantId: TENANT,
@@ -81,7 +83,7 @@ export async function startAzureStack(o: AzureStackOptions = {}): Promise<AzureS
         audit_file: join(dir, 'audit.log'),
       },
       key: { backend: 'file', path: join(dir, 'device-key.pem') },
-      rsa_key: { backend: 'file', path: join(dir, 'device-rsa-key.pem') },
+      rsa_key: o.rsaKey?.table ?? { backend: 'file', path: join(dir, 'device-rsa-key.pem') },
       oidc: { issuer },
       profiles: {
         azure: {
@@ -97,7 +99,7 @@ export async function startAzureStack(o: AzureStackOptions = {}): Promise<AzureS
     }),
     { mode: 0o600 },
   );
-  const env: NodeJS.ProcessEnv = { HOME: dir, CREDPORT_CONFIG: configFile, NODE_EXTRA_CA_CERTS: caFile };
+  const env: NodeJS.ProcessEnv = { HOME: dir, CREDPORT_CONFIG: configFile, NODE_EXTRA_CA_CERTS: caFile, ...o.env };
   const daemon = spawnCli(['serve', '--config', configFile], env);
   const baseUrl = `http://127.0.0.1:${port}`;
   const stop = async () => {
