@@ -83,6 +83,10 @@ export const PROVIDER_ERRORS = {
   ImplausibleExpiration: { retryable: true, summary: 'The upstream gave credentials expiring implausibly far ahead (over 36 h).' },
   ExpiredCredentials: { retryable: true, summary: 'The upstream gave credentials already within the expiry margin.' },
   Aborted: { retryable: true, summary: 'The refresh was cancelled (shutdown, reload, deadline).' },
+  FederatedTokenFile: {
+    retryable: true,
+    summary: "An Azure profile's federated token file could not be written (a file not credport's, a full disk).",
+  },
   InternalError: { retryable: true, summary: 'An unexpected error during a refresh; the daemon log has the details.' },
 } as const satisfies Record<string, ProviderErrorEntry>;
 

@@ -16,6 +16,7 @@ import type { WorkloadIdentityPoolProvider, WorkloadIdentityPoolProviderSpec } f
 import { GCP_IAM_CREDENTIALS_PREFIX, GCP_STS_PREFIX, describeToken, googleServiceOf, handleGoogleRequest } from './gcp/service.js';
 import type { GoogleService, GoogleTokenInfo } from './gcp/service.js';
 import { GoogleTokenStore } from './gcp/token-store.js';
+import { GCP_ACCOUNTS_PREFIX, GoogleIdTokenIssuer, serviceAccountUniqueId } from './gcp/id-tokens.js';
 import { EmulatorConfigError, IamRegistry } from './iam.js';
 import type { OidcProviderSpec, RoleSpec } from './iam.js';
 import { ISSUER_PREFIX, createIssuerHost, resolveIssuerDir } from './issuer-host.js';
@@ -99,6 +100,10 @@ export interface Emulator {
   readonly gcpStsEndpoint: string;
   /** IAM Credentials base URL: `${iamCredentialsEndpoint}/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken`. */
   readonly iamCredentialsEndpoint: string;
+  /** The emulated https://accounts.google.com: iss of generateIdToken's ID tokens, with discovery and JWKS. */
+  readonly googleIdTokenIssuer: string;
+  /** A service account's numeric unique id: the `sub` of its Google ID tokens. */
+  serviceAccountUniqueId(email: string): string;
   createOpenIDConnectProvider(spec: OidcProviderSpec): void;
   createRole(spec: RoleSpec): void;
   /** A Roles Anywhere trust anchor: its ARN (whose region requests must be scoped to) and CA certificate(s). */
@@ -247,7 +252,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   };
 
   const workloadIdentity = new WorkloadIdentityRegistry();
+  let baseUrl = '';
+  const idTokens = new GoogleIdTokenIssuer(() => baseUrl);
   const googleContext: GoogleContext = {
+    idTokens,
     registry: workloadIdentity,
     tokens: new GoogleTokenStore(now),
     now,
@@ -365,6 +373,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const google = googleServiceOf(path);
     if (google !== undefined) return serveGoogle(req, res, google, path);
     if (path === ISSUER_PREFIX || path.startsWith(`${ISSUER_PREFIX}/`)) return issuerHost.handle(req, res, path);
+    if (path.startsWith(`${GCP_ACCOUNTS_PREFIX}/`)) return idTokens.handle(res, path);
     const status = path === '' ? 400 : 404;
     const text = status === 400 ? 'Bad Request\n' : 'Not Found\n';
     res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
@@ -390,6 +399,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   const address = server.address() as AddressInfo;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  baseUrl = url;
 
   return {
     url,
@@ -398,6 +408,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     rolesAnywhereEndpoint: url,
     gcpStsEndpoint: `${url}${GCP_STS_PREFIX}`,
     iamCredentialsEndpoint: `${url}${GCP_IAM_CREDENTIALS_PREFIX}`,
+    googleIdTokenIssuer: idTokens.issuer,
+    serviceAccountUniqueId,
     createOpenIDConnectProvider(spec) {
       iam.createOpenIDConnectProvider(spec);
     },

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import standalone from 'ajv/dist/standalone/index.js';
-import { ConfigSchema, KEY_SECTIONS, PROFILE_SECTIONS } from '../daemon/config/schema.js';
+import { ConfigSchema, KEY_SECTIONS, PROFILE_SECTIONS, RSA_KEY_SECTIONS } from '../daemon/config/schema.js';
 
 /** The ajv options every generated validator is compiled with; validate.ts's messages rely on verbose. */
 function newAjv(): Ajv {
@@ -42,6 +42,10 @@ export function renderValidators(): string {
     ajv.addSchema(withoutDescriptions(schema) as object, `key:${backend}`);
     refs[exportName('key', backend)] = `key:${backend}`;
   }
+  for (const [backend, schema] of Object.entries(RSA_KEY_SECTIONS)) {
+    ajv.addSchema(withoutDescriptions(schema) as object, `rsakey:${backend}`);
+    refs[exportName('rsa_key', backend)] = `rsakey:${backend}`;
+  }
   for (const [type, schema] of Object.entries(PROFILE_SECTIONS)) {
     ajv.addSchema(withoutDescriptions(schema) as object, `profile:${type}`);
     refs[exportName('profile', type)] = `profile:${type}`;
@@ -61,6 +65,7 @@ export function renderValidators(): string {
     "import { equal, ucs2length } from './validator-runtime.js';",
     code.replace(/^"use strict";/, ''),
     `export const KEY_VALIDATORS = ${table('key', Object.keys(KEY_SECTIONS))};`,
+    `export const RSA_KEY_VALIDATORS = ${table('rsa_key', Object.keys(RSA_KEY_SECTIONS))};`,
     `export const PROFILE_VALIDATORS = ${table('profile', Object.keys(PROFILE_SECTIONS))};`,
     '',
   ].join('\n');

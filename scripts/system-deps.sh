@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives as real peers: the AWS CLI,
 # boto3, the Ruby SDK v3 and the Go SDKs v1 and v2 (sources, built offline with
-# golang-go) and python3-google-auth (Google's metadata-server client) as clients,
+# golang-go), python3-google-auth (Google's metadata-server client) and python3-azure
+# (azure-identity, against the managed identity endpoint) as clients,
 # python3-prometheus-client (an independent parser of the /metrics text format), SoftHSM2 as a PKCS#11 token, opensc's pkcs11-tool,
 # plistutil (launchd plists), systemd-analyze (unit files), clang (the macOS
 # peer lookup's and Secure Enclave store's syntax checks for Apple targets, with
@@ -17,7 +18,7 @@
 # it are skipped with a note.
 set -euo pipefail
 
-PACKAGES=(awscli python3-boto3 python3-google-auth python3-prometheus-client ruby-aws-sdk-core golang-go golang-github-aws-aws-sdk-go-dev golang-github-aws-aws-sdk-go-v2-dev softhsm2 opensc libplist-utils systemd libp11-kit-dev curl passwd util-linux clang zsh fish swtpm swtpm-tools tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools dbus libc6-dev-arm64-cross libstdc++-12-dev-arm64-cross)
+PACKAGES=(awscli python3-boto3 python3-google-auth python3-prometheus-client python3-azure ruby-aws-sdk-core golang-go golang-github-aws-aws-sdk-go-dev golang-github-aws-aws-sdk-go-v2-dev softhsm2 opensc libplist-utils systemd libp11-kit-dev curl passwd util-linux clang zsh fish swtpm swtpm-tools tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools dbus libc6-dev-arm64-cross libstdc++-12-dev-arm64-cross)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -98,7 +98,7 @@ t.test('errors name the key and what was expected', async (t) => {
   );
   t.match(
     problems(VALID.replace('type = "aws-oidc"', 'type = "gcp"'))[0],
-    /^profiles\.default\.type: expected one of "aws-oidc", "aws-rolesanywhere", "aws-assume-role", "gcp-wif", got "gcp"/,
+    /^profiles\.default\.type: expected one of "aws-oidc", "aws-rolesanywhere", "aws-assume-role", "gcp-wif", "azure-federated", got "gcp"/,
   );
   t.match(problems(`${VALID}role_session_name = "has/slash"\n`)[0], /^profiles\.default\.role_session_name: expected 2-64 characters/);
   t.same(problems(`${VALID}\n[key]\nbackend = "tpm"\n`), ['key.backend: expected one of "file", "pkcs11", "secure-enclave", got "tpm"']);
@@ -220,7 +220,7 @@ t.test('profile types: rolesanywhere and assume-role, each checked against its o
   const cycle = `${VALID}\n[profiles.a]\ntype = "aws-assume-role"\nsource_profile = "b"\nrole_arn = "arn:aws:iam::111122223333:role/a"\n[profiles.b]\ntype = "aws-assume-role"\nsource_profile = "a"\nrole_arn = "arn:aws:iam::111122223333:role/b"\n`;
   t.match(problems(cycle).join('\n'), /profiles\.a\.source_profile: the chain a -> b -> a is a cycle/);
   t.same(problems(`${VALID}\n[profiles.x]\ntype = "gcp"\n`), [
-    'profiles.x.type: expected one of "aws-oidc", "aws-rolesanywhere", "aws-assume-role", "gcp-wif", got "gcp"',
+    'profiles.x.type: expected one of "aws-oidc", "aws-rolesanywhere", "aws-assume-role", "gcp-wif", "azure-federated", got "gcp"',
   ]);
 });
 

@@ -80,6 +80,17 @@ t.test('credport demo: the pasted lines work with the Debian AWS CLI', needs(deb
     t.match(viaMetadata.accessToken, /^gcpemu-sa\./, `python3-google-auth got it through the metadata server ${viaMetadata.error ?? ''}`);
   } else t.fail('python3-google-auth is not installed (apt-get install python3-google-auth)');
 
+  // Azure, beside them: the pasted env line, then the managed identity endpoint as the SDKs call it.
+  t.match(out, /credport env --profile azure --config /, 'prints the Azure env line');
+  const aEnv = await runCliAsync(['env', '--profile', 'azure', '--config', configFile!]);
+  const endpoint = /export IDENTITY_ENDPOINT='([^']+)'/.exec(aEnv.stdout)?.[1];
+  const header = /export IDENTITY_HEADER='([^']+)'/.exec(aEnv.stdout)?.[1];
+  const mi = await fetch(`${endpoint}?api-version=2019-08-01&resource=https://management.azure.com`, {
+    headers: { 'x-identity-header': header ?? '' },
+  });
+  t.equal(mi.status, 200, 'the managed identity endpoint answers with an Entra-emulator token');
+  t.match(await mi.json(), { token_type: 'Bearer', resource: 'https://management.azure.com', expires_on: /^\d+$/ });
+
   const dir = tokenFile!.slice(0, tokenFile!.lastIndexOf('/'));
   demo.child.kill('SIGINT');
   t.equal(await demo.exited, 0, 'Ctrl-C: exit 0');

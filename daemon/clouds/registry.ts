@@ -4,9 +4,10 @@
  */
 import { aws } from './aws/index.js';
 import { gcp } from './gcp/index.js';
+import { azure } from './azure/index.js';
 import type { CloudModule } from './types.js';
 
-export const CLOUDS: readonly CloudModule[] = [aws, gcp];
+export const CLOUDS: readonly CloudModule[] = [aws, gcp, azure];
 
 export function cloudNamed(name: string): CloudModule | undefined {
   return CLOUDS.find((c) => c.name === name);

@@ -7,5 +7,10 @@
 import type { TSchema } from '@sinclair/typebox';
 import { AWS_PROFILE_SCHEMAS } from './aws/schema.js';
 import { GCP_PROFILE_SCHEMAS } from './gcp/schema.js';
+import { AZURE_PROFILE_SCHEMAS } from './azure/schema.js';
 
-export const CLOUD_PROFILE_SCHEMAS: Readonly<Record<string, TSchema>> = { ...AWS_PROFILE_SCHEMAS, ...GCP_PROFILE_SCHEMAS };
+export const CLOUD_PROFILE_SCHEMAS: Readonly<Record<string, TSchema>> = {
+  ...AWS_PROFILE_SCHEMAS,
+  ...GCP_PROFILE_SCHEMAS,
+  ...AZURE_PROFILE_SCHEMAS,
+};

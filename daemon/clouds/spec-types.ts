@@ -16,6 +16,8 @@ export interface ProfileBase {
 export interface ConfigView {
   profiles: Readonly<Record<string, ProfileBase>>;
   keyBackend: string;
+  /** Whether an [rsa_key] table is configured (RS256 for clouds that refuse ES256). */
+  rsaKey: boolean;
 }
 
 export interface ProfileTypeSpec<P extends ProfileBase = ProfileBase> {

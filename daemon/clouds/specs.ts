@@ -4,9 +4,10 @@
  */
 import { awsSpec } from './aws/spec.js';
 import { gcpSpec } from './gcp/spec.js';
+import { azureSpec } from './azure/spec.js';
 import type { CloudSpec, ProfileTypeSpec } from './spec-types.js';
 
-export const CLOUD_SPECS: readonly CloudSpec[] = [awsSpec, gcpSpec];
+export const CLOUD_SPECS: readonly CloudSpec[] = [awsSpec, gcpSpec, azureSpec];
 
 const byType = new Map<string, { cloud: CloudSpec; spec: ProfileTypeSpec }>();
 for (const cloud of CLOUD_SPECS) for (const spec of cloud.profileTypes) byType.set(spec.type, { cloud, spec });

@@ -11,7 +11,8 @@ import { ListenAddressError, parseListen, type ListenAddress } from './listen.js
 import { expandPath, type Env } from './paths.js';
 import { CLOUD_SPECS, profileType } from '../clouds/specs.js';
 import { checkUrl } from '../util/urls.js';
-import type { Config, DaemonConfig, KeyConfig, OidcConfig, ProfileConfig, RefreshConfig } from './schema.js';
+import type { KeyAlgorithm } from '../keys/signer.js';
+import type { Config, DaemonConfig, KeyConfig, OidcConfig, ProfileConfig, RefreshConfig, RsaKeyConfig } from './schema.js';
 import { resolveUids } from './users.js';
 import { ConfigError, validateConfig } from './validate.js';
 
@@ -19,7 +20,7 @@ export { ConfigError } from './validate.js';
 
 /** The [key] table, checked, with paths expanded. */
 export type ResolvedKey =
-  | { backend: 'file'; path: string }
+  | { backend: 'file'; path: string; algorithm?: KeyAlgorithm }
   | {
       backend: 'pkcs11';
       module: string;
@@ -45,6 +46,8 @@ export interface ResolvedConfig {
     auditFile?: string;
   };
   key: ResolvedKey;
+  /** The [rsa_key] table: an RSA key for RS256-only clouds (Entra ID); file keys carry algorithm RS256. */
+  rsaKey?: ResolvedKey;
   oidc?: OidcConfig;
   refresh: RefreshConfig;
   profiles: ReadonlyMap<string, ProfileConfig>;
@@ -73,10 +76,11 @@ function checkProfile(
   all: Record<string, ProfileConfig>,
   keyBackend: KeyConfig['backend'],
   problems: string[],
+  rsaKey = false,
 ): void {
   const spec = profileType(p.type)?.spec;
   if (!spec) return; // the schema step already refused an unknown type
-  spec.check?.(name, p, { profiles: all, keyBackend }, problems);
+  spec.check?.(name, p, { profiles: all, keyBackend, rsaKey }, problems);
   const source = spec.sourceProfile?.(p);
   if (source === undefined) return;
   const key = `profiles.${name}`;
@@ -125,7 +129,7 @@ function pickDefaultProfiles(profiles: Record<string, ProfileConfig>, problems: 
   return defaults;
 }
 
-function resolveKey(k: KeyConfig, env: Env, baseDir: string, problems: string[]): ResolvedKey {
+function resolveKey(k: KeyConfig, env: Env, baseDir: string, problems: string[], table = 'key'): ResolvedKey {
   switch (k.backend) {
     case 'file':
       return { backend: 'file', path: expandPath(k.path, env, baseDir) };
@@ -133,12 +137,12 @@ function resolveKey(k: KeyConfig, env: Env, baseDir: string, problems: string[])
       return { backend: 'secure-enclave', path: expandPath(k.path, env, baseDir), userPresence: k.user_presence };
     case 'pkcs11': {
       if ((k.pin_file === undefined) === (k.pin_env === undefined)) {
-        problems.push('key: give exactly one of pin_file and pin_env (PINs are never read from the command line)');
+        problems.push(`${table}: give exactly one of pin_file and pin_env (PINs are never read from the command line)`);
       }
       if (k.token_label === undefined && k.uri === undefined)
-        problems.push('key: give token_label or uri to say which token holds the key');
+        problems.push(`${table}: give token_label or uri to say which token holds the key`);
       if (k.uri && /[?&;]pin-(value|source)=/.test(k.uri))
-        problems.push('key.uri: must not contain a PIN (pin-value / pin-source); use pin_file or pin_env');
+        problems.push(`${table}.uri: must not contain a PIN (pin-value / pin-source); use pin_file or pin_env`);
       return {
         backend: 'pkcs11',
         module: expandPath(k.module, env, baseDir),
@@ -150,6 +154,15 @@ function resolveKey(k: KeyConfig, env: Env, baseDir: string, problems: string[])
       };
     }
   }
+}
+
+/** Label of the [rsa_key] on a token when the table names none: not the device key's "device". */
+export const DEFAULT_RSA_KEY_LABEL = 'device-rsa';
+
+function resolveRsaKey(k: RsaKeyConfig, env: Env, baseDir: string, problems: string[]): ResolvedKey {
+  if (k.backend === 'file') return { backend: 'file', path: expandPath(k.path, env, baseDir), algorithm: 'RS256' };
+  const named = k.key_label !== undefined || k.key_id !== undefined || (k.uri !== undefined && /[:;](object|id)=/.test(k.uri));
+  return resolveKey(named ? k : { ...k, key_label: DEFAULT_RSA_KEY_LABEL }, env, baseDir, problems, 'rsa_key');
 }
 
 /** Validates a parsed config object (also used by `credport init` before it writes one). */
@@ -180,7 +193,7 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
       problems.push(`oidc.transitive_tag_keys: "${key}" is not a key of oidc.principal_tags`);
     }
   }
-  for (const [name, p] of profileEntries) checkProfile(name, p, cfg.profiles, cfg.key.backend, problems);
+  for (const [name, p] of profileEntries) checkProfile(name, p, cfg.profiles, cfg.key.backend, problems, cfg.rsa_key !== undefined);
   if (cfg.refresh.retry_max_seconds < cfg.refresh.retry_base_seconds) {
     problems.push('refresh.retry_max_seconds: must not be smaller than refresh.retry_base_seconds');
   }
@@ -189,6 +202,9 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
   const allowUids = resolveUids(cfg.daemon.allow_uids, 'daemon.allow_uids', problems);
   const monitorUids = resolveUids(cfg.daemon.monitor_uids, 'daemon.monitor_uids', problems);
   const key = resolveKey(cfg.key, env, baseDir, problems);
+  const rsaKey = cfg.rsa_key ? resolveRsaKey(cfg.rsa_key, env, baseDir, problems) : undefined;
+  if (rsaKey?.backend === 'file' && key.backend === 'file' && rsaKey.path === key.path)
+    problems.push('rsa_key.path: the device key file; give the RSA key its own file');
   if (problems.length > 0) throw new ConfigError(file, problems);
 
   const { listen: _l, token_file, log_file, lock_file, audit_file, allow_uids: _a, monitor_uids: _m, ...daemonRest } = cfg.daemon;
@@ -205,6 +221,7 @@ export function resolveConfig(file: string, data: unknown, env: Env): ResolvedCo
       ...(audit_file !== 'off' ? { auditFile: expandPath(audit_file, env, baseDir) } : {}),
     },
     key,
+    ...(rsaKey ? { rsaKey } : {}),
     ...(cfg.oidc ? { oidc: { ...cfg.oidc, issuer: cfg.oidc.issuer.replace(/\/+$/, '') } } : {}),
     refresh: cfg.refresh,
     profiles: new Map(profileEntries),

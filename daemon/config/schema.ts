@@ -182,6 +182,40 @@ export const KEY_SECTIONS = { file: FileKeySection, pkcs11: Pkcs11KeySection, 's
 const SESSION_TAG_KEY = '^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]{1,128}$';
 const SESSION_TAG_VALUE = '^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$';
 
+const RSA_BACKENDS = ['file', 'pkcs11'] as const;
+
+/** [rsa_key]: validated first like [key], to pick the backend's own schema. */
+export const RsaKeySelector = Type.Object(
+  {
+    backend: Type.Union(
+      RSA_BACKENDS.map((b) => Type.Literal(b)),
+      { default: 'file', expect: `one of ${RSA_BACKENDS.map((x) => `"${x}"`).join(', ')} (the Secure Enclave holds P-256 keys only)` },
+    ),
+  },
+  { additionalProperties: true },
+);
+
+export const RsaFileKeySection = Type.Object(
+  {
+    backend: Type.Literal('file', {
+      description: 'An RSA PKCS#8 PEM on disk, mode 0600 (`credport init --rsa-key` creates RSA-2048).',
+      expect: RSA_BACKENDS.map((x) => `"${x}"`).join(', '),
+    }),
+    path: Type.String({
+      default: '$XDG_STATE_HOME/credport/device-rsa-key.pem',
+      minLength: 1,
+      description: 'Key file; created by `credport init --rsa-key`; refused if group- or world-readable or not RSA of 2048 bits or more.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * The [rsa_key] table's backends: the pkcs11 table is [key]'s, naming an RSA key on the token (default
+ * label "device-rsa").
+ */
+export const RSA_KEY_SECTIONS = { file: RsaFileKeySection, pkcs11: Pkcs11KeySection } as const;
+
 const OidcSection = Type.Object(
   {
     issuer: Type.String({
@@ -304,6 +338,7 @@ export const ConfigSchema = Type.Object(
   {
     daemon: DaemonSection,
     key: KeySelector,
+    rsa_key: Type.Optional(RsaKeySelector),
     oidc: Type.Optional(OidcSection),
     refresh: RefreshSection,
     profiles: Type.Record(Type.String({ pattern: PROFILE_NAME_PATTERN }), ProfileSelector, {
@@ -316,7 +351,11 @@ export const ConfigSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export type Config = Omit<Static<typeof ConfigSchema>, 'key' | 'profiles'> & { key: KeyConfig; profiles: Record<string, ProfileConfig> };
+export type Config = Omit<Static<typeof ConfigSchema>, 'key' | 'rsa_key' | 'profiles'> & {
+  key: KeyConfig;
+  rsa_key?: RsaKeyConfig;
+  profiles: Record<string, ProfileConfig>;
+};
 /** A profile table of any registered type; each cloud narrows it to its own types. */
 export type ProfileConfig = ProfileBase;
 export type DaemonConfig = Static<typeof DaemonSection>;
@@ -324,6 +363,7 @@ export type FileKeyConfig = Static<typeof FileKeySection>;
 export type Pkcs11KeyConfig = Static<typeof Pkcs11KeySection>;
 export type SecureEnclaveKeyConfig = Static<typeof SecureEnclaveKeySection>;
 export type KeyConfig = FileKeyConfig | Pkcs11KeyConfig | SecureEnclaveKeyConfig;
+export type RsaKeyConfig = Static<typeof RsaFileKeySection> | Pkcs11KeyConfig;
 export type OidcConfig = Static<typeof OidcSection>;
 export type RefreshConfig = Static<typeof RefreshSection>;
 
@@ -341,6 +381,18 @@ export const CONFIG_SECTIONS: ReadonlyArray<{ table: string; schema: TSchema; su
     table: 'key` with `backend = "secure-enclave"',
     schema: SecureEnclaveKeySection,
     summary: 'The device key in the macOS Secure Enclave. See docs/key-backends.md.',
+  },
+  {
+    table: 'rsa_key` with `backend = "file"',
+    schema: RsaFileKeySection,
+    summary:
+      'Optional: an RSA key beside the device key, for clouds that accept only RS256 client assertions (Microsoft Entra ID, `azure-federated` profiles with `assertion = "device"`). `credport oidc export` publishes it with the device key. See docs/setup-azure.md.',
+  },
+  {
+    table: 'rsa_key` with `backend = "pkcs11"',
+    schema: Pkcs11KeySection,
+    summary:
+      'The RSA key on a PKCS#11 token, with the fields of `[key]` with `backend = "pkcs11"`; the key is found by `key_label` (default "device-rsa"), `key_id` or the URI. Create it on the token first, e.g. `pkcs11-tool --keypairgen --key-type rsa:2048 --label device-rsa`.',
   },
   {
     table: 'oidc',

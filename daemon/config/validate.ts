@@ -26,6 +26,7 @@ interface Validator {
 // Compiled at build time (scripts/gen-validators.ts): no schema compiler or schema library at start.
 const validateSchema = generated.config as Validator;
 const validateKey = generated.KEY_VALIDATORS as Record<KeyConfig['backend'], Validator>;
+const validateRsaKey = generated.RSA_KEY_VALIDATORS as Record<string, Validator>;
 const validateProfile = generated.PROFILE_VALIDATORS as Record<string, Validator | undefined>;
 
 /** TOML key path for an ajv instance path: /profiles/dev/role_arn -> profiles.dev.role_arn */
@@ -102,6 +103,11 @@ export function validateConfig(file: string, data: unknown): Config {
     const v = validateKey[key.backend as KeyConfig['backend']];
     if (!v(key)) errors.push(...(v.errors ?? []).map((e) => ({ ...e, instancePath: `/key${e.instancePath}` })));
     if (key.backend === 'secure-enclave' && 'tag' in key) throw new ConfigError(file, [SECURE_ENCLAVE_TAG_GONE]);
+  }
+  const rsaKey = (data as { rsa_key?: { backend?: unknown } } | null)?.rsa_key;
+  if (rsaKey && typeof rsaKey === 'object' && typeof rsaKey.backend === 'string' && rsaKey.backend in validateRsaKey) {
+    const v = validateRsaKey[rsaKey.backend] as Validator;
+    if (!v(rsaKey)) errors.push(...(v.errors ?? []).map((e) => ({ ...e, instancePath: `/rsa_key${e.instancePath}` })));
   }
   const profiles = (data as { profiles?: Record<string, { type?: unknown }> } | null)?.profiles;
   if (profiles && typeof profiles === 'object') {

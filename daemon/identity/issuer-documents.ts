@@ -7,11 +7,14 @@ import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync } f
 import { join } from 'node:path';
 import { withDirLock } from '../issuer/dir-lock.js';
 import { writeFileAtomic } from '../util/secure-file.js';
-import type { EcPublicJwk, PublicJwk, RsaPublicJwk } from '../keys/signer.js';
+import { algorithmOf } from '../keys/jwk.js';
+import type { KeyAlgorithm, PublicJwk } from '../keys/signer.js';
 
-export type PublishedJwk = ((EcPublicJwk & { alg: 'ES256' }) | (RsaPublicJwk & { alg: 'RS256' })) & {
+/** A key as the JWKS publishes it: `alg` per key, so a verifier never guesses RS256 from ES256. */
+export type PublishedJwk = PublicJwk & {
   kid: string;
   use: 'sig';
+  alg: KeyAlgorithm;
 };
 
 export interface Jwks {
@@ -34,20 +37,25 @@ export class IssuerExportError extends Error {
   override readonly name = 'IssuerExportError';
 }
 
-export function discoveryDocument(issuer: string, jwksUri: string = `${issuer}/${JWKS_PATH}`): DiscoveryDocument {
+export function discoveryDocument(
+  issuer: string,
+  jwksUri: string = `${issuer}/${JWKS_PATH}`,
+  algorithms: readonly string[] = ['ES256'],
+): DiscoveryDocument {
   return {
     issuer,
     jwks_uri: jwksUri,
     response_types_supported: ['id_token'],
     subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: ['ES256'],
+    id_token_signing_alg_values_supported: [...algorithms],
     claims_supported: ['aud', 'exp', 'iat', 'iss', 'jti', 'nbf', 'sub'],
   };
 }
 
 export function publishedJwk(jwk: PublicJwk, kid: string): PublishedJwk {
-  if (jwk.kty === 'RSA') return { kty: 'RSA', n: jwk.n, e: jwk.e, kid, use: 'sig', alg: 'RS256' };
-  return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, kid, use: 'sig', alg: 'ES256' };
+  const alg = algorithmOf(jwk);
+  if (jwk.kty === 'RSA') return { kty: 'RSA', n: jwk.n, e: jwk.e, kid, use: 'sig', alg };
+  return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, kid, use: 'sig', alg };
 }
 
 /**
@@ -72,14 +80,17 @@ function sortedByKid(keys: Jwks['keys']): Jwks {
 }
 
 /**
- * Adds or replaces `key` by kid; other keys are kept as they were, the result sorted by kid for
- * stable output. A new kid that would make the set larger than IAM reads is refused.
+ * Adds or replaces each of `added` by kid; other keys are kept as they were, the result sorted by
+ * kid for stable output. New kids that would make the set larger than IAM reads are refused.
  */
-export function mergeJwks(existing: Jwks | undefined, key: PublishedJwk): Jwks {
+export function mergeJwks(existing: Jwks | undefined, added: PublishedJwk | readonly PublishedJwk[]): Jwks {
+  const list: readonly PublishedJwk[] = Array.isArray(added) ? added : [added as PublishedJwk];
+  const kids = new Set(list.map((k) => k.kid));
   const current = existing?.keys ?? [];
-  const others = current.filter((k) => k.kid !== key.kid);
-  if (others.length === current.length && current.length >= MAX_JWKS_KEYS) throw new JwksFullError(current.length);
-  return sortedByKid([...others, { ...key }]);
+  const others = current.filter((k) => typeof k.kid !== 'string' || !kids.has(k.kid));
+  const newKids = list.length - (current.length - others.length);
+  if (newKids > 0 && others.length + list.length > MAX_JWKS_KEYS) throw new JwksFullError(current.length);
+  return sortedByKid([...others, ...list.map((k) => ({ ...k }))]);
 }
 
 /** The set without `kid`; `removed` says whether it was there. */
@@ -91,6 +102,12 @@ export function withoutKid(existing: Jwks | undefined, kid: string): { jwks: Jwk
 
 export function renderDocument(doc: unknown): string {
   return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+/** The algorithms a JWKS's keys name, ES256 first: what the discovery document advertises. */
+export function algorithmsOf(jwks: Jwks): string[] {
+  const named = new Set(jwks.keys.map((k) => k.alg).filter((a): a is string => a === 'ES256' || a === 'RS256'));
+  return ['ES256', 'RS256'].filter((a) => named.has(a) || (a === 'ES256' && named.size === 0));
 }
 
 /** Public documents are small; anything bigger is not one credport wrote. */
@@ -226,7 +243,7 @@ export function updateLocalIssuer(dir: string, issuer: string, change: (jwks: Jw
     const existing = existsSync(jwksFile) ? readJwks(jwksFile) : undefined;
     const merged = change(existing);
     const jwksText = renderDocument(merged);
-    const discoveryText = renderDocument(discovery);
+    const discoveryText = renderDocument(discoveryDocument(issuer, discovery.jwks_uri, algorithmsOf(merged)));
     const unchanged =
       existsSync(jwksFile) &&
       readDocument(jwksFile, 'JWKS') === jwksText &&
@@ -247,6 +264,6 @@ export function updateLocalIssuer(dir: string, issuer: string, change: (jwks: Jw
  * existing discovery document for another issuer is an error, so one directory never mixes two
  * issuers.
  */
-export function exportIssuer(dir: string, issuer: string, key: PublishedJwk): ExportResult {
+export function exportIssuer(dir: string, issuer: string, key: PublishedJwk | readonly PublishedJwk[]): ExportResult {
   return updateLocalIssuer(dir, issuer, (existing) => mergeJwks(existing, key));
 }

@@ -1,5 +1,5 @@
 /**
- * Mints the ES256 JWT the device presents to STS. Built by hand rather than
+ * Mints the JWT the device presents to STS (ES256) or to Entra ID (RS256, from the [rsa_key]). Built by hand rather than
  * with a JOSE library so that the signature can come from any KeySigner,
  * hardware included; jose verifies it in the tests and in the emulator.
  */
@@ -44,9 +44,12 @@ export async function mintIdentityToken(signer: KeySigner, opts: MintOptions): P
   const header = { alg: signer.algorithm, typ: 'JWT', kid: signer.thumbprint };
   const signingInput = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
   const signature = await signer.sign(Buffer.from(signingInput, 'ascii'));
-  if (signature.length !== 64) {
+  if (signer.algorithm === 'ES256' && signature.length !== 64) {
     // A DER signature here would make every token invalid at STS; fail loudly instead.
     throw new Error(`key backend returned a ${signature.length}-byte signature; ES256 needs raw 64-byte r||s`);
+  }
+  if (signer.algorithm === 'RS256' && signature.length < 256) {
+    throw new Error(`key backend returned a ${signature.length}-byte signature; RS256 with a 2048-bit key or larger needs at least 256`);
   }
   return { token: `${signingInput}.${b64url(signature)}`, claims };
 }

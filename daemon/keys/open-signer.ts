@@ -3,11 +3,28 @@
  * backend registry (keys/registry.ts). Hardware backends load the native addon only when used.
  */
 import type { ResolvedKey } from '../config/load.js';
+import { KeyBackendError } from './errors.js';
 import { keyBackend } from './registry.js';
 import type { KeySigner } from './signer.js';
 
 export function openSigner(key: ResolvedKey): Promise<KeySigner> {
   return keyBackend(key).open(key);
+}
+
+/**
+ * Opens the [rsa_key] table's key, which must sign RS256 whatever backend holds it (a PKCS#11 label
+ * naming an EC key is a config mistake, said here rather than as a refusal from Entra ID).
+ */
+export async function openRsaSigner(key: ResolvedKey): Promise<KeySigner> {
+  const signer = await openSigner(key);
+  if (signer.algorithm !== 'RS256') {
+    await signer.close();
+    throw new KeyBackendError(
+      'INVALID_ARGUMENT',
+      `[rsa_key] names a ${signer.algorithm} key at ${keyLocation(key)}; it must be an RSA key (2048 bits or more)`,
+    );
+  }
+  return signer;
 }
 
 /** Creates the key; an existing key is an error (credport never replaces a key). */

@@ -4,6 +4,12 @@
  * can drop in without the identity or provider code noticing.
  */
 
+/**
+ * ES256 for P-256 keys (every backend); RS256 for RSA keys, which Entra ID requires of a client
+ * assertion (it refuses ES256), held in a file or on a PKCS#11 token.
+ */
+export type KeyAlgorithm = 'ES256' | 'RS256';
+
 /** A public EC JWK in the members RFC 7638 needs for a thumbprint. */
 export interface EcPublicJwk {
   kty: 'EC';
@@ -12,9 +18,7 @@ export interface EcPublicJwk {
   y: string;
 }
 
-export type KeyAlgorithm = 'ES256' | 'RS256';
-
-/** A public RSA JWK in the members RFC 7638 needs for a thumbprint. */
+/** A public RSA JWK in the members RFC 7638 needs for a thumbprint (base64url, no leading zeros). */
 export interface RsaPublicJwk {
   kty: 'RSA';
   n: string;
@@ -32,13 +36,14 @@ export interface KeyDescription {
 }
 
 export interface KeySigner {
+  /** Follows the key: ES256 for P-256, RS256 for RSA. */
   readonly algorithm: KeyAlgorithm;
   /** RFC 7638 thumbprint of the public key (base64url SHA-256), used as the JWT `kid`. */
   readonly thumbprint: string;
   publicJwk(): PublicJwk;
   /**
-   * Signs SHA-256(data). ES256: returns the raw 64-byte r||s (IEEE P1363) form JWS uses. RS256:
-   * returns the RSASSA-PKCS1-v1_5 signature (as long as the modulus).
+   * Signs data with SHA-256, in the form JWS uses: ES256 the raw 64-byte r||s (IEEE P1363), RS256 the
+   * RSASSA-PKCS1-v1_5 signature (as long as the modulus).
    */
   sign(data: Uint8Array): Promise<Uint8Array>;
   describe(): KeyDescription;

@@ -32,16 +32,21 @@ export class X509KeyError extends Error {
   override readonly name = 'X509KeyError';
 }
 
-/** The device key: whatever backend holds it, it signs ES256 (P-256, SHA-256) as raw r||s. */
+/**
+ * A key credport holds, whatever backend: ES256 signers give raw r||s, turned into DER here; RS256
+ * signers give PKCS#1 v1.5, which X.509 and SigV4-X509 take as it is.
+ */
 export function fromKeySigner(signer: KeySigner): X509SigningKey {
   // The public key never changes for a signer, so its SPKI is computed once.
   const spki = new Uint8Array(createPublicKey({ key: { ...signer.publicJwk() }, format: 'jwk' }).export({ type: 'spki', format: 'der' }));
   const where = signer.describe();
+  const rsa = signer.algorithm === 'RS256';
   return {
-    algorithm: 'AWS4-X509-ECDSA-SHA256',
+    algorithm: rsa ? 'AWS4-X509-RSA-SHA256' : 'AWS4-X509-ECDSA-SHA256',
     userPresence: where.userPresence,
     async sign(data) {
-      return rawToDer(await signer.sign(data));
+      const signature = await signer.sign(data);
+      return rsa ? signature : rawToDer(signature);
     },
     describe() {
       return `${where.backend} key ${where.location}`;

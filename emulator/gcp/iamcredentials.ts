@@ -38,7 +38,7 @@ export function generateAccessTokenTarget(path: string): { email: string } | { i
   return { email };
 }
 
-function authenticate(req: IncomingMessage, ctx: GoogleContext): FederatedTokenRecord {
+export function authenticate(req: IncomingMessage, ctx: GoogleContext): FederatedTokenRecord {
   const header = req.headers.authorization;
   const match = typeof header === 'string' ? /^Bearer +(\S+)$/i.exec(header) : null;
   if (match === null) throw unauthenticated('The request has no valid Bearer access token (Authorization: Bearer <token>)');

@@ -12,6 +12,7 @@ import {
   sendIamCredentialsNotFound,
 } from './iamcredentials.js';
 import { OAuthError, sendOAuthError } from './errors.js';
+import { generateIdTokenTarget, handleGenerateIdToken } from './id-tokens.js';
 import { STS_TOKEN_PATH, handleGoogleStsRequest } from './sts.js';
 import type { GoogleTokenRecord } from './token-store.js';
 
@@ -36,6 +37,8 @@ export async function handleGoogleRequest(req: IncomingMessage, res: ServerRespo
     sendOAuthError(res, new OAuthError(404, 'invalid_request', 'Not found: the token exchange is POST /v1/token'));
     return false;
   }
+  const idTokenFor = generateIdTokenTarget(path.slice(GCP_IAM_CREDENTIALS_PREFIX.length));
+  if (idTokenFor !== undefined) return handleGenerateIdToken(req, res, idTokenFor, ctx);
   const target = generateAccessTokenTarget(path.slice(GCP_IAM_CREDENTIALS_PREFIX.length));
   if (target === undefined) {
     sendIamCredentialsNotFound(res);

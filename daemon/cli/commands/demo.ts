@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { stringify } from 'smol-toml';
 import { loadConfig } from '../../config/load.js';
 import { startDaemon } from '../../daemon.js';
+import { startEntraEmulator } from '../../../emulator/azure/index.js';
 import { startEmulator } from '../../../emulator/index.js';
 import { defaultSubject } from '../../identity/jwt.js';
 import { exportIssuer, publishedJwk } from '../../identity/issuer-documents.js';
@@ -21,11 +22,12 @@ import { parseListenFlag } from '../shared.js';
 
 const HELP = `Usage: credport demo [options]
 
-Runs the whole credport flow locally, for AWS and Google Cloud side by side:
-creates a fresh device key in a temporary directory, starts the bundled
-emulator (OIDC issuer host; AWS STS, Google STS and IAM Credentials, each
-verifying the device JWT as the cloud does), publishes the key's JWKS there,
-and starts the daemon with one profile per cloud. Prints the lines to paste
+Runs the whole credport flow locally, for AWS, Google Cloud and Azure side by
+side: creates a fresh device key (and an RSA key for Azure, which accepts
+RS256 only) in a temporary directory, starts the bundled emulators (OIDC
+issuer host; AWS STS, Google STS and IAM Credentials, and Entra ID, each
+verifying the JWTs as the cloud does), publishes the keys' JWKS there, and
+starts the daemon with one profile per cloud. Prints the lines to paste
 into another shell; Ctrl-C stops it and removes the temporary directory.
 
 Options:
@@ -36,6 +38,8 @@ Options:
 const DEMO_ROLE = 'arn:aws:iam::111122223333:role/credport-demo';
 const DEMO_PROJECT_NUMBER = '123456789012';
 const DEMO_PROJECT = 'credport-demo';
+const DEMO_TENANT = '00000000-0000-4000-8000-00000000d3e0';
+const DEMO_CLIENT = '11111111-1111-4111-8111-11111111d3e0';
 const DEMO_SERVICE_ACCOUNT = `deployer@${DEMO_PROJECT}.iam.gserviceaccount.com`;
 
 export const demoCommand: Command = {
@@ -61,8 +65,21 @@ export const demoCommand: Command = {
     };
     try {
       const signer = FileKeySigner.create(join(dir, 'device-key.pem'));
+      // Azure: Entra accepts RS256 assertions only, so the demo has an RSA key beside the P-256 device key.
+      const rsa = FileKeySigner.create(join(dir, 'device-rsa-key.pem'), 'RS256');
       const issuer = emulator.issuerBaseUrl;
-      exportIssuer(issuerDir, issuer, publishedJwk(signer.publicJwk(), signer.thumbprint));
+      exportIssuer(
+        issuerDir,
+        issuer,
+        [signer, rsa].map((k) => publishedJwk(k.publicJwk(), k.thumbprint)),
+      );
+      const entra = await startEntraEmulator({ plainHttp: true });
+      cleanup.push(() => entra.close());
+      entra.addApplication({
+        tenantId: DEMO_TENANT,
+        clientId: DEMO_CLIENT,
+        federatedCredentials: [{ issuer, subject: defaultSubject(signer) }],
+      });
       const issuerHost = issuer.replace(/^https?:\/\//, '');
       emulator.createOpenIDConnectProvider({ url: issuer, clientIds: ['sts.amazonaws.com'] });
       emulator.createRole({
@@ -93,6 +110,7 @@ export const demoCommand: Command = {
               audit_file: join(dir, 'audit.log'),
             },
             key: { backend: 'file', path: join(dir, 'device-key.pem') },
+            rsa_key: { backend: 'file', path: join(dir, 'device-rsa-key.pem') },
             oidc: { issuer },
             profiles: {
               default: {
@@ -111,6 +129,13 @@ export const demoCommand: Command = {
                 iamcredentials_endpoint: emulator.iamCredentialsEndpoint,
                 metadata_server: true,
               },
+              azure: {
+                type: 'azure-federated',
+                tenant_id: DEMO_TENANT,
+                client_id: DEMO_CLIENT,
+                // The in-process daemon cannot trust the emulator's test CA: plain http on loopback.
+                authority: entra.httpUrl ?? entra.url,
+              },
             },
           })}\n`,
           { mode: 0o600 },
@@ -122,7 +147,7 @@ export const demoCommand: Command = {
       // The port the daemon really got (port 0 picks one), so that the commands printed below find it.
       writeConfig(daemon.port);
       // Wait for the first credentials so the printed lines work at once.
-      await Promise.all([daemon.scheduler.get('default')?.get(), daemon.scheduler.get('gcp')?.get()]);
+      await Promise.all(['default', 'gcp', 'azure'].map((p) => daemon.scheduler.get(p)?.get()));
       const base = daemon.url;
       io.stdout(
         [
@@ -130,6 +155,7 @@ export const demoCommand: Command = {
           'credport demo is running. Press Ctrl-C to stop.',
           '',
           `  emulator (issuer, AWS + Google): ${emulator.url}`,
+          `  Entra emulator (Azure):          ${entra.url}`,
           `  daemon:                       ${base}   (curl ${base}/health)`,
           `  device key:                   ${join(dir, 'device-key.pem')} (kid ${signer.thumbprint})`,
           '',
@@ -153,6 +179,11 @@ export const demoCommand: Command = {
           'or through the metadata-server emulation (tools that know only GCE):',
           '',
           `  eval "$(credport env --profile gcp --metadata --config ${configFile})"   # GCE_METADATA_HOST and friends`,
+          '',
+          `Azure (ManagedIdentityCredential, DefaultAzureCredential; tokens from the Entra emulator at ${entra.url}):`,
+          '',
+          `  eval "$(credport env --profile azure --config ${configFile})"   # IDENTITY_ENDPOINT, IDENTITY_HEADER`,
+          '  curl -H "X-IDENTITY-HEADER: $IDENTITY_HEADER" "$IDENTITY_ENDPOINT?api-version=2019-08-01&resource=https://management.azure.com"',
           '',
           `  credport status --config ${configFile}`,
           `  credport audit --config ${configFile}     # which process got which credentials`,

@@ -15,7 +15,9 @@ from the daemon:
 
 For an AWS profile: the container-credentials variables. For a Google Cloud
 profile: GOOGLE_APPLICATION_CREDENTIALS, pointing at an external_account
-file written for the profile (0600), and GOOGLE_CLOUD_PROJECT.
+file written for the profile (0600), and GOOGLE_CLOUD_PROJECT. For an Azure
+profile: IDENTITY_ENDPOINT and IDENTITY_HEADER (the App Service managed
+identity protocol) and AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential.
 
 Options:
   --profile NAME     serve this profile instead of the default
@@ -27,6 +29,10 @@ Options:
   --metadata         Google Cloud: point clients at the metadata server
                      instead (GCE_METADATA_HOST and the variables older
                      clients read; unsets GOOGLE_APPLICATION_CREDENTIALS)
+  --federated-token  Azure: the workload identity variables instead
+                     (AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID,
+                     AZURE_TENANT_ID, AZURE_AUTHORITY_HOST); the profile
+                     needs federated_token_file = true
   -c, --config PATH  config file
   -h, --help         show this help`;
 
@@ -39,6 +45,7 @@ export const envCommand: Command = {
       'inline-token': { type: 'boolean' },
       imds: { type: 'boolean' },
       metadata: { type: 'boolean' },
+      'federated-token': { type: 'boolean' },
     });
     if (values.help) {
       io.stdout(`${HELP}\n`);

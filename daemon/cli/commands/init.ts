@@ -7,7 +7,7 @@ import { parseListen } from '../../config/listen.js';
 import { configPath, xdgStateHome } from '../../config/paths.js';
 import type { ResolvedKey } from '../../config/load.js';
 import { defaultSubject } from '../../identity/jwt.js';
-import { createKey, keyExists, openSigner } from '../../keys/open-signer.js';
+import { createKey, keyExists, openRsaSigner, openSigner } from '../../keys/open-signer.js';
 import type { KeySigner } from '../../keys/signer.js';
 import { probeBind, UNPRIVILEGED_LISTEN } from '../../service/bind-probe.js';
 import {
@@ -36,6 +36,11 @@ Options:
   --listen HOST:PORT    loopback address for the daemon (default 127.0.0.1:80
                         when this user may bind it, else ${UNPRIVILEGED_LISTEN})
   --backend NAME        file (default), pkcs11 or secure-enclave
+  --rsa-key             also create the [rsa_key] file (RSA-2048, 0600) for
+                        clouds that accept only RS256 (Microsoft Entra ID);
+                        a new config gets an [rsa_key] table, an existing one
+                        must have one. On a PKCS#11 token create the key with
+                        pkcs11-tool instead (docs/setup-azure.md)
   -c, --config PATH     config file (default $XDG_CONFIG_HOME/credport/config.toml)
   --system              Linux, as root: for 'credport service install --system':
                         config ${SYSTEM_CONFIG}, key, token and lock in
@@ -135,6 +140,7 @@ export const initCommand: Command = {
       system: { type: 'boolean' },
       user: { type: 'string' },
       'state-dir': { type: 'string' },
+      'rsa-key': { type: 'boolean' },
     });
     if (values.help) {
       io.stdout(`${HELP}\n`);
@@ -178,6 +184,7 @@ export const initCommand: Command = {
       }
     }
     let key: ResolvedKey;
+    let rsaKey: ResolvedKey | undefined;
     let pendingConfig: string | undefined;
 
     if (existsSync(file)) {
@@ -192,7 +199,7 @@ export const initCommand: Command = {
         );
       }
       try {
-        key = loadConfig(file, io.env).key;
+        ({ key, rsaKey } = loadConfig(file, io.env));
       } catch (err) {
         if (err instanceof ConfigError) throw new CliError(err.message, EXIT.config);
         throw err;
@@ -208,6 +215,7 @@ export const initCommand: Command = {
           ...(system ? { lock_file: join(stateDir, 'daemon.pid'), audit_file: join(stateDir, 'audit.log') } : {}),
         },
         key: keyTable(values.backend ?? 'file', values, stateDir),
+        ...(values['rsa-key'] ? { rsa_key: { backend: 'file', path: join(stateDir, 'device-rsa-key.pem') } } : {}),
         oidc: { issuer: values.issuer ?? 'https://issuer.example.com' },
         profiles: {
           default: {
@@ -220,7 +228,7 @@ export const initCommand: Command = {
       };
       try {
         // Validate before touching anything, so a bad flag leaves nothing behind.
-        key = resolveConfig(file, structuredClone(data), io.env).key;
+        ({ key, rsaKey } = resolveConfig(file, structuredClone(data), io.env));
       } catch (err) {
         if (err instanceof ConfigError)
           throw new CliError(`invalid value: ${err.problems.join('; ')}`, EXIT.usage, "see 'credport init --help'");
@@ -233,7 +241,21 @@ export const initCommand: Command = {
         `\n${stringify(data)}\n`;
     }
 
+    if (values['rsa-key'] && rsaKey === undefined)
+      throw new CliError(
+        `${file} has no [rsa_key] table`,
+        EXIT.config,
+        'add `[rsa_key]` with `backend = "file"` to it and run init --rsa-key again',
+      );
+    if (values['rsa-key'] && rsaKey?.backend !== 'file')
+      throw new CliError(
+        '--rsa-key creates key files only; the [rsa_key] table names a PKCS#11 token',
+        EXIT.usage,
+        'create the key on the token: pkcs11-tool --keypairgen --key-type rsa:2048 --label device-rsa (docs/setup-azure.md)',
+      );
     let signer: KeySigner;
+    let rsaSigner: KeySigner | undefined;
+    let rsaCreated = false;
     let keyCreated = false;
     // A system key is made and opened as the account that will use it: the daemon refuses a key file
     // that is not its own, and root could not re-open one that is the account's on a second run.
@@ -244,6 +266,10 @@ export const initCommand: Command = {
       } else {
         signer = await createKey(key);
         keyCreated = true;
+      }
+      if (values['rsa-key'] && rsaKey) {
+        rsaCreated = !(await keyExists(rsaKey));
+        rsaSigner = rsaCreated ? await createKey(rsaKey) : await openRsaSigner(rsaKey);
       }
     } catch (err) {
       throw new CliError((err as Error).message, EXIT.config);
@@ -260,6 +286,12 @@ export const initCommand: Command = {
         `config:  ${file} (${pendingConfig !== undefined ? 'created' : 'kept'})`,
         `key:     ${d.location} (${keyCreated ? 'created' : 'kept'}, ${d.backend} backend${d.userPresence ? ', user presence' : ''}${account ? `, owned by ${account.name}` : ''})`,
         `kid:     ${signer.thumbprint}`,
+        ...(rsaSigner
+          ? [
+              `rsa key: ${rsaSigner.describe().location} (${rsaCreated ? 'created' : 'kept'}, RSA ${rsaSigner.algorithm})`,
+              `rsa kid: ${rsaSigner.thumbprint}`,
+            ]
+          : []),
         `subject: ${defaultSubject(signer)}`,
         ...notes,
         '',
@@ -273,6 +305,7 @@ export const initCommand: Command = {
       ].join('\n'),
     );
     await signer.close();
+    await rsaSigner?.close();
     return EXIT.ok;
   },
 };

@@ -1,4 +1,4 @@
-/** The file backend: a P-256 PKCS#8 PEM, mode 0600. */
+/** The file backend: a PKCS#8 PEM, mode 0600 (P-256 for [key], RSA for [rsa_key]). */
 import { existsSync, unlinkSync } from 'node:fs';
 import type { ResolvedKey } from '../../config/load.js';
 import type { KeyBackend } from '../backend.js';
@@ -8,8 +8,8 @@ type FileKey = Extract<ResolvedKey, { backend: 'file' }>;
 
 export const fileBackend: KeyBackend<FileKey> = {
   name: 'file',
-  open: async (k) => FileKeySigner.open(k.path),
-  create: async (k) => FileKeySigner.create(k.path),
+  open: async (k) => FileKeySigner.open(k.path, k.algorithm),
+  create: async (k) => FileKeySigner.create(k.path, k.algorithm),
   remove: async (k) => unlinkSync(k.path),
   exists: async (k) => existsSync(k.path),
   location: (k) => k.path,
