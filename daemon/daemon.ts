@@ -142,7 +142,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     policy: () => policy,
     refused: (reason) => metrics.refusal(reason),
   };
-  const signer = new SwappableSigner(metrics.instrumentSigner(o.signer ?? (await openSigner(config.key))));
+  const signer = new SwappableSigner(metrics.instrumentSigner(o.signer ?? (await openSigner(config.key, { now: () => clock.now() }))));
   /**
    * A file key replaced at the same path (`credport key rotate`) is taken up on reload; a key the
    * caller opened, or one in hardware (a session per reload is not free), needs a restart as before.

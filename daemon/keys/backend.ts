@@ -2,9 +2,15 @@
 import type { ResolvedKey } from '../config/load.js';
 import type { KeySigner } from './signer.js';
 
+/** What the opener knows beyond the [key] table. */
+export interface KeyOpenContext {
+  /** The daemon's clock (tests drive it); backends that space retries in time use it. */
+  now?: () => number;
+}
+
 export interface KeyBackend<K extends ResolvedKey = ResolvedKey> {
   readonly name: K['backend'];
-  open(key: K): Promise<KeySigner>;
+  open(key: K, context?: KeyOpenContext): Promise<KeySigner>;
   /** Creates the key; an existing key is an error (credport never replaces a key). */
   create(key: K): Promise<KeySigner>;
   /** Destroys the key. There is no undo: the CLI asks first. */

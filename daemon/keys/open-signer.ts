@@ -3,20 +3,21 @@
  * backend registry (keys/registry.ts). Hardware backends load the native addon only when used.
  */
 import type { ResolvedKey } from '../config/load.js';
+import type { KeyOpenContext } from './backend.js';
 import { KeyBackendError } from './errors.js';
 import { keyBackend } from './registry.js';
 import type { KeySigner } from './signer.js';
 
-export function openSigner(key: ResolvedKey): Promise<KeySigner> {
-  return keyBackend(key).open(key);
+export function openSigner(key: ResolvedKey, context?: KeyOpenContext): Promise<KeySigner> {
+  return keyBackend(key).open(key, context);
 }
 
 /**
  * Opens the [rsa_key] table's key, which must sign RS256 whatever backend holds it (a PKCS#11 label
  * naming an EC key is a config mistake, said here rather than as a refusal from Entra ID).
  */
-export async function openRsaSigner(key: ResolvedKey): Promise<KeySigner> {
-  const signer = await openSigner(key);
+export async function openRsaSigner(key: ResolvedKey, context?: KeyOpenContext): Promise<KeySigner> {
+  const signer = await openSigner(key, context);
   if (signer.algorithm !== 'RS256') {
     await signer.close();
     throw new KeyBackendError(

@@ -27,7 +27,7 @@ function deviceSource(name: string, p: AzureFederatedProfileConfig, deps: Provid
   if (!oidc) throw configError(`profile ${name}: azure-federated needs an [oidc] table (the assertion's issuer)`);
   const rsaKey = deps.config.rsaKey;
   let open: () => Promise<KeySigner>;
-  if (rsaKey) open = () => openRsaSigner(rsaKey);
+  if (rsaKey) open = () => openRsaSigner(rsaKey, deps.tuning.now ? { now: deps.tuning.now } : {});
   else if (deps.signer.algorithm === 'RS256') open = async () => deps.signer;
   else
     throw configError(

@@ -13,7 +13,7 @@ const signer = async () => (await import('./signer.js')).Pkcs11Signer;
 
 export const pkcs11Backend: KeyBackend<Pkcs11Key> = {
   name: 'pkcs11',
-  open: async (k) => (await signer()).open(options(k), process.env),
+  open: async (k, context) => (await signer()).open({ ...options(k), ...(context?.now ? { now: context.now } : {}) }, process.env),
   create: async (k) => (await signer()).create(options(k), process.env),
   remove: async (k) => (await signer()).remove(options(k), process.env),
   location: (k) =>

@@ -71,6 +71,8 @@ export interface Pkcs11KeyOptions {
   keyType?: 'ec' | 'rsa';
   /** For create() with keyType "rsa": 2048 (default), 3072 or 4096. */
   rsaBits?: number;
+  /** The daemon's clock: re-opens are spaced by it, so that a test driving the daemon's time drives them too. */
+  now?: () => number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -457,6 +459,7 @@ export class Pkcs11Signer implements KeySigner {
   /** Re-opens that failed in a row, and when the last re-open was tried: the back-off's state. */
   #failedReopens = 0;
   #lastReopenAt = 0;
+  #now: () => number = Date.now;
   /** Cuts a re-open's wait short when the signer is closed, so that close() never waits out a back-off. */
   readonly #closer = new AbortController();
   #closed = false;
@@ -491,7 +494,9 @@ export class Pkcs11Signer implements KeySigner {
     try {
       const key = await native(() => c.session.findKey(target.key));
       const jwk = await Pkcs11Signer.#proven(c.session, key);
-      return new Pkcs11Signer(addon, target, c, key, jwk);
+      const signer = new Pkcs11Signer(addon, target, c, key, jwk);
+      if (o.now) signer.#now = o.now;
+      return signer;
     } catch (err) {
       await c.session.close().catch(() => undefined);
       throw err;
@@ -725,7 +730,7 @@ export class Pkcs11Signer implements KeySigner {
     if (this.#lastReopenAt === 0) return 0;
     const gap =
       this.#failedReopens === 0 ? REOPEN_MIN_INTERVAL_MS : Math.min(REOPEN_MAX_MS, REOPEN_BASE_MS * 2 ** (this.#failedReopens - 1));
-    return Math.max(0, this.#lastReopenAt + gap - Date.now());
+    return Math.max(0, this.#lastReopenAt + gap - this.#now());
   }
 
   async #spacedReopen(): Promise<void> {
@@ -737,7 +742,7 @@ export class Pkcs11Signer implements KeySigner {
         throw new KeyBackendError('SESSION_INVALID', 'the pkcs11 signer was closed');
       }
     }
-    this.#lastReopenAt = Date.now();
+    this.#lastReopenAt = this.#now();
     try {
       await this.#doReopen();
       this.#failedReopens = 0;
