@@ -78,12 +78,19 @@ export const oidcPublishCommand: Command = {
 };
 
 const KID = /^[A-Za-z0-9_-]{1,128}$/;
+const THUMBPRINT = /^[A-Za-z0-9_-]{43}$/;
 
 export const oidcRevokeCommand: Command = {
   name: 'oidc revoke',
   help: REVOKE_HELP,
   async run(argv, io) {
-    const { values, positionals } = parseFlags('oidc revoke', argv, ISSUER_FLAGS, 2);
+    // A thumbprint is base64url and may start with '-', which the flag parser would take for an
+    // option: a word shaped exactly like one (43 characters, RFC 7638 over SHA-256) is the KID.
+    const kidWord = argv.findIndex((a) => THUMBPRINT.test(a) && a.startsWith('-'));
+    const rest = kidWord >= 0 ? argv.filter((_, i) => i !== kidWord) : argv;
+    const parsed = parseFlags('oidc revoke', rest, ISSUER_FLAGS, 2);
+    const { values } = parsed;
+    const positionals = kidWord >= 0 ? [argv[kidWord] as string, ...parsed.positionals] : parsed.positionals;
     if (values.help) {
       io.stdout(`${REVOKE_HELP}\n`);
       return EXIT.ok;
