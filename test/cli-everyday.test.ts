@@ -343,7 +343,7 @@ COMP_WORDS=(credport exec --env); COMP_CWORD=2; _credport; echo "\${COMPREPLY[*]
 COMP_WORDS=(credport key ''); COMP_CWORD=2; _credport; echo "\${COMPREPLY[*]}"
 COMP_WORDS=(credport sta); COMP_CWORD=1; _credport; echo "\${COMPREPLY[*]}"`,
   );
-  t.same(driven?.stdout.trim().split('\n'), ['--env-credentials', 'show delete --help', 'status']);
+  t.same(driven?.stdout.trim().split('\n'), ['--env-credentials', 'show delete rotate --help', 'status']);
   for (const [shell, flag] of [
     ['zsh', '-n'],
     ['fish', '--no-execute'],

@@ -527,8 +527,9 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
   );
   t.notOk(details.failed, details.failed ? (fc.defaultReportMessage(details) ?? 'failed') : `held for ${details.numRuns} presented tokens`);
 
-  // The ECS route decides by tokensEqual and nothing else: with tokensEqual forced false the real token
-  // is refused, and with it forced true a wrong one is served. Any other comparison (===, startsWith, a
+  // The ECS route decides by daemonTokenMatches (tokensEqual, checked above, and once more after a
+  // token rotation) and nothing else: with it forced false the real token is refused, and with it
+  // forced true a wrong one is served. Any other comparison (===, startsWith, a
   // length check) would show here.
   let verdict = false;
   const calls: [string, string][] = [];
@@ -537,8 +538,9 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
     {
       '../daemon/server/token.js': {
         ...token,
-        tokensEqual: (a: string, b: string) => {
-          calls.push([a, b]);
+        // The route's one check (tokensEqual, and again after re-reading a rotated token file).
+        daemonTokenMatches: (c: { daemonToken: string }, a: string) => {
+          calls.push([a, c.daemonToken]);
           return verdict;
         },
       },
@@ -579,11 +581,11 @@ t.test('the ECS token is compared only with timingSafeEqual over SHA-256 digests
   const ask = (authorization: string) => app.inject({ method: 'GET', url: '/v1/credentials', headers: { authorization } });
   verdict = false;
   let r = await ask(expected);
-  t.equal(r.statusCode, 401, 'the real token is refused when tokensEqual says no');
-  t.same(calls.at(-1), [expected, expected], 'tokensEqual got the presented and the expected token');
+  t.equal(r.statusCode, 401, 'the real token is refused when the comparison says no');
+  t.same(calls.at(-1), [expected, expected], 'it got the presented and the expected token');
   verdict = true;
   r = await ask('wrong');
-  t.equal(r.statusCode, 200, 'a wrong token is served when tokensEqual says yes: it alone decides');
+  t.equal(r.statusCode, 200, 'a wrong token is served when the comparison says yes: it alone decides');
   t.same(calls.at(-1), ['wrong', expected]);
   t.equal(calls.length, 2, 'one comparison per request');
 

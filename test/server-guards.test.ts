@@ -193,12 +193,21 @@ const canBind127002 = await new Promise<boolean>((resolve) => {
   probe.listen(0, '127.0.0.2', () => probe.close(() => resolve(true)));
 });
 
+/**
+ * A second daemon on this config with a token file of its own: every start writes a new token, and the
+ * first daemon re-reads its token file when a request's token does not match (token rotate), so two
+ * daemons on one token file would take each other's token.
+ */
+function ownTokenConfig(name: string): typeof stack.config {
+  return { ...stack.config, daemon: { ...stack.config.daemon, tokenFile: join(stack.dir, `${name}-token`) } };
+}
+
 t.test(
   "the Host of the daemon's own URL is accepted whatever loopback address it binds",
   { skip: canBind127002 ? false : '127.0.0.2 is not configured on this machine' },
   async (t) => {
     const other = await startDaemon({
-      config: stack.config,
+      config: ownTokenConfig('other'),
       signer: stack.signer,
       logger: silentLogger(),
       listen: { host: '127.0.0.2', port: 0 },
@@ -208,7 +217,7 @@ t.test(
     const authority = new URL(other.url).host;
     t.equal(authority, `127.0.0.2:${other.port}`, 'the advertised URL names the bound address');
     // Every start writes a new token: this daemon checks the one now in the file.
-    const otherToken = readFileSync(stack.config.daemon.tokenFile, 'utf8');
+    const otherToken = readFileSync(join(stack.dir, 'other-token'), 'utf8');
     const r = await send(other.port, '/v1/credentials', { host: '127.0.0.2', headers: { host: authority, authorization: otherToken } });
     t.equal(r.status, 200, `Host ${authority} (the daemon's own URL) is served: got ${r.status} ${r.body}`);
     const h = await send(other.port, '/health', { host: '127.0.0.2', headers: { host: authority } });
@@ -534,7 +543,7 @@ t.test('peers and bind addresses are loopback only', async (t) => {
 
   // `listen = "localhost:PORT"` binds every loopback address localhost names, and nothing else.
   const both = await startDaemon({
-    config: stack.config,
+    config: ownTokenConfig('both'),
     signer: stack.signer,
     logger: silentLogger(),
     listen: { host: 'localhost', port: 0 },
@@ -542,7 +551,7 @@ t.test('peers and bind addresses are loopback only', async (t) => {
   });
   t.teardown(() => both.close());
   for (const a of both.server.addresses()) t.ok(isLoopbackIp(ip(a)), `localhost: bound to ${ip(a)}`);
-  const bothToken = readFileSync(stack.config.daemon.tokenFile, 'utf8');
+  const bothToken = readFileSync(join(stack.dir, 'both-token'), 'utf8');
   for (const [addr, hostHeader] of [
     ['127.0.0.1', `127.0.0.1:${both.port}`],
     ['::1', `[::1]:${both.port}`],
