@@ -74,6 +74,8 @@ t.test('every template setup prints passes cfn-lint', needs(cfnLint), async (t) 
   t.equal(init.status, 0, `init: ${init.stderr}`);
   const printed: Array<[string, string[]]> = [
     ['issuer', ['issuer']],
+    // As the issue's acceptance line runs it: no stack named prints the first one, the issuer's.
+    ['unnamed', []],
     ['role-device', ['role', '--config', configFile]],
     [
       'role-subjects',
@@ -105,6 +107,7 @@ t.test('every template setup prints passes cfn-lint', needs(cfnLint), async (t) 
     t.doesNotThrow(() => JSON.parse(r.stdout), `${name} is JSON`);
     templates[name] = r.stdout;
   }
+  t.equal(templates.unnamed, templates.issuer, 'with no stack named, the issuer template is printed');
   const result = lint(templates);
   t.equal(result.status, 0, `cfn-lint exit ${result.status}`);
   t.equal(result.findings, '', 'no findings at all');
@@ -154,7 +157,7 @@ t.test('bad input: one line, before any AWS call', async (t) => {
     ['role without an issuer', ['role', '--subject', 'device:a', '-c', '/nonexistent'], /needs the issuer URL/, 2],
     ['http issuer', ['role', '--subject', 'device:a', '--issuer', 'http://example.com', '-c', '/nonexistent'], /must be an https URL/, 2],
     ['fleet without tags', ['role', '--fleet', '--config', configFile], /\[oidc\] principal_tags names none/, 2],
-    ['print-template of two stacks', ['--print-template'], /--print-template prints one stack/, 2],
+    ['print-template of two stacks', ['issuer', 'role', '--print-template'], /--print-template prints one stack/, 2],
     ['no credentials', ['issuer', '-c', '/nonexistent'], /no AWS credentials to deploy with/, 3, noCredentials],
   ];
   for (const [name, args, message, status, env] of cases) {

@@ -44,7 +44,7 @@ Options:
   --certificate PATH      rolesanywhere with --write-config: the device
                           certificate for a new profile
   --profile NAME          credport profile to write (default: the default)
-  --print-template        print the named stack's template, deploy nothing
+  --print-template        print the named stack's template (default: issuer), deploy nothing
   --dry-run               create and show the change sets, then delete
                           them; nothing changes
   --write-config          write the issuer URL, publish bucket and
@@ -103,7 +103,10 @@ export const setupAwsCommand: Command = {
     const { runSetup } = await import('../../clouds/aws/setup/run.js');
     return runSetup(
       {
-        parts: (parts.length > 0 ? parts : ['issuer', 'role']) as Array<(typeof PART_NAMES)[number]>,
+        // --print-template alone prints the first stack (the issuer's); the others are named.
+        parts: (parts.length > 0 ? parts : values['print-template'] === true ? ['issuer'] : ['issuer', 'role']) as Array<
+          (typeof PART_NAMES)[number]
+        >,
         region: values.region ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION ?? 'us-east-1',
         stackName: values['stack-name'] ?? 'credport',
         roleName: values['role-name'] ?? 'credport-device',
