@@ -6,50 +6,15 @@
  * endpoint, its WorkloadIdentityCredential through the federated token file, and Debian's Python
  * azure-identity through the endpoint.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { mintIdentityToken } from '../daemon/identity/jwt.js';
 import { runCli } from './helpers/cli.js';
 import { ARM, CLIENT, startAzureStack, TENANT, VAULT } from './helpers/azure-stack.js';
-import { assertPresent, needs, tool } from './helpers/tools.js';
+import { assertPresent, needs } from './helpers/tools.js';
 import { runChild } from './helpers/clients.js';
-
-const debianAzureIdentity = tool(
-  'Debian python3-azure (azure-identity)',
-  () => existsSync('/usr/bin/python3') && spawnSync('/usr/bin/python3', ['-c', 'import azure.identity'], { stdio: 'ignore' }).status === 0,
-  'apt-get install python3-azure',
-);
-
-const ROOT = process.cwd();
-
-/** Shell exports from `credport env` as a map. */
-function exportsOf(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of text.matchAll(/^export ([A-Z_]+)='([^']*)'$/gm)) out[m[1] ?? ''] = m[2] ?? '';
-  for (const m of text.matchAll(/^export ([A-Z_]+)=([^'\s]+)$/gm)) out[m[1] ?? ''] = m[2] ?? '';
-  return out;
-}
-
-/** A Node client in its own process (the CA is trusted only through NODE_EXTRA_CA_CERTS at start). */
-async function nodeClient(code: string, env: NodeJS.ProcessEnv): Promise<{ token?: string; expiresOn?: number; error?: string }> {
-  const r = await runChild(process.execPath, ['--input-type=module', '-e', code], { PATH: process.env.PATH, ...env }, ROOT, 60_000);
-  const line = r.stdout.trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(line) as { token?: string; expiresOn?: number };
-  } catch {
-    return { error: `exit ${r.code}: ${r.stderr.slice(-2000)}` };
-  }
-}
-
-const printToken = (credential: string, scope: string) => `
-import * as identity from '@azure/identity';
-try {
-  const cred = ${credential};
-  const t = await cred.getToken(${JSON.stringify(scope)});
-  console.log(JSON.stringify({ token: t.token, expiresOn: t.expiresOnTimestamp }));
-} catch (e) { console.log(JSON.stringify({ error: String(e && e.message || e).slice(0, 1500) })); }`;
+import { debianAzureIdentity, exportsOf, nodeClient, printToken, pythonManagedIdentityToken, ROOT } from './helpers/azure-clients.js';
 
 t.test('Azure from the RSA device key: SDKs through the managed identity endpoint and the token file', async (t) => {
   const s = await startAzureStack();
@@ -143,16 +108,10 @@ t.test('Debian python3-azure ManagedIdentityCredential through the endpoint', ne
   const s = await startAzureStack();
   t.teardown(() => s.close());
   const vars = exportsOf(runCli(['env', '--profile', 'azure'], s.env).stdout);
-  const py = `
-import json
-from azure.identity import ManagedIdentityCredential
-t = ManagedIdentityCredential().get_token(${JSON.stringify(ARM)})
-print(json.dumps({"token": t.token, "expiresOn": t.expires_on}))`;
-  const r = await runChild('/usr/bin/python3', ['-c', py], { PATH: process.env.PATH, HOME: s.dir, ...vars }, ROOT, 60_000);
-  t.equal(r.code, 0, r.stderr.slice(-2000));
-  const got = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { token: string; expiresOn: number };
-  t.match(s.entra.verifyAccessToken(got.token), { clientId: CLIENT, scope: ARM, expired: false });
-  t.ok(got.expiresOn > Date.now() / 1000 + 600, 'expires_on read as epoch seconds');
+  const got = await pythonManagedIdentityToken(vars, s.dir, ARM);
+  t.equal(got.code, 0, got.stderr.slice(-2000));
+  t.match(got.token ? s.entra.verifyAccessToken(got.token) : undefined, { clientId: CLIENT, scope: ARM, expired: false });
+  t.ok((got.expiresOn ?? 0) > Date.now() / 1000 + 600, 'expires_on read as epoch seconds');
 });
 
 t.test('Entra refuses what it refuses: ES256, an unknown subject', async (t) => {

@@ -7,6 +7,8 @@
 import t from 'tap';
 import { runCli, runCliAsync } from './helpers/cli.js';
 import { ARM, startAzureStack, TENANT } from './helpers/azure-stack.js';
+import { debianAzureIdentity, exportsOf, nodeClient, printToken, pythonManagedIdentityToken } from './helpers/azure-clients.js';
+import { assertPresent } from './helpers/tools.js';
 
 const SA = 'deployer@my-project.iam.gserviceaccount.com';
 const CHAINED = '99999999-8888-7777-6666-555555555555';
@@ -53,6 +55,19 @@ t.test('Entra token through the Google chain, end to end', async (t) => {
   t.equal(s.emulator.stats.iamCredentialsSuccesses >= 2, true, "generateIdToken (and the gcp profile's own generateAccessToken) succeeded");
   const status = JSON.parse(runCli(['status', '--json'], s.env).stdout) as { profiles: Record<string, { source: string }> };
   t.match(status.profiles.chained?.source, /Google ID token of deployer@my-project\.iam\.gserviceaccount\.com/);
+
+  // The same chained profile to unmodified clients, through the managed identity endpoint.
+  const vars = exportsOf(runCli(['env', '--profile', 'chained'], s.env).stdout);
+  t.ok(vars.IDENTITY_ENDPOINT, 'credport env names the endpoint');
+  const expected = { clientId: CHAINED, scope: ARM, assertionIssuer: googleIssuer, assertionSubject: uniqueId, expired: false };
+  const node = await nodeClient(printToken('new identity.ManagedIdentityCredential()', ARM), { HOME: s.dir, ...vars });
+  t.notOk(node.error, `@azure/identity: ${node.error ?? ''}`);
+  t.match(node.token ? s.entra.verifyAccessToken(node.token) : undefined, expected, '@azure/identity ManagedIdentityCredential');
+  if (assertPresent(t, debianAzureIdentity)) {
+    const py = await pythonManagedIdentityToken(vars, s.dir, ARM);
+    t.equal(py.code, 0, py.stderr.slice(-2000));
+    t.match(py.token ? s.entra.verifyAccessToken(py.token) : undefined, expected, "Debian's Python azure-identity");
+  }
 });
 
 t.test('generateIdToken refuses an identity without the binding', async (t) => {
