@@ -139,7 +139,7 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'demo',
-    summary: 'run daemon + local AWS emulator end to end, no cloud account needed',
+    summary: 'run daemon + local AWS, Google and Entra emulators end to end, no cloud account needed',
     load: async () => (await import('./commands/demo.js')).demoCommand,
   },
   {

@@ -7,7 +7,7 @@ import { closest } from '../util/suggest.js';
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
-  return `credport ${VERSION}: device-bound identity to short-lived AWS credentials, served on localhost
+  return `credport ${VERSION}: device-bound identity to short-lived AWS, Google Cloud and Azure credentials, served on localhost
 
 Usage: credport COMMAND [options]
 
