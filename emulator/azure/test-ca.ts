@@ -2,7 +2,7 @@
 // every start: MSAL and WorkloadIdentityCredential insist on https, so the Entra emulator serves it,
 // and a test trusts the CA through NODE_EXTRA_CA_CERTS (Node) or REQUESTS_CA_BUNDLE (Python).
 
-import { webcrypto } from 'node:crypto';
+import { KeyObject, webcrypto } from 'node:crypto';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 
@@ -60,12 +60,8 @@ export async function makeTestTls(now: number = Date.now()): Promise<TestTls> {
       ]),
     ],
   });
-  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', serverKeys.privateKey));
-  const keyPem =
-    `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END PRIVATE KEY-----\n`.replace(
-      /\n\n/,
-      '\n',
-    );
+  // node:crypto writes the PEM: no hand-made armour around key bytes.
+  const keyPem = KeyObject.from(serverKeys.privateKey).export({ format: 'pem', type: 'pkcs8' }).toString();
   const caPem = ca.toString('pem');
   return { caPem: `${caPem}\n`, certPem: `${server.toString('pem')}\n${caPem}\n`, keyPem };
 }
