@@ -4,7 +4,8 @@
  * and its whole stdout/stderr can be scanned for secrets.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { freePort, spawnCli, waitFor, type Spawned } from './cli.js';
+import { readRuntimeFile, runtimeFilePath } from '../../daemon/service/runtime-file.js';
+import { spawnCli, waitFor, type Spawned } from './cli.js';
 import { exchange } from './hostile-http.js';
 import { startStack, type Stack, type StackOptions } from './stack.js';
 
@@ -40,15 +41,32 @@ export interface SpawnDaemonOptions {
 }
 
 export async function spawnDaemon(o: SpawnDaemonOptions = {}): Promise<DaemonProcess> {
-  const port = await freePort();
+  // Port 0, and the port read back from the runtime file this child wrote: a port picked free beforehand
+  // can be taken by another test's daemon in between, whose /health would then pass for this one's.
   const stack = await startStack({
     ...o.stack,
     startDaemon: false,
-    daemon: { listen: `127.0.0.1:${port}`, log_level: o.logLevel ?? 'info', ...o.stack?.daemon },
+    daemon: { listen: '127.0.0.1:0', log_level: o.logLevel ?? 'info', ...o.stack?.daemon },
   });
   const proc = spawnCli(['serve'], { CREDPORT_CONFIG: stack.configFile });
   const pid = proc.child.pid;
   if (pid === undefined) throw new Error('credport serve did not start');
+  const runtimeFile = runtimeFilePath(stack.config.daemon.lockFile);
+  let port = 0;
+  try {
+    await waitFor(() => {
+      if (proc.child.exitCode !== null) return true;
+      const info = readRuntimeFile(runtimeFile);
+      const bound = info?.pid === pid ? /:(\d+)$/.exec(info.listen[0] ?? '') : null;
+      if (!bound) return undefined;
+      port = Number(bound[1]);
+      return true;
+    }, 300);
+  } catch (err) {
+    proc.child.kill('SIGKILL');
+    await stack.close();
+    throw new Error(`credport serve wrote no runtime file: ${(err as Error).message}\n${proc.stderr()}`);
+  }
   const goodHost = `127.0.0.1:${port}`;
   const health = async (): Promise<number> => {
     const r = await exchange(port, `GET /health HTTP/1.1\r\nHost: ${goodHost}\r\nConnection: close\r\n\r\n`, { maxMs: 5000 });
