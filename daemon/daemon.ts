@@ -89,7 +89,9 @@ export interface RunningDaemon {
   readonly server: FastifyInstance;
   readonly signer: KeySigner;
   readonly metrics: DaemonMetrics;
-  /** Applies a new, already validated config. */
+  /** Loads the modules a new config's profile types need; await it before reload(). */
+  prepare(config: ResolvedConfig): Promise<void>;
+  /** Applies a new, already validated config (after prepare() for a config that may add profile types). */
   reload(config: ResolvedConfig): ReloadResult;
   /** Records a reload that failed validation (shown by /health and `credport status`). */
   reloadFailed(error: string): void;
@@ -334,6 +336,9 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       logger.info(result, 'configuration reloaded');
       if (needsRestart.length > 0) logger.warn({ settings: needsRestart }, 'some changes take effect only after a restart');
       return result;
+    },
+    prepare(next) {
+      return runtimes.prepare(next);
     },
     reloadFailed(error) {
       reloadState = { ...reloadState, lastError: { message: error, at: new Date(clock.now()).toISOString() } };

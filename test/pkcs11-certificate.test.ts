@@ -118,6 +118,8 @@ t.test('config: certificate = "token" needs the pkcs11 key backend and no privat
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const fileSigner: KeySigner = FileKeySigner.create(join(dir, 'key.pem'));
   t.equal(fileSigner.readCertificates, undefined, 'a file key has no certificates to read');
+  // The daemon loads the Roles Anywhere module for a config that has such a profile; so does this caller.
+  await awsRuntime.prepare?.(new Set(['aws-rolesanywhere']));
   t.throws(
     () =>
       awsRuntime.createProvider('edge', edge!, {

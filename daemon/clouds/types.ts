@@ -70,7 +70,12 @@ export interface EndpointModule {
 }
 
 export interface CloudRuntime {
-  /** Builds the provider of one of this cloud's profiles (p.type is one of the cloud's types). */
+  /**
+   * Loads what the given profile types need before createProvider builds them: a profile type whose
+   * provider brings heavy modules is loaded only when a config uses it. Called again on a reload.
+   */
+  prepare?(types: ReadonlySet<string>): Promise<void>;
+  /** Builds the provider of one of this cloud's profiles (p.type is one of the cloud's types); prepare() ran for its type. */
   createProvider(name: string, p: ProfileBase, deps: ProviderDeps): ManagedProvider;
   readonly endpoints: readonly EndpointModule[];
 }

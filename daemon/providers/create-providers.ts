@@ -30,7 +30,15 @@ export class CloudRuntimes {
   static async load(cfg: ResolvedConfig): Promise<CloudRuntimes> {
     const used = new Set([...cfg.profiles.values()].map((p) => profileType(p.type)?.cloud.name));
     const loaded = await Promise.all(CLOUDS.filter((c) => used.has(c.name)).map(async (c) => [c.name, await c.runtime()] as const));
-    return new CloudRuntimes(new Map(loaded));
+    const runtimes = new CloudRuntimes(new Map(loaded));
+    await runtimes.prepare(cfg);
+    return runtimes;
+  }
+
+  /** Loads what the config's profile types need, in the clouds already loaded (a reload may add a type). */
+  async prepare(cfg: ResolvedConfig): Promise<void> {
+    const types = new Set([...cfg.profiles.values()].map((p) => p.type));
+    await Promise.all([...this.byCloud.values()].map((r) => r.prepare?.(types)));
   }
 
   createProvider(name: string, p: ProfileConfig, deps: ProviderDeps): ManagedProvider {

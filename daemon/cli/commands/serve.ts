@@ -43,9 +43,13 @@ const CONFIG_ERRORS = new Set([
   'KeyBackendError',
 ]);
 
-function onReload(daemon: RunningDaemon, file: string, io: CliIo, log: Logger): void {
+async function onReload(daemon: RunningDaemon, file: string, io: CliIo, log: Logger, stopping: () => boolean): Promise<void> {
   try {
     const next = loadConfig(file, io.env);
+    // A reload may add a profile type whose provider module is not loaded yet.
+    await daemon.prepare(next);
+    // The stop signal may have come while the module loaded: no profiles start on a closing daemon.
+    if (stopping()) return;
     daemon.reload(next);
   } catch (err) {
     daemon.reloadFailed(err instanceof ConfigError ? err.message : `${(err as Error).name}: ${(err as Error).message}`);
@@ -119,14 +123,22 @@ export const serveCommand: Command = {
       removeRuntimeFile(runtimeFile, lock.record.instance);
       lock.release();
     };
-    onHupReady = () => onReload(running, cfg.file, io, logger);
+    // One reload at a time, in the order the signals came: each may wait for a module to load.
+    let stopping = false;
+    let reloads = Promise.resolve();
+    onHupReady = () => {
+      reloads = reloads.then(() => onReload(running, cfg.file, io, logger, () => stopping));
+    };
     if (reloadPending) {
       reloadPending = false;
       logger.info('applying a reload requested during start-up');
       onHupReady();
     }
     // From the stop signal on, a SIGHUP is ignored: a reload must not start profiles on a closing daemon.
-    return runUntilStopped(running, logger, release, () => (onHupReady = () => undefined));
+    return runUntilStopped(running, logger, release, () => {
+      stopping = true;
+      onHupReady = () => undefined;
+    });
   },
 };
 
