@@ -29,8 +29,28 @@ export interface UpstreamRequest {
 
 export interface UpstreamResponse {
   status: number;
-  headers: Headers;
+  headers: UpstreamHeaders;
   body: Buffer;
+}
+
+/**
+ * The response's headers, read like fetch's Headers (names case-insensitive, repeats joined). Not the
+ * global Headers itself: touching it loads node's whole fetch implementation, tens of milliseconds of a
+ * daemon's start-up for a class whose two methods are these.
+ */
+export class UpstreamHeaders {
+  readonly #map: ReadonlyMap<string, string>;
+  constructor(raw: IncomingMessage['headers']) {
+    const m = new Map<string, string>();
+    for (const [k, v] of Object.entries(raw)) if (v !== undefined) m.set(k.toLowerCase(), Array.isArray(v) ? v.join(', ') : v);
+    this.#map = m;
+  }
+  get(name: string): string | null {
+    return this.#map.get(name.toLowerCase()) ?? null;
+  }
+  forEach(fn: (value: string, name: string) => void): void {
+    for (const [k, v] of this.#map) fn(v, k);
+  }
 }
 
 export interface BoundedFetchOptions {
@@ -92,22 +112,13 @@ function readCapped(res: IncomingMessage, cap: number, service: string): Promise
   });
 }
 
-function headersOf(res: IncomingMessage): Headers {
-  const h = new Headers();
-  for (const [k, v] of Object.entries(res.headers)) {
-    if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
-  }
-  return h;
-}
-
 function send(url: URL, request: UpstreamRequest, signal: AbortSignal, o: BoundedFetchOptions): Promise<UpstreamResponse> {
   const requestFn = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     // The signal destroys the socket too, so an abandoned call holds no connection.
     const req = requestFn(url, { method: request.method, headers: request.headers, signal }, (res) => {
       readCapped(res, o.limits.maxBodyBytes, o.service).then(
-        (body) => resolve({ status: res.statusCode ?? 0, headers: headersOf(res), body }),
+        (body) => resolve({ status: res.statusCode ?? 0, headers: new UpstreamHeaders(res.headers), body }),
         reject,
       );
     });

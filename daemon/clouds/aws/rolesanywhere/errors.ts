@@ -5,6 +5,7 @@
  */
 import { ProviderError } from '../../../providers/types.js';
 import { NETWORK_CODES } from '../../../providers/upstream/network-codes.js';
+import type { UpstreamHeaders } from '../../../providers/upstream/bounded-fetch.js';
 
 const RETRYABLE_CODES = new Set([
   'ThrottlingException',
@@ -54,7 +55,7 @@ function stringField(value: unknown, ...names: string[]): string | undefined {
 }
 
 /** An error answer (any status but 201) to a ProviderError. */
-export function mapErrorResponse(status: number, headers: Headers, bodyText: string): ProviderError {
+export function mapErrorResponse(status: number, headers: Pick<UpstreamHeaders, 'get'>, bodyText: string): ProviderError {
   let body: unknown;
   try {
     body = bodyText.trim() === '' ? undefined : JSON.parse(bodyText);
