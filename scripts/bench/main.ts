@@ -129,7 +129,7 @@ async function main(): Promise<number> {
     report.startup = await runStartup({ runs: quick ? 3 : 5, requests, log });
   });
   await attempt('idle', 'Idle: wake-ups and RSS beside an idle bare node server', async () => {
-    report.idle = await runIdle({ windowS: quick ? 20 : 60, settleS: quick ? 3 : 5, log });
+    report.idle = await runIdle({ windowS: quick ? 30 : 60, settleS: 6, log });
   });
   await attempt('profiles', 'Profiles: 1, 100, 1,000', async () => {
     report.scale = await runProfilesScale({ counts: [1, 100, 1000], lifetimeS: 20, log });

@@ -240,19 +240,21 @@ function idleSection(r: IdleResults): string {
   return [
     '## Idle',
     '',
-    `An idle daemon (one profile holding credentials, no refresh due, no client) beside an idle bare node:http server, watched over the same ${r.windowS} s window. ` +
-      'Wake-ups: voluntary context switches of all threads (/proc/PID/task/N/status) per second.',
+    `An idle daemon (one profile holding credentials, no refresh due, no client) beside an idle bare node:http server, watched over the same two ${r.windowS} s windows, one after the other, from just after start-up. ` +
+      'Wake-ups: voluntary context switches of all threads (/proc/PID/task/N/status) per second. ' +
+      "The first window holds V8's collection of start-up garbage (a burst of its helper threads, in bare node too); " +
+      'the second is the steady state a laptop daemon spends its hours in, which the targets are judged on.',
     '',
     table(
-      ['process', 'wake-ups/s', 'RSS MiB'],
+      ['process', `wake-ups/s, first ${r.windowS} s`, `wake-ups/s, next ${r.windowS} s`, 'RSS MiB'],
       [
-        ['credport serve', f(r.daemon.wakeupsPerS), mib(r.daemon.rssBytes)],
-        ['baseline: bare node:http server', f(r.bare.wakeupsPerS), mib(r.bare.rssBytes)],
+        ['credport serve', f(r.afterStart.daemon.wakeupsPerS), f(r.daemon.wakeupsPerS), mib(r.daemon.rssBytes)],
+        ['baseline: bare node:http server', f(r.afterStart.bare.wakeupsPerS), f(r.bare.wakeupsPerS), mib(r.bare.rssBytes)],
       ],
-      ['l', 'r', 'r'],
+      ['l', 'r', 'r', 'r'],
     ),
     '',
-    `Targets: at most ${IDLE_TARGET.wakeupsPerS} wake-up/s and ${IDLE_TARGET.rssMiB} MiB.`,
+    `Targets (second window): at most ${IDLE_TARGET.wakeupsPerS} wake-up/s and ${IDLE_TARGET.rssMiB} MiB.`,
     '',
   ].join('\n');
 }
