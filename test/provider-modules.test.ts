@@ -1,20 +1,78 @@
 /**
  * A profile type's provider module is loaded when a config uses that type, at start or at a reload: a
- * daemon with only OIDC profiles does without the X.509 stack Roles Anywhere brings, and a SIGHUP that
- * adds the first Roles Anywhere profile to such a daemon still serves it, without a restart.
+ * daemon with only OIDC profiles does without the X.509 stack Roles Anywhere brings (and without
+ * fastify's schema compilers and node's fetch, which it never uses), and a SIGHUP that adds the first
+ * Roles Anywhere profile to such a daemon still serves it, without a restart. What a process loaded is
+ * read from the process itself (helpers/record-loaded-modules), never inferred from time.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import { pathToFileURL } from 'node:url';
+import t, { type Test } from 'tap';
 import { parse, stringify } from 'smol-toml';
 import { initCa, issueCertificate } from '../daemon/x509/ca.js';
 import { createCsr } from '../daemon/x509/csr.js';
 import { fromKeyFile } from '../daemon/x509/signing-key.js';
 import { waitFor } from './helpers/cli.js';
-import { spawnDaemon } from './helpers/hostile-daemon.js';
+import { spawnDaemon, type DaemonProcess } from './helpers/hostile-daemon.js';
 import { exchange } from './helpers/hostile-http.js';
+import type { LoadedModules } from './helpers/record-loaded-modules.js';
 import { ACCOUNT, roleArnFor } from './helpers/stack.js';
+
+const RECORDER = pathToFileURL(join(import.meta.dirname, 'helpers', 'record-loaded-modules.js')).href;
+const X509_STACK = /node_modules\/(@peculiar\/x509|pkijs|reflect-metadata|tsyringe)\//;
+// fast-json-stringify's small serializer runtime is fastify's error serializer; its compiler (index.js) is not.
+const SCHEMA_COMPILERS = /node_modules\/(@fastify\/ajv-compiler|@fastify\/fast-json-stringify-compiler|ajv)\/|node_modules\/fast-json-stringify\/index\.js/;
+
+/** The environment that makes a credport process record what it loaded, and the reader of that record. */
+function recorder(t: Test): { env: NodeJS.ProcessEnv; read(): LoadedModules } {
+  const dir = mkdtempSync(join(tmpdir(), 'credport-loaded-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'loaded.json');
+  return {
+    env: { NODE_OPTIONS: `--import=${RECORDER}`, CREDPORT_TEST_LOADED_OUT: out },
+    read: () => JSON.parse(readFileSync(out, 'utf8')) as LoadedModules,
+  };
+}
+
+async function get(d: DaemonProcess, path: string) {
+  const r = await exchange(
+    d.port,
+    `GET ${path} HTTP/1.1\r\nHost: ${d.goodHost}\r\nAuthorization: ${d.token}\r\nConnection: close\r\n\r\n`,
+    { maxMs: 5000 },
+  );
+  return r.responses[0];
+}
+
+t.test('an OIDC-only daemon serves without the X.509 stack, schema compilers or fetch', async (t) => {
+  const rec = recorder(t);
+  const d = await spawnDaemon({ logLevel: 'warn', env: rec.env });
+  t.teardown(() => d.stop());
+  t.equal((await get(d, '/v1/credentials'))?.status, 200, 'credentials fetched upstream and served');
+  t.equal(await d.stop(), 0, 'a clean exit, which writes the record');
+  const loaded = rec.read();
+  t.ok(
+    loaded.cjs.some((f) => f.includes('node_modules/fastify/')),
+    'the record sees the packages the daemon does load',
+  );
+  t.same(
+    loaded.cjs.filter((f) => X509_STACK.test(f)),
+    [],
+    'no X.509 stack',
+  );
+  t.same(
+    loaded.cjs.filter((f) => SCHEMA_COMPILERS.test(f)),
+    [],
+    'no fastify schema compiler',
+  );
+  t.same(
+    loaded.internal.filter((m) => /undici/.test(m)),
+    [],
+    'no fetch implementation',
+  );
+});
 
 const REGION = 'eu-west-1';
 const TA = `arn:aws:rolesanywhere:${REGION}:${ACCOUNT}:trust-anchor/11111111-2222-3333-4444-555555555555`;
@@ -22,7 +80,8 @@ const PROFILE = `arn:aws:rolesanywhere:${REGION}:${ACCOUNT}:profile/66666666-777
 const EDGE_ROLE = roleArnFor('edge');
 
 t.test('a reload that adds the first Roles Anywhere profile serves it without a restart', async (t) => {
-  const d = await spawnDaemon({ logLevel: 'warn' });
+  const rec = recorder(t);
+  const d = await spawnDaemon({ logLevel: 'warn', env: rec.env });
   t.teardown(() => d.stop());
   const { stack } = d;
 
@@ -39,15 +98,7 @@ t.test('a reload that adds the first Roles Anywhere profile serves it without a 
   stack.emulator.createRolesAnywhereProfile({ arn: PROFILE, roleArns: [EDGE_ROLE] });
   stack.emulator.createRole({ arn: EDGE_ROLE, trust: { rolesAnywhere: true } });
 
-  const get = async (path: string) => {
-    const r = await exchange(
-      d.port,
-      `GET ${path} HTTP/1.1\r\nHost: ${d.goodHost}\r\nAuthorization: ${d.token}\r\nConnection: close\r\n\r\n`,
-      { maxMs: 5000 },
-    );
-    return r.responses[0];
-  };
-  t.equal((await get('/v1/credentials/edge'))?.status, 404, 'no such profile before the reload');
+  t.equal((await get(d, '/v1/credentials/edge'))?.status, 404, 'no such profile before the reload');
 
   const config = parse(readFileSync(stack.configFile, 'utf8')) as { profiles: Record<string, unknown> };
   config.profiles.edge = {
@@ -63,11 +114,16 @@ t.test('a reload that adds the first Roles Anywhere profile serves it without a 
   process.kill(d.pid, 'SIGHUP');
 
   const served = await waitFor(async () => {
-    const r = await get('/v1/credentials/edge');
+    const r = await get(d, '/v1/credentials/edge');
     return r?.status === 200 ? r : undefined;
   }, 200);
   const body = JSON.parse(served.body.toString('utf8')) as { AccessKeyId: string };
   t.equal(stack.emulator.issued(body.AccessKeyId)?.roleArn, EDGE_ROLE, 'Roles Anywhere credentials for the added profile');
-  t.equal((await get('/v1/credentials/default'))?.status, 200, 'the OIDC profile still serves');
+  t.equal((await get(d, '/v1/credentials/default'))?.status, 200, 'the OIDC profile still serves');
   t.ok(d.alive(), 'the same process: no restart');
+  t.equal(await d.stop(), 0);
+  t.ok(
+    rec.read().cjs.some((f) => X509_STACK.test(f)),
+    'the X.509 stack was loaded by the reload that needed it',
+  );
 });

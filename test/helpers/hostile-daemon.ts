@@ -38,6 +38,8 @@ export interface SpawnDaemonOptions {
   stack?: Omit<StackOptions, 'startDaemon'>;
   /** Wait for /health to be 200 (credentials held) rather than any answer. Default true. */
   waitHealthy?: boolean;
+  /** More environment for the process (NODE_OPTIONS, say). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function spawnDaemon(o: SpawnDaemonOptions = {}): Promise<DaemonProcess> {
@@ -48,7 +50,7 @@ export async function spawnDaemon(o: SpawnDaemonOptions = {}): Promise<DaemonPro
     startDaemon: false,
     daemon: { listen: '127.0.0.1:0', log_level: o.logLevel ?? 'info', ...o.stack?.daemon },
   });
-  const proc = spawnCli(['serve'], { CREDPORT_CONFIG: stack.configFile });
+  const proc = spawnCli(['serve'], { ...o.env, CREDPORT_CONFIG: stack.configFile });
   const pid = proc.child.pid;
   if (pid === undefined) throw new Error('credport serve did not start');
   const runtimeFile = runtimeFilePath(stack.config.daemon.lockFile);
