@@ -36,7 +36,6 @@ import { systemClock, type Clock } from './refresh/clock.js';
 import { policyFromConfig } from './refresh/policy.js';
 import { ProfileRefresher, type HeldCredentials } from './refresh/profile-refresher.js';
 import { RefreshScheduler } from './refresh/scheduler.js';
-import { buildServer } from './server/app.js';
 import type { HandoutSink, ServerContext } from './server/context.js';
 import type { Binding } from './server/guards.js';
 import { buildHealthReport, type ReloadState } from './server/health-report.js';
@@ -254,22 +253,34 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const endpoints = [...runtimes.byCloud.values()].flatMap((r) => r.endpoints.map((e) => e.create(ctx)));
 
   let binding: Binding = { port: 0, addresses: [] };
-  const server = buildServer({ ctx, logger, binding: () => binding, metrics, endpoints });
+  // The first fetches start now, before fastify is even loaded (the largest part of start-up), so
+  // that the upstream round trip runs beside that work: the first client after start waits one
+  // round trip at most, not the start-up plus one.
+  scheduler.start();
+  /** A start that fails stops what it started: the refreshes, the key, the audit log. */
+  const abandon = async () => {
+    scheduler.stop();
+    profiles.dropAll();
+    await signer.close();
+    await auditLog?.close();
+  };
+  let server: FastifyInstance;
+  try {
+    const { buildServer } = await import('./server/app.js');
+    server = buildServer({ ctx, logger, binding: () => binding, metrics, endpoints });
+  } catch (err) {
+    await abandon();
+    throw err;
+  }
   const listen = o.listen ?? config.daemon.listen;
   const [firstHost = listen.host, ...otherHosts] = listenHosts(listen);
   let extra: ExtraListeners | undefined;
-  // The first fetches start now, beside fastify's start-up and the bind, not after them: the first
-  // client after start waits one upstream round trip at most, not the start-up plus one.
-  scheduler.start();
   try {
     await server.listen({ host: firstHost, port: listen.port });
     extra = await listenAlso(server.server, otherHosts, (server.server.address() as AddressInfo).port);
   } catch (err) {
     await server.close().catch(() => undefined);
-    scheduler.stop();
-    profiles.dropAll();
-    await signer.close();
-    await auditLog?.close();
+    await abandon();
     const { describePortOwner } = await import('./service/port-owner.js');
     throw listenError(err, listen, describePortOwner);
   }
