@@ -45,7 +45,8 @@ function cancelled(): ProviderError {
   return new ProviderError('Aborted', `the request to ${SERVICE} was cancelled`, true);
 }
 
-function request(call: StsCall, body: string): Record<string, string> {
+/** The headers to send: signed with the service's clock (ours plus the learnt offset) when signing. */
+function headersFor(call: StsCall, body: string): Record<string, string> {
   const headers: Record<string, string> = {
     'content-type': FORM_CONTENT_TYPE,
     'content-length': String(Buffer.byteLength(body)),
@@ -88,7 +89,7 @@ export async function callSts(call: StsCall): Promise<StsResult> {
   for (let attempt = 1; ; attempt++) {
     if (call.signal?.aborted) throw cancelled();
     const usedSkew = call.skew.ms;
-    const headers = request(call, body);
+    const headers = headersFor(call, body);
     const sentAt = call.now();
     let failure: ProviderError;
     let retry: boolean;
