@@ -4,6 +4,7 @@
  * all change the JWKS through `changeIssuer`, so each gets the same guarantees on either kind.
  */
 import { resolve } from 'node:path';
+import { loadOptional } from '../cli/optional-package.js';
 import { type Jwks, updateLocalIssuer } from '../identity/issuer-documents.js';
 import { formatS3Location, parseS3Location, type S3Location } from './s3-location.js';
 
@@ -48,8 +49,17 @@ export async function changeIssuer(
     const r = updateLocalIssuer(target.dir, issuer, change);
     return { where: target.dir, keyCount: r.keyCount, changed: r.changed, attempts: 1 };
   }
-  // The S3 and CloudFront SDKs are loaded here only: no other command pays for them.
-  const { openS3Issuer } = await import('./s3-issuer.js');
+  // The S3 and CloudFront SDKs are loaded here only: no other command pays for them. Both before any
+  // write, so a missing one changes nothing.
+  const where = formatS3Location(target.location);
+  const { openS3Issuer } = await loadOptional('@aws-sdk/client-s3', `writing the issuer to ${where}`, () => import('./s3-issuer.js'));
+  const cloudfront = o.distributionId
+    ? await loadOptional(
+        '@aws-sdk/client-cloudfront',
+        `invalidating CloudFront distribution ${o.distributionId}`,
+        () => import('./cloudfront-invalidate.js'),
+      )
+    : undefined;
   const store = openS3Issuer(target.location, {
     ...(o.region ? { region: o.region } : {}),
     ...(o.endpoint ? { endpoint: o.endpoint } : {}),
@@ -57,8 +67,8 @@ export async function changeIssuer(
   try {
     const r = await store.update(issuer, change);
     const result: ChangeResult = { where: store.describe(), keyCount: r.jwks.keys.length, changed: r.changed, attempts: r.attempts };
-    if ((r.changed || r.discoveryWritten) && o.distributionId) {
-      const { invalidate, invalidationPaths } = await import('./cloudfront-invalidate.js');
+    if ((r.changed || r.discoveryWritten) && o.distributionId && cloudfront) {
+      const { invalidate, invalidationPaths } = cloudfront;
       try {
         result.invalidation = await invalidate(o.distributionId, invalidationPaths(issuer, r.paths), o.cloudfrontEndpoint);
       } catch (err) {

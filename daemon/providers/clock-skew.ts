@@ -4,7 +4,6 @@
  * they are compared with our clock correctly, so credentials the service
  * already considers expired are never served.
  */
-import type { STSClient } from '@aws-sdk/client-sts';
 import { ProviderError } from './types.js';
 
 /** Date has one-second resolution and requests take time: smaller offsets are noise. */
@@ -47,19 +46,5 @@ export class ClockSkew {
   /** An expiration stated by the service, as a local time. */
   toLocal(expiration: Date): Date {
     return this.#ms === 0 ? expiration : new Date(expiration.getTime() - this.#ms);
-  }
-
-  /** Watches every STS response's Date header (deserialize step, so the raw response is at hand). */
-  watch(client: STSClient, now: () => number, service = 'STS'): void {
-    client.middlewareStack.add(
-      (next) => async (args) => {
-        const sentAt = now();
-        const result = await next(args);
-        const headers = (result.response as { headers?: Record<string, string> } | undefined)?.headers;
-        this.observe(headers?.date ?? headers?.Date, sentAt, now(), service);
-        return result;
-      },
-      { step: 'deserialize', name: 'credportClockSkew', override: true },
-    );
   }
 }

@@ -12,6 +12,7 @@ import { askDaemon, expectedDaemonUid } from '../../cli/shared.js';
 import type { Check, CliContext, CloudCli } from '../types.js';
 import type { AwsCredentials } from './credentials.js';
 import { awsTimestamp } from './endpoints/wire.js';
+import { regionalStsEndpoint } from './sts/endpoint.js';
 import type { AwsRolesAnywhereProfileConfig } from './schema.js';
 
 /**
@@ -110,7 +111,7 @@ function version(cmd: string, args: string[]): Promise<string | undefined> {
 async function clockCheck(cfg: ResolvedConfig): Promise<Check> {
   const profile = cfg.profiles.get(cfg.defaults.aws ?? '') as { region?: string; sts_endpoint?: string } | undefined;
   const region = profile?.region ?? 'us-east-1';
-  const endpoint = profile?.sts_endpoint ?? `https://sts.${region}.amazonaws.com`;
+  const endpoint = profile?.sts_endpoint ?? regionalStsEndpoint(region);
   try {
     const before = Date.now();
     const res = await fetch(endpoint, { method: 'GET', signal: AbortSignal.timeout(5000) });

@@ -1,7 +1,7 @@
 /** What every STS-backed provider does with an answer: check it is complete, and shape it. */
-import type { Credentials } from '@aws-sdk/client-sts';
 import { ProviderError } from '../../providers/types.js';
 import type { AwsCredentials } from './credentials.js';
+import type { StsCredentialFields } from './sts/response.js';
 
 /** The 12-digit account of an ARN (arn:partition:service:region:ACCOUNT:resource), if it has one. */
 export function accountFromArn(arn: string | undefined): string | undefined {
@@ -14,7 +14,7 @@ export function accountFromArn(arn: string | undefined): string | undefined {
  * such an answer is a failure, never credentials with an empty field.
  */
 export function credentialsFromSts(
-  c: Credentials | undefined,
+  c: StsCredentialFields | undefined,
   roleArn: string,
   assumedRoleArn: string | undefined,
   status: number | undefined,

@@ -1,15 +1,18 @@
 /**
- * An AWS SDK request handler that sends through boundedFetch, so an SDK client gets the same overall
+ * An AWS SDK request handler that sends through boundedFetch, for the admin commands' SDK clients (S3
+ * and CloudFront in `credport oidc publish`; the daemon's own STS calls do not use the SDK, see
+ * clouds/aws/sts/). It gives an SDK client the same overall
  * deadline and body cap as every other upstream call. The SDK's own NodeHttpHandler cannot give that:
  * its requestTimeout is a socket idle timer that stops mattering once headers arrive, so an upstream
  * that sends headers and then stalls (or drips a byte every few seconds) holds the call forever, and
  * its body is streamed to the deserializer uncapped. Here the whole body is read under the deadline
  * and the cap, and the SDK is handed bytes.
  */
-import type { STSClientConfig } from '@aws-sdk/client-sts';
+// Type-only: this module loads no SDK; the admin module that uses it has loaded its client already.
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { boundedFetch, type UpstreamLimits } from './bounded-fetch.js';
 
-type SdkHandler = Extract<NonNullable<STSClientConfig['requestHandler']>, { handle: unknown }>;
+type SdkHandler = Extract<NonNullable<S3ClientConfig['requestHandler']>, { handle: unknown }>;
 type SdkRequest = Parameters<SdkHandler['handle']>[0];
 type SdkOptions = NonNullable<Parameters<SdkHandler['handle']>[1]>;
 type SdkResult = Awaited<ReturnType<SdkHandler['handle']>>;
@@ -33,11 +36,11 @@ function urlOf(r: SdkRequest): string {
 function bodyOf(body: unknown): string | Uint8Array | undefined {
   if (body === undefined || body === null) return undefined;
   if (typeof body === 'string' || body instanceof Uint8Array) return body;
-  // STS and every query/JSON protocol serialize to a string; a stream body would need a different handler.
+  // The admin calls here send strings or bytes; a stream body would need a different handler.
   throw new Error('credport upstream handler: streaming request bodies are not supported');
 }
 
-/** Named as the SDK's own handler names them, so its retry strategy and mapStsError read them alike. */
+/** Named as the SDK's own handler names them, so its retry strategy reads them alike. */
 function transportError(err: unknown): Error {
   const e = err instanceof Error ? err : new Error(String(err));
   const code = (e as { code?: unknown }).code;

@@ -1,21 +1,17 @@
 /**
  * Provider `aws-assume-role`: STS AssumeRole signed with the credentials of another profile (its
  * `source_profile`), for a second account or a narrower role. The source is a callback, normally the
- * source profile's refresher, so a chain of profiles shares one upstream session.
- *
- * A new STSClient per fetch: the SDK caches whatever a credentials callback returned until five minutes
- * before it expires, which would keep signing with a source session the refresher has already
- * replaced. One client every half hour costs nothing worth saving.
+ * source profile's refresher, so a chain of profiles shares one upstream session; it is asked on every
+ * fetch, so the call is always signed with the session the refresher holds now.
  */
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { ClockSkew } from '../../../providers/clock-skew.js';
 import { credentialsFromSts } from '../sts-credentials.js';
-import { mapStsError } from '../oidc/errors.js';
 import { DEFAULT_UPSTREAM_LIMITS } from '../../../providers/upstream/bounded-fetch.js';
 import { checkExpiration } from '../../../providers/upstream/plausibility.js';
-import { BoundedSdkHandler } from '../../../providers/upstream/sdk-handler.js';
 import { ProviderError, type CredentialProvider, type ProviderDescription } from '../../../providers/types.js';
 import { awsCredentialId, type AwsCredentials } from '../credentials.js';
+import { callSts } from '../sts/client.js';
+import { stsEndpoint } from '../sts/endpoint.js';
 
 export interface AwsAssumeRoleProviderOptions {
   /** The source profile's current credentials; throws ProviderError when it has none. */
@@ -31,21 +27,32 @@ export interface AwsAssumeRoleProviderOptions {
   externalId?: string;
   /** False when the source needs a person present: then this profile cannot refresh unattended either. */
   unattended?: boolean;
+  /** Attempts inside one refresh (throttling, 5xx, network; sts/retry.ts). */
   maxAttempts?: number;
   /** One deadline per STS call, connect to last body byte (default 10 s). */
   requestTimeoutMs?: number;
   /** Largest STS answer read (default 256 KiB). */
   maxBodyBytes?: number;
   now?: () => number;
+  /** Jitter source for retry delays (tests). */
+  random?: () => number;
 }
 
 export class AwsAssumeRoleProvider implements CredentialProvider<AwsCredentials> {
   readonly credentialId = awsCredentialId;
   readonly unattended: boolean;
+  readonly #url: URL;
+  /** Learnt from every answer's Date header and used to sign: kept across fetches. */
   readonly #skew = new ClockSkew();
 
+  /** Throws ProviderError InvalidConfiguration for an sts_endpoint that is not an http(s) URL. */
   constructor(private readonly opts: AwsAssumeRoleProviderOptions) {
     this.unattended = opts.unattended ?? true;
+    try {
+      this.#url = stsEndpoint(opts.region, opts.stsEndpoint);
+    } catch (err) {
+      throw new ProviderError('InvalidConfiguration', (err as Error).message, false);
+    }
   }
 
   async #sourceCredentials(): Promise<AwsCredentials> {
@@ -61,47 +68,37 @@ export class AwsAssumeRoleProvider implements CredentialProvider<AwsCredentials>
 
   async fetch(signal?: AbortSignal): Promise<AwsCredentials> {
     const source = await this.#sourceCredentials();
-    const client = new STSClient({
+    const now = this.opts.now ?? Date.now;
+    const out = await callSts({
+      action: 'AssumeRole',
+      params: {
+        RoleArn: this.opts.roleArn,
+        RoleSessionName: this.opts.roleSessionName,
+        DurationSeconds: this.opts.durationSeconds,
+        ExternalId: this.opts.externalId,
+      },
+      url: this.#url,
       region: this.opts.region,
-      ...(this.opts.stsEndpoint ? { endpoint: this.opts.stsEndpoint } : {}),
-      maxAttempts: this.opts.maxAttempts ?? 3,
-      requestHandler: new BoundedSdkHandler('STS', {
+      // Exactly the source session; never a default chain (which might point back at credport).
+      credentials: { accessKeyId: source.accessKeyId, secretAccessKey: source.secretAccessKey, sessionToken: source.sessionToken },
+      limits: {
         deadlineMs: this.opts.requestTimeoutMs ?? DEFAULT_UPSTREAM_LIMITS.deadlineMs,
         maxBodyBytes: this.opts.maxBodyBytes ?? DEFAULT_UPSTREAM_LIMITS.maxBodyBytes,
-      }),
-      // Exactly the source session; never the SDK's default chain (which might point back at credport).
-      credentials: {
-        accessKeyId: source.accessKeyId,
-        secretAccessKey: source.secretAccessKey,
-        sessionToken: source.sessionToken,
-        expiration: source.expiration,
       },
+      maxAttempts: this.opts.maxAttempts ?? 3,
+      skew: this.#skew,
+      now,
+      ...(this.opts.random ? { random: this.opts.random } : {}),
+      ...(signal ? { signal } : {}),
     });
-    this.#skew.watch(client, this.opts.now ?? Date.now);
-    let out;
-    try {
-      out = await client.send(
-        new AssumeRoleCommand({
-          RoleArn: this.opts.roleArn,
-          RoleSessionName: this.opts.roleSessionName,
-          DurationSeconds: this.opts.durationSeconds,
-          ...(this.opts.externalId !== undefined ? { ExternalId: this.opts.externalId } : {}),
-        }),
-        signal ? { abortSignal: signal } : {},
-      );
-    } catch (err) {
-      throw mapStsError(err);
-    } finally {
-      client.destroy();
-    }
-    const c = credentialsFromSts(out.Credentials, this.opts.roleArn, out.AssumedRoleUser?.Arn, out.$metadata.httpStatusCode);
+    const c = credentialsFromSts(out.credentials, this.opts.roleArn, out.assumedRoleArn, out.status);
     const expiration = this.#skew.toLocal(c.expiration);
-    checkExpiration('STS', expiration, (this.opts.now ?? Date.now)(), this.opts.durationSeconds);
+    checkExpiration('STS', expiration, now(), this.opts.durationSeconds);
     return { ...c, expiration };
   }
 
   describe(): ProviderDescription {
-    const endpoint = this.opts.stsEndpoint ?? `https://sts.${this.opts.region}.amazonaws.com`;
+    const endpoint = this.opts.stsEndpoint ?? this.#url.origin;
     return {
       type: 'aws-assume-role',
       source: `sts:AssumeRole ${endpoint}`,

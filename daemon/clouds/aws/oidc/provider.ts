@@ -1,9 +1,7 @@
 /**
  * Provider `aws-oidc`: mint a short-lived JWT with the device key, exchange it
- * at STS AssumeRoleWithWebIdentity. One STSClient per profile keeps its
- * connection pool across refreshes.
+ * at STS AssumeRoleWithWebIdentity (an unsigned call: the JWT is the proof).
  */
-import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mintIdentityToken } from '../../../identity/jwt.js';
 import type { KeySigner } from '../../../keys/signer.js';
 import { isKeyBackendError } from '../../../keys/errors.js';
@@ -11,10 +9,10 @@ import { ClockSkew } from '../../../providers/clock-skew.js';
 import { credentialsFromSts } from '../sts-credentials.js';
 import { DEFAULT_UPSTREAM_LIMITS } from '../../../providers/upstream/bounded-fetch.js';
 import { checkExpiration } from '../../../providers/upstream/plausibility.js';
-import { BoundedSdkHandler } from '../../../providers/upstream/sdk-handler.js';
 import { ProviderError, type CredentialProvider, type ProviderDescription } from '../../../providers/types.js';
 import { awsCredentialId, type AwsCredentials } from '../credentials.js';
-import { mapStsError } from './errors.js';
+import { callSts } from '../sts/client.js';
+import { stsEndpoint } from '../sts/endpoint.js';
 import { type SessionTags, sessionTagsClaim } from './session-tags.js';
 
 export interface AwsOidcProviderOptions {
@@ -30,38 +28,31 @@ export interface AwsOidcProviderOptions {
   stsEndpoint?: string;
   /** Session tags for the JWT's https://aws.amazon.com/tags claim (ABAC: one role for a fleet). */
   sessionTags?: SessionTags;
-  /** SDK retries inside one refresh attempt (throttling, 5xx); the scheduler's backoff covers the rest. */
+  /** Attempts inside one refresh (throttling, 5xx, network; sts/retry.ts); the scheduler's backoff covers the rest. */
   maxAttempts?: number;
   /** One deadline per STS call, connect to last body byte (default 10 s). */
   requestTimeoutMs?: number;
   /** Largest STS answer read (default 256 KiB). */
   maxBodyBytes?: number;
   now?: () => number;
+  /** Jitter source for retry delays (tests). */
+  random?: () => number;
 }
 
 export class AwsOidcProvider implements CredentialProvider<AwsCredentials> {
   readonly credentialId = awsCredentialId;
   readonly unattended: boolean;
-  readonly #client: STSClient;
+  readonly #url: URL;
   readonly #skew = new ClockSkew();
 
+  /** Throws ProviderError InvalidConfiguration for an sts_endpoint that is not an http(s) URL. */
   constructor(private readonly opts: AwsOidcProviderOptions) {
     this.unattended = !opts.signer.describe().userPresence;
-    this.#client = new STSClient({
-      region: opts.region,
-      ...(opts.stsEndpoint ? { endpoint: opts.stsEndpoint } : {}),
-      maxAttempts: opts.maxAttempts ?? 3,
-      requestHandler: new BoundedSdkHandler('STS', {
-        deadlineMs: opts.requestTimeoutMs ?? DEFAULT_UPSTREAM_LIMITS.deadlineMs,
-        maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_UPSTREAM_LIMITS.maxBodyBytes,
-      }),
-      // The call is unsigned; an explicit empty provider stops the SDK from
-      // searching the environment (which might even point back at this daemon).
-      credentials: async () => {
-        throw new Error('AssumeRoleWithWebIdentity is unsigned; no credentials are used');
-      },
-    });
-    this.#skew.watch(this.#client, opts.now ?? Date.now);
+    try {
+      this.#url = stsEndpoint(opts.region, opts.stsEndpoint);
+    } catch (err) {
+      throw new ProviderError('InvalidConfiguration', (err as Error).message, false);
+    }
   }
 
   async fetch(signal?: AbortSignal): Promise<AwsCredentials> {
@@ -82,28 +73,35 @@ export class AwsOidcProvider implements CredentialProvider<AwsCredentials> {
         throw new ProviderError(err.code, `the device key could not sign the identity token: ${err.message}`, true);
       throw err;
     }
-    let out;
-    try {
-      out = await this.#client.send(
-        new AssumeRoleWithWebIdentityCommand({
-          RoleArn: this.opts.roleArn,
-          RoleSessionName: this.opts.roleSessionName,
-          WebIdentityToken: token,
-          DurationSeconds: this.opts.durationSeconds,
-        }),
-        signal ? { abortSignal: signal } : {},
-      );
-    } catch (err) {
-      throw mapStsError(err);
-    }
-    const c = credentialsFromSts(out.Credentials, this.opts.roleArn, out.AssumedRoleUser?.Arn, out.$metadata.httpStatusCode);
+    const now = this.opts.now ?? Date.now;
+    const out = await callSts({
+      action: 'AssumeRoleWithWebIdentity',
+      params: {
+        RoleArn: this.opts.roleArn,
+        RoleSessionName: this.opts.roleSessionName,
+        WebIdentityToken: token,
+        DurationSeconds: this.opts.durationSeconds,
+      },
+      url: this.#url,
+      region: this.opts.region,
+      limits: {
+        deadlineMs: this.opts.requestTimeoutMs ?? DEFAULT_UPSTREAM_LIMITS.deadlineMs,
+        maxBodyBytes: this.opts.maxBodyBytes ?? DEFAULT_UPSTREAM_LIMITS.maxBodyBytes,
+      },
+      maxAttempts: this.opts.maxAttempts ?? 3,
+      skew: this.#skew,
+      now,
+      ...(this.opts.random ? { random: this.opts.random } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    const c = credentialsFromSts(out.credentials, this.opts.roleArn, out.assumedRoleArn, out.status);
     const expiration = this.#skew.toLocal(c.expiration);
-    checkExpiration('STS', expiration, (this.opts.now ?? Date.now)(), this.opts.durationSeconds);
+    checkExpiration('STS', expiration, now(), this.opts.durationSeconds);
     return { ...c, expiration };
   }
 
   describe(): ProviderDescription {
-    const endpoint = this.opts.stsEndpoint ?? `https://sts.${this.opts.region}.amazonaws.com`;
+    const endpoint = this.opts.stsEndpoint ?? this.#url.origin;
     return {
       type: 'aws-oidc',
       source: `sts:AssumeRoleWithWebIdentity ${endpoint}`,
@@ -113,6 +111,6 @@ export class AwsOidcProvider implements CredentialProvider<AwsCredentials> {
   }
 
   destroy(): void {
-    this.#client.destroy();
+    // Nothing held: connections belong to node's global agent, shared with every other upstream call.
   }
 }

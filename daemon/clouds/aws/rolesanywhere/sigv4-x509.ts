@@ -6,8 +6,11 @@
  * Everything here except signCreateSessionRequest() is a pure function of its inputs, so the golden
  * vectors in test/fixtures/rolesanywhere/ pin the exact bytes.
  */
-import { createHash } from 'node:crypto';
+import { canonicalHeaderValue, sha256Hex, uriEncode } from '../sigv4/encoding.js';
 import type { X509SigningAlgorithm, X509SigningKey } from '../../../x509/signing-key.js';
+
+// Re-exported: the golden vectors and their generator know them by this module.
+export { amzDate, canonicalHeaderValue, sha256Hex, uriEncode } from '../sigv4/encoding.js';
 
 export const SERVICE = 'rolesanywhere';
 
@@ -45,23 +48,6 @@ export interface SignedRequest {
   queryString: string;
 }
 
-/** SigV4 date format: 20240102T030405Z. */
-export function amzDate(ms: number): string {
-  return new Date(ms)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}Z$/, 'Z');
-}
-
-/**
- * SigV4 URI encoding: every byte except A-Z a-z 0-9 - _ . ~ as %XX with upper-case hex; '/' kept only in
- * paths. encodeURIComponent leaves !'()* alone, so those are encoded here explicitly.
- */
-export function uriEncode(value: string, keepSlash = false): string {
-  const out = encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-  return keepSlash ? out.replace(/%2F/g, '/') : out;
-}
-
 /** Parameters encoded by SigV4's rules and sorted by encoded name, then value. */
 export function canonicalQueryString(query: Record<string, string>): string {
   return Object.entries(query)
@@ -71,17 +57,8 @@ export function canonicalQueryString(query: Record<string, string>): string {
     .join('&');
 }
 
-/** Header values are trimmed and runs of spaces folded to one, as SigV4 specifies. */
-export function canonicalHeaderValue(value: string): string {
-  return value.trim().replace(/ {2,}/g, ' ');
-}
-
 export function credentialScope(date: string, region: string): string {
   return `${date.slice(0, 8)}/${region}/${SERVICE}/aws4_request`;
-}
-
-export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /** The headers SigV4-X509 sets before signing, with their values; lower-case names. */

@@ -5,12 +5,12 @@
  */
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CliError, EXIT } from '../../../cli/cli-error.js';
+import { loadOptional } from '../../../cli/optional-package.js';
 import type { CliIo } from '../../../cli/io.js';
 import type { ResolvedConfig } from '../../../config/load.js';
 import { defaultSubject } from '../../../identity/jwt.js';
 import { openSigner } from '../../../keys/open-signer.js';
 import { templateJson } from './cfn.js';
-import { deployStack, oneLine } from './deploy.js';
 import { issuerTemplate } from './issuer-template.js';
 import { type Part, checkCredentials, checkRegion, checkStackName, readCaCertificate, stackNameFor } from './preflight.js';
 import { type RoleAdmission, roleTemplate } from './role-template.js';
@@ -149,7 +149,13 @@ export async function runSetup(o: SetupOptions, io: CliIo): Promise<number> {
     return EXIT.ok;
   }
 
-  const { CloudFormationClient } = await import('@aws-sdk/client-cloudformation');
+  // deploy.ts imports the CloudFormation client too: both only now, so --print-template works without it.
+  const { CloudFormationClient } = await loadOptional(
+    '@aws-sdk/client-cloudformation',
+    'setup aws',
+    () => import('@aws-sdk/client-cloudformation'),
+  );
+  const { deployStack, oneLine } = await import('./deploy.js');
   const client: CloudFormationClient = new CloudFormationClient({
     region: o.region,
     ...(o.endpoint !== undefined ? { endpoint: o.endpoint } : {}),

@@ -11,10 +11,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { boundedFetch, DEFAULT_UPSTREAM_LIMITS } from '../../../../providers/upstream/bounded-fetch.js';
 import { sanitizeCode, sanitizeMessage } from '../../../../providers/upstream/error-text.js';
 import type { AwsCredentials } from '../../credentials.js';
-import { amzDate } from '../sigv4-x509.js';
+import { amzDate } from '../../sigv4/encoding.js';
 import type { CertificateIssuer } from './issuer.js';
 import { RenewalError } from './renewal-error.js';
-import { signHmac } from './sigv4-hmac.js';
+import { signHmac } from '../../sigv4/hmac.js';
 
 export interface PrivateCaIssuerOptions {
   certificateAuthorityArn: string;

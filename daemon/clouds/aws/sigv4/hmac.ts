@@ -1,10 +1,10 @@
 /**
- * Plain SigV4 (AWS4-HMAC-SHA256) for the two ACM Private CA calls renewal makes, signed with the
- * profile's own session credentials. The canonical-request pieces are SigV4-X509's (one implementation
- * of the encoding rules); only the key derivation and the Authorization header differ.
+ * Plain SigV4 (AWS4-HMAC-SHA256) with session credentials: STS AssumeRole (signed with the source
+ * profile's session) and the two ACM Private CA calls certificate renewal makes. The encoding rules are
+ * SigV4-X509's (sigv4/encoding.ts); only the key derivation and the Authorization header differ.
  */
 import { createHmac } from 'node:crypto';
-import { canonicalHeaderValue, sha256Hex, uriEncode } from '../sigv4-x509.js';
+import { canonicalHeaderValue, sha256Hex, uriEncode } from './encoding.js';
 
 export interface HmacCredentials {
   accessKeyId: string;
