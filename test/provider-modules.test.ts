@@ -1,7 +1,7 @@
 /**
  * A profile type's provider module is loaded when a config uses that type, at start or at a reload: a
  * daemon with only OIDC profiles does without the X.509 stack Roles Anywhere brings (and without
- * fastify's schema compilers and node's fetch, which it never uses), and a SIGHUP that adds the first
+ * the AWS SDK, fastify's schema compilers and node's fetch, which it never uses), and a SIGHUP that adds the first
  * Roles Anywhere profile to such a daemon still serves it, without a restart. What a process loaded is
  * read from the process itself (helpers/record-loaded-modules), never inferred from time.
  */
@@ -24,7 +24,8 @@ import { ACCOUNT, roleArnFor } from './helpers/stack.js';
 const RECORDER = pathToFileURL(join(import.meta.dirname, 'helpers', 'record-loaded-modules.js')).href;
 const X509_STACK = /node_modules\/(@peculiar\/x509|pkijs|reflect-metadata|tsyringe)\//;
 // fast-json-stringify's small serializer runtime is fastify's error serializer; its compiler (index.js) is not.
-const SCHEMA_COMPILERS = /node_modules\/(@fastify\/ajv-compiler|@fastify\/fast-json-stringify-compiler|ajv)\/|node_modules\/fast-json-stringify\/index\.js/;
+const SCHEMA_COMPILERS =
+  /node_modules\/(@fastify\/ajv-compiler|@fastify\/fast-json-stringify-compiler|ajv)\/|node_modules\/fast-json-stringify\/index\.js/;
 
 /** The environment that makes a credport process record what it loaded, and the reader of that record. */
 function recorder(t: Test): { env: NodeJS.ProcessEnv; read(): LoadedModules } {
@@ -46,7 +47,7 @@ async function get(d: DaemonProcess, path: string) {
   return r.responses[0];
 }
 
-t.test('an OIDC-only daemon serves without the X.509 stack, schema compilers or fetch', async (t) => {
+t.test('an OIDC-only daemon serves without the X.509 stack, the AWS SDK, schema compilers or fetch', async (t) => {
   const rec = recorder(t);
   const d = await spawnDaemon({ logLevel: 'warn', env: rec.env });
   t.teardown(() => d.stop());
@@ -71,6 +72,11 @@ t.test('an OIDC-only daemon serves without the X.509 stack, schema compilers or 
     loaded.internal.filter((m) => /undici/.test(m)),
     [],
     'no fetch implementation',
+  );
+  t.same(
+    loaded.cjs.filter((f) => /node_modules\/(@aws-sdk|@smithy)\//.test(f)),
+    [],
+    'no AWS SDK: credport speaks STS itself',
   );
 });
 
