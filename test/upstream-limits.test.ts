@@ -262,3 +262,19 @@ t.test('call slots: at most N upstream calls at once, in order, a cancelled wait
   f();
   g();
 });
+
+t.test('every upstream call names credport in User-Agent, unless the caller set one', async (t) => {
+  const seen: Array<string | undefined> = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers['user-agent']);
+    res.end('{}');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const limits = { deadlineMs: 5000, maxBodyBytes: 1024 };
+  await boundedFetch(url, { method: 'GET', headers: {} }, { service: 'test', limits });
+  await boundedFetch(url, { method: 'GET', headers: { 'User-Agent': 'caller/1' } }, { service: 'test', limits });
+  t.match(seen[0], /^credport\/\d+\.\d+\.\d+ node\/\d+/, 'credport and its version');
+  t.equal(seen[1], 'caller/1', "the caller's own is kept, not doubled");
+});

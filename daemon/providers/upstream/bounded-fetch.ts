@@ -9,6 +9,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { ProviderError } from '../types.js';
+import { VERSION } from '../../version.js';
 import { upstreamSlots } from './call-slots.js';
 
 export interface UpstreamLimits {
@@ -112,11 +113,22 @@ function readCapped(res: IncomingMessage, cap: number, service: string): Promise
   });
 }
 
+/**
+ * Names credport in the cloud's logs (CloudTrail's userAgent, Google's and Entra's sign-in logs), so an
+ * operator can tell its calls from others. Left out of signatures: SigV4 signs only the headers it lists.
+ */
+const USER_AGENT = `credport/${VERSION} node/${process.versions.node}`;
+
+function hasHeader(headers: Record<string, string>, name: string): boolean {
+  return Object.keys(headers).some((k) => k.toLowerCase() === name);
+}
+
 function send(url: URL, request: UpstreamRequest, signal: AbortSignal, o: BoundedFetchOptions): Promise<UpstreamResponse> {
   const requestFn = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     // The signal destroys the socket too, so an abandoned call holds no connection.
-    const req = requestFn(url, { method: request.method, headers: request.headers, signal }, (res) => {
+    const headers = hasHeader(request.headers, 'user-agent') ? request.headers : { 'user-agent': USER_AGENT, ...request.headers };
+    const req = requestFn(url, { method: request.method, headers, signal }, (res) => {
       readCapped(res, o.limits.maxBodyBytes, o.service).then(
         (body) => resolve({ status: res.statusCode ?? 0, headers: new UpstreamHeaders(res.headers), body }),
         reject,
