@@ -1,10 +1,11 @@
 /** `credport serve`: run the daemon in the foreground (launchd and systemd run exactly this). */
-import { ConfigError, loadConfig } from '../../config/load.js';
+import { ConfigError, loadConfig, type ResolvedConfig } from '../../config/load.js';
 import { formatListen } from '../../config/listen.js';
 import type { RunningDaemon } from '../../daemon.js';
 import { createLogger, type Logger } from '../../logging/logger.js';
 import { acquireInstanceLock, AlreadyRunningError, type InstanceLock } from '../../service/instance-lock.js';
-import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from '../../service/runtime-file.js';
+import { clientView } from '../../service/client-view.js';
+import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile, type RuntimeInfo } from '../../service/runtime-file.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
@@ -43,14 +44,33 @@ const CONFIG_ERRORS = new Set([
   'KeyBackendError',
 ]);
 
-function onReload(daemon: RunningDaemon, file: string, io: CliIo, log: Logger): void {
+/** The runtime file, or a warning: without it the CLI falls back to the config's listen address and its full path. */
+function publishRuntime(path: string, info: RuntimeInfo, log: Logger): void {
   try {
-    const next = loadConfig(file, io.env);
+    writeRuntimeFile(path, info);
+  } catch (err) {
+    log.warn({ file: path, err: (err as Error).message }, 'cannot write the runtime file');
+  }
+}
+
+/** `published`: the runtime file as last written, whose client view follows each accepted config. */
+function onReload(daemon: RunningDaemon, file: string, io: CliIo, log: Logger, published?: { path: string; info: RuntimeInfo }): void {
+  let next: ResolvedConfig;
+  try {
+    next = loadConfig(file, io.env);
     daemon.reload(next);
   } catch (err) {
     daemon.reloadFailed(err instanceof ConfigError ? err.message : `${(err as Error).name}: ${(err as Error).message}`);
     log.debug('reload failed');
+    return;
   }
+  if (!published) return;
+  // A view of the old bytes would only be ignored (its digest no longer matches), but the new one
+  // keeps the CLI on its slim path.
+  const { client: _old, ...rest } = published.info;
+  const client = clientView(next);
+  published.info = { ...rest, ...(client ? { client } : {}) };
+  publishRuntime(published.path, published.info, log);
 }
 
 export const serveCommand: Command = {
@@ -101,8 +121,10 @@ export const serveCommand: Command = {
       throw err;
     }
     const runtimeFile = runtimeFilePath(cfg.daemon.lockFile);
-    try {
-      writeRuntimeFile(runtimeFile, {
+    const client = clientView(cfg);
+    const published = {
+      path: runtimeFile,
+      info: {
         pid: process.pid,
         instance: lock.record.instance,
         url: running.url,
@@ -110,16 +132,15 @@ export const serveCommand: Command = {
         config: cfg.file,
         tokenFile: cfg.daemon.tokenFile,
         startedAt: new Date().toISOString(),
-      });
-    } catch (err) {
-      // Without it the CLI falls back to the config's listen address: worth a warning, not a refusal to serve.
-      logger.warn({ file: runtimeFile, err: (err as Error).message }, 'cannot write the runtime file');
-    }
+        ...(client ? { client } : {}),
+      } as RuntimeInfo,
+    };
+    publishRuntime(runtimeFile, published.info, logger);
     const release = () => {
       removeRuntimeFile(runtimeFile, lock.record.instance);
       lock.release();
     };
-    onHupReady = () => onReload(running, cfg.file, io, logger);
+    onHupReady = () => onReload(running, cfg.file, io, logger, published);
     if (reloadPending) {
       reloadPending = false;
       logger.info('applying a reload requested during start-up');
