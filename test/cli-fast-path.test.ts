@@ -22,15 +22,22 @@ const TRACE = fileURLToPath(new URL('./helpers/trace-loads.js', import.meta.url)
 
 /** Loaded only when the config is parsed and validated: the full path. */
 const FULL = /\/daemon\/config\/(load|validate|validators\.generated|validator-runtime)\.js$/;
-/** Never loaded by the slim path of an AWS profile. */
-const NOT_SLIM = [
-  { what: 'the config loader or its validators', re: FULL },
-  { what: 'ajv', re: /node_modules\/ajv\// },
-  { what: 'the schema library', re: /node_modules\/@sinclair\/typebox\// },
-  { what: 'the TOML parser', re: /node_modules\/smol-toml\// },
-  { what: "another cloud's modules", re: /\/daemon\/clouds\/(gcp|azure)\// },
-  { what: 'the cloud specs', re: /\/daemon\/clouds\/(specs|registry|aws\/spec|aws\/config-checks)\.js$/ },
-];
+/** Never loaded by the slim path; `cloud`: the profile's cloud, whose CLI half alone is loaded. */
+function notSlim(cloud: string): Array<{ what: string; re: RegExp }> {
+  const others = ['aws', 'gcp', 'azure'].filter((c) => c !== cloud).join('|');
+  return [
+    { what: 'the config loader or its validators', re: FULL },
+    { what: 'ajv', re: /node_modules\/ajv\// },
+    { what: 'the schema library', re: /node_modules\/@sinclair\/typebox\// },
+    { what: 'the TOML parser', re: /node_modules\/smol-toml\// },
+    { what: "another cloud's modules", re: new RegExp(`/daemon/clouds/(${others})/`) },
+    { what: 'the cloud specs', re: /\/daemon\/clouds\/(specs|registry|[a-z]+\/(spec|index|config-checks|checks))\.js$/ },
+    {
+      what: 'a cloud runtime, an SDK or a key backend',
+      re: /\/daemon\/(providers\/create-providers|clouds\/[a-z]+\/runtime|keys\/(?!native\/))|node_modules\/@aws-sdk\//,
+    },
+  ];
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'credport-fast-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,10 +50,10 @@ interface Traced {
   loaded: string[];
 }
 
-function traced(args: string[]): Traced {
+function traced(args: string[], env: NodeJS.ProcessEnv = {}): Traced {
   const log = join(dir, `loaded-${runs++}.txt`);
   const r = spawnSync(process.execPath, ['--import', TRACE, CLI, ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOADED_LOG: log },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, LOADED_LOG: log },
     encoding: 'utf8',
     timeout: 60_000,
   });
@@ -60,10 +67,32 @@ const full = (r: Traced): boolean => r.loaded.some((u) => u.endsWith('/daemon/co
 
 // A fixed port, so that the full path (which reads it from the config when it does not believe the
 // runtime file) reaches the same daemon.
+const PROJECT_NUMBER = '123456789012';
+const SA = 'deployer@my-project.iam.gserviceaccount.com';
 const stack = await startStack({
   startDaemon: false,
   daemon: { listen: `127.0.0.1:${await freePort()}` },
-  profiles: { default: {}, other: {} },
+  profiles: {
+    default: {},
+    other: {},
+    gcp: {
+      type: 'gcp-wif',
+      audience: `//iam.googleapis.com/projects/${PROJECT_NUMBER}/locations/global/workloadIdentityPools/devices/providers/credport`,
+      service_account: SA,
+      project_id: 'my-project',
+      sts_endpoint: 'EMULATOR-GCP-STS',
+      iamcredentials_endpoint: 'EMULATOR-GCP-IAM',
+    },
+  },
+  beforeStart: (e) => {
+    const provider = e.createWorkloadIdentityPoolProvider({
+      projectNumber: PROJECT_NUMBER,
+      poolId: 'devices',
+      providerId: 'credport',
+      issuerUri: e.issuerBaseUrl,
+    });
+    e.bindServiceAccount(SA, provider.principalSet);
+  },
 });
 t.teardown(() => stack.close());
 const serve = spawnCli(['serve', '--config', stack.configFile]);
@@ -80,14 +109,17 @@ await waitFor(async () => ((await runCliAsync(['status', '--config', stack.confi
 const linked = join(dir, 'linked.toml');
 symlinkSync(stack.configFile, linked);
 
-const COMMANDS: Array<{ args: string[]; answered: RegExp }> = [
-  { args: ['auth', '--format', 'credential_process'], answered: /^\{"Version":1,"AccessKeyId":"ASIA/ },
-  { args: ['auth', '--profile', 'other', '--format', 'env'], answered: /^export AWS_ACCESS_KEY_ID='ASIA/ },
+const COMMANDS: Array<{ args: string[]; answered: RegExp; cloud: string }> = [
+  { args: ['auth', '--format', 'credential_process'], answered: /^\{"Version":1,"AccessKeyId":"ASIA/, cloud: 'aws' },
+  { args: ['auth', '--profile', 'other', '--format', 'env'], answered: /^export AWS_ACCESS_KEY_ID='ASIA/, cloud: 'aws' },
   {
     args: ['env', '--profile', 'other'],
     answered: /AWS_CONTAINER_CREDENTIALS_FULL_URI='http:\/\/127\.0\.0\.1:\d+\/v1\/credentials\/other'/,
+    cloud: 'aws',
   },
-  { args: ['status'], answered: /default\*\s+ok/ },
+  { args: ['auth', '--profile', 'gcp', '--format', 'json'], answered: /"access_token": "/, cloud: 'gcp' },
+  { args: ['env', '--profile', 'gcp'], answered: /^export GOOGLE_APPLICATION_CREDENTIALS='.*gcp-gcp\.credentials\.json'/, cloud: 'gcp' },
+  { args: ['status'], answered: /default\*\s+ok/, cloud: 'none' },
 ];
 
 /** status prints the uptime and times relative to now (and pads its columns to them): equal up to those. */
@@ -103,7 +135,7 @@ t.test('with the daemon running, auth, env and status take the slim path and pri
     t.equal(r.status, 0, `${c.args.join(' ')}: ${r.stderr}`);
     t.match(r.stdout, c.answered, `${c.args.join(' ')}: answered`);
     t.ok(slim(r), `${c.args.join(' ')}: the slim path ran`);
-    for (const f of NOT_SLIM)
+    for (const f of notSlim(c.cloud))
       t.same(
         r.loaded.filter((u) => f.re.test(u)),
         [],
@@ -120,7 +152,7 @@ t.test('with the daemon running, auth, env and status take the slim path and pri
 t.test('usage the slim path does not know goes to the full path, with its usual errors', async (t) => {
   const unknown = traced(['auth', '--profile', 'nope', '--config', stack.configFile]);
   t.equal(unknown.status, 2);
-  t.match(unknown.stderr, /^credport: no profile named nope in .*config\.toml \(profiles: default, other\)\n$/);
+  t.match(unknown.stderr, /^credport: no profile named nope in .*config\.toml \(profiles: default, other, gcp\)\n$/);
   t.ok(full(unknown), 'an unknown profile: the full path');
   const format = traced(['auth', '--format', 'token', '--config', stack.configFile]);
   t.equal(format.status, 2);
@@ -129,6 +161,10 @@ t.test('usage the slim path does not know goes to the full path, with its usual 
   const flag = traced(['env', '--bogus', '--config', stack.configFile]);
   t.equal(flag.status, 2);
   t.match(flag.stderr, /unknown option '--bogus'/);
+  const executable = traced(['auth', '--profile', 'gcp', '--format', 'executable', '--config', stack.configFile]);
+  t.equal(executable.status, 0, executable.stderr);
+  t.match(executable.stdout, /"success":true/);
+  t.ok(full(executable), "Google's executable format (which may need the key): the full path");
   const leading = traced(['--config', stack.configFile, 'auth']);
   t.equal(leading.status, 0, '--config before the command');
   t.ok(slim(leading), 'still the slim path');
@@ -218,6 +254,31 @@ t.test('other config bytes: the full path, until a reload publishes them', async
   const r = traced(['auth', '--config', stack.configFile]);
   t.equal(r.status, 0, r.stderr);
   t.ok(slim(r), 'the reloaded bytes are vouched for');
+});
+
+t.test('a config naming no lock_file: the default lock, in the environment the daemon resolved it in', async (t) => {
+  const other = await startStack({ startDaemon: false, daemon: { listen: `127.0.0.1:${await freePort()}` } });
+  const text = readFileSync(other.configFile, 'utf8');
+  t.match(text, /^lock_file = ".*"$/m);
+  writeFileSync(other.configFile, text.replace(/^lock_file = ".*"\n/m, ''));
+  const env = { XDG_STATE_HOME: join(other.dir, 'state') };
+  const d = spawnCli(['serve', '--config', other.configFile], env);
+  try {
+    await waitFor(() => (existsSync(join(env.XDG_STATE_HOME, 'credport', 'daemon.runtime.json')) ? true : undefined), 300);
+    await waitFor(async () => ((await runCliAsync(['status', '--config', other.configFile], env)).status === 0 ? true : undefined), 300);
+    const r = traced(['auth', '--config', other.configFile], env);
+    t.equal(r.status, 0, r.stderr);
+    t.match(r.stdout, /^\{"Version":1,"AccessKeyId":"ASIA/);
+    t.ok(slim(r), 'found beside the default lock');
+    // The daemon expanded $XDG_STATE_HOME with another value than this shell has: not vouched for.
+    const elsewhere = traced(['auth', '--config', other.configFile], { XDG_STATE_HOME: join(other.dir, 'elsewhere') });
+    t.equal(elsewhere.status, 0, elsewhere.stderr);
+    t.ok(full(elsewhere), 'another XDG_STATE_HOME: the full path');
+  } finally {
+    d.child.kill('SIGTERM');
+    await d.exited;
+    await other.close();
+  }
 });
 
 t.test('the slim path lists every cloud and the schema default of lock_file', async (t) => {
