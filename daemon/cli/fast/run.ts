@@ -44,7 +44,8 @@ function parse(name: Name, args: string[]): Values | undefined {
 async function profileCli(d: SlimDaemon, profile: string, io: CliIo): Promise<{ cli: CloudCli; ctx: CliContext } | undefined> {
   if (!Object.hasOwn(d.view.profiles, profile)) return undefined;
   const { CLOUD_CLIS } = await import('../../clouds/cli-loaders.js');
-  const load = CLOUD_CLIS[d.view.profiles[profile]!.cloud];
+  const cloud = d.view.profiles[profile]!.cloud;
+  const load = Object.hasOwn(CLOUD_CLIS, cloud) ? CLOUD_CLIS[cloud] : undefined;
   if (!load) return undefined;
   return { cli: await load(), ctx: { config: d.config, env: io.env, baseUrl: d.base } };
 }
