@@ -1,16 +1,18 @@
 /**
  * What the everyday commands load: `credport auth` runs once per AWS CLI call (credential_process), so
  * with a daemon running it, `env` and `status` must load neither a schema compiler nor the schema
- * library (the validators are compiled at build time) nor any AWS SDK. A loader hook in the child
- * lists every ES module it loads; the CommonJS cache adds the rest at exit.
+ * library (the validators are compiled at build time) nor any AWS SDK. helpers/trace-loads lists what
+ * the child loaded.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { VALIDATORS_PATH, renderValidators } from '../scripts/gen-validators.js';
 import { CLI, freePort } from './helpers/cli.js';
+import { readLoaded } from './helpers/trace-loads.js';
 import { startStack } from './helpers/stack.js';
 
 const FORBIDDEN = [
@@ -23,29 +25,12 @@ const FORBIDDEN = [
   { what: 'key backend', re: /\/daemon\/keys\/(?!native\/)/ },
 ];
 
+const TRACE = fileURLToPath(new URL('./helpers/trace-loads.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'credport-lean-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-const hooks = join(dir, 'hooks.mjs');
-writeFileSync(
-  hooks,
-  `import { appendFileSync } from 'node:fs';
-export async function load(url, context, next) { appendFileSync(process.env.LOADED_LOG, url + '\\n'); return next(url, context); }
-`,
-);
-const register = join(dir, 'register.mjs');
-writeFileSync(
-  register,
-  `import { appendFileSync } from 'node:fs';
-import { createRequire, register } from 'node:module';
-register(${JSON.stringify(`file://${hooks}`)});
-const cache = createRequire(import.meta.url).cache;
-process.on('exit', () => appendFileSync(process.env.LOADED_LOG, Object.keys(cache).join('\\n') + '\\n'));
-`,
-);
-
 function runListed(args: string[], log: string): Promise<{ status: number | null; stdout: string; stderr: string; loaded: string[] }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', register, CLI, ...args], {
+    const child = spawn(process.execPath, ['--import', TRACE, CLI, ...args], {
       env: { PATH: process.env.PATH, HOME: dir, LOADED_LOG: log },
     });
     let stdout = '';
@@ -55,7 +40,7 @@ function runListed(args: string[], log: string): Promise<{ status: number | null
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('close', (status) => {
       clearTimeout(timer);
-      resolve({ status, stdout, stderr, loaded: readFileSync(log, 'utf8').split('\n').filter(Boolean) });
+      resolve({ status, stdout, stderr, loaded: readLoaded(log) });
     });
   });
 }

@@ -3,7 +3,7 @@
  * daemon with only OIDC profiles does without the X.509 stack Roles Anywhere brings (and without
  * the AWS SDK, fastify's schema compilers and node's fetch, which it never uses), and a SIGHUP that adds the first
  * Roles Anywhere profile to such a daemon still serves it, without a restart. What a process loaded is
- * read from the process itself (helpers/record-loaded-modules), never inferred from time.
+ * read from the process itself (helpers/trace-loads), never inferred from time.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,23 +18,23 @@ import { fromKeyFile } from '../daemon/x509/signing-key.js';
 import { waitFor } from './helpers/cli.js';
 import { spawnDaemon, type DaemonProcess } from './helpers/hostile-daemon.js';
 import { exchange } from './helpers/hostile-http.js';
-import type { LoadedModules } from './helpers/record-loaded-modules.js';
+import { readLoaded } from './helpers/trace-loads.js';
 import { ACCOUNT, roleArnFor } from './helpers/stack.js';
 
-const RECORDER = pathToFileURL(join(import.meta.dirname, 'helpers', 'record-loaded-modules.js')).href;
+const TRACE = pathToFileURL(join(import.meta.dirname, 'helpers', 'trace-loads.js')).href;
 const X509_STACK = /node_modules\/(@peculiar\/x509|pkijs|reflect-metadata|tsyringe)\//;
 // fast-json-stringify's small serializer runtime is fastify's error serializer; its compiler (index.js) is not.
 const SCHEMA_COMPILERS =
   /node_modules\/(@fastify\/ajv-compiler|@fastify\/fast-json-stringify-compiler|ajv)\/|node_modules\/fast-json-stringify\/index\.js/;
 
 /** The environment that makes a credport process record what it loaded, and the reader of that record. */
-function recorder(t: Test): { env: NodeJS.ProcessEnv; read(): LoadedModules } {
+function recorder(t: Test): { env: NodeJS.ProcessEnv; read(): string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'credport-loaded-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const out = join(dir, 'loaded.json');
+  const out = join(dir, 'loaded.txt');
   return {
-    env: { NODE_OPTIONS: `--import=${RECORDER}`, CREDPORT_TEST_LOADED_OUT: out },
-    read: () => JSON.parse(readFileSync(out, 'utf8')) as LoadedModules,
+    env: { NODE_OPTIONS: `--import=${TRACE}`, LOADED_LOG: out },
+    read: () => readLoaded(out),
   };
 }
 
@@ -55,26 +55,26 @@ t.test('an OIDC-only daemon serves without the X.509 stack, the AWS SDK, schema 
   t.equal(await d.stop(), 0, 'a clean exit, which writes the record');
   const loaded = rec.read();
   t.ok(
-    loaded.cjs.some((f) => f.includes('node_modules/fastify/')),
+    loaded.some((f) => f.includes('node_modules/fastify/')),
     'the record sees the packages the daemon does load',
   );
   t.same(
-    loaded.cjs.filter((f) => X509_STACK.test(f)),
+    loaded.filter((f) => X509_STACK.test(f)),
     [],
     'no X.509 stack',
   );
   t.same(
-    loaded.cjs.filter((f) => SCHEMA_COMPILERS.test(f)),
+    loaded.filter((f) => SCHEMA_COMPILERS.test(f)),
     [],
     'no fastify schema compiler',
   );
   t.same(
-    loaded.internal.filter((m) => /undici/.test(m)),
+    loaded.filter((m) => /undici/.test(m)),
     [],
     'no fetch implementation',
   );
   t.same(
-    loaded.cjs.filter((f) => /node_modules\/(@aws-sdk|@smithy)\//.test(f)),
+    loaded.filter((f) => /node_modules\/(@aws-sdk|@smithy)\//.test(f)),
     [],
     'no AWS SDK: credport speaks STS itself',
   );
@@ -129,7 +129,7 @@ t.test('a reload that adds the first Roles Anywhere profile serves it without a 
   t.ok(d.alive(), 'the same process: no restart');
   t.equal(await d.stop(), 0);
   t.ok(
-    rec.read().cjs.some((f) => X509_STACK.test(f)),
+    rec.read().some((f) => X509_STACK.test(f)),
     'the X.509 stack was loaded by the reload that needed it',
   );
 });

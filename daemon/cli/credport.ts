@@ -7,5 +7,17 @@ import module from 'node:module';
 (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
 // Imported after the cache is on (a static import would be loaded before this module runs).
-const { main } = await import('./main.js');
-process.exitCode = await main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const { leadingGlobals } = await import('./globals.js');
+const word = leadingGlobals(argv).rest[0];
+let code: number | undefined;
+if (word === 'auth' || word === 'env' || word === 'status') {
+  // What a running daemon answers skips the config's parse and validation when it can (cli/fast/).
+  const [{ runFast }, { processIo }] = await Promise.all([import('./fast/run.js'), import('./io.js')]);
+  code = await runFast(argv, processIo);
+}
+if (code === undefined) {
+  const { main } = await import('./main.js');
+  code = await main(argv);
+}
+process.exitCode = code;

@@ -7,7 +7,7 @@ import type { CliContext } from '../clouds/types.js';
 import type { ResolvedConfig } from '../config/load.js';
 import { lockOwner, type LockOwner } from '../service/instance-lock.js';
 import { readRuntimeFile, runtimeFilePath, type RuntimeInfo } from '../service/runtime-file.js';
-import { clientBaseUrl } from './shared.js';
+import { clientBaseUrl } from './daemon-client.js';
 
 export interface DaemonLocation {
   owner: LockOwner;

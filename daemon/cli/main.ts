@@ -2,7 +2,9 @@
 import { VERSION } from '../version.js';
 import { CliError, EXIT } from './cli-error.js';
 import { COMMANDS, type CommandEntry } from './command-list.js';
+import { leadingGlobals } from './globals.js';
 import { processIo, type CliIo } from './io.js';
+import { reportError } from './report-error.js';
 import { closest } from '../util/suggest.js';
 
 function usage(): string {
@@ -29,26 +31,6 @@ function findCommand(argv: string[]): { command: CommandEntry; rest: string[] } 
     if (words.every((w, i) => argv[i] === w)) return { command: c, rest: argv.slice(words.length) };
   }
   return undefined;
-}
-
-/**
- * `--config PATH` (`-c PATH`, `--config=PATH`) and `--json` given before the command: taken off the
- * front and handed to the command, whose own parser then accepts or refuses them as usual.
- */
-function leadingGlobals(argv: string[]): { globals: string[]; rest: string[] } {
-  const globals: string[] = [];
-  let i = 0;
-  while (i < argv.length) {
-    const a = argv[i]!;
-    if (a === '--json' || a.startsWith('--config=')) {
-      globals.push(a);
-      i += 1;
-    } else if ((a === '--config' || a === '-c') && i + 1 < argv.length) {
-      globals.push(a, argv[i + 1]!);
-      i += 2;
-    } else break;
-  }
-  return { globals, rest: argv.slice(i) };
 }
 
 function groupUsage(group: string, members: CommandEntry[]): string {
@@ -112,12 +94,6 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     }
     return await (await found.command.load()).run([...globals, ...found.rest], io);
   } catch (err) {
-    if (err instanceof CliError) {
-      io.stderr(`credport: ${err.message}${err.hint ? ` (${err.hint})` : ''}\n`);
-      return err.exitCode;
-    }
-    // Unexpected: still one line, no stack (a stack could quote secrets from arguments).
-    io.stderr(`credport: unexpected error: ${(err as Error).message ?? String(err)}\n`);
-    return EXIT.failure;
+    return reportError(err, io);
   }
 }

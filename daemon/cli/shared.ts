@@ -3,12 +3,11 @@ import { ConfigError, ConfigNotFoundError, loadConfig, type ResolvedConfig } fro
 import type { KeySigner } from '../keys/signer.js';
 import { parseListen, type ListenAddress } from '../config/listen.js';
 import { configPath } from '../config/paths.js';
-import { statSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import type { Socket } from 'node:net';
-import { connectVerified, ListenerNotVerifiedError } from '../peer/verify-listener.js';
 import { CliError, EXIT } from './cli-error.js';
 import type { CliIo } from './io.js';
+
+// In their own module so that the commands a running daemon answers (cli/fast/) reach it without the config loader.
+export { askDaemon, clientBaseUrl, expectedDaemonUid, type DaemonReply } from './daemon-client.js';
 
 export function loadCliConfig(flag: string | undefined, io: CliIo): ResolvedConfig {
   const file = configPath(flag, io.env);
@@ -29,94 +28,6 @@ export function parseListenFlag(value: string | undefined): ListenAddress | unde
   } catch (err) {
     throw new CliError(`--listen: ${(err as Error).message}`, EXIT.usage);
   }
-}
-
-/** The base URL a client on this machine uses to reach a daemon listening on `l`. */
-export function clientBaseUrl(l: ListenAddress): string {
-  const host = l.host === 'localhost' ? '127.0.0.1' : l.host.includes(':') ? `[${l.host}]` : l.host;
-  return l.port === 80 ? `http://${host}` : `http://${host}:${l.port}`;
-}
-
-export type DaemonReply = { reachable: false; reason: string } | { reachable: true; status: number; body: unknown };
-
-/**
- * The uid the daemon runs as: the owner of its token file, which only the daemon writes; this
- * user's own uid before the daemon has ever run.
- */
-export function expectedDaemonUid(cfg: ResolvedConfig): number {
-  try {
-    return statSync(cfg.daemon.tokenFile).uid;
-  } catch {
-    return process.getuid?.() ?? -1;
-  }
-}
-
-const MAX_REPLY_BYTES = 1024 * 1024;
-
-/**
- * One GET against the daemon with a short overall deadline. The listening socket must belong to
- * `expectUid` before a byte is sent (see peer/verify-listener.ts); a refused connection means
- * "not running", an impostor on the port is an error.
- */
-export async function askDaemon(
-  base: string,
-  path: string,
-  headers: Record<string, string> = {},
-  timeoutMs = 3000,
-  expectUid = process.getuid?.() ?? -1,
-): Promise<DaemonReply> {
-  const url = new URL(base);
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  const port = Number(url.port || 80);
-  const deadline = Date.now() + timeoutMs;
-  let socket: Socket;
-  try {
-    socket = await connectVerified(host, port, expectUid, timeoutMs);
-  } catch (err) {
-    if (err instanceof ListenerNotVerifiedError)
-      throw new CliError(err.message, EXIT.failure, "check who holds the port ('credport doctor'), then restart credport");
-    return { reachable: false, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).name ?? 'error' };
-  }
-  return new Promise((resolve) => {
-    const req = httpRequest(
-      {
-        host,
-        port,
-        path,
-        headers: { ...headers, host: url.host },
-        createConnection: () => socket,
-        timeout: Math.max(1, deadline - Date.now()),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_REPLY_BYTES) req.destroy(new Error('reply too large'));
-          else chunks.push(c);
-        });
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown = text;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            // not JSON: keep the text
-          }
-          resolve({ reachable: true, status: res.statusCode ?? 0, body });
-        });
-        res.on('error', () => resolve({ reachable: false, reason: 'ECONNRESET' }));
-      },
-    );
-    const timer = setTimeout(
-      () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })),
-      Math.max(1, deadline - Date.now()),
-    );
-    req.on('close', () => clearTimeout(timer));
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
-    req.on('error', (err: NodeJS.ErrnoException) => resolve({ reachable: false, reason: err.code ?? err.name }));
-    req.end();
-  });
 }
 
 /** The config and its device key, opened; a key that cannot be opened is a config-class error naming where it was sought. */

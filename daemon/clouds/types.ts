@@ -103,6 +103,10 @@ export interface EndpointListing {
 }
 
 export interface CliContext {
+  /**
+   * For `auth` (fromDaemon, render), `env` and `status` on the CLI's slim path (cli/fast/), only what the
+   * daemon's runtime file carries: file, daemon.tokenFile and lockFile, profiles, defaults, defaultProfile.
+   */
   config: ResolvedConfig;
   env: Env;
   /** The daemon's base URL for clients (http://127.0.0.1:PORT). */
@@ -128,6 +132,12 @@ export interface CloudCli {
    * token): the whole stdout, and the exit status. Undefined: the format is rendered from credentials.
    */
   special?(ctx: CliContext, profile: string, format: string, direct: boolean): Promise<{ stdout: string; ok: boolean } | undefined>;
+  /**
+   * The formats `special` answers (it returns undefined for the others). The CLI's slim path, whose
+   * config view holds no key for a direct fetch, leaves these to the full path; a cloud with `special`
+   * and no list is always left to it.
+   */
+  readonly specialFormats?: readonly string[];
   /** Doctor checks specific to the cloud (clock against its STS, clients, shell variables). */
   doctor?(ctx: CliContext, health: unknown): Promise<Check[]>;
 }

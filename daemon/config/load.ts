@@ -3,6 +3,7 @@
  * schema cannot (addresses, URLs, which profile is the default) and resolves
  * paths. The result is everything the daemon needs, already checked.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
@@ -241,15 +242,66 @@ export function parseConfigText(file: string, text: string): unknown {
   }
 }
 
+/** How a config returned by loadConfig came about: its bytes, and the environment it was resolved in. */
+export interface ConfigSource {
+  /** sha256 (hex) of the exact bytes parsed. */
+  sha256: string;
+  /**
+   * Every environment variable resolution read (HOME, XDG_*: path expansion), null for one unset; undefined
+   * when resolution enumerated the environment, so that no list of variables would say what it depended on.
+   */
+  env?: Record<string, string | null>;
+}
+
+const sources = new WeakMap<ResolvedConfig, ConfigSource>();
+
+/**
+ * Where `cfg` came from (undefined for a config not read by loadConfig): the daemon publishes it, so
+ * that the CLI can tell without parsing that the file still holds what it loaded and that its own
+ * environment would resolve it alike.
+ */
+export function configSource(cfg: ResolvedConfig): ConfigSource | undefined {
+  return sources.get(cfg);
+}
+
+/** `env`, recording each variable read through it. */
+function recordingEnv(env: Env): { env: Env; read: () => Record<string, string | null> | undefined } {
+  const read: Record<string, string | null> = {};
+  let enumerated = false;
+  const watched = new Proxy(env, {
+    get(target, key) {
+      const v: unknown = Reflect.get(target, key);
+      if (typeof key === 'string') read[key] = typeof v === 'string' ? v : null;
+      return v;
+    },
+    has(target, key) {
+      if (typeof key === 'string') read[key] = typeof target[key] === 'string' ? (target[key] as string) : null;
+      return Reflect.has(target, key);
+    },
+    ownKeys(target) {
+      enumerated = true;
+      return Reflect.ownKeys(target);
+    },
+  });
+  return { env: watched, read: () => (enumerated ? undefined : { ...read }) };
+}
+
 export function loadConfig(file: string, env: Env): ResolvedConfig {
   let text: string;
+  let sha256: string;
   try {
-    text = readFileSync(file, 'utf8');
+    const bytes = readFileSync(file);
+    sha256 = createHash('sha256').update(bytes).digest('hex');
+    text = bytes.toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ConfigNotFoundError(file);
     throw new ConfigError(file, [`cannot read: ${(err as Error).message}`]);
   }
   const unsafe = configPermissionProblems(file);
   if (unsafe.length > 0) throw new ConfigError(file, unsafe);
-  return resolveConfig(file, parseConfigText(file, text), env);
+  const recorded = recordingEnv(env);
+  const cfg = resolveConfig(file, parseConfigText(file, text), recorded.env);
+  const read = recorded.read();
+  sources.set(cfg, { sha256, ...(read ? { env: read } : {}) });
+  return cfg;
 }

@@ -7,7 +7,7 @@
  */
 import { unlinkSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
-import { parseJsonObject, readSmallFile, writeFileAtomic } from '../util/secure-file.js';
+import { parseJsonObject, readPrivateSmallFile, readSmallFile, writeFileAtomic } from '../util/secure-file.js';
 
 export interface RuntimeInfo {
   pid: number;
@@ -20,6 +20,28 @@ export interface RuntimeInfo {
   config: string;
   tokenFile: string;
   startedAt: string;
+  /** What `auth`, `env` and `status` need from the config, for the CLI's slim path (cli/fast/). */
+  client?: ClientView;
+}
+
+/**
+ * The config as the daemon resolved it from the exact bytes whose digest is given, with the
+ * environment variables given (those resolution read: HOME, XDG_*): a CLI that reads the same bytes
+ * with those variables equal, and the same credport version, would resolve exactly this. Nothing secret: profile
+ * tables hold names, ARNs, URLs and paths.
+ */
+export interface ClientView {
+  version: string;
+  configSha256: string;
+  /** Each variable resolution read, null for one that was unset. */
+  env: Record<string, string | null>;
+  lockFile: string;
+  /** The config's token file (the top-level tokenFile is the one the daemon serves with until a restart). */
+  tokenFile: string;
+  defaultProfile: string;
+  defaults: Record<string, string>;
+  /** Each profile's cloud (a CloudModule name) and its table as resolved (paths expanded). */
+  profiles: Record<string, { cloud: string; config: Record<string, unknown> }>;
 }
 
 /** daemon.pid → daemon.runtime.json, in the lock file's directory. */
@@ -36,7 +58,36 @@ const MAX_BYTES = 64 * 1024;
 /** The runtime file's content, or undefined when it is absent or not one credport wrote. */
 export function readRuntimeFile(path: string): RuntimeInfo | undefined {
   const text = readSmallFile(path, MAX_BYTES);
-  const r = text === undefined ? undefined : parseJsonObject(text);
+  return text === undefined ? undefined : parseRuntimeInfo(text);
+}
+
+const isStringRecord = (v: unknown): v is Record<string, string> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+
+function isClientView(v: unknown): v is ClientView {
+  const c = v as Partial<ClientView> | null;
+  if (typeof c !== 'object' || c === null) return false;
+  if (![c.version, c.configSha256, c.lockFile, c.tokenFile, c.defaultProfile].every((x) => typeof x === 'string')) return false;
+  if (!isStringRecord(c.defaults) || typeof c.env !== 'object' || c.env === null || Array.isArray(c.env)) return false;
+  if (!Object.values(c.env).every((x) => x === null || typeof x === 'string')) return false;
+  if (typeof c.profiles !== 'object' || c.profiles === null || Array.isArray(c.profiles)) return false;
+  return Object.values(c.profiles).every(
+    (p) => typeof p?.cloud === 'string' && typeof p.config === 'object' && p.config !== null && !Array.isArray(p.config),
+  );
+}
+
+/**
+ * The runtime file with its client view, read only when it is a regular file of this user's with no
+ * group or other bits (as the daemon writes it): the slim path believes what it says about the config.
+ */
+export function readOwnRuntimeFile(path: string): (RuntimeInfo & { client: ClientView }) | undefined {
+  const text = readPrivateSmallFile(path, MAX_BYTES);
+  const r = text === undefined ? undefined : parseRuntimeInfo(text);
+  return r && isClientView(r.client) ? (r as RuntimeInfo & { client: ClientView }) : undefined;
+}
+
+function parseRuntimeInfo(text: string): RuntimeInfo | undefined {
+  const r = parseJsonObject(text);
   if (!r) return undefined;
   const strings = ['instance', 'url', 'config', 'tokenFile', 'startedAt'] as const;
   if (!Number.isInteger(r.pid) || strings.some((k) => typeof r[k] !== 'string')) return undefined;

@@ -4,7 +4,7 @@
  * when none is running, fetches directly with the device key.
  */
 import type { ResolvedConfig } from '../../config/load.js';
-import { ProviderError, type Credentials } from '../../providers/types.js';
+import type { Credentials } from '../../providers/types.js';
 import { parseFlags } from '../args.js';
 import { cliContext } from '../daemon-locator.js';
 import { CliError, EXIT } from '../cli-error.js';
@@ -46,6 +46,7 @@ async function direct(cfg: ResolvedConfig, profile: string): Promise<Credentials
   // Loaded here: the common path (a running daemon) needs neither the key nor the STS client.
   const { openSigner } = await import('../../keys/open-signer.js');
   const { createDirectProvider } = await import('../../providers/create-providers.js');
+  const { ProviderError } = await import('../../providers/types.js');
   let signer;
   try {
     signer = await openSigner(cfg.key);

@@ -1,10 +1,11 @@
 /** `credport serve`: run the daemon in the foreground (launchd and systemd run exactly this). */
-import { ConfigError, loadConfig } from '../../config/load.js';
+import { ConfigError, loadConfig, type ResolvedConfig } from '../../config/load.js';
 import { formatListen } from '../../config/listen.js';
 import type { RunningDaemon } from '../../daemon.js';
 import { createLogger, type Logger } from '../../logging/logger.js';
 import { acquireInstanceLock, AlreadyRunningError, type InstanceLock } from '../../service/instance-lock.js';
-import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from '../../service/runtime-file.js';
+import { clientView } from '../../service/client-view.js';
+import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile, type RuntimeInfo } from '../../service/runtime-file.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
@@ -43,9 +44,27 @@ const CONFIG_ERRORS = new Set([
   'KeyBackendError',
 ]);
 
-async function onReload(daemon: RunningDaemon, file: string, io: CliIo, log: Logger, stopping: () => boolean): Promise<void> {
+/** The runtime file, or a warning: without it the CLI falls back to the config's listen address and its full path. */
+function publishRuntime(path: string, info: RuntimeInfo, log: Logger): void {
   try {
-    const next = loadConfig(file, io.env);
+    writeRuntimeFile(path, info);
+  } catch (err) {
+    log.warn({ file: path, err: (err as Error).message }, 'cannot write the runtime file');
+  }
+}
+
+/** `published`: the runtime file as last written, whose client view follows each accepted config. */
+async function onReload(
+  daemon: RunningDaemon,
+  file: string,
+  io: CliIo,
+  log: Logger,
+  stopping: () => boolean,
+  published?: { path: string; info: RuntimeInfo },
+): Promise<void> {
+  let next: ResolvedConfig;
+  try {
+    next = loadConfig(file, io.env);
     // A reload may add a profile type whose provider module is not loaded yet.
     await daemon.prepare(next);
     // The stop signal may have come while the module loaded: no profiles start on a closing daemon.
@@ -54,7 +73,15 @@ async function onReload(daemon: RunningDaemon, file: string, io: CliIo, log: Log
   } catch (err) {
     daemon.reloadFailed(err instanceof ConfigError ? err.message : `${(err as Error).name}: ${(err as Error).message}`);
     log.debug('reload failed');
+    return;
   }
+  if (!published) return;
+  // A view of the old bytes would only be ignored (its digest no longer matches), but the new one
+  // keeps the CLI on its slim path.
+  const { client: _old, ...rest } = published.info;
+  const client = clientView(next);
+  published.info = { ...rest, ...(client ? { client } : {}) };
+  publishRuntime(published.path, published.info, log);
 }
 
 export const serveCommand: Command = {
@@ -105,8 +132,10 @@ export const serveCommand: Command = {
       throw err;
     }
     const runtimeFile = runtimeFilePath(cfg.daemon.lockFile);
-    try {
-      writeRuntimeFile(runtimeFile, {
+    const client = clientView(cfg);
+    const published = {
+      path: runtimeFile,
+      info: {
         pid: process.pid,
         instance: lock.record.instance,
         url: running.url,
@@ -114,11 +143,10 @@ export const serveCommand: Command = {
         config: cfg.file,
         tokenFile: cfg.daemon.tokenFile,
         startedAt: new Date().toISOString(),
-      });
-    } catch (err) {
-      // Without it the CLI falls back to the config's listen address: worth a warning, not a refusal to serve.
-      logger.warn({ file: runtimeFile, err: (err as Error).message }, 'cannot write the runtime file');
-    }
+        ...(client ? { client } : {}),
+      } as RuntimeInfo,
+    };
+    publishRuntime(runtimeFile, published.info, logger);
     const release = () => {
       removeRuntimeFile(runtimeFile, lock.record.instance);
       lock.release();
@@ -127,7 +155,7 @@ export const serveCommand: Command = {
     let stopping = false;
     let reloads = Promise.resolve();
     onHupReady = () => {
-      reloads = reloads.then(() => onReload(running, cfg.file, io, logger, () => stopping));
+      reloads = reloads.then(() => onReload(running, cfg.file, io, logger, () => stopping, published));
     };
     if (reloadPending) {
       reloadPending = false;

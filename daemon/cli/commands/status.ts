@@ -1,10 +1,12 @@
 /** `credport status`: the daemon's /health as a table (or JSON). */
-import type { HealthReport } from '../../server/health-report.js';
 import { parseFlags } from '../args.js';
 import { CliError, EXIT } from '../cli-error.js';
 import type { Command } from '../command.js';
 import { locateDaemon } from '../daemon-locator.js';
 import { askDaemon, expectedDaemonUid, loadCliConfig } from '../shared.js';
+import { printHealth } from '../status-report.js';
+
+export { renderStatus } from '../status-report.js';
 
 const HELP = `Usage: credport status [options]
 
@@ -16,44 +18,6 @@ Options:
   --json             print /health as JSON
   -c, --config PATH  config file
   -h, --help         show this help`;
-
-function ago(iso: string | null, now: number): string {
-  if (!iso) return '-';
-  const s = Math.round((new Date(iso).getTime() - now) / 1000);
-  const abs = Math.abs(s);
-  const text =
-    abs >= 3600
-      ? `${Math.floor(abs / 3600)}h${Math.floor((abs % 3600) / 60)}m`
-      : abs >= 60
-        ? `${Math.floor(abs / 60)}m${abs % 60}s`
-        : `${abs}s`;
-  return s >= 0 ? `in ${text}` : `${text} ago`;
-}
-
-export function renderStatus(h: HealthReport, now: number): string {
-  const rows = [['PROFILE', 'STATE', 'PRINCIPAL', 'EXPIRES', 'LAST REFRESH', 'NEXT REFRESH', 'LAST ERROR']];
-  for (const [name, p] of Object.entries(h.profiles)) {
-    rows.push([
-      name + (name === h.defaultProfile ? '*' : ''),
-      p.state,
-      p.principal,
-      ago(p.expiration, now),
-      ago(p.lastRefresh, now),
-      p.refresh === 'on-demand' ? 'on demand' : ago(p.nextRefresh, now),
-      p.lastError ? `${p.lastError.code}: ${p.lastError.message}`.slice(0, 80) : '-',
-    ]);
-  }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  const table = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
-  const warnings = (h.warnings ?? []).map((w) => `warning: ${w}\n`).join('');
-  const reload = h.config?.lastError
-    ? `\nlast reload REJECTED at ${h.config.lastError.at} (running config kept): ${h.config.lastError.message}\n`
-    : '';
-  const restart = h.config?.needsRestart?.length
-    ? `\nrestart needed: ${h.config.needsRestart.join(', ')} changed in the config; the daemon still runs with the old value until 'credport service restart' (or a restart of 'credport serve')\n`
-    : '';
-  return `credport ${h.version}: ${h.status}, up ${h.uptimeSeconds}s, key ${h.key.backend} (${h.key.thumbprint.slice(0, 12)}…)\n\n${table}\n\n* default profile (for AWS: served at /v1/credentials and through IMDS)\n${restart}${reload}${warnings ? `\n${warnings}` : ''}`;
-}
 
 export const statusCommand: Command = {
   name: 'status',
@@ -78,11 +42,6 @@ export const statusCommand: Command = {
       }
       throw new CliError(`the daemon is not running at ${base} (${reply.reason})`, EXIT.daemonDown, "start it with 'credport serve'");
     }
-    const report = reply.body as HealthReport;
-    if (typeof report !== 'object' || report === null || !('profiles' in report)) {
-      throw new CliError(`${base}/health did not answer like credport (HTTP ${reply.status})`, EXIT.failure);
-    }
-    io.stdout(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report, Date.now()));
-    return report.status === 'ok' ? EXIT.ok : EXIT.failure;
+    return printHealth(reply, base, values.json ?? false, io);
   },
 };

@@ -8,7 +8,6 @@ import { readTokenFile } from '../../server/token.js';
 import type { HealthReport } from '../../server/health-report.js';
 import type { Credentials } from '../../providers/types.js';
 import { CliError, EXIT } from '../../cli/cli-error.js';
-import { askDaemon, expectedDaemonUid } from '../../cli/shared.js';
 import type { Check, CliContext, CloudCli } from '../types.js';
 import type { AwsCredentials } from './credentials.js';
 import { awsTimestamp } from './endpoints/wire.js';
@@ -47,6 +46,8 @@ async function fromDaemon({ config: cfg, baseUrl }: CliContext, profile: string,
   } catch {
     return undefined; // no token yet: the daemon has never run here
   }
+  // Loaded here: `credport env` (the same module) sends nothing, so it needs neither node:http nor the listener check.
+  const { askDaemon, expectedDaemonUid } = await import('../../cli/daemon-client.js');
   const reply = await askDaemon(
     baseUrl,
     `/v1/credentials/${encodeURIComponent(profile)}`,

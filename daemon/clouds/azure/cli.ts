@@ -4,7 +4,7 @@
  * `credport profiles` lists the endpoint.
  */
 import { CliError, EXIT } from '../../cli/cli-error.js';
-import { askDaemon, expectedDaemonUid } from '../../cli/shared.js';
+import { askDaemon, expectedDaemonUid } from '../../cli/daemon-client.js';
 import type { Credentials } from '../../providers/types.js';
 import type { CliContext, CloudCli } from '../types.js';
 import { type AzureCredentials, resourceOf } from './credentials.js';

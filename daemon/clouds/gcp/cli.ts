@@ -5,7 +5,7 @@
  */
 import { dirname, join } from 'node:path';
 import { CliError, EXIT } from '../../cli/cli-error.js';
-import { askDaemon, expectedDaemonUid } from '../../cli/shared.js';
+import { askDaemon, expectedDaemonUid } from '../../cli/daemon-client.js';
 import { readTokenFile } from '../../server/token.js';
 import type { Credentials } from '../../providers/types.js';
 import type { CliContext, CloudCli } from '../types.js';
@@ -166,6 +166,7 @@ async function subjectToken(ctx: CliContext, profile: string, direct: boolean): 
 
 export const gcpCli: CloudCli = {
   formats: ['json', 'token', 'executable'],
+  specialFormats: ['executable'],
   listing(ctx, profile) {
     const p = profileOf(ctx, profile);
     return [
