@@ -4,7 +4,6 @@
  * built, else /proc/net/tcp on Linux, else lsof. Every answer is the kernel's;
  * none comes from the peer.
  */
-import { execFile } from 'node:child_process';
 import { nativeOwnerLookup } from './native-owner.js';
 import { rationedTableLookup } from './tcp-table.js';
 import { PeerLookupUnavailableError, TCP_ESTABLISHED, TCP_LISTEN, type SocketOwner, type SocketTuple } from './types.js';
@@ -17,9 +16,11 @@ export interface OwnerLookupChoice {
 }
 
 /** macOS without the addon: lsof lists the connection with its pid and (with -Fu) uid. */
-function lsofLookup(t: SocketTuple): Promise<SocketOwner | undefined> {
+async function lsofLookup(t: SocketTuple): Promise<SocketOwner | undefined> {
   const host = (a: string) => (a.includes(':') ? `[${a}]` : a);
   const spec = `TCP@${host(t.localAddress)}:${t.localPort}`;
+  // Loaded here: only macOS without the addon gets this far, and the CLI's auth should not pay for it.
+  const { execFile } = await import('node:child_process');
   return new Promise((resolve) => {
     execFile('lsof', ['-nP', '-a', `-i${spec}`, '-Fpun', '-w'], { timeout: 2000, maxBuffer: 64 * 1024 }, (err, out) => {
       if (err && !out) return resolve(undefined);

@@ -4,8 +4,8 @@
  * time (with the boot it started in) + executable. Linux reads /proc; macOS
  * asks ps (best effort); elsewhere the start time is unknown.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 export interface ProcessIdentity {
   pid: number;
@@ -57,6 +57,8 @@ function linuxExe(pid: number): string | undefined {
 }
 
 function ps(pid: number, field: string): string | undefined {
+  // Required here: only macOS asks ps, and the CLI's slim path should not load child_process on Linux.
+  const { spawnSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   const r = spawnSync('ps', ['-o', `${field}=`, '-p', String(pid)], {
     encoding: 'utf8',
     timeout: 2000,

@@ -2,7 +2,6 @@
  * What the CLI says and does for AWS: the shell exports (`credport env`), the listing (`credport
  * profiles`), the credential_process and env output (`credport auth`), and the doctor's AWS checks.
  */
-import { execFile } from 'node:child_process';
 import type { ResolvedConfig } from '../../config/load.js';
 import { readTokenFile } from '../../server/token.js';
 import type { HealthReport } from '../../server/health-report.js';
@@ -101,7 +100,9 @@ function render(credentials: Credentials, format: string | undefined): string {
   return `${JSON.stringify(body, null, format === 'json' ? 2 : undefined)}\n`;
 }
 
-function version(cmd: string, args: string[]): Promise<string | undefined> {
+async function version(cmd: string, args: string[]): Promise<string | undefined> {
+  // Loaded here: only doctor asks, and auth (once per AWS CLI call) should not pay for child_process.
+  const { execFile } = await import('node:child_process');
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: 5000, encoding: 'utf8' }, (err, stdout, stderr) =>
       resolve(err ? undefined : `${stdout}${stderr}`.trim().split('\n')[0]),
