@@ -72,7 +72,7 @@ const DaemonSection = Type.Object(
       default: '$XDG_STATE_HOME/credport/daemon.pid',
       minLength: 1,
       description:
-        'Names the running daemon (pid, process start time, executable): a second `credport serve` with the same lock file refuses to start, and `credport reload` signals only a process proven to be that daemon. A lock whose pid now belongs to another program is stale and taken over. The daemon also writes NAME.runtime.json beside it (its real listen address; 0600, removed at exit), which `status` and `reload` read.',
+        'Names the running daemon (pid, process start time, executable): a second `credport serve` with the same lock file refuses to start, and `credport reload` signals only a process proven to be that daemon. A lock whose pid now belongs to another program is stale and taken over. The daemon also writes NAME.runtime.json beside it (its real listen address and a client view of the config it loaded, with the digest of the exact bytes; 0600, removed at exit): `status`, `reload`, `auth` and `env` read it, and answer from the view without parsing the config while its bytes are unchanged.',
     }),
     audit_file: Type.String({
       default: '$XDG_STATE_HOME/credport/audit.log',
