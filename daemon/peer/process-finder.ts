@@ -7,7 +7,9 @@
  *   - one scan at a time, which answers every inode waiting when it starts
  *     (a burst of connections costs one pass, not one pass each);
  *   - only processes of the uids being asked about are read;
- *   - processes that connected recently are looked at first;
+ *   - processes that connected recently are looked at first, and in them the descriptors that are
+ *     new since their last pass (a client's new connection is usually a new descriptor number; a
+ *     reused number is still read, after the new ones);
  *   - a cap on descriptors read and on wall time per scan, after which the
  *     process is "unknown" (an allow_executables rule then refuses);
  *   - a duty cycle: scanning may take at most a fifth of the time (a token
@@ -34,6 +36,31 @@ export interface ProcessFinderOptions {
 interface Waiting {
   uid: number;
   resolve: ((p: PeerProcess | undefined) => void)[];
+}
+
+/** A process's descriptor table as its last pass saw it. */
+interface Listed {
+  fds: ReadonlySet<string>;
+  /** The descriptor the last answer was found on, -1 before any. */
+  found: number;
+}
+
+/**
+ * The order to read a recent process's descriptors in: those new since its last pass, then those
+ * numbered after the one the last answer was on, then the rest. A client opening connections one after
+ * another gets consecutive descriptor numbers (a new one, or a freed one reused in order), so its next
+ * connection is usually read first. Every descriptor is still read if need be: only the order changes.
+ */
+function likelyFirst(fds: string[], before: Listed): string[] {
+  const fresh: string[] = [];
+  const after: string[] = [];
+  const rest: string[] = [];
+  for (const fd of fds) {
+    if (!before.fds.has(fd)) fresh.push(fd);
+    else if (Number(fd) > before.found) after.push(fd);
+    else rest.push(fd);
+  }
+  return [...fresh, ...after, ...rest];
 }
 
 const CHUNK = 256;
@@ -69,6 +96,8 @@ export class ProcessFinder {
   readonly #maxPending: number;
   readonly #pending = new Map<number, Waiting>();
   #recent: number[] = [];
+  /** What each recent process's last pass saw (only recent processes are kept). */
+  readonly #listed = new Map<number, Listed>();
   #scanning = false;
   readonly #duty: number;
   readonly #now: () => number;
@@ -159,6 +188,8 @@ export class ProcessFinder {
       // Recent peers first, without listing /proc: an SDK reconnecting is usually one of them.
       const recent = [...this.#recent];
       for (const pid of recent) if (!(await this.#scanProcess(pid, uids, budget))) return;
+      // Listing /proc costs a readdir of every pid: only when the recent processes left some unanswered.
+      if (this.#pending.size === 0) return;
       for (const pid of this.#others(new Set(recent))) if (!(await this.#scanProcess(pid, uids, budget))) return;
     } finally {
       this.stats.descriptorsRead += budget.read;
@@ -181,6 +212,13 @@ export class ProcessFinder {
     } catch {
       return true; // gone, or not ours to read
     }
+    const before = this.#listed.get(pid);
+    let listed: Listed | undefined;
+    if (before !== undefined) {
+      listed = { fds: new Set(fds), found: before.found };
+      this.#listed.set(pid, listed);
+      fds = likelyFirst(fds, before);
+    }
     for (const fd of fds) {
       budget.read++;
       let link: string;
@@ -193,7 +231,15 @@ export class ProcessFinder {
         const inode = Number(link.slice(8, -1));
         if (this.#pending.has(inode)) {
           this.#remember(pid);
+          // Now a recent process: what this pass saw of it orders its next pass.
+          if (listed === undefined) {
+            listed = { fds: new Set(fds), found: -1 };
+            this.#listed.set(pid, listed);
+          }
+          listed.found = Number(fd);
           this.#answer(inode, describeProcess(pid, this.#root));
+          // The last one waiting is answered: the rest of this table, and of every other, is not needed.
+          if (this.#pending.size === 0) return false;
         }
       }
       if (budget.read % CHUNK === 0) {
@@ -206,5 +252,6 @@ export class ProcessFinder {
 
   #remember(pid: number): void {
     this.#recent = [pid, ...this.#recent.filter((p) => p !== pid)].slice(0, RECENT);
+    for (const p of this.#listed.keys()) if (!this.#recent.includes(p)) this.#listed.delete(p);
   }
 }
