@@ -57,17 +57,27 @@ t.test('names the process holding a socket, reading new descriptors first', asyn
   const firstPass = await read();
   tt.ok(firstPass < 43, `stopped once answered (${firstPass} of 43 descriptors read)`);
 
-  // A new connection on a new descriptor: read before the 43 the last pass saw.
+  // A new connection on a new descriptor: read right after the two guesses (the descriptors after the
+  // last answer), before the 43 the last pass saw.
   proc.link(4242, 43, 'socket:[2000]');
   let before = await read();
   tt.equal((await finder.find(2000, uid))?.pid, 4242, 'a new descriptor is found');
-  tt.equal((await read()) - before, 1, 'and read first');
+  tt.equal((await read()) - before, 3, 'and read first after the two guesses');
 
-  // The descriptor after the one the last answer was on comes next (a client reusing freed numbers in order).
+  // The descriptor after the one the last answer was on is tried before the table is even listed.
   proc.link(4242, 44, 'socket:[2001]');
   before = await read();
+  const tables = finder.stats.tablesListed;
   tt.equal((await finder.find(2001, uid))?.pid, 4242);
-  tt.equal((await read()) - before, 1, 'the next new descriptor is read first');
+  tt.equal((await read()) - before, 1, 'the next descriptor is read first');
+  tt.equal(finder.stats.tablesListed, tables, 'without listing the table');
+  // A client reusing freed numbers in order: the descriptor after the last answer again.
+  proc.link(4242, 3, 'socket:[2500]');
+  proc.link(4242, 4, 'socket:[2501]');
+  tt.equal((await finder.find(2500, uid))?.pid, 4242, 'a reused descriptor number is found');
+  before = await read();
+  tt.equal((await finder.find(2501, uid))?.pid, 4242);
+  tt.equal((await read()) - before, 1, 'and the one after it is read first');
 
   // A reused low descriptor number is still found: only the order changed, every descriptor is read if need be.
   proc.link(4242, 5, 'socket:[3000]');
