@@ -7,7 +7,9 @@
  *   - one scan at a time, which answers every inode waiting when it starts
  *     (a burst of connections costs one pass, not one pass each);
  *   - only processes of the uids being asked about are read;
- *   - processes that connected recently are looked at first;
+ *   - processes that connected recently are looked at first, and in them the two descriptors after
+ *     the last one found (tried before listing the table), then those new since the last pass, then
+ *     the rest: a client's next connection is usually one of the first; any is still read if need be;
  *   - a cap on descriptors read and on wall time per scan, after which the
  *     process is "unknown" (an allow_executables rule then refuses);
  *   - a duty cycle: scanning may take at most a fifth of the time (a token
@@ -36,7 +38,40 @@ interface Waiting {
   resolve: ((p: PeerProcess | undefined) => void)[];
 }
 
+/** A process's descriptor table as its last pass saw it. */
+interface Listed {
+  readonly fds: ReadonlySet<string>;
+  /** The descriptor the last answer was found on, -1 before any. */
+  found: number;
+}
+
+/**
+ * The order to read a recent process's descriptors in: those new since its last pass, then those
+ * numbered after the one the last answer was on, then the rest. A client opening connections one after
+ * another gets consecutive descriptor numbers (a new one, or a freed one reused in order), so its next
+ * connection is usually read first. Every descriptor is still read if need be: only the order changes.
+ */
+function likelyFirst(fds: string[], before: Listed): string[] {
+  const fresh: string[] = [];
+  const after: string[] = [];
+  const rest: string[] = [];
+  for (const fd of fds) {
+    if (!before.fds.has(fd)) fresh.push(fd);
+    else if (Number(fd) > before.found) after.push(fd);
+    else rest.push(fd);
+  }
+  return [...fresh, ...after, ...rest];
+}
+
 const CHUNK = 256;
+/** Descriptors after the last answer tried before a recent process's table is listed. */
+const GUESSES = 2;
+
+interface Budget {
+  started: number;
+  read: number;
+  ms: number;
+}
 const RECENT = 32;
 
 /** argv[0] and the executable of a process, as far as /proc lets this user read them. */
@@ -69,6 +104,8 @@ export class ProcessFinder {
   readonly #maxPending: number;
   readonly #pending = new Map<number, Waiting>();
   #recent: number[] = [];
+  /** What each recent process's last pass saw (only recent processes are kept). */
+  readonly #listed = new Map<number, Listed>();
   #scanning = false;
   readonly #duty: number;
   readonly #now: () => number;
@@ -76,7 +113,7 @@ export class ProcessFinder {
   #credit: number;
   #creditAt: number;
   /** Counters for /metrics and the benchmark. */
-  readonly stats = { scans: 0, descriptorsRead: 0, unknown: 0, shed: 0 };
+  readonly stats = { scans: 0, descriptorsRead: 0, tablesListed: 0, unknown: 0, shed: 0 };
 
   constructor(o: ProcessFinderOptions = {}) {
     this.#root = o.procRoot ?? '/proc';
@@ -159,6 +196,8 @@ export class ProcessFinder {
       // Recent peers first, without listing /proc: an SDK reconnecting is usually one of them.
       const recent = [...this.#recent];
       for (const pid of recent) if (!(await this.#scanProcess(pid, uids, budget))) return;
+      // Listing /proc costs a readdir of every pid: only when the recent processes left some unanswered.
+      if (this.#pending.size === 0) return;
       for (const pid of this.#others(new Set(recent))) if (!(await this.#scanProcess(pid, uids, budget))) return;
     } finally {
       this.stats.descriptorsRead += budget.read;
@@ -171,31 +210,36 @@ export class ProcessFinder {
   }
 
   /** Reads one process's descriptors, answering the inodes it holds; false when the scan should stop. */
-  async #scanProcess(pid: number, uids: ReadonlySet<number>, budget: { started: number; read: number; ms: number }): Promise<boolean> {
+  async #scanProcess(pid: number, uids: ReadonlySet<number>, budget: Budget): Promise<boolean> {
     const exhausted = () => this.#pending.size === 0 || budget.read >= this.#maxDescriptors || this.#now() - budget.started > budget.ms;
     if (exhausted()) return false;
-    let fds: string[];
     try {
       if (!uids.has(statSync(`${this.#root}/${pid}`).uid)) return true;
+    } catch {
+      return true; // gone
+    }
+    const before = this.#listed.get(pid);
+    // The descriptors right after the last answer, tried before listing the table (a readdir of every
+    // descriptor): a client opening connections one after another is usually answered here.
+    if (before !== undefined && before.found >= 0) {
+      for (let fd = before.found + 1; fd <= before.found + GUESSES; fd++) {
+        if (this.#read(pid, String(fd), budget, undefined) && this.#pending.size === 0) return false;
+      }
+    }
+    let fds: string[];
+    try {
       fds = readdirSync(`${this.#root}/${pid}/fd`);
     } catch {
       return true; // gone, or not ours to read
     }
+    this.stats.tablesListed++;
+    if (before !== undefined) {
+      this.#listed.set(pid, { fds: new Set(fds), found: before.found });
+      fds = likelyFirst(fds, before);
+    }
     for (const fd of fds) {
-      budget.read++;
-      let link: string;
-      try {
-        link = readlinkSync(`${this.#root}/${pid}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      if (link.startsWith('socket:[')) {
-        const inode = Number(link.slice(8, -1));
-        if (this.#pending.has(inode)) {
-          this.#remember(pid);
-          this.#answer(inode, describeProcess(pid, this.#root));
-        }
-      }
+      // The last one waiting is answered: the rest of this table, and of every other, is not needed.
+      if (this.#read(pid, fd, budget, fds) && this.#pending.size === 0) return false;
       if (budget.read % CHUNK === 0) {
         await new Promise<void>((r) => setImmediate(r));
         if (exhausted()) return false;
@@ -204,7 +248,32 @@ export class ProcessFinder {
     return true;
   }
 
+  /** Reads one descriptor of a process (`fds`: its table, if listed); true when it answered someone waiting. */
+  #read(pid: number, fd: string, budget: Budget, fds: readonly string[] | undefined): boolean {
+    budget.read++;
+    let link: string;
+    try {
+      link = readlinkSync(`${this.#root}/${pid}/fd/${fd}`);
+    } catch {
+      return false;
+    }
+    if (!link.startsWith('socket:[')) return false;
+    const inode = Number(link.slice(8, -1));
+    if (!this.#pending.has(inode)) return false;
+    this.#remember(pid);
+    // Now a recent process: what this pass saw of it orders its next pass.
+    let listed = this.#listed.get(pid);
+    if (listed === undefined) {
+      listed = { fds: new Set(fds), found: -1 };
+      this.#listed.set(pid, listed);
+    }
+    listed.found = Number(fd);
+    this.#answer(inode, describeProcess(pid, this.#root));
+    return true;
+  }
+
   #remember(pid: number): void {
     this.#recent = [pid, ...this.#recent.filter((p) => p !== pid)].slice(0, RECENT);
+    for (const p of this.#listed.keys()) if (!this.#recent.includes(p)) this.#listed.delete(p);
   }
 }

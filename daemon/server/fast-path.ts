@@ -23,13 +23,42 @@ export interface FastPathOptions {
   handlers: ReadonlyArray<(req: IncomingMessage, res: ServerResponse, url: string) => boolean>;
 }
 
-/** A 200 answer with a cached body, as every fast handler sends it. */
-export function sendFast(res: ServerResponse, contentType: string, body: string, extra?: Record<string, string>): void {
+/**
+ * A 200 answer made once per credentials (the body's bytes and a flat header array) and written
+ * as it stands by every request that serves those credentials.
+ */
+export interface CachedResponse {
+  readonly headers: readonly string[];
+  readonly body: Buffer;
+}
+
+export function cachedResponse(contentType: string, body: string, extra?: Record<string, string>): CachedResponse {
+  const bytes = Buffer.from(body, 'utf8');
   // A flat [name, value, ...] array: node writes it as it stands, without walking an object's keys.
-  const headers = ['content-type', contentType, 'content-length', String(Buffer.byteLength(body)), 'cache-control', 'no-store'];
+  const headers = ['content-type', contentType, 'content-length', String(bytes.length), 'cache-control', 'no-store'];
   if (extra) for (const k in extra) headers.push(k, extra[k]!);
-  res.writeHead(200, headers);
-  res.end(body);
+  return { headers, body: bytes };
+}
+
+/**
+ * Cached responses per credentials object: rebuilt when a refresh (or a reload) brings new
+ * credentials, and dropped with the old ones (weak keys).
+ */
+export function responseCache<K extends object>(make: (key: K) => CachedResponse): (key: K) => CachedResponse {
+  const cache = new WeakMap<K, CachedResponse>();
+  return (key) => {
+    let r = cache.get(key);
+    if (r === undefined) {
+      r = make(key);
+      cache.set(key, r);
+    }
+    return r;
+  };
+}
+
+export function sendCached(res: ServerResponse, r: CachedResponse): void {
+  res.writeHead(200, r.headers as string[]);
+  res.end(r.body);
 }
 
 /**

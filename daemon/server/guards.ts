@@ -11,6 +11,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { isLoopbackIp } from '../config/listen.js';
 import { serverError, type ErrorBody } from '../errors.js';
 
@@ -30,14 +31,55 @@ export function allowedHosts(b: Binding): Set<string> {
   return hosts;
 }
 
-const BROWSER_HEADERS = new Set(['origin', 'sec-fetch-site', 'sec-fetch-dest', 'sec-fetch-user']);
-
 export type GuardFailure = { status: number; body: ErrorBody };
 
-/** Checks the raw request, so that the fast path (fast-path.ts) and the fastify hook run the same code. */
+/**
+ * Whether a header name (as sent, any case) is `lower`. A name of another length costs one
+ * comparison; only a same-length name in another case is lower-cased (allocating nothing otherwise).
+ */
+export function headerNameIs(name: string, lower: string): boolean {
+  return name.length === lower.length && (name === lower || name.toLowerCase() === lower);
+}
+
+/** What a header was sent as: absent, once (its value), or more than once. */
+export const SENT_TWICE: unique symbol = Symbol('sent more than once');
+
+/**
+ * The value of a header by its lower-case name, read from rawHeaders without building the
+ * req.headers object (node builds it on first use, a visible share of a fast-path request).
+ */
+export function singleHeader(rawHeaders: readonly string[], lower: string): string | undefined | typeof SENT_TWICE {
+  let value: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (!headerNameIs(rawHeaders[i]!, lower)) continue;
+    if (value !== undefined) return SENT_TWICE;
+    value = rawHeaders[i + 1]!;
+  }
+  return value;
+}
+
+/**
+ * Whether the connection's peer is a loopback address, asked once per socket: the address of a
+ * connected socket does not change.
+ */
+const loopbackPeer = new WeakMap<Socket, boolean>();
+
+function peerIsLoopback(socket: Socket): boolean {
+  let ok = loopbackPeer.get(socket);
+  if (ok === undefined) {
+    ok = isLoopbackIp(socket.remoteAddress ?? '');
+    // A socket that has lost its peer address (closed under us) is judged again rather than remembered.
+    if (socket.remoteAddress !== undefined) loopbackPeer.set(socket, ok);
+  }
+  return ok;
+}
+
+/**
+ * Checks the raw request, so that the fast path (fast-path.ts) and the fastify hook run the same code.
+ * The headers are read in one walk of rawHeaders, where every header appears as sent (duplicates too).
+ */
 export function checkRequest(req: IncomingMessage, allowed: Set<string>): GuardFailure | undefined {
-  const peer = req.socket.remoteAddress ?? '';
-  if (!isLoopbackIp(peer)) {
+  if (!peerIsLoopback(req.socket)) {
     return serverError('ForbiddenPeer', 'requests are accepted from loopback addresses only');
   }
   // An absolute-form target (GET http://evil/...) names its own host, which HTTP says wins over the
@@ -45,19 +87,36 @@ export function checkRequest(req: IncomingMessage, allowed: Set<string>): GuardF
   if (!req.url?.startsWith('/')) {
     return serverError('ForbiddenHost', 'only origin-form request targets (a path) are accepted');
   }
-  // Node keeps the first of several Host lines; RFC 9112 says such a request is invalid.
+  const raw = req.rawHeaders;
+  let host: string | undefined;
   let hosts = 0;
-  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]?.toLowerCase() === 'host') hosts++;
-  if (hosts > 1) return serverError('BadRequest', 'more than one Host header');
-  const host = req.headers.host;
-  if (typeof host !== 'string' || !allowed.has(host.toLowerCase())) {
-    return serverError('ForbiddenHost', "Host header must be a loopback address with the daemon's port");
-  }
-  for (const name of Object.keys(req.headers)) {
-    if (BROWSER_HEADERS.has(name)) {
-      return serverError('ForbiddenBrowserRequest', 'requests from web browsers are refused');
+  let browser = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    // Switched on length: most names are none of these and cost one comparison.
+    switch (name.length) {
+      case 4:
+        if (headerNameIs(name, 'host')) {
+          hosts++;
+          // Node keeps the first of several Host lines (req.headers.host); more than one is refused below.
+          host ??= raw[i + 1];
+        }
+        break;
+      case 6:
+        if (headerNameIs(name, 'origin')) browser = true;
+        break;
+      case 14:
+        if (headerNameIs(name, 'sec-fetch-site') || headerNameIs(name, 'sec-fetch-dest') || headerNameIs(name, 'sec-fetch-user'))
+          browser = true;
+        break;
     }
   }
+  // RFC 9112 says a request with several Host lines is invalid.
+  if (hosts > 1) return serverError('BadRequest', 'more than one Host header');
+  if (host === undefined || !allowed.has(host.toLowerCase())) {
+    return serverError('ForbiddenHost', "Host header must be a loopback address with the daemon's port");
+  }
+  if (browser) return serverError('ForbiddenBrowserRequest', 'requests from web browsers are refused');
   return undefined;
 }
 

@@ -5,6 +5,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
+import type { ProfileEntry } from '../../../profiles/profile-set.js';
 import type { ServerContext } from '../../../server/context.js';
 import { handOut } from '../../../server/handout.js';
 import type { AwsCredentials } from '../credentials.js';
@@ -29,6 +30,22 @@ function instanceProfileId(roleArn: string): string {
     .toUpperCase()
     .replace(/[^A-Z0-9]/g, '');
   return `AIPA${h.slice(0, 17)}`;
+}
+
+/**
+ * The IAM role name IMDS shows for a profile, made once per profile description (a reload that changes
+ * the profile brings a new entry, and with it a new description).
+ */
+const roles = new WeakMap<ProfileEntry['description'], string>();
+
+export function imdsRole(entry: ProfileEntry): string {
+  const d = entry.description;
+  let role = roles.get(d);
+  if (role === undefined) {
+    role = roleName(d.details?.roleArn ?? d.principal);
+    roles.set(d, role);
+  }
+  return role;
 }
 
 /** The default AWS profile as IMDS presents it; looked up per request because a reload may change it. */

@@ -4,6 +4,7 @@
  * costs memory once, not without end.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { Lru } from '../../../util/lru.js';
 
 export const MIN_TTL_SECONDS = 1;
@@ -29,7 +30,31 @@ export class ImdsTokenStore {
 
   isValid(token: string | undefined): boolean {
     if (!token || token.length > 256) return false;
+    return this.#validKey(digest(token));
+  }
+
+  /**
+   * isValid for a token presented on a connection: a kept-alive SDK sends the same token on every
+   * request, and the digest of the token this connection last had accepted is reused when it presents
+   * exactly that token again. Only the hash is saved: the token must still be in the store and
+   * unexpired, so one pushed out by a flood of PUTs or expired is refused here too. The equality
+   * test compares the presented token with what the same connection sent before, which tells its
+   * client nothing it does not already hold.
+   */
+  isValidOn(socket: Socket, token: string | undefined): boolean {
+    if (!token || token.length > 256) return false;
+    const seen = this.#accepted.get(socket);
+    if (seen !== undefined && seen.token === token) return this.#validKey(seen.key);
     const key = digest(token);
+    if (!this.#validKey(key)) return false;
+    this.#accepted.set(socket, { token, key });
+    return true;
+  }
+
+  /** The token each connection last had accepted, with its digest. */
+  readonly #accepted = new WeakMap<Socket, { token: string; key: string }>();
+
+  #validKey(key: string): boolean {
     const expiresAt = this.#cache.get(key);
     if (expiresAt === undefined) return false;
     if (this.now() >= expiresAt) {
