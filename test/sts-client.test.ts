@@ -65,7 +65,7 @@ t.test('XML reader: malformed documents are refused with the reason', async (t) 
     ['not XML', '{"message":"json"}', /root element/],
     ['unclosed (truncated)', '<a><b>x</b>', /not closed/],
     ['cut inside a tag', '<a><SecretAccessKey>abc', /not closed/],
-    ['mismatched end tag', '<a></b>', /closes <a>/],
+    ['mismatched end tag', '<a></b>', /closes element a/],
     ['two roots', '<a/><b/>', /after the root/],
     ['text after the root', '<a/>tail', /after the root/],
     ['text before the root', 'lead<a/>', /root element/],

@@ -77,7 +77,7 @@ function readAnswer(call: StsCall, got: UpstreamResponse): StsResult | ProviderE
   if (success !== undefined) return { ...success, status: got.status };
   // An ErrorResponse with a 2xx status is still an error; anything else is not STS.
   if (readError(doc.root)?.code !== undefined) return errorAnswer(got.status, text);
-  return malformedAnswer(got.status, `expected <${call.action}Response>, got <${doc.root.name}>`);
+  return malformedAnswer(got.status, `expected a ${call.action}Response document, got root element ${doc.root.name}`);
 }
 
 /** Throws ProviderError; see errors.ts for the codes. */

@@ -45,7 +45,7 @@ export function errorAnswer(status: number, body: string): ProviderError {
     // The SDK names a bodiless 404 from a query service NotFound. Otherwise no code could be read: the
     // same code as one that could be read but was not a plain identifier.
     code = status === 404 ? 'NotFound' : UNREADABLE_CODE;
-    message = `${SERVICE} answered HTTP ${status} without an STS error document (${'unreadable' in doc ? doc.unreadable : `<${doc.root.name}>`})`;
+    message = `${SERVICE} answered HTTP ${status} without an STS error document (${'unreadable' in doc ? doc.unreadable : `root element ${doc.root.name}`})`;
   }
   const retryable = RETRYABLE_CODES.has(code) || status >= 500 || status === 429;
   return new ProviderError(code, message.slice(0, MAX_MESSAGE), retryable, status);

@@ -127,14 +127,14 @@ class Reader {
       this.#pos += 2;
       return el;
     }
-    if (!this.#startsWith('>')) this.fail(`malformed start tag <${qname}>`);
+    if (!this.#startsWith('>')) this.fail(`malformed start tag of element ${qname}`);
     this.#pos++;
     const text: string[] = [];
     for (;;) {
       const lt = this.s.indexOf('<', this.#pos);
       if (lt < 0) {
         this.#pos = this.s.length;
-        this.fail(`<${qname}> is not closed (truncated?)`);
+        this.fail(`element ${qname} is not closed (truncated?)`);
       }
       if (lt > this.#pos) {
         const raw = this.s.slice(this.#pos, lt);
@@ -145,9 +145,9 @@ class Reader {
       if (this.#startsWith('</')) {
         this.#pos += 2;
         const closing = this.#match(NAME);
-        if (closing !== qname) this.fail(`</${closing ?? ''}> closes <${qname}>`);
+        if (closing !== qname) this.fail(`the end tag of ${closing ?? '(no name)'} closes element ${qname}`);
         this.#match(SPACE);
-        if (!this.#startsWith('>')) this.fail(`malformed end tag </${qname}>`);
+        if (!this.#startsWith('>')) this.fail(`malformed end tag of element ${qname}`);
         this.#pos++;
         el.text = text.join('');
         return el;
