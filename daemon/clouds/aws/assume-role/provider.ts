@@ -5,9 +5,7 @@
  * fetch, so the call is always signed with the session the refresher holds now.
  */
 import { ClockSkew } from '../../../providers/clock-skew.js';
-import { credentialsFromSts } from '../sts-credentials.js';
-import { DEFAULT_UPSTREAM_LIMITS } from '../../../providers/upstream/bounded-fetch.js';
-import { checkExpiration } from '../../../providers/upstream/plausibility.js';
+import { localCredentials, stsCallTuning } from '../sts-credentials.js';
 import { ProviderError, type CredentialProvider, type ProviderDescription } from '../../../providers/types.js';
 import { awsCredentialId, type AwsCredentials } from '../credentials.js';
 import { callSts } from '../sts/client.js';
@@ -81,20 +79,12 @@ export class AwsAssumeRoleProvider implements CredentialProvider<AwsCredentials>
       region: this.opts.region,
       // Exactly the source session; never a default chain (which might point back at credport).
       credentials: { accessKeyId: source.accessKeyId, secretAccessKey: source.secretAccessKey, sessionToken: source.sessionToken },
-      limits: {
-        deadlineMs: this.opts.requestTimeoutMs ?? DEFAULT_UPSTREAM_LIMITS.deadlineMs,
-        maxBodyBytes: this.opts.maxBodyBytes ?? DEFAULT_UPSTREAM_LIMITS.maxBodyBytes,
-      },
-      maxAttempts: this.opts.maxAttempts ?? 3,
+      ...stsCallTuning(this.opts),
       skew: this.#skew,
       now,
-      ...(this.opts.random ? { random: this.opts.random } : {}),
       ...(signal ? { signal } : {}),
     });
-    const c = credentialsFromSts(out.credentials, this.opts.roleArn, out.assumedRoleArn, out.status);
-    const expiration = this.#skew.toLocal(c.expiration);
-    checkExpiration('STS', expiration, now(), this.opts.durationSeconds);
-    return { ...c, expiration };
+    return localCredentials(out, this.opts, this.#skew, now);
   }
 
   describe(): ProviderDescription {
