@@ -7,7 +7,7 @@
 // CSR's key and subject, signed by the CA's key, with the validity asked for (capped by the CA's).
 
 import 'reflect-metadata';
-import { createPrivateKey, randomBytes, randomUUID, timingSafeEqual, webcrypto, type KeyObject } from 'node:crypto';
+import { createPrivateKey, randomBytes, randomUUID, webcrypto, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   AuthorityKeyIdentifierExtension,
@@ -22,16 +22,7 @@ import {
 } from '@peculiar/x509';
 import { EmulatorConfigError } from './iam.js';
 import { readBody } from './read-body.js';
-import {
-  MissingSignedHeaderError,
-  arrivedRequest,
-  canonicalRequestOf,
-  hmacSignature,
-  parseAmzDate,
-  parseAuthorization,
-  requestTimeProblem,
-  stringToSignOf,
-} from './sigv4-verify.js';
+import { arrivedRequest, headerOf, parseAmzDate, parseAuthorization, verifySessionSignature } from './sigv4-verify.js';
 import type { ArrivedRequest } from './sigv4-verify.js';
 import type { IssuedCredentials } from './sts.js';
 
@@ -104,20 +95,9 @@ export function createPrivateCa(spec: PrivateCaSpec): PrivateCa {
   };
 }
 
-function header(req: ArrivedRequest, name: string): string | undefined {
-  const values = req.headers.get(name);
-  return values === undefined ? undefined : values.join(',');
-}
-
-function sameText(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 /** SigV4 verification against the credentials this emulator issued, with the service's error codes. */
 function authenticate(req: ArrivedRequest, ctx: AcmPcaContext): IssuedCredentials {
-  const auth = parseAuthorization(header(req, 'authorization'));
+  const auth = parseAuthorization(headerOf(req, 'authorization'));
   if (auth === undefined || auth.algorithm !== 'AWS4-HMAC-SHA256') {
     throw new PcaError(400, 'IncompleteSignatureException', 'The request must be signed with AWS4-HMAC-SHA256');
   }
@@ -127,39 +107,34 @@ function authenticate(req: ArrivedRequest, ctx: AcmPcaContext): IssuedCredential
   for (const h of ['host', 'x-amz-date', 'x-amz-target']) {
     if (!auth.signedHeaders.includes(h)) throw new PcaError(403, 'InvalidSignatureException', `The ${h} header must be signed`);
   }
-  const dateText = header(req, 'x-amz-date');
+  const dateText = headerOf(req, 'x-amz-date');
   const dateMs = parseAmzDate(dateText);
   if (dateText === undefined || dateMs === undefined)
     throw new PcaError(400, 'IncompleteSignatureException', 'X-Amz-Date is missing or malformed');
   if (auth.scope.date !== dateText.slice(0, 8))
     throw new PcaError(403, 'InvalidSignatureException', 'Credential should be scoped to a valid date');
-  const issued = ctx.lookup(auth.credential);
-  if (issued === undefined)
-    throw new PcaError(400, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
-  const token = header(req, 'x-amz-security-token');
-  if (token === undefined || !sameText(token, issued.sessionToken)) {
-    throw new PcaError(400, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
-  }
-  if (issued.expiration.getTime() <= ctx.now())
-    throw new PcaError(400, 'ExpiredTokenException', 'The security token included in the request is expired');
-  const skew = requestTimeProblem(dateMs, ctx.now(), SIGV4_WINDOW_MS);
-  if (skew !== undefined) throw new PcaError(400, 'InvalidSignatureException', skew);
-  let canonical: string;
-  try {
-    canonical = canonicalRequestOf(req, auth.signedHeaders);
-  } catch (err) {
-    if (err instanceof MissingSignedHeaderError) throw new PcaError(403, 'InvalidSignatureException', err.message);
-    throw err;
-  }
-  const expected = hmacSignature(issued.secretAccessKey, auth.scope, stringToSignOf(auth.algorithm, dateText, auth.scope.text, canonical));
-  if (!sameText(expected, auth.signature)) {
-    throw new PcaError(
-      400,
-      'InvalidSignatureException',
-      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
-    );
-  }
-  return issued;
+  return verifySessionSignature(
+    req,
+    auth,
+    { text: dateText, ms: dateMs },
+    {
+      lookup: (id) => ctx.lookup(id),
+      now: () => ctx.now(),
+      windowMs: SIGV4_WINDOW_MS,
+      refuse: (kind, detail) => {
+        if (kind === 'unknown-token') return new PcaError(400, 'UnrecognizedClientException', detail);
+        if (kind === 'expired') return new PcaError(400, 'ExpiredTokenException', detail);
+        if (kind === 'stale') return new PcaError(400, 'InvalidSignatureException', detail);
+        if (kind === 'mismatch')
+          return new PcaError(
+            400,
+            'InvalidSignatureException',
+            'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
+          );
+        return new PcaError(403, 'InvalidSignatureException', detail);
+      },
+    },
+  );
 }
 
 function authority(ctx: AcmPcaContext, body: Record<string, unknown>, caller: IssuedCredentials, action: string): PrivateCa {
@@ -298,7 +273,7 @@ export async function handleAcmPcaRequest(req: IncomingMessage, res: ServerRespo
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body))
       throw new PcaError(400, 'SerializationException', 'The request body must be a JSON object');
-    const target = header(arrived, 'x-amz-target') ?? '';
+    const target = headerOf(arrived, 'x-amz-target') ?? '';
     const operation = target.slice(ACM_PCA_TARGET_PREFIX.length);
     const b = body as Record<string, unknown>;
     const result =

@@ -6,7 +6,7 @@
 // Written from the SigV4 specification, independently of the daemon's signer: if both had the same
 // bug, the emulator would accept what AWS refuses.
 
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
 export interface ArrivedRequest {
@@ -201,4 +201,65 @@ export function hmacSignature(secretAccessKey: string, scope: ParsedAuthorizatio
   const kService = hmac(kRegion, scope.service);
   const kSigning = hmac(kService, scope.terminator);
   return createHmac('sha256', kSigning).update(toSign, 'utf8').digest('hex');
+}
+
+/** One header's value as SigV4 reads it: repeats joined with commas. */
+export function headerOf(req: ArrivedRequest, name: string): string | undefined {
+  const values = req.headers.get(name);
+  return values === undefined ? undefined : values.join(',');
+}
+
+/** Constant-time string equality: tokens and signatures are secrets an attacker probes byte by byte. */
+export function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Why a session-signed request is refused; each service words and codes these its own way. */
+export type SessionRefusal = 'unknown-token' | 'expired' | 'stale' | 'unsigned-header' | 'mismatch';
+
+export interface SessionSignatureCheck<C> {
+  /** The credentials this emulator issued under an access key id. */
+  lookup(accessKeyId: string): C | undefined;
+  now(): number;
+  /** How far X-Amz-Date may be from now. */
+  windowMs: number;
+  /** The service's error for a refusal; `detail` says what was wrong where there is more to say. */
+  refuse(kind: SessionRefusal, detail: string): Error;
+}
+
+/**
+ * What every service checks of an HMAC-signed request once it has checked the algorithm, the scope and
+ * the date header (whose wording differs): the key is one this emulator issued, with its session token,
+ * unexpired, the request time inside the window, and the signature the secret gives.
+ */
+export function verifySessionSignature<C extends { secretAccessKey: string; sessionToken: string; expiration: Date }>(
+  req: ArrivedRequest,
+  auth: ParsedAuthorization,
+  amzDate: { text: string; ms: number },
+  o: SessionSignatureCheck<C>,
+): C {
+  const issued = o.lookup(auth.credential);
+  const token = headerOf(req, 'x-amz-security-token');
+  if (issued === undefined || token === undefined || !sameText(token, issued.sessionToken)) {
+    throw o.refuse('unknown-token', 'The security token included in the request is invalid.');
+  }
+  if (issued.expiration.getTime() <= o.now()) throw o.refuse('expired', 'The security token included in the request is expired');
+  const stale = requestTimeProblem(amzDate.ms, o.now(), o.windowMs);
+  if (stale !== undefined) throw o.refuse('stale', stale);
+  let canonical: string;
+  try {
+    canonical = canonicalRequestOf(req, auth.signedHeaders);
+  } catch (err) {
+    if (err instanceof MissingSignedHeaderError) throw o.refuse('unsigned-header', err.message);
+    throw err;
+  }
+  const expected = hmacSignature(
+    issued.secretAccessKey,
+    auth.scope,
+    stringToSignOf(auth.algorithm, amzDate.text, auth.scope.text, canonical),
+  );
+  if (!sameText(expected, auth.signature)) throw o.refuse('mismatch', 'the signature does not match');
+  return issued;
 }

@@ -5,21 +5,12 @@
 // by sigv4-verify against the secret of the credentials it names, the role's trust policy by iam, and
 // only then are credentials minted. Injected faults are rendered here too, since they are about the wire.
 
-import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IamRegistry, Role } from './iam.js';
 import { randomBase32 } from './iam.js';
 import { verifyWebIdentityToken } from './oidc-verify.js';
-import {
-  MissingSignedHeaderError,
-  arrivedRequest,
-  canonicalRequestOf,
-  hmacSignature,
-  parseAmzDate,
-  parseAuthorization,
-  requestTimeProblem,
-  stringToSignOf,
-} from './sigv4-verify.js';
+import { arrivedRequest, headerOf, parseAmzDate, parseAuthorization, verifySessionSignature } from './sigv4-verify.js';
 import type { ArrivedRequest } from './sigv4-verify.js';
 import { readBody } from './read-body.js';
 import { sessionTagsOf } from './session-tags.js';
@@ -248,24 +239,13 @@ async function assumeRoleWithWebIdentity(params: URLSearchParams, ctx: StsContex
   );
 }
 
-function header(req: ArrivedRequest, name: string): string | undefined {
-  const values = req.headers.get(name);
-  return values === undefined ? undefined : values.join(',');
-}
-
-function sameText(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 /**
  * SigV4 (AWS4-HMAC-SHA256) verification against the credentials the emulator issued. The refusals and
  * their codes follow STS: no signature, a malformed one, an unknown key or token, an expired token, a
  * timestamp outside the window, a signature that does not match.
  */
 function authenticate(req: ArrivedRequest, ctx: StsContext): IssuedCredentials {
-  const authorization = header(req, 'authorization');
+  const authorization = headerOf(req, 'authorization');
   if (authorization === undefined) throw new StsError(403, 'MissingAuthenticationToken', 'Request is missing Authentication Token');
   const auth = parseAuthorization(authorization);
   if (auth === undefined || auth.algorithm !== 'AWS4-HMAC-SHA256') {
@@ -275,7 +255,7 @@ function authenticate(req: ArrivedRequest, ctx: StsContext): IssuedCredentials {
     throw new StsError(403, 'SignatureDoesNotMatch', `Credential should be scoped to the service sts, not ${auth.scope.service}`);
   }
   if (!auth.signedHeaders.includes('host')) throw new StsError(403, 'SignatureDoesNotMatch', 'The host header must be signed');
-  const dateText = header(req, 'x-amz-date');
+  const dateText = headerOf(req, 'x-amz-date');
   const dateMs = parseAmzDate(dateText);
   if (dateText === undefined || dateMs === undefined || !auth.signedHeaders.includes('x-amz-date')) {
     throw new StsError(400, 'IncompleteSignature', 'A signed X-Amz-Date header (YYYYMMDDTHHMMSSZ) is required');
@@ -287,32 +267,27 @@ function authenticate(req: ArrivedRequest, ctx: StsContext): IssuedCredentials {
       `Credential should be scoped to a valid date: ${dateText.slice(0, 8)}, not ${auth.scope.date}`,
     );
   }
-  const issued = ctx.lookup(auth.credential);
-  if (issued === undefined) throw new StsError(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
-  const token = header(req, 'x-amz-security-token');
-  if (token === undefined || !sameText(token, issued.sessionToken)) {
-    throw new StsError(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
-  }
-  if (issued.expiration.getTime() <= ctx.now())
-    throw new StsError(400, 'ExpiredToken', 'The security token included in the request is expired');
-  const skew = requestTimeProblem(dateMs, ctx.now(), SIGV4_WINDOW_MS);
-  if (skew !== undefined) throw new StsError(403, 'SignatureDoesNotMatch', skew);
-  let canonical: string;
-  try {
-    canonical = canonicalRequestOf(req, auth.signedHeaders);
-  } catch (err) {
-    if (err instanceof MissingSignedHeaderError) throw new StsError(403, 'SignatureDoesNotMatch', err.message);
-    throw err;
-  }
-  const expected = hmacSignature(issued.secretAccessKey, auth.scope, stringToSignOf(auth.algorithm, dateText, auth.scope.text, canonical));
-  if (!sameText(expected, auth.signature)) {
-    throw new StsError(
-      403,
-      'SignatureDoesNotMatch',
-      'The request signature does not match the one computed from the request and the secret access key',
-    );
-  }
-  return issued;
+  return verifySessionSignature(
+    req,
+    auth,
+    { text: dateText, ms: dateMs },
+    {
+      lookup: (id) => ctx.lookup(id),
+      now: () => ctx.now(),
+      windowMs: SIGV4_WINDOW_MS,
+      refuse: (kind, detail) => {
+        if (kind === 'unknown-token') return new StsError(403, 'InvalidClientTokenId', detail);
+        if (kind === 'expired') return new StsError(400, 'ExpiredToken', detail);
+        if (kind === 'mismatch')
+          return new StsError(
+            403,
+            'SignatureDoesNotMatch',
+            'The request signature does not match the one computed from the request and the secret access key',
+          );
+        return new StsError(403, 'SignatureDoesNotMatch', detail);
+      },
+    },
+  );
 }
 
 /** sts:AssumeRole by a role session: role chaining, capped at one hour whatever the role allows. */
