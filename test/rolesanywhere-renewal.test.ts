@@ -55,6 +55,7 @@ interface Health {
     {
       state: string;
       refreshing: boolean;
+      lastRefresh: string | null;
       lastError: { code: string; message: string } | null;
       certificate?: { serial: string; secondsLeft: number; renewal?: RenewalHealth };
     }
@@ -79,6 +80,20 @@ const quiet = (h: Health): boolean => {
   const p = h.profiles.edge;
   return p !== undefined && !p.refreshing && p.certificate?.renewal?.state !== 'renewing';
 };
+
+/**
+ * Moves the fake clock in steps shorter than any deadline the daemon keeps on it (the refresh's attempt
+ * deadline is 45 s), each followed by a quiet moment. A refresh or renewal a step starts then finishes in
+ * real time before the clock can pass its deadline: one jump of minutes would abandon a call the emulator
+ * had not answered yet on a slow machine, and the test would see UpstreamTimeout instead of the answer.
+ */
+async function advance(stack: Stack, clock: FakeClock, ms: number): Promise<void> {
+  const end = clock.now() + ms;
+  while (clock.now() < end) {
+    await clock.advance(Math.min(20_000, end - clock.now()));
+    await until(stack, quiet, 'a quiet moment');
+  }
+}
 
 async function credentials(stack: Stack): Promise<{ status: number; body: Record<string, string> }> {
   const res = await fetch(`${stack.daemon!.url}/v1/credentials/edge`, { headers: { authorization: stack.token() } });
@@ -277,7 +292,7 @@ for (const method of ['credport-ca', 'command', 'aws-private-ca'] as const) {
     const failures: string[] = [];
     for (let minute = 1; minute <= 60; minute++) {
       writeFileSync(script.nowFile, String(clock.now() + 60_000));
-      await clock.advance(60_000);
+      await advance(stack, clock, 60_000);
       const h = await until(stack, quiet, `minute ${minute} to settle`);
       const got = await credentials(stack);
       if (got.status !== 200)
@@ -336,7 +351,7 @@ t.test('renewal failures keep the certificate in use and reach /health, status a
 
   // The CA is down: connections are cut.
   stack.emulator.setFault({ kind: 'unavailable' }, { service: 'acm-pca' });
-  await clock.advance(7 * 60_000);
+  await advance(stack, clock, 7 * 60_000);
   let h = await until(stack, (x) => quiet(x) && (x.profiles.edge?.certificate?.renewal?.consecutiveFailures ?? 0) >= 1, 'a failed renewal');
   t.equal(h.profiles.edge?.certificate?.renewal?.lastError?.code, 'CertificateAuthorityUnreachable');
   t.equal(readFileSync(certPath, 'utf8'), original, 'the old certificate stays');
@@ -352,7 +367,7 @@ t.test('renewal failures keep the certificate in use and reach /health, status a
 
   // The CA answers with an HTML page instead of JSON.
   stack.emulator.setFault({ kind: 'malformed' }, { service: 'acm-pca' });
-  await clock.advance(nextAttempt - clock.now());
+  await advance(stack, clock, nextAttempt - clock.now());
   h = await until(stack, (x) => quiet(x) && (x.profiles.edge?.certificate?.renewal?.consecutiveFailures ?? 0) >= 2, 'a second failure');
   t.equal(readFileSync(certPath, 'utf8'), original, 'still the old certificate');
   t.equal(h.profiles.edge?.certificate?.serial, serial);
@@ -360,7 +375,7 @@ t.test('renewal failures keep the certificate in use and reach /health, status a
   // Back up: the next retry renews, and the failures are cleared.
   stack.emulator.setFault(null);
   const retryAt = Date.parse(h.profiles.edge?.certificate?.renewal?.nextAttempt ?? '');
-  await clock.advance(retryAt - clock.now());
+  await advance(stack, clock, retryAt - clock.now());
   h = await until(stack, (x) => quiet(x) && x.profiles.edge?.certificate?.serial !== serial, 'a renewal after the outage');
   t.equal(h.profiles.edge?.certificate?.renewal?.consecutiveFailures, 0);
   t.equal(h.profiles.edge?.certificate?.renewal?.lastError, null);
@@ -412,20 +427,20 @@ else process.stdout.write(m === 'wrong' ? readFileSync(${JSON.stringify(wrongFil
   t.teardown(() => stack.close());
   await until(stack, (h) => quiet(h) && h.profiles.edge?.state === 'ok', 'the first credentials');
   const original = readFileSync(certPath, 'utf8');
-  await clock.advance(7 * 60_000);
+  await advance(stack, clock, 7 * 60_000);
   let h = await until(stack, (x) => quiet(x) && (x.profiles.edge?.certificate?.renewal?.consecutiveFailures ?? 0) >= 1, 'refusal');
   t.equal(h.profiles.edge?.certificate?.renewal?.lastError?.code, 'RenewedCertificateRefused');
   t.match(h.profiles.edge?.certificate?.renewal?.lastError?.message, /certifies another key/);
   t.equal(readFileSync(certPath, 'utf8'), original);
   writeFileSync(mode, 'garbage');
-  await clock.advance(Date.parse(h.profiles.edge?.certificate?.renewal?.nextAttempt ?? '') - clock.now());
+  await advance(stack, clock, Date.parse(h.profiles.edge?.certificate?.renewal?.nextAttempt ?? '') - clock.now());
   h = await until(stack, (x) => quiet(x) && (x.profiles.edge?.certificate?.renewal?.consecutiveFailures ?? 0) >= 2, 'second refusal');
   t.match(h.profiles.edge?.certificate?.renewal?.lastError?.message, /no PEM CERTIFICATE/);
   t.equal(readFileSync(certPath, 'utf8'), original);
   t.equal((await credentials(stack)).status, 200);
   // A signer that never answers: killed at timeout_seconds (real time: the process is real).
   writeFileSync(mode, 'hang');
-  await clock.advance(Date.parse(h.profiles.edge?.certificate?.renewal?.nextAttempt ?? '') - clock.now());
+  await advance(stack, clock, Date.parse(h.profiles.edge?.certificate?.renewal?.nextAttempt ?? '') - clock.now());
   const hung = await until(stack, (x) => quiet(x) && (x.profiles.edge?.certificate?.renewal?.consecutiveFailures ?? 0) >= 3, 'the timeout');
   t.equal(hung.profiles.edge?.certificate?.renewal?.lastError?.code, 'RenewalCommandTimeout');
   t.equal(readFileSync(certPath, 'utf8'), original);
@@ -489,12 +504,16 @@ t.test('revocation: ca revoke + ca crl, imported and enabled: refused, last good
   );
 
   const imported = await stack.emulator.importCrl({ trustAnchorArn: TA, crlData: readFileSync(derPath) });
-  // Imported but not enabled: not consulted yet.
-  await clock.advance(8 * 60_000);
-  let h = await until(stack, (x) => quiet(x) && x.profiles.edge?.state === 'ok', 'a refresh');
+  // Imported but not enabled: not consulted yet. Wait for the refresh itself to finish, not just for a
+  // quiet moment before it starts: one still in flight when the clock jumps again would be signed 8 minutes
+  // in the emulator's past and refused for its time, not for the CRL.
+  const before = (await health(stack)).profiles.edge?.lastRefresh;
+  await advance(stack, clock, 8 * 60_000);
+  let h = await until(stack, (x) => quiet(x) && x.profiles.edge?.lastRefresh !== before, 'a refresh');
+  t.equal(h.profiles.edge?.state, 'ok');
   t.equal(h.profiles.edge?.lastError, null, 'a disabled CRL is not consulted');
   stack.emulator.setCrlEnabled(imported.crlId, true);
-  await clock.advance(8 * 60_000);
+  await advance(stack, clock, 8 * 60_000);
   h = await until(stack, (x) => quiet(x) && x.profiles.edge?.lastError !== null, 'the refusal');
   t.equal(h.profiles.edge?.lastError?.code, 'AccessDeniedException');
   t.match(h.profiles.edge?.lastError?.message, /revoked/);
