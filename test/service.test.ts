@@ -175,7 +175,7 @@ t.test('systemd: user and system units pass systemd-analyze verify; commands go 
     'NoNewPrivileges=yes',
     'ProtectSystem=strict',
     'PrivateTmp=yes',
-    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
+    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK',
     'UMask=0077',
     'WantedBy=default.target',
   ]) {

@@ -57,7 +57,9 @@ export function renderUnit(c: ServiceContext, system: boolean): string {
     'ProtectSystem=strict',
     'PrivateTmp=yes',
     `ReadWritePaths=${pathList(c.writablePaths)}`,
-    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
+    // AF_NETLINK: the addon asks the kernel (sock_diag) which uid owns each local connection; without it
+    // every lookup falls back to reading /proc/net/tcp whole, which grows with the machine's connections.
+    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK',
     'ProtectKernelTunables=yes',
     'ProtectKernelModules=yes',
     'ProtectControlGroups=yes',
