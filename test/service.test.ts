@@ -11,8 +11,12 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { DAEMON_NODE_FLAGS } from '../daemon/service/node-flags.js';
 import { CLI, runCliAsync } from './helpers/cli.js';
 import { assertPresent, needs, plistutil, systemdAnalyze } from './helpers/tools.js';
+
+/** The daemon's node flags as ExecStart quotes them (plain words: no regex specials to escape). */
+const FLAGS = DAEMON_NODE_FLAGS.map((f) => `"${f}"`).join(' ');
 
 /** A directory with spaces in its path, as a Mac home folder or an app bundle may have. */
 function setup(tool: 'launchctl' | 'systemctl', script: string) {
@@ -80,8 +84,10 @@ t.test(
     t.equal(p.Label, 'dev.credport.daemon');
     const args = p.ProgramArguments as string[];
     t.equal(args[0], process.execPath, 'absolute node');
-    t.match(args[1], /\/daemon\/cli\/credport\.js$/, 'compiled entry point, no transpiler');
-    t.same(args.slice(2), ['serve', '--config', s.config], 'config path with spaces kept as one argument');
+    const flags = DAEMON_NODE_FLAGS.length;
+    t.same(args.slice(1, 1 + flags), DAEMON_NODE_FLAGS, "the daemon's node flags, one argument each");
+    t.match(args[1 + flags], /\/daemon\/cli\/credport\.js$/, 'compiled entry point, no transpiler');
+    t.same(args.slice(2 + flags), ['serve', '--config', s.config], 'config path with spaces kept as one argument');
     t.equal(p.RunAtLoad, true);
     t.same(p.KeepAlive, { SuccessfulExit: false }, 'restart on crash, not after a clean stop');
     t.type(p.ThrottleInterval, 'number');
@@ -159,7 +165,7 @@ t.test('systemd: user and system units pass systemd-analyze verify; commands go 
   t.notMatch(text, /network-online/, 'no network-online.target in a user unit (a user manager has none)');
   t.match(
     text,
-    new RegExp(`^ExecStart="[^"]+" "${CLI.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}" `, 'm'),
+    new RegExp(`^ExecStart="[^"]+" ${FLAGS} "${CLI.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}" `, 'm'),
     'the path credport was run by, as given',
   );
   t.match(
@@ -186,7 +192,7 @@ t.test('systemd: user and system units pass systemd-analyze verify; commands go 
     new RegExp(`^ReadWritePaths="${join(s.home, 'state').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"$`, 'm'),
     'state dir writable, quoted because of the space',
   );
-  t.match(text, /^ExecStart="[^"]+node[^"]*" "[^"]+credport\.js" serve --config "[^"]+credport config\.toml"$/m);
+  t.match(text, new RegExp(`^ExecStart="[^"]+node[^"]*" ${FLAGS} "[^"]+credport\\.js" serve --config "[^"]+credport config\\.toml"$`, 'm'));
   const verify = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
   t.equal(verify.status, 0, `systemd-analyze verify (user unit): ${verify.stderr}`);
   t.equal(verify.stderr.trim(), '', 'no warnings');
@@ -279,7 +285,7 @@ t.test('systemd: $XDG_CONFIG_HOME names where the user unit goes and is passed t
   symlinkSync(CLI, link);
   const viaLink = spawnSync(process.execPath, [link, 'service', 'install'], { env, encoding: 'utf8' });
   t.equal(viaLink.status, 0, viaLink.stderr);
-  t.match(readFileSync(unit, 'utf8'), `\nExecStart="${process.execPath}" "${link}" serve --config "${s.config}"\n`);
+  t.match(readFileSync(unit, 'utf8'), `\nExecStart="${process.execPath}" ${FLAGS} "${link}" serve --config "${s.config}"\n`);
 });
 
 function hold(port = 0): Promise<Server> {

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/secure-file.js';
+import { DAEMON_NODE_FLAGS } from './node-flags.js';
 import { runTool, type ServiceContext, type ServiceManager, type ServiceStatus } from './manager.js';
 
 export const LAUNCHD_LABEL = 'dev.credport.daemon';
@@ -22,11 +23,15 @@ export function renderPlist(c: ServiceContext, template: string): string {
     LOG_DIR: join(c.home, 'Library', 'Logs', 'credport'),
     VERSION: c.version,
   };
-  return template.replace(/\{\{([A-Z_]+)\}\}/g, (_m, k: string) => {
-    const v = values[k];
-    if (v === undefined) throw new Error(`plist template names an unknown value {{${k}}}`);
-    return xml(v);
-  });
+  // One <string> per flag, in the template's own indentation: a list, unlike the values above.
+  const flags = (indent: string): string => DAEMON_NODE_FLAGS.map((f) => `${indent}<string>${xml(f)}</string>`).join('\n');
+  return template
+    .replace(/^( *)\{\{NODE_FLAGS\}\}$/m, (_m, indent: string) => flags(indent))
+    .replace(/\{\{([A-Z_]+)\}\}/g, (_m, k: string) => {
+      const v = values[k];
+      if (v === undefined) throw new Error(`plist template names an unknown value {{${k}}}`);
+      return xml(v);
+    });
 }
 
 export function plistPath(home: string): string {

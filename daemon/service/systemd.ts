@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../util/secure-file.js';
+import { DAEMON_NODE_FLAGS } from './node-flags.js';
 import { runTool, type ServiceContext, type ServiceManager, type ServiceStatus } from './manager.js';
 
 export const UNIT_NAME = 'credport.service';
@@ -32,7 +33,7 @@ export function renderUnit(c: ServiceContext, system: boolean): string {
     '[Service]',
     'Type=simple',
     ...Object.entries(system ? {} : (c.environment ?? {})).map(([k, v]) => `Environment=${q(`${k}=${v}`)}`),
-    `ExecStart=${q(c.node)} ${q(c.entry)} serve --config ${q(c.config)}`,
+    `ExecStart=${[c.node, ...DAEMON_NODE_FLAGS, c.entry].map(q).join(' ')} serve --config ${q(c.config)}`,
     'ExecReload=/bin/kill -HUP $MAINPID',
     'Restart=on-failure',
     'RestartSec=5',

@@ -18,6 +18,7 @@ import { startEmulator, type Emulator } from '../../emulator/index.js';
 import { defaultSubject } from '../../daemon/identity/jwt.js';
 import { exportIssuer, publishedJwk } from '../../daemon/identity/issuer-documents.js';
 import { FileKeySigner } from '../../daemon/keys/file/signer.js';
+import { DAEMON_NODE_FLAGS } from '../../daemon/service/node-flags.js';
 
 export const ACCOUNT = '111122223333';
 
@@ -203,9 +204,12 @@ export function spawnChild(command: string, args: string[], env: NodeJS.ProcessE
   };
 }
 
-/** `node dist/daemon/cli/credport.js serve --config FILE`: the daemon as production runs it. */
+/**
+ * `node FLAGS dist/daemon/cli/credport.js serve --config FILE`: the daemon as its systemd unit and
+ * launchd plist run it, with the same node flags (service/node-flags.ts).
+ */
 export function spawnDaemon(configFile: string, nodeArgs: string[] = []): Child {
-  return spawnChild(process.execPath, [...nodeArgs, CLI_PATH, 'serve', '--config', configFile]);
+  return spawnChild(process.execPath, [...DAEMON_NODE_FLAGS, ...nodeArgs, CLI_PATH, 'serve', '--config', configFile]);
 }
 
 export interface HttpResult {
