@@ -7,7 +7,7 @@
  * runs (token-file-watch.ts). SDKs that re-read the token file keep working; a
  * shell that exported the token inline needs `credport env` again.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { nodeCrypto } from '../util/node-crypto.js';
 import type { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { createSecretFile, ensurePrivateDir, readSecretFile, SecretFileNotFoundError, writeFileAtomic } from '../util/secure-file.js';
@@ -19,7 +19,7 @@ export class TokenFileError extends Error {
 const MIN_TOKEN_BYTES = 32;
 
 export function generateToken(): string {
-  return randomBytes(32).toString('base64url');
+  return nodeCrypto().randomBytes(32).toString('base64url');
 }
 
 /** Loads the token file, creating it when absent. Weak or malformed tokens are refused, not repaired. */
@@ -88,11 +88,11 @@ export function daemonTokenMatches(ctx: { daemonToken: string; refreshToken?: ()
 let expectedCache: { token: string; digest: Buffer } | undefined;
 
 export function tokensEqual(presented: string, expected: string): boolean {
-  const a = createHash('sha256').update(presented, 'utf8').digest();
+  const a = nodeCrypto().createHash('sha256').update(presented, 'utf8').digest();
   // The expected token is the same on every request: its digest is computed once (a hash per request saved).
   if (expectedCache?.token !== expected)
-    expectedCache = { token: expected, digest: createHash('sha256').update(expected, 'utf8').digest() };
-  return timingSafeEqual(a, expectedCache.digest);
+    expectedCache = { token: expected, digest: nodeCrypto().createHash('sha256').update(expected, 'utf8').digest() };
+  return nodeCrypto().timingSafeEqual(a, expectedCache.digest);
 }
 
 /**

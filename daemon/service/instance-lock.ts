@@ -6,7 +6,7 @@
  * alone. The file is written in full to a temp file and linked into place,
  * so a second starter never reads it half-written.
  */
-import { randomBytes } from 'node:crypto';
+import { nodeCrypto } from '../util/node-crypto.js';
 import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseJsonObject, readSmallFile } from '../util/secure-file.js';
@@ -88,7 +88,7 @@ export interface InstanceLock {
 }
 
 function writeTemp(path: string, text: string): string {
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const tmp = `${path}.${process.pid}.${nodeCrypto().randomBytes(6).toString('hex')}.tmp`;
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
     writeSync(fd, text);
@@ -113,7 +113,7 @@ function unlinkQuiet(path: string): void {
  * (another starter replaced it meanwhile), it is put back.
  */
 function removeStale(path: string, judged: string): void {
-  const aside = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.stale`;
+  const aside = `${path}.${process.pid}.${nodeCrypto().randomBytes(6).toString('hex')}.stale`;
   try {
     renameSync(path, aside);
   } catch {
@@ -131,7 +131,7 @@ function removeStale(path: string, judged: string): void {
 
 export function acquireInstanceLock(path: string): InstanceLock {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const record: LockRecord = { ...selfIdentity(), instance: randomBytes(16).toString('hex') };
+  const record: LockRecord = { ...selfIdentity(), instance: nodeCrypto().randomBytes(16).toString('hex') };
   const text = `${JSON.stringify(record)}\n`;
   const tmp = writeTemp(path, text);
   try {

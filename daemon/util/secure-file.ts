@@ -3,7 +3,7 @@
  * which another user could open them, and refused on read when their mode lets
  * anyone else in: a key another account could have read is not a device key.
  */
-import { randomBytes } from 'node:crypto';
+import { nodeCrypto } from './node-crypto.js';
 import {
   closeSync,
   constants,
@@ -145,7 +145,7 @@ export function createSecretFile(path: string, data: string | Uint8Array): void 
   // Written whole under a private name, then linked into place: link fails with EEXIST if the file
   // exists, and a second writer (the daemon and `credport env` creating the same secret) that loses
   // the race reads a complete file, never an empty or half-written one.
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const tmp = `${path}.${process.pid}.${nodeCrypto().randomBytes(6).toString('hex')}.tmp`;
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
     try {

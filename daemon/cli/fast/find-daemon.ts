@@ -4,7 +4,6 @@
  * what parsing and validating the file here would give. Any doubt answers undefined, and the
  * command takes its full path, which parses the config as always.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ResolvedConfig } from '../../config/load.js';
@@ -12,6 +11,7 @@ import { configPermissionProblems } from '../../config/file-permissions.js';
 import { configPath, expandPath, type Env } from '../../config/paths.js';
 import { lockOwner } from '../../service/instance-lock.js';
 import { readOwnRuntimeFile, runtimeFilePath, type ClientView } from '../../service/runtime-file.js';
+import { sha256Hex } from '../../util/sha256.js';
 import { VERSION } from '../../version.js';
 
 export interface SlimDaemon {
@@ -55,7 +55,8 @@ export function findSlimDaemon(configFlag: string | undefined, env: Env): SlimDa
   }
   // An unsafe config is refused by the full path, with its message.
   if (configPermissionProblems(file).length > 0) return undefined;
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  // The same digest as config/load.ts takes with node:crypto, which this path does without (util/sha256.ts).
+  const sha256 = sha256Hex(bytes);
   for (const lockFile of lockFileGuesses(bytes.toString('utf8'), env, dirname(file))) {
     const runtimeFile = runtimeFilePath(lockFile);
     const info = readOwnRuntimeFile(runtimeFile);
