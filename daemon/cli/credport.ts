@@ -13,8 +13,8 @@ const word = leadingGlobals(argv).rest[0];
 let code: number | undefined;
 if (word === 'auth' || word === 'env' || word === 'status') {
   // What a running daemon answers skips the config's parse and validation when it can (cli/fast/).
-  const [{ runFast }, { processIo }] = await Promise.all([import('./fast/run.js'), import('./io.js')]);
-  code = await runFast(argv, processIo);
+  const [{ runFast }, { directIo }] = await Promise.all([import('./fast/run.js'), import('./io.js')]);
+  code = await runFast(argv, directIo);
 }
 if (code === undefined) {
   const { main } = await import('./main.js');
