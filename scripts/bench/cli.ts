@@ -185,7 +185,7 @@ export function cliSection(c: CliResults): string {
     '',
     'With a daemon running, `auth`, `env` and `status` take the slim path (docs/architecture.md, "The CLI\'s slim path"): ' +
       'no TOML parse, no validation, no cloud spec. What remains above `node -e 0`, from a step-by-step profile of `auth`: ' +
-      "some 60% is Node's ES module loader: its start, some 25 small credport modules and the built-ins they pull in (crypto, http, net, child_process); " +
+      "some 60% is Node's ES module loader: its start, some 25 small credport modules and the built-ins they pull in (http and net; no crypto, no child_process); " +
       'some 20% is the round trip to the daemon (the first TCP connection, the listener owner check through the native addon, the first HTTP request); ' +
       "some 5% is reading the config and its digest, the runtime file and the lock holder's /proc identity. " +
       '`env` sends nothing and skips the round trip.',
