@@ -9,67 +9,18 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { DEFAULT_LOCK_FILE } from '../daemon/cli/fast/find-daemon.js';
 import { CLOUD_CLIS } from '../daemon/clouds/cli-loaders.js';
 import { CLOUDS } from '../daemon/clouds/registry.js';
 import { ConfigSchema } from '../daemon/config/schema.js';
-import { CLI, freePort, runCliAsync, spawnCli, waitFor, withoutSdkNodeNotice } from './helpers/cli.js';
+import { freePort, runCliAsync, spawnCli, waitFor } from './helpers/cli.js';
+import { full, notSlim, slim, tracer } from './helpers/slim-path.js';
 import { startStack } from './helpers/stack.js';
 
-const TRACE = fileURLToPath(new URL('./helpers/trace-loads.js', import.meta.url));
-
-/** Loaded only when the config is parsed and validated: the full path. */
-const FULL = /\/daemon\/config\/(load|validate|validators\.generated|validator-runtime)\.js$/;
-/** Never loaded by the slim path; `cloud`: the profile's cloud, whose CLI half alone is loaded. */
-function notSlim(cloud: string): Array<{ what: string; re: RegExp }> {
-  const others = ['aws', 'gcp', 'azure'].filter((c) => c !== cloud).join('|');
-  return [
-    { what: 'the config loader or its validators', re: FULL },
-    { what: 'ajv', re: /node_modules\/ajv\// },
-    { what: 'the schema library', re: /node_modules\/@sinclair\/typebox\// },
-    { what: 'the TOML parser', re: /node_modules\/smol-toml\// },
-    { what: "another cloud's modules", re: new RegExp(`/daemon/clouds/(${others})/`) },
-    { what: 'the cloud specs', re: /\/daemon\/clouds\/(specs|registry|[a-z]+\/(spec|index|config-checks|checks))\.js$/ },
-    // AWS's and status's slim path need no cryptography at all; loading node:crypto is ~7 ms of them.
-    ...(cloud === 'aws' || cloud === 'none'
-      ? [{ what: 'node:crypto (util/sha256.ts digests the config)', re: /^NativeModule crypto$/ }]
-      : []),
-    {
-      what: 'a cloud runtime, an SDK or a key backend',
-      re: /\/daemon\/(providers\/create-providers|clouds\/[a-z]+\/runtime|keys\/(?!native\/))|node_modules\/@aws-sdk\//,
-    },
-  ];
-}
-
+const { traced } = tracer(t);
 const dir = mkdtempSync(join(tmpdir(), 'credport-fast-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-let runs = 0;
-
-interface Traced {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-  loaded: string[];
-}
-
-function traced(args: string[], env: NodeJS.ProcessEnv = {}): Traced {
-  const log = join(dir, `loaded-${runs++}.txt`);
-  // Without NODE_OPTIONS: tap adds its own hooks to every child through it, and they load modules
-  // (node:crypto among them) that are tap's, not credport's.
-  const r = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, '--import', TRACE, CLI, ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, LOADED_LOG: log },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  const loaded = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
-  return { status: r.status, stdout: r.stdout, stderr: withoutSdkNodeNotice(r.stderr), loaded };
-}
-
-const slim = (r: Traced): boolean =>
-  r.loaded.some((u) => u.endsWith('/daemon/cli/fast/find-daemon.js')) && !r.loaded.some((u) => FULL.test(u));
-const full = (r: Traced): boolean => r.loaded.some((u) => u.endsWith('/daemon/config/validators.generated.js'));
 
 // A fixed port, so that the full path (which reads it from the config when it does not believe the
 // runtime file) reaches the same daemon.
