@@ -6,7 +6,7 @@
  * present the new token before the daemon was told, and is served, not refused.
  */
 import { statSync } from 'node:fs';
-import { readTokenFile } from './token.js';
+import { readTokenFile } from './token-file.js';
 
 export interface TokenFileWatch {
   /** Re-reads the file if it changed since last read; true when the token is now a different one. */

@@ -7,19 +7,14 @@
  * runs (token-file-watch.ts). SDKs that re-read the token file keep working; a
  * shell that exported the token inline needs `credport env` again.
  */
-import { nodeCrypto } from '../util/node-crypto.js';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { createSecretFile, ensurePrivateDir, readSecretFile, SecretFileNotFoundError, writeFileAtomic } from '../util/secure-file.js';
-
-export class TokenFileError extends Error {
-  override readonly name = 'TokenFileError';
-}
-
-const MIN_TOKEN_BYTES = 32;
+import { readTokenFile } from './token-file.js';
 
 export function generateToken(): string {
-  return nodeCrypto().randomBytes(32).toString('base64url');
+  return randomBytes(32).toString('base64url');
 }
 
 /** Loads the token file, creating it when absent. Weak or malformed tokens are refused, not repaired. */
@@ -57,21 +52,6 @@ export function rotateTokenFile(path: string): string {
   return token;
 }
 
-export function readTokenFile(path: string): string {
-  const raw = readSecretFile(path, 'token file', "it is created when 'credport serve' starts").toString('utf8');
-  if (/[\r\n]/.test(raw)) {
-    throw new TokenFileError(
-      `token file ${path} contains a line break; SDKs reject such tokens. Remove the file and restart credport to create a new one`,
-    );
-  }
-  if (!/^[\x21-\x7e]+$/.test(raw) || raw.length < Math.ceil((MIN_TOKEN_BYTES * 4) / 3)) {
-    throw new TokenFileError(
-      `token file ${path} does not hold a token of at least 256 bits of printable characters; remove it and restart credport to create a new one`,
-    );
-  }
-  return raw;
-}
-
 /**
  * The presented token against the daemon's, and once more after re-reading a token file that
  * changed (a rotation the daemon has not been told of yet).
@@ -88,11 +68,11 @@ export function daemonTokenMatches(ctx: { daemonToken: string; refreshToken?: ()
 let expectedCache: { token: string; digest: Buffer } | undefined;
 
 export function tokensEqual(presented: string, expected: string): boolean {
-  const a = nodeCrypto().createHash('sha256').update(presented, 'utf8').digest();
+  const a = createHash('sha256').update(presented, 'utf8').digest();
   // The expected token is the same on every request: its digest is computed once (a hash per request saved).
   if (expectedCache?.token !== expected)
-    expectedCache = { token: expected, digest: nodeCrypto().createHash('sha256').update(expected, 'utf8').digest() };
-  return nodeCrypto().timingSafeEqual(a, expectedCache.digest);
+    expectedCache = { token: expected, digest: createHash('sha256').update(expected, 'utf8').digest() };
+  return timingSafeEqual(a, expectedCache.digest);
 }
 
 /**

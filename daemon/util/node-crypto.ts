@@ -1,7 +1,7 @@
 /**
- * node:crypto, loaded on first use. The CLI's slim path loads secure-file, instance-lock and
- * server/token only to read a file, and those need crypto only to write one (random names, a new
- * token) or, in the daemon, to compare tokens; loading it is some 7 ms of a `credport auth`.
+ * node:crypto, loaded on first use. The CLI's slim path loads secure-file and instance-lock only to
+ * read a file, and they need crypto only to write one (random temporary names, a lock instance id);
+ * loading it is some 7 ms of a `credport auth`.
  */
 import { createRequire } from 'node:module';
 

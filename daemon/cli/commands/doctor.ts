@@ -3,7 +3,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import type { ResolvedConfig } from '../../config/load.js';
 import { keyLocation, openSigner } from '../../keys/open-signer.js';
 import type { HealthReport } from '../../server/health-report.js';
-import { readTokenFile } from '../../server/token.js';
+import { readTokenFile } from '../../server/token-file.js';
 import { parseFlags } from '../args.js';
 import { cliContext } from '../daemon-locator.js';
 import { CliError, EXIT } from '../cli-error.js';

@@ -3,7 +3,7 @@
  * profiles`), the credential_process and env output (`credport auth`), and the doctor's AWS checks.
  */
 import type { ResolvedConfig } from '../../config/load.js';
-import { readTokenFile } from '../../server/token.js';
+import { readTokenFile } from '../../server/token-file.js';
 import type { HealthReport } from '../../server/health-report.js';
 import type { Credentials } from '../../providers/types.js';
 import { CliError, EXIT } from '../../cli/cli-error.js';

@@ -3,7 +3,8 @@
  * beside the daemon token and never rotated: a restart must not break the shells `credport env` set up.
  */
 import { dirname, join } from 'node:path';
-import { ensureTokenFile, readTokenFile } from '../../server/token.js';
+import { ensureTokenFile } from '../../server/token.js';
+import { readTokenFile } from '../../server/token-file.js';
 
 export function identityHeaderFile(tokenFile: string): string {
   return join(dirname(tokenFile), 'azure-identity-header.secret');

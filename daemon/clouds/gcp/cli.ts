@@ -6,7 +6,7 @@
 import { dirname, join } from 'node:path';
 import { CliError, EXIT } from '../../cli/cli-error.js';
 import { askDaemon, expectedDaemonUid } from '../../cli/daemon-client.js';
-import { readTokenFile } from '../../server/token.js';
+import { readTokenFile } from '../../server/token-file.js';
 import type { Credentials } from '../../providers/types.js';
 import type { CliContext, CloudCli } from '../types.js';
 import type { GcpAccessToken } from './credentials.js';

@@ -4,7 +4,8 @@
  * must not invalidate the files `credport env` wrote.
  */
 import { dirname, join } from 'node:path';
-import { ensureTokenFile, readTokenFile } from '../../server/token.js';
+import { ensureTokenFile } from '../../server/token.js';
+import { readTokenFile } from '../../server/token-file.js';
 
 /** `tokenFile`: the daemon's token file ([daemon] token_file); the secret sits beside it. */
 export function subjectTokenSecretFile(tokenFile: string): string {
