@@ -8,7 +8,8 @@
 import { ClockSkew } from '../../../providers/clock-skew.js';
 import { ProviderError } from '../../../providers/types.js';
 import { DEFAULT_UPSTREAM_LIMITS } from '../../../providers/upstream/bounded-fetch.js';
-import { iamCredentialsError, malformed } from '../../gcp/errors.js';
+import { malformed } from '../../../providers/upstream/failures.js';
+import { iamCredentialsError } from '../../gcp/errors.js';
 import { callGoogle, type GoogleCallContext } from '../../gcp/wif/google-call.js';
 import type { GcpWifProvider } from '../../gcp/wif/provider.js';
 import type { AssertionSource, ClientAssertion } from './source.js';
