@@ -6,11 +6,11 @@
 import { malformed } from '../../../providers/upstream/failures.js';
 import { jsonObjectAnswer } from '../../../providers/upstream/json-answer.js';
 import { checkExpiration } from '../../../providers/upstream/plausibility.js';
-import { iamCredentialsError } from '../errors.js';
-import { callGoogle, type GoogleCallContext } from './google-call.js';
+import type { GoogleCallContext } from './google-call.js';
+import { callIamCredentials, IAM_SERVICE } from './iam-credentials-call.js';
 import { ACCESS_TOKEN_SHAPE } from './sts-exchange.js';
 
-export const IAM_SERVICE = 'IAM Credentials';
+export { IAM_SERVICE } from './iam-credentials-call.js';
 
 export interface ImpersonationRequest {
   /** Base URL, no trailing slash. */
@@ -44,24 +44,16 @@ export function parseImpersonationAnswer(text: string, status: number): { access
 }
 
 export async function generateAccessToken(req: ImpersonationRequest, ctx: GoogleCallContext): Promise<ServiceAccountToken> {
-  const body = JSON.stringify({ scope: req.scopes, lifetime: `${req.lifetimeSeconds}s` });
-  const url = `${req.endpoint}/v1/projects/-/serviceAccounts/${encodeURIComponent(req.serviceAccount)}:generateAccessToken`;
-  const answer = await callGoogle(
-    IAM_SERVICE,
-    url,
+  const answer = await callIamCredentials(
     {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${req.federatedToken}`,
-        'content-type': 'application/json',
-        accept: 'application/json',
-        'content-length': String(Buffer.byteLength(body)),
-      },
-      body,
+      endpoint: req.endpoint,
+      serviceAccount: req.serviceAccount,
+      method: 'generateAccessToken',
+      payload: { scope: req.scopes, lifetime: `${req.lifetimeSeconds}s` },
+      federatedToken: req.federatedToken,
     },
     ctx,
   );
-  if (answer.status !== 200) throw iamCredentialsError(answer.status, answer.text);
   const parsed = parseImpersonationAnswer(answer.text, answer.status);
   const expiration = ctx.skew.toLocal(parsed.expireTime);
   checkExpiration(IAM_SERVICE, expiration, ctx.now(), req.lifetimeSeconds);
