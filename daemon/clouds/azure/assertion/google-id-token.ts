@@ -8,12 +8,12 @@
 import { ClockSkew } from '../../../providers/clock-skew.js';
 import { ProviderError } from '../../../providers/types.js';
 import { DEFAULT_UPSTREAM_LIMITS } from '../../../providers/upstream/bounded-fetch.js';
-import { iamCredentialsError, malformed } from '../../gcp/errors.js';
-import { callGoogle, type GoogleCallContext } from '../../gcp/wif/google-call.js';
+import { malformed } from '../../../providers/upstream/failures.js';
+import type { GoogleCallContext } from '../../gcp/wif/google-call.js';
+import { callIamCredentials, IAM_SERVICE } from '../../gcp/wif/iam-credentials-call.js';
 import type { GcpWifProvider } from '../../gcp/wif/provider.js';
 import type { AssertionSource, ClientAssertion } from './source.js';
 
-const IAM_SERVICE = 'IAM Credentials';
 const JWT_SHAPE = /^[\w-]{1,4096}\.[\w-]{1,16384}\.[\w-]{1,4096}$/;
 /** Google's ID tokens live an hour; a claim of more is not believed. */
 const MAX_ID_TOKEN_SECONDS = 3600 + 300;
@@ -72,24 +72,16 @@ export class GoogleIdTokenSource implements AssertionSource {
       now: this.#o.now,
       ...(signal ? { signal } : {}),
     };
-    const body = JSON.stringify({ audience: this.#o.audience, includeEmail: true });
-    const url = `${this.#o.iamEndpoint}/v1/projects/-/serviceAccounts/${encodeURIComponent(this.#o.serviceAccount)}:generateIdToken`;
-    const answer = await callGoogle(
-      IAM_SERVICE,
-      url,
+    const answer = await callIamCredentials(
       {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${federated.accessToken}`,
-          'content-type': 'application/json',
-          accept: 'application/json',
-          'content-length': String(Buffer.byteLength(body)),
-        },
-        body,
+        endpoint: this.#o.iamEndpoint,
+        serviceAccount: this.#o.serviceAccount,
+        method: 'generateIdToken',
+        payload: { audience: this.#o.audience, includeEmail: true },
+        federatedToken: federated.accessToken,
       },
       ctx,
     );
-    if (answer.status !== 200) throw iamCredentialsError(answer.status, answer.text);
     let token: unknown;
     try {
       token = (JSON.parse(answer.text) as { token?: unknown } | null)?.token;

@@ -3,13 +3,22 @@
  * upstream limits (one deadline, a body cap). Entra's `expires_in` is believed up to a day: its
  * tokens live 60-90 minutes, and an answer claiming years would stop the refresher.
  */
+import { type BearerAnswerRules, type BearerToken, parseBearerTokenAnswer } from '../../../providers/oauth/bearer-token-answer.js';
+import { tokenEndpointRequest } from '../../../providers/oauth/token-endpoint-request.js';
 import { boundedFetch, type UpstreamLimits } from '../../../providers/upstream/bounded-fetch.js';
-import { ENTRA_SERVICE, entraError, malformed, transportError } from './errors.js';
+import { transportError } from '../../../providers/upstream/failures.js';
+import { ENTRA_SERVICE, entraError } from './errors.js';
 
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
-const MAX_EXPIRES_IN = 86_400;
-/** It goes into an Authorization header: one line of visible ASCII, bounded. */
-const ACCESS_TOKEN_SHAPE = /^[\x21-\x7e]{1,16384}$/;
+
+const ENTRA_ANSWER: BearerAnswerRules = {
+  service: ENTRA_SERVICE,
+  maxExpiresIn: 86_400,
+  /** It goes into an Authorization header: one line of visible ASCII, bounded. */
+  tokenShape: /^[\x21-\x7e]{1,16384}$/,
+  // expires_in is a number in Entra's answers; a digit string is accepted as MSAL does.
+  expiresInAsDigits: true,
+};
 
 export interface EntraTokenRequest {
   /** AUTHORITY/TENANT/oauth2/v2.0/token. */
@@ -29,56 +38,26 @@ export function tokenUrl(authority: string, tenant: string): string {
   return `${authority.replace(/\/+$/, '')}/${encodeURIComponent(tenant)}/oauth2/v2.0/token`;
 }
 
-/** expires_in is a number in Entra's answers; a digit string is accepted as MSAL does. */
-function seconds(v: unknown): number | undefined {
-  const n = typeof v === 'string' && /^\d{1,9}$/.test(v) ? Number(v) : v;
-  return typeof n === 'number' && Number.isInteger(n) && n > 0 && n <= MAX_EXPIRES_IN ? n : undefined;
+export function parseTokenAnswer(text: string, status: number, sentAt: number): BearerToken {
+  return parseBearerTokenAnswer(text, status, sentAt, ENTRA_ANSWER);
 }
 
-export function parseTokenAnswer(text: string, status: number, sentAt: number): { accessToken: string; expiration: Date } {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw malformed(ENTRA_SERVICE, text === '' ? 'empty body' : 'the body is not JSON (truncated?)', status);
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw malformed(ENTRA_SERVICE, 'the body is not a JSON object', status);
-  const b = body as Record<string, unknown>;
-  if (typeof b.access_token !== 'string' || !ACCESS_TOKEN_SHAPE.test(b.access_token))
-    throw malformed(ENTRA_SERVICE, 'no usable access_token', status);
-  if (typeof b.token_type !== 'string' || b.token_type.toLowerCase() !== 'bearer')
-    throw malformed(ENTRA_SERVICE, 'token_type is not Bearer', status);
-  const e = seconds(b.expires_in);
-  if (e === undefined) throw malformed(ENTRA_SERVICE, `expires_in is not a whole number of seconds from 1 to ${MAX_EXPIRES_IN}`, status);
-  // Counted from when the request left: never later than Entra meant.
-  return { accessToken: b.access_token, expiration: new Date(sentAt + e * 1000) };
-}
-
-export async function requestToken(req: EntraTokenRequest, ctx: EntraCallContext): Promise<{ accessToken: string; expiration: Date }> {
-  const form = new URLSearchParams({
+export async function requestToken(req: EntraTokenRequest, ctx: EntraCallContext): Promise<BearerToken> {
+  const request = tokenEndpointRequest({
     grant_type: 'client_credentials',
     client_id: req.clientId,
     scope: req.scope,
     client_assertion_type: JWT_BEARER_ASSERTION,
     client_assertion: req.assertion,
-  }).toString();
+  });
   const sentAt = ctx.now();
   let res;
   try {
-    res = await boundedFetch(
-      req.tokenUrl,
-      {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          accept: 'application/json',
-          'content-length': String(Buffer.byteLength(form)),
-        },
-        body: form,
-      },
-      { service: ENTRA_SERVICE, limits: ctx.limits, ...(ctx.signal ? { signal: ctx.signal } : {}) },
-    );
+    res = await boundedFetch(req.tokenUrl, request, {
+      service: ENTRA_SERVICE,
+      limits: ctx.limits,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
   } catch (err) {
     throw transportError(ENTRA_SERVICE, err);
   }

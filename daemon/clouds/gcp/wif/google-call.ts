@@ -5,7 +5,7 @@
  */
 import type { ClockSkew } from '../../../providers/clock-skew.js';
 import { boundedFetch, type UpstreamLimits, type UpstreamRequest } from '../../../providers/upstream/bounded-fetch.js';
-import { transportError } from '../errors.js';
+import { transportError } from '../../../providers/upstream/failures.js';
 
 export interface GoogleCallContext {
   limits: UpstreamLimits;

@@ -3,12 +3,14 @@
  * access token. expireTime is in Google's clock; it is shifted by the learnt skew and believed only up
  * to the lifetime asked for.
  */
+import { malformed } from '../../../providers/upstream/failures.js';
+import { jsonObjectAnswer } from '../../../providers/upstream/json-answer.js';
 import { checkExpiration } from '../../../providers/upstream/plausibility.js';
-import { iamCredentialsError, malformed } from '../errors.js';
-import { callGoogle, type GoogleCallContext } from './google-call.js';
+import type { GoogleCallContext } from './google-call.js';
+import { callIamCredentials, IAM_SERVICE } from './iam-credentials-call.js';
 import { ACCESS_TOKEN_SHAPE } from './sts-exchange.js';
 
-export const IAM_SERVICE = 'IAM Credentials';
+export { IAM_SERVICE } from './iam-credentials-call.js';
 
 export interface ImpersonationRequest {
   /** Base URL, no trailing slash. */
@@ -30,15 +32,7 @@ export interface ServiceAccountToken {
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
 
 export function parseImpersonationAnswer(text: string, status: number): { accessToken: string; expireTime: Date } {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw malformed(IAM_SERVICE, text === '' ? 'empty body' : 'the body is not JSON (truncated?)', status);
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw malformed(IAM_SERVICE, 'the body is not a JSON object', status);
-  const b = body as Record<string, unknown>;
+  const b = jsonObjectAnswer(IAM_SERVICE, text, status);
   if (typeof b.accessToken !== 'string' || !ACCESS_TOKEN_SHAPE.test(b.accessToken))
     throw malformed(IAM_SERVICE, 'no usable accessToken', status);
   if (typeof b.expireTime !== 'string' || !RFC3339.test(b.expireTime))
@@ -50,24 +44,16 @@ export function parseImpersonationAnswer(text: string, status: number): { access
 }
 
 export async function generateAccessToken(req: ImpersonationRequest, ctx: GoogleCallContext): Promise<ServiceAccountToken> {
-  const body = JSON.stringify({ scope: req.scopes, lifetime: `${req.lifetimeSeconds}s` });
-  const url = `${req.endpoint}/v1/projects/-/serviceAccounts/${encodeURIComponent(req.serviceAccount)}:generateAccessToken`;
-  const answer = await callGoogle(
-    IAM_SERVICE,
-    url,
+  const answer = await callIamCredentials(
     {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${req.federatedToken}`,
-        'content-type': 'application/json',
-        accept: 'application/json',
-        'content-length': String(Buffer.byteLength(body)),
-      },
-      body,
+      endpoint: req.endpoint,
+      serviceAccount: req.serviceAccount,
+      method: 'generateAccessToken',
+      payload: { scope: req.scopes, lifetime: `${req.lifetimeSeconds}s` },
+      federatedToken: req.federatedToken,
     },
     ctx,
   );
-  if (answer.status !== 200) throw iamCredentialsError(answer.status, answer.text);
   const parsed = parseImpersonationAnswer(answer.text, answer.status);
   const expiration = ctx.skew.toLocal(parsed.expireTime);
   checkExpiration(IAM_SERVICE, expiration, ctx.now(), req.lifetimeSeconds);
