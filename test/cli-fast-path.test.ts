@@ -15,6 +15,7 @@ import { CLOUD_CLIS } from '../daemon/clouds/cli-loaders.js';
 import { CLOUDS } from '../daemon/clouds/registry.js';
 import { ConfigSchema } from '../daemon/config/schema.js';
 import { freePort, runCliAsync, spawnCli, waitFor } from './helpers/cli.js';
+import { gcpWifProfile, trustStackIssuer } from './helpers/gcp-pool.js';
 import { full, notSlim, slim, tracer } from './helpers/slim-path.js';
 import { startStack } from './helpers/stack.js';
 
@@ -24,32 +25,15 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 // A fixed port, so that the full path (which reads it from the config when it does not believe the
 // runtime file) reaches the same daemon.
-const PROJECT_NUMBER = '123456789012';
-const SA = 'deployer@my-project.iam.gserviceaccount.com';
 const stack = await startStack({
   startDaemon: false,
   daemon: { listen: `127.0.0.1:${await freePort()}` },
   profiles: {
     default: {},
     other: {},
-    gcp: {
-      type: 'gcp-wif',
-      audience: `//iam.googleapis.com/projects/${PROJECT_NUMBER}/locations/global/workloadIdentityPools/devices/providers/credport`,
-      service_account: SA,
-      project_id: 'my-project',
-      sts_endpoint: 'EMULATOR-GCP-STS',
-      iamcredentials_endpoint: 'EMULATOR-GCP-IAM',
-    },
+    gcp: gcpWifProfile(),
   },
-  beforeStart: (e) => {
-    const provider = e.createWorkloadIdentityPoolProvider({
-      projectNumber: PROJECT_NUMBER,
-      poolId: 'devices',
-      providerId: 'credport',
-      issuerUri: e.issuerBaseUrl,
-    });
-    e.bindServiceAccount(SA, provider.principalSet);
-  },
+  beforeStart: trustStackIssuer,
 });
 t.teardown(() => stack.close());
 const serve = spawnCli(['serve', '--config', stack.configFile]);

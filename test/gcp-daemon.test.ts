@@ -18,13 +18,16 @@ import {
   runNodeGoogleAuth,
   runPythonGoogleAuth,
 } from './helpers/google-clients.js';
+import {
+  GCP_AUDIENCE as AUDIENCE,
+  GCP_PROJECT_NUMBER as PROJECT_NUMBER,
+  GCP_SA as SA,
+  gcpWifProfile,
+  trustStackIssuer,
+} from './helpers/gcp-pool.js';
 import { createUser, curlAs, rootForUsers } from './helpers/second-user.js';
 import { startStack } from './helpers/stack.js';
 import { needs } from './helpers/tools.js';
-
-const PROJECT_NUMBER = '123456789012';
-const AUDIENCE = `//iam.googleapis.com/projects/${PROJECT_NUMBER}/locations/global/workloadIdentityPools/devices/providers/credport`;
-const SA = 'deployer@my-project.iam.gserviceaccount.com';
 
 const home = new EmptyHome();
 t.teardown(() => home.remove());
@@ -34,25 +37,9 @@ const stack = await startStack({
   daemon: { listen: `127.0.0.1:${await freePort()}` },
   profiles: {
     default: {},
-    gcp: {
-      type: 'gcp-wif',
-      audience: AUDIENCE,
-      service_account: SA,
-      project_id: 'my-project',
-      sts_endpoint: 'EMULATOR-GCP-STS',
-      iamcredentials_endpoint: 'EMULATOR-GCP-IAM',
-      metadata_server: true,
-    },
+    gcp: gcpWifProfile({ metadata_server: true }),
   },
-  beforeStart: (e) => {
-    const provider = e.createWorkloadIdentityPoolProvider({
-      projectNumber: PROJECT_NUMBER,
-      poolId: 'devices',
-      providerId: 'credport',
-      issuerUri: e.issuerBaseUrl,
-    });
-    e.bindServiceAccount(SA, provider.principalSet);
-  },
+  beforeStart: trustStackIssuer,
 });
 t.teardown(() => stack.close());
 const base = stack.daemon!.url;

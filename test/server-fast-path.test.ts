@@ -297,21 +297,19 @@ t.test('the cached responses follow the credentials when they are refreshed', as
   const refreshed = (await daemon.scheduler.get('default')!.refreshNow()) as AwsCredentials;
   tt.not(refreshed.accessKeyId, before.AccessKeyId, 'the refresh brought new credentials');
 
-  const e = await ecs.c.send('/v1/credentials', { headers: { host: goodHost, authorization: token } });
-  tt.equal(e.localPort, ecs.localPort, 'ECS: the same warm connection');
-  tt.same(fastHeaderNames(e), FAST_ORDER, 'ECS: answered by the fast path');
-  const eb = JSON.parse(e.body) as Record<string, string>;
-  tt.equal(eb.AccessKeyId, refreshed.accessKeyId, 'ECS: the new access key');
-  tt.equal(eb.Token, refreshed.sessionToken, 'ECS: the new session token');
-  tt.equal(Number(e.headers['content-length']), Buffer.byteLength(e.body), 'ECS: content-length of the new body');
-
-  const i = await imds.c.send(IMDS_PATH, { headers: { host: goodHost, 'x-aws-ec2-metadata-token': session } });
-  tt.equal(i.localPort, imds.localPort, 'IMDS: the same warm connection');
-  tt.same(fastHeaderNames(i), FAST_ORDER, 'IMDS: answered by the fast path');
-  const ib = JSON.parse(i.body) as Record<string, string>;
-  tt.equal(ib.AccessKeyId, refreshed.accessKeyId, 'IMDS: the new access key');
-  tt.equal(ib.Token, refreshed.sessionToken, 'IMDS: the new session token');
-  tt.equal(Number(i.headers['content-length']), Buffer.byteLength(i.body), 'IMDS: content-length of the new body');
+  const checks: Array<[string, typeof ecs, string, Record<string, string>]> = [
+    ['ECS', ecs, '/v1/credentials', { authorization: token }],
+    ['IMDS', imds, IMDS_PATH, { 'x-aws-ec2-metadata-token': session }],
+  ];
+  for (const [name, warmed, path, auth] of checks) {
+    const r = await warmed.c.send(path, { headers: { host: goodHost, ...auth } });
+    tt.equal(r.localPort, warmed.localPort, `${name}: the same warm connection`);
+    tt.same(fastHeaderNames(r), FAST_ORDER, `${name}: answered by the fast path`);
+    const body = JSON.parse(r.body) as Record<string, string>;
+    tt.equal(body.AccessKeyId, refreshed.accessKeyId, `${name}: the new access key`);
+    tt.equal(body.Token, refreshed.sessionToken, `${name}: the new session token`);
+    tt.equal(Number(r.headers['content-length']), Buffer.byteLength(r.body), `${name}: content-length of the new body`);
+  }
 });
 
 t.test('IMDS session tokens: the per-connection shortcut skips only the hash', async (tt) => {
