@@ -60,7 +60,7 @@ async function onReload(
   io: CliIo,
   log: Logger,
   stopping: () => boolean,
-  published?: { path: string; info: RuntimeInfo },
+  published: { path: string; info: RuntimeInfo },
 ): Promise<void> {
   let next: ResolvedConfig;
   try {
@@ -75,12 +75,11 @@ async function onReload(
     log.debug('reload failed');
     return;
   }
-  if (!published) return;
   // A view of the old bytes would only be ignored (its digest no longer matches), but the new one
   // keeps the CLI on its slim path.
   const { client: _old, ...rest } = published.info;
   const client = clientView(next);
-  published.info = { ...rest, ...(client ? { client } : {}) };
+  published.info = client ? { ...rest, client } : rest;
   publishRuntime(published.path, published.info, log);
 }
 
@@ -155,7 +154,11 @@ export const serveCommand: Command = {
     let stopping = false;
     let reloads = Promise.resolve();
     onHupReady = () => {
-      reloads = reloads.then(() => onReload(running, cfg.file, io, logger, () => stopping, published));
+      reloads = reloads
+        .then(() => onReload(running, cfg.file, io, logger, () => stopping, published))
+        // onReload reports what it expects; anything else must not become an unhandled rejection,
+        // which would end a daemon that is still serving the config it had.
+        .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'reload failed unexpectedly'));
     };
     if (reloadPending) {
       reloadPending = false;
