@@ -26,6 +26,11 @@ export interface PeerAccess {
 
 export type AccessDecision = { ok: true; uid: number } | { ok: false; status: number; body: ErrorBody; reason: Refusal; uid?: number };
 
+/** The one rule: an identified peer whose uid the policy allows this class to. decide() and allowedNow() both ask it. */
+function permitted(result: PeerResult, cls: AccessClass, policy: AccessPolicy): boolean {
+  return result.ok && policy.allows(cls, result.uid);
+}
+
 export function decide(result: PeerResult, cls: AccessClass, policy: AccessPolicy): AccessDecision {
   if (!result.ok)
     return {
@@ -33,7 +38,7 @@ export function decide(result: PeerResult, cls: AccessClass, policy: AccessPolic
       ...serverError('UnidentifiedPeer', 'the connecting process could not be identified; refused'),
       reason: 'unidentified',
     };
-  if (!policy.allows(cls, result.uid)) {
+  if (!permitted(result, cls, policy)) {
     return {
       ok: false,
       ...serverError('ForbiddenUser', 'this user may not use this endpoint (see [daemon] allow_uids)'),
@@ -47,8 +52,8 @@ export function decide(result: PeerResult, cls: AccessClass, policy: AccessPolic
 /** For the fast path: true only when the peer is already identified and allowed. */
 export function allowedNow(a: PeerAccess, socket: Socket, cls: AccessClass): boolean {
   const r = a.identifier.known(socket);
-  // decide(r, cls, policy).ok, without building the decision (this runs on every fast-path request).
-  return r !== undefined && r.ok && a.policy().allows(cls, r.uid);
+  // decide()'s rule without building the decision (this runs on every fast-path request).
+  return r !== undefined && permitted(r, cls, a.policy());
 }
 
 export function refuse(
