@@ -92,9 +92,15 @@ export async function runFast(argv: string[], io: CliIo): Promise<number | undef
   if (name !== 'auth' && name !== 'env' && name !== 'status') return undefined;
   const v = parse(name, [...globals, ...rest.slice(1)]);
   if (!v || v.help || v.direct) return undefined;
+  let d: SlimDaemon | undefined;
   try {
-    const d = findSlimDaemon(v.config as string | undefined, io.env);
-    return d ? await RUN[name](d, v, io) : undefined;
+    d = findSlimDaemon(v.config as string | undefined, io.env);
+  } catch {
+    return undefined; // any doubt about the daemon's view: the full path, which words every problem
+  }
+  if (!d) return undefined;
+  try {
+    return await RUN[name](d, v, io);
   } catch (err) {
     // What the daemon answered (a refusal, an impostor on its port) is reported as the full path would.
     return reportError(err, io);
