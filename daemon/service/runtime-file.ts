@@ -1,9 +1,12 @@
 /**
  * What the running daemon actually is, for the CLI: pid, instance, the
- * addresses it really listens on, its config and token file. The config's
- * `listen` can change (a reload, or --listen) while the daemon keeps its
- * socket, so commands that talk to the daemon find it here, not in the
- * config. Lives beside the lock file, 0600, written atomically, removed at exit.
+ * addresses it really listens on, its config and token file, and the client
+ * view of the config it loaded (service/client-view.ts, for the CLI's slim
+ * path). The config's `listen` can change (a reload, or --listen) while the
+ * daemon keeps its socket, so commands that talk to the daemon find it here,
+ * not in the config. Lives beside the lock file, 0600, written atomically,
+ * removed at exit; readOwnRuntimeFile believes only one that is this user's
+ * and private, since the slim path acts on its view.
  */
 import { unlinkSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';

@@ -96,7 +96,16 @@ export function assertPrivateFile(fd: number, path: string, what: string): void 
  * absent, not a regular file, a symlink, or larger than `maxBytes`: opened
  * non-blocking so that a FIFO put in its place cannot hang the caller.
  */
-export function readSmallFile(path: string, maxBytes = 64 * 1024, ownPrivate = false): string | undefined {
+export function readSmallFile(path: string, maxBytes = 64 * 1024): string | undefined {
+  return readStateFile(path, maxBytes, false);
+}
+
+/** readSmallFile, and undefined too when assertPrivateFile refuses it (not this user's, or group/other bits). */
+export function readPrivateSmallFile(path: string, maxBytes = 64 * 1024): string | undefined {
+  return readStateFile(path, maxBytes, true);
+}
+
+function readStateFile(path: string, maxBytes: number, privateOnly: boolean): string | undefined {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -106,18 +115,14 @@ export function readSmallFile(path: string, maxBytes = 64 * 1024, ownPrivate = f
   try {
     const st = fstatSync(fd);
     if (!st.isFile() || st.size > maxBytes) return undefined;
-    if (ownPrivate && ((st.mode & 0o077) !== 0 || st.uid !== (process.geteuid?.() ?? process.getuid?.() ?? st.uid))) return undefined;
+    // Its refusal is caught below: a state file that fails the check reads as absent.
+    if (privateOnly) assertPrivateFile(fd, path, 'state file');
     return readFileSync(fd, 'utf8');
   } catch {
     return undefined;
   } finally {
     closeSync(fd);
   }
-}
-
-/** readSmallFile, and undefined too when the file is not this user's (effective uid) or has group/other bits. */
-export function readPrivateSmallFile(path: string, maxBytes = 64 * 1024): string | undefined {
-  return readSmallFile(path, maxBytes, true);
 }
 
 /** A JSON object from text, or undefined when the text is not one (state files are never trusted). */
