@@ -27,7 +27,7 @@ export interface AwsAssumeRoleProviderOptions {
   unattended?: boolean;
   /** Attempts inside one refresh (throttling, 5xx, network; sts/retry.ts). */
   maxAttempts?: number;
-  /** One deadline per STS call, connect to last body byte (default 10 s). */
+  /** One deadline per STS attempt, connect to last body byte (default 10 s); the refresher bounds the whole refresh. */
   requestTimeoutMs?: number;
   /** Largest STS answer read (default 256 KiB). */
   maxBodyBytes?: number;

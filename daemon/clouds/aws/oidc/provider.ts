@@ -28,7 +28,7 @@ export interface AwsOidcProviderOptions {
   sessionTags?: SessionTags;
   /** Attempts inside one refresh (throttling, 5xx, network; sts/retry.ts); the scheduler's backoff covers the rest. */
   maxAttempts?: number;
-  /** One deadline per STS call, connect to last body byte (default 10 s). */
+  /** One deadline per STS attempt, connect to last body byte (default 10 s); the refresher bounds the whole refresh. */
   requestTimeoutMs?: number;
   /** Largest STS answer read (default 256 KiB). */
   maxBodyBytes?: number;
