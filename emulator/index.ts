@@ -65,6 +65,8 @@ export interface EmulatorOptions {
    * a minute is the order of tolerance OIDC verifiers, STS included, apply in practice.
    */
   clockSkewSeconds?: number;
+  /** The region STS answers as; AssumeRole signatures scoped to another are refused. Default us-east-1. */
+  stsRegion?: string;
 }
 
 export interface EmulatorStats {
@@ -234,6 +236,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     iam,
     now,
     clockSkewSeconds,
+    region: options.stsRegion ?? 'us-east-1',
     credentialLifetimeSeconds: () => lifetimeOverride,
     record: (credentials) => {
       minted.set(credentials.accessKeyId, credentials);

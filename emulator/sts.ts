@@ -45,6 +45,8 @@ export interface StsContext {
   iam: IamRegistry;
   now(): number;
   clockSkewSeconds: number;
+  /** The region this STS endpoint is: a signed request must be scoped to it, as at a regional endpoint. */
+  region: string;
   /** Test override of the credential lifetime in seconds; null means "as requested". */
   credentialLifetimeSeconds(): number | null;
   record(credentials: IssuedCredentials): void;
@@ -253,6 +255,9 @@ function authenticate(req: ArrivedRequest, ctx: StsContext): IssuedCredentials {
   }
   if (auth.scope.service !== 'sts' || auth.scope.terminator !== 'aws4_request') {
     throw new StsError(403, 'SignatureDoesNotMatch', `Credential should be scoped to the service sts, not ${auth.scope.service}`);
+  }
+  if (auth.scope.region !== ctx.region) {
+    throw new StsError(403, 'SignatureDoesNotMatch', `Credential should be scoped to a valid region, not '${auth.scope.region}'`);
   }
   if (!auth.signedHeaders.includes('host')) throw new StsError(403, 'SignatureDoesNotMatch', 'The host header must be signed');
   const dateText = headerOf(req, 'x-amz-date');

@@ -215,10 +215,10 @@ t.test('the emulator checks the SigV4 request itself', async (t) => {
 
   // STS's clock 20 minutes ahead of this machine: the SDK's request looks stale and is refused; allowed a
   // retry, the SDK corrects its clock from the emulator's Date header and succeeds.
-  const client = (maxAttempts: number): STSClient =>
+  const client = (maxAttempts: number, region = 'us-east-1'): STSClient =>
     new STSClient({
       endpoint: emulator.stsEndpoint,
-      region: 'us-east-1',
+      region,
       maxAttempts,
       credentials: {
         accessKeyId: sourceCreds.accessKeyId,
@@ -226,6 +226,13 @@ t.test('the emulator checks the SigV4 request itself', async (t) => {
         sessionToken: sourceCreds.sessionToken,
       },
     });
+  // Signed for another region than the endpoint's: refused as a regional STS endpoint refuses it.
+  const elsewhere = client(1, 'eu-west-1');
+  await t.rejects(elsewhere.send(new AssumeRoleCommand({ RoleArn: BY_ROLE, RoleSessionName: 'elsewhere' })), {
+    name: 'SignatureDoesNotMatch',
+    message: /scoped to a valid region, not 'eu-west-1'/,
+  });
+  elsewhere.destroy();
   const saved = clock;
   clock = Date.now() + 20 * 60_000;
   try {
