@@ -6,6 +6,7 @@
 import { ProviderError } from '../../../providers/types.js';
 import { NETWORK_CODES } from '../../../providers/upstream/network-codes.js';
 import type { UpstreamHeaders } from '../../../providers/upstream/bounded-fetch.js';
+import { SIGV4_TIME_CODES } from '../sigv4/time-refusal.js';
 
 const RETRYABLE_CODES = new Set([
   'ThrottlingException',
@@ -75,7 +76,7 @@ export function mapErrorResponse(status: number, headers: Pick<UpstreamHeaders, 
  * AccessDeniedException whose message speaks of the signature's date, like SigV4 services do.
  */
 export function isClockSkewError(err: ProviderError): boolean {
-  if (err.code === 'RequestTimeTooSkewed' || err.code === 'RequestExpired' || err.code === 'RequestInTheFuture') return true;
+  if (SIGV4_TIME_CODES.has(err.code)) return true;
   return err.upstreamStatus === 403 && /signature (has )?expired|not yet (current|valid)|x-amz-date|request time|clock/i.test(err.message);
 }
 

@@ -7,7 +7,9 @@
  */
 import { ProviderError } from '../../../providers/types.js';
 import { UNREADABLE_CODE } from '../../../providers/upstream/error-text.js';
+import { malformed, retryableStatus } from '../../../providers/upstream/failures.js';
 import { NETWORK_CODES } from '../../../providers/upstream/network-codes.js';
+import { SIGV4_TIME_CODES } from '../sigv4/time-refusal.js';
 import { readError, readStsDocument } from './response.js';
 
 const SERVICE = 'STS';
@@ -22,14 +24,11 @@ const RETRYABLE_CODES = new Set([
   'InternalFailure',
   'InternalError',
   'ServiceUnavailable',
-  'UpstreamUnreachable',
-  'UpstreamTimeout',
-  'MalformedResponse',
 ]);
 
 /** A 2xx answer that is not the expected document, or no document at all. */
 export function malformedAnswer(status: number, reason: string): ProviderError {
-  return new ProviderError('MalformedResponse', `${SERVICE} answered with a response that could not be read: ${reason}`, true, status);
+  return malformed(SERVICE, reason, status);
 }
 
 /** A non-2xx answer. Without a readable ErrorResponse only the status is known. */
@@ -47,7 +46,7 @@ export function errorAnswer(status: number, body: string): ProviderError {
     code = status === 404 ? 'NotFound' : UNREADABLE_CODE;
     message = `${SERVICE} answered HTTP ${status} without an STS error document (${'unreadable' in doc ? doc.unreadable : `root element ${doc.root.name}`})`;
   }
-  const retryable = RETRYABLE_CODES.has(code) || status >= 500 || status === 429;
+  const retryable = RETRYABLE_CODES.has(code) || retryableStatus(status);
   return new ProviderError(code, message.slice(0, MAX_MESSAGE), retryable, status);
 }
 
@@ -67,7 +66,7 @@ export function transportError(err: unknown): ProviderError {
  * current", or one of the codes other SigV4 services use for it.
  */
 export function isClockSkewError(err: ProviderError): boolean {
-  if (err.code === 'RequestTimeTooSkewed' || err.code === 'RequestExpired' || err.code === 'RequestInTheFuture') return true;
+  if (SIGV4_TIME_CODES.has(err.code)) return true;
   return (
     (err.code === 'SignatureDoesNotMatch' || err.code === 'InvalidSignatureException') &&
     /signature expired|signature not yet current/i.test(err.message)
