@@ -221,8 +221,10 @@ export class ProcessFinder {
     const before = this.#listed.get(pid);
     // The descriptors right after the last answer, tried before listing the table (a readdir of every
     // descriptor): a client opening connections one after another is usually answered here.
+    const guessed = new Set<string>();
     if (before !== undefined && before.found >= 0) {
       for (let fd = before.found + 1; fd <= before.found + GUESSES; fd++) {
+        guessed.add(String(fd));
         if (this.#read(pid, String(fd), budget, undefined) && this.#pending.size === 0) return false;
       }
     }
@@ -238,6 +240,7 @@ export class ProcessFinder {
       fds = likelyFirst(fds, before);
     }
     for (const fd of fds) {
+      if (guessed.has(fd)) continue; // read just above
       // The last one waiting is answered: the rest of this table, and of every other, is not needed.
       if (this.#read(pid, fd, budget, fds) && this.#pending.size === 0) return false;
       if (budget.read % CHUNK === 0) {
