@@ -46,11 +46,7 @@ export class AwsAssumeRoleProvider implements CredentialProvider<AwsCredentials>
   /** Throws ProviderError InvalidConfiguration for an sts_endpoint that is not an http(s) URL. */
   constructor(private readonly opts: AwsAssumeRoleProviderOptions) {
     this.unattended = opts.unattended ?? true;
-    try {
-      this.#url = stsEndpoint(opts.region, opts.stsEndpoint);
-    } catch (err) {
-      throw new ProviderError('InvalidConfiguration', (err as Error).message, false);
-    }
+    this.#url = stsEndpoint(opts.region, opts.stsEndpoint);
   }
 
   async #sourceCredentials(): Promise<AwsCredentials> {

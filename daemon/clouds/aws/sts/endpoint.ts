@@ -3,6 +3,7 @@
  * the AWS SDK resolves for the region (https://sts.REGION.DNS-SUFFIX), the suffix by the region's
  * partition. The global endpoint is never chosen: regional endpoints keep a region's outage local.
  */
+import { ProviderError } from '../../../providers/types.js';
 
 /** Partitions whose DNS suffix is not amazonaws.com, by region pattern (as the SDK's partition table has them). */
 const SUFFIXES: ReadonlyArray<readonly [RegExp, string]> = [
@@ -27,17 +28,20 @@ export function regionalStsEndpoint(region: string): string {
 }
 
 /** The URL an STS call is sent to; throws for an override that is not an http(s) URL. */
+const invalid = (message: string): ProviderError => new ProviderError('InvalidConfiguration', message, false);
+
+/** Throws ProviderError InvalidConfiguration for an sts_endpoint that is not a plain http(s) URL. */
 export function stsEndpoint(region: string, override?: string): URL {
   if (override === undefined) return new URL(regionalStsEndpoint(region));
   let url: URL;
   try {
     url = new URL(override);
   } catch {
-    throw new Error(`sts_endpoint "${override.slice(0, 200)}" is not a URL`);
+    throw invalid(`sts_endpoint "${override.slice(0, 200)}" is not a URL`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`sts_endpoint must be an http(s) URL, not ${url.protocol}`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid(`sts_endpoint must be an http(s) URL, not ${url.protocol}`);
   if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
-    throw new Error('sts_endpoint must not carry a query, a fragment or credentials');
+    throw invalid('sts_endpoint must not carry a query, a fragment or credentials');
   }
   return url;
 }
