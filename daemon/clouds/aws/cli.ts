@@ -116,7 +116,13 @@ async function clockCheck(cfg: ResolvedConfig): Promise<Check> {
   const endpoint = profile?.sts_endpoint ?? regionalStsEndpoint(region);
   try {
     const before = Date.now();
-    const res = await fetch(endpoint, { method: 'GET', signal: AbortSignal.timeout(5000) });
+    // Only the Date header is wanted: a short deadline and a small body cap, like every upstream call.
+    const { boundedFetch } = await import('../../providers/upstream/bounded-fetch.js');
+    const res = await boundedFetch(
+      endpoint,
+      { method: 'GET', headers: {} },
+      { service: 'STS', limits: { deadlineMs: 5000, maxBodyBytes: 16 * 1024 } },
+    );
     const after = Date.now();
     const date = res.headers.get('date');
     if (!date) return { name: 'clock', status: 'warn', detail: `${endpoint} sent no Date header` };
