@@ -41,11 +41,15 @@ import type { Binding } from './server/guards.js';
 import { buildHealthReport, type ReloadState } from './server/health-report.js';
 import { DaemonMetrics } from './server/metrics.js';
 import { flushHandouts } from './server/handout.js';
-import { listenAlso, listenHosts, type ExtraListeners } from './server/listeners.js';
+import { createHttpFront } from './server/http-server.js';
+import { closeHttpServer, listenAlso, listenHosts, listenHttp, type ExtraListeners } from './server/listeners.js';
 import type { PeerAccess } from './server/peer-gate.js';
 import { rotateTokenFile } from './server/token.js';
 import { watchTokenFile } from './server/token-file-watch.js';
 import { VERSION } from './version.js';
+
+/** How long the first fetches may hold back fastify's load (the rest of the server) at start. */
+export const FIRST_FETCH_WAIT_MS = 1_000;
 
 export interface DaemonOptions {
   config: ResolvedConfig;
@@ -253,39 +257,50 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const endpoints = [...runtimes.byCloud.values()].flatMap((r) => r.endpoints.map((e) => e.create(ctx)));
 
   let binding: Binding = { port: 0, addresses: [] };
-  // The first fetches start now, before fastify is even loaded (the largest part of start-up), so
-  // that the upstream round trip runs beside that work: the first client after start waits one
-  // round trip at most, not the start-up plus one.
+  const front = createHttpFront({ ctx, logger, binding: () => binding, endpoints });
+  // The first fetches start now, before the socket is even bound, so that the upstream round trip runs
+  // beside the rest of the start.
   scheduler.start();
-  /** A start that fails stops what it started: the refreshes, the key, the audit log. */
+  /** A start that fails stops what it started: the server, the refreshes, the key, the audit log. */
   const abandon = async () => {
+    front.held.dropAll();
+    await closeHttpServer(front.server);
     scheduler.stop();
     profiles.dropAll();
     await signer.close();
     await auditLog?.close();
   };
-  let server: FastifyInstance;
-  try {
-    const { buildServer } = await import('./server/app.js');
-    server = buildServer({ ctx, logger, binding: () => binding, metrics, endpoints });
-  } catch (err) {
-    await abandon();
-    throw err;
-  }
   const listen = o.listen ?? config.daemon.listen;
   const [firstHost = listen.host, ...otherHosts] = listenHosts(listen);
-  let extra: ExtraListeners | undefined;
+  let extra: ExtraListeners;
   try {
-    await server.listen({ host: firstHost, port: listen.port });
-    extra = await listenAlso(server.server, otherHosts, (server.server.address() as AddressInfo).port);
+    await listenHttp(front.server, firstHost, listen.port);
+    extra = await listenAlso(front.server, otherHosts, (front.server.address() as AddressInfo).port);
   } catch (err) {
-    await server.close().catch(() => undefined);
     await abandon();
     const { describePortOwner } = await import('./service/port-owner.js');
     throw listenError(err, listen, describePortOwner);
   }
-  const addr = server.server.address() as AddressInfo;
+  const addr = front.server.address() as AddressInfo;
   binding = { port: addr.port, addresses: [addr.address, ...extra.addresses] };
+  // fastify is loaded and built only once the first fetches have settled: its load holds the event loop
+  // longer than a fetch takes, and the first credentials would wait behind it. Meanwhile the fast path
+  // serves what it can and the rest waits (server/held-requests.ts); a slow upstream holds fastify back
+  // by FIRST_FETCH_WAIT_MS at most.
+  await scheduler.settled(FIRST_FETCH_WAIT_MS);
+  front.held.retryAll();
+  let server: FastifyInstance;
+  try {
+    const { buildServer } = await import('./server/app.js');
+    const built = buildServer({ ctx, logger, front, metrics, endpoints });
+    server = built.app;
+    await server.ready();
+    front.held.open(built.router);
+  } catch (err) {
+    await extra.close();
+    await abandon();
+    throw err;
+  }
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   logger.info(
     {
@@ -362,8 +377,10 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       // that must be allowed to finish. Only then are refreshes stopped.
       // The extra listeners stop accepting at once, but report closed only when their connections,
       // served by the HTTP server, are gone: so they are awaited after it.
-      const extraClosed = extra?.close();
+      const extraClosed = extra.close();
+      // fastify did not bind the socket, so its close leaves the node server to this one.
       await server.close();
+      await closeHttpServer(front.server);
       await extraClosed;
       scheduler.stop();
       profiles.dropAll();

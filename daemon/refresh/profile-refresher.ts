@@ -65,6 +65,7 @@ export interface ProfileStatus {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+const noop = (): void => undefined;
 
 export interface ProfileRefresherOptions<C extends Credentials = Credentials> {
   name: string;
@@ -232,6 +233,11 @@ export class ProfileRefresher<C extends Credentials = Credentials> {
     if (this.#valid(held, now) && held.expiresAt - now >= demandThresholdMs(this.#policy, held.fetchedAt, held.expiresAt))
       return held.credentials;
     return undefined;
+  }
+
+  /** Resolves when no fetch is running (at once when none is); never rejects. */
+  settled(): Promise<void> {
+    return this.#inflight ? this.#inflight.then(noop, noop) : Promise.resolve();
   }
 
   /** Forces a refresh (joins one already running). */

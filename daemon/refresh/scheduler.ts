@@ -18,6 +18,19 @@ export class RefreshScheduler {
     this.#arm();
   }
 
+  /**
+   * Resolves when the fetches running now have settled, or after `boundMs` of real time, whichever is
+   * first. A real timer, not the clock: a test's clock that stands still must not stop a start.
+   */
+  settled(boundMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, boundMs);
+    });
+    const all = Promise.all([...this.refreshers.values()].map((r) => r.settled())).then(() => undefined);
+    return Promise.race([all, bound]).finally(() => clearTimeout(timer));
+  }
+
   #arm(): void {
     if (!this.#running) return;
     this.#watchdog = this.clock.setTimer(() => {

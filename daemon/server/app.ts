@@ -1,6 +1,6 @@
 /**
- * The HTTP server: fastify with tight limits (tiny bodies, short timeouts,
- * bounded headers), the request guards as one hook, and the endpoints as
+ * fastify on the node server http-server.ts made: tight limits (tiny bodies,
+ * short timeouts), the request guards as one hook, and the endpoints as
  * plugins. Errors are always JSON `{Code, Message}` and never carry a stack.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
@@ -8,20 +8,19 @@ import type { Endpoint } from '../clouds/types.js';
 import { serverError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { ServerContext } from './context.js';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createFastPath } from './fast-path.js';
-import { hostAllowlist, registerGuards, type Binding } from './guards.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { registerGuards } from './guards.js';
+import { clientErrorHandler, type HttpFront } from './http-server.js';
 import { healthRoutes } from './health-routes.js';
 import type { DaemonMetrics } from './metrics.js';
 import { metricsRoutes } from './metrics-routes.js';
 import { registerPeerGate } from './peer-gate.js';
-import { guardSlowClients } from './slow-clients.js';
 
 export interface ServerOptions {
   ctx: ServerContext;
   logger: Logger;
-  /** The bound port and addresses, for the Host check; known only after listen. */
-  binding: () => Binding;
+  /** The node server, already listening, and the fast path in front of fastify. */
+  front: HttpFront;
   metrics: DaemonMetrics;
   /** The endpoint modules of every configured cloud, made for this daemon. */
   endpoints: readonly Endpoint[];
@@ -37,40 +36,28 @@ function endpointLabel(route: string | undefined, endpoints: readonly Endpoint[]
   return route.slice(1) || 'root';
 }
 
-const HTTP_OPTIONS = {
-  maxHeaderSize: 16 * 1024,
-  // headersTimeout is not derived from requestTimeout, and Node only enforces either when it checks
-  // its connections (every 30 s by default): both are set so a slow client is cut off in ~10 s.
-  headersTimeout: 10_000,
-  requestTimeout: 10_000,
-  // Node's check runs for the server's whole life, so it only backs up ours (slow-clients.ts), which
-  // holds the 10 s to the second and runs only while connections are open: an idle daemon sleeps.
-  connectionsCheckingInterval: 30_000,
-  // A missing Host is left to the guard, so it gets the same JSON 403 as a wrong one.
-  requireHostHeader: false,
-  keepAliveTimeout: 5_000,
-};
-
 function noSchemaCompiler(): () => never {
   return () => {
     throw new Error('credport routes declare no schemas: give the route its checks in code, or restore fastify compilers');
   };
 }
 
-export function buildServer(o: ServerOptions): FastifyInstance {
-  const allowed = hostAllowlist(o.binding);
-  let closing = false;
-  const handlers = o.endpoints.flatMap((e) => (e.fast ? [e.fast.bind(e)] : []));
-  const fastPath = createFastPath({ ctx: o.ctx, allowed, logger: o.logger, closing: () => closing, handlers });
+export interface BuiltServer {
+  app: FastifyInstance;
+  /** fastify's request handler: give it to the front (HeldRequests.open) once the app is ready. */
+  router: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+export function buildServer(o: ServerOptions): BuiltServer {
+  const { front } = o;
+  let router: BuiltServer['router'] | undefined;
   const app = Fastify({
-    // The node server is made here so that the credentials fast path runs before fastify's routing.
+    // The server already listens (http-server.ts), with the credentials fast path in front.
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
-      const server = createServer(HTTP_OPTIONS, (req, res) => {
-        if (!fastPath(req, res)) handler(req, res);
-        slow.onRequest(req, res);
-      });
-      const slow = guardSlowClients(server, { headersMs: HTTP_OPTIONS.headersTimeout, requestMs: HTTP_OPTIONS.requestTimeout });
-      return server;
+      router = handler;
+      // fastify adds the same handler for requests node cannot parse (clientErrorHandler below).
+      front.server.off('clientError', clientErrorHandler);
+      return front.server;
     },
     loggerInstance: o.logger as FastifyBaseLogger,
     // Requests are logged by our onResponse hook, with fields chosen to carry no secret.
@@ -101,20 +88,13 @@ export function buildServer(o: ServerOptions): FastifyInstance {
       const e = tooLong ? serverError('RequestTargetTooLong', 'request target too long') : serverError('BadRequest', 'malformed request');
       void r.code(e.status).header('connection', 'close').send(e.body);
     },
-    // Requests node's parser rejects still get the JSON error shape, then the connection closes.
-    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
-      if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
-      const body = JSON.stringify(serverError('BadRequest', 'malformed HTTP request').body);
-      socket.end(
-        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    },
+    clientErrorHandler,
   });
 
-  registerGuards(app, allowed);
+  registerGuards(app, front.allowed);
   registerPeerGate(app, o.ctx.access, o.logger);
   app.addHook('preClose', (done) => {
-    closing = true;
+    front.markClosing();
     done();
   });
 
@@ -146,5 +126,6 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   void app.register(healthRoutes, { ctx: o.ctx });
   for (const e of o.endpoints) void app.register(e.routes);
   void app.register(metricsRoutes, { metrics: o.metrics });
-  return app;
+  if (!router) throw new Error('fastify did not ask for its server');
+  return { app, router };
 }

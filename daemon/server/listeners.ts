@@ -28,6 +28,26 @@ function listenOne(host: string, port: number, http: HttpServer): Promise<NetSer
   });
 }
 
+/** Binds the HTTP server itself to the first address. */
+export function listenHttp(http: HttpServer, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    http.once('error', reject);
+    http.listen({ host, port }, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Stops accepting, closes idle keep-alive connections, and resolves when the last connection has ended. */
+export function closeHttpServer(http: HttpServer): Promise<void> {
+  if (!http.listening) return Promise.resolve();
+  return new Promise((resolve) => {
+    http.close(() => resolve());
+    http.closeIdleConnections();
+  });
+}
+
 export interface ExtraListeners {
   addresses: string[];
   close(): Promise<void>;

@@ -1,0 +1,96 @@
+/**
+ * Requests that arrive before fastify is built. The daemon listens as soon as its profiles' first fetches
+ * have started, and builds fastify only when they have settled: loading fastify holds the event loop for
+ * longer than a fetch takes, so building it first would keep the first credentials waiting behind it.
+ *
+ * Until fastify is built, a request the fast path can answer is answered at once. Anything else waits here
+ * and is offered to the fast path again when its connection's peer is identified and when the first
+ * fetches settle (`retryAll`); `open` hands what is still waiting, and every later request, to fastify,
+ * which answers it the usual way (an error to report, /health, a refresh to wait for).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { serverError } from '../errors.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface HeldRequestsOptions {
+  /** Returns true when it answered the request. */
+  fastPath: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Looks up the connection's peer (uid and process); the fast path answers only peers it knows. */
+  lookup: (socket: Socket) => Promise<unknown>;
+  /** At most this many requests wait; more are answered 503 Starting (a local flood must not grow memory). */
+  limit: number;
+}
+
+interface Held {
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+
+export class HeldRequests {
+  readonly #o: HeldRequestsOptions;
+  readonly #held = new Set<Held>();
+  #router: Handler | undefined;
+
+  constructor(o: HeldRequestsOptions) {
+    this.#o = o;
+  }
+
+  /** Requests waiting for fastify (tests). */
+  get size(): number {
+    return this.#held.size;
+  }
+
+  /** The node server's request handler, before and after fastify is built. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#o.fastPath(req, res)) return;
+    if (this.#router) {
+      this.#router(req, res);
+      return;
+    }
+    if (this.#held.size >= this.#o.limit) {
+      const e = serverError('Starting', 'the daemon is starting; ask again in a moment');
+      const body = JSON.stringify(e.body);
+      res.writeHead(e.status, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+        'retry-after': '1',
+      });
+      res.end(body);
+      return;
+    }
+    const h: Held = { req, res };
+    this.#held.add(h);
+    // A client that gives up is forgotten; fastify never sees its request.
+    res.once('close', () => this.#held.delete(h));
+    void this.#o.lookup(req.socket).then(
+      () => this.#retry(h),
+      () => undefined,
+    );
+  }
+
+  #retry(h: Held): void {
+    if (this.#router || !this.#held.has(h)) return;
+    if (this.#o.fastPath(h.req, h.res)) this.#held.delete(h);
+  }
+
+  /** Offers every waiting request to the fast path again (the first fetches have settled). */
+  retryAll(): void {
+    for (const h of [...this.#held]) this.#retry(h);
+  }
+
+  /** fastify is ready: it takes what is waiting, in arrival order, and every request the fast path leaves. */
+  open(router: Handler): void {
+    this.#router = router;
+    const waiting = [...this.#held];
+    this.#held.clear();
+    for (const h of waiting) if (!this.#o.fastPath(h.req, h.res)) router(h.req, h.res);
+  }
+
+  /** The start failed: what waits is cut off, as a closing server would. */
+  dropAll(): void {
+    for (const h of this.#held) h.req.socket.destroy();
+    this.#held.clear();
+  }
+}

@@ -1,0 +1,191 @@
+// Requests that reach the daemon while it starts (daemon.ts, server/held-requests.ts): the socket is bound
+// before fastify is built, and fastify waits for the first fetches. Here the first fetch is held at a
+// gate in front of the emulator's STS, so every request below certainly arrives in that window; each must
+// then get exactly the answer a started daemon gives. And an upstream that never answers must not keep
+// the daemon from starting.
+import { request as httpRequest, createServer, type IncomingMessage, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import t, { type Test } from 'tap';
+import { startDaemon, type RunningDaemon } from '../daemon/daemon.js';
+import { createLogger } from '../daemon/logging/logger.js';
+import { chooseOwnerLookup } from '../daemon/peer/socket-owner.js';
+import { freePort } from './helpers/cli.js';
+import { startStack } from './helpers/stack.js';
+
+const silentLogger = () => createLogger({ level: 'silent' });
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+function send(port: number, path: string, o: { method?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port, path, method: o.method ?? 'GET', headers: { host: `127.0.0.1:${port}`, ...o.headers }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A gate in front of the emulator's STS: requests wait until open(), then go through unchanged. */
+interface Gate {
+  url: string;
+  /** Resolves when the first request has arrived (the daemon's first fetch is in flight). */
+  arrived: Promise<void>;
+  open(): void;
+  close(): Promise<void>;
+}
+
+async function stsGate(target: () => string): Promise<Gate> {
+  let opened = false;
+  const waiting: Array<() => void> = [];
+  let arrivedResolve!: () => void;
+  const arrived = new Promise<void>((r) => {
+    arrivedResolve = r;
+  });
+  const forward = async (req: IncomingMessage, body: Buffer, res: import('node:http').ServerResponse) => {
+    const r = await fetch(target(), {
+      method: req.method ?? 'POST',
+      headers: { 'content-type': String(req.headers['content-type'] ?? '') },
+      body,
+    });
+    res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'text/xml' });
+    res.end(Buffer.from(await r.arrayBuffer()));
+  };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      arrivedResolve();
+      const go = () => void forward(req, Buffer.concat(chunks), res).catch(() => res.destroy());
+      if (opened) go();
+      else waiting.push(go);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    arrived,
+    open() {
+      opened = true;
+      for (const go of waiting.splice(0)) go();
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** Whether something accepts TCP connections on the port, polled every 10 ms for at most 5 s. */
+async function bound(port: number): Promise<boolean> {
+  for (let i = 0; i < 500; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return false;
+}
+
+async function gatedStack(t: Test) {
+  let sts = '';
+  const gate = await stsGate(() => sts);
+  t.teardown(() => gate.close());
+  const stack = await startStack({ startDaemon: false, profiles: { default: { sts_endpoint: gate.url } } });
+  t.teardown(() => stack.close());
+  sts = stack.emulator.stsEndpoint;
+  return { gate, stack, port: await freePort() };
+}
+
+t.test('requests sent while the first fetch is in flight get the answers of a started daemon', async (t) => {
+  const { gate, stack, port } = await gatedStack(t);
+  // Every request below comes on its own connection, which the daemon holds and starts a peer lookup
+  // for: the sixth lookup says all six are waiting (the fast path cannot answer any of them yet).
+  const real = chooseOwnerLookup().lookup;
+  let lookups = 0;
+  let allHeld!: () => void;
+  const held = new Promise<void>((r) => {
+    allHeld = r;
+  });
+  const starting = startDaemon({
+    config: stack.config,
+    signer: stack.signer,
+    logger: silentLogger(),
+    listen: { host: '127.0.0.1', port },
+    tuning: { maxAttempts: 1 },
+    peerLookup: (tuple) => {
+      if (++lookups === 6) allHeld();
+      return real(tuple);
+    },
+  });
+  let daemon: RunningDaemon | undefined;
+  t.teardown(() => daemon?.close() ?? starting.then((d) => d.close()));
+  await gate.arrived;
+  // The first fetch starts before the socket is bound: poll (TCP only, no request) until it is.
+  t.ok(await bound(port), 'the socket accepts connections while the first fetch waits');
+  const token = stack.token();
+  const answers = Promise.all([
+    send(port, '/v1/credentials', { headers: { authorization: token } }),
+    send(port, '/health'),
+    send(port, '/no/such/path'),
+    send(port, '/v1/credentials', { headers: { authorization: 'not-the-token' } }),
+    send(port, '/v1/credentials', { headers: { authorization: token, host: 'evil.example' } }),
+    send(port, '/latest/api/token', { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } }),
+  ]);
+  await held;
+  gate.open();
+  const [creds, health, missing, badToken, badHost, imdsToken] = await answers;
+  daemon = await starting;
+
+  t.equal(creds.status, 200, 'credentials: 200');
+  const body = JSON.parse(creds.body) as { AccessKeyId: string; SecretAccessKey: string; Token: string; Expiration: string };
+  const issued = stack.emulator.issued(body.AccessKeyId);
+  t.ok(issued, 'credentials: the emulator issued them');
+  t.equal(body.SecretAccessKey, issued?.secretAccessKey, 'credentials: the secret the emulator minted');
+  t.equal(body.Token, issued?.sessionToken, 'credentials: the session token the emulator minted');
+  t.equal(health.status, 200, '/health: 200');
+  t.equal(JSON.parse(health.body).status, 'ok', '/health: ok, the profile has credentials');
+  t.equal(missing.status, 404, 'an unknown path: 404');
+  t.equal(JSON.parse(missing.body).Code, 'NotFound');
+  t.equal(badToken.status, 401, 'a wrong token: 401');
+  t.equal(JSON.parse(badToken.body).Code, 'InvalidToken');
+  t.equal(badHost.status, 403, 'a foreign Host: 403');
+  t.equal(JSON.parse(badHost.body).Code, 'ForbiddenHost');
+  t.notMatch(badHost.body + badToken.body + missing.body, /ASIA|SecretAccessKey/, 'no refusal carries credentials');
+  t.equal(imdsToken.status, 200, 'an IMDS session token: 200');
+  t.ok(imdsToken.body.length > 0, 'an IMDS session token: issued');
+});
+
+t.test('an upstream that never answers does not keep the daemon from starting', { timeout: 30_000 }, async (t) => {
+  const { gate, stack, port } = await gatedStack(t);
+  const daemon = await startDaemon({
+    config: stack.config,
+    signer: stack.signer,
+    logger: silentLogger(),
+    listen: { host: '127.0.0.1', port },
+    tuning: { maxAttempts: 1, requestWaitMs: 200 },
+  });
+  t.teardown(() => daemon.close());
+  // The gate is still shut: the first fetch has not settled, yet the daemon started and serves /health.
+  const health = await send(port, '/health');
+  t.equal(health.status, 503, '/health answers while the first fetch still waits: 503, no credentials yet');
+  t.equal(JSON.parse(health.body).status, 'degraded');
+  const creds = await send(port, '/v1/credentials', { headers: { authorization: stack.token() } });
+  t.equal(creds.status, 503, 'credentials: 503 while there are none');
+  t.equal(JSON.parse(creds.body).Code, 'CredentialsUnavailable');
+  gate.open();
+});

@@ -1,0 +1,169 @@
+// server/held-requests.ts on a real node:http server and real sockets: what arrives before fastify waits,
+// is offered to the fast path again when its peer lookup ends and when the first fetches settle, and goes
+// to fastify (here a stand-in router) once it exists; a flood gets 503 Starting, a client that gives up is
+// forgotten, and a failed start cuts off what waits.
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import t, { type Test } from 'tap';
+import { HeldRequests } from '../daemon/server/held-requests.js';
+
+interface Answer {
+  status: number;
+  body: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+function get(port: number, path = '/'): { answer: Promise<Answer>; abort: () => void } {
+  let abort = () => undefined as void;
+  const answer = new Promise<Answer>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end();
+    abort = () => req.destroy();
+  });
+  return { answer, abort };
+}
+
+/** Polls `cond` every 5 ms, at most 2 s: for state the server reaches on its own event (a request read). */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+interface Rig {
+  port: number;
+  held: HeldRequests;
+  /** The fast path answers only while this is true. */
+  fast: { ready: boolean };
+  /** Settles the peer lookup of every connection made so far. */
+  finishLookups: () => void;
+  routed: string[];
+  close: () => Promise<void>;
+}
+
+async function rig(t: Test, limit = 16): Promise<Rig> {
+  const fast = { ready: false };
+  let pending: Array<() => void> = [];
+  const held = new HeldRequests({
+    fastPath: (req, res) => {
+      if (!fast.ready) return false;
+      res.end(`fast ${req.url}`);
+      return true;
+    },
+    lookup: () =>
+      new Promise<void>((resolve) => {
+        pending.push(resolve);
+      }),
+    limit,
+  });
+  const routed: string[] = [];
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => held.handle(req, res));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const close = () =>
+    new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
+  t.teardown(close);
+  return {
+    port: (server.address() as AddressInfo).port,
+    held,
+    fast,
+    finishLookups: () => {
+      const now = pending;
+      pending = [];
+      for (const r of now) r();
+    },
+    routed,
+    close,
+  };
+}
+
+function router(r: Rig): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    r.routed.push(req.url ?? '');
+    res.end(`router ${req.url}`);
+  };
+}
+
+t.test('a held request is answered by the fast path once its peer lookup ends', async (t) => {
+  const r = await rig(t);
+  const a = get(r.port, '/a');
+  await until(() => r.held.size === 1, 'request /a held');
+  // The credentials are ready now, but the peer is not known yet: nothing is answered until the lookup ends.
+  r.fast.ready = true;
+  r.finishLookups();
+  t.same(await a.answer.then((x) => x.body), 'fast /a');
+  t.equal(r.held.size, 0, 'nothing waits');
+  t.same(r.routed, [], 'the router was never asked');
+});
+
+t.test('retryAll offers every waiting request to the fast path again', async (t) => {
+  const r = await rig(t);
+  const b = get(r.port, '/b');
+  const c = get(r.port, '/c');
+  await until(() => r.held.size === 2, 'two requests held');
+  r.finishLookups();
+  // The lookups ended while the fast path could not answer (no credentials yet): both still wait.
+  await new Promise((res) => setImmediate(res));
+  t.equal(r.held.size, 2, 'both still wait after their lookups');
+  r.fast.ready = true;
+  r.held.retryAll();
+  t.same(await Promise.all([b.answer, c.answer]).then((x) => x.map((y) => y.body)), ['fast /b', 'fast /c']);
+});
+
+t.test('open() hands what waits to the router, and every later request the fast path leaves', async (t) => {
+  const r = await rig(t);
+  const d = get(r.port, '/d');
+  await until(() => r.held.size === 1, 'request /d held');
+  r.held.open(router(r));
+  t.equal((await d.answer).body, 'router /d', 'the waiting request went to the router');
+  t.equal(r.held.size, 0);
+  t.equal((await get(r.port, '/e').answer).body, 'router /e', 'a later request the fast path cannot answer: the router');
+  r.fast.ready = true;
+  t.equal((await get(r.port, '/f').answer).body, 'fast /f', 'the fast path still comes first');
+  t.same(r.routed, ['/d', '/e']);
+});
+
+t.test('past the limit, a request is answered 503 Starting at once', async (t) => {
+  const r = await rig(t, 2);
+  const waiting = [get(r.port, '/1'), get(r.port, '/2')];
+  await until(() => r.held.size === 2, 'two requests held');
+  const over = await get(r.port, '/3').answer;
+  t.equal(over.status, 503);
+  t.same(JSON.parse(over.body), { Code: 'Starting', Message: 'the daemon is starting; ask again in a moment' });
+  t.equal(over.headers['retry-after'], '1');
+  t.equal(r.held.size, 2, 'the refused request was not kept');
+  r.held.open(router(r));
+  t.same(
+    (await Promise.all(waiting.map((w) => w.answer))).map((a) => a.body),
+    ['router /1', 'router /2'],
+  );
+});
+
+t.test('a client that gives up is forgotten: the router never sees its request', async (t) => {
+  const r = await rig(t);
+  const gone = get(r.port, '/gone');
+  gone.answer.catch(() => undefined);
+  await until(() => r.held.size === 1, 'request /gone held');
+  gone.abort();
+  await until(() => r.held.size === 0, 'the closed request dropped');
+  r.held.open(router(r));
+  t.same(r.routed, [], 'nothing was routed');
+});
+
+t.test('dropAll cuts off what waits (a failed start)', async (t) => {
+  const r = await rig(t);
+  const w = get(r.port, '/w');
+  await until(() => r.held.size === 1, 'request /w held');
+  r.held.dropAll();
+  await t.rejects(w.answer, { code: 'ECONNRESET' }, 'the client sees its connection end without an answer');
+  t.equal(r.held.size, 0);
+});
