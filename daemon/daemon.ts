@@ -65,6 +65,11 @@ export interface DaemonOptions {
   audit?: HandoutSink;
   /** How a connection's peer is asked of the kernel (default: the best this platform has). */
   peerLookup?: OwnerQuery;
+  /**
+   * Called once every address is bound, before fastify is built: from then on a client can connect, so
+   * `serve` publishes its runtime file here rather than when the start is over.
+   */
+  onBound?: (where: { url: string; listen: string[] }) => void;
 }
 
 function accessPolicy(config: ResolvedConfig): AccessPolicy {
@@ -283,6 +288,9 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   }
   const addr = front.server.address() as AddressInfo;
   binding = { port: addr.port, addresses: [addr.address, ...extra.addresses] };
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  const listening = binding.addresses.map((a) => formatListen({ host: a, port: addr.port }));
+  o.onBound?.({ url, listen: listening });
   // fastify is loaded and built only once the first fetches have settled: its load holds the event loop
   // longer than a fetch takes, and the first credentials would wait behind it. Meanwhile the fast path
   // serves what it can and the rest waits (server/held-requests.ts); a slow upstream holds fastify back
@@ -301,10 +309,9 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     await abandon();
     throw err;
   }
-  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   logger.info(
     {
-      listen: binding.addresses.map((a) => formatListen({ host: a, port: addr.port })),
+      listen: listening,
       profiles: profiles.names(),
       key: signer.describe().backend,
       version: VERSION,

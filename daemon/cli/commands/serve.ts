@@ -1,6 +1,5 @@
 /** `credport serve`: run the daemon in the foreground (launchd and systemd run exactly this). */
 import { ConfigError, loadConfig, type ResolvedConfig } from '../../config/load.js';
-import { formatListen } from '../../config/listen.js';
 import type { RunningDaemon } from '../../daemon.js';
 import { createLogger, type Logger } from '../../logging/logger.js';
 import { acquireInstanceLock, AlreadyRunningError, type InstanceLock } from '../../service/instance-lock.js';
@@ -120,32 +119,40 @@ export const serveCommand: Command = {
     });
     // Loaded here, after the SIGHUP handler: the server's modules are the slow part of start-up.
     const { startDaemon, PortInUseError } = await import('../../daemon.js');
+    const runtimeFile = runtimeFilePath(cfg.daemon.lockFile);
+    const client = clientView(cfg);
+    let bound: { path: string; info: RuntimeInfo } | undefined;
+    // Published as soon as the sockets are bound (a client that can connect can find the daemon); the
+    // requests that come before the start is over wait for it (server/held-requests.ts).
+    const onBound = (where: { url: string; listen: string[] }) => {
+      bound = {
+        path: runtimeFile,
+        info: {
+          pid: process.pid,
+          instance: lock.record.instance,
+          url: where.url,
+          listen: where.listen,
+          config: cfg.file,
+          tokenFile: cfg.daemon.tokenFile,
+          startedAt: new Date().toISOString(),
+          ...(client ? { client } : {}),
+        },
+      };
+      publishRuntime(runtimeFile, bound.info, logger);
+    };
     let running: RunningDaemon;
     try {
-      running = await startDaemon({ config: cfg, logger, ...(listen ? { listen } : {}) });
+      running = await startDaemon({ config: cfg, logger, onBound, ...(listen ? { listen } : {}) });
     } catch (err) {
+      if (bound) removeRuntimeFile(runtimeFile, lock.record.instance);
       lock.release();
       logger.flush();
       if (err instanceof PortInUseError) throw new CliError(err.message, EXIT.failure);
       if (CONFIG_ERRORS.has((err as Error).name)) throw new CliError((err as Error).message, EXIT.config);
       throw err;
     }
-    const runtimeFile = runtimeFilePath(cfg.daemon.lockFile);
-    const client = clientView(cfg);
-    const published = {
-      path: runtimeFile,
-      info: {
-        pid: process.pid,
-        instance: lock.record.instance,
-        url: running.url,
-        listen: running.server.addresses().flatMap((a) => (typeof a === 'string' ? [] : [formatListen({ host: a.address, port: a.port })])),
-        config: cfg.file,
-        tokenFile: cfg.daemon.tokenFile,
-        startedAt: new Date().toISOString(),
-        ...(client ? { client } : {}),
-      } as RuntimeInfo,
-    };
-    publishRuntime(runtimeFile, published.info, logger);
+    // startDaemon binds before it resolves, so onBound has run.
+    const published = bound as { path: string; info: RuntimeInfo };
     const release = () => {
       removeRuntimeFile(runtimeFile, lock.record.instance);
       lock.release();
