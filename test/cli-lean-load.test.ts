@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { VALIDATORS_PATH, renderValidators } from '../scripts/gen-validators.js';
-import { CLI, freePort } from './helpers/cli.js';
+import { freePort, MODULE_TREE_CLI } from './helpers/cli.js';
 import { readLoaded } from './helpers/trace-loads.js';
 import { startStack } from './helpers/stack.js';
 
@@ -30,7 +30,7 @@ const dir = mkdtempSync(join(tmpdir(), 'credport-lean-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 function runListed(args: string[], log: string): Promise<{ status: number | null; stdout: string; stderr: string; loaded: string[] }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', TRACE, CLI, ...args], {
+    const child = spawn(process.execPath, ['--import', TRACE, MODULE_TREE_CLI, ...args], {
       env: { PATH: process.env.PATH, HOME: dir, LOADED_LOG: log },
     });
     let stdout = '';

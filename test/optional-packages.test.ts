@@ -16,6 +16,7 @@ import { installCommand, isMissingPackage, loadOptional, OPTIONAL_PACKAGES } fro
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DIST_DAEMON = join(ROOT, 'dist', 'daemon');
+const DIST_BUNDLE = join(ROOT, 'dist', 'bundle');
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
@@ -92,10 +93,14 @@ t.test('loadOptional: a missing package becomes one line naming the install comm
   t.equal(installCommand('p@^3', pathToFileURL('/home/me/app/node_modules/credport/dist/x.js').href), 'npm install p@^3');
 });
 
-/** dist/daemon and package.json copied, node_modules linked from the checkout without any AWS SDK. */
+/**
+ * The bundle (what the package ships), the compiled tree and package.json copied, node_modules linked from
+ * the checkout without any AWS SDK.
+ */
 function withoutAwsSdk(t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'credport-no-sdk-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  cpSync(DIST_BUNDLE, join(dir, 'dist', 'bundle'), { recursive: true });
   cpSync(DIST_DAEMON, join(dir, 'dist', 'daemon'), { recursive: true });
   cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
   const from = join(ROOT, 'node_modules');
@@ -109,7 +114,7 @@ function withoutAwsSdk(t: Test): string {
 
 t.test('admin commands without their package: one line, nothing changed', async (t) => {
   const dir = withoutAwsSdk(t);
-  const cli = join(dir, 'dist', 'daemon', 'cli', 'credport.js');
+  const cli = join(dir, 'dist', 'bundle', 'credport.js');
   const home = join(dir, 'home');
   mkdirSync(home, { mode: 0o700 });
   const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
@@ -119,7 +124,7 @@ t.test('admin commands without their package: one line, nothing changed', async 
       timeout: 60_000,
     });
   const premise = spawnSync(process.execPath, ['--input-type=module', '-e', "await import('@aws-sdk/client-s3')"], {
-    cwd: join(dir, 'dist', 'daemon', 'issuer'),
+    cwd: join(dir, 'dist', 'bundle'),
     encoding: 'utf8',
   });
   t.match(premise.stderr, /ERR_MODULE_NOT_FOUND/, 'the premise: the copy cannot resolve @aws-sdk/client-s3');

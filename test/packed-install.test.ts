@@ -160,7 +160,7 @@ t.test('packed, installed with production dependencies only, and run', async (t)
     'README.md',
     'npm-shrinkwrap.json',
     PKG.bin.credport!,
-    'dist/emulator/index.js',
+    'dist/bundle/THIRD-PARTY-LICENSES.txt',
     'scripts/build-addon.mjs',
     'enclave-addon/binding.gyp',
     'enclave-addon/src/binding.cc',
@@ -168,7 +168,16 @@ t.test('packed, installed with production dependencies only, and run', async (t)
   ]) {
     t.ok(files.has(f), `the tarball has ${f}`);
   }
-  for (const prefix of ['dist/scripts/', 'dist/test/', 'test/', 'enclave-addon/build/', 'node_modules/']) {
+  // The bundle is what runs: tsc's tree (dist/daemon/, dist/emulator/) stays out of the package.
+  for (const prefix of [
+    'dist/daemon/',
+    'dist/emulator/',
+    'dist/scripts/',
+    'dist/test/',
+    'test/',
+    'enclave-addon/build/',
+    'node_modules/',
+  ]) {
     t.same(
       [...files].filter((f) => f.startsWith(prefix)),
       [],

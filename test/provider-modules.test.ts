@@ -15,7 +15,7 @@ import { parse, stringify } from 'smol-toml';
 import { initCa, issueCertificate } from '../daemon/x509/ca.js';
 import { createCsr } from '../daemon/x509/csr.js';
 import { fromKeyFile } from '../daemon/x509/signing-key.js';
-import { waitFor } from './helpers/cli.js';
+import { MODULE_TREE_CLI, waitFor } from './helpers/cli.js';
 import { spawnDaemon, type DaemonProcess } from './helpers/hostile-daemon.js';
 import { exchange } from './helpers/hostile-http.js';
 import { readLoaded } from './helpers/trace-loads.js';
@@ -49,7 +49,7 @@ async function get(d: DaemonProcess, path: string) {
 
 t.test('an OIDC-only daemon serves without the X.509 stack, the AWS SDK, schema compilers or fetch', async (t) => {
   const rec = recorder(t);
-  const d = await spawnDaemon({ logLevel: 'warn', env: rec.env });
+  const d = await spawnDaemon({ logLevel: 'warn', env: rec.env, entry: MODULE_TREE_CLI });
   t.teardown(() => d.stop());
   t.equal((await get(d, '/v1/credentials'))?.status, 200, 'credentials fetched upstream and served');
   t.equal(await d.stop(), 0, 'a clean exit, which writes the record');
@@ -87,7 +87,7 @@ const EDGE_ROLE = roleArnFor('edge');
 
 t.test('a reload that adds the first Roles Anywhere profile serves it without a restart', async (t) => {
   const rec = recorder(t);
-  const d = await spawnDaemon({ logLevel: 'warn', env: rec.env });
+  const d = await spawnDaemon({ logLevel: 'warn', env: rec.env, entry: MODULE_TREE_CLI });
   t.teardown(() => d.stop());
   const { stack } = d;
 

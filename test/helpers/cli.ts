@@ -3,7 +3,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../daemon/cli/credport.js', import.meta.url));
+/** The package's `bin`: the bundle the build makes (scripts/bundle.ts), which is what users run. */
+export const CLI = fileURLToPath(new URL('../../bundle/credport.js', import.meta.url));
+/** tsc's compiled tree, a file per module: for the tests that read back which modules a process loaded. */
+export const MODULE_TREE_CLI = fileURLToPath(new URL('../../daemon/cli/credport.js', import.meta.url));
 
 /**
  * The AWS SDK v3's notice that its releases from January 2027 need Node 22, which it prints once per
@@ -67,8 +70,8 @@ export interface Spawned {
   exited: Promise<number | null>;
 }
 
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } });
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, entry: string = CLI): Spawned {
+  const child = spawn(process.execPath, [entry, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));

@@ -40,6 +40,8 @@ export interface SpawnDaemonOptions {
   waitHealthy?: boolean;
   /** More environment for the process (NODE_OPTIONS, say). */
   env?: NodeJS.ProcessEnv;
+  /** The CLI file to run (default: the bundle; MODULE_TREE_CLI to trace module loads). */
+  entry?: string;
 }
 
 export async function spawnDaemon(o: SpawnDaemonOptions = {}): Promise<DaemonProcess> {
@@ -50,7 +52,7 @@ export async function spawnDaemon(o: SpawnDaemonOptions = {}): Promise<DaemonPro
     startDaemon: false,
     daemon: { listen: '127.0.0.1:0', log_level: o.logLevel ?? 'info', ...o.stack?.daemon },
   });
-  const proc = spawnCli(['serve'], { ...o.env, CREDPORT_CONFIG: stack.configFile });
+  const proc = spawnCli(['serve'], { ...o.env, CREDPORT_CONFIG: stack.configFile }, o.entry);
   const pid = proc.child.pid;
   if (pid === undefined) throw new Error('credport serve did not start');
   const runtimeFile = runtimeFilePath(stack.config.daemon.lockFile);

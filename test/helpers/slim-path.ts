@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
-import { CLI, withoutSdkNodeNotice } from './cli.js';
+import { MODULE_TREE_CLI, withoutSdkNodeNotice } from './cli.js';
 
 const TRACE = fileURLToPath(new URL('./trace-loads.js', import.meta.url));
 
@@ -47,8 +47,11 @@ export const slim = (r: Traced): boolean =>
   r.loaded.some((u) => u.endsWith('/daemon/cli/fast/find-daemon.js')) && !r.loaded.some((u) => FULL.test(u));
 export const full = (r: Traced): boolean => r.loaded.some((u) => u.endsWith('/daemon/config/validators.generated.js'));
 
-/** `traced(args, env)` runs the CLI with every load recorded, in a log directory removed after `t`. */
-export function tracer(t: Test): { traced: (args: string[], env?: NodeJS.ProcessEnv) => Traced } {
+/**
+ * `traced(args, env)` runs the CLI with every load recorded, in a log directory removed after `t`.
+ * `entry`: tsc's tree by default, whose file names say which modules ran; the bundle's are chunks.
+ */
+export function tracer(t: Test, entry: string = MODULE_TREE_CLI): { traced: (args: string[], env?: NodeJS.ProcessEnv) => Traced } {
   const dir = mkdtempSync(join(tmpdir(), 'credport-fast-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   let runs = 0;
@@ -57,7 +60,7 @@ export function tracer(t: Test): { traced: (args: string[], env?: NodeJS.Process
       const log = join(dir, `loaded-${runs++}.txt`);
       // Without NODE_OPTIONS: tap adds its own hooks to every child through it, and they load modules
       // (node:crypto among them) that are tap's, not credport's.
-      const r = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, '--import', TRACE, CLI, ...args], {
+      const r = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, '--import', TRACE, entry, ...args], {
         env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, LOADED_LOG: log },
         encoding: 'utf8',
         timeout: 60_000,

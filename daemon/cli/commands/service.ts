@@ -1,5 +1,5 @@
 /** `credport service install|uninstall|start|stop|restart|status`: launchd on macOS, systemd on Linux. */
-import { realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,23 +50,32 @@ Options:
 
 Set CREDPORT_SERVICE_MANAGER=launchd|systemd to override the choice.`;
 
-function entryPoint(): string {
-  return realpathSync(fileURLToPath(new URL('../credport.js', import.meta.url)));
+/**
+ * The package root and its `bin` entry, found by walking up from this module: it sits at a different depth
+ * in the bundle (dist/bundle/) than in tsc's tree (dist/daemon/cli/commands/).
+ */
+function packageFiles(): { root: string; entry: string } {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; bin?: { credport?: string } };
+      if (pkg.name === 'credport' && typeof pkg.bin?.credport === 'string')
+        return { root: dir, entry: realpathSync(join(dir, pkg.bin.credport)) };
+    }
+    if (dirname(dir) === dir)
+      throw new CliError("credport's own package.json was not found above its code; reinstall credport", EXIT.failure);
+  }
 }
 
 /**
  * The path the user ran credport by (the npm bin link, say), not where it resolves to: a unit that names
  * a clone's dist/ breaks when the clone moves, one that names the bin follows reinstalls. Falls back to
- * the compiled entry point when credport was not started as a program (an embedding test).
+ * the package's `bin` entry when credport was not started as a program (an embedding test).
  */
 function installedEntry(): string {
   const argv1 = process.argv[1];
   if (argv1 && /^credport(\.js)?$/.test(basename(argv1))) return resolve(argv1);
-  return entryPoint();
-}
-
-function packageRoot(): string {
-  return dirname(dirname(dirname(dirname(entryPoint()))));
+  return packageFiles().entry;
 }
 
 function chooseManager(ctx: ServiceContext, system: boolean, env: CliIo['env']): ServiceManager {
@@ -142,7 +151,7 @@ export const serviceCommand: Command = {
       home: io.env.HOME ?? homedir(),
       uid: process.getuid?.() ?? 0,
       version: VERSION,
-      templatePath: `${packageRoot()}/launchd/dev.credport.daemon.plist.in`,
+      templatePath: `${packageFiles().root}/launchd/dev.credport.daemon.plist.in`,
       writablePaths: [...writable],
       ...(values.user ? { systemUser: values.user } : {}),
       userUnitDir: join(xdgConfigHome(io.env), 'systemd', 'user'),

@@ -1,0 +1,84 @@
+/**
+ * The bundle (scripts/bundle.ts, dist/bundle/): what the package's `bin` runs. Most tests run it as the
+ * CLI; these check what is particular to it. Its slim path loads only chunks that hold no config parser,
+ * validator or server (read from the chunks the process loaded, whose esbuild markers name the modules
+ * inside) and prints what tsc's tree prints; it finds package.json from its own place; every bundled
+ * package's licence ships beside it; and no path of the machine that built it is baked in.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { CLI, runCli } from './helpers/cli.js';
+import { spawnDaemon } from './helpers/hostile-daemon.js';
+import { tracer } from './helpers/slim-path.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BUNDLE = dirname(CLI);
+const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; bin: { credport: string } };
+const chunks = readdirSync(BUNDLE).filter((f) => f.endsWith('.js'));
+
+/** The modules esbuild put in a chunk, from its `// path` markers (the bundle is not minified). */
+function modulesIn(file: string): string[] {
+  return [...readFileSync(file, 'utf8').matchAll(/^\/\/ ((?:node_modules|dist)\/\S+)$/gm)].map((m) => m[1]!);
+}
+
+t.test("the package's bin is the bundle's entry, with its shebang and run bit", async (t) => {
+  t.equal(join(ROOT, PKG.bin.credport), CLI);
+  t.match(readFileSync(CLI, 'utf8'), /^#!\/usr\/bin\/env node\n/);
+  t.not(statSync(CLI).mode & 0o111, 0, 'executable');
+  const v = runCli(['--version']);
+  t.equal(v.status, 0, v.stderr);
+  t.equal(v.stdout.trim(), PKG.version, 'the version read from package.json two levels up, as in the compiled tree');
+});
+
+t.test('every bundled package has its licence in THIRD-PARTY-LICENSES.txt', async (t) => {
+  const notices = readFileSync(join(BUNDLE, 'THIRD-PARTY-LICENSES.txt'), 'utf8');
+  const packages = new Set<string>();
+  for (const c of chunks)
+    for (const m of modulesIn(join(BUNDLE, c))) {
+      const rest = m.slice(m.lastIndexOf('node_modules/') + 'node_modules/'.length);
+      if (!m.includes('node_modules/')) continue;
+      const parts = rest.split('/');
+      packages.add(parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!);
+    }
+  t.ok(packages.has('fastify') && packages.has('pino'), `the markers name the bundled packages (${packages.size})`);
+  for (const p of packages) t.match(notices, new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}@\\d`, 'm'), `${p}: listed`);
+  // The build fails on a package with neither a licence file nor a license field; name-only is rare.
+  const nameOnly = [...notices.matchAll(/^License: (\S+) \(the package ships no licence file\)$/gm)].length;
+  t.ok(nameOnly < packages.size / 4, `most with their licence text (${nameOnly} of ${packages.size} name theirs only)`);
+});
+
+t.test('no path of the build machine is baked into the bundle', async (t) => {
+  for (const c of chunks) t.notOk(readFileSync(join(BUNDLE, c), 'utf8').includes(ROOT), `${c}: no ${ROOT}`);
+});
+
+t.test("the bundle's slim path loads no parser, validator or server, and prints what the tree prints", async (t) => {
+  const d = await spawnDaemon({ logLevel: 'warn' });
+  t.teardown(() => d.stop());
+  const { traced } = tracer(t, CLI);
+  const tree = tracer(t);
+  const FORBIDDEN =
+    /node_modules\/(fastify|ajv|@sinclair\/typebox|smol-toml|pino)\/|dist\/daemon\/config\/(load|validate|validators\.generated)\.js$/;
+  for (const args of [['auth', '--format', 'credential_process'], ['env'], ['status']]) {
+    const what = args.join(' ');
+    const r = traced([...args, '--config', d.stack.configFile]);
+    t.equal(r.status, 0, `${what}: ${r.stderr}`);
+    const loadedChunks = r.loaded.filter((u) => u.startsWith('file:') && u.includes('/dist/bundle/')).map((u) => fileURLToPath(u));
+    t.ok(loadedChunks.length > 1, `${what}: the record sees the chunks it loaded (${loadedChunks.length})`);
+    const modules = loadedChunks.flatMap(modulesIn);
+    t.ok(
+      modules.some((m) => m.endsWith('dist/daemon/cli/fast/find-daemon.js')),
+      `${what}: the slim path's modules are in what was loaded`,
+    );
+    t.same(
+      modules.filter((m) => FORBIDDEN.test(m)),
+      [],
+      `${what}: no chunk holding the config loader, a validator, fastify or pino was loaded`,
+    );
+    const fromTree = tree.traced([...args, '--config', d.stack.configFile]);
+    // status reports the daemon's uptime, which moves between the two runs.
+    const steady = (s: string) => s.replace(/\d+s\b/g, 'Ns');
+    t.equal(steady(r.stdout), steady(fromTree.stdout), `${what}: the same output as the compiled tree`);
+  }
+});
