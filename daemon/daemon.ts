@@ -70,6 +70,8 @@ export interface DaemonOptions {
    * `serve` publishes its runtime file here rather than when the start is over.
    */
   onBound?: (where: { url: string; listen: string[] }) => void;
+  /** How long the first fetches may hold fastify's load back (default FIRST_FETCH_WAIT_MS). */
+  firstFetchWaitMs?: number;
 }
 
 function accessPolicy(config: ResolvedConfig): AccessPolicy {
@@ -266,10 +268,16 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   // The first fetches start now, before the socket is even bound, so that the upstream round trip runs
   // beside the rest of the start.
   scheduler.start();
-  /** A start that fails stops what it started: the server, the refreshes, the key, the audit log. */
+  let extra: ExtraListeners | undefined;
+  /**
+   * A start that fails stops what it started: the sockets (at once, answering nothing: a held request
+   * would otherwise keep the server from closing), the refreshes, the key, the audit log.
+   */
   const abandon = async () => {
-    front.held.dropAll();
-    await closeHttpServer(front.server);
+    front.held.close();
+    const closed = Promise.all([closeHttpServer(front.server), extra?.close()]);
+    front.server.closeAllConnections();
+    await closed;
     scheduler.stop();
     profiles.dropAll();
     await signer.close();
@@ -277,7 +285,6 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   };
   const listen = o.listen ?? config.daemon.listen;
   const [firstHost = listen.host, ...otherHosts] = listenHosts(listen);
-  let extra: ExtraListeners;
   try {
     await listenHttp(front.server, firstHost, listen.port);
     extra = await listenAlso(front.server, otherHosts, (front.server.address() as AddressInfo).port);
@@ -290,22 +297,24 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   binding = { port: addr.port, addresses: [addr.address, ...extra.addresses] };
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   const listening = binding.addresses.map((a) => formatListen({ host: a, port: addr.port }));
-  o.onBound?.({ url, listen: listening });
-  // fastify is loaded and built only once the first fetches have settled: its load holds the event loop
-  // longer than a fetch takes, and the first credentials would wait behind it. Meanwhile the fast path
-  // serves what it can and the rest waits (server/held-requests.ts); a slow upstream holds fastify back
-  // by FIRST_FETCH_WAIT_MS at most.
-  await scheduler.settled(FIRST_FETCH_WAIT_MS);
-  front.held.retryAll();
   let server: FastifyInstance;
   try {
+    o.onBound?.({ url, listen: listening });
+    // fastify is loaded and built only once the first fetches have settled: its load holds the event
+    // loop longer than a fetch takes, and the first credentials would wait behind it. Meanwhile the fast
+    // path serves what it can, again as each fetch settles, and the rest waits (server/held-requests.ts).
+    // A slow upstream holds fastify back by the wait at most; a request only fastify answers, not at all.
+    await Promise.race([
+      scheduler.settled(o.firstFetchWaitMs ?? FIRST_FETCH_WAIT_MS, () => front.held.retryAll()),
+      front.held.routerWanted,
+    ]);
+    front.held.retryAll();
     const { buildServer } = await import('./server/app.js');
     const built = buildServer({ ctx, logger, front, metrics, endpoints });
     server = built.app;
     await server.ready();
     front.held.open(built.router);
   } catch (err) {
-    await extra.close();
     await abandon();
     throw err;
   }
@@ -384,7 +393,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       // that must be allowed to finish. Only then are refreshes stopped.
       // The extra listeners stop accepting at once, but report closed only when their connections,
       // served by the HTTP server, are gone: so they are awaited after it.
-      const extraClosed = extra.close();
+      const extraClosed = extra?.close();
       // fastify did not bind the socket, so its close leaves the node server to this one.
       await server.close();
       await closeHttpServer(front.server);

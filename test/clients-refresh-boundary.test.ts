@@ -7,7 +7,6 @@
 import t, { type Test } from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fromHttp } from '@aws-sdk/credential-providers';
-import { FIRST_FETCH_WAIT_MS } from '../daemon/daemon.js';
 import { startStack, type Stack } from './helpers/stack.js';
 import { assertIssued, containerUri, daemonUrl, forgetAwsEnvironment, imdsCredentials, type ClientCredentials } from './helpers/clients.js';
 
@@ -152,9 +151,12 @@ t.test('across ~20 s of refreshes, clients only ever receive credentials with at
 });
 
 t.test('200 concurrent requests on a cold profile cost exactly one STS call', async (tt: Test) => {
-  // The first STS answer is held back, so the whole crowd arrives while the start-up fetch is in flight:
-  // longer than the daemon's start waits for its first fetches, so the start is over before it comes.
-  const stack = await startStack({ beforeStart: (e) => e.setFault({ kind: 'delay', ms: FIRST_FETCH_WAIT_MS + 700 }, { times: 1 }) });
+  // The first STS answer is held back, so the whole crowd arrives while the start-up fetch is in flight;
+  // the start does not wait for it (firstFetchWaitMs 0), and is over long before it comes.
+  const stack = await startStack({
+    firstFetchWaitMs: 0,
+    beforeStart: (e) => e.setFault({ kind: 'delay', ms: 1500 }, { times: 1 }),
+  });
   tt.teardown(() => stack.close());
   const refresher = stack.daemon?.scheduler.get('default');
   tt.ok(refresher, 'the default profile has a refresher');

@@ -1,8 +1,9 @@
 // Requests that reach the daemon while it starts (daemon.ts, server/held-requests.ts): the socket is bound
 // before fastify is built, and fastify waits for the first fetches. Here the first fetch is held at a
 // gate in front of the emulator's STS, so every request below certainly arrives in that window; each must
-// then get exactly the answer a started daemon gives. And an upstream that never answers must not keep
-// the daemon from starting.
+// then get exactly the answer a started daemon gives, another user's included. A request only fastify
+// answers does not wait for the fetch, and an upstream that never answers does not keep the daemon from
+// starting.
 import { request as httpRequest, createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
@@ -114,7 +115,7 @@ async function gatedStack(t: Test) {
 t.test('requests sent while the first fetch is in flight get the answers of a started daemon', async (t) => {
   const { gate, stack, port } = await gatedStack(t);
   // Every request below comes on its own connection, which the daemon holds and starts a peer lookup
-  // for: the sixth lookup says all six are waiting (the fast path cannot answer any of them yet).
+  // for: the fifth lookup says all five are waiting (the fast path cannot answer any of them yet).
   const real = chooseOwnerLookup().lookup;
   let lookups = 0;
   let allHeld!: () => void;
@@ -127,8 +128,10 @@ t.test('requests sent while the first fetch is in flight get the answers of a st
     logger: silentLogger(),
     listen: { host: '127.0.0.1', port },
     tuning: { maxAttempts: 1 },
+    // Longer than this test takes: only the gate decides when the first fetch settles.
+    firstFetchWaitMs: 120_000,
     peerLookup: (tuple) => {
-      if (++lookups === 6) allHeld();
+      if (++lookups === 5) allHeld();
       return real(tuple);
     },
   });
@@ -144,11 +147,10 @@ t.test('requests sent while the first fetch is in flight get the answers of a st
     send(port, '/no/such/path'),
     send(port, '/v1/credentials', { headers: { authorization: 'not-the-token' } }),
     send(port, '/v1/credentials', { headers: { authorization: token, host: 'evil.example' } }),
-    send(port, '/latest/api/token', { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } }),
   ]);
   await held;
   gate.open();
-  const [creds, health, missing, badToken, badHost, imdsToken] = await answers;
+  const [creds, health, missing, badToken, badHost] = await answers;
   daemon = await starting;
 
   t.equal(creds.status, 200, 'credentials: 200');
@@ -166,12 +168,71 @@ t.test('requests sent while the first fetch is in flight get the answers of a st
   t.equal(badHost.status, 403, 'a foreign Host: 403');
   t.equal(JSON.parse(badHost.body).Code, 'ForbiddenHost');
   t.notMatch(badHost.body + badToken.body + missing.body, /ASIA|SecretAccessKey/, 'no refusal carries credentials');
-  t.equal(imdsToken.status, 200, 'an IMDS session token: 200');
-  t.ok(imdsToken.body.length > 0, 'an IMDS session token: issued');
+});
+
+t.test('a request only fastify answers (the IMDS token PUT) does not wait for the first fetch', async (t) => {
+  const { gate, stack, port } = await gatedStack(t);
+  const starting = startDaemon({
+    config: stack.config,
+    signer: stack.signer,
+    logger: silentLogger(),
+    listen: { host: '127.0.0.1', port },
+    tuning: { maxAttempts: 1 },
+    firstFetchWaitMs: 120_000,
+  });
+  t.teardown(() => starting.then((d) => d.close()));
+  await gate.arrived;
+  t.ok(await bound(port), 'bound');
+  // The gate stays shut until the answer is in: the start cannot have waited for the fetch.
+  const token = await send(port, '/latest/api/token', { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } });
+  t.equal(token.status, 200, 'an IMDS session token: 200 while the first fetch still waits');
+  t.ok(token.body.length > 0, 'an IMDS session token: issued');
+  await starting;
+  gate.open();
+});
+
+t.test("another user's request during start-up is refused as later, and nothing is handed out", async (t) => {
+  const { gate, stack, port } = await gatedStack(t);
+  const real = chooseOwnerLookup().lookup;
+  const me = process.getuid?.() ?? 0;
+  let foreign!: () => void;
+  const lookedUp = new Promise<void>((r) => {
+    foreign = r;
+  });
+  // Every connection is reported as another user's (uid + 1), as the kernel would for a second user.
+  const peerLookup = async (tuple: Parameters<typeof real>[0]) => {
+    const owner = await real(tuple);
+    foreign();
+    return owner && { ...owner, uid: me + 1 };
+  };
+  const audited = { handouts: 0 };
+  const starting = startDaemon({
+    config: stack.config,
+    signer: stack.signer,
+    logger: silentLogger(),
+    listen: { host: '127.0.0.1', port },
+    tuning: { maxAttempts: 1 },
+    firstFetchWaitMs: 120_000,
+    peerLookup,
+    audit: { enabled: true, record: () => void audited.handouts++ },
+  });
+  t.teardown(() => starting.then((d) => d.close()));
+  await gate.arrived;
+  t.ok(await bound(port), 'bound');
+  const refused = send(port, '/v1/credentials', { headers: { authorization: stack.token() } });
+  await lookedUp;
+  gate.open();
+  const r = await refused;
+  await starting;
+  t.equal(r.status, 403, "another user's credentials request: 403");
+  t.equal(JSON.parse(r.body).Code, 'ForbiddenUser');
+  t.notMatch(r.body, /ASIA|SecretAccessKey/, 'no credentials in the refusal');
+  t.equal(audited.handouts, 0, 'no handout was recorded');
 });
 
 t.test('an upstream that never answers does not keep the daemon from starting', { timeout: 30_000 }, async (t) => {
   const { gate, stack, port } = await gatedStack(t);
+  // The default wait (FIRST_FETCH_WAIT_MS): the start goes on without the fetch once it is over.
   const daemon = await startDaemon({
     config: stack.config,
     signer: stack.signer,

@@ -1,7 +1,8 @@
 // server/held-requests.ts on a real node:http server and real sockets: what arrives before fastify waits,
 // is offered to the fast path again when its peer lookup ends and when the first fetches settle, and goes
-// to fastify (here a stand-in router) once it exists; a flood gets 503 Starting, a client that gives up is
-// forgotten, and a failed start cuts off what waits.
+// to fastify (here a stand-in router) once it exists, in arrival order; a request only fastify answers
+// asks for it at once; a flood gets 503 Starting, a client that gives up is forgotten, and a failed start
+// cuts off what waits and everything after.
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
@@ -95,10 +96,16 @@ function router(r: Rig): (req: IncomingMessage, res: ServerResponse) => void {
 
 t.test('a held request is answered by the fast path once its peer lookup ends', async (t) => {
   const r = await rig(t);
+  let answered = false;
   const a = get(r.port, '/a');
+  void a.answer.then(() => {
+    answered = true;
+  });
   await until(() => r.held.size === 1, 'request /a held');
-  // The credentials are ready now, but the peer is not known yet: nothing is answered until the lookup ends.
+  // The credentials are ready now, but the peer is not known yet: nothing can answer until the lookup ends.
   r.fast.ready = true;
+  await new Promise((res) => setImmediate(res));
+  t.notOk(answered, 'still waiting while its lookup runs');
   r.finishLookups();
   t.same(await a.answer.then((x) => x.body), 'fast /a');
   t.equal(r.held.size, 0, 'nothing waits');
@@ -119,17 +126,52 @@ t.test('retryAll offers every waiting request to the fast path again', async (t)
   t.same(await Promise.all([b.answer, c.answer]).then((x) => x.map((y) => y.body)), ['fast /b', 'fast /c']);
 });
 
-t.test('open() hands what waits to the router, and every later request the fast path leaves', async (t) => {
+t.test('open() hands what waits to the router in arrival order, the fast path still first', async (t) => {
   const r = await rig(t);
   const d = get(r.port, '/d');
   await until(() => r.held.size === 1, 'request /d held');
+  const d2 = get(r.port, '/d2');
+  await until(() => r.held.size === 2, 'request /d2 held');
   r.held.open(router(r));
-  t.equal((await d.answer).body, 'router /d', 'the waiting request went to the router');
+  t.same(
+    (await Promise.all([d.answer, d2.answer])).map((a) => a.body),
+    ['router /d', 'router /d2'],
+  );
+  t.same(r.routed, ['/d', '/d2'], 'routed in the order they came');
   t.equal(r.held.size, 0);
   t.equal((await get(r.port, '/e').answer).body, 'router /e', 'a later request the fast path cannot answer: the router');
   r.fast.ready = true;
   t.equal((await get(r.port, '/f').answer).body, 'fast /f', 'the fast path still comes first');
-  t.same(r.routed, ['/d', '/e']);
+  t.same(r.routed, ['/d', '/d2', '/e']);
+
+  // What waits when open() comes is offered to the fast path before the router.
+  const r2 = await rig(t);
+  const g = get(r2.port, '/g');
+  await until(() => r2.held.size === 1, 'request /g held');
+  r2.fast.ready = true;
+  r2.held.open(router(r2));
+  t.equal((await g.answer).body, 'fast /g', 'a waiting request the fast path can now answer: the fast path');
+  t.same(r2.routed, []);
+});
+
+t.test('a request the fast path never answers (not a GET) asks for the router at once', async (t) => {
+  const r = await rig(t);
+  let wanted = false;
+  void r.held.routerWanted.then(() => {
+    wanted = true;
+  });
+  const g = get(r.port, '/get');
+  await until(() => r.held.size === 1, 'the GET held');
+  await new Promise((res) => setImmediate(res));
+  t.notOk(wanted, 'a GET waits for the fetches');
+  const put = request({ host: '127.0.0.1', port: r.port, path: '/latest/api/token', method: 'PUT', agent: false });
+  put.on('error', () => undefined);
+  put.end();
+  await r.held.routerWanted;
+  t.equal(r.held.size, 2, 'the PUT is held too, until the router exists');
+  r.held.open(router(r));
+  await g.answer;
+  t.same(r.routed.sort(), ['/get', '/latest/api/token']);
 });
 
 t.test('past the limit, a request is answered 503 Starting at once', async (t) => {
@@ -159,11 +201,18 @@ t.test('a client that gives up is forgotten: the router never sees its request',
   t.same(r.routed, [], 'nothing was routed');
 });
 
-t.test('dropAll cuts off what waits (a failed start)', async (t) => {
+t.test('close() cuts off what waits, and every request after it (a failed start)', async (t) => {
   const r = await rig(t);
   const w = get(r.port, '/w');
   await until(() => r.held.size === 1, 'request /w held');
-  r.held.dropAll();
+  r.held.close();
   await t.rejects(w.answer, { code: 'ECONNRESET' }, 'the client sees its connection end without an answer');
   t.equal(r.held.size, 0);
+  r.fast.ready = true;
+  await t.rejects(
+    get(r.port, '/after').answer,
+    { code: 'ECONNRESET' },
+    'a later request is cut off too, even one the fast path could answer',
+  );
+  t.equal(r.held.size, 0, 'and not kept');
 });

@@ -20,14 +20,15 @@ export class RefreshScheduler {
 
   /**
    * Resolves when the fetches running now have settled, or after `boundMs` of real time, whichever is
-   * first. A real timer, not the clock: a test's clock that stands still must not stop a start.
+   * first; `each` is called as each one settles. A real timer, not the clock: a test's clock that stands
+   * still must not stop a start.
    */
-  settled(boundMs: number): Promise<void> {
+  settled(boundMs: number, each?: () => void): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, boundMs);
     });
-    const all = Promise.all([...this.refreshers.values()].map((r) => r.settled())).then(() => undefined);
+    const all = Promise.all([...this.refreshers.values()].map((r) => r.settled().then(each))).then(() => undefined);
     return Promise.race([all, bound]).finally(() => clearTimeout(timer));
   }
 

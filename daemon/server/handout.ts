@@ -121,6 +121,16 @@ function needsProcess(ctx: ServerContext, profile: string): boolean {
 }
 
 /**
+ * Whether any profile's handouts need the peer's process: held requests look it up ahead
+ * (server/http-server.ts), so that the fast path can serve them.
+ */
+export function someHandoutNeedsProcess(ctx: ServerContext): boolean {
+  if (ctx.audit.enabled) return true;
+  for (const p of ctx.profiles.entries()) if ((p.executables?.length ?? 0) > 0) return true;
+  return false;
+}
+
+/**
  * How long a handout waits for the audit's process lookup before it is served anyway (the line is
  * then written when the lookup ends). Long enough for a scan of a normal machine, so that a client
  * that exits right after its answer is still named; short next to an SDK's 1 s timeout.

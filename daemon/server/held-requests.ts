@@ -4,9 +4,11 @@
  * longer than a fetch takes, so building it first would keep the first credentials waiting behind it.
  *
  * Until fastify is built, a request the fast path can answer is answered at once. Anything else waits here
- * and is offered to the fast path again when its connection's peer is identified and when the first
- * fetches settle (`retryAll`); `open` hands what is still waiting, and every later request, to fastify,
- * which answers it the usual way (an error to report, /health, a refresh to wait for).
+ * and is offered to the fast path again when its connection's peer is identified and as each profile's
+ * first fetch settles (`retryAll`); `open` hands what is still waiting, and every later request, to
+ * fastify, which answers it the usual way (an error to report, /health, a refresh to wait for). A request
+ * the fast path never answers (any method but GET: the IMDS token PUT) asks for fastify at once
+ * (`routerWanted`) rather than waiting for the fetches.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -23,6 +25,9 @@ export interface HeldRequestsOptions {
   limit: number;
 }
 
+const STARTING = serverError('Starting', 'the daemon is starting; ask again in a moment');
+const STARTING_BODY = JSON.stringify(STARTING.body);
+
 interface Held {
   req: IncomingMessage;
   res: ServerResponse;
@@ -32,6 +37,12 @@ export class HeldRequests {
   readonly #o: HeldRequestsOptions;
   readonly #held = new Set<Held>();
   #router: Handler | undefined;
+  #closed = false;
+  #wantRouter!: () => void;
+  /** Resolves when a request is held that only fastify can answer. */
+  readonly routerWanted = new Promise<void>((resolve) => {
+    this.#wantRouter = resolve;
+  });
 
   constructor(o: HeldRequestsOptions) {
     this.#o = o;
@@ -44,26 +55,30 @@ export class HeldRequests {
 
   /** The node server's request handler, before and after fastify is built. */
   handle(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#closed) {
+      req.socket.destroy();
+      return;
+    }
     if (this.#o.fastPath(req, res)) return;
     if (this.#router) {
       this.#router(req, res);
       return;
     }
     if (this.#held.size >= this.#o.limit) {
-      const e = serverError('Starting', 'the daemon is starting; ask again in a moment');
-      const body = JSON.stringify(e.body);
-      res.writeHead(e.status, {
+      res.writeHead(STARTING.status, {
         'content-type': 'application/json; charset=utf-8',
-        'content-length': Buffer.byteLength(body),
+        'content-length': Buffer.byteLength(STARTING_BODY),
         'retry-after': '1',
+        connection: 'close',
       });
-      res.end(body);
+      res.end(STARTING_BODY);
       return;
     }
     const h: Held = { req, res };
     this.#held.add(h);
     // A client that gives up is forgotten; fastify never sees its request.
     res.once('close', () => this.#held.delete(h));
+    if (req.method !== 'GET') this.#wantRouter();
     void this.#o.lookup(req.socket).then(
       () => this.#retry(h),
       () => undefined,
@@ -88,8 +103,9 @@ export class HeldRequests {
     for (const h of waiting) if (!this.#o.fastPath(h.req, h.res)) router(h.req, h.res);
   }
 
-  /** The start failed: what waits is cut off, as a closing server would. */
-  dropAll(): void {
+  /** The start failed: what waits is cut off, and so is every request from now on. */
+  close(): void {
+    this.#closed = true;
     for (const h of this.#held) h.req.socket.destroy();
     this.#held.clear();
   }

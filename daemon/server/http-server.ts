@@ -11,6 +11,7 @@ import type { Logger } from '../logging/logger.js';
 import type { ServerContext } from './context.js';
 import { createFastPath } from './fast-path.js';
 import { hostAllowlist, type Binding } from './guards.js';
+import { someHandoutNeedsProcess } from './handout.js';
 import { HeldRequests } from './held-requests.js';
 import { guardSlowClients } from './slow-clients.js';
 
@@ -40,6 +41,18 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
   );
 }
 
+/**
+ * What the fast path needs known of a held request's peer: its uid, and its process only where a handout
+ * needs it (an audited daemon, a profile with allow_executables) and only for a uid that may have
+ * credentials at all, as handOut asks; another user's connections cost no process lookup. Each is looked
+ * up once per connection and kept.
+ */
+async function lookUpPeer(ctx: ServerContext, socket: Socket): Promise<void> {
+  const id = await ctx.access.identifier.identify(socket);
+  if (id.ok && ctx.access.policy().allows('credentials', id.uid) && someHandoutNeedsProcess(ctx))
+    await ctx.access.identifier.process(socket);
+}
+
 export interface HttpFrontOptions {
   ctx: ServerContext;
   logger: Logger;
@@ -63,9 +76,7 @@ export function createHttpFront(o: HttpFrontOptions): HttpFront {
   let closing = false;
   const handlers = o.endpoints.flatMap((e) => (e.fast ? [e.fast.bind(e)] : []));
   const fastPath = createFastPath({ ctx: o.ctx, allowed, logger: o.logger, closing: () => closing, handlers });
-  // The process, not just the uid: an audited profile, or one with allow_executables, is served by the fast
-  // path only once the peer's process is known. Both are looked up once per connection and kept.
-  const held = new HeldRequests({ fastPath, lookup: (s) => o.ctx.access.identifier.process(s), limit: HELD_REQUEST_LIMIT });
+  const held = new HeldRequests({ fastPath, lookup: (s) => lookUpPeer(o.ctx, s), limit: HELD_REQUEST_LIMIT });
   const server = createServer(HTTP_OPTIONS, (req, res) => {
     held.handle(req, res);
     slow.onRequest(req, res);

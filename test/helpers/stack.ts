@@ -43,6 +43,8 @@ export interface StackOptions {
   audit?: HandoutSink;
   /** The emulator runs on `clock` too (certificate dates, request windows, credential expiry). */
   emulatorOnClock?: boolean;
+  /** How long the start waits for the first fetches before building fastify (DaemonOptions). */
+  firstFetchWaitMs?: number;
 }
 
 /** Profile values that name this stack's emulator, which only exists once the stack starts. */
@@ -146,6 +148,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       ...(o.clock ? { clock: o.clock } : {}),
       ...(o.random ? { random: o.random } : {}),
       ...(o.audit ? { audit: o.audit } : {}),
+      ...(o.firstFetchWaitMs !== undefined ? { firstFetchWaitMs: o.firstFetchWaitMs } : {}),
     });
   }
   return {

@@ -122,6 +122,7 @@ export const serveCommand: Command = {
     const runtimeFile = runtimeFilePath(cfg.daemon.lockFile);
     const client = clientView(cfg);
     let bound: { path: string; info: RuntimeInfo } | undefined;
+    let stopSignal: Promise<string> | undefined;
     // Published as soon as the sockets are bound (a client that can connect can find the daemon); the
     // requests that come before the start is over wait for it (server/held-requests.ts).
     const onBound = (where: { url: string; listen: string[] }) => {
@@ -139,6 +140,9 @@ export const serveCommand: Command = {
         },
       };
       publishRuntime(runtimeFile, bound.info, logger);
+      // From here a stop signal waits for the start to end (a second at most, then fastify's load) and
+      // stops cleanly, rather than leave the runtime file and the held requests behind.
+      stopSignal = stopSignals();
     };
     let running: RunningDaemon;
     try {
@@ -173,18 +177,29 @@ export const serveCommand: Command = {
       onHupReady();
     }
     // From the stop signal on, a SIGHUP is ignored: a reload must not start profiles on a closing daemon.
-    return runUntilStopped(running, logger, release, () => {
+    return runUntilStopped(running, stopSignal ?? stopSignals(), logger, release, () => {
       stopping = true;
       onHupReady = () => undefined;
     });
   },
 };
 
-async function runUntilStopped(daemon: RunningDaemon, logger: Logger, release: () => void, stopping: () => void): Promise<number> {
-  const signal = await new Promise<string>((resolve) => {
+/** The first SIGINT or SIGTERM from now on. */
+function stopSignals(): Promise<string> {
+  return new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
+}
+
+async function runUntilStopped(
+  daemon: RunningDaemon,
+  stopSignal: Promise<string>,
+  logger: Logger,
+  release: () => void,
+  stopping: () => void,
+): Promise<number> {
+  const signal = await stopSignal;
   stopping();
   logger.info({ signal }, 'stopping');
   const bound = setTimeout(() => {
