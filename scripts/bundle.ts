@@ -26,18 +26,13 @@ const outdir = join(root, 'dist', 'bundle');
 // CommonJS packages inside an ES module bundle still call require() for node's built-ins.
 const BANNER = "import { createRequire as __credportRequire } from 'node:module'; const require = __credportRequire(import.meta.url);";
 
-/** `node_modules/a/b.js` -> `a`; `node_modules/@s/p/x.js` -> `@s/p` (the innermost node_modules counts). */
-function packageOf(input: string): string | undefined {
+/** The innermost package of a bundled input: `node_modules/@s/p/x.js` -> `node_modules/@s/p`, or undefined. */
+function packageDirOf(input: string): string | undefined {
   const at = input.lastIndexOf('node_modules/');
   if (at === -1) return undefined;
   const parts = input.slice(at + 'node_modules/'.length).split('/');
-  return parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
-}
-
-/** The package directory of a bundled input (the innermost node_modules/NAME). */
-function packageDir(input: string, name: string): string {
-  const at = input.lastIndexOf(`node_modules/${name}/`);
-  return join(root, input.slice(0, at + `node_modules/${name}`.length));
+  const name = parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
+  return `${input.slice(0, at)}node_modules/${name}`;
 }
 
 function licenceText(dir: string): string | undefined {
@@ -45,21 +40,22 @@ function licenceText(dir: string): string | undefined {
   return file ? readFileSync(join(dir, file), 'utf8').trim() : undefined;
 }
 
+/** One section per bundled package and version (two versions of a package are two sections). */
 function thirdPartyNotices(meta: Metafile): string {
-  const seen = new Map<string, string>();
+  const sections = new Map<string, string>();
   for (const input of Object.keys(meta.inputs)) {
-    const name = packageOf(input);
-    if (name && !seen.has(name)) seen.set(name, packageDir(input, name));
+    const rel = packageDirOf(input);
+    if (rel === undefined) continue;
+    const dir = join(root, rel);
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string; version: string; license?: string };
+    const id = `${pkg.name}@${pkg.version}`;
+    if (sections.has(id)) continue;
+    const text = licenceText(dir);
+    if (!text && !pkg.license) throw new Error(`${id} (${dir}) has neither a licence file nor a license field`);
+    sections.set(id, `${id}\n${'-'.repeat(id.length)}\n${text ?? `License: ${pkg.license} (the package ships no licence file)`}\n`);
   }
-  const sections = [...seen.entries()]
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([name, dir]) => {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string; license?: string };
-      if (!pkg.license && !licenceText(dir)) throw new Error(`${name} (${dir}) has neither a licence file nor a license field`);
-      const text = licenceText(dir) ?? `License: ${pkg.license} (the package ships no licence file)`;
-      return `${name}@${pkg.version ?? '?'}\n${'-'.repeat(name.length + (pkg.version?.length ?? 1) + 1)}\n${text}\n`;
-    });
-  return `The credport bundle (dist/bundle/) includes the following packages, under these licences.\n\n${sections.join('\n')}`;
+  const sorted = [...sections.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, text]) => text);
+  return `The credport bundle (dist/bundle/) includes the following packages, under these licences.\n\n${sorted.join('\n')}`;
 }
 
 const entry = join(root, 'dist', 'daemon', 'cli', 'credport.js');
@@ -73,8 +69,11 @@ const result = await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  // Error classes and functions keep their names (err.name, stack frames) where bundling renames clashes.
+  // Names are not kept (esbuild renames a clashing top-level name, Certificate -> Certificate2): every
+  // credport error class sets its own `name`, which is what the code compares, and keepNames would cost
+  // each start a call per function.
   keepNames: false,
+  absWorkingDir: root,
   external: ['@aws-sdk/*'],
   banner: { js: BANNER },
   metafile: true,

@@ -32,21 +32,26 @@ t.test("the package's bin is the bundle's entry, with its shebang and run bit", 
   t.equal(v.stdout.trim(), PKG.version, 'the version read from package.json two levels up, as in the compiled tree');
 });
 
-t.test('every bundled package has its licence in THIRD-PARTY-LICENSES.txt', async (t) => {
+t.test('every bundled package, each version of it, has its licence in THIRD-PARTY-LICENSES.txt', async (t) => {
   const notices = readFileSync(join(BUNDLE, 'THIRD-PARTY-LICENSES.txt'), 'utf8');
-  const packages = new Set<string>();
+  const ids = new Set<string>();
   for (const c of chunks)
     for (const m of modulesIn(join(BUNDLE, c))) {
-      const rest = m.slice(m.lastIndexOf('node_modules/') + 'node_modules/'.length);
-      if (!m.includes('node_modules/')) continue;
-      const parts = rest.split('/');
-      packages.add(parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!);
+      const at = m.lastIndexOf('node_modules/');
+      if (at === -1) continue;
+      const parts = m.slice(at + 'node_modules/'.length).split('/');
+      const name = parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
+      const pkg = JSON.parse(readFileSync(join(ROOT, m.slice(0, at), 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
+      ids.add(`${name}@${pkg.version}`);
     }
-  t.ok(packages.has('fastify') && packages.has('pino'), `the markers name the bundled packages (${packages.size})`);
-  for (const p of packages) t.match(notices, new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}@\\d`, 'm'), `${p}: listed`);
+  t.ok(
+    [...ids].some((i) => i.startsWith('fastify@')) && [...ids].some((i) => i.startsWith('pino@')),
+    `the markers name the bundled packages (${ids.size})`,
+  );
+  for (const id of ids) t.ok(notices.includes(`\n${id}\n`), `${id}: listed`);
   // The build fails on a package with neither a licence file nor a license field; name-only is rare.
   const nameOnly = [...notices.matchAll(/^License: (\S+) \(the package ships no licence file\)$/gm)].length;
-  t.ok(nameOnly < packages.size / 4, `most with their licence text (${nameOnly} of ${packages.size} name theirs only)`);
+  t.ok(nameOnly < ids.size / 4, `most with their licence text (${nameOnly} of ${ids.size} name theirs only)`);
 });
 
 t.test('no path of the build machine is baked into the bundle', async (t) => {
@@ -77,8 +82,9 @@ t.test("the bundle's slim path loads no parser, validator or server, and prints 
       `${what}: no chunk holding the config loader, a validator, fastify or pino was loaded`,
     );
     const fromTree = tree.traced([...args, '--config', d.stack.configFile]);
-    // status reports the daemon's uptime, which moves between the two runs.
-    const steady = (s: string) => s.replace(/\d+s\b/g, 'Ns');
+    // status reports times (uptime, expiry, last refresh) that move between the two runs, and pads columns
+    // to their width: numbers and runs of spaces are compared as such.
+    const steady = (s: string) => s.replace(/\d+/g, 'N').replace(/ +/g, ' ');
     t.equal(steady(r.stdout), steady(fromTree.stdout), `${what}: the same output as the compiled tree`);
   }
 });

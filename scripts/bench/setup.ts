@@ -24,7 +24,7 @@ export const ACCOUNT = '111122223333';
 
 /** The package's bin, as `npm run build` leaves it beside this compiled file: the bundle users run. */
 export const CLI_PATH = fileURLToPath(new URL('../../bundle/credport.js', import.meta.url));
-/** The compiled root (dist/ or dist-bench/), where machine-readable results go. */
+/** The compiled root (dist/), where machine-readable results go. */
 export const OUT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The repository root: the nearest directory above this file whose package.json is credport's. */
