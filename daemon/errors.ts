@@ -37,10 +37,6 @@ export const SERVER_ERRORS = {
   ProfileNotFound: { status: 404, summary: "No profile of that name is served by this endpoint (another cloud's profiles are not)." },
   NotFound: { status: 404, summary: 'No such endpoint.' },
   InternalError: { status: 500, summary: 'An unexpected error; the daemon log has the details.' },
-  Starting: {
-    status: 503,
-    summary: 'The daemon has just started and already holds as many waiting requests as it keeps; retry after a second.',
-  },
 } as const satisfies Record<string, ServerErrorEntry>;
 
 export type ServerErrorCode = keyof typeof SERVER_ERRORS;

@@ -7,12 +7,12 @@
  * and is offered to the fast path again when its connection's peer is identified and as each profile's
  * first fetch settles (`retryAll`); `open` hands what is still waiting, and every later request, to
  * fastify, which answers it the usual way (an error to report, /health, a refresh to wait for). A request
- * the fast path never answers (any method but GET: the IMDS token PUT) asks for fastify at once
- * (`routerWanted`) rather than waiting for the fetches.
+ * the fast path never answers (any method but GET: the IMDS token PUT), or a crowd past `limit`, asks for
+ * fastify at once (`routerWanted`) rather than waiting for the fetches: nothing is ever refused for being
+ * early, and what waits is bounded as fastify's own requests are.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { serverError } from '../errors.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -21,12 +21,9 @@ export interface HeldRequestsOptions {
   fastPath: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Looks up the connection's peer (uid and process); the fast path answers only peers it knows. */
   lookup: (socket: Socket) => Promise<unknown>;
-  /** At most this many requests wait; more are answered 503 Starting (a local flood must not grow memory). */
+  /** Past this many waiting requests, fastify is asked for at once. */
   limit: number;
 }
-
-const STARTING = serverError('Starting', 'the daemon is starting; ask again in a moment');
-const STARTING_BODY = JSON.stringify(STARTING.body);
 
 interface Held {
   req: IncomingMessage;
@@ -64,21 +61,11 @@ export class HeldRequests {
       this.#router(req, res);
       return;
     }
-    if (this.#held.size >= this.#o.limit) {
-      res.writeHead(STARTING.status, {
-        'content-type': 'application/json; charset=utf-8',
-        'content-length': Buffer.byteLength(STARTING_BODY),
-        'retry-after': '1',
-        connection: 'close',
-      });
-      res.end(STARTING_BODY);
-      return;
-    }
     const h: Held = { req, res };
     this.#held.add(h);
     // A client that gives up is forgotten; fastify never sees its request.
     res.once('close', () => this.#held.delete(h));
-    if (req.method !== 'GET') this.#wantRouter();
+    if (req.method !== 'GET' || this.#held.size >= this.#o.limit) this.#wantRouter();
     void this.#o.lookup(req.socket).then(
       () => this.#retry(h),
       () => undefined,

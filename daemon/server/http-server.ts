@@ -29,7 +29,7 @@ export const HTTP_OPTIONS = {
   keepAliveTimeout: 5_000,
 };
 
-/** Requests that may wait for fastify at once during start-up; more get 503 Starting. */
+/** Requests that may wait during start-up before fastify is built without waiting for the first fetches. */
 export const HELD_REQUEST_LIMIT = 256;
 
 /** Requests node's parser rejects still get the JSON error shape, then the connection closes. */
