@@ -7,13 +7,11 @@
 import { request as httpRequest, createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
-import { startDaemon, type RunningDaemon } from '../daemon/daemon.js';
+import { FIRST_FETCH_WAIT_MS, startDaemon, type DaemonOptions } from '../daemon/daemon.js';
 import { createLogger } from '../daemon/logging/logger.js';
 import { chooseOwnerLookup } from '../daemon/peer/socket-owner.js';
 import { freePort } from './helpers/cli.js';
 import { startStack } from './helpers/stack.js';
-
-const silentLogger = () => createLogger({ level: 'silent' });
 
 interface Answer {
   status: number;
@@ -102,44 +100,56 @@ async function bound(port: number): Promise<boolean> {
   return false;
 }
 
-async function gatedStack(t: Test) {
+/** A promise and the function that resolves it. */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/**
+ * A stack whose STS sits behind a shut gate, and a daemon starting on it (not awaited), stopped after `t`.
+ * Resolves once the first fetch waits at the gate and the socket is bound. By default the start waits for
+ * the first fetch longer than any test takes: only the gate decides when it settles.
+ */
+async function startGated(t: Test, more: Partial<DaemonOptions> = {}) {
   let sts = '';
   const gate = await stsGate(() => sts);
   t.teardown(() => gate.close());
   const stack = await startStack({ startDaemon: false, profiles: { default: { sts_endpoint: gate.url } } });
   t.teardown(() => stack.close());
   sts = stack.emulator.stsEndpoint;
-  return { gate, stack, port: await freePort() };
+  const port = await freePort();
+  const starting = startDaemon({
+    config: stack.config,
+    signer: stack.signer,
+    logger: createLogger({ level: 'silent' }),
+    listen: { host: '127.0.0.1', port },
+    tuning: { maxAttempts: 1 },
+    firstFetchWaitMs: 120_000,
+    ...more,
+  });
+  t.teardown(() => starting.then((d) => d.close()));
+  await gate.arrived;
+  // The first fetch starts before the socket is bound: poll (TCP only, no request) until it is.
+  t.ok(await bound(port), 'the socket accepts connections while the first fetch waits');
+  return { gate, stack, port, starting };
 }
 
 t.test('requests sent while the first fetch is in flight get the answers of a started daemon', async (t) => {
-  const { gate, stack, port } = await gatedStack(t);
   // Every request below comes on its own connection, which the daemon holds and starts a peer lookup
   // for: the fifth lookup says all five are waiting (the fast path cannot answer any of them yet).
   const real = chooseOwnerLookup().lookup;
   let lookups = 0;
-  let allHeld!: () => void;
-  const held = new Promise<void>((r) => {
-    allHeld = r;
-  });
-  const starting = startDaemon({
-    config: stack.config,
-    signer: stack.signer,
-    logger: silentLogger(),
-    listen: { host: '127.0.0.1', port },
-    tuning: { maxAttempts: 1 },
-    // Longer than this test takes: only the gate decides when the first fetch settles.
-    firstFetchWaitMs: 120_000,
+  const held = deferred();
+  const { gate, stack, port, starting } = await startGated(t, {
     peerLookup: (tuple) => {
-      if (++lookups === 5) allHeld();
+      if (++lookups === 5) held.resolve();
       return real(tuple);
     },
   });
-  let daemon: RunningDaemon | undefined;
-  t.teardown(() => daemon?.close() ?? starting.then((d) => d.close()));
-  await gate.arrived;
-  // The first fetch starts before the socket is bound: poll (TCP only, no request) until it is.
-  t.ok(await bound(port), 'the socket accepts connections while the first fetch waits');
   const token = stack.token();
   const answers = Promise.all([
     send(port, '/v1/credentials', { headers: { authorization: token } }),
@@ -148,10 +158,10 @@ t.test('requests sent while the first fetch is in flight get the answers of a st
     send(port, '/v1/credentials', { headers: { authorization: 'not-the-token' } }),
     send(port, '/v1/credentials', { headers: { authorization: token, host: 'evil.example' } }),
   ]);
-  await held;
+  await held.promise;
   gate.open();
   const [creds, health, missing, badToken, badHost] = await answers;
-  daemon = await starting;
+  await starting;
 
   t.equal(creds.status, 200, 'credentials: 200');
   const body = JSON.parse(creds.body) as { AccessKeyId: string; SecretAccessKey: string; Token: string; Expiration: string };
@@ -171,18 +181,7 @@ t.test('requests sent while the first fetch is in flight get the answers of a st
 });
 
 t.test('a request only fastify answers (the IMDS token PUT) does not wait for the first fetch', async (t) => {
-  const { gate, stack, port } = await gatedStack(t);
-  const starting = startDaemon({
-    config: stack.config,
-    signer: stack.signer,
-    logger: silentLogger(),
-    listen: { host: '127.0.0.1', port },
-    tuning: { maxAttempts: 1 },
-    firstFetchWaitMs: 120_000,
-  });
-  t.teardown(() => starting.then((d) => d.close()));
-  await gate.arrived;
-  t.ok(await bound(port), 'bound');
+  const { gate, port, starting } = await startGated(t);
   // The gate stays shut until the answer is in: the start cannot have waited for the fetch.
   const token = await send(port, '/latest/api/token', { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } });
   t.equal(token.status, 200, 'an IMDS session token: 200 while the first fetch still waits');
@@ -192,35 +191,21 @@ t.test('a request only fastify answers (the IMDS token PUT) does not wait for th
 });
 
 t.test("another user's request during start-up is refused as later, and nothing is handed out", async (t) => {
-  const { gate, stack, port } = await gatedStack(t);
   const real = chooseOwnerLookup().lookup;
   const me = process.getuid?.() ?? 0;
-  let foreign!: () => void;
-  const lookedUp = new Promise<void>((r) => {
-    foreign = r;
-  });
-  // Every connection is reported as another user's (uid + 1), as the kernel would for a second user.
-  const peerLookup = async (tuple: Parameters<typeof real>[0]) => {
-    const owner = await real(tuple);
-    foreign();
-    return owner && { ...owner, uid: me + 1 };
-  };
+  const lookedUp = deferred();
   const audited = { handouts: 0 };
-  const starting = startDaemon({
-    config: stack.config,
-    signer: stack.signer,
-    logger: silentLogger(),
-    listen: { host: '127.0.0.1', port },
-    tuning: { maxAttempts: 1 },
-    firstFetchWaitMs: 120_000,
-    peerLookup,
+  const { gate, stack, port, starting } = await startGated(t, {
+    // Every connection is reported as another user's (uid + 1), as the kernel would for a second user.
+    peerLookup: async (tuple) => {
+      const owner = await real(tuple);
+      lookedUp.resolve();
+      return owner && { ...owner, uid: me + 1 };
+    },
     audit: { enabled: true, record: () => void audited.handouts++ },
   });
-  t.teardown(() => starting.then((d) => d.close()));
-  await gate.arrived;
-  t.ok(await bound(port), 'bound');
   const refused = send(port, '/v1/credentials', { headers: { authorization: stack.token() } });
-  await lookedUp;
+  await lookedUp.promise;
   gate.open();
   const r = await refused;
   await starting;
@@ -231,16 +216,12 @@ t.test("another user's request during start-up is refused as later, and nothing 
 });
 
 t.test('an upstream that never answers does not keep the daemon from starting', { timeout: 30_000 }, async (t) => {
-  const { gate, stack, port } = await gatedStack(t);
   // The default wait (FIRST_FETCH_WAIT_MS): the start goes on without the fetch once it is over.
-  const daemon = await startDaemon({
-    config: stack.config,
-    signer: stack.signer,
-    logger: silentLogger(),
-    listen: { host: '127.0.0.1', port },
+  const { gate, stack, port, starting } = await startGated(t, {
+    firstFetchWaitMs: FIRST_FETCH_WAIT_MS,
     tuning: { maxAttempts: 1, requestWaitMs: 200 },
   });
-  t.teardown(() => daemon.close());
+  await starting;
   // The gate is still shut: the first fetch has not settled, yet the daemon started and serves /health.
   const health = await send(port, '/health');
   t.equal(health.status, 503, '/health answers while the first fetch still waits: 503, no credentials yet');
