@@ -19,7 +19,7 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 export interface HeldRequestsOptions {
   /** Returns true when it answered the request. */
   fastPath: (req: IncomingMessage, res: ServerResponse) => boolean;
-  /** Looks up the connection's peer (uid and process); the fast path answers only peers it knows. */
+  /** Looks up what the fast path must know of the connection's peer (http-server.ts says what). */
   lookup: (socket: Socket) => Promise<unknown>;
   /** Past this many waiting requests, fastify is asked for at once. */
   limit: number;
@@ -36,7 +36,7 @@ export class HeldRequests {
   #router: Handler | undefined;
   #closed = false;
   #wantRouter!: () => void;
-  /** Resolves when a request is held that only fastify can answer. */
+  /** Resolves when a request is held that only fastify can answer, or when more than `limit` wait. */
   readonly routerWanted = new Promise<void>((resolve) => {
     this.#wantRouter = resolve;
   });
