@@ -152,9 +152,11 @@ t.test('across ~20 s of refreshes, clients only ever receive credentials with at
 
 t.test('200 concurrent requests on a cold profile cost exactly one STS call', async (tt: Test) => {
   // The first STS answer is held back, so the whole crowd arrives while the start-up fetch is in flight;
-  // the start does not wait for it (firstFetchWaitMs 0), and is over long before it comes.
+  // the start does not wait for it (firstFetchWaitMs 0), and is over long before it comes. The requests
+  // may wait for it (requestWaitMs) well past the delay.
   const stack = await startStack({
     firstFetchWaitMs: 0,
+    tuning: { requestWaitMs: 10_000 },
     beforeStart: (e) => e.setFault({ kind: 'delay', ms: 1500 }, { times: 1 }),
   });
   tt.teardown(() => stack.close());
