@@ -189,7 +189,10 @@ t.test('past the limit, the router is asked for at once, and nothing is refused'
   waiting.push(get(r.port, '/3'));
   await until(() => r.held.size === 3, 'a third is held too, not refused');
   r.held.open(router(r));
-  t.same((await Promise.all(waiting.map((w) => w.answer))).map((a) => a.body), ['router /1', 'router /2', 'router /3']);
+  t.same(
+    (await Promise.all(waiting.map((w) => w.answer))).map((a) => a.body),
+    ['router /1', 'router /2', 'router /3'],
+  );
 });
 
 t.test('a client that gives up is forgotten: the router never sees its request', async (t) => {
