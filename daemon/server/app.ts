@@ -77,9 +77,8 @@ export function buildServer(o: ServerOptions): BuiltServer {
     routerOptions: { maxParamLength: 100, caseSensitive: true, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     return503OnClosing: true,
     trustProxy: false,
-    connectionTimeout: 15_000,
-    keepAliveTimeout: 5_000,
-    requestTimeout: 10_000,
+    // No connectionTimeout, keepAliveTimeout or requestTimeout here: fastify applies them only to a server
+    // it makes itself. Ours comes made (http-server.ts: HTTP_OPTIONS and the slow-client guard).
     // Errors fastify raises before any hook (an undecodable URL, an over-long parameter) must neither
     // skip the {Code, Message} shape nor quote the request back.
     frameworkErrors: (err, _req, reply) => {
