@@ -125,9 +125,8 @@ function needsProcess(ctx: ServerContext, profile: string): boolean {
  * (server/http-server.ts), so that the fast path can serve them.
  */
 export function someHandoutNeedsProcess(ctx: ServerContext): boolean {
-  if (ctx.audit.enabled) return true;
-  for (const p of ctx.profiles.entries()) if ((p.executables?.length ?? 0) > 0) return true;
-  return false;
+  for (const p of ctx.profiles.entries()) if (needsProcess(ctx, p.name)) return true;
+  return ctx.audit.enabled;
 }
 
 /**
