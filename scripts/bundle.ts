@@ -1,13 +1,14 @@
 /**
- * Bundles the compiled CLI (dist/daemon/cli/credport.js, from tsc) into dist/bundle/, what the package's
- * `bin` runs. Part of `npm run build`.
+ * Bundles the compiled CLI (dist/daemon/cli/, from tsc) into dist/bundle/. Part of `npm run build`.
  *
  * Why: every `credport auth` is a new process, and a daemon's start is mostly node's module loader. From
  * the compiled tree, the slim CLI path resolves, reads and links ~30 ES modules and the daemon ~150 plus
- * fastify's and pino's CommonJS files; bundled, each is a handful of files. Code splitting keeps every
- * dynamic import() a separate chunk, so what a command does not use is still never loaded
- * (test/provider-modules.test.ts and test/cli-fast-path.test.ts check that on the compiled tree, whose
- * import graph the chunks follow).
+ * fastify's and pino's CommonJS files. Three outputs (docs/architecture.md, "The bundle"):
+ * - main.js and its chunks (ES modules, code splitting: a dynamic import() stays a chunk of its own, so
+ *   what a command does not use is never loaded);
+ * - slim.cjs, the slim path of auth, env and status, one CommonJS file: node starts a CommonJS file
+ *   sooner than any ES module, and one file costs one read;
+ * - credport.cjs, the package's `bin`: slim.cjs or main.js.
  *
  * Left outside the bundle: the optional AWS SDK clients of the admin commands (peer dependencies, found
  * at run time or reported missing) and the native addon (loaded by path, keys/native/addon.ts).
@@ -15,16 +16,59 @@
  *
  * Usage: node dist/scripts/bundle.js [PACKAGE_ROOT]   (default: this checkout)
  */
-import { build, type Metafile } from 'esbuild';
+import { type BuildOptions, build, type Metafile, type Plugin } from 'esbuild';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..'));
 const outdir = join(root, 'dist', 'bundle');
+const cliDir = join(root, 'dist', 'daemon', 'cli');
 
 // CommonJS packages inside an ES module bundle still call require() for node's built-ins.
-const BANNER = "import { createRequire as __credportRequire } from 'node:module'; const require = __credportRequire(import.meta.url);";
+const ESM_BANNER = "import { createRequire as __credportRequire } from 'node:module'; const require = __credportRequire(import.meta.url);";
+// import.meta.url in the CommonJS entry (version.ts, keys/native/addon.ts find files from it).
+const CJS_BANNER = "const __credportUrl = require('node:url').pathToFileURL(__filename).href;";
+
+/**
+ * What slim.cjs carries: the CLI's own modules (not main.ts, which is main.js's) and each cloud's CLI
+ * half, the slim path of `auth`, `env` and `status`. A dynamic import of anything else becomes a module
+ * that throws FullPathNeeded (cli/fast/full-path.ts), and the command takes the full path. Without
+ * this, esbuild (which cannot split CommonJS) would inline every module the slim path can reach, a
+ * megabyte that node would parse at each `credport auth`.
+ */
+const SLIM = /\/dist\/daemon\/(cli\/(?!main\.js$).+|clouds\/(cli-loaders|[a-z]+\/cli))\.js$/;
+const slimPlugin: Plugin = {
+  name: 'credport-slim',
+  setup(b) {
+    b.onResolve({ filter: /^\./ }, (args) => {
+      if (args.kind !== 'dynamic-import') return undefined;
+      const target = resolve(dirname(args.importer), args.path);
+      return SLIM.test(target) ? undefined : { path: relative(root, target), namespace: 'full-path' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'full-path' }, (args) => ({
+      contents: `import { FullPathNeeded } from ${JSON.stringify(join(cliDir, 'fast', 'full-path.js'))}; throw new FullPathNeeded(${JSON.stringify(args.path)});`,
+      resolveDir: root,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * The bin's two ways out: the slim path is slim.cjs, taken with require() (a CommonJS file through
+ * import() would start node's ES module loader, which the slim path does without), and the full
+ * path is main.js, an ES module.
+ */
+const binPlugin: Plugin = {
+  name: 'credport-bin',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(main|fast\/index)\.js$/ }, (args) => {
+      if (args.kind !== 'dynamic-import') return undefined;
+      return args.path === './main.js' ? { path: './main.js', external: true } : { path: 'slim.cjs', namespace: 'slim-require' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'slim-require' }, () => ({ contents: "module.exports = require('./slim.cjs');", loader: 'js' }));
+  },
+};
 
 /** The innermost package of a bundled input: `node_modules/@s/p/x.js` -> `node_modules/@s/p`, or undefined. */
 function packageDirOf(input: string): string | undefined {
@@ -41,7 +85,7 @@ function licenceText(dir: string): string | undefined {
 }
 
 /** One section per bundled package and version (two versions of a package are two sections). */
-function thirdPartyNotices(meta: Metafile): string {
+function thirdPartyNotices(meta: Pick<Metafile, 'inputs'>): string {
   const sections = new Map<string, string>();
   for (const input of Object.keys(meta.inputs)) {
     const rel = packageDirOf(input);
@@ -58,15 +102,12 @@ function thirdPartyNotices(meta: Metafile): string {
   return `The credport bundle (dist/bundle/) includes the following packages, under these licences.\n\n${sorted.join('\n')}`;
 }
 
-const entry = join(root, 'dist', 'daemon', 'cli', 'credport.js');
-if (!existsSync(entry)) throw new Error(`${entry} is missing: run tsc first (npm run build)`);
+for (const f of ['credport.js', 'main.js'])
+  if (!existsSync(join(cliDir, f))) throw new Error(`${join(cliDir, f)} is missing: run tsc first (npm run build)`);
 rmSync(outdir, { recursive: true, force: true });
-const result = await build({
-  entryPoints: [entry],
-  outdir,
+
+const common = {
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
   // Names are not kept (esbuild renames a clashing top-level name, Certificate -> Certificate2): every
@@ -75,12 +116,42 @@ const result = await build({
   keepNames: false,
   absWorkingDir: root,
   external: ['@aws-sdk/*'],
-  banner: { js: BANNER },
   metafile: true,
   logLevel: 'warning',
+  legalComments: 'none',
+} satisfies BuildOptions;
+
+// main.js and its chunks: every command, the daemon and the demo, as ES modules.
+const esm = await build({
+  ...common,
+  entryPoints: { main: join(cliDir, 'main.js') },
+  outdir,
+  splitting: true,
+  format: 'esm',
+  banner: { js: ESM_BANNER },
   // Chunks beside the entry: modules that find files from import.meta.url (version.ts: ../../package.json)
   // sit two levels below the package root, as in the compiled tree.
   chunkNames: '[name]-[hash]',
-  legalComments: 'none',
 });
-writeFileSync(join(outdir, 'THIRD-PARTY-LICENSES.txt'), thirdPartyNotices(result.metafile));
+
+// The slim path, and the bin that picks it or main.js: CommonJS, which node starts sooner.
+const slim = await build({
+  ...common,
+  entryPoints: [join(cliDir, 'fast', 'index.js')],
+  outfile: join(outdir, 'slim.cjs'),
+  format: 'cjs',
+  banner: { js: CJS_BANNER },
+  define: { 'import.meta.url': '__credportUrl' },
+  plugins: [slimPlugin],
+});
+const bin = await build({
+  ...common,
+  format: 'cjs',
+  entryPoints: [join(cliDir, 'credport.js')],
+  outfile: join(outdir, 'credport.cjs'),
+  external: [...common.external, './slim.cjs'],
+  plugins: [binPlugin],
+});
+
+const inputs = { ...esm.metafile.inputs, ...slim.metafile.inputs, ...bin.metafile.inputs };
+writeFileSync(join(outdir, 'THIRD-PARTY-LICENSES.txt'), thirdPartyNotices({ inputs }));

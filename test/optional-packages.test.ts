@@ -114,7 +114,7 @@ function withoutAwsSdk(t: Test): string {
 
 t.test('admin commands without their package: one line, nothing changed', async (t) => {
   const dir = withoutAwsSdk(t);
-  const cli = join(dir, 'dist', 'bundle', 'credport.js');
+  const cli = join(dir, 'dist', 'bundle', 'credport.cjs');
   const home = join(dir, 'home');
   mkdirSync(home, { mode: 0o700 });
   const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>

@@ -86,7 +86,7 @@ t.test(
     t.equal(args[0], process.execPath, 'absolute node');
     const flags = DAEMON_NODE_FLAGS.length;
     t.same(args.slice(1, 1 + flags), DAEMON_NODE_FLAGS, "the daemon's node flags, one argument each");
-    t.match(args[1 + flags], /\/dist\/bundle\/credport\.js$/, "the package's bin (the bundle), no transpiler");
+    t.match(args[1 + flags], /\/dist\/bundle\/credport\.cjs$/, "the package's bin (the bundle), no transpiler");
     t.same(args.slice(2 + flags), ['serve', '--config', s.config], 'config path with spaces kept as one argument');
     t.equal(p.RunAtLoad, true);
     t.same(p.KeepAlive, { SuccessfulExit: false }, 'restart on crash, not after a clean stop');
@@ -192,7 +192,10 @@ t.test('systemd: user and system units pass systemd-analyze verify; commands go 
     new RegExp(`^ReadWritePaths="${join(s.home, 'state').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"$`, 'm'),
     'state dir writable, quoted because of the space',
   );
-  t.match(text, new RegExp(`^ExecStart="[^"]+node[^"]*" ${FLAGS} "[^"]+credport\\.js" serve --config "[^"]+credport config\\.toml"$`, 'm'));
+  t.match(
+    text,
+    new RegExp(`^ExecStart="[^"]+node[^"]*" ${FLAGS} "[^"]+credport\\.cjs" serve --config "[^"]+credport config\\.toml"$`, 'm'),
+  );
   const verify = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
   t.equal(verify.status, 0, `systemd-analyze verify (user unit): ${verify.stderr}`);
   t.equal(verify.stderr.trim(), '', 'no warnings');
@@ -209,7 +212,7 @@ t.test('systemd: user and system units pass systemd-analyze verify; commands go 
   mkdirSync(sysDir);
   const ctx = {
     node: process.execPath,
-    entry: join(process.cwd(), 'dist/bundle/credport.js'),
+    entry: join(process.cwd(), 'dist/bundle/credport.cjs'),
     config: '/etc/credport/config.toml',
     home: '/var/lib/credport',
     uid: 0,

@@ -273,7 +273,7 @@ function startupSection(s: StartupResults): string {
   const out = [
     '## Start-up and memory',
     '',
-    `From just before the process is spawned (\`node dist/bundle/credport.js serve\`, file key, local emulator) to each event; median of ${s.runs.length} starts, ` +
+    `From just before the process is spawned (\`node dist/bundle/credport.cjs serve\`, file key, local emulator) to each event; median of ${s.runs.length} starts, ` +
       "interleaved with starts of the bare node:http server (the floor: node's own start).",
     '',
     table(

@@ -23,7 +23,7 @@ import { DAEMON_NODE_FLAGS } from '../../daemon/service/node-flags.js';
 export const ACCOUNT = '111122223333';
 
 /** The package's bin, as `npm run build` leaves it beside this compiled file: the bundle users run. */
-export const CLI_PATH = fileURLToPath(new URL('../../bundle/credport.js', import.meta.url));
+export const CLI_PATH = fileURLToPath(new URL('../../bundle/credport.cjs', import.meta.url));
 /** The compiled root (dist/), where machine-readable results go. */
 export const OUT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -205,7 +205,7 @@ export function spawnChild(command: string, args: string[], env: NodeJS.ProcessE
 }
 
 /**
- * `node FLAGS dist/bundle/credport.js serve --config FILE`: the daemon as its systemd unit and
+ * `node FLAGS dist/bundle/credport.cjs serve --config FILE`: the daemon as its systemd unit and
  * launchd plist run it, with the same node flags (service/node-flags.ts).
  */
 export function spawnDaemon(configFile: string, nodeArgs: string[] = []): Child {

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 /** The package's `bin`: the bundle the build makes (scripts/bundle.ts), which is what users run. */
-export const CLI = fileURLToPath(new URL('../../bundle/credport.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../bundle/credport.cjs', import.meta.url));
 /** tsc's compiled tree, a file per module: for the tests that read back which modules a process loaded. */
 export const MODULE_TREE_CLI = fileURLToPath(new URL('../../daemon/cli/credport.js', import.meta.url));
 

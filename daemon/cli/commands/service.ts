@@ -74,7 +74,7 @@ function packageFiles(): { root: string; entry: string } {
  */
 function installedEntry(): string {
   const argv1 = process.argv[1];
-  if (argv1 && /^credport(\.js)?$/.test(basename(argv1))) return resolve(argv1);
+  if (argv1 && /^credport(\.c?js)?$/.test(basename(argv1))) return resolve(argv1);
   return packageFiles().entry;
 }
 

@@ -11,6 +11,7 @@ import { leadingGlobals } from '../globals.js';
 import type { CliIo } from '../io.js';
 import { reportError } from '../report-error.js';
 import { findSlimDaemon, type SlimDaemon } from './find-daemon.js';
+import { FullPathNeeded } from './full-path.js';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -102,6 +103,7 @@ export async function runFast(argv: string[], io: CliIo): Promise<number | undef
   try {
     return await RUN[name](d, v, io);
   } catch (err) {
+    if (err instanceof FullPathNeeded) return undefined;
     // What the daemon answered (a refusal, an impostor on its port) is reported as the full path would.
     return reportError(err, io);
   }
