@@ -58,6 +58,27 @@ t.test('no path of the build machine is baked into the bundle', async (t) => {
   for (const c of chunks) t.notOk(readFileSync(join(BUNDLE, c), 'utf8').includes(ROOT), `${c}: no ${ROOT}`);
 });
 
+t.test('slim.cjs holds credport modules only; what it leaves out throws FullPathNeeded', async (t) => {
+  const slim = readFileSync(join(BUNDLE, 'slim.cjs'), 'utf8');
+  const modules = modulesIn(join(BUNDLE, 'slim.cjs'));
+  t.ok(modules.includes('dist/daemon/cli/fast/find-daemon.js'), 'the markers name its modules');
+  t.same(
+    modules.filter((m) => m.startsWith('node_modules/')),
+    [],
+    'no npm package (x509, fastify, pino, the schema code): those are the full path',
+  );
+  t.same(
+    modules.filter((m) =>
+      /dist\/daemon\/(config\/(load|validate)|keys\/(?!native\/)|providers\/create-providers|clouds\/[a-z]+\/runtime)/.test(m),
+    ),
+    [],
+    'no config loader, key backend or cloud runtime',
+  );
+  const stubs = [...slim.matchAll(/throw new FullPathNeeded\("([^"]+)"\)/g)].map((m) => m[1]!);
+  t.ok(stubs.length > 0, `the modules left out (${stubs.join(', ')})`);
+  for (const s of stubs) t.ok(statSync(join(ROOT, s)).isFile(), `${s}: a module of the compiled tree, which main.js carries`);
+});
+
 t.test("the bundle's slim path loads no parser, validator or server, and prints what the tree prints", async (t) => {
   const d = await spawnDaemon({ logLevel: 'warn' });
   t.teardown(() => d.stop());
