@@ -27,7 +27,7 @@ const cliDir = join(root, 'dist', 'daemon', 'cli');
 
 // CommonJS packages inside an ES module bundle still call require() for node's built-ins.
 const ESM_BANNER = "import { createRequire as __credportRequire } from 'node:module'; const require = __credportRequire(import.meta.url);";
-// import.meta.url in the CommonJS entry (version.ts, keys/native/addon.ts find files from it).
+// import.meta.url in slim.cjs (version.ts and keys/native/addon.ts find files from it).
 const CJS_BANNER = "const __credportUrl = require('node:url').pathToFileURL(__filename).href;";
 
 /**

@@ -72,10 +72,16 @@ export interface BenchEnv {
   port: number;
   url: string;
   emulator: Emulator;
+  /** The device key file the config names. */
+  keyPath: string;
+  /** The role of each profile, by profile name. */
+  roleArn(profile: string): string;
   /** The ECS bearer token; read after the daemon created it. Never printed. */
   token(): string;
   close(): Promise<void>;
 }
+
+const roleArnOf = (profile: string): string => `arn:aws:iam::${ACCOUNT}:role/role-${profile}`;
 
 /** Emulator + key + issuer documents + roles + config file; the daemon is started separately. */
 export async function createBenchEnv(o: BenchEnvOptions = {}): Promise<BenchEnv> {
@@ -92,7 +98,7 @@ export async function createBenchEnv(o: BenchEnvOptions = {}): Promise<BenchEnv>
     const host = issuer.replace(/^https?:\/\//, '');
     const profiles: Record<string, Record<string, unknown>> = {};
     for (const name of o.profiles ?? ['default']) {
-      const roleArn = `arn:aws:iam::${ACCOUNT}:role/role-${name}`;
+      const roleArn = roleArnOf(name);
       emulator.createRole({
         arn: roleArn,
         maxSessionDurationSeconds: 43200,
@@ -139,6 +145,8 @@ export async function createBenchEnv(o: BenchEnvOptions = {}): Promise<BenchEnv>
       port,
       url: `http://127.0.0.1:${port}`,
       emulator,
+      keyPath,
+      roleArn: roleArnOf,
       token: () => readFileSync(tokenFile, 'utf8'),
       async close() {
         await emulator.close();
@@ -222,7 +230,7 @@ export interface HttpResult {
 /** One request on its own connection (no agent), so nothing is shared between measurements. */
 export function httpRequest(
   url: string,
-  o: { method?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
+  o: { method?: string; headers?: Record<string, string>; timeoutMs?: number; body?: string } = {},
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: o.method ?? 'GET', headers: o.headers, agent: false, timeout: o.timeoutMs ?? 15_000 }, (res) => {
@@ -235,7 +243,7 @@ export function httpRequest(
     });
     req.on('timeout', () => req.destroy(new Error(`timeout: ${o.method ?? 'GET'} ${new URL(url).pathname}`)));
     req.on('error', reject);
-    req.end();
+    req.end(o.body);
   });
 }
 
