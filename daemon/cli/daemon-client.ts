@@ -3,11 +3,11 @@
  * Imports nothing of the config loader: the slim path of `auth`, `env` and `status` uses it.
  */
 import { statSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ListenAddress } from '../config/listen.js';
 import { connectVerified, ListenerNotVerifiedError } from '../peer/verify-listener.js';
 import { CliError, EXIT } from './cli-error.js';
+import { DaemonHttpError, getOnSocket, type RawReply } from './daemon-http.js';
 
 /** The base URL a client on this machine uses to reach a daemon listening on `l`. */
 export function clientBaseUrl(l: ListenAddress): string {
@@ -34,7 +34,7 @@ const MAX_REPLY_BYTES = 1024 * 1024;
 /**
  * One GET against the daemon with a short overall deadline. The listening socket must belong to
  * `expectUid` before a byte is sent (see peer/verify-listener.ts); a refused connection means
- * "not running", an impostor on the port is an error.
+ * "not running", an impostor on the port is an error. The request itself is daemon-http.ts's.
  */
 export async function askDaemon(
   base: string,
@@ -55,44 +55,19 @@ export async function askDaemon(
       throw new CliError(err.message, EXIT.failure, "check who holds the port ('credport doctor'), then restart credport");
     return { reachable: false, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).name ?? 'error' };
   }
-  return new Promise((resolve) => {
-    const req = httpRequest(
-      {
-        host,
-        port,
-        path,
-        headers: { ...headers, host: url.host },
-        createConnection: () => socket,
-        timeout: Math.max(1, deadline - Date.now()),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_REPLY_BYTES) req.destroy(new Error('reply too large'));
-          else chunks.push(c);
-        });
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown = text;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            // not JSON: keep the text
-          }
-          resolve({ reachable: true, status: res.statusCode ?? 0, body });
-        });
-        res.on('error', () => resolve({ reachable: false, reason: 'ECONNRESET' }));
-      },
-    );
-    const timer = setTimeout(
-      () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })),
-      Math.max(1, deadline - Date.now()),
-    );
-    req.on('close', () => clearTimeout(timer));
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
-    req.on('error', (err: NodeJS.ErrnoException) => resolve({ reachable: false, reason: err.code ?? err.name }));
-    req.end();
-  });
+  let reply: RawReply;
+  try {
+    reply = await getOnSocket(socket, { path, host: url.host, headers }, { maxBytes: MAX_REPLY_BYTES, deadline });
+  } catch (err) {
+    if (err instanceof DaemonHttpError) return { reachable: false, reason: err.code };
+    throw err;
+  }
+  const text = reply.body.toString('utf8');
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { reachable: true, status: reply.status, body };
 }

@@ -26,6 +26,8 @@ export function notSlim(cloud: string): Array<{ what: string; re: RegExp }> {
     { what: "another cloud's modules", re: new RegExp(`/daemon/clouds/(${others})/`) },
     { what: 'the cloud specs', re: /\/daemon\/clouds\/(specs|registry|[a-z]+\/(spec|index|config-checks|checks))\.js$/ },
     // AWS's and status's slim path need no cryptography at all; loading node:crypto is ~7 ms of them.
+    // cli/daemon-http.ts speaks to the daemon: node's HTTP client is some 6 ms of every call.
+    { what: "node:http's client", re: /^NativeModule (_http_client|_http_agent)$/ },
     ...(cloud === 'aws' || cloud === 'none'
       ? [{ what: 'node:crypto (util/sha256.ts digests the config)', re: /^NativeModule crypto$/ }]
       : []),
