@@ -186,9 +186,9 @@ export function cliSection(c: CliResults): string {
     'With a daemon running, `auth`, `env` and `status` take the slim path (docs/architecture.md, "The CLI\'s slim path"): ' +
       'no TOML parse, no validation, no cloud spec, and no ES module loader: the bin and slim.cjs are CommonJS files (docs/architecture.md, "The bundle"). ' +
       'What remains above `node -e 0`, from a CPU profile of `auth` (100 µs samples): ' +
-      'about 10 ms loading the built-ins the path needs (http, net and streams; no crypto, no child_process); ' +
-      'about 8 ms for the round trip to the daemon (the TCP connection, the listener owner check through the native addon, the HTTP request and answer); ' +
-      "about 7 ms for the trust checks (the config's bytes and digest, the runtime file, the lock holder's /proc identity); " +
+      'about 8 ms loading the built-ins the path needs (net and streams; no http, no crypto, no child_process); ' +
+      'about 7 ms for the round trip to the daemon (the TCP connection, the listener owner check through the native addon, the request and answer); ' +
+      "about 8 ms for the trust checks (the config's bytes and digest, the runtime file, the lock holder's /proc identity); " +
       'about 4 ms compiling slim.cjs (80 KB); the rest is spread thin (argument parsing, promise ticks, garbage collection). ' +
       '`env` sends nothing and skips the round trip.',
     '',
