@@ -31,6 +31,8 @@ t.test('parseReply: Content-Length, chunked, or to the end of the stream', async
   t.equal(reply(chunked.slice(0, -7)), undefined, 'before the last chunk: more is needed');
   t.equal(reply('HTTP/1.0 200 OK\r\n\r\nto the end'), undefined, 'no length: read until the daemon closes');
   t.equal(reply('HTTP/1.0 200 OK\r\n\r\nto the end', true)?.body.toString(), 'to the end');
+  t.equal(reply('HTTP/1.1 204 No Content\r\n\r\n')?.body.length, 0, '204: no body, whatever follows');
+  t.equal(reply('HTTP/1.1 200 OK\r\nContent-Length:\t 2 \r\n\r\n{}')?.body.toString(), '{}', 'spaces and tabs around a value');
 });
 
 t.test('parseReply: anything malformed is an error, never a guess', async (t) => {
@@ -51,6 +53,11 @@ t.test('parseReply: anything malformed is an error, never a guess', async (t) =>
     ['ends short of its length', 'HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}', true],
     ['ends inside a chunked body', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n', true],
     ['head over 16 KiB', `HTTP/1.1 200 OK\r\nX: ${'a'.repeat(17 * 1024)}`],
+    ['an interim answer', 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}'],
+    ['a bare LF hiding a header', 'HTTP/1.1 200 OK\r\nX: a\nContent-Length: 2\r\n\r\n{}'],
+    ['a NUL in a value', 'HTTP/1.1 200 OK\r\nX: a\u0000b\r\n\r\n'],
+    ['a vertical tab is not whitespace', 'HTTP/1.1 200 OK\r\nContent-Length: \u000b2\r\n\r\n{}'],
+    ['nor is a no-break space in a chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\u00a02\r\n{}\r\n0\r\n\r\n'],
   ];
   for (const [what, text, ended] of cases)
     t.equal(
@@ -58,6 +65,11 @@ t.test('parseReply: anything malformed is an error, never a guess', async (t) =>
       'EBADREPLY',
       what,
     );
+  t.equal(
+    code(() => parseReply(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n'), false, 4096)),
+    'EBADREPLY',
+    'a declared length over the cap: refused before the body comes',
+  );
 });
 
 t.test('requestBytes: one GET that asks to close; nothing that could split the request', async (t) => {
@@ -70,10 +82,15 @@ t.test('requestBytes: one GET that asks to close; nothing that could split the r
   t.throws(() => requestBytes('/x', 'h', { 'bad name': 'v' }), TypeError, 'a space in a name');
   t.throws(() => requestBytes('/x HTTP/1.1\r\nX: 1', 'h', {}), TypeError, 'a path with a space or CR LF');
   t.throws(() => requestBytes('/x', 'h\r\nX: 1', {}), TypeError, 'CR LF in the host');
+  t.throws(() => requestBytes('/x', 'h', { a: undefined as unknown as string }), TypeError, 'a value that is not a string');
 });
 
 /** A loopback server of `kind`, and a socket connected to it. */
-async function exchange(t: Test, onSocket: (s: Socket) => void, limits = { maxBytes: 1024 * 1024, timeoutMs: 3000 }) {
+async function exchange(
+  t: Test,
+  onSocket: (s: Socket) => void,
+  limits: { maxBytes: number; timeoutMs: number; closeFirst?: boolean } = { maxBytes: 1024 * 1024, timeoutMs: 3000 },
+) {
   // Reading (and dropping) what the client sends lets the server see the client's close.
   // A client that hangs up first makes the server's writes fail: expected here.
   const server: Server = createServer((s) => {
@@ -86,6 +103,7 @@ async function exchange(t: Test, onSocket: (s: Socket) => void, limits = { maxBy
   const port = (server.address() as { port: number }).port;
   const socket = connect({ host: '127.0.0.1', port });
   await new Promise((r) => socket.once('connect', r));
+  if (limits.closeFirst) socket.destroy();
   return getOnSocket(
     socket,
     { path: '/health', host: `127.0.0.1:${port}`, headers: {} },
@@ -145,6 +163,11 @@ t.test('a flood, silence and a hang-up are errors within the deadline', async (t
   );
   t.equal(await failure(exchange(t, () => {}, { maxBytes: 1024, timeoutMs: 200 })), 'ETIMEDOUT', 'no answer: the deadline');
   t.equal(await failure(exchange(t, (s) => s.end())), 'EBADREPLY', 'closed without an answer');
+  t.equal(
+    await failure(exchange(t, () => {}, { maxBytes: 1024, timeoutMs: 60_000, closeFirst: true })),
+    'ECONNRESET',
+    'a socket closed before the request: at once, not at the deadline',
+  );
   // After the request is in: a reset during connect would be connect's error, not the exchange's.
   t.equal(await failure(exchange(t, (s) => s.once('data', () => s.resetAndDestroy()))), 'ECONNRESET', 'reset');
 });

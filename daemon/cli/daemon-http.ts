@@ -25,6 +25,9 @@ export class DaemonHttpError extends Error {
   }
 }
 
+/** Spaces and tabs around a field value or a chunk size: nothing else is whitespace to HTTP. */
+const trimOws = (s: string): string => s.replace(/^[ \t]+|[ \t]+$/g, '');
+
 /** Node's own limit on a response head. */
 const MAX_HEAD_BYTES = 16 * 1024;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -40,7 +43,8 @@ export function requestBytes(path: string, host: string, headers: Record<string,
   for (const [name, value] of Object.entries(headers)) {
     // These two are the request's own.
     if (name.toLowerCase() === 'host' || name.toLowerCase() === 'connection') continue;
-    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) throw new TypeError(`invalid character in header ${JSON.stringify(name)}`);
+    if (!TOKEN.test(name) || typeof value !== 'string' || !FIELD_VALUE.test(value))
+      throw new TypeError(`invalid header ${JSON.stringify(name)}`);
     lines.push(`${name}: ${value}`);
   }
   return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
@@ -56,7 +60,7 @@ function dechunk(buf: Buffer, from: number): Buffer | undefined {
       if (buf.length - at > 1024) throw bad('chunk size line too long');
       return undefined;
     }
-    const sizeText = buf.toString('latin1', at, eol).split(';')[0]!.trim();
+    const sizeText = trimOws(buf.toString('latin1', at, eol).split(';')[0]!);
     if (!/^[0-9a-fA-F]{1,8}$/.test(sizeText)) throw bad('bad chunk size');
     const size = Number.parseInt(sizeText, 16);
     if (size === 0) return Buffer.concat(parts); // trailers, if any, are not read
@@ -70,9 +74,10 @@ function dechunk(buf: Buffer, from: number): Buffer | undefined {
 
 /**
  * The reply in `buf`, undefined while more is needed (`ended`: the daemon closed, nothing more comes).
- * Throws on anything malformed.
+ * Throws on anything malformed, on an interim (1xx) answer, which a GET without Expect never gets,
+ * and on a declared length over `maxBytes`.
  */
-export function parseReply(buf: Buffer, ended: boolean): RawReply | undefined {
+export function parseReply(buf: Buffer, ended: boolean, maxBytes = Number.POSITIVE_INFINITY): RawReply | undefined {
   const headEnd = buf.indexOf('\r\n\r\n');
   if (headEnd === -1) {
     if (buf.length > MAX_HEAD_BYTES) throw bad('head too large');
@@ -81,18 +86,20 @@ export function parseReply(buf: Buffer, ended: boolean): RawReply | undefined {
   }
   if (headEnd > MAX_HEAD_BYTES) throw bad('head too large');
   const [statusLine, ...fields] = buf.toString('latin1', 0, headEnd).split('\r\n');
-  const m = /^HTTP\/1\.[01] ([1-9]\d\d)(?: [^\r\n]*)?$/.exec(statusLine!);
-  if (!m) throw bad('bad status line');
+  const m = /^HTTP\/1\.[01] ([2-9]\d\d)(?: [^\r\n]*)?$/.exec(statusLine!);
+  if (!m) throw bad(/^HTTP\/1\.[01] 1\d\d/.test(statusLine!) ? 'an interim (1xx) answer' : 'bad status line');
   let length: number | undefined;
   let chunked = false;
   for (const f of fields) {
     const colon = f.indexOf(':');
     if (colon <= 0 || !TOKEN.test(f.slice(0, colon))) throw bad('bad header line');
     const name = f.slice(0, colon).toLowerCase();
-    const value = f.slice(colon + 1).trim();
+    const value = trimOws(f.slice(colon + 1));
+    if (!FIELD_VALUE.test(value)) throw bad('control character in a header');
     if (name === 'content-length') {
       if (!/^\d{1,12}$/.test(value) || (length !== undefined && length !== Number(value))) throw bad('bad Content-Length');
       length = Number(value);
+      if (length > maxBytes) throw bad(`Content-Length ${length} is over ${maxBytes}`);
     } else if (name === 'transfer-encoding') {
       if (value.toLowerCase() !== 'chunked') throw bad(`unsupported Transfer-Encoding ${value}`);
       chunked = true;
@@ -101,6 +108,8 @@ export function parseReply(buf: Buffer, ended: boolean): RawReply | undefined {
   if (chunked && length !== undefined) throw bad('both Content-Length and chunked');
   const status = Number(m[1]);
   const from = headEnd + 4;
+  // Never a body, whatever the head says.
+  if (status === 204 || status === 304) return { status, body: Buffer.alloc(0) };
   if (chunked) {
     const body = dechunk(buf, from);
     if (body === undefined && ended) throw bad('answer ends inside a chunked body');
@@ -134,7 +143,7 @@ export function getOnSocket(
     };
     const attempt = (ended: boolean) => {
       try {
-        const reply = parseReply(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), ended);
+        const reply = parseReply(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), ended, limits.maxBytes);
         if (reply) finish(undefined, reply);
       } catch (err) {
         finish(err as Error);
@@ -153,6 +162,11 @@ export function getOnSocket(
     socket.on('end', () => attempt(true));
     socket.on('error', (err: NodeJS.ErrnoException) => finish(new DaemonHttpError(err.code ?? 'ECONNRESET', err.message)));
     socket.on('close', () => finish(new DaemonHttpError('ECONNRESET', 'the daemon closed the connection before answering')));
+    // Closed while its owner was checked: no event is coming.
+    if (socket.destroyed || socket.readableEnded) {
+      finish(new DaemonHttpError('ECONNRESET', 'the daemon closed the connection before answering'));
+      return;
+    }
     try {
       socket.write(requestBytes(req.path, req.host, req.headers));
     } catch (err) {
