@@ -20,7 +20,8 @@ async function lsofLookup(t: SocketTuple): Promise<SocketOwner | undefined> {
   const host = (a: string) => (a.includes(':') ? `[${a}]` : a);
   const spec = `TCP@${host(t.localAddress)}:${t.localPort}`;
   // Loaded here: only macOS without the addon gets this far, and the CLI's auth should not pay for it.
-  const { execFile } = await import('node:child_process');
+  // Not import(): in the bundle's CommonJS slim.cjs, that would start node's ES module loader.
+  const { execFile } = process.getBuiltinModule('node:child_process');
   return new Promise((resolve) => {
     execFile('lsof', ['-nP', '-a', `-i${spec}`, '-Fpun', '-w'], { timeout: 2000, maxBuffer: 64 * 1024 }, (err, out) => {
       if (err && !out) return resolve(undefined);

@@ -2,6 +2,7 @@
  * What the CLI says and does for AWS: the shell exports (`credport env`), the listing (`credport
  * profiles`), the credential_process and env output (`credport auth`), and the doctor's AWS checks.
  */
+import { readFileSync } from 'node:fs';
 import type { ResolvedConfig } from '../../config/load.js';
 import { readTokenFile } from '../../server/token-file.js';
 import type { HealthReport } from '../../server/health-report.js';
@@ -45,7 +46,7 @@ async function fromDaemon({ config: cfg, baseUrl }: CliContext, profile: string,
   } catch {
     return undefined; // no token yet: the daemon has never run here
   }
-  // Loaded here: `credport env` (the same module) sends nothing, so it needs neither node:http nor the listener check.
+  // Loaded here: `credport env` (the same module) sends nothing, so it needs neither the request nor the listener check.
   const { askDaemon, expectedDaemonUid } = await import('../../cli/daemon-client.js');
   const reply = await askDaemon(
     baseUrl,
@@ -102,7 +103,9 @@ function render(credentials: Credentials, format: string | undefined): string {
 
 async function version(cmd: string, args: string[]): Promise<string | undefined> {
   // Loaded here: only doctor asks, and auth (once per AWS CLI call) should not pay for child_process.
-  const { execFile } = await import('node:child_process');
+  // Not import(): this module is also in the bundle's CommonJS slim.cjs, where import() would start
+  // node's ES module loader.
+  const { execFile } = process.getBuiltinModule('node:child_process');
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: 5000, encoding: 'utf8' }, (err, stdout, stderr) =>
       resolve(err ? undefined : `${stdout}${stderr}`.trim().split('\n')[0]),
@@ -201,7 +204,6 @@ export async function certificateChecks(cfg: ResolvedConfig, health: HealthRepor
     } else if (p.certificate !== 'token') {
       try {
         const { describeCertificate } = await import('../../x509/inspect.js');
-        const { readFileSync } = await import('node:fs');
         const d = describeCertificate(readFileSync(p.certificate, 'utf8'));
         notAfter = d.notAfter;
         subject = d.subject;
