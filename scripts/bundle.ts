@@ -28,7 +28,8 @@ const cliDir = join(root, 'dist', 'daemon', 'cli');
 // CommonJS packages inside an ES module bundle still call require() for node's built-ins.
 const ESM_BANNER = "import { createRequire as __credportRequire } from 'node:module'; const require = __credportRequire(import.meta.url);";
 // import.meta.url in slim.cjs (version.ts and keys/native/addon.ts find files from it).
-const CJS_BANNER = "const __credportUrl = require('node:url').pathToFileURL(__filename).href;";
+// "use strict" first: esbuild's own comes after the banner, where it is no longer a directive.
+const CJS_BANNER = '"use strict"; const __credportUrl = require(\'node:url\').pathToFileURL(__filename).href;';
 
 /**
  * What slim.cjs carries: the CLI's own modules (not main.ts, which is main.js's) and each cloud's CLI
@@ -152,6 +153,13 @@ const bin = await build({
   external: [...common.external, './slim.cjs'],
   plugins: [binPlugin],
 });
+
+// The bin's earlier name: a service unit or plist written by `node dist/bundle/credport.js service
+// install` names this file, and must still start after an upgrade.
+writeFileSync(
+  join(outdir, 'credport.js'),
+  "#!/usr/bin/env node\n// The bin is credport.cjs; this name is kept for what was installed under it.\nimport './credport.cjs';\n",
+);
 
 const inputs = { ...esm.metafile.inputs, ...slim.metafile.inputs, ...bin.metafile.inputs };
 writeFileSync(join(outdir, 'THIRD-PARTY-LICENSES.txt'), thirdPartyNotices({ inputs }));

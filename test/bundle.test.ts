@@ -74,6 +74,14 @@ t.test('slim.cjs holds credport modules only; what it leaves out throws FullPath
     [],
     'no config loader, key backend or cloud runtime',
   );
+  // An import() in a CommonJS file starts node's ES module loader, the cost slim.cjs exists to avoid
+  // (a built-in is taken with process.getBuiltinModule instead).
+  t.same(
+    [...slim.matchAll(/\bimport\(\s*["'`][^"'`]*["'`]\s*\)/g)].map((m) => m[0]),
+    [],
+    'no import() in slim.cjs',
+  );
+  t.match(slim, /^"use strict";/, 'strict mode: "use strict" is its first statement');
   const stubs = [...slim.matchAll(/throw new FullPathNeeded\("([^"]+)"\)/g)].map((m) => m[1]!);
   t.ok(stubs.length > 0, `the modules left out (${stubs.join(', ')})`);
   for (const s of stubs) t.ok(statSync(join(ROOT, s)).isFile(), `${s}: a module of the compiled tree, which main.js carries`);

@@ -8,8 +8,9 @@
 
 // Node's compile cache (22.1 and later) keeps the compiled code of every module between runs. Older
 // Node has no such call, and loading node:module only to find that out would cost a millisecond.
+// (getBuiltinModule itself came in 22.3; 22.0 to 22.2 start without the cache.)
 if (Number(process.versions.node.split('.')[0]) >= 22) {
-  (process.getBuiltinModule('node:module') as { enableCompileCache?: () => unknown }).enableCompileCache?.();
+  (process.getBuiltinModule?.('node:module') as { enableCompileCache?: () => unknown } | undefined)?.enableCompileCache?.();
 }
 
 // Imported after the cache is on (a static import would be loaded before this module runs).
@@ -26,6 +27,14 @@ async function run(argv: string[]): Promise<number> {
   return main(argv);
 }
 
-void run(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});
+// A crash still exits 1 (credential_process callers go by the exit code), whatever
+// --unhandled-rejections says.
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -413,7 +413,7 @@ export function renderMarkdown(r: BenchReport): string {
       `${m.nginx ? `, nginx ${m.nginx}` : ''}${m.wrk ? ', wrk' : ''}.`,
     '',
     ...(m.daemonNodeFlags?.length
-      ? [`The daemon runs as its systemd unit and launchd plist run it: \`node ${m.daemonNodeFlags.join(' ')} credport.js serve\`.`, '']
+      ? [`The daemon runs as its systemd unit and launchd plist run it: \`node ${m.daemonNodeFlags.join(' ')} credport.cjs serve\`.`, '']
       : []),
   ];
   const summary: string[] = [];

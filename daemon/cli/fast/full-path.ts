@@ -5,8 +5,15 @@
  * which loads everything. tsc's tree never throws it.
  */
 export class FullPathNeeded extends Error {
+  /**
+   * Set once one was thrown: a module that throws while it loads throws only the first time, and a
+   * second import() of it answers an empty module, whose use then fails with a TypeError.
+   */
+  static thrown = false;
+
   constructor(readonly module: string) {
-    super(`${module} is not in the slim entry`);
+    super(`${module} is not in slim.cjs`);
     this.name = 'FullPathNeeded';
+    FullPathNeeded.thrown = true;
   }
 }

@@ -103,7 +103,7 @@ export async function runFast(argv: string[], io: CliIo): Promise<number | undef
   try {
     return await RUN[name](d, v, io);
   } catch (err) {
-    if (err instanceof FullPathNeeded) return undefined;
+    if (err instanceof FullPathNeeded || FullPathNeeded.thrown) return undefined;
     // What the daemon answered (a refusal, an impostor on its port) is reported as the full path would.
     return reportError(err, io);
   }
