@@ -101,7 +101,7 @@ export function parseReply(buf: Buffer, ended: boolean, maxBytes = Number.POSITI
       length = Number(value);
       if (length > maxBytes) throw bad(`Content-Length ${length} is over ${maxBytes}`);
     } else if (name === 'transfer-encoding') {
-      if (value.toLowerCase() !== 'chunked') throw bad(`unsupported Transfer-Encoding ${value}`);
+      if (value.toLowerCase() !== 'chunked') throw bad('a Transfer-Encoding other than chunked');
       chunked = true;
     }
   }
