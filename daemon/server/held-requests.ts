@@ -9,7 +9,10 @@
  * fastify, which answers it the usual way (an error to report, /health, a refresh to wait for). A request
  * the fast path never answers (any method but GET: the IMDS token PUT), or a crowd past `limit`, asks for
  * fastify at once (`routerWanted`) rather than waiting for the fetches: nothing is ever refused for being
- * early, and what waits is bounded as fastify's own requests are.
+ * early. What waits is bounded in time, not in count: until fastify is built (the first fetches' wait,
+ * FIRST_FETCH_WAIT_MS, or past `limit` only fastify's load), then as fastify's own requests wait for a
+ * refresh. Nothing caps the count, here or there: a local client pipelining thousands of GETs in that
+ * window is held in memory until then.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
