@@ -7,6 +7,7 @@ import t from 'tap';
 import { ConfigError, ConfigNotFoundError, loadConfig } from '../daemon/config/load.js';
 import { parseListen } from '../daemon/config/listen.js';
 import { configPath, expandPath } from '../daemon/config/paths.js';
+import { resolveUid } from '../daemon/config/users.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'credport-config-'));
 const env = { HOME: '/home/u', XDG_STATE_HOME: undefined, XDG_CONFIG_HOME: undefined };
@@ -236,4 +237,23 @@ t.test('listen parsing', async (t) => {
   t.throws(() => parseListen('127.0.0.1'), /HOST:PORT/);
   t.throws(() => parseListen('127.0.0.1:70000'), /out of range/);
   t.throws(() => parseListen('[::]:80'), /not a loopback/);
+});
+
+t.test('user names in allow_uids and monitor_uids become uids; an unknown name is an error', async (t) => {
+  const f = write('users.toml', `[daemon]\nallow_uids = ["root", 1234]\nmonitor_uids = ["root"]\n${VALID}`);
+  const cfg = loadConfig(f, env);
+  t.same(cfg.daemon.allowUids, [0, 1234], 'a name from /etc/passwd, a number as it is');
+  t.same(cfg.daemon.monitorUids, [0]);
+  t.same(problems(`[daemon]\nallow_uids = ["credport-no-such-user"]\n${VALID}`), [
+    'daemon.allow_uids: no user named "credport-no-such-user" on this machine',
+  ]);
+});
+
+t.test("a name /etc/passwd lacks is asked of the system's user database (id -u)", async (t) => {
+  const passwd = write('passwd', 'someone:x:4321:4321::/home/someone:/bin/sh\n');
+  t.equal(resolveUid('someone', passwd), 4321, 'from the passwd file, no process spawned');
+  // root is not in this file: a directory service (NSS) user would be found the same way.
+  t.equal(resolveUid('root', passwd), 0, 'from id -u');
+  t.equal(resolveUid('credport-no-such-user', passwd), undefined);
+  t.equal(resolveUid('root', join(dir, 'no-such-passwd')), 0, 'no passwd file at all (macOS): id -u');
 });

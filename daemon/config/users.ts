@@ -4,7 +4,6 @@
  * users from a directory service (NSS). A name that resolves nowhere is a
  * config error, never silently dropped.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 function fromPasswd(name: string, passwd: string): number | undefined {
@@ -26,6 +25,9 @@ export function resolveUid(entry: number | string, passwdFile = '/etc/passwd'): 
   const found = fromPasswd(entry, passwd);
   if (found !== undefined) return found;
   try {
+    // Loaded here, not at the top: every start loads the config, and child_process costs milliseconds to
+    // load while only a name /etc/passwd lacks needs it.
+    const { execFileSync } = process.getBuiltinModule('node:child_process');
     const out = execFileSync('id', ['-u', '--', entry], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     return /^\d+$/.test(out) ? Number(out) : undefined;
   } catch {
