@@ -58,6 +58,30 @@ t.test('no path of the build machine is baked into the bundle', async (t) => {
   for (const c of chunks) t.notOk(readFileSync(join(BUNDLE, c), 'utf8').includes(ROOT), `${c}: no ${ROOT}`);
 });
 
+t.test("fastify's default schema compilers and inject() are left out, and say so if required", async (t) => {
+  const modules = chunks.flatMap((c) => modulesIn(join(BUNDLE, c)));
+  t.ok(
+    modules.some((m) => m.startsWith('node_modules/fastify/')),
+    'the markers name fastify',
+  );
+  // The daemon gives fastify its own compilers (server/app.ts); bundled, these are ~700 KB parsed at every start.
+  for (const pkg of [
+    'ajv',
+    'fast-json-stringify/index.js',
+    '@fastify/ajv-compiler',
+    '@fastify/fast-json-stringify-compiler',
+    'light-my-request',
+  ])
+    t.same(
+      modules.filter((m) => m.startsWith(`node_modules/${pkg}`)),
+      [],
+      `${pkg}: not bundled`,
+    );
+  const text = chunks.map((c) => readFileSync(join(BUNDLE, c), 'utf8')).join('\n');
+  for (const pkg of ['@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler', 'light-my-request'])
+    t.ok(text.includes(`${pkg} is left out of credport's bundle`), `${pkg}: a require() of it throws, naming it`);
+});
+
 t.test('slim.cjs holds credport modules only; what it leaves out throws FullPathNeeded', async (t) => {
   const slim = readFileSync(join(BUNDLE, 'slim.cjs'), 'utf8');
   const modules = modulesIn(join(BUNDLE, 'slim.cjs'));
