@@ -17,10 +17,29 @@ export class ConfigError extends Error {
   }
 }
 
-/** An ajv validator: true or false, with the errors of the last call. */
+/** What a message may say of the subschema an error came from (scripts/gen-validators.ts). */
+interface Annotation {
+  expect?: string;
+  keys?: string[];
+}
+
+/** An ajv validator: true or false, with the errors of the last call, and its schema's annotations. */
 interface Validator {
   (data: unknown): boolean;
   errors?: ErrorObject[] | null;
+  annotations?: Record<string, Annotation>;
+}
+
+/** An ajv error, its instance path from the config's top, with what the message needs of schema and value. */
+interface Problem {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message?: string;
+  /** The annotation of the subschema whose keyword failed (ajv's parentSchema). */
+  parent: Annotation | undefined;
+  /** The value at instancePath. */
+  data: unknown;
 }
 
 // Compiled at build time (scripts/gen-validators.ts): no schema compiler or schema library at start.
@@ -29,12 +48,45 @@ const validateKey = generated.KEY_VALIDATORS as Record<KeyConfig['backend'], Val
 const validateRsaKey = generated.RSA_KEY_VALIDATORS as Record<string, Validator>;
 const validateProfile = generated.PROFILE_VALIDATORS as Record<string, Validator | undefined>;
 
-/** TOML key path for an ajv instance path: /profiles/dev/role_arn -> profiles.dev.role_arn */
-function keyPath(instancePath: string, extra?: string): string {
-  const parts = instancePath
+/** The keys of a JSON pointer: /profiles/a~1b -> ['profiles', 'a/b'] */
+function pointerKeys(pointer: string): string[] {
+  return pointer
     .split('/')
     .slice(1)
     .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+/** The value at an instance path, or undefined. */
+function valueAt(root: unknown, instancePath: string): unknown {
+  let v = root;
+  for (const k of pointerKeys(instancePath)) {
+    if (!v || typeof v !== 'object' || !Object.hasOwn(v, k)) return undefined;
+    v = (v as Record<string, unknown>)[k];
+  }
+  return v;
+}
+
+/** Reads `v`'s errors as problems: instance paths under `prefix`, the schema's annotation of each. */
+function problemsOf(v: Validator, prefix: string, root: unknown): Problem[] {
+  return (v.errors ?? []).map((e) => {
+    const instancePath = `${prefix}${e.instancePath}`;
+    // ajv's schema path names the failed keyword last; the subschema that holds it is the rest.
+    const parent = v.annotations?.[e.schemaPath.slice(0, e.schemaPath.lastIndexOf('/'))];
+    const p: Problem = {
+      keyword: e.keyword,
+      instancePath,
+      params: e.params as Record<string, unknown>,
+      parent,
+      data: valueAt(root, instancePath),
+    };
+    if (e.message !== undefined) p.message = e.message;
+    return p;
+  });
+}
+
+/** TOML key path for an ajv instance path: /profiles/dev/role_arn -> profiles.dev.role_arn */
+function keyPath(instancePath: string, extra?: string): string {
+  const parts = pointerKeys(instancePath);
   if (extra !== undefined) parts.push(extra);
   return parts.map((p) => (/^[A-Za-z0-9_-]+$/.test(p) ? p : JSON.stringify(p))).join('.') || '(top level)';
 }
@@ -47,10 +99,9 @@ function describeValue(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
-function expectation(err: ErrorObject): string {
-  const parent = err.parentSchema as { expect?: string } | undefined;
-  if (parent?.expect) return parent.expect;
-  const p = err.params as Record<string, unknown>;
+function expectation(err: Problem): string {
+  if (err.parent?.expect) return err.parent.expect;
+  const p = err.params;
   switch (err.keyword) {
     case 'type':
       return `a value of type ${String(p.type)}`;
@@ -68,13 +119,13 @@ function expectation(err: ErrorObject): string {
   }
 }
 
-function formatError(err: ErrorObject): string {
-  const p = err.params as Record<string, unknown>;
+function formatError(err: Problem): string {
+  const p = err.params;
   if (err.keyword === 'additionalProperties' && err.instancePath === '/profiles') {
     return `${keyPath(err.instancePath, String(p.additionalProperty))}: invalid profile name; use letters, digits and _ . - (up to 64, starting with a letter or digit)`;
   }
   if (err.keyword === 'additionalProperties') {
-    const known = Object.keys((err.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {});
+    const known = err.parent?.keys ?? [];
     const near = closest(String(p.additionalProperty), known);
     return `${keyPath(err.instancePath, String(p.additionalProperty))}: unknown key${near ? ` (did you mean ${near}?)` : ''}`;
   }
@@ -97,17 +148,17 @@ const SECURE_ENCLAVE_TAG_GONE =
  */
 export function validateConfig(file: string, data: unknown): Config {
   const ok = validateSchema(data);
-  const errors = [...(validateSchema.errors ?? [])];
+  const errors = problemsOf(validateSchema, '', data);
   const key = (data as { key?: { backend?: unknown } } | null)?.key;
   if (key && typeof key === 'object' && typeof key.backend === 'string' && key.backend in validateKey) {
     const v = validateKey[key.backend as KeyConfig['backend']];
-    if (!v(key)) errors.push(...(v.errors ?? []).map((e) => ({ ...e, instancePath: `/key${e.instancePath}` })));
+    if (!v(key)) errors.push(...problemsOf(v, '/key', data));
     if (key.backend === 'secure-enclave' && 'tag' in key) throw new ConfigError(file, [SECURE_ENCLAVE_TAG_GONE]);
   }
   const rsaKey = (data as { rsa_key?: { backend?: unknown } } | null)?.rsa_key;
   if (rsaKey && typeof rsaKey === 'object' && typeof rsaKey.backend === 'string' && rsaKey.backend in validateRsaKey) {
     const v = validateRsaKey[rsaKey.backend] as Validator;
-    if (!v(rsaKey)) errors.push(...(v.errors ?? []).map((e) => ({ ...e, instancePath: `/rsa_key${e.instancePath}` })));
+    if (!v(rsaKey)) errors.push(...problemsOf(v, '/rsa_key', data));
   }
   const profiles = (data as { profiles?: Record<string, { type?: unknown }> } | null)?.profiles;
   if (profiles && typeof profiles === 'object') {
@@ -116,7 +167,7 @@ export function validateConfig(file: string, data: unknown): Config {
       const v = validateProfile[p.type];
       if (!v) continue;
       const path = `/profiles/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`;
-      if (!v(p)) errors.push(...(v.errors ?? []).map((e) => ({ ...e, instancePath: `${path}${e.instancePath}` })));
+      if (!v(p)) errors.push(...problemsOf(v, path, data));
     }
   }
   if (ok && errors.length === 0) return data as Config;
