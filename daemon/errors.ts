@@ -37,6 +37,10 @@ export const SERVER_ERRORS = {
   ProfileNotFound: { status: 404, summary: "No profile of that name is served by this endpoint (another cloud's profiles are not)." },
   NotFound: { status: 404, summary: 'No such endpoint.' },
   InternalError: { status: 500, summary: 'An unexpected error; the daemon log has the details.' },
+  TooManyWaiting: {
+    status: 503,
+    summary: 'More requests wait for the starting daemon than it holds; the connection is closed. Retry after a second.',
+  },
 } as const satisfies Record<string, ServerErrorEntry>;
 
 export type ServerErrorCode = keyof typeof SERVER_ERRORS;

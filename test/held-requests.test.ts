@@ -1,10 +1,11 @@
 // server/held-requests.ts on a real node:http server and real sockets: what arrives before fastify waits,
 // is offered to the fast path again when its peer lookup ends and when the first fetches settle, and goes
 // to fastify (here a stand-in router) once it exists, in arrival order; a request only fastify answers,
-// or a crowd past the limit, asks for it at once; a client that gives up is forgotten, and a failed start
-// cuts off what waits and everything after.
+// or a crowd past the limit, asks for it at once; past the cap a request is refused and its connection
+// closed, however it is sent; a client that gives up is forgotten, and a failed start cuts off what waits
+// and everything after.
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import t, { type Test } from 'tap';
 import { HeldRequests } from '../daemon/server/held-requests.js';
 
@@ -49,7 +50,7 @@ interface Rig {
   close: () => Promise<void>;
 }
 
-async function rig(t: Test, limit = 16): Promise<Rig> {
+async function rig(t: Test, limit = 16, cap = 1000): Promise<Rig> {
   const fast = { ready: false };
   let pending: Array<() => void> = [];
   const held = new HeldRequests({
@@ -63,6 +64,7 @@ async function rig(t: Test, limit = 16): Promise<Rig> {
         pending.push(resolve);
       }),
     limit,
+    cap,
   });
   const routed: string[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => held.handle(req, res));
@@ -193,6 +195,41 @@ t.test('past the limit, the router is asked for at once, and nothing is refused'
     (await Promise.all(waiting.map((w) => w.answer))).map((a) => a.body),
     ['router /1', 'router /2', 'router /3'],
   );
+});
+
+t.test('at the cap, a request is refused with a 503 and its connection closed; what waits is kept', async (t) => {
+  const r = await rig(t, 2, 3);
+  const waiting = [get(r.port, '/1'), get(r.port, '/2'), get(r.port, '/3')];
+  await until(() => r.held.size === 3, 'three requests held');
+  const refused = await get(r.port, '/4').answer;
+  t.equal(refused.status, 503);
+  t.equal(JSON.parse(refused.body).Code, 'TooManyWaiting');
+  t.equal(refused.headers['retry-after'], '1');
+  t.equal(refused.headers.connection, 'close');
+  t.equal(r.held.size, 3, 'the refused request is not held');
+  r.held.open(router(r));
+  t.same(
+    (await Promise.all(waiting.map((w) => w.answer))).map((a) => a.body),
+    ['router /1', 'router /2', 'router /3'],
+  );
+});
+
+t.test('GETs pipelined on one connection are held only up to the cap; then the connection is cut off', async (t) => {
+  const r = await rig(t, 4, 8);
+  const sock = connect(r.port, '127.0.0.1');
+  const got: Buffer[] = [];
+  sock.on('data', (c: Buffer) => got.push(c));
+  sock.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+  sock.write('GET /p HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(200));
+  // A 503 would queue behind the eight held, unanswered: the connection is closed instead.
+  await closed;
+  t.equal(Buffer.concat(got).length, 0, 'nothing answered on it');
+  await until(() => r.held.size === 0, 'what it had waiting is forgotten');
+  r.held.open(router(r));
+  t.same(r.routed, [], 'the router sees none of it');
+  const next = await get(r.port, '/after').answer;
+  t.equal(next.body, 'router /after', 'a new connection is served');
 });
 
 t.test('a client that gives up is forgotten: the router never sees its request', async (t) => {

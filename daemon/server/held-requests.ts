@@ -8,14 +8,18 @@
  * first fetch settles (`retryAll`); `open` hands what is still waiting, and every later request, to
  * fastify, which answers it the usual way (an error to report, /health, a refresh to wait for). A request
  * the fast path never answers (any method but GET: the IMDS token PUT), or a crowd past `limit`, asks for
- * fastify at once (`routerWanted`) rather than waiting for the fetches: nothing is ever refused for being
- * early. What waits is bounded in time, not in count: until fastify is built (the first fetches' wait,
- * FIRST_FETCH_WAIT_MS, or past `limit` only fastify's load), then as fastify's own requests wait for a
- * refresh. Nothing caps the count, here or there: a local client pipelining thousands of GETs in that
- * window is held in memory until then.
+ * fastify at once (`routerWanted`) rather than waiting for the fetches: a cold start's burst of clients is
+ * never refused for being early. What waits is bounded in time (until fastify is built: the first fetches'
+ * wait, FIRST_FETCH_WAIT_MS, or past `limit` only fastify's load) and in count (`cap`). Past the cap a
+ * request is refused with a 503 and its connection closed (cut off, if it was pipelined behind others):
+ * any local user can connect, and one pipelining GETs over a few connections would otherwise be held in
+ * memory, thousands per network read, until then.
+ * Once fastify is built, node's own backpressure applies: an answered request's reply must drain before
+ * its connection is read further.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { serverError } from '../errors.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -26,6 +30,26 @@ export interface HeldRequestsOptions {
   lookup: (socket: Socket) => Promise<unknown>;
   /** Past this many waiting requests, fastify is asked for at once. */
   limit: number;
+  /** At this many waiting requests, another is refused (503 TooManyWaiting) and its connection closed. */
+  cap: number;
+}
+
+const REFUSAL = JSON.stringify(serverError('TooManyWaiting', 'more requests wait for the daemon to start than it holds; retry').body);
+
+function refuse(req: IncomingMessage, res: ServerResponse): void {
+  // No socket yet: the request was pipelined behind others still unanswered, so a reply would wait in
+  // node's queue with them. That connection is a flood, and is cut off, its waiting requests with it.
+  if (!res.socket) {
+    req.socket.destroy();
+    return;
+  }
+  res.writeHead(503, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(REFUSAL),
+    'retry-after': '1',
+    connection: 'close',
+  });
+  res.end(REFUSAL);
 }
 
 interface Held {
@@ -36,6 +60,8 @@ interface Held {
 export class HeldRequests {
   readonly #o: HeldRequestsOptions;
   readonly #held = new Set<Held>();
+  /** What waits, by connection: forgotten together when the connection closes. */
+  readonly #bySocket = new WeakMap<Socket, Set<Held>>();
   #router: Handler | undefined;
   #closed = false;
   #wantRouter!: () => void;
@@ -64,10 +90,12 @@ export class HeldRequests {
       this.#router(req, res);
       return;
     }
+    if (this.#held.size >= this.#o.cap) {
+      refuse(req, res);
+      return;
+    }
     const h: Held = { req, res };
-    this.#held.add(h);
-    // A client that gives up is forgotten; fastify never sees its request.
-    res.once('close', () => this.#held.delete(h));
+    this.#hold(h);
     if (req.method !== 'GET' || this.#held.size >= this.#o.limit) this.#wantRouter();
     void this.#o.lookup(req.socket).then(
       () => this.#retry(h),
@@ -75,9 +103,34 @@ export class HeldRequests {
     );
   }
 
+  /**
+   * A client that gives up is forgotten; fastify never sees its request. Watched on the connection, not on
+   * each reply: a reply pipelined behind an unanswered one has no socket yet, and no 'close' of its own.
+   */
+  #hold(h: Held): void {
+    this.#held.add(h);
+    const socket = h.req.socket;
+    let mine = this.#bySocket.get(socket);
+    if (!mine) {
+      const set = new Set<Held>();
+      socket.once('close', () => {
+        for (const x of set) this.#held.delete(x);
+        set.clear();
+      });
+      this.#bySocket.set(socket, set);
+      mine = set;
+    }
+    mine.add(h);
+  }
+
+  #forget(h: Held): void {
+    this.#held.delete(h);
+    this.#bySocket.get(h.req.socket)?.delete(h);
+  }
+
   #retry(h: Held): void {
     if (this.#router || !this.#held.has(h)) return;
-    if (this.#o.fastPath(h.req, h.res)) this.#held.delete(h);
+    if (this.#o.fastPath(h.req, h.res)) this.#forget(h);
   }
 
   /** Offers every waiting request to the fast path again (the first fetches have settled). */
@@ -89,14 +142,16 @@ export class HeldRequests {
   open(router: Handler): void {
     this.#router = router;
     const waiting = [...this.#held];
-    this.#held.clear();
+    for (const h of waiting) this.#forget(h);
     for (const h of waiting) if (!this.#o.fastPath(h.req, h.res)) router(h.req, h.res);
   }
 
   /** The start failed: what waits is cut off, and so is every request from now on. */
   close(): void {
     this.#closed = true;
-    for (const h of this.#held) h.req.socket.destroy();
-    this.#held.clear();
+    for (const h of [...this.#held]) {
+      this.#forget(h);
+      h.req.socket.destroy();
+    }
   }
 }

@@ -31,6 +31,11 @@ export const HTTP_OPTIONS = {
 
 /** Requests that may wait during start-up before fastify is built without waiting for the first fetches. */
 export const HELD_REQUEST_LIMIT = 256;
+/**
+ * Requests that may wait during start-up at all: sixteen times the limit, far above a cold start's burst
+ * (the bench's is 1,000 clients), and a few MB of request objects at most.
+ */
+export const HELD_REQUEST_CAP = 16 * HELD_REQUEST_LIMIT;
 
 /** Requests node's parser rejects still get the JSON error shape, then the connection closes. */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
@@ -76,7 +81,7 @@ export function createHttpFront(o: HttpFrontOptions): HttpFront {
   let closing = false;
   const handlers = o.endpoints.flatMap((e) => (e.fast ? [e.fast.bind(e)] : []));
   const fastPath = createFastPath({ ctx: o.ctx, allowed, logger: o.logger, closing: () => closing, handlers });
-  const held = new HeldRequests({ fastPath, lookup: (s) => lookUpPeer(o.ctx, s), limit: HELD_REQUEST_LIMIT });
+  const held = new HeldRequests({ fastPath, lookup: (s) => lookUpPeer(o.ctx, s), limit: HELD_REQUEST_LIMIT, cap: HELD_REQUEST_CAP });
   const server = createServer(HTTP_OPTIONS, (req, res) => {
     held.handle(req, res);
     slow.onRequest(req, res);
