@@ -3,10 +3,11 @@
  * code, so that no command compiles a schema (about 200 ms) or loads the schema library at start.
  * The file is committed and a test fails when it is stale, like docs/config-reference.md.
  *
- * Not ajv's verbose mode: it copies the schema and the value into every error site, a third of the
- * code, which V8 parses at every start. What validate.ts's messages need of the schema (a subschema's
- * `expect` phrase, a table's known keys) is a small table here instead, ANNOTATIONS, keyed by the
- * schema path ajv puts in each error; the value it reads from the config itself, at the instance path.
+ * Not ajv's verbose mode: it copies the schema and the value into every error site, about a sixth of
+ * the code, which V8 parses at every start. What validate.ts's messages need of the schema (a
+ * subschema's `expect` phrase, a table's known keys) is a small table instead, each validator's
+ * `annotations`, keyed by the schema path ajv puts in each error; the value it reads from the config
+ * itself, at the instance path.
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
