@@ -96,6 +96,12 @@ function router(r: Rig): (req: IncomingMessage, res: ServerResponse) => void {
   };
 }
 
+/** Opens the router and reads what each waiting request was answered, in the order they were sent. */
+async function openAndRead(r: Rig, waiting: Array<{ answer: Promise<Answer> }>): Promise<string[]> {
+  r.held.open(router(r));
+  return (await Promise.all(waiting.map((w) => w.answer))).map((a) => a.body);
+}
+
 t.test('a held request is answered by the fast path once its peer lookup ends', async (t) => {
   const r = await rig(t);
   let answered = false;
@@ -190,11 +196,7 @@ t.test('past the limit, the router is asked for at once, and nothing is refused'
   t.ok(wanted, 'the second (the limit) asks for the router');
   waiting.push(get(r.port, '/3'));
   await until(() => r.held.size === 3, 'a third is held too, not refused');
-  r.held.open(router(r));
-  t.same(
-    (await Promise.all(waiting.map((w) => w.answer))).map((a) => a.body),
-    ['router /1', 'router /2', 'router /3'],
-  );
+  t.same(await openAndRead(r, waiting), ['router /1', 'router /2', 'router /3']);
 });
 
 t.test('at the cap, a request is refused with a 503 and its connection closed; what waits is kept', async (t) => {
@@ -207,11 +209,7 @@ t.test('at the cap, a request is refused with a 503 and its connection closed; w
   t.equal(refused.headers['retry-after'], '1');
   t.equal(refused.headers.connection, 'close');
   t.equal(r.held.size, 3, 'the refused request is not held');
-  r.held.open(router(r));
-  t.same(
-    (await Promise.all(waiting.map((w) => w.answer))).map((a) => a.body),
-    ['router /1', 'router /2', 'router /3'],
-  );
+  t.same(await openAndRead(r, waiting), ['router /1', 'router /2', 'router /3']);
 });
 
 t.test('GETs pipelined on one connection are held only up to the cap; then the connection is cut off', async (t) => {
