@@ -6,12 +6,10 @@
  * CommonJS entry some 8 ms sooner than an ES module one, and `credport auth` starts once per AWS CLI call.
  */
 
-// Node's compile cache (22.1 and later) keeps the compiled code of every module between runs. Older
-// Node has no such call, and loading node:module only to find that out would cost a millisecond.
-// (getBuiltinModule itself came in 22.3; 22.0 to 22.2 start without the cache.)
-if (Number(process.versions.node.split('.')[0]) >= 22) {
-  (process.getBuiltinModule?.('node:module') as { enableCompileCache?: () => unknown } | undefined)?.enableCompileCache?.();
-}
+import { enableCompileCache } from './compile-cache.js';
+
+// Before anything else loads, so that it all comes from the cache (in this user's own directory).
+enableCompileCache();
 
 // Imported after the cache is on (a static import would be loaded before this module runs).
 async function run(argv: string[]): Promise<number> {
