@@ -37,7 +37,10 @@ t.test('nowhere safe: no cache, and never the shared temporary directory', async
   t.equal(compileCacheDir({}, uid), undefined, 'no HOME, no XDG_CACHE_HOME');
   t.equal(compileCacheDir({ HOME: 'relative' }, uid), undefined);
   const h = home(t);
-  t.equal(compileCacheDir({ HOME: h }, uid + 1), undefined, "a directory that is not the user's own");
+  t.equal(compileCacheDir({ HOME: h }, uid + 1), undefined, "a home that is not the user's own (HOME kept by sudo)");
+  t.notOk(existsSync(join(h, '.cache')), 'and nothing made in it');
+  const theirs = home(t);
+  t.equal(compileCacheDir({ XDG_CACHE_HOME: theirs }, uid + 1), undefined, "an XDG_CACHE_HOME that is not the user's own");
   const open = home(t);
   mkdirSync(join(open, '.cache', 'credport', 'node-compile-cache'), { recursive: true });
   chmodSync(join(open, '.cache', 'credport'), 0o777);

@@ -6,16 +6,22 @@
  * checked to be a directory of this user that no one else may write to. Without such a place there is
  * no cache; it only saves time.
  */
-import { lstatSync, mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, statSync } from 'node:fs';
 
 /** Where this user's compile cache may live, created 0700 if missing; undefined when nowhere is safe. */
 export function compileCacheDir(env: NodeJS.ProcessEnv, uid: number): string | undefined {
-  const home = env.HOME?.startsWith('/') ? env.HOME : undefined;
   // The XDG spec says a relative path in these variables is to be ignored.
-  const base = env.XDG_CACHE_HOME?.startsWith('/') ? env.XDG_CACHE_HOME : home && `${home}/.cache`;
+  const xdg = env.XDG_CACHE_HOME?.startsWith('/') ? env.XDG_CACHE_HOME : undefined;
+  const home = env.HOME?.startsWith('/') ? env.HOME : undefined;
+  const base = xdg ?? (home && `${home}/.cache`);
   if (!base) return undefined;
   const dir = `${base}/credport/node-compile-cache`;
   try {
+    // Only in a place of this user's own: under sudo, HOME may still name the invoking user's home,
+    // where root's directories would later shut that user out of the cache.
+    // A missing XDG_CACHE_HOME is made, as the XDG spec says; a missing home is no place to make one.
+    const owner = statSync(xdg ?? (home as string), { throwIfNoEntry: false })?.uid;
+    if (owner === undefined ? !xdg : owner !== uid) return undefined;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const st = lstatSync(dir);
     const parent = lstatSync(`${base}/credport`);
