@@ -3,20 +3,16 @@
  * temporary directory node picks by default, and not where another user could have written. The bin
  * turns it on only where the running node has it.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { compileCacheDir } from '../daemon/cli/compile-cache.js';
 import { runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const uid = process.getuid?.() ?? 0;
 
-function home(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'credport-cc-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const home = (t: Test) => tempDir(t, 'credport-cc-');
 
 t.test('under XDG_CACHE_HOME, else ~/.cache; created for this user alone', async (t) => {
   const h = home(t);

@@ -4,21 +4,17 @@
  * (a FIFO) can hang a starter.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { acquireInstanceLock, AlreadyRunningError, lockOwner } from '../daemon/service/instance-lock.js';
 import { identify } from '../daemon/service/process-identity.js';
+import { tempDir } from './helpers/temp-dir.js';
 
-function tempDir(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'credport-lock-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const lockDir = (t: Test) => tempDir(t, 'credport-lock-');
 
 t.test('the lock records pid, start time, executable and instance; 0600; no temp file left', async (t) => {
-  const dir = tempDir(t);
+  const dir = lockDir(t);
   const path = join(dir, 'daemon.pid');
   const lock = acquireInstanceLock(path);
   const rec = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
@@ -38,7 +34,7 @@ t.test(
   'a live process is told apart from a reused pid by its start time',
   { skip: process.platform !== 'linux' && process.platform !== 'darwin' },
   async (t) => {
-    const dir = tempDir(t);
+    const dir = lockDir(t);
     const path = join(dir, 'daemon.pid');
     const other = spawn('sleep', ['300'], { stdio: 'ignore' });
     t.teardown(() => other.kill('SIGKILL'));
@@ -59,7 +55,7 @@ t.test(
 );
 
 t.test("a FIFO in the lock file's place is an error, not a hang", { skip: process.platform === 'win32' }, async (t) => {
-  const dir = tempDir(t);
+  const dir = lockDir(t);
   const path = join(dir, 'daemon.pid');
   t.equal(spawnSync('mkfifo', ['-m', '600', path]).status, 0);
   t.throws(() => acquireInstanceLock(path), /could not take the lock/);
