@@ -44,6 +44,8 @@ interface Rig {
   held: HeldRequests;
   /** The fast path answers only while this is true. */
   fast: { ready: boolean };
+  /** Peer lookups started: one per request held. */
+  lookups: () => number;
   /** Settles the peer lookup of every connection made so far. */
   finishLookups: () => void;
   routed: string[];
@@ -52,6 +54,7 @@ interface Rig {
 
 async function rig(t: Test, limit = 16, cap = 1000): Promise<Rig> {
   const fast = { ready: false };
+  let lookups = 0;
   let pending: Array<() => void> = [];
   const held = new HeldRequests({
     fastPath: (req, res) => {
@@ -61,6 +64,7 @@ async function rig(t: Test, limit = 16, cap = 1000): Promise<Rig> {
     },
     lookup: () =>
       new Promise<void>((resolve) => {
+        lookups++;
         pending.push(resolve);
       }),
     limit,
@@ -79,6 +83,7 @@ async function rig(t: Test, limit = 16, cap = 1000): Promise<Rig> {
     port: (server.address() as AddressInfo).port,
     held,
     fast,
+    lookups: () => lookups,
     finishLookups: () => {
       const now = pending;
       pending = [];
@@ -221,7 +226,9 @@ t.test('GETs pipelined on one connection are held only up to the cap; then the c
   const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
   sock.write('GET /p HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(200));
   // A 503 would queue behind the eight held, unanswered: the connection is closed instead.
+  await until(() => sock.destroyed, 'the connection cut off');
   await closed;
+  t.equal(r.lookups(), 8, 'exactly the cap was held before the cut, of the 200 node parsed');
   t.equal(Buffer.concat(got).length, 0, 'nothing answered on it');
   await until(() => r.held.size === 0, 'what it had waiting is forgotten');
   r.held.open(router(r));
