@@ -37,7 +37,7 @@ const env = await createBenchEnv();
 const daemon = await startDaemon({
   config: loadConfig(env.configFile, process.env),
   signer: FileKeySigner.open(env.keyPath),
-  logger: createLogger({ level: 'warn', destination: { write: () => undefined } as never }),
+  logger: createLogger({ level: 'warn', destination: { write: () => undefined } }),
 });
 try {
   const headers = { authorization: env.token(), ...(close ? { connection: 'close' } : {}) };
@@ -51,7 +51,7 @@ try {
     const now = retainedMiB();
     const perRequest = ((now - last) * 1048576) / Math.max(1, r.requests);
     process.stdout.write(
-      `round ${i}: ${r.requests} requests (${r.non2xx} not 2xx), ${now.toFixed(2)} MiB retained, ${perRequest >= 0 ? '+' : ''}${perRequest.toFixed(1)} bytes per request\n`,
+      `round ${i}: ${r.requests} requests (${r.non2xx} not 2xx, ${r.errors} errors), ${now.toFixed(2)} MiB retained, ${perRequest >= 0 ? '+' : ''}${perRequest.toFixed(1)} bytes per request\n`,
     );
     last = now;
   }
